@@ -1,0 +1,48 @@
+# xgate: `make run` sets everything up and starts the devnet; `make test` sets up and runs all checks.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_PY := $(VENV)/.installed
+STAMP_NPM := node_modules/.installed
+
+.PHONY: setup run test lint typecheck imports unit bench clean
+
+setup: $(STAMP_PY) $(STAMP_NPM)
+
+$(STAMP_PY): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@echo "==> installing Python dependencies into $(VENV) (first run takes a minute)"
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(STAMP_NPM): package.json package-lock.json
+	@echo "==> installing pinned npm tools (anvil, solc)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: setup
+	$(BIN)/xgate devnet up
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check adapters devnet gateway relayers bench tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+imports: setup
+	$(BIN)/lint-imports
+
+unit: setup
+	$(BIN)/pytest -q
+
+test: lint typecheck imports unit
+
+bench: setup
+	$(BIN)/python -m bench.verify
+	$(BIN)/python -m bench.devnet
+
+clean:
+	rm -rf $(VENV) node_modules .xgate .pytest_cache .mypy_cache .ruff_cache
