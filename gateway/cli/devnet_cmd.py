@@ -13,9 +13,10 @@ import json
 import logging
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devnet.launcher import RunningNode, start_consortium, start_public
+if TYPE_CHECKING:
+    from devnet.launcher import RunningNode
 
 log = logging.getLogger("xgate.devnet")
 
@@ -53,6 +54,9 @@ def _run_up(args: argparse.Namespace) -> int:
 
 
 async def _up(args: argparse.Namespace) -> None:
+    # Imported here: py-evm is slow to import and only this command needs it.
+    from devnet.launcher import start_consortium, start_public
+
     config: dict[str, Any] = {"validator_count": args.validators, "block_time": args.block_time}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,101 @@
+"""`xgate devnet up` end to end: both chains answer, the summary file is right, a consortium
+header verifies with `xgate proof verify-header` and links to the next block, Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from adapters.headers import encode_header, header_from_rpc
+
+XGATE = [sys.executable, "-m", "gateway"]
+
+
+async def rpc(session: aiohttp.ClientSession, url: str, method: str, *params: object) -> object:
+    async with session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}) as r:
+        body = await r.json()
+    assert "error" not in body, body
+    return body["result"]
+
+
+@pytest.fixture(scope="module")
+def devnet_up(tmp_path_factory):
+    out = tmp_path_factory.mktemp("devnet") / "devnet.json"
+    proc = subprocess.Popen(
+        [*XGATE, "devnet", "up", "--block-time", "0.5", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not out.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"xgate devnet up exited early:\n{proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("xgate devnet up did not write its summary within 120 s")
+        time.sleep(0.2)
+    yield proc, json.loads(out.read_text())
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_summary_names_both_chains_with_dev_only_accounts(devnet_up):
+    _, summary = devnet_up
+    assert "DEV ONLY" in summary["warning"]
+    consortium, public = summary["consortium"], summary["public"]
+    assert consortium["chain_id"] != public["chain_id"]
+    assert len(consortium["validators"]) == 4
+    assert consortium["dev_accounts"][0]["address"] == public["dev_accounts"][0]["address"]
+
+
+async def test_both_chains_answer_with_their_chain_ids(devnet_up):
+    _, summary = devnet_up
+    async with aiohttp.ClientSession() as session:
+        for side in ("consortium", "public"):
+            chain_id = await rpc(session, summary[side]["rpc_url"], "eth_chainId")
+            assert int(chain_id, 16) == summary[side]["chain_id"]
+
+
+async def test_consortium_header_verifies_with_the_cli_and_links_to_the_next_block(devnet_up):
+    _, summary = devnet_up
+    url = summary["consortium"]["rpc_url"]
+    async with aiohttp.ClientSession() as session:
+        while int(await rpc(session, url, "eth_blockNumber"), 16) < 3:
+            await asyncio.sleep(0.2)
+        block = await rpc(session, url, "eth_getBlockByNumber", "0x2", False)
+        child = await rpc(session, url, "eth_getBlockByNumber", "0x3", False)
+    header_hex = "0x" + encode_header(header_from_rpc(block)).hex()
+    result = subprocess.run(
+        [*XGATE, "proof", "verify-header", "--kind", "qbft",
+         "--validators", ",".join(summary["consortium"]["validators"]), header_hex],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdict = json.loads(result.stdout)
+    assert verdict["valid"] is True
+    assert verdict["hash"] == block["hash"] == child["parentHash"]
+    assert len(verdict["signers"]) >= verdict["quorum"] == 3
+
+
+def test_ctrl_c_stops_everything_cleanly(devnet_up):
+    proc, summary = devnet_up
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    # The chains' processes are gone: their ports refuse connections.
+    import socket
+    from urllib.parse import urlparse
+
+    for side in ("consortium", "public"):
+        parsed = urlparse(summary[side]["rpc_url"])
+        with socket.socket() as sock, pytest.raises(OSError):
+            sock.settimeout(1)
+            sock.connect((parsed.hostname, parsed.port))

@@ -1,0 +1,271 @@
+"""`xgate proof ...`: one JSON object per run; exit 0 valid, 1 invalid, 2 unusable input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import rlp
+from eth_hash.auto import keccak
+from trie import HexaryTrie
+
+from adapters.bft import (
+    BFT_MIX_HASH,
+    BftExtraData,
+    address_of_key,
+    decode_qbft_extra,
+    qbft_block_hash,
+    seal_qbft_header,
+    with_qbft_extra,
+)
+from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header, header_hash
+from adapters.receipts import Log, Receipt, build_ordered_proof, encode_receipt, ordered_trie_root
+from gateway.cli import main
+
+KEYS = [keccak(f"cli-validator-{i}".encode()) for i in range(4)]
+VALIDATORS = tuple(sorted(address_of_key(k) for k in KEYS))
+KEY_OF = {address_of_key(k): k for k in KEYS}
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main(["proof", *argv])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def run_cli_exit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    """Like run_cli, for argument errors that argparse reports by exiting."""
+    with pytest.raises(SystemExit) as stop:
+        main(["proof", *argv])
+    return int(stop.value.code), json.loads(capsys.readouterr().out)
+
+
+def qbft_header(number: int = 7, round_: int = 0, signers: int = 3) -> Header:
+    extra = BftExtraData(vanity=b"\x00" * 32, validators=VALIDATORS, vote=None, round=round_, seals=())
+    base = Header(
+        parent_hash=keccak(b"parent"),
+        ommers_hash=EMPTY_OMMERS_HASH,
+        coinbase=VALIDATORS[number % 4],
+        state_root=keccak(b"state"),
+        transactions_root=keccak(b"txs"),
+        receipts_root=keccak(b"receipts"),
+        logs_bloom=b"\x00" * 256,
+        difficulty=1,
+        number=number,
+        gas_limit=30_000_000,
+        gas_used=0,
+        timestamp=1_700_000_000 + number,
+        extra_data=b"",
+        mix_hash=BFT_MIX_HASH,
+        nonce=b"\x00" * 8,
+        base_fee_per_gas=7,
+        withdrawals_root=keccak(b"withdrawals"),
+    )
+    header = with_qbft_extra(base, extra)
+    return seal_qbft_header(header, [KEY_OF[v] for v in VALIDATORS[:signers]])
+
+
+def hexed(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def test_decode_header_reports_qbft_fields_and_besu_block_hash(capsys):
+    header = qbft_header(round_=2)
+    code, out = run_cli(capsys, "decode-header", hexed(encode_header(header)))
+    assert code == 0
+    assert out["kind"] == "qbft"
+    assert out["field_count"] == 17
+    assert out["number"] == 7
+    assert out["round"] == 2
+    assert out["validators"] == [hexed(v) for v in VALIDATORS]
+    assert out["seals"] == 3
+    assert out["hash"] == hexed(qbft_block_hash(header))
+    # The Besu rule ignores round and seals, so the hash differs from the plain keccak.
+    assert out["hash"] != hexed(header_hash(header))
+
+
+def test_decode_header_with_eth_kind_uses_the_plain_hash(capsys):
+    header = qbft_header()
+    code, out = run_cli(capsys, "decode-header", "--kind", "eth", hexed(encode_header(header)))
+    assert code == 0
+    assert out["hash"] == hexed(header_hash(header))
+    assert "round" not in out
+
+
+def test_verify_header_accepts_a_quorum_of_validator_seals(capsys):
+    header = qbft_header()
+    code, out = run_cli(
+        capsys, "verify-header", "--kind", "qbft",
+        "--validators", ",".join(hexed(v) for v in VALIDATORS), hexed(encode_header(header)),
+    )
+    assert code == 0, out
+    assert out["valid"] is True
+    assert out["quorum"] == 3
+    assert sorted(out["signers"]) == sorted(hexed(v) for v in VALIDATORS[:3])
+    assert out["hash"] == hexed(qbft_block_hash(header))
+
+
+def test_verify_header_rejects_too_few_seals(capsys):
+    header = qbft_header(signers=2)
+    code, out = run_cli(
+        capsys, "verify-header", "--validators", ",".join(hexed(v) for v in VALIDATORS),
+        hexed(encode_header(header)),
+    )
+    assert code == 1
+    assert out["valid"] is False
+    assert out["error"] == "HeaderInvalid"
+
+
+def test_verify_header_rejects_a_seal_made_for_another_round(capsys):
+    header = qbft_header(round_=0)
+    extra = decode_qbft_extra(header.extra_data)
+    moved = with_qbft_extra(header, replace(extra, round=1))  # seals still sign round 0
+    code, out = run_cli(
+        capsys, "verify-header", "--validators", ",".join(hexed(v) for v in VALIDATORS),
+        hexed(encode_header(moved)),
+    )
+    assert code == 1
+    assert out["error"] == "HeaderInvalid"
+
+
+def test_verify_header_rejects_a_flipped_byte_with_a_specific_error(capsys):
+    raw = bytearray(encode_header(qbft_header()))
+    raw[len(raw) // 2] ^= 0x01
+    code, out = run_cli(
+        capsys, "verify-header", "--validators", ",".join(hexed(v) for v in VALIDATORS), hexed(bytes(raw)),
+    )
+    assert code == 1
+    assert out["valid"] is False
+    assert out["error"] in {"HeaderInvalid", "DecodeError"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["decode-header", "0xzz"],
+        ["decode-header", "0x123"],
+        ["verify-header", "--validators", "0x1234", "0xc0"],
+        ["verify-receipt", "--root", "0x00", "--index", "0", "0xc0"],
+        ["verify-storage", "--storage-root", "0x" + "00" * 32, "--slot", "abc", "0xc0"],
+    ],
+)
+def test_unusable_input_exits_2_with_a_json_error(capsys, argv):
+    code, out = run_cli(capsys, *argv)
+    assert code == 2
+    assert out == {"valid": False, "error": "UnusableInput", "message": out["message"]}
+
+
+def test_missing_required_option_exits_2_with_a_json_error(capsys):
+    code, out = run_cli_exit(capsys, "verify-receipt", "--index", "0", "0xc0")
+    assert code == 2
+    assert out["error"] == "UnusableInput"
+    assert "--root" in out["message"]
+
+
+def receipts_block() -> tuple[list[bytes], list[Receipt]]:
+    receipts = []
+    cumulative = 0
+    for i in range(40):
+        cumulative += 21_000 + i
+        logs = (Log(address=keccak(bytes([i]))[:20], topics=(keccak(b"Transfer"),), data=bytes([i]) * 32),)
+        receipts.append(
+            Receipt(tx_type=2 if i % 2 else 0, status=1, cumulative_gas_used=cumulative,
+                    logs_bloom=b"\x00" * 256, logs=logs)
+        )
+    return [encode_receipt(r) for r in receipts], receipts
+
+
+def test_verify_receipt_returns_the_decoded_receipt(capsys):
+    encoded, receipts = receipts_block()
+    root = ordered_trie_root(encoded)
+    nodes = build_ordered_proof(encoded, 5)
+    code, out = run_cli(capsys, "verify-receipt", "--root", hexed(root), "--index", "5", *map(hexed, nodes))
+    assert code == 0, out
+    assert out["receipt"]["type"] == 2
+    assert out["receipt"]["status"] == 1
+    assert out["receipt"]["cumulativeGasUsed"] == receipts[5].cumulative_gas_used
+    assert out["receipt"]["logs"][0]["data"] == hexed(bytes([5]) * 32)
+
+
+def test_verify_receipt_with_a_flipped_byte_is_invalid(capsys):
+    encoded, _ = receipts_block()
+    root = ordered_trie_root(encoded)
+    nodes = [bytearray(n) for n in build_ordered_proof(encoded, 5)]
+    nodes[-1][-3] ^= 0x40
+    code, out = run_cli(
+        capsys, "verify-receipt", "--root", hexed(root), "--index", "5", *(hexed(bytes(n)) for n in nodes)
+    )
+    assert code == 1
+    assert out["error"] == "ProofInvalid"
+
+
+def test_verify_receipt_for_another_index_is_invalid(capsys):
+    encoded, _ = receipts_block()
+    root = ordered_trie_root(encoded)
+    nodes = build_ordered_proof(encoded, 5)
+    code, out = run_cli(capsys, "verify-receipt", "--root", hexed(root), "--index", "6", *map(hexed, nodes))
+    assert code == 1
+    assert out["valid"] is False
+
+
+def state_trie() -> tuple[HexaryTrie, bytes, bytes]:
+    """A state trie with 50 accounts; returns the trie, one address and its storage root."""
+    storage = HexaryTrie({})
+    for slot in range(10):
+        storage[keccak(slot.to_bytes(32, "big"))] = rlp.encode(slot * 1000 + 1)
+    state = HexaryTrie({})
+    target = b""
+    for i in range(50):
+        address = keccak(b"acct" + bytes([i]))[:20]
+        account = rlp.encode([i, 10**18 + i, storage.root_hash, keccak(b"code")])
+        state[keccak(address)] = account
+        target = target or address
+    return state, target, storage
+
+
+def test_verify_account_and_storage_return_the_proven_values(capsys):
+    state, address, storage = state_trie()
+    nodes = state.get_proof(keccak(address))
+    code, out = run_cli(
+        capsys, "verify-account", "--state-root", hexed(state.root_hash), "--address", hexed(address),
+        *(hexed(rlp.encode(n)) for n in nodes),
+    )
+    assert code == 0, out
+    assert out["exists"] is True
+    assert out["account"]["balance"] == 10**18
+    assert out["account"]["storageRoot"] == hexed(storage.root_hash)
+
+    slot_nodes = storage.get_proof(keccak((3).to_bytes(32, "big")))
+    code, out = run_cli(
+        capsys, "verify-storage", "--storage-root", hexed(storage.root_hash), "--slot", "3",
+        *(hexed(rlp.encode(n)) for n in slot_nodes),
+    )
+    assert code == 0, out
+    assert int(out["value"], 16) == 3001
+
+
+def test_verify_account_for_an_absent_address_proves_exclusion(capsys):
+    state, _, _ = state_trie()
+    absent = keccak(b"nobody")[:20]
+    nodes = state.get_proof(keccak(absent))
+    code, out = run_cli(
+        capsys, "verify-account", "--state-root", hexed(state.root_hash), "--address", hexed(absent),
+        *(hexed(rlp.encode(n)) for n in nodes),
+    )
+    assert code == 0, out
+    assert out["exists"] is False
+
+
+def test_proof_nodes_can_be_piped_as_a_json_array():
+    state, address, _ = state_trie()
+    nodes = [hexed(rlp.encode(n)) for n in state.get_proof(keccak(address))]
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "proof", "verify-account",
+         "--state-root", hexed(state.root_hash), "--address", hexed(address), "-"],
+        input=json.dumps(nodes), capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["account"]["nonce"] == 0
