@@ -31,13 +31,26 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="start a QBFT consortium devnet and a public devnet (anvil, or the plain Python node)",
     )
     up.add_argument("--validators", type=int, default=4, help="consortium validators (default 4)")
-    up.add_argument("--block-time", type=float, default=1.0,
-                    help="consortium block period in seconds (0 = seal on every transaction)")
-    up.add_argument("--data-dir", type=Path, default=None,
-                    help="keep the consortium chain in this folder across restarts")
-    up.add_argument("--no-anvil", action="store_true",
-                    help="use the plain Python node as the public chain even if anvil is installed")
-    up.add_argument("--out", type=Path, default=DEFAULT_STATE_FILE, help="where to write the summary")
+    up.add_argument(
+        "--block-time",
+        type=float,
+        default=1.0,
+        help="consortium block period in seconds (0 = seal on every transaction)",
+    )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the consortium chain in this folder across restarts",
+    )
+    up.add_argument(
+        "--no-anvil",
+        action="store_true",
+        help="use the plain Python node as the public chain even if anvil is installed",
+    )
+    up.add_argument(
+        "--out", type=Path, default=DEFAULT_STATE_FILE, help="where to write the summary"
+    )
     up.set_defaults(run=_run_up)
 
 
@@ -99,7 +112,7 @@ def _node_json(node: RunningNode) -> dict[str, Any]:
 
 
 def _addr(value: bytes | str) -> str:
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
 
     return to_checksum_address(value)
 

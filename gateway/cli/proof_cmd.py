@@ -55,38 +55,54 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
     p = sub.add_parser("decode-header", help="decode an RLP block header")
-    p.add_argument("--kind", choices=["auto", "eth", "qbft"], default="auto",
-                   help="hash rule: eth (plain keccak) or qbft (Besu rule); auto looks at mixHash")
+    p.add_argument(
+        "--kind",
+        choices=["auto", "eth", "qbft"],
+        default="auto",
+        help="hash rule: eth (plain keccak) or qbft (Besu rule); auto looks at mixHash",
+    )
     p.add_argument("header", metavar="HEADER_RLP_HEX")
     p.set_defaults(run=_runner(_decode_header))
 
     p = sub.add_parser("verify-header", help="verify a header's QBFT commit seals")
     p.add_argument("--kind", choices=["qbft"], default="qbft")
-    p.add_argument("--validators", required=True, metavar="ADDR,ADDR,...",
-                   help="the validator set that must seal this header")
+    p.add_argument(
+        "--validators",
+        required=True,
+        metavar="ADDR,ADDR,...",
+        help="the validator set that must seal this header",
+    )
     p.add_argument("header", metavar="HEADER_RLP_HEX")
     p.set_defaults(run=_runner(_verify_header))
 
     p = sub.add_parser("verify-receipt", help="verify a receipt inclusion proof")
     p.add_argument("--root", required=True, metavar="RECEIPTS_ROOT")
     p.add_argument("--index", required=True, type=_non_negative_int, metavar="TX_INDEX")
-    p.add_argument("nodes", nargs="+", metavar="NODE_HEX", help="proof nodes, root first ('-': stdin)")
+    p.add_argument(
+        "nodes", nargs="+", metavar="NODE_HEX", help="proof nodes, root first ('-': stdin)"
+    )
     p.set_defaults(run=_runner(_verify_receipt))
 
     p = sub.add_parser("verify-account", help="verify an EIP-1186 account proof")
     p.add_argument("--state-root", required=True, metavar="ROOT")
     p.add_argument("--address", required=True, metavar="ADDR")
-    p.add_argument("nodes", nargs="+", metavar="NODE_HEX", help="proof nodes, root first ('-': stdin)")
+    p.add_argument(
+        "nodes", nargs="+", metavar="NODE_HEX", help="proof nodes, root first ('-': stdin)"
+    )
     p.set_defaults(run=_runner(_verify_account))
 
     p = sub.add_parser("verify-storage", help="verify an EIP-1186 storage proof")
     p.add_argument("--storage-root", required=True, metavar="ROOT")
     p.add_argument("--slot", required=True, metavar="SLOT", help="slot number (decimal or 0x hex)")
-    p.add_argument("nodes", nargs="+", metavar="NODE_HEX", help="proof nodes, root first ('-': stdin)")
+    p.add_argument(
+        "nodes", nargs="+", metavar="NODE_HEX", help="proof nodes, root first ('-': stdin)"
+    )
     p.set_defaults(run=_runner(_verify_storage))
 
 
-def _runner(command: Callable[[argparse.Namespace], Verdict]) -> Callable[[argparse.Namespace], int]:
+def _runner(
+    command: Callable[[argparse.Namespace], Verdict],
+) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             verdict = command(args)
@@ -122,7 +138,9 @@ def _decode_header(args: argparse.Namespace) -> Verdict:
         body["round"] = extra.round
         body["validators"] = [_h(v) for v in extra.validators]
         body["vote"] = (
-            None if extra.vote is None else {"recipient": _h(extra.vote.recipient), "add": extra.vote.add}
+            None
+            if extra.vote is None
+            else {"recipient": _h(extra.vote.recipient), "add": extra.vote.add}
         )
         body["seals"] = len(extra.seals)
         body["commit_digest"] = _h(qbft_commit_digest(header))
@@ -151,7 +169,9 @@ def _verify_header(args: argparse.Namespace) -> Verdict:
 def _verify_receipt(args: argparse.Namespace) -> Verdict:
     root = _hash32(args.root, "--root")
     receipt = verify_receipt_proof(root, args.index, _nodes(args.nodes))
-    return Verdict({"valid": True, "index": args.index, "receipt": receipt_json(receipt)}, valid=True)
+    return Verdict(
+        {"valid": True, "index": args.index, "receipt": receipt_json(receipt)}, valid=True
+    )
 
 
 def _verify_account(args: argparse.Namespace) -> Verdict:
@@ -179,14 +199,26 @@ def _verify_storage(args: argparse.Namespace) -> Verdict:
 # --- JSON renderings shared with other commands ------------------------------------------------
 
 _HEADER_FIELDS = (
-    ("parentHash", "parent_hash"), ("sha3Uncles", "ommers_hash"), ("miner", "coinbase"),
-    ("stateRoot", "state_root"), ("transactionsRoot", "transactions_root"),
-    ("receiptsRoot", "receipts_root"), ("logsBloom", "logs_bloom"), ("difficulty", "difficulty"),
-    ("number", "number"), ("gasLimit", "gas_limit"), ("gasUsed", "gas_used"),
-    ("timestamp", "timestamp"), ("extraData", "extra_data"), ("mixHash", "mix_hash"),
-    ("nonce", "nonce"), ("baseFeePerGas", "base_fee_per_gas"),
-    ("withdrawalsRoot", "withdrawals_root"), ("blobGasUsed", "blob_gas_used"),
-    ("excessBlobGas", "excess_blob_gas"), ("parentBeaconBlockRoot", "parent_beacon_block_root"),
+    ("parentHash", "parent_hash"),
+    ("sha3Uncles", "ommers_hash"),
+    ("miner", "coinbase"),
+    ("stateRoot", "state_root"),
+    ("transactionsRoot", "transactions_root"),
+    ("receiptsRoot", "receipts_root"),
+    ("logsBloom", "logs_bloom"),
+    ("difficulty", "difficulty"),
+    ("number", "number"),
+    ("gasLimit", "gas_limit"),
+    ("gasUsed", "gas_used"),
+    ("timestamp", "timestamp"),
+    ("extraData", "extra_data"),
+    ("mixHash", "mix_hash"),
+    ("nonce", "nonce"),
+    ("baseFeePerGas", "base_fee_per_gas"),
+    ("withdrawalsRoot", "withdrawals_root"),
+    ("blobGasUsed", "blob_gas_used"),
+    ("excessBlobGas", "excess_blob_gas"),
+    ("parentBeaconBlockRoot", "parent_beacon_block_root"),
     ("requestsHash", "requests_hash"),
 )
 
@@ -207,7 +239,11 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
         "status": receipt.status,
         "cumulativeGasUsed": receipt.cumulative_gas_used,
         "logs": [
-            {"address": _h(log.address), "topics": [_h(t) for t in log.topics], "data": _h(log.data)}
+            {
+                "address": _h(log.address),
+                "topics": [_h(t) for t in log.topics],
+                "data": _h(log.data),
+            }
             for log in receipt.logs
         ],
     }

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -21,7 +19,9 @@ XGATE = [sys.executable, "-m", "gateway"]
 
 
 async def rpc(session: aiohttp.ClientSession, url: str, method: str, *params: object) -> object:
-    async with session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}) as r:
+    async with session.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    ) as r:
         body = await r.json()
     assert "error" not in body, body
     return body["result"]
@@ -32,7 +32,9 @@ def devnet_up(tmp_path_factory):
     out = tmp_path_factory.mktemp("devnet") / "devnet.json"
     proc = subprocess.Popen(
         [*XGATE, "devnet", "up", "--block-time", "0.5", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while not out.exists():
@@ -74,13 +76,21 @@ async def test_consortium_header_verifies_with_the_cli_and_links_to_the_next_blo
         block = await rpc(session, url, "eth_getBlockByNumber", "0x2", False)
         child = await rpc(session, url, "eth_getBlockByNumber", "0x3", False)
     header_hex = "0x" + encode_header(header_from_rpc(block)).hex()
-    result = subprocess.run(
-        [*XGATE, "proof", "verify-header", "--kind", "qbft",
-         "--validators", ",".join(summary["consortium"]["validators"]), header_hex],
-        capture_output=True, text=True, check=False,
+    proc = await asyncio.create_subprocess_exec(
+        *XGATE,
+        "proof",
+        "verify-header",
+        "--kind",
+        "qbft",
+        "--validators",
+        ",".join(summary["consortium"]["validators"]),
+        header_hex,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    verdict = json.loads(result.stdout)
+    stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stdout + stderr
+    verdict = json.loads(stdout)
     assert verdict["valid"] is True
     assert verdict["hash"] == block["hash"] == child["parentHash"]
     assert len(verdict["signers"]) >= verdict["quorum"] == 3

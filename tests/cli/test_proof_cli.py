@@ -44,7 +44,9 @@ def run_cli_exit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, d
 
 
 def qbft_header(number: int = 7, round_: int = 0, signers: int = 3) -> Header:
-    extra = BftExtraData(vanity=b"\x00" * 32, validators=VALIDATORS, vote=None, round=round_, seals=())
+    extra = BftExtraData(
+        vanity=b"\x00" * 32, validators=VALIDATORS, vote=None, round=round_, seals=()
+    )
     base = Header(
         parent_hash=keccak(b"parent"),
         ommers_hash=EMPTY_OMMERS_HASH,
@@ -98,8 +100,13 @@ def test_decode_header_with_eth_kind_uses_the_plain_hash(capsys):
 def test_verify_header_accepts_a_quorum_of_validator_seals(capsys):
     header = qbft_header()
     code, out = run_cli(
-        capsys, "verify-header", "--kind", "qbft",
-        "--validators", ",".join(hexed(v) for v in VALIDATORS), hexed(encode_header(header)),
+        capsys,
+        "verify-header",
+        "--kind",
+        "qbft",
+        "--validators",
+        ",".join(hexed(v) for v in VALIDATORS),
+        hexed(encode_header(header)),
     )
     assert code == 0, out
     assert out["valid"] is True
@@ -111,7 +118,10 @@ def test_verify_header_accepts_a_quorum_of_validator_seals(capsys):
 def test_verify_header_rejects_too_few_seals(capsys):
     header = qbft_header(signers=2)
     code, out = run_cli(
-        capsys, "verify-header", "--validators", ",".join(hexed(v) for v in VALIDATORS),
+        capsys,
+        "verify-header",
+        "--validators",
+        ",".join(hexed(v) for v in VALIDATORS),
         hexed(encode_header(header)),
     )
     assert code == 1
@@ -124,7 +134,10 @@ def test_verify_header_rejects_a_seal_made_for_another_round(capsys):
     extra = decode_qbft_extra(header.extra_data)
     moved = with_qbft_extra(header, replace(extra, round=1))  # seals still sign round 0
     code, out = run_cli(
-        capsys, "verify-header", "--validators", ",".join(hexed(v) for v in VALIDATORS),
+        capsys,
+        "verify-header",
+        "--validators",
+        ",".join(hexed(v) for v in VALIDATORS),
         hexed(encode_header(moved)),
     )
     assert code == 1
@@ -135,7 +148,11 @@ def test_verify_header_rejects_a_flipped_byte_with_a_specific_error(capsys):
     raw = bytearray(encode_header(qbft_header()))
     raw[len(raw) // 2] ^= 0x01
     code, out = run_cli(
-        capsys, "verify-header", "--validators", ",".join(hexed(v) for v in VALIDATORS), hexed(bytes(raw)),
+        capsys,
+        "verify-header",
+        "--validators",
+        ",".join(hexed(v) for v in VALIDATORS),
+        hexed(bytes(raw)),
     )
     assert code == 1
     assert out["valid"] is False
@@ -170,10 +187,19 @@ def receipts_block() -> tuple[list[bytes], list[Receipt]]:
     cumulative = 0
     for i in range(40):
         cumulative += 21_000 + i
-        logs = (Log(address=keccak(bytes([i]))[:20], topics=(keccak(b"Transfer"),), data=bytes([i]) * 32),)
+        logs = (
+            Log(
+                address=keccak(bytes([i]))[:20], topics=(keccak(b"Transfer"),), data=bytes([i]) * 32
+            ),
+        )
         receipts.append(
-            Receipt(tx_type=2 if i % 2 else 0, status=1, cumulative_gas_used=cumulative,
-                    logs_bloom=b"\x00" * 256, logs=logs)
+            Receipt(
+                tx_type=2 if i % 2 else 0,
+                status=1,
+                cumulative_gas_used=cumulative,
+                logs_bloom=b"\x00" * 256,
+                logs=logs,
+            )
         )
     return [encode_receipt(r) for r in receipts], receipts
 
@@ -182,7 +208,9 @@ def test_verify_receipt_returns_the_decoded_receipt(capsys):
     encoded, receipts = receipts_block()
     root = ordered_trie_root(encoded)
     nodes = build_ordered_proof(encoded, 5)
-    code, out = run_cli(capsys, "verify-receipt", "--root", hexed(root), "--index", "5", *map(hexed, nodes))
+    code, out = run_cli(
+        capsys, "verify-receipt", "--root", hexed(root), "--index", "5", *map(hexed, nodes)
+    )
     assert code == 0, out
     assert out["receipt"]["type"] == 2
     assert out["receipt"]["status"] == 1
@@ -196,7 +224,13 @@ def test_verify_receipt_with_a_flipped_byte_is_invalid(capsys):
     nodes = [bytearray(n) for n in build_ordered_proof(encoded, 5)]
     nodes[-1][-3] ^= 0x40
     code, out = run_cli(
-        capsys, "verify-receipt", "--root", hexed(root), "--index", "5", *(hexed(bytes(n)) for n in nodes)
+        capsys,
+        "verify-receipt",
+        "--root",
+        hexed(root),
+        "--index",
+        "5",
+        *(hexed(bytes(n)) for n in nodes),
     )
     assert code == 1
     assert out["error"] == "ProofInvalid"
@@ -206,7 +240,9 @@ def test_verify_receipt_for_another_index_is_invalid(capsys):
     encoded, _ = receipts_block()
     root = ordered_trie_root(encoded)
     nodes = build_ordered_proof(encoded, 5)
-    code, out = run_cli(capsys, "verify-receipt", "--root", hexed(root), "--index", "6", *map(hexed, nodes))
+    code, out = run_cli(
+        capsys, "verify-receipt", "--root", hexed(root), "--index", "6", *map(hexed, nodes)
+    )
     assert code == 1
     assert out["valid"] is False
 
@@ -230,7 +266,12 @@ def test_verify_account_and_storage_return_the_proven_values(capsys):
     state, address, storage = state_trie()
     nodes = state.get_proof(keccak(address))
     code, out = run_cli(
-        capsys, "verify-account", "--state-root", hexed(state.root_hash), "--address", hexed(address),
+        capsys,
+        "verify-account",
+        "--state-root",
+        hexed(state.root_hash),
+        "--address",
+        hexed(address),
         *(hexed(rlp.encode(n)) for n in nodes),
     )
     assert code == 0, out
@@ -240,7 +281,12 @@ def test_verify_account_and_storage_return_the_proven_values(capsys):
 
     slot_nodes = storage.get_proof(keccak((3).to_bytes(32, "big")))
     code, out = run_cli(
-        capsys, "verify-storage", "--storage-root", hexed(storage.root_hash), "--slot", "3",
+        capsys,
+        "verify-storage",
+        "--storage-root",
+        hexed(storage.root_hash),
+        "--slot",
+        "3",
         *(hexed(rlp.encode(n)) for n in slot_nodes),
     )
     assert code == 0, out
@@ -252,7 +298,12 @@ def test_verify_account_for_an_absent_address_proves_exclusion(capsys):
     absent = keccak(b"nobody")[:20]
     nodes = state.get_proof(keccak(absent))
     code, out = run_cli(
-        capsys, "verify-account", "--state-root", hexed(state.root_hash), "--address", hexed(absent),
+        capsys,
+        "verify-account",
+        "--state-root",
+        hexed(state.root_hash),
+        "--address",
+        hexed(absent),
         *(hexed(rlp.encode(n)) for n in nodes),
     )
     assert code == 0, out
@@ -263,9 +314,22 @@ def test_proof_nodes_can_be_piped_as_a_json_array():
     state, address, _ = state_trie()
     nodes = [hexed(rlp.encode(n)) for n in state.get_proof(keccak(address))]
     result = subprocess.run(
-        [sys.executable, "-m", "gateway", "proof", "verify-account",
-         "--state-root", hexed(state.root_hash), "--address", hexed(address), "-"],
-        input=json.dumps(nodes), capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "proof",
+            "verify-account",
+            "--state-root",
+            hexed(state.root_hash),
+            "--address",
+            hexed(address),
+            "-",
+        ],
+        input=json.dumps(nodes),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["account"]["nonce"] == 0
