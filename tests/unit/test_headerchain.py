@@ -1,0 +1,306 @@
+"""Public-chain header chain: linkage, finality, reorg handling; plus a real reorg on anvil."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.errors import DecodeError, HeaderInvalid, NotYetAvailable, ReorgDetected
+from adapters.headers import EMPTY_OMMERS_HASH, Header, header_hash
+from adapters.lightclient.headerchain import HeaderChain, Reorg, verified_rpc_header
+from adapters.types import Finality
+
+VECTORS = Path(__file__).parent.parent / "vectors"
+ANVIL = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"
+
+
+def make_header(
+    number: int, parent_hash: bytes, *, timestamp: int | None = None, tag: bytes = b""
+) -> Header:
+    return Header(
+        parent_hash=parent_hash,
+        ommers_hash=EMPTY_OMMERS_HASH,
+        coinbase=b"\x00" * 20,
+        state_root=b"\x03" * 32,
+        transactions_root=b"\x04" * 32,
+        receipts_root=b"\x05" * 32,
+        logs_bloom=b"\x00" * 256,
+        difficulty=0,
+        number=number,
+        gas_limit=30_000_000,
+        gas_used=0,
+        timestamp=1_700_000_000 + 12 * number if timestamp is None else timestamp,
+        extra_data=tag,
+        mix_hash=b"\x06" * 32,
+        nonce=b"\x00" * 8,
+        base_fee_per_gas=7,
+        withdrawals_root=b"\x07" * 32,
+    )
+
+
+def build_branch(parent: Header, count: int, tag: bytes = b"") -> list[Header]:
+    out: list[Header] = []
+    for _ in range(count):
+        parent = make_header(parent.number + 1, header_hash(parent), tag=tag)
+        out.append(parent)
+    return out
+
+
+CHECKPOINT = make_header(100, b"\x01" * 32)
+
+
+def new_chain(
+    length: int = 10, finality_depth: int = 3, **kw: Any
+) -> tuple[HeaderChain, list[Header]]:
+    chain = HeaderChain(CHECKPOINT, finality_depth=finality_depth, **kw)
+    headers = build_branch(CHECKPOINT, length)
+    chain.extend(headers)
+    return chain, [CHECKPOINT, *headers]
+
+
+def test_chain_extends_from_checkpoint_by_hash_linkage() -> None:
+    chain, headers = new_chain(10)
+    assert chain.head.number == 110
+    assert chain.head.hash == header_hash(headers[-1])
+    assert chain.get(105) is not None and chain.get(105).header == headers[5]  # type: ignore[union-attr]
+    assert chain.get(99) is None
+
+
+def test_extend_checks_the_hashes_the_node_claimed() -> None:
+    chain = HeaderChain(CHECKPOINT, finality_depth=3)
+    branch = build_branch(CHECKPOINT, 2)
+    with pytest.raises(HeaderInvalid, match="does not match the node's claim"):
+        chain.extend(branch, [header_hash(branch[0]), b"\x00" * 32])
+    assert chain.head.number == 100  # nothing from the bad batch was kept
+    chain.extend(branch, [header_hash(h) for h in branch])
+    assert chain.head.number == 102
+
+
+def test_checkpoint_hash_mismatch_is_rejected() -> None:
+    with pytest.raises(HeaderInvalid, match="does not match"):
+        HeaderChain(CHECKPOINT, finality_depth=3, checkpoint_hash=b"\x00" * 32)  # type: ignore[arg-type]
+
+
+def test_header_that_does_not_build_on_the_head_reports_a_reorg() -> None:
+    chain, _ = new_chain(5)
+    stranger = make_header(106, b"\x66" * 32)
+    with pytest.raises(ReorgDetected, match="does not build on the current head"):
+        chain.extend([stranger])
+
+
+def _gap(parent: Header) -> Header:
+    return make_header(parent.number + 2, header_hash(parent))
+
+
+def _stranger(parent: Header) -> Header:
+    return make_header(parent.number + 1, b"\x55" * 32)
+
+
+def _time_travel(parent: Header) -> Header:
+    return make_header(parent.number + 1, header_hash(parent), timestamp=parent.timestamp - 1)
+
+
+@pytest.mark.parametrize(
+    ("bad_child", "message"),
+    [
+        (_gap, "number does not follow"),
+        (_stranger, "wrong parent hash"),
+        (_time_travel, "timestamp earlier"),
+    ],
+)
+def test_broken_linkage_inside_a_batch_is_rejected_atomically(bad_child: Any, message: str) -> None:
+    chain, headers = new_chain(3)
+    good = build_branch(headers[-1], 2)
+    with pytest.raises(HeaderInvalid, match=message):
+        chain.extend([*good, bad_child(good[-1])])
+    assert chain.head.number == 103
+
+
+def test_final_height_by_depth_and_by_tag() -> None:
+    chain, headers = new_chain(10, finality_depth=3)
+    assert chain.final_height(Finality.confirmations(3)) == 107
+    assert chain.final_height(Finality.latest()) == 110
+    with pytest.raises(NotYetAvailable, match="tag not recorded"):
+        chain.final_height(Finality.finalized())
+    chain.mark_tag("finalized", 104, header_hash(headers[4]))
+    assert chain.final_height(Finality.finalized()) == 104
+    assert chain.final_header(Finality.finalized()).hash == header_hash(headers[4])
+    with pytest.raises(NotYetAvailable, match="above the checkpoint"):
+        chain.final_height(Finality.confirmations(50))
+
+
+def test_tag_that_conflicts_with_the_chain_is_a_reorg() -> None:
+    chain, headers = new_chain(10)
+    with pytest.raises(ReorgDetected, match="not on the canonical chain"):
+        chain.mark_tag("finalized", 104, b"\x00" * 32)
+    chain.mark_tag("finalized", 106, header_hash(headers[6]))
+    with pytest.raises(ReorgDetected, match="moved backwards"):
+        chain.mark_tag("finalized", 105, header_hash(headers[5]))
+
+
+def test_shallow_reorg_is_applied_and_reports_the_common_ancestor() -> None:
+    chain, headers = new_chain(10, finality_depth=3)
+    ancestor = headers[8]  # height 108: blocks 109 and 110 are replaced
+    branch = build_branch(ancestor, 3, tag=b"fork")
+    reorg = chain.reconcile(branch)
+    assert reorg == Reorg(
+        common_ancestor=108,
+        common_ancestor_hash=header_hash(ancestor),
+        depth=2,
+        dropped=(header_hash(headers[9]), header_hash(headers[10])),
+        new_head=111,
+    )
+    assert chain.head.hash == header_hash(branch[-1])
+
+
+def test_reorg_branch_may_repeat_blocks_we_already_hold() -> None:
+    chain, headers = new_chain(10)
+    branch = [headers[7], headers[8], *build_branch(headers[8], 3, tag=b"fork")]
+    reorg = chain.reconcile(branch)
+    assert reorg is not None and reorg.common_ancestor == 108
+
+
+def test_reorg_deeper_than_finality_is_refused_and_changes_nothing() -> None:
+    chain, headers = new_chain(10, finality_depth=3)
+    branch = build_branch(headers[5], 8, tag=b"deep")  # ancestor 105 < final height 107
+    with pytest.raises(ReorgDetected, match="drop final blocks") as err:
+        chain.reconcile(branch)
+    assert err.value.context["common_ancestor"] == 105
+    assert err.value.context["depth"] == 5
+    assert chain.head.hash == header_hash(headers[-1])
+
+
+def test_reorg_below_the_finalized_tag_is_refused() -> None:
+    chain, headers = new_chain(10, finality_depth=1)
+    chain.mark_tag("finalized", 108, header_hash(headers[8]))
+    with pytest.raises(ReorgDetected, match="drop final blocks"):
+        chain.reconcile(build_branch(headers[7], 4, tag=b"x"))
+
+
+def test_branch_that_does_not_reach_a_common_ancestor_asks_for_more() -> None:
+    chain, _ = new_chain(10)
+    forked_parent = make_header(108, b"\x42" * 32)
+    branch = build_branch(forked_parent, 3)
+    with pytest.raises(ReorgDetected, match="common ancestor") as err:
+        chain.reconcile(branch)
+    assert err.value.context["need_before"] == 109
+
+
+def test_branch_that_only_extends_the_head_is_not_a_reorg() -> None:
+    chain, headers = new_chain(5)
+    assert chain.reconcile(build_branch(headers[-1], 2)) is None
+    assert chain.head.number == 107
+    assert chain.reconcile(headers[3:]) is None
+
+
+def test_window_is_bounded() -> None:
+    chain, _ = new_chain(20, finality_depth=3, max_window=8)
+    assert chain.base.number == 113
+    assert chain.get(112) is None
+    assert chain.head.number == 120
+
+
+def test_rpc_header_is_checked_against_the_claimed_hash() -> None:
+    block = json.loads((VECTORS / "rpc_blocks.json").read_text())["blocks"][0]
+    link = verified_rpc_header(block)
+    assert "0x" + link.hash.hex() == block["hash"]
+    tampered = {**block, "stateRoot": "0x" + "ab" * 32}
+    with pytest.raises(HeaderInvalid, match="does not match the node's claim"):
+        verified_rpc_header(tampered)
+    with pytest.raises(DecodeError):
+        verified_rpc_header({**block, "hash": "0x1234"})
+
+
+# --- a real reorg on anvil ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Rpc:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, method: str, *params: Any) -> Any:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+        request = urllib.request.Request(
+            self.url, body.encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["result"]
+
+    def block(self, number: int) -> dict[str, Any]:
+        result: dict[str, Any] = self("eth_getBlockByNumber", hex(number), False)
+        return result
+
+
+@pytest.fixture
+def anvil() -> Iterator[_Rpc]:
+    binary = str(ANVIL) if ANVIL.exists() else shutil.which("anvil")
+    if binary is None:
+        pytest.skip("anvil is not installed (make installs it from the npm registry)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    rpc = _Rpc(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                rpc("eth_chainId")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield rpc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_reorg_on_a_real_node_is_detected_and_reconciled(anvil: _Rpc) -> None:
+    base_time = 1_800_000_000
+    for i in range(3):
+        anvil("evm_mine", base_time + i)
+    checkpoint = verified_rpc_header(anvil.block(1))
+    chain = HeaderChain(checkpoint.header, finality_depth=3, checkpoint_hash=checkpoint.hash)
+    chain.extend([verified_rpc_header(anvil.block(n)).header for n in (2, 3)])
+
+    snapshot = anvil("evm_snapshot")
+    for i in range(2):
+        anvil("evm_mine", base_time + 10 + i)
+    chain.extend([verified_rpc_header(anvil.block(n)).header for n in (4, 5)])
+    old_tip = chain.head.hash
+
+    anvil("evm_revert", snapshot)
+    for i in range(3):
+        anvil("evm_mine", base_time + 20 + i)  # different timestamps: different blocks
+    new_tip = verified_rpc_header(anvil.block(6))
+    with pytest.raises(ReorgDetected, match="does not build on the current head"):
+        chain.extend([new_tip.header])
+    branch = [verified_rpc_header(anvil.block(n)) for n in (3, 4, 5, 6)]
+    reorg = chain.reconcile([b.header for b in branch], [b.hash for b in branch])
+    assert reorg is not None
+    assert reorg.common_ancestor == 3
+    assert reorg.depth == 2
+    assert old_tip in reorg.dropped
+    assert chain.head.hash == new_tip.hash
