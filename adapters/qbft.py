@@ -1,0 +1,322 @@
+"""``QbftAdapter``: the consortium-chain profile of ``EvmAdapter`` (Hyperledger Besu QBFT).
+
+Differences from a public chain, as profile attributes and hooks (style rule 10):
+- finality is instant: a block with a quorum of commit seals is final, so every finality tag
+  maps to "latest";
+- the block hash follows the QBFT rule (round 0, seals removed), not keccak of the raw header;
+- EVERY header this adapter returns (also those behind receipt/account proofs and
+  ``wait_final``) is verified with the QBFT light client: commit seals from the validator set
+  tracked from a configured trust anchor. Validator-set changes are followed with the
+  skipping rule (> 1/3 of the trusted set and >= 2/3 of the new set), bisecting between the
+  nearest verified header and the target when the set drifted too far for one skip.
+- ``validators(height)`` and the Besu ``perm_*`` allowlist calls as typed methods.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from eth_utils.address import to_checksum_address
+
+from adapters.base import BadRequest, FinalityKind
+from adapters.bft import decode_qbft_extra, qbft_block_hash
+from adapters.errors import ConfigError, DecodeError, HeaderInvalid, RpcResponseInvalid
+from adapters.evm import EvmAdapter, EvmConfig, _Block, _ensure_height, parse_data
+from adapters.headers import Header
+from adapters.lightclient.qbft import (
+    TrustedHeader,
+    VerifiedHeader,
+    trust_header,
+    verify_commit_seals,
+    verify_header,
+)
+from adapters.signer import Signer
+from adapters.types import Address, Finality, Hash32, Height
+
+__all__ = ["QbftAdapter", "QbftConfig"]
+
+_MAX_BISECTIONS = 64  # log2 of any chain length we will meet, with room to spare
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QbftConfig(EvmConfig):
+    """``EvmConfig`` plus the light client's trust anchor.
+
+    ``trusted_validators`` is the validator set listed in the header at ``trusted_height``
+    (genesis by default): the set trusted to seal the next block. ``trusted_hash`` optionally
+    pins that header too (an operator checkpoint).
+    """
+
+    KIND: ClassVar[str] = "qbft"
+
+    # Instant finality: a sealed block is final, so "latest" is the finality policy.
+    finality: Finality = field(default_factory=Finality.latest)
+    trusted_validators: tuple[Address, ...]
+    trusted_height: int = 0
+    trusted_hash: Hash32 | None = None
+    max_anchors: int = 4096  # verified headers kept as skipping anchors
+
+    def __post_init__(self) -> None:
+        EvmConfig.__post_init__(self)  # zero-arg super() breaks in slotted dataclasses
+        if not isinstance(self.trusted_validators, tuple) or not self.trusted_validators:
+            raise ConfigError("trusted_validators must be a non-empty tuple of addresses")
+        for v in self.trusted_validators:
+            if not isinstance(v, bytes) or len(v) != 20:
+                raise ConfigError("trusted validator must be 20 bytes", validator=v)
+        if len(set(self.trusted_validators)) != len(self.trusted_validators):
+            raise ConfigError("trusted_validators lists an address twice")
+        if (
+            isinstance(self.trusted_height, bool)
+            or not isinstance(self.trusted_height, int)
+            or self.trusted_height < 0
+        ):
+            raise ConfigError("trusted_height must be >= 0", trusted_height=self.trusted_height)
+        if self.trusted_hash is not None and (
+            not isinstance(self.trusted_hash, bytes) or len(self.trusted_hash) != 32
+        ):
+            raise ConfigError("trusted_hash must be 32 bytes", trusted_hash=self.trusted_hash)
+        if isinstance(self.max_anchors, bool) or not isinstance(self.max_anchors, int):
+            raise ConfigError("max_anchors must be an integer", max_anchors=self.max_anchors)
+        if self.max_anchors < 2:
+            raise ConfigError("max_anchors must be >= 2", max_anchors=self.max_anchors)
+
+
+class QbftAdapter(EvmAdapter):
+    """A ``ChainAdapter`` for a Besu-compatible QBFT consortium chain."""
+
+    finality_kind: ClassVar[FinalityKind | None] = FinalityKind.INSTANT
+    poa: ClassVar[bool] = True
+    chain_kind: ClassVar[Literal["qbft", "evm"]] = "qbft"
+
+    def __init__(self, config: QbftConfig, signers: Sequence[Signer] = ()) -> None:
+        super().__init__(config, signers)
+        self._qconfig = config
+        self._anchor: TrustedHeader | None = None  # the configured trust anchor
+        # Verified headers (as skipping anchors), by height; heights kept sorted for bisect.
+        self._trusted: dict[int, TrustedHeader] = {}
+        self._trusted_heights: list[int] = []
+
+    # -- profile ----------------------------------------------------------------------------
+
+    def node_tag(self, tag: str) -> str:
+        # Instant finality: the sealed head is final; Besu QBFT has no separate safe/finalized.
+        return "latest"
+
+    def block_hash(self, header: Header) -> Hash32:
+        try:
+            return qbft_block_hash(header)
+        except DecodeError as exc:
+            # Not a QBFT header at all: a consensus failure, not a transport glitch.
+            raise HeaderInvalid(
+                "header extraData is not QBFT extraData", height=header.number, reason=exc.message
+            ) from exc
+
+    async def _on_start(self) -> None:
+        await self._retrying("QBFT trust anchor", self._load_anchor)
+
+    async def _load_anchor(self) -> None:
+        cfg = self._qconfig
+        block = await self._fetch_block(cfg.trusted_height)
+        if cfg.trusted_hash is not None and block.hash != cfg.trusted_hash:
+            raise HeaderInvalid(
+                "trust anchor header does not have the configured hash",
+                height=cfg.trusted_height,
+                expected=cfg.trusted_hash,
+                got=block.hash,
+            )
+        expected = tuple(sorted(cfg.trusted_validators))
+        if block.header.number == 0:
+            anchor = trust_header(block.header)  # genesis carries no seals
+        else:
+            anchor = verify_commit_seals(block.header, expected).trusted()
+        if anchor.validators != expected:
+            raise HeaderInvalid(
+                "trust anchor header lists another validator set than configured",
+                height=cfg.trusted_height,
+                listed=anchor.validators,
+                configured=expected,
+            )
+        self._anchor = anchor
+        self._remember(anchor)
+
+    # -- light client -----------------------------------------------------------------------
+
+    def _remember(self, trusted: TrustedHeader) -> None:
+        if trusted.number in self._trusted:
+            return
+        self._trusted[trusted.number] = trusted
+        bisect.insort(self._trusted_heights, trusted.number)
+        if len(self._trusted_heights) > self._qconfig.max_anchors:
+            # Forget the oldest anchor except the configured one; it can be re-derived.
+            anchor_height = self._anchor.number if self._anchor else -1
+            for i, height in enumerate(self._trusted_heights):
+                if height != anchor_height:
+                    del self._trusted_heights[i]
+                    del self._trusted[height]
+                    break
+
+    async def _check_consensus(self, header: Header, block_hash: Hash32) -> None:
+        await self._verify(header, block_hash, _MAX_BISECTIONS)
+
+    async def _verify(self, header: Header, block_hash: Hash32, budget: int) -> VerifiedHeader:
+        """Verify ``header`` from the nearest verified header below it; raises HeaderInvalid."""
+        anchor = self._anchor
+        if anchor is None:
+            raise HeaderInvalid("QBFT adapter has no trust anchor (not started?)")
+        n = header.number
+        known = self._trusted.get(n)
+        if known is not None:
+            if known.hash != block_hash:
+                raise HeaderInvalid(
+                    "header conflicts with a verified header at the same height",
+                    height=n,
+                    verified=known.hash,
+                    got=block_hash,
+                )
+            if n == anchor.number and n == 0:
+                return _genesis_verified(header, block_hash, known)
+            # The QBFT hash leaves the seals out, so a matching hash says nothing about them.
+            return verify_commit_seals(header, known.validators)
+        if n < anchor.number:
+            raise HeaderInvalid(
+                "header is below the trust anchor; it cannot be verified forward",
+                height=n,
+                anchor=anchor.number,
+            )
+        below = self._trusted_heights[bisect.bisect_left(self._trusted_heights, n) - 1]
+        trusted = self._trusted[below]
+        try:
+            verified = verify_header(trusted, header)
+        except HeaderInvalid:
+            if n - below <= 1 or budget <= 0:
+                raise
+            # A header that is bad on its own fails here, without fetching anything more.
+            verify_commit_seals(header, _listed_validators(header))
+            # Otherwise the set moved too far for one skip: verify a header half way first.
+            middle = await self._fetch_block((below + n) // 2)
+            await self._verify(middle.header, middle.hash, budget - 1)
+            return await self._verify(header, block_hash, budget - 1)
+        if verified.hash != block_hash:
+            raise HeaderInvalid("light client computed another block hash", height=n)
+        self._remember(verified.trusted())
+        return verified
+
+    async def verified_header(self, height: Height) -> VerifiedHeader:
+        """The header at ``height`` with its verified signers and commit digest (what a relayer
+        submits to the on-chain light client)."""
+        _ensure_height(height, "height")
+
+        async def once() -> VerifiedHeader:
+            block: _Block = await self._fetch_block(height)
+            return await self._verify(block.header, block.hash, _MAX_BISECTIONS)
+
+        return await self._retrying("verified header", once)
+
+    # -- Besu QBFT / permissioning RPCs -----------------------------------------------------
+
+    async def validators(self, height: Height) -> tuple[Address, ...]:
+        """The validator set of block ``height`` (``qbft_getValidatorsByBlockNumber``),
+        cross-checked against the list in the verified header."""
+        verified = await self.verified_header(height)
+        listed = await self._call("qbft_getValidatorsByBlockNumber", [hex(height)], _address_list)
+        if tuple(sorted(listed)) != verified.validators:
+            raise RpcResponseInvalid(
+                "node's validator list differs from the verified header",
+                height=height,
+                node=listed,
+                header=verified.validators,
+            )
+        return verified.validators
+
+    async def propose_validator_vote(self, validator: Address, add: bool) -> None:
+        """Vote (as this node's validator) to add or remove ``validator``."""
+        _check_address(validator)
+        await self._call(
+            "qbft_proposeValidatorVote",
+            [to_checksum_address(validator), bool(add)],
+            _expect_true("qbft_proposeValidatorVote"),
+        )
+
+    async def discard_validator_vote(self, validator: Address) -> None:
+        _check_address(validator)
+        await self._call(
+            "qbft_discardValidatorVote",
+            [to_checksum_address(validator)],
+            _expect_true("qbft_discardValidatorVote"),
+        )
+
+    async def allowlist(self) -> tuple[Address, ...]:
+        """Accounts allowed to send transactions (``perm_getAccountsAllowlist``)."""
+        return await self._call("perm_getAccountsAllowlist", [], _address_list)
+
+    async def allow_accounts(self, accounts: Sequence[Address]) -> None:
+        """``perm_addAccountsToAllowlist``; Besu answers "Success"."""
+        for a in accounts:
+            _check_address(a)
+        await self._call(
+            "perm_addAccountsToAllowlist",
+            [[to_checksum_address(a) for a in accounts]],
+            _expect_success("perm_addAccountsToAllowlist"),
+        )
+
+    async def disallow_accounts(self, accounts: Sequence[Address]) -> None:
+        """``perm_removeAccountsFromAllowlist``; Besu answers "Success"."""
+        for a in accounts:
+            _check_address(a)
+        await self._call(
+            "perm_removeAccountsFromAllowlist",
+            [[to_checksum_address(a) for a in accounts]],
+            _expect_success("perm_removeAccountsFromAllowlist"),
+        )
+
+
+def _genesis_verified(header: Header, block_hash: Hash32, known: TrustedHeader) -> VerifiedHeader:
+    """Genesis is trusted by configuration (it carries no seals); describe it as verified."""
+    try:
+        extra = decode_qbft_extra(header.extra_data)
+    except DecodeError as exc:
+        raise HeaderInvalid("genesis extraData invalid", reason=exc.message) from exc
+    if extra.validators != known.validators:
+        raise HeaderInvalid("genesis validator list changed", height=0)
+    return VerifiedHeader(header, extra, block_hash, block_hash, (), 0, extra.validators)
+
+
+def _listed_validators(header: Header) -> tuple[Address, ...]:
+    try:
+        return decode_qbft_extra(header.extra_data).validators
+    except DecodeError as exc:
+        raise HeaderInvalid(
+            "header extraData invalid", height=header.number, reason=exc.message
+        ) from exc
+
+
+def _check_address(value: Any) -> None:
+    if not isinstance(value, bytes) or len(value) != 20:
+        raise BadRequest("address must be 20 bytes", address=value)
+
+
+def _address_list(result: Any) -> tuple[Address, ...]:
+    if not isinstance(result, list):
+        raise RpcResponseInvalid("node sent a non-list where addresses belong")
+    return tuple(Address(parse_data(a, f"addresses[{i}]", 20)) for i, a in enumerate(result))
+
+
+def _expect_true(method: str) -> Callable[[Any], None]:
+    def check(result: Any) -> None:
+        if result is not True:
+            raise RpcResponseInvalid("node did not confirm the call", method=method)
+
+    return check
+
+
+def _expect_success(method: str) -> Callable[[Any], None]:
+    def check(result: Any) -> None:
+        if result not in ("Success", True):
+            raise RpcResponseInvalid(
+                "node did not confirm the call", method=method, result=str(result)[:80]
+            )
+
+    return check

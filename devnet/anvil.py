@@ -1,0 +1,196 @@
+"""Start anvil (Foundry's dev node, installed by ``make`` from npm) on a free loopback port.
+
+    async with start_anvil(chain_id=31337) as node:
+        node.url, node.chain_id, node.accounts
+
+The node runs as a subprocess in its own process group (the npm ``anvil`` entry point is a
+Node.js wrapper that spawns the native binary, so the whole group is signalled on exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from eth_account import Account
+
+from adapters.errors import ConfigError, RpcUnavailable
+from adapters.types import Address, ChainId
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ANVIL_BIN = REPO_ROOT / "node_modules" / ".bin" / "anvil"
+
+# anvil's default dev mnemonic: the accounts below are public knowledge, dev-only.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+DEV_ACCOUNT_COUNT = 10
+DEV_BALANCE_ETH = 10_000
+
+_STARTUP_TIMEOUT_S = 30.0
+_STOP_TIMEOUT_S = 5.0
+_PORT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DevAccount:
+    """A funded development account. DEV-ONLY: the key is derived from a public mnemonic."""
+
+    address: Address
+    private_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AnvilNode:
+    url: str
+    chain_id: ChainId
+    accounts: tuple[DevAccount, ...]
+    pid: int
+
+
+def anvil_available() -> bool:
+    """True when ``make`` has installed anvil into node_modules."""
+    return ANVIL_BIN.exists() and os.access(ANVIL_BIN, os.X_OK)
+
+
+def _anvil_executable() -> Path:
+    """The platform's native binary when present (we then reap it ourselves), else the wrapper."""
+    for native in sorted(REPO_ROOT.glob("node_modules/@foundry-rs/anvil-*/bin/anvil")):
+        if os.access(native, os.X_OK):
+            return native
+    return ANVIL_BIN
+
+
+@functools.cache
+def dev_accounts(count: int = DEV_ACCOUNT_COUNT) -> tuple[DevAccount, ...]:
+    """anvil's default accounts, derived from the public dev mnemonic (m/44'/60'/0'/0/i)."""
+    Account.enable_unaudited_hdwallet_features()
+    out = []
+    for i in range(count):
+        acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        out.append(DevAccount(Address(bytes.fromhex(acct.address[2:])), bytes(acct.key)))
+    return tuple(out)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the process group, then SIGKILL it if it lingers."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), _STOP_TIMEOUT_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
+async def _wait_ready(
+    proc: asyncio.subprocess.Process, url: str, chain_id: int, deadline: float
+) -> bool:
+    """Poll ``eth_chainId`` until it answers. False when the process died (e.g. port taken)."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    timeout = aiohttp.ClientTimeout(total=2)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                return False
+            try:
+                async with session.post(url, json=body) as resp:
+                    answer = json.loads(await resp.text())
+                if int(answer["result"], 16) != chain_id:
+                    raise ConfigError(
+                        "anvil answered with another chain id (port shared?)",
+                        url=url,
+                        expected=chain_id,
+                        got=answer["result"],
+                    )
+                return True
+            except (aiohttp.ClientError, OSError, ValueError, KeyError, TypeError):
+                await asyncio.sleep(0.05)
+    raise RpcUnavailable("anvil did not answer eth_chainId in time", url=url)
+
+
+@contextlib.asynccontextmanager
+async def start_anvil(
+    chain_id: int = 31337,
+    block_time: float | None = None,
+    hardfork: str | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> AsyncIterator[AnvilNode]:
+    """Run anvil on a free loopback port for the duration of the block.
+
+    ``block_time`` None means auto-mine (one block per transaction).
+    """
+    if not anvil_available():
+        raise ConfigError(
+            "anvil is not installed; run `make` (it installs the pinned npm tools)",
+            path=str(ANVIL_BIN),
+        )
+    with tempfile.TemporaryFile() as log:
+        proc: asyncio.subprocess.Process | None = None
+        try:
+            for _attempt in range(_PORT_ATTEMPTS):
+                port = _free_port()
+                args = [
+                    str(_anvil_executable()),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--chain-id",
+                    str(chain_id),
+                    "--accounts",
+                    str(DEV_ACCOUNT_COUNT),
+                    "--balance",
+                    str(DEV_BALANCE_ETH),
+                    "--mnemonic",
+                    DEV_MNEMONIC,
+                    "--silent",
+                ]
+                if block_time is not None:
+                    args += ["--block-time", str(block_time)]
+                if hardfork is not None:
+                    args += ["--hardfork", hardfork]
+                args += list(extra_args)
+                proc = await asyncio.create_subprocess_exec(
+                    *args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,  # own process group: the npm wrapper has a child
+                )
+                url = f"http://127.0.0.1:{port}"
+                if await _wait_ready(proc, url, chain_id, time.monotonic() + _STARTUP_TIMEOUT_S):
+                    break
+                # The process died: most likely another process grabbed the port between
+                # our probe and anvil's bind. Try again on a new port.
+                await _stop(proc)
+                proc = None
+            else:
+                log.seek(0)
+                tail = log.read()[-2000:].decode(errors="replace")
+                raise RpcUnavailable("anvil failed to start", attempts=_PORT_ATTEMPTS, log=tail)
+            yield AnvilNode(
+                url=url, chain_id=ChainId(chain_id), accounts=dev_accounts(), pid=proc.pid
+            )
+        finally:
+            if proc is not None:
+                await _stop(proc)
