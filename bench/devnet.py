@@ -1,0 +1,224 @@
+"""Consortium devnet throughput: ``python -m bench.devnet [--json] [--count N]``.
+
+Starts a consortium devnet node (``devnet.launcher``), signs N simple transfers and N ERC-20
+transfers client-side (not timed), sends them through JSON-RPC in batches and measures until
+all are mined. Runs with the default 1 s block time and again in instant-seal mode. Also
+reports the block interval and the latency of a lone transaction (send -> receipt).
+
+Figures (``--json``): ``transfers_per_s``, ``erc20_transfers_per_s``, ``block_interval_s``,
+``block_latency_s``, and the same rates in instant mode (``*_instant``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import time
+from typing import Any
+
+import aiohttp
+import rlp
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_hash.auto import keccak
+from eth_utils.address import to_checksum_address
+
+from bench._table import emit, progress
+from devnet.artifacts import dev_token
+from devnet.keys import DevKey
+from devnet.launcher import RunningNode, start_consortium
+
+BATCH = 250
+SENDERS = 8
+FEE = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
+
+
+class Client:
+    def __init__(self, node: RunningNode, session: aiohttp.ClientSession) -> None:
+        self.node = node
+        self.session = session
+
+    async def call(self, method: str, *params: Any) -> Any:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        async with self.session.post(self.node.url, json=body) as resp:
+            answer = await resp.json()
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    async def send_batch(self, raws: list[bytes]) -> None:
+        body = [
+            {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "eth_sendRawTransaction",
+                "params": ["0x" + r.hex()],
+            }
+            for i, r in enumerate(raws)
+        ]
+        async with self.session.post(self.node.url, json=body) as resp:
+            answers = await resp.json()
+        failed = [a["error"] for a in answers if "error" in a]
+        if failed:
+            raise RuntimeError(f"{len(failed)} transactions rejected, first: {failed[0]}")
+
+    async def nonce(self, address: str, tag: str = "latest") -> int:
+        return int(await self.call("eth_getTransactionCount", address, tag), 16)
+
+    async def head(self) -> int:
+        return int(await self.call("eth_blockNumber"), 16)
+
+
+def _sign(key: DevKey, chain_id: int, nonce: int, **fields: Any) -> bytes:
+    tx = {"type": 2, "chainId": chain_id, "nonce": nonce, "value": 0, **FEE, **fields}
+    return bytes(Account.sign_transaction(tx, key.private_key).raw_transaction)
+
+
+async def _push_and_wait(client: Client, raws: list[bytes], finals: dict[str, int]) -> float:
+    """Send ``raws`` in batches; seconds until every sender reached its final nonce."""
+    start = time.perf_counter()
+    for i in range(0, len(raws), BATCH):
+        await client.send_batch(raws[i : i + BATCH])
+    while True:
+        done = [await client.nonce(a) >= n for a, n in finals.items()]
+        if all(done):
+            return time.perf_counter() - start
+        await asyncio.sleep(0.02)
+
+
+async def _transfers(client: Client, count: int) -> float:
+    node = client.node
+    senders = node.accounts[:SENDERS]
+    per = count // len(senders)
+    finals: dict[str, int] = {}
+    raws: list[bytes] = []
+    progress(f"signing {per * len(senders)} transfers...")
+    chunks = []
+    for s_index, key in enumerate(senders):
+        first = await client.nonce(key.hex_address, "pending")
+        to = to_checksum_address(node.accounts[(s_index + 1) % 10].hex_address)
+        chunks.append(
+            [_sign(key, node.chain_id, first + i, to=to, value=1, gas=21000) for i in range(per)]
+        )
+        finals[key.hex_address] = first + per
+    for i in range(per):  # interleave senders, like independent wallets would
+        raws.extend(chunk[i] for chunk in chunks)
+    progress("sending transfers...")
+    return len(raws) / await _push_and_wait(client, raws, finals)
+
+
+async def _erc20(client: Client, count: int) -> float:
+    node = client.node
+    owner = node.accounts[9]
+    nonce = await client.nonce(owner.hex_address, "pending")
+    init = bytes.fromhex(dev_token()["bytecode"][2:]) + abi_encode(["uint256"], [10**30])
+    await client.send_batch([_sign(owner, node.chain_id, nonce, data=init, gas=2_000_000)])
+    token = "0x" + keccak(rlp.encode([owner.address, nonce]))[12:].hex()
+    while await client.nonce(owner.hex_address) <= nonce:
+        await asyncio.sleep(0.05)
+    assert len(await client.call("eth_getCode", token, "latest")) > 2, "token not deployed"
+    selector = keccak(b"transfer(address,uint256)")[:4]
+    progress(f"signing {count} ERC-20 transfers...")
+    raws = []
+    for i in range(count):
+        to = node.accounts[i % 9].address
+        data = selector + abi_encode(["address", "uint256"], [to, 1 + i])
+        raws.append(
+            _sign(
+                owner,
+                node.chain_id,
+                nonce + 1 + i,
+                to=to_checksum_address(token),
+                data=data,
+                gas=60_000,
+            )
+        )
+    progress("sending ERC-20 transfers...")
+    return count / await _push_and_wait(client, raws, {owner.hex_address: nonce + 1 + count})
+
+
+async def _block_interval(client: Client, blocks: int = 4) -> float:
+    """Mean wall-clock interval between blocks of an idle node, seen by polling."""
+    seen: list[float] = []
+    last = await client.head()
+    while len(seen) < blocks + 1:
+        head = await client.head()
+        if head != last:
+            seen.append(time.perf_counter())
+            last = head
+        await asyncio.sleep(0.01)
+    return statistics.mean(b - a for a, b in itertools.pairwise(seen))
+
+
+async def _latency(client: Client, samples: int = 4) -> float:
+    """Mean seconds from sending one transfer to its receipt being served."""
+    node = client.node
+    key = node.accounts[8]
+    out = []
+    for _ in range(samples):
+        nonce = await client.nonce(key.hex_address, "pending")
+        raw = _sign(
+            key,
+            node.chain_id,
+            nonce,
+            to=to_checksum_address(node.accounts[0].hex_address),
+            gas=21000,
+        )
+        start = time.perf_counter()
+        tx_hash = await client.call("eth_sendRawTransaction", "0x" + raw.hex())
+        while await client.call("eth_getTransactionReceipt", tx_hash) is None:
+            await asyncio.sleep(0.01)
+        out.append(time.perf_counter() - start)
+    return statistics.mean(out)
+
+
+async def run(count: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {"count": count}
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        progress("starting a consortium devnet node (1 s blocks)...")
+        async with start_consortium(config={"block_time": 1.0}) as node:
+            client = Client(node, session)
+            figures["block_interval_s"] = await _block_interval(client)
+            figures["block_latency_s"] = await _latency(client)
+            figures["transfers_per_s"] = await _transfers(client, count)
+            figures["erc20_transfers_per_s"] = await _erc20(client, count)
+        progress("starting a consortium devnet node (instant seal)...")
+        async with start_consortium(config={"instant_seal": True}) as node:
+            client = Client(node, session)
+            figures["block_latency_s_instant"] = await _latency(client)
+            figures["transfers_per_s_instant"] = await _transfers(client, count)
+            figures["erc20_transfers_per_s_instant"] = await _erc20(client, count)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.devnet", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--count", type=int, default=2000, help="transactions per run (2000)")
+    args = parser.parse_args(argv)
+    figures = asyncio.run(run(args.count))
+    rows = [
+        ("simple transfers/s", figures["transfers_per_s"], figures["transfers_per_s_instant"]),
+        (
+            "ERC-20 transfers/s",
+            figures["erc20_transfers_per_s"],
+            figures["erc20_transfers_per_s_instant"],
+        ),
+        ("lone tx latency (s)", figures["block_latency_s"], figures["block_latency_s_instant"]),
+        ("block interval (s)", figures["block_interval_s"], "n/a"),
+    ]
+    emit(
+        figures,
+        args.json,
+        title=f"consortium devnet, {args.count} transactions per run, through JSON-RPC (target >= 500 transfers/s)",
+        rows=rows,
+        headers=("figure", "1 s blocks", "instant seal"),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""Start devnet nodes as child processes (DEV ONLY chains with well-known keys).
+
+    async with start_consortium() as node:      # QBFT consortium node, chain id 20250
+        node.url, node.chain_id, node.validators, node.accounts
+    async with start_plain() as node:           # unsealed auto-mine node, chain id 31337
+        ...
+    async with start_public() as node:          # anvil when installed, else start_plain()
+        ...
+
+Each context manager spawns ``python -m devnet.node``, waits for its ready line (with a timeout;
+if the child dies, its stderr is in the error), and terminates it on exit (SIGTERM, which flushes
+persistence, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final
+
+from adapters.errors import ConfigError, RpcUnavailable
+from devnet.config import DevnetConfig
+from devnet.keys import DevKey, dev_accounts
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S: Final = 60.0
+STOP_TIMEOUT_S: Final = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunningNode:
+    """A running dev chain. ``accounts`` hold dev-only keys (public knowledge)."""
+
+    url: str
+    chain_id: int
+    mode: str  # "consortium", "plain" or "anvil"
+    validators: tuple[bytes, ...]
+    accounts: tuple[DevKey, ...]
+    pid: int
+
+
+class NodeStartError(RpcUnavailable):
+    """A devnet node process did not become ready."""
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+def _tail(file: IO[bytes], limit: int = 4000) -> str:
+    try:
+        file.seek(0)
+        text = file.read().decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+    return text[-limit:]
+
+
+@contextlib.asynccontextmanager
+async def _start_node(
+    mode: str,
+    config: Mapping[str, Any] | None,
+    data_dir: Path | None,
+    ready_timeout_s: float,
+) -> AsyncIterator[RunningNode]:
+    # Validate here too, so a bad key fails fast with a ConfigError in the caller's process.
+    parsed = DevnetConfig.from_dict(config or {}, mode=mode)
+    args = [sys.executable, "-m", "devnet.node", "--mode", mode, "--port", "0"]
+    if config:
+        args += ["--config", json.dumps(dict(config))]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    # stderr goes to an unnamed temporary file: a pipe nobody drains would block a chatty node.
+    stderr = tempfile.TemporaryFile(prefix=f"devnet-{mode}-")  # noqa: SIM115 - closed in finally
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, cwd=str(REPO_ROOT)
+    )
+    try:
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), ready_timeout_s)
+        except TimeoutError as exc:
+            raise NodeStartError(
+                "devnet node did not become ready in time",
+                mode=mode,
+                timeout_s=ready_timeout_s,
+                stderr=_tail(stderr),
+            ) from exc
+        try:
+            ready = json.loads(line) if line else None
+        except ValueError:
+            ready = None
+        if not isinstance(ready, dict) or ready.get("ready") is not True:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+            message = "devnet node exited before it was ready"
+            if proc.returncode == 2:
+                raise ConfigError(message, mode=mode, stderr=_tail(stderr))
+            raise NodeStartError(
+                message, mode=mode, returncode=proc.returncode, stderr=_tail(stderr)
+            )
+        node = RunningNode(
+            url=str(ready["url"]),
+            chain_id=int(ready["chain_id"]),
+            mode=mode,
+            validators=tuple(bytes.fromhex(v[2:]) for v in ready.get("validators", [])),
+            accounts=dev_accounts(parsed.dev_accounts),
+            pid=proc.pid,
+        )
+        yield node
+    finally:
+        await _stop(proc)
+        stderr.close()
+
+
+@contextlib.asynccontextmanager
+async def start_consortium(
+    config: Mapping[str, Any] | None = None,
+    data_dir: Path | None = None,
+    ready_timeout_s: float = READY_TIMEOUT_S,
+) -> AsyncIterator[RunningNode]:
+    """A QBFT consortium devnet node (config keys: see ``devnet.config``)."""
+    async with _start_node("consortium", config, data_dir, ready_timeout_s) as node:
+        yield node
+
+
+@contextlib.asynccontextmanager
+async def start_plain(
+    config: Mapping[str, Any] | None = None,
+    data_dir: Path | None = None,
+    ready_timeout_s: float = READY_TIMEOUT_S,
+) -> AsyncIterator[RunningNode]:
+    """The devnet node in plain mode: unsealed post-merge headers, auto-mine, chain id 31337."""
+    async with _start_node("plain", config, data_dir, ready_timeout_s) as node:
+        yield node
+
+
+@contextlib.asynccontextmanager
+async def start_public(
+    prefer_anvil: bool = True, chain_id: int = 31337
+) -> AsyncIterator[RunningNode]:
+    """The public dev chain: anvil when ``make`` installed it, else the plain devnet node."""
+    from devnet import anvil
+
+    if prefer_anvil and anvil.anvil_available():
+        async with anvil.start_anvil(chain_id=chain_id) as node:
+            yield RunningNode(
+                url=node.url,
+                chain_id=int(node.chain_id),
+                mode="anvil",
+                validators=(),
+                accounts=tuple(DevKey(bytes(a.address), a.private_key) for a in node.accounts),
+                pid=node.pid,
+            )
+        return
+    async with start_plain(config={"chain_id": chain_id}) as node:
+        yield node
