@@ -22,15 +22,15 @@ from typing import Final
 import coincurve
 
 from adapters.errors import DecodeError, HeaderInvalid
-from adapters.headers import (
-    Header,
+from adapters.headers import Header, encode_spliced, header_encoder, header_hash
+from adapters.rlpcodec import (
     RlpItem,
-    encode_spliced,
-    header_encoder,
-    header_hash,
     keccak,
-    rlp_decode,
-    rlp_list_prefix,
+    rlp_decode_list,
+    rlp_encode_strings,
+    rlp_list,
+    rlp_string,
+    scalar_bytes,
 )
 from adapters.types import Address, Hash32
 
@@ -90,37 +90,6 @@ class BftExtraData:
 # --- codec -------------------------------------------------------------------------------------
 
 
-def _rlp_item(item: bytes | list[bytes]) -> bytes:
-    # Small nested encoder for the extraData pieces (same hot path as headers.rlp_encode_strings).
-    if isinstance(item, list):
-        payload = b"".join([_rlp_item(x) for x in item])
-        return rlp_list_prefix(len(payload)) + payload
-    size = len(item)
-    if size == 1 and item[0] < 0x80:
-        return item
-    if size < 56:
-        return bytes((0x80 + size,)) + item
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((0xB7 + len(length),)) + length + item
-
-
-def _rlp_list(encoded_items: Sequence[bytes]) -> bytes:
-    payload = b"".join(encoded_items)
-    return rlp_list_prefix(len(payload)) + payload
-
-
-def _decode_list(data: bytes, what: str) -> list[RlpItem]:
-    if not isinstance(data, bytes):
-        raise DecodeError(f"{what} must be bytes", type=type(data).__name__)
-    try:
-        item = rlp_decode(data)
-    except DecodeError as exc:
-        raise DecodeError(f"{what} is not canonical RLP: {exc.message}", **exc.context) from exc
-    if not isinstance(item, list):
-        raise DecodeError(f"{what} is not an RLP list")
-    return item
-
-
 def _decode_validators(item: object, check_order: bool) -> tuple[Address, ...]:
     if not isinstance(item, list):
         raise DecodeError("extraData validators is not a list")
@@ -171,7 +140,7 @@ def decode_qbft_extra(data: bytes, *, check_order: bool = True) -> BftExtraData:
     ``check_order=False`` accepts an unsorted or duplicated validator list (only for reading
     foreign vectors; headers carrying such a list are invalid under Besu's rules).
     """
-    items = _decode_list(data, "QBFT extraData")
+    items = rlp_decode_list(data, "QBFT extraData")
     if len(items) != 5:
         raise DecodeError("QBFT extraData must have 5 items", items=len(items))
     vanity, validators_item, vote_item, round_item, seals_item = items
@@ -218,7 +187,7 @@ def _check_extra(x: BftExtraData, check_order: bool, round_bytes: int) -> None:
 
 
 def _qbft_round(round_: int) -> bytes:
-    return _rlp_item(round_.to_bytes((round_.bit_length() + 7) // 8, "big"))
+    return rlp_string(scalar_bytes(round_))
 
 
 def _qbft_head(x: BftExtraData) -> bytes:
@@ -226,25 +195,23 @@ def _qbft_head(x: BftExtraData) -> bytes:
     vote = (
         b"\xc0"
         if x.vote is None
-        else _rlp_item(
-            [x.vote.recipient, _QBFT_VOTE_ADD if x.vote.add else _QBFT_VOTE_DROP],
+        else rlp_encode_strings(
+            [x.vote.recipient, _QBFT_VOTE_ADD if x.vote.add else _QBFT_VOTE_DROP]
         )
     )
-    return _rlp_item(x.vanity) + _rlp_item(list(x.validators)) + vote
+    return rlp_string(x.vanity) + rlp_encode_strings(x.validators) + vote
 
 
 def encode_qbft_extra(x: BftExtraData, *, check_order: bool = True) -> bytes:
     """Encode QBFT extraData. Validates sizes (and validator order unless ``check_order=False``,
     which exists to build invalid headers in tests)."""
     _check_extra(x, check_order, _MAX_QBFT_ROUND_BYTES)
-    return _rlp_list(
-        [_qbft_head(x), _qbft_round(x.round), _rlp_item(list(x.seals))],
-    )
+    return rlp_list([_qbft_head(x), _qbft_round(x.round), rlp_encode_strings(x.seals)])
 
 
 def decode_ibft2_extra(data: bytes, *, check_order: bool = True) -> BftExtraData:
     """Decode Besu IBFT 2.0 extraData strictly (vote absent = ``80``, round = 4 bytes)."""
-    items = _decode_list(data, "IBFT2 extraData")
+    items = rlp_decode_list(data, "IBFT2 extraData")
     if len(items) != 5:
         raise DecodeError("IBFT2 extraData must have 5 items", items=len(items))
     vanity, validators_item, vote_item, round_item, seals_item = items
@@ -275,16 +242,18 @@ def _ibft2_items(x: BftExtraData) -> list[bytes]:
     vote = (
         b"\x80"
         if x.vote is None
-        else _rlp_item([x.vote.recipient, _IBFT2_VOTE_ADD if x.vote.add else _IBFT2_VOTE_DROP])
+        else rlp_encode_strings(
+            [x.vote.recipient, _IBFT2_VOTE_ADD if x.vote.add else _IBFT2_VOTE_DROP]
+        )
     )
-    return [_rlp_item(x.vanity), _rlp_item(list(x.validators)), vote]
+    return [rlp_string(x.vanity), rlp_encode_strings(x.validators), vote]
 
 
 def encode_ibft2_extra(x: BftExtraData, *, check_order: bool = True) -> bytes:
     """Encode Besu IBFT 2.0 extraData (round as 4 fixed bytes)."""
     _check_extra(x, check_order, 4)
-    return _rlp_list(
-        [*_ibft2_items(x), _rlp_item(x.round.to_bytes(4, "big")), _rlp_item(list(x.seals))]
+    return rlp_list(
+        [*_ibft2_items(x), rlp_string(x.round.to_bytes(4, "big")), rlp_encode_strings(x.seals)]
     )
 
 
@@ -304,8 +273,8 @@ def qbft_hashes(header: Header, extra: BftExtraData | None = None) -> tuple[Hash
         extra = decode_qbft_extra(header.extra_data)
     head = _qbft_head(extra)
     parts = header_encoder(header)
-    block_extra = _rlp_list([head, b"\x80", b"\xc0"])
-    commit_extra = _rlp_list([head, _qbft_round(extra.round), b"\xc0"])
+    block_extra = rlp_list([head, b"\x80", b"\xc0"])
+    commit_extra = rlp_list([head, _qbft_round(extra.round), b"\xc0"])
     return (
         Hash32(keccak(encode_spliced(parts, block_extra))),
         Hash32(keccak(encode_spliced(parts, commit_extra))),
@@ -332,8 +301,8 @@ def ibft2_hashes(header: Header, extra: BftExtraData | None = None) -> tuple[Has
         extra = decode_ibft2_extra(header.extra_data)
     items = _ibft2_items(extra)
     parts = header_encoder(header)
-    block_extra = _rlp_list(items)
-    commit_extra = _rlp_list([*items, _rlp_item(extra.round.to_bytes(4, "big"))])
+    block_extra = rlp_list(items)
+    commit_extra = rlp_list([*items, rlp_string(extra.round.to_bytes(4, "big"))])
     return (
         Hash32(keccak(encode_spliced(parts, block_extra))),
         Hash32(keccak(encode_spliced(parts, commit_extra))),

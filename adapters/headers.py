@@ -14,8 +14,8 @@ fields      added                                             count
 ==========  ================================================  =======
 
 Optional fields follow fork order: a header that has a later field has all earlier ones.
-Decoding is strict: canonical RLP only (pyrlp rejects non-minimal length prefixes), integers
-without leading zeros, exact sizes for hashes (32), coinbase (20), bloom (256), nonce (8).
+Decoding is strict: canonical RLP only (``adapters.rlpcodec``), integers without leading
+zeros, exact sizes for hashes (32), coinbase (20), bloom (256), nonce (8).
 """
 
 from __future__ import annotations
@@ -25,25 +25,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from adapters.errors import DecodeError
+
+# RlpItem, keccak, rlp_decode and the encoders moved to rlpcodec; still exported from here.
+from adapters.rlpcodec import (
+    RlpItem,
+    keccak,
+    rlp_decode,
+    rlp_decode_list,
+    rlp_encode_strings,
+    rlp_list_prefix,
+    rlp_string,
+    scalar_bytes,
+)
 from adapters.types import Address, Hash32
-
-try:
-    # safe-pysha3's C keccak costs ~3.5 us per header-sized input here against ~11 us through
-    # eth-hash's pycryptodome backend; header verification hashes 2-3 times per header.
-    from sha3 import keccak_256 as _keccak_256
-
-    def keccak(data: bytes) -> bytes:
-        """keccak256 of ``data``."""
-        digest: bytes = _keccak_256(data).digest()
-        return digest
-
-except ImportError:  # pragma: no cover - depends on the environment
-    from eth_hash.auto import keccak as _eth_keccak
-
-    def keccak(data: bytes) -> bytes:
-        """keccak256 of ``data``."""
-        return _eth_keccak(data)
-
 
 __all__ = [
     "EMPTY_OMMERS_HASH",
@@ -192,10 +186,6 @@ def _validate(h: Header) -> None:
         )
 
 
-def _int_bytes(value: int) -> bytes:
-    return value.to_bytes((value.bit_length() + 7) // 8, "big")
-
-
 def header_fields(h: Header, extra_data: bytes | None = None) -> list[bytes]:
     """The header as a list of RLP byte strings, optionally with ``extra_data`` replaced.
 
@@ -208,36 +198,8 @@ def header_fields(h: Header, extra_data: bytes | None = None) -> list[bytes]:
             break
         if index == 12 and extra_data is not None:
             value = extra_data
-        out.append(_int_bytes(value) if kind == "i" else value)
+        out.append(scalar_bytes(value) if kind == "i" else value)
     return out
-
-
-def _rlp_string(item: bytes) -> bytes:
-    size = len(item)
-    if size == 1 and item[0] < 0x80:
-        return item
-    if size < 56:
-        return bytes((0x80 + size,)) + item
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((0xB7 + len(length),)) + length + item
-
-
-def rlp_list_prefix(payload_size: int) -> bytes:
-    """The RLP list header for a payload of ``payload_size`` bytes."""
-    if payload_size < 56:
-        return bytes((0xC0 + payload_size,))
-    length = payload_size.to_bytes((payload_size.bit_length() + 7) // 8, "big")
-    return bytes((0xF7 + len(length),)) + length
-
-
-def rlp_encode_strings(items: list[bytes]) -> bytes:
-    """RLP of a flat list of byte strings.
-
-    Hand-written because it is on the header-verification hot path: pyrlp's ``encode_raw``
-    takes ~28 us for a header here, this ~9 us (same output, checked in the tests).
-    """
-    payload = b"".join([_rlp_string(item) for item in items])
-    return rlp_list_prefix(len(payload)) + payload
 
 
 def encode_header(h: Header) -> bytes:
@@ -257,15 +219,15 @@ def header_encoder(h: Header) -> tuple[bytes, bytes]:
     ``encode_spliced(parts, extra)`` rebuilds the full RLP.
     """
     fields = header_fields(h)
-    before = b"".join([_rlp_string(item) for item in fields[:12]])
-    after = b"".join([_rlp_string(item) for item in fields[13:]])
+    before = b"".join([rlp_string(item) for item in fields[:12]])
+    after = b"".join([rlp_string(item) for item in fields[13:]])
     return before, after
 
 
 def encode_spliced(parts: tuple[bytes, bytes], extra_data: bytes) -> bytes:
     """Full header RLP from ``header_encoder`` parts and an extraData value."""
     before, after = parts
-    middle = _rlp_string(extra_data)
+    middle = rlp_string(extra_data)
     return rlp_list_prefix(len(before) + len(middle) + len(after)) + before + middle + after
 
 
@@ -274,90 +236,9 @@ def header_hash(h: Header) -> Hash32:
     return Hash32(keccak(encode_header(h)))
 
 
-RlpItem = bytes | list["RlpItem"]
-
-
-def _rlp_item_at(data: bytes, pos: int, end: int) -> tuple[RlpItem, int]:
-    # One item starting at ``pos`` that must end by ``end``; canonical encodings only.
-    if pos >= end:
-        raise DecodeError("RLP item is truncated", offset=pos)
-    b0 = data[pos]
-    if b0 < 0x80:
-        return data[pos : pos + 1], pos + 1
-    if b0 < 0xB8:
-        size = b0 - 0x80
-        start = pos + 1
-        if size == 1 and start < end and data[start] < 0x80:
-            raise DecodeError("RLP single byte encoded as a string", offset=pos)
-    elif b0 < 0xC0:
-        size, start = _long_length(data, pos, end, b0 - 0xB7)
-    elif b0 < 0xF8:
-        size = b0 - 0xC0
-        start = pos + 1
-    else:
-        size, start = _long_length(data, pos, end, b0 - 0xF7)
-    stop = start + size
-    if stop > end:
-        raise DecodeError("RLP item is truncated", offset=pos, size=size)
-    if b0 < 0xC0:
-        return data[start:stop], stop
-    items: list[RlpItem] = []
-    append = items.append
-    cursor = start
-    while cursor < stop:
-        b = data[cursor]
-        # Single bytes and short strings inline: they are most header and extraData items,
-        # and a call per item is a large share of the decoding time.
-        if b < 0x80:
-            append(data[cursor : cursor + 1])
-            cursor += 1
-        elif b < 0xB8:
-            first = cursor + 1
-            after = first + b - 0x80
-            if after > stop:
-                raise DecodeError("RLP item is truncated", offset=cursor, size=b - 0x80)
-            if b == 0x81 and data[first] < 0x80:
-                raise DecodeError("RLP single byte encoded as a string", offset=cursor)
-            append(data[first:after])
-            cursor = after
-        else:
-            item, cursor = _rlp_item_at(data, cursor, stop)
-            append(item)
-    return items, stop
-
-
-def _long_length(data: bytes, pos: int, end: int, length_size: int) -> tuple[int, int]:
-    start = pos + 1 + length_size
-    if start > end:
-        raise DecodeError("RLP length prefix is truncated", offset=pos)
-    if data[pos + 1] == 0:
-        raise DecodeError("RLP length has leading zeros", offset=pos)
-    size = int.from_bytes(data[pos + 1 : start], "big")
-    if size < 56:
-        raise DecodeError("RLP long form used for a short item", offset=pos)
-    return size, start
-
-
-def rlp_decode(data: bytes) -> RlpItem:
-    """Strictly decode one RLP item that spans all of ``data`` (``DecodeError`` otherwise).
-
-    Same acceptance as ``rlp.decode(data, strict=True)`` (checked by a differential property
-    test); written here because pyrlp's decoder builds per-item encodings we never use and
-    took ~100 us of the ~430 us budget per verified QBFT header.
-    """
-    if not isinstance(data, bytes):
-        raise DecodeError("RLP input must be bytes", type=type(data).__name__)
-    item, stop = _rlp_item_at(data, 0, len(data))
-    if stop != len(data):
-        raise DecodeError("RLP has trailing bytes", trailing=len(data) - stop)
-    return item
-
-
 def decode_header(data: bytes) -> Header:
     """Decode a header strictly. Raises ``DecodeError`` naming the offending field."""
-    items = rlp_decode(data)
-    if not isinstance(items, list):
-        raise DecodeError("header RLP is not a list")
+    items = rlp_decode_list(data, "header")
     count = len(items)
     if count not in FIELD_COUNTS:
         raise DecodeError(

@@ -18,28 +18,26 @@ ValidationError. The tests cross-check both verifiers on random tries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import rlp
-from eth_hash.auto import keccak as _eth_keccak
 
 from adapters.errors import DecodeError, ProofInvalid
+
+# KECCAK_BACKEND, RlpItem, rlp_decode (and _keccak, read by bench.verify) moved to rlpcodec;
+# still exported from here.
+from adapters.rlpcodec import (
+    KECCAK_BACKEND,
+    RlpItem,
+    rlp_decode,
+    rlp_decode_list,
+    rlp_item_bounds,
+    rlp_scalar,
+)
+from adapters.rlpcodec import keccak as _keccak
 from adapters.types import Address, Hash32
-
-_keccak: Callable[[bytes], bytes]
-try:
-    # eth-hash's pysha3 backend (C, from safe-pysha3) hashes a 500-byte node in ~4 us; the
-    # pycryptodome backend that eth-hash picks first takes ~9-15 us (cffi round trips), which
-    # alone would cost a third of the 100 us budget of a 3-node receipt proof.
-    from eth_hash.backends.pysha3 import keccak256 as _pysha3_keccak
-
-    _keccak = _pysha3_keccak
-    KECCAK_BACKEND = "pysha3"
-except ImportError:  # pragma: no cover - fallback when safe-pysha3 is not installed
-    _keccak = _eth_keccak
-    KECCAK_BACKEND = "eth-hash auto"
 
 __all__ = [
     "EMPTY_CODE_HASH",
@@ -68,100 +66,6 @@ def keccak256(data: bytes) -> Hash32:
 EMPTY_TRIE_ROOT = Hash32(keccak256(b"\x80"))  # root of the empty trie: keccak(RLP(b""))
 EMPTY_CODE_HASH = Hash32(keccak256(b""))
 
-RlpItem = Union[bytes, list["RlpItem"]]  # noqa: UP007 (recursive alias needs the string form)
-
-
-# --- strict RLP -----------------------------------------------------------------------------
-# The ``rlp`` package decodes a 532-byte branch node in ~23 us and an ~900-byte receipt in about
-# as much; this strict decoder does the same in a few microseconds. It rejects everything the
-# canonical encoding forbids: single bytes < 0x80 wrapped in a header, long forms for short
-# payloads, leading zeros in lengths, and payloads that run past their parent.
-
-
-def _header(data: bytes, pos: int, end: int) -> tuple[bool, int, int]:
-    """(is_list, payload_start, payload_end) of the item at ``pos``; checks canonical form."""
-    if pos >= end:
-        raise DecodeError("RLP item truncated", offset=pos)
-    b0 = data[pos]
-    if b0 < 0x80:
-        return False, pos, pos + 1
-    if b0 < 0xB8:
-        start = pos + 1
-        stop = start + b0 - 0x80
-        if b0 == 0x81 and (start >= end or data[start] < 0x80):
-            raise DecodeError("non-canonical RLP: single byte with a string header", offset=pos)
-        is_list = False
-    elif b0 < 0xC0:
-        start, stop = _long_length(data, pos, end, b0 - 0xB7)
-        is_list = False
-    elif b0 < 0xF8:
-        start = pos + 1
-        stop = start + b0 - 0xC0
-        is_list = True
-    else:
-        start, stop = _long_length(data, pos, end, b0 - 0xF7)
-        is_list = True
-    if stop > end:
-        raise DecodeError("RLP item runs past its container", offset=pos)
-    return is_list, start, stop
-
-
-def _long_length(data: bytes, pos: int, end: int, width: int) -> tuple[int, int]:
-    start = pos + 1 + width
-    if start > end:
-        raise DecodeError("RLP length truncated", offset=pos)
-    if data[pos + 1] == 0:
-        raise DecodeError("non-canonical RLP: leading zero in length", offset=pos)
-    length = int.from_bytes(data[pos + 1 : start], "big")
-    if length < 56:
-        raise DecodeError("non-canonical RLP: long form for a short payload", offset=pos)
-    return start, start + length
-
-
-def _decode_list(data: bytes, p: int, stop: int) -> list[RlpItem]:
-    """Items of a list payload ``data[p:stop]``; headers are parsed inline (hot path)."""
-    items: list[RlpItem] = []
-    append = items.append
-    while p < stop:
-        b0 = data[p]
-        if b0 < 0x80:  # a single byte is its own encoding
-            append(data[p : p + 1])
-            p += 1
-        elif b0 < 0xB8:  # short string
-            q = p + b0 - 0x7F
-            if q > stop:
-                raise DecodeError("RLP item runs past its container", offset=p)
-            if b0 == 0x81 and data[p + 1] < 0x80:
-                raise DecodeError("non-canonical RLP: single byte with a string header", offset=p)
-            append(data[p + 1 : q])
-            p = q
-        elif b0 < 0xC0:  # long string
-            start, q = _long_length(data, p, stop, b0 - 0xB7)
-            if q > stop:
-                raise DecodeError("RLP item runs past its container", offset=p)
-            append(data[start:q])
-            p = q
-        else:
-            if b0 < 0xF8:  # short list
-                start, q = p + 1, p + b0 - 0xBF
-            else:
-                start, q = _long_length(data, p, stop, b0 - 0xF7)
-            if q > stop:
-                raise DecodeError("RLP item runs past its container", offset=p)
-            append(_decode_list(data, start, q))
-            p = q
-    return items
-
-
-def rlp_decode(data: bytes) -> RlpItem:
-    """Decode one canonical RLP item that spans all of ``data``; DecodeError otherwise."""
-    if not isinstance(data, bytes):
-        raise DecodeError("RLP input must be bytes", got=type(data).__name__)
-    is_list, start, stop = _header(data, 0, len(data))
-    if stop != len(data):
-        raise DecodeError("trailing bytes after RLP item", length=len(data), used=stop)
-    return _decode_list(data, start, stop) if is_list else data[start:stop]
-
 
 class _Inline(bytes):
     """The full RLP encoding of a child node embedded in its parent (shorter than 32 bytes)."""
@@ -171,7 +75,7 @@ class _Inline(bytes):
 
 def _node_items(data: bytes) -> list[bytes]:
     """Items of a trie node: strings as bytes, embedded child lists as ``_Inline`` encodings."""
-    is_list, pos, end = _header(data, 0, len(data))
+    is_list, pos, end = rlp_item_bounds(data, 0, len(data))
     if not is_list:
         raise DecodeError("trie node is not an RLP list")
     if end != len(data):
@@ -188,7 +92,7 @@ def _node_items(data: bytes) -> list[bytes]:
             append(b"")
             pos += 1
         else:
-            sub_list, start, stop = _header(data, pos, end)
+            sub_list, start, stop = rlp_item_bounds(data, pos, end)
             append(_Inline(data[pos:stop]) if sub_list else data[start:stop])
             pos = stop
     return items
@@ -326,14 +230,6 @@ class Account:
     code_hash: Hash32
 
 
-def _scalar(raw: RlpItem, what: str) -> int:
-    if not isinstance(raw, bytes):
-        raise DecodeError(f"{what} must be an RLP string")
-    if raw[:1] == b"\x00":
-        raise DecodeError(f"{what} has leading zero bytes", value=raw)
-    return int.from_bytes(raw, "big")
-
-
 def _hash32(raw: RlpItem, what: str) -> Hash32:
     if not isinstance(raw, bytes) or len(raw) != 32:
         raise DecodeError(f"{what} must be 32 bytes")
@@ -342,12 +238,12 @@ def _hash32(raw: RlpItem, what: str) -> Hash32:
 
 def decode_account(data: bytes) -> Account:
     """Decode a state-trie leaf value ``RLP([nonce, balance, storageRoot, codeHash])``."""
-    fields = rlp_decode(data)
-    if not isinstance(fields, list) or len(fields) != 4:
-        raise DecodeError("account must be an RLP list of 4 items")
+    fields = rlp_decode_list(data, "account")
+    if len(fields) != 4:
+        raise DecodeError("account must be an RLP list of 4 items", items=len(fields))
     return Account(
-        nonce=_scalar(fields[0], "nonce"),
-        balance=_scalar(fields[1], "balance"),
+        nonce=rlp_scalar(fields[0], "nonce"),
+        balance=rlp_scalar(fields[1], "balance"),
         storage_root=_hash32(fields[2], "storageRoot"),
         code_hash=_hash32(fields[3], "codeHash"),
     )
@@ -376,8 +272,7 @@ def verify_storage_proof(storage_root: bytes, slot: int, nodes: Sequence[bytes])
     if value is None:
         return 0
     try:
-        raw = rlp_decode(value)
-        number = _scalar(raw, "storage value")
+        number = rlp_scalar(rlp_decode(value), "storage value")
     except DecodeError as exc:
         raise ProofInvalid("proven storage value does not decode", reason=exc.message) from exc
     if number == 0:

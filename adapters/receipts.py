@@ -22,9 +22,9 @@ from adapters.mpt import (
     _hex_quantity,
     keccak256,
     proof_from_pytrie,
-    rlp_decode,
     verify_proof,
 )
+from adapters.rlpcodec import rlp_decode_list, rlp_scalar, rlp_string, scalar_bytes
 from adapters.types import Address, Hash32
 
 __all__ = [
@@ -121,14 +121,6 @@ def encode_receipt(receipt: Receipt) -> bytes:
     return body if receipt.tx_type == 0 else bytes((receipt.tx_type,)) + body
 
 
-def _scalar(raw: Any, what: str) -> int:
-    if not isinstance(raw, bytes):
-        raise DecodeError(f"{what} must be an RLP string")
-    if raw[:1] == b"\x00":
-        raise DecodeError(f"{what} has leading zero bytes")
-    return int.from_bytes(raw, "big")
-
-
 def decode_receipt(data: bytes) -> Receipt:
     """Strictly decode a receipts-trie value (EIP-2718 envelope); DecodeError otherwise."""
     if not isinstance(data, bytes) or not data:
@@ -136,13 +128,13 @@ def decode_receipt(data: bytes) -> Receipt:
     first = data[0]
     if first >= 0xC0:
         tx_type = 0
-        fields = rlp_decode(data)
+        fields = rlp_decode_list(data, "receipt")
     elif first in RECEIPT_TYPES and first != 0:
         tx_type = first
-        fields = rlp_decode(data[1:])
+        fields = rlp_decode_list(data[1:], "receipt")
     else:
         raise DecodeError("unknown receipt type", type_byte=first)
-    if not isinstance(fields, list) or len(fields) != 4:
+    if len(fields) != 4:
         raise DecodeError("receipt must be an RLP list of 4 items", tx_type=tx_type)
     state, gas, bloom, raw_logs = fields
     post_state: bytes | None = None
@@ -171,7 +163,7 @@ def decode_receipt(data: bytes) -> Receipt:
     return Receipt(
         tx_type=tx_type,
         status=status,
-        cumulative_gas_used=_scalar(gas, "cumulativeGasUsed"),
+        cumulative_gas_used=rlp_scalar(gas, "cumulativeGasUsed"),
         logs_bloom=bloom,
         logs=tuple(logs),
         post_state=post_state,
@@ -370,12 +362,7 @@ def ordered_trie_key(index: int) -> bytes:
     """``RLP(index)``, the key of item ``index`` in a transactions/receipts/withdrawals trie."""
     if not isinstance(index, int) or index < 0:
         raise DecodeError("trie index must be a non-negative integer", index=index)
-    if index == 0:
-        return b"\x80"
-    if index < 0x80:
-        return bytes((index,))
-    raw = index.to_bytes((index.bit_length() + 7) // 8, "big")
-    return bytes((0x80 + len(raw),)) + raw
+    return rlp_string(scalar_bytes(index))
 
 
 class OrderedTrie:
@@ -442,13 +429,11 @@ def verify_transaction_proof(transactions_root: bytes, index: int, nodes: Sequen
     first = value[0]
     try:
         if first >= 0xC0:
-            payload = rlp_decode(value)
+            rlp_decode_list(value, "transaction")
         elif first in TX_TYPES and first != 0:
-            payload = rlp_decode(value[1:])
+            rlp_decode_list(value[1:], "transaction")
         else:
             raise DecodeError("unknown transaction type", type_byte=first)
-        if not isinstance(payload, list):
-            raise DecodeError("transaction payload is not an RLP list")
     except DecodeError as exc:
         raise ProofInvalid(
             "proven transaction does not decode", index=index, reason=exc.message

@@ -26,8 +26,6 @@ from adapters.headers import (
     encode_header,
     header_from_rpc,
     header_hash,
-    rlp_decode,
-    rlp_encode_strings,
 )
 
 VECTORS = Path(__file__).parent.parent / "vectors"
@@ -259,26 +257,6 @@ def test_rpc_block_that_is_not_an_object_is_rejected() -> None:
 # --- property tests ----------------------------------------------------------------------------
 
 
-def _pyrlp_accepts(data: bytes) -> Any:
-    try:
-        return rlp.decode(data, strict=True)
-    except (rlp.DecodingError, IndexError):
-        return None
-
-
-@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=80))
-def test_rlp_decoder_accepts_exactly_what_pyrlp_accepts(data: bytes) -> None:
-    expected = _pyrlp_accepts(data)
-    try:
-        got = rlp_decode(data)
-    except DecodeError:
-        assert expected is None
-    else:
-        assert got == expected
-        assert rlp.encode(got) == data
-
-
 def _mutations() -> st.SearchStrategy[tuple[int, str, int, int]]:
     return st.tuples(
         st.sampled_from(sorted(OPTIONAL_BY_COUNT)),
@@ -312,9 +290,3 @@ def test_mutated_header_is_rejected_or_re_encodes_to_the_same_bytes(
     # Accepted only if it is itself a canonical header (e.g. a flipped byte inside a hash).
     assert encode_header(h) == mutated
     assert rlp.encode(pyrlp_fields(h)) == mutated
-
-
-@settings(deadline=None, max_examples=200)
-@given(st.lists(st.binary(max_size=70), max_size=25))
-def test_flat_list_encoder_matches_pyrlp(items: list[bytes]) -> None:
-    assert rlp_encode_strings(items) == rlp.encode(items)

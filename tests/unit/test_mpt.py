@@ -21,7 +21,6 @@ from adapters.mpt import (
     account_proof_from_rpc,
     keccak256,
     proof_from_pytrie,
-    rlp_decode,
     verify_account_proof,
     verify_account_proof_result,
     verify_proof,
@@ -274,50 +273,6 @@ def test_mutated_proof_never_proves_a_wrong_value(
     # Only a mutation that left the proof unchanged (e.g. swapping a node with itself) may pass.
     assert mutated == nodes
     assert result == items.get(key)
-
-
-# --- strict RLP ----------------------------------------------------------------------------------
-
-rlp_items = st.recursive(
-    st.binary(max_size=70), lambda children: st.lists(children, max_size=5), max_leaves=20
-)
-
-
-@given(rlp_items)
-def test_rlp_decode_inverts_rlp_encode(item: Any) -> None:
-    assert rlp_decode(rlp.encode(item)) == item
-
-
-@given(st.one_of(st.binary(max_size=80), rlp_items.map(rlp.encode).map(lambda b: b[:-1] + b"\x01")))
-def test_rlp_decode_accepts_exactly_what_strict_pyrlp_accepts(data: bytes) -> None:
-    try:
-        expected = rlp.decode(data, strict=True)
-    except rlp.exceptions.DecodingError:
-        with pytest.raises(DecodeError):
-            rlp_decode(data)
-    else:
-        assert rlp_decode(data) == _lists(expected)
-
-
-def _lists(item: Any) -> Any:
-    return [_lists(i) for i in item] if isinstance(item, list | tuple) else item
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"",
-        b"\x81\x05",
-        b"\xb8\x05hello",
-        b"\xb9\x00\x40" + b"x" * 64,
-        b"\xc1",
-        b"\x82a",
-        b"\x01\x02",
-    ],
-)
-def test_non_canonical_or_truncated_rlp_is_rejected(data: bytes) -> None:
-    with pytest.raises(DecodeError):
-        rlp_decode(data)
 
 
 # --- EIP-1186 account and storage proofs (anvil) -----------------------------------------------
