@@ -56,11 +56,21 @@ from adapters.errors import (
     XgateError,
 )
 from adapters.headers import Header, header_from_rpc, header_hash
+from adapters.lightclient.headerchain import ChainLink
 from adapters.mpt import account_proof_from_rpc, verify_account_proof_result
 from adapters.receipts import OrderedTrie, ReceiptProof, encode_receipt, receipt_from_rpc
 from adapters.retry import RetryPolicy
 from adapters.signer import SignedTx, Signer, UnsignedTx
-from adapters.types import Address, ChainId, ChainRef, Finality, Hash32, Height, TxHash
+from adapters.types import (
+    Address,
+    ChainId,
+    ChainRef,
+    Finality,
+    FinalityTag,
+    Hash32,
+    Height,
+    TxHash,
+)
 
 __all__ = ["EvmAdapter", "EvmConfig", "parse_data", "parse_quantity", "redact_url"]
 
@@ -468,16 +478,33 @@ class EvmAdapter:
         block = await self._retrying("header", lambda: self._block_once(height))
         return block.header
 
-    async def _block_once(self, height: int) -> _Block:
-        """Fetch block ``height`` and check it, including the profile's consensus rules.
-        No retry here (callers retry the whole operation)."""
+    async def header_link(self, block: Height | FinalityTag) -> ChainLink:
+        """The header at a height, or at a node tag, together with its checked hash (the
+        input of a header follower, which needs the hash to check linkage). Retried as
+        ``header``; ``NotYetAvailable`` when the node has no such block (yet)."""
+        ref: int | str
+        if isinstance(block, str):
+            if block not in ("latest", "safe", "finalized"):
+                raise BadRequest("unknown block tag", tag=block)
+            ref = self.node_tag(block)
+        else:
+            _ensure_height(block, "height")
+            ref = block
+        found = await self._retrying("header", lambda: self._block_once(ref))
+        return ChainLink(found.header, found.hash)
+
+    async def _block_once(self, height: int | str) -> _Block:
+        """Fetch block ``height`` (or a node tag) and check it, including the profile's
+        consensus rules. No retry here (callers retry the whole operation)."""
         block = await self._fetch_block(height)
         await self._check_consensus(block.header, block.hash)
         return block
 
-    async def _fetch_block(self, height: int) -> _Block:
-        """Fetch block ``height``: strict parse, number, recomputed hash, tx hash list."""
-        raw = _obj_or_none(await self._rpc("eth_getBlockByNumber", [hex(height), False]))
+    async def _fetch_block(self, height: int | str) -> _Block:
+        """Fetch block ``height`` (or a node tag): strict parse, number (when asked by
+        number), recomputed hash, tx hash list."""
+        ref = height if isinstance(height, str) else hex(height)
+        raw = _obj_or_none(await self._rpc("eth_getBlockByNumber", [ref, False]))
         if raw is None:
             raise NotYetAvailable("block does not exist yet", height=height)
         try:
@@ -486,7 +513,7 @@ class EvmAdapter:
             raise RpcResponseInvalid(
                 "node sent a malformed header", height=height, reason=exc.message, **exc.context
             ) from exc
-        if header.number != height:
+        if not isinstance(height, str) and header.number != height:
             raise RpcResponseInvalid(
                 "node sent another block than asked", height=height, got=header.number
             )
