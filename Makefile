@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: setup run test lint typecheck imports unit bench clean
+.PHONY: setup run test lint typecheck imports unit bench clean contracts contracts-check
 
 setup: $(STAMP_PY) $(STAMP_NPM)
 
@@ -25,6 +25,12 @@ $(STAMP_NPM): package.json package-lock.json
 run: setup
 	$(BIN)/xgate devnet up
 
+contracts: $(STAMP_NPM)
+	node contracts/build.mjs
+
+contracts-check: $(STAMP_NPM)
+	node contracts/build.mjs --check
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check adapters devnet gateway relayers bench tests
@@ -38,7 +44,7 @@ imports: setup
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck imports unit
+test: contracts-check lint typecheck imports unit
 
 bench: setup
 	$(BIN)/python -m bench.verify
