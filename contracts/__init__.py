@@ -12,6 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from eth_abi import decode, encode
+from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
+
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 
 
@@ -27,13 +30,47 @@ class Artifact:
     deployed_bytecode: bytes
     source: str
 
+    def _entry(self, kind: str, name: str | None = None) -> dict[str, Any]:
+        matches = [e for e in self.abi if e.get("type") == kind and e.get("name") == name]
+        if kind == "constructor" and not matches:
+            return {"type": "constructor", "inputs": []}
+        if len(matches) != 1:
+            raise ArtifactNotFound(
+                f"{self.name} has {len(matches)} ABI entries {kind} {name!r}; expected one"
+            )
+        return matches[0]
+
+    def deploy_data(self, *args: Any) -> bytes:
+        """Init code: bytecode followed by the ABI-encoded constructor arguments."""
+        return self.bytecode + _encode_inputs(self._entry("constructor"), args)
+
+    def call_data(self, function: str, *args: Any) -> bytes:
+        """Calldata for ``function(args)`` (overloaded names are not supported)."""
+        entry = self._entry("function", function)
+        return function_abi_to_4byte_selector(entry) + _encode_inputs(entry, args)
+
+    def decode_result(self, function: str, data: bytes) -> tuple[Any, ...]:
+        entry = self._entry("function", function)
+        return tuple(decode([collapse_if_tuple(o) for o in entry["outputs"]], data))
+
+
+def _encode_inputs(entry: dict[str, Any], args: tuple[Any, ...]) -> bytes:
+    types = [collapse_if_tuple(i) for i in entry["inputs"]]
+    if len(types) != len(args):
+        raise TypeError(
+            f"{entry.get('name', 'constructor')} takes {len(types)} arguments, got {len(args)}"
+        )
+    return encode(types, list(args))
+
 
 @cache
 def load_artifact(name: str) -> Artifact:
     path = ARTIFACTS_DIR / f"{name}.json"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in ARTIFACTS_DIR.glob("*.json"))) or "none"
-        raise ArtifactNotFound(f"no contract artifact {name!r} (known: {known}); run 'make contracts'")
+        raise ArtifactNotFound(
+            f"no contract artifact {name!r} (known: {known}); run 'make contracts'"
+        )
     data = json.loads(path.read_text())
     return Artifact(
         name=data["contractName"],
