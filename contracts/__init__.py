@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode, encode
+from eth_abi.abi import decode, encode
 from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
@@ -47,7 +47,7 @@ class Artifact:
     def call_data(self, function: str, *args: Any) -> bytes:
         """Calldata for ``function(args)`` (overloaded names are not supported)."""
         entry = self._entry("function", function)
-        return function_abi_to_4byte_selector(entry) + _encode_inputs(entry, args)
+        return function_abi_to_4byte_selector(entry) + _encode_inputs(entry, args)  # type: ignore[arg-type]
 
     def decode_result(self, function: str, data: bytes) -> tuple[Any, ...]:
         entry = self._entry("function", function)
