@@ -134,19 +134,27 @@ def _decode_vote_pair(item: list[RlpItem], add: bytes, drop: bytes) -> Vote:
     raise DecodeError("extraData vote type is unknown", vote_type=kind)
 
 
+def _split_extra(
+    data: bytes, kind: str, check_order: bool
+) -> tuple[bytes, tuple[Address, ...], RlpItem, RlpItem, RlpItem]:
+    """The five extraData items, with vanity and validators already checked."""
+    items = rlp_decode_list(data, f"{kind} extraData")
+    if len(items) != 5:
+        raise DecodeError(f"{kind} extraData must have 5 items", items=len(items))
+    vanity, validators_item, vote_item, round_item, seals_item = items
+    if not isinstance(vanity, bytes):
+        raise DecodeError(f"{kind} extraData vanity is not a byte string")
+    validators = _decode_validators(validators_item, check_order)
+    return vanity, validators, vote_item, round_item, seals_item
+
+
 def decode_qbft_extra(data: bytes, *, check_order: bool = True) -> BftExtraData:
     """Decode QBFT extraData strictly (``DecodeError`` names what is wrong).
 
     ``check_order=False`` accepts an unsorted or duplicated validator list (only for reading
     foreign vectors; headers carrying such a list are invalid under Besu's rules).
     """
-    items = rlp_decode_list(data, "QBFT extraData")
-    if len(items) != 5:
-        raise DecodeError("QBFT extraData must have 5 items", items=len(items))
-    vanity, validators_item, vote_item, round_item, seals_item = items
-    if not isinstance(vanity, bytes):
-        raise DecodeError("QBFT extraData vanity is not a byte string")
-    validators = _decode_validators(validators_item, check_order)
+    vanity, validators, vote_item, round_item, seals_item = _split_extra(data, "QBFT", check_order)
     if not isinstance(vote_item, list):
         raise DecodeError("QBFT extraData vote is not a list")
     vote = None if not vote_item else _decode_vote_pair(vote_item, _QBFT_VOTE_ADD, _QBFT_VOTE_DROP)
@@ -186,19 +194,20 @@ def _check_extra(x: BftExtraData, check_order: bool, round_bytes: int) -> None:
             raise DecodeError("extraData commit seal is not 65 bytes", index=index)
 
 
+def _encode_vote(vote: Vote | None, absent: bytes, add: bytes, drop: bytes) -> bytes:
+    """RLP of the vote item: ``absent`` (already encoded) or ``[recipient, add|drop]``."""
+    if vote is None:
+        return absent
+    return rlp_encode_strings([vote.recipient, add if vote.add else drop])
+
+
 def _qbft_round(round_: int) -> bytes:
     return rlp_string(scalar_bytes(round_))
 
 
 def _qbft_head(x: BftExtraData) -> bytes:
     """Encoded vanity, validators and vote: the part shared by every QBFT hashing variant."""
-    vote = (
-        b"\xc0"
-        if x.vote is None
-        else rlp_encode_strings(
-            [x.vote.recipient, _QBFT_VOTE_ADD if x.vote.add else _QBFT_VOTE_DROP]
-        )
-    )
+    vote = _encode_vote(x.vote, b"\xc0", _QBFT_VOTE_ADD, _QBFT_VOTE_DROP)
     return rlp_string(x.vanity) + rlp_encode_strings(x.validators) + vote
 
 
@@ -211,22 +220,12 @@ def encode_qbft_extra(x: BftExtraData, *, check_order: bool = True) -> bytes:
 
 def decode_ibft2_extra(data: bytes, *, check_order: bool = True) -> BftExtraData:
     """Decode Besu IBFT 2.0 extraData strictly (vote absent = ``80``, round = 4 bytes)."""
-    items = rlp_decode_list(data, "IBFT2 extraData")
-    if len(items) != 5:
-        raise DecodeError("IBFT2 extraData must have 5 items", items=len(items))
-    vanity, validators_item, vote_item, round_item, seals_item = items
-    if not isinstance(vanity, bytes):
-        raise DecodeError("IBFT2 extraData vanity is not a byte string")
-    validators = _decode_validators(validators_item, check_order)
-    vote: Vote | None
-    if isinstance(vote_item, bytes):
-        if vote_item:
-            raise DecodeError("IBFT2 extraData vote must be empty or a list", vote=vote_item)
-        vote = None
-    elif isinstance(vote_item, list):
+    vanity, validators, vote_item, round_item, seals_item = _split_extra(data, "IBFT2", check_order)
+    vote: Vote | None = None
+    if isinstance(vote_item, list):
         vote = _decode_vote_pair(vote_item, _IBFT2_VOTE_ADD, _IBFT2_VOTE_DROP)
-    else:
-        raise DecodeError("IBFT2 extraData vote is malformed")
+    elif vote_item:
+        raise DecodeError("IBFT2 extraData vote must be empty or a list", vote=vote_item)
     if not isinstance(round_item, bytes) or len(round_item) != 4:
         raise DecodeError("IBFT2 extraData round must be exactly 4 bytes")
     return BftExtraData(
@@ -239,13 +238,7 @@ def decode_ibft2_extra(data: bytes, *, check_order: bool = True) -> BftExtraData
 
 
 def _ibft2_items(x: BftExtraData) -> list[bytes]:
-    vote = (
-        b"\x80"
-        if x.vote is None
-        else rlp_encode_strings(
-            [x.vote.recipient, _IBFT2_VOTE_ADD if x.vote.add else _IBFT2_VOTE_DROP]
-        )
-    )
+    vote = _encode_vote(x.vote, b"\x80", _IBFT2_VOTE_ADD, _IBFT2_VOTE_DROP)
     return [rlp_string(x.vanity), rlp_encode_strings(x.validators), vote]
 
 
@@ -260,6 +253,17 @@ def encode_ibft2_extra(x: BftExtraData, *, check_order: bool = True) -> bytes:
 # --- hashing -----------------------------------------------------------------------------------
 
 
+def _hashes_with_extras(
+    header: Header, block_extra: bytes, commit_extra: bytes
+) -> tuple[Hash32, Hash32]:
+    """keccak of ``header`` with each extraData; the other fields are encoded only once."""
+    parts = header_encoder(header)
+    return (
+        Hash32(keccak(encode_spliced(parts, block_extra))),
+        Hash32(keccak(encode_spliced(parts, commit_extra))),
+    )
+
+
 def qbft_hashes(header: Header, extra: BftExtraData | None = None) -> tuple[Hash32, Hash32]:
     """(block hash, commit digest) of a QBFT header in one pass.
 
@@ -272,12 +276,10 @@ def qbft_hashes(header: Header, extra: BftExtraData | None = None) -> tuple[Hash
     if extra is None:
         extra = decode_qbft_extra(header.extra_data)
     head = _qbft_head(extra)
-    parts = header_encoder(header)
-    block_extra = rlp_list([head, b"\x80", b"\xc0"])
-    commit_extra = rlp_list([head, _qbft_round(extra.round), b"\xc0"])
-    return (
-        Hash32(keccak(encode_spliced(parts, block_extra))),
-        Hash32(keccak(encode_spliced(parts, commit_extra))),
+    return _hashes_with_extras(
+        header,
+        rlp_list([head, b"\x80", b"\xc0"]),
+        rlp_list([head, _qbft_round(extra.round), b"\xc0"]),
     )
 
 
@@ -300,12 +302,8 @@ def ibft2_hashes(header: Header, extra: BftExtraData | None = None) -> tuple[Has
     if extra is None:
         extra = decode_ibft2_extra(header.extra_data)
     items = _ibft2_items(extra)
-    parts = header_encoder(header)
-    block_extra = rlp_list(items)
-    commit_extra = rlp_list([*items, rlp_string(extra.round.to_bytes(4, "big"))])
-    return (
-        Hash32(keccak(encode_spliced(parts, block_extra))),
-        Hash32(keccak(encode_spliced(parts, commit_extra))),
+    return _hashes_with_extras(
+        header, rlp_list(items), rlp_list([*items, rlp_string(extra.round.to_bytes(4, "big"))])
     )
 
 

@@ -60,6 +60,7 @@ from adapters.lightclient.headerchain import ChainLink
 from adapters.mpt import account_proof_from_rpc, verify_account_proof_result
 from adapters.receipts import OrderedTrie, ReceiptProof, encode_receipt, receipt_from_rpc
 from adapters.retry import RetryPolicy
+from adapters.rpcjson import rpc_data, rpc_quantity
 from adapters.signer import SignedTx, Signer, UnsignedTx
 from adapters.types import (
     Address,
@@ -155,32 +156,24 @@ class EvmConfig:
 
 def parse_quantity(value: Any, what: str, bits: int = 256) -> int:
     """A JSON-RPC quantity ("0x1a"); ``RpcResponseInvalid`` for anything else."""
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
-        raise RpcResponseInvalid("node sent a malformed quantity", field=what, value=_clip(value))
-    digits = value[2:]
-    if not all(c in "0123456789abcdefABCDEF" for c in digits):
-        raise RpcResponseInvalid("node sent a malformed quantity", field=what, value=_clip(value))
-    number = int(digits, 16)
-    if number.bit_length() > bits:
-        raise RpcResponseInvalid("node sent an out-of-range quantity", field=what)
-    return number
+    try:
+        return rpc_quantity(value, what, bits)
+    except DecodeError as exc:
+        raise _malformed(exc, value) from None
 
 
 def parse_data(value: Any, what: str, size: int | None = None) -> bytes:
     """JSON-RPC data ("0x..." even-length hex), optionally of an exact byte size."""
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) % 2:
-        raise RpcResponseInvalid("node sent malformed hex data", field=what, value=_clip(value))
     try:
-        raw = bytes.fromhex(value[2:])
-    except ValueError:
-        raise RpcResponseInvalid(
-            "node sent malformed hex data", field=what, value=_clip(value)
-        ) from None
-    if size is not None and len(raw) != size:
-        raise RpcResponseInvalid(
-            "node sent data of the wrong size", field=what, size=len(raw), expected=size
-        )
-    return raw
+        return rpc_data(value, what, size)
+    except DecodeError as exc:
+        raise _malformed(exc, value) from None
+
+
+def _malformed(exc: DecodeError, value: Any) -> RpcResponseInvalid:
+    return RpcResponseInvalid(
+        f"node sent a malformed value: {exc.message}", value=_clip(value), **exc.context
+    )
 
 
 def redact_url(url: str) -> str:

@@ -25,38 +25,28 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from adapters.errors import DecodeError
-
-# RlpItem, keccak, rlp_decode and the encoders moved to rlpcodec; still exported from here.
 from adapters.rlpcodec import (
-    RlpItem,
     keccak,
-    rlp_decode,
     rlp_decode_list,
     rlp_encode_strings,
     rlp_list_prefix,
     rlp_string,
     scalar_bytes,
 )
+from adapters.rpcjson import rpc_data, rpc_quantity
 from adapters.types import Address, Hash32
 
 __all__ = [
     "EMPTY_OMMERS_HASH",
     "FIELD_COUNTS",
     "Header",
-    "RlpItem",
     "decode_header",
-    "decode_header_hex",
     "encode_header",
-    "encode_header_with_extra",
     "encode_spliced",
     "header_encoder",
     "header_fields",
     "header_from_rpc",
     "header_hash",
-    "keccak",
-    "rlp_decode",
-    "rlp_encode_strings",
-    "rlp_list_prefix",
     "rpc_hash",
 ]
 
@@ -186,18 +176,13 @@ def _validate(h: Header) -> None:
         )
 
 
-def header_fields(h: Header, extra_data: bytes | None = None) -> list[bytes]:
-    """The header as a list of RLP byte strings, optionally with ``extra_data`` replaced.
-
-    Used by the BFT hashing rules, which hash the header with a filtered extraData.
-    """
+def header_fields(h: Header) -> list[bytes]:
+    """The header as the list of byte strings that its RLP encodes."""
     out: list[bytes] = []
-    for index, (name, kind, _) in enumerate(_FIELDS):
+    for name, kind, _ in _FIELDS:
         value = getattr(h, name)
         if value is None:
             break
-        if index == 12 and extra_data is not None:
-            value = extra_data
         out.append(scalar_bytes(value) if kind == "i" else value)
     return out
 
@@ -205,11 +190,6 @@ def header_fields(h: Header, extra_data: bytes | None = None) -> list[bytes]:
 def encode_header(h: Header) -> bytes:
     """Canonical RLP of the header (its field count follows which optional fields are set)."""
     return rlp_encode_strings(header_fields(h))
-
-
-def encode_header_with_extra(h: Header, extra_data: bytes) -> bytes:
-    """RLP of ``h`` with its extraData replaced, without building a new ``Header``."""
-    return rlp_encode_strings(header_fields(h, extra_data))
 
 
 def header_encoder(h: Header) -> tuple[bytes, bytes]:
@@ -297,35 +277,6 @@ _RPC_KEYS: Final[tuple[str, ...]] = (
 )
 
 
-def _rpc_data(key: str, value: object, size: int | None) -> bytes:
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")):
-        raise DecodeError("RPC header field is not a 0x hex string", field=key)
-    digits = value[2:]
-    if len(digits) % 2:
-        raise DecodeError("RPC header field has an odd number of hex digits", field=key)
-    try:
-        raw = bytes.fromhex(digits)
-    except ValueError as exc:
-        raise DecodeError("RPC header field is not hex", field=key) from exc
-    if size is not None and len(raw) != size:
-        raise DecodeError(
-            "RPC header field has wrong size", field=key, size=len(raw), expected=size
-        )
-    return raw
-
-
-def _rpc_quantity(key: str, value: object, size: int) -> int:
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
-        raise DecodeError("RPC header quantity is not a 0x hex string", field=key)
-    try:
-        number = int(value[2:], 16)
-    except ValueError as exc:
-        raise DecodeError("RPC header quantity is not hex", field=key) from exc
-    if value[2] in "+-_" or "_" in value or number.bit_length() > size * 8:
-        raise DecodeError("RPC header quantity out of range", field=key, value=value)
-    return number
-
-
 def header_from_rpc(block: Mapping[str, Any]) -> Header:
     """Build a ``Header`` from an ``eth_getBlockBy*`` JSON object (anvil, Besu, the devnet).
 
@@ -344,17 +295,12 @@ def header_from_rpc(block: Mapping[str, Any]) -> Header:
             values.append(None)
             continue
         if kind == "i":
-            values.append(_rpc_quantity(key, raw, size))
+            values.append(rpc_quantity(raw, key, 8 * size))
         else:
-            values.append(_rpc_data(key, raw, size if kind == "b" else None))
+            values.append(rpc_data(raw, key, size if kind == "b" else None))
     return Header(*values)
 
 
 def rpc_hash(block: Mapping[str, Any]) -> Hash32:
     """The ``hash`` a node claims for the block, validated as 32 bytes."""
-    return Hash32(_rpc_data("hash", block.get("hash"), 32))
-
-
-def decode_header_hex(text: str) -> Header:
-    """``decode_header`` for a 0x hex string (CLI and test vectors)."""
-    return decode_header(_rpc_data("header", text, None))
+    return Hash32(rpc_data(block.get("hash"), "hash", 32))

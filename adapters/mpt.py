@@ -25,32 +25,26 @@ from typing import Any
 import rlp
 
 from adapters.errors import DecodeError, ProofInvalid
-
-# KECCAK_BACKEND, RlpItem, rlp_decode (and _keccak, read by bench.verify) moved to rlpcodec;
-# still exported from here.
 from adapters.rlpcodec import (
-    KECCAK_BACKEND,
     RlpItem,
+    keccak,
     rlp_decode,
     rlp_decode_list,
     rlp_item_bounds,
     rlp_scalar,
 )
-from adapters.rlpcodec import keccak as _keccak
+from adapters.rpcjson import rpc_data, rpc_field, rpc_quantity
 from adapters.types import Address, Hash32
 
 __all__ = [
     "EMPTY_CODE_HASH",
     "EMPTY_TRIE_ROOT",
-    "KECCAK_BACKEND",
     "Account",
     "AccountProof",
-    "RlpItem",
     "StorageProof",
     "account_proof_from_rpc",
     "keccak256",
     "proof_from_pytrie",
-    "rlp_decode",
     "verify_account_proof",
     "verify_account_proof_result",
     "verify_proof",
@@ -59,12 +53,12 @@ __all__ = [
 
 
 def keccak256(data: bytes) -> Hash32:
-    """Keccak-256 (the Ethereum hash) of ``data``."""
-    return Hash32(_keccak(data))
+    """Keccak-256 (the Ethereum hash) of ``data``, typed as a ``Hash32``."""
+    return Hash32(keccak(data))
 
 
-EMPTY_TRIE_ROOT = Hash32(keccak256(b"\x80"))  # root of the empty trie: keccak(RLP(b""))
-EMPTY_CODE_HASH = Hash32(keccak256(b""))
+EMPTY_TRIE_ROOT = keccak256(b"\x80")  # root of the empty trie: keccak(RLP(b""))
+EMPTY_CODE_HASH = keccak256(b"")
 
 
 class _Inline(bytes):
@@ -101,10 +95,6 @@ def _node_items(data: bytes) -> list[bytes]:
 # --- proof walker ------------------------------------------------------------------------------
 
 
-def _bad(message: str, **context: Any) -> ProofInvalid:
-    return ProofInvalid(message, **context)
-
-
 def verify_proof(root: bytes, key: bytes, nodes: Sequence[bytes]) -> bytes | None:
     """Verify a Merkle-Patricia proof of ``key`` against ``root``.
 
@@ -114,19 +104,19 @@ def verify_proof(root: bytes, key: bytes, nodes: Sequence[bytes]) -> bytes | Non
     node, a missing node, nodes left over after the path ends, or a proof for another root.
     """
     if not isinstance(root, bytes) or len(root) != 32:
-        raise _bad("root must be 32 bytes", root=root)
+        raise ProofInvalid("root must be 32 bytes", root=root)
     if not isinstance(key, bytes):
-        raise _bad("key must be bytes", key=key)
+        raise ProofInvalid("key must be bytes", key=key)
     # Exact-type checks first: the ABC isinstance below is slow for the common list/tuple.
     if (type(nodes) is not tuple and type(nodes) is not list) and (
         not isinstance(nodes, Sequence) or isinstance(nodes, bytes | str)
     ):
-        raise _bad("nodes must be a sequence of bytes", got=type(nodes).__name__)
+        raise ProofInvalid("nodes must be a sequence of bytes", got=type(nodes).__name__)
     count = len(nodes)
     if count == 0:
         if root == EMPTY_TRIE_ROOT:
             return None  # the empty trie proves every key absent with no nodes at all
-        raise _bad("proof has no nodes", root=root)
+        raise ProofInvalid("proof has no nodes", root=root)
     keyhex = key.hex()
     keylen = len(keyhex)
     pos = 0  # nibbles of the key consumed so far
@@ -135,12 +125,12 @@ def verify_proof(root: bytes, key: bytes, nodes: Sequence[bytes]) -> bytes | Non
     try:
         while True:
             if index >= count:
-                raise _bad("proof is missing a node", index=index, expected_hash=ref)
+                raise ProofInvalid("proof is missing a node", index=index, expected_hash=ref)
             node = nodes[index]
             if not isinstance(node, bytes):
-                raise _bad("proof node must be bytes", index=index)
-            if _keccak(node) != ref:
-                raise _bad("proof node hash not referenced by its parent", index=index)
+                raise ProofInvalid("proof node must be bytes", index=index)
+            if keccak(node) != ref:
+                raise ProofInvalid("proof node hash not referenced by its parent", index=index)
             index += 1
             if node == b"\x80" and index == 1:  # the empty trie's root node
                 value: bytes | None = None
@@ -151,7 +141,7 @@ def verify_proof(root: bytes, key: bytes, nodes: Sequence[bytes]) -> bytes | Non
                 n = len(items)
                 if n == 17:
                     if isinstance(items[16], _Inline):
-                        raise _bad("branch value is a list", index=index - 1)
+                        raise ProofInvalid("branch value is a list", index=index - 1)
                     if pos == keylen:
                         value = items[16] or None
                         child = None
@@ -163,47 +153,51 @@ def verify_proof(root: bytes, key: bytes, nodes: Sequence[bytes]) -> bytes | Non
                 elif n == 2:
                     path = items[0]
                     if isinstance(path, _Inline) or not path:
-                        raise _bad("malformed node path", index=index - 1)
+                        raise ProofInvalid("malformed node path", index=index - 1)
                     flag = path[0] >> 4
                     if flag > 3 or (not flag & 1 and path[0] & 0x0F):
-                        raise _bad("malformed hex-prefix path", index=index - 1)
+                        raise ProofInvalid("malformed hex-prefix path", index=index - 1)
                     nibbles = path.hex()[2 - (flag & 1) :]
                     if flag >= 2:  # leaf
                         leaf_value = items[1]
                         if isinstance(leaf_value, _Inline) or not leaf_value:
-                            raise _bad("malformed leaf value", index=index - 1)
+                            raise ProofInvalid("malformed leaf value", index=index - 1)
                         value = leaf_value if keyhex[pos:] == nibbles else None
                         child = None
                     else:  # extension
                         if not nibbles:
-                            raise _bad("extension with an empty path", index=index - 1)
+                            raise ProofInvalid("extension with an empty path", index=index - 1)
                         child = items[1]
                         if not child:
-                            raise _bad("extension without a child", index=index - 1)
+                            raise ProofInvalid("extension without a child", index=index - 1)
                         if keyhex.startswith(nibbles, pos):
                             pos += len(nibbles)
                         else:
                             value = None  # diverges from (or ends inside) the extension
                             child = None
                 else:
-                    raise _bad("trie node must have 2 or 17 items", index=index - 1, items=n)
+                    raise ProofInvalid(
+                        "trie node must have 2 or 17 items", index=index - 1, items=n
+                    )
                 if not child:
                     break
                 if isinstance(child, _Inline):
                     if len(child) >= 32:
-                        raise _bad("embedded child of 32 bytes or more", index=index - 1)
+                        raise ProofInvalid("embedded child of 32 bytes or more", index=index - 1)
                     items = _node_items(child)
                     continue
                 if len(child) != 32:
-                    raise _bad("child reference is neither a hash nor a node", index=index - 1)
+                    raise ProofInvalid(
+                        "child reference is neither a hash nor a node", index=index - 1
+                    )
                 ref = child
                 break
             if not child:
                 break
     except DecodeError as exc:
-        raise _bad("malformed trie node", index=index - 1, reason=exc.message) from exc
+        raise ProofInvalid("malformed trie node", index=index - 1, reason=exc.message) from exc
     if index != count:
-        raise _bad("proof has nodes after the end of the path", used=index, nodes=count)
+        raise ProofInvalid("proof has nodes after the end of the path", used=index, nodes=count)
     return value
 
 
@@ -255,7 +249,7 @@ def verify_account_proof(
     """The account at ``address`` proven against ``state_root``, or None if it does not exist."""
     if not isinstance(address, bytes) or len(address) != 20:
         raise ProofInvalid("address must be 20 bytes", address=address)
-    value = verify_proof(state_root, _keccak(address), nodes)
+    value = verify_proof(state_root, keccak(address), nodes)
     if value is None:
         return None
     try:
@@ -268,7 +262,7 @@ def verify_storage_proof(storage_root: bytes, slot: int, nodes: Sequence[bytes])
     """The value of storage ``slot`` proven against ``storage_root`` (0 when absent)."""
     if not isinstance(slot, int) or not 0 <= slot < 2**256:
         raise ProofInvalid("slot must be an integer in [0, 2**256)", slot=slot)
-    value = verify_proof(storage_root, _keccak(slot.to_bytes(32, "big")), nodes)
+    value = verify_proof(storage_root, keccak(slot.to_bytes(32, "big")), nodes)
     if value is None:
         return 0
     try:
@@ -308,44 +302,10 @@ class AccountProof:
     storage_proofs: tuple[StorageProof, ...]
 
 
-def _hex_bytes(value: Any, field: str, size: int | None = None) -> bytes:
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")):
-        raise DecodeError("expected a 0x-prefixed hex string", field=field, value=repr(value))
-    body = value[2:]
-    if len(body) % 2:
-        raise DecodeError("hex string has an odd number of digits", field=field)
-    try:
-        raw = bytes.fromhex(body)
-    except ValueError as exc:
-        raise DecodeError("invalid hex string", field=field) from exc
-    if size is not None and len(raw) != size:
-        raise DecodeError(f"expected {size} bytes", field=field, length=len(raw))
-    return raw
-
-
-def _hex_quantity(value: Any, field: str, bits: int = 256) -> int:
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
-        raise DecodeError("expected a 0x-prefixed hex quantity", field=field, value=repr(value))
-    try:
-        number = int(value[2:], 16)
-    except ValueError as exc:
-        raise DecodeError("invalid hex quantity", field=field) from exc
-    if number >= 1 << bits:
-        raise DecodeError(f"quantity exceeds {bits} bits", field=field)
-    return number
-
-
-def _field(result: Mapping[str, Any], name: str) -> Any:
-    try:
-        return result[name]
-    except KeyError:
-        raise DecodeError("missing field", field=name) from None
-
-
 def _proof_list(value: Any, field: str) -> tuple[bytes, ...]:
     if not isinstance(value, list):
         raise DecodeError("expected a list of hex strings", field=field)
-    return tuple(_hex_bytes(v, f"{field}[{i}]") for i, v in enumerate(value))
+    return tuple(rpc_data(v, f"{field}[{i}]") for i, v in enumerate(value))
 
 
 def account_proof_from_rpc(result: Mapping[str, Any]) -> AccountProof:
@@ -356,7 +316,7 @@ def account_proof_from_rpc(result: Mapping[str, Any]) -> AccountProof:
     """
     if not isinstance(result, Mapping):
         raise DecodeError("eth_getProof result must be an object")
-    storage = _field(result, "storageProof")
+    storage = rpc_field(result, "storageProof")
     if not isinstance(storage, list):
         raise DecodeError("storageProof must be a list", field="storageProof")
     entries = []
@@ -365,18 +325,18 @@ def account_proof_from_rpc(result: Mapping[str, Any]) -> AccountProof:
             raise DecodeError("storageProof entry must be an object", field=f"storageProof[{i}]")
         entries.append(
             StorageProof(
-                slot=_hex_quantity(_field(entry, "key"), f"storageProof[{i}].key"),
-                value=_hex_quantity(_field(entry, "value"), f"storageProof[{i}].value"),
-                proof=_proof_list(_field(entry, "proof"), f"storageProof[{i}].proof"),
+                slot=rpc_quantity(rpc_field(entry, "key"), f"storageProof[{i}].key"),
+                value=rpc_quantity(rpc_field(entry, "value"), f"storageProof[{i}].value"),
+                proof=_proof_list(rpc_field(entry, "proof"), f"storageProof[{i}].proof"),
             )
         )
     return AccountProof(
-        address=Address(_hex_bytes(_field(result, "address"), "address", 20)),
-        nonce=_hex_quantity(_field(result, "nonce"), "nonce", 64),
-        balance=_hex_quantity(_field(result, "balance"), "balance"),
-        storage_hash=Hash32(_hex_bytes(_field(result, "storageHash"), "storageHash", 32)),
-        code_hash=Hash32(_hex_bytes(_field(result, "codeHash"), "codeHash", 32)),
-        account_proof=_proof_list(_field(result, "accountProof"), "accountProof"),
+        address=Address(rpc_data(rpc_field(result, "address"), "address", 20)),
+        nonce=rpc_quantity(rpc_field(result, "nonce"), "nonce", 64),
+        balance=rpc_quantity(rpc_field(result, "balance"), "balance"),
+        storage_hash=Hash32(rpc_data(rpc_field(result, "storageHash"), "storageHash", 32)),
+        code_hash=Hash32(rpc_data(rpc_field(result, "codeHash"), "codeHash", 32)),
+        account_proof=_proof_list(rpc_field(result, "accountProof"), "accountProof"),
         storage_proofs=tuple(entries),
     )
 

@@ -253,23 +253,19 @@ class QbftAdapter(EvmAdapter):
         return await self._call("perm_getAccountsAllowlist", [], _address_list)
 
     async def allow_accounts(self, accounts: Sequence[Address]) -> None:
-        """``perm_addAccountsToAllowlist``; Besu answers "Success"."""
-        for a in accounts:
-            _check_address(a)
-        await self._call(
-            "perm_addAccountsToAllowlist",
-            [[to_checksum_address(a) for a in accounts]],
-            _expect_success("perm_addAccountsToAllowlist"),
-        )
+        """``perm_addAccountsToAllowlist``."""
+        await self._change_allowlist("perm_addAccountsToAllowlist", accounts)
 
     async def disallow_accounts(self, accounts: Sequence[Address]) -> None:
-        """``perm_removeAccountsFromAllowlist``; Besu answers "Success"."""
+        """``perm_removeAccountsFromAllowlist``."""
+        await self._change_allowlist("perm_removeAccountsFromAllowlist", accounts)
+
+    async def _change_allowlist(self, method: str, accounts: Sequence[Address]) -> None:
+        """Besu answers "Success"."""
         for a in accounts:
             _check_address(a)
         await self._call(
-            "perm_removeAccountsFromAllowlist",
-            [[to_checksum_address(a) for a in accounts]],
-            _expect_success("perm_removeAccountsFromAllowlist"),
+            method, [[to_checksum_address(a) for a in accounts]], _expect_success(method)
         )
 
 

@@ -15,16 +15,9 @@ import rlp
 from trie.hexary import HexaryTrie
 
 from adapters.errors import DecodeError, ProofInvalid
-from adapters.mpt import (
-    EMPTY_TRIE_ROOT,
-    _field,
-    _hex_bytes,
-    _hex_quantity,
-    keccak256,
-    proof_from_pytrie,
-    verify_proof,
-)
-from adapters.rlpcodec import rlp_decode_list, rlp_scalar, rlp_string, scalar_bytes
+from adapters.mpt import EMPTY_TRIE_ROOT, proof_from_pytrie, verify_proof
+from adapters.rlpcodec import keccak, rlp_decode_list, rlp_scalar, rlp_string, scalar_bytes
+from adapters.rpcjson import rpc_data, rpc_field, rpc_quantity
 from adapters.types import Address, Hash32
 
 __all__ = [
@@ -173,13 +166,13 @@ def decode_receipt(data: bytes) -> Receipt:
 def _log_from_rpc(raw: Any, where: str) -> Log:
     if not isinstance(raw, Mapping):
         raise DecodeError("log must be an object", field=where)
-    topics = _field(raw, "topics")
+    topics = rpc_field(raw, "topics")
     if not isinstance(topics, list):
         raise DecodeError("log topics must be a list", field=f"{where}.topics")
     return Log(
-        address=Address(_hex_bytes(_field(raw, "address"), f"{where}.address", 20)),
-        topics=tuple(_hex_bytes(t, f"{where}.topics[{i}]", 32) for i, t in enumerate(topics)),
-        data=_hex_bytes(_field(raw, "data"), f"{where}.data"),
+        address=Address(rpc_data(rpc_field(raw, "address"), f"{where}.address", 20)),
+        topics=tuple(rpc_data(t, f"{where}.topics[{i}]", 32) for i, t in enumerate(topics)),
+        data=rpc_data(rpc_field(raw, "data"), f"{where}.data"),
     )
 
 
@@ -192,26 +185,28 @@ def receipt_from_rpc(r: Mapping[str, Any]) -> Receipt:
     if not isinstance(r, Mapping):
         raise DecodeError("receipt must be an object")
     raw_type = r.get("type")
-    tx_type = 0 if raw_type is None else _hex_quantity(raw_type, "type", 8)
+    tx_type = 0 if raw_type is None else rpc_quantity(raw_type, "type", 8)
     if tx_type not in RECEIPT_TYPES:
         raise DecodeError("unsupported receipt type", tx_type=tx_type)
     post_state: bytes | None = None
     if r.get("status") is not None:
-        status = _hex_quantity(r["status"], "status")
+        status = rpc_quantity(r["status"], "status")
         if status not in (0, 1):
             raise DecodeError("receipt status must be 0x0 or 0x1", status=status)
     elif r.get("root") is not None:
-        status, post_state = STATUS_UNKNOWN, _hex_bytes(r["root"], "root", 32)
+        status, post_state = STATUS_UNKNOWN, rpc_data(r["root"], "root", 32)
     else:
         raise DecodeError("receipt has neither status nor root", field="status")
-    logs = _field(r, "logs")
+    logs = rpc_field(r, "logs")
     if not isinstance(logs, list):
         raise DecodeError("logs must be a list", field="logs")
     return Receipt(
         tx_type=tx_type,
         status=status,
-        cumulative_gas_used=_hex_quantity(_field(r, "cumulativeGasUsed"), "cumulativeGasUsed", 64),
-        logs_bloom=_hex_bytes(_field(r, "logsBloom"), "logsBloom", 256),
+        cumulative_gas_used=rpc_quantity(
+            rpc_field(r, "cumulativeGasUsed"), "cumulativeGasUsed", 64
+        ),
+        logs_bloom=rpc_data(rpc_field(r, "logsBloom"), "logsBloom", 256),
         logs=tuple(_log_from_rpc(log, f"logs[{i}]") for i, log in enumerate(logs)),
         post_state=post_state,
     )
@@ -226,14 +221,14 @@ def _to(tx: Mapping[str, Any], required: bool) -> bytes:
         if required:
             raise DecodeError("this transaction type cannot create a contract", field="to")
         return b""
-    return _hex_bytes(to, "to", 20)
+    return rpc_data(to, "to", 20)
 
 
 def _input(tx: Mapping[str, Any]) -> bytes:
     data = tx.get("input", tx.get("data"))
     if data is None:
         raise DecodeError("missing field", field="input")
-    return _hex_bytes(data, "input")
+    return rpc_data(data, "input")
 
 
 def _access_list(tx: Mapping[str, Any]) -> list[list[Any]]:
@@ -245,13 +240,13 @@ def _access_list(tx: Mapping[str, Any]) -> list[list[Any]]:
         where = f"accessList[{i}]"
         if not isinstance(entry, Mapping):
             raise DecodeError("access list entry must be an object", field=where)
-        keys = _field(entry, "storageKeys")
+        keys = rpc_field(entry, "storageKeys")
         if not isinstance(keys, list):
             raise DecodeError("storageKeys must be a list", field=f"{where}.storageKeys")
         out.append(
             [
-                _hex_bytes(_field(entry, "address"), f"{where}.address", 20),
-                [_hex_bytes(k, f"{where}.storageKeys[{j}]", 32) for j, k in enumerate(keys)],
+                rpc_data(rpc_field(entry, "address"), f"{where}.address", 20),
+                [rpc_data(k, f"{where}.storageKeys[{j}]", 32) for j, k in enumerate(keys)],
             ]
         )
     return out
@@ -263,20 +258,20 @@ def _y_parity(obj: Mapping[str, Any], where: str) -> int:
     v = obj.get("v")
     if parity is None and v is None:
         raise DecodeError("missing field", field=f"{where}yParity")
-    y = _hex_quantity(parity if parity is not None else v, f"{where}yParity")
+    y = rpc_quantity(parity if parity is not None else v, f"{where}yParity")
     if y not in (0, 1):
         raise DecodeError("yParity must be 0 or 1", field=f"{where}yParity", value=y)
-    if parity is not None and v is not None and _hex_quantity(v, f"{where}v") != y:
+    if parity is not None and v is not None and rpc_quantity(v, f"{where}v") != y:
         raise DecodeError("v and yParity disagree", field=f"{where}v")
     return y
 
 
 def _q(tx: Mapping[str, Any], name: str, bits: int = 256) -> int:
-    return _hex_quantity(_field(tx, name), name, bits)
+    return rpc_quantity(rpc_field(tx, name), name, bits)
 
 
 def _authorizations(tx: Mapping[str, Any]) -> list[list[Any]]:
-    raw = _field(tx, "authorizationList")
+    raw = rpc_field(tx, "authorizationList")
     if not isinstance(raw, list):
         raise DecodeError("authorizationList must be a list", field="authorizationList")
     out: list[list[Any]] = []
@@ -286,12 +281,12 @@ def _authorizations(tx: Mapping[str, Any]) -> list[list[Any]]:
             raise DecodeError("authorization must be an object", field=where[:-1])
         out.append(
             [
-                _hex_quantity(_field(auth, "chainId"), where + "chainId"),
-                _hex_bytes(_field(auth, "address"), where + "address", 20),
-                _hex_quantity(_field(auth, "nonce"), where + "nonce", 64),
+                rpc_quantity(rpc_field(auth, "chainId"), where + "chainId"),
+                rpc_data(rpc_field(auth, "address"), where + "address", 20),
+                rpc_quantity(rpc_field(auth, "nonce"), where + "nonce", 64),
                 _y_parity(auth, where),
-                _hex_quantity(_field(auth, "r"), where + "r"),
-                _hex_quantity(_field(auth, "s"), where + "s"),
+                rpc_quantity(rpc_field(auth, "r"), where + "r"),
+                rpc_quantity(rpc_field(auth, "s"), where + "s"),
             ]
         )
     return out
@@ -307,7 +302,7 @@ def encode_transaction_from_rpc(tx: Mapping[str, Any]) -> bytes:
     if not isinstance(tx, Mapping):
         raise DecodeError("transaction must be an object")
     raw_type = tx.get("type")
-    tx_type = 0 if raw_type is None else _hex_quantity(raw_type, "type", 8)
+    tx_type = 0 if raw_type is None else rpc_quantity(raw_type, "type", 8)
     nonce = _q(tx, "nonce", 64)
     gas = _q(tx, "gas", 64)
     value = _q(tx, "value")
@@ -335,12 +330,12 @@ def encode_transaction_from_rpc(tx: Mapping[str, Any]) -> bytes:
             to = _to(tx, required=tx_type != 2)
             fields = [chain_id, nonce, *fees, gas, to, value, data, _access_list(tx)]
             if tx_type == 3:
-                hashes = _field(tx, "blobVersionedHashes")
+                hashes = rpc_field(tx, "blobVersionedHashes")
                 if not isinstance(hashes, list):
                     raise DecodeError("blobVersionedHashes must be a list")
                 fields.append(_q(tx, "maxFeePerBlobGas"))
                 fields.append(
-                    [_hex_bytes(h, f"blobVersionedHashes[{i}]", 32) for i, h in enumerate(hashes)]
+                    [rpc_data(h, f"blobVersionedHashes[{i}]", 32) for i, h in enumerate(hashes)]
                 )
             elif tx_type == 4:
                 fields.append(_authorizations(tx))
@@ -350,7 +345,7 @@ def encode_transaction_from_rpc(tx: Mapping[str, Any]) -> bytes:
     body: bytes = rlp.encode(fields)
     encoded = body if tx_type == 0 else bytes((tx_type,)) + body
     claimed = tx.get("hash")
-    if claimed is not None and keccak256(encoded) != _hex_bytes(claimed, "hash", 32):
+    if claimed is not None and keccak(encoded) != rpc_data(claimed, "hash", 32):
         raise DecodeError("transaction fields do not hash to the transaction hash", hash=claimed)
     return encoded
 

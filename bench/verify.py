@@ -28,7 +28,17 @@ import rlp
 from eth_hash.auto import keccak as eth_hash_keccak
 from trie.hexary import HexaryTrie
 
-from adapters import mpt
+from adapters.bft import (
+    BFT_MIX_HASH,
+    BftExtraData,
+    address_of_key,
+    encode_qbft_extra,
+    qbft_quorum,
+    seal_qbft_header,
+)
+from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header
+from adapters.lightclient.qbft import verify_commit_seals
+from adapters.mpt import verify_proof
 from adapters.receipts import (
     Log,
     OrderedTrie,
@@ -38,6 +48,7 @@ from adapters.receipts import (
     ordered_trie_key,
     verify_receipt_proof,
 )
+from adapters.rlpcodec import KECCAK_BACKEND, keccak
 from adapters.types import Address
 from bench._table import emit, progress, rate, rates
 
@@ -100,7 +111,7 @@ def ours_proof_only(root: bytes, cases: list[tuple[int, tuple[bytes, ...]]]) -> 
 
     def run() -> int:
         for key, nodes in keyed:
-            mpt.verify_proof(root, key, nodes)
+            verify_proof(root, key, nodes)
         return len(keyed)
 
     return run
@@ -160,7 +171,7 @@ def bench_receipts(seconds: float) -> dict[str, Any]:
     figures["receipt_vs_pytrie_ratio"] = (
         figures["receipt_proofs_per_s"] / figures["pytrie_receipt_proofs_per_s"]
     )
-    with eth_hash_backend(mpt._keccak):
+    with eth_hash_backend(keccak):
         figures["pytrie_c_keccak_receipt_proofs_per_s"] = rate(pytrie(root, cases), seconds=seconds)
     figures["deep_receipt_proofs_per_s"] = rate(ours(root, deep), seconds=seconds)
     figures.update(
@@ -174,38 +185,15 @@ def bench_receipts(seconds: float) -> dict[str, Any]:
     )
     figures["receipts_in_block"] = len(every)
     figures["receipt_proof_bytes_avg"] = round(sum(sizes) / len(sizes))
-    figures["keccak_backend"] = mpt.KECCAK_BACKEND
+    figures["keccak_backend"] = KECCAK_BACKEND
     return figures
 
 
 # --- QBFT headers ------------------------------------------------------------------------------
 
 
-def qbft_available() -> str | None:
-    """None when the QBFT modules are importable, else why not."""
-    try:
-        import adapters.bft
-        import adapters.headers
-        import adapters.lightclient.qbft  # noqa: F401
-    except ImportError as exc:
-        return str(exc)
-    return None
-
-
 def qbft_headers(n: int, count: int = QBFT_HEADERS) -> tuple[list[bytes], list[bytes]]:
     """``count`` RLP headers sealed by quorum of ``n`` validators, and the validator set."""
-    from adapters.bft import (
-        BFT_MIX_HASH,
-        BftExtraData,
-        address_of_key,
-        encode_qbft_extra,
-        qbft_commit_digest,
-        qbft_quorum,
-        sign_commit_seal,
-        with_qbft_extra,
-    )
-    from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header
-
     rnd = random.Random(n)
     keys = [rnd.randbytes(32) for _ in range(n)]
     by_address = sorted((address_of_key(k), k) for k in keys)
@@ -234,27 +222,13 @@ def qbft_headers(n: int, count: int = QBFT_HEADERS) -> tuple[list[bytes], list[b
             nonce=bytes(8),
             base_fee_per_gas=7,
         )
-        digest = qbft_commit_digest(header)
         signers = rnd.sample(range(n), qbft_quorum(n))
-        seals = tuple(sign_commit_seal(digest, by_address[i][1]) for i in signers)
-        sealed = with_qbft_extra(
-            header,
-            BftExtraData(
-                vanity=extra.vanity,
-                validators=validators,
-                vote=None,
-                round=extra.round,
-                seals=seals,
-            ),
-        )
-        encoded.append(encode_header(sealed))
+        encoded.append(encode_header(seal_qbft_header(header, [by_address[i][1] for i in signers])))
         parent = rnd.randbytes(32)
     return encoded, list(validators)
 
 
 def bench_qbft(seconds: float) -> dict[str, Any]:
-    from adapters.lightclient.qbft import verify_commit_seals
-
     figures: dict[str, Any] = {}
     for n in (4, 16):
         headers, validators = qbft_headers(n)
@@ -304,13 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    figures: dict[str, Any] = {"qbft_headers_per_s_n4": None, "qbft_headers_per_s_n16": None}
-    missing = qbft_available()
-    if missing is None:
-        figures.update(bench_qbft(args.seconds))
-    else:
-        progress(f"QBFT figures not available yet: {missing}")
-        figures["qbft_unavailable"] = missing
+    figures = bench_qbft(args.seconds)
     figures.update(bench_receipts(args.seconds))
 
     rows = []
@@ -319,8 +287,6 @@ def main(argv: list[str] | None = None) -> int:
         target = TARGETS.get(name)
         verdict = "" if target is None or value is None else ("ok" if value >= target else "MISS")
         rows.append((label, value if value is not None else "n/a", target or "", verdict))
-    if missing is not None:
-        rows.append(("QBFT rows", "not yet available", "", missing))
     emit(
         figures,
         args.json,

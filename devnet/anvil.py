@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import os
 import signal
@@ -20,20 +19,19 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from eth_account import Account
 
 from adapters.errors import ConfigError, RpcUnavailable
-from adapters.types import Address, ChainId
+from adapters.types import ChainId
+from devnet.keys import DEV_MNEMONIC, DevKey, dev_accounts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ANVIL_BIN = REPO_ROOT / "node_modules" / ".bin" / "anvil"
 
-# anvil's default dev mnemonic: the accounts below are public knowledge, dev-only.
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
+# Funded from anvil's default dev mnemonic (devnet.keys): public knowledge, dev-only.
 DEV_ACCOUNT_COUNT = 10
 DEV_BALANCE_ETH = 10_000
 
@@ -43,18 +41,10 @@ _PORT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class DevAccount:
-    """A funded development account. DEV-ONLY: the key is derived from a public mnemonic."""
-
-    address: Address
-    private_key: bytes = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
 class AnvilNode:
     url: str
     chain_id: ChainId
-    accounts: tuple[DevAccount, ...]
+    accounts: tuple[DevKey, ...]  # the funded dev accounts, dev-only keys
     pid: int
 
 
@@ -69,17 +59,6 @@ def _anvil_executable() -> Path:
         if os.access(native, os.X_OK):
             return native
     return ANVIL_BIN
-
-
-@functools.cache
-def dev_accounts(count: int = DEV_ACCOUNT_COUNT) -> tuple[DevAccount, ...]:
-    """anvil's default accounts, derived from the public dev mnemonic (m/44'/60'/0'/0/i)."""
-    Account.enable_unaudited_hdwallet_features()
-    out = []
-    for i in range(count):
-        acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-        out.append(DevAccount(Address(bytes.fromhex(acct.address[2:])), bytes(acct.key)))
-    return tuple(out)
 
 
 def _free_port() -> int:
@@ -189,7 +168,10 @@ async def start_anvil(
                 tail = log.read()[-2000:].decode(errors="replace")
                 raise RpcUnavailable("anvil failed to start", attempts=_PORT_ATTEMPTS, log=tail)
             yield AnvilNode(
-                url=url, chain_id=ChainId(chain_id), accounts=dev_accounts(), pid=proc.pid
+                url=url,
+                chain_id=ChainId(chain_id),
+                accounts=dev_accounts(DEV_ACCOUNT_COUNT),
+                pid=proc.pid,
             )
         finally:
             if proc is not None:

@@ -35,22 +35,13 @@ class DevKey:
 
 
 @functools.cache
-def dev_accounts(count: int) -> tuple[DevKey, ...]:
+def dev_accounts(count: int = 10) -> tuple[DevKey, ...]:
     """The first ``count`` accounts of anvil's default mnemonic (m/44'/60'/0'/0/i)."""
     Account.enable_unaudited_hdwallet_features()
     out = []
     for index in range(count):
         acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-        out.append(
-            DevKey(
-                bytes(
-                    acct.address_bytes
-                    if hasattr(acct, "address_bytes")
-                    else bytes.fromhex(acct.address[2:])
-                ),
-                bytes(acct.key),
-            )
-        )
+        out.append(DevKey(bytes.fromhex(acct.address[2:]), bytes(acct.key)))
     return tuple(out)
 
 

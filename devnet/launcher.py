@@ -167,7 +167,7 @@ async def start_public(
                 chain_id=int(node.chain_id),
                 mode="anvil",
                 validators=(),
-                accounts=tuple(DevKey(bytes(a.address), a.private_key) for a in node.accounts),
+                accounts=node.accounts,
                 pid=node.pid,
             )
         return

@@ -155,6 +155,12 @@ class RpcApi:
             raise RpcMethodError(-39001, "Unknown block", tag)
         return header
 
+    def _known_header(self, tag: Any) -> BlockHeaderAPI:
+        """The header ``tag`` names; JSON-RPC error "Unknown block" when there is none."""
+        header = self._header_for(tag)
+        assert header is not None  # required=True raises instead of returning None
+        return header
+
     def _number_for(self, tag: Any, default: int) -> int:
         if tag is None:
             return default
@@ -360,8 +366,7 @@ class RpcApi:
         count = _quantity(count_raw, "blockCount")
         if not 1 <= count <= 1024:
             raise RpcMethodError(errors.INVALID_PARAMS, "Invalid block count params", count_raw)
-        newest = self._header_for(newest_raw)
-        assert newest is not None
+        newest = self._known_header(newest_raw)
         percentiles: list[float] = []
         if percentiles_raw is not None:
             if (
@@ -509,8 +514,7 @@ class RpcApi:
     # --- state ------------------------------------------------------------------------------
 
     def _state(self, tag: Any) -> StateAPI:
-        header = self._header_for(tag)
-        assert header is not None
+        header = self._known_header(tag)
         return self.chain.state_at(header)
 
     def m_eth_getBalance(self, params: Any) -> str:
@@ -538,8 +542,7 @@ class RpcApi:
         if not isinstance(keys_raw, list):
             raise invalid_params("Invalid params", "storage keys must be an array")
         slots = [_slot(k) for k in keys_raw]
-        header = self._header_for(tag)
-        assert header is not None
+        header = self._known_header(tag)
         db = self.chain.base_db
         state_trie = HexaryTrie(db, root_hash=header.state_root)
         account_key = keccak(address)
@@ -625,8 +628,7 @@ class RpcApi:
 
     def m_eth_call(self, params: Any) -> str:
         call, tag, overrides = _args(params, 1, 3)
-        header = self._header_for(tag)
-        assert header is not None
+        header = self._known_header(tag)
         with self.chain.chain.get_vm(header).in_costless_state() as state:
             self._apply_overrides(state, overrides)
             tx, _ = self._call_tx(call, state, header.gas_limit)
@@ -637,8 +639,7 @@ class RpcApi:
 
     def m_eth_estimateGas(self, params: Any) -> str:
         call, tag, overrides = _args(params, 1, 3)
-        header = self._header_for(tag)
-        assert header is not None
+        header = self._known_header(tag)
         with self.chain.chain.get_vm(header).in_costless_state() as state:
             self._apply_overrides(state, overrides)
             tx, cap = self._call_tx(call, state, header.gas_limit)
@@ -753,8 +754,7 @@ class RpcApi:
 
     def m_qbft_getValidatorsByBlockNumber(self, params: Any) -> list[str]:
         (tag,) = _args(params, 1, 1)
-        header = self._header_for(tag)
-        assert header is not None
+        header = self._known_header(tag)
         return [d(v) for v in self.chain.validators_of(header)]
 
     def m_qbft_getValidatorsByBlockHash(self, params: Any) -> list[str]:

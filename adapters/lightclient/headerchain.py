@@ -57,26 +57,17 @@ def verified_rpc_header(block: Mapping[str, Any]) -> ChainLink:
 
     Raises ``DecodeError`` for malformed fields and ``HeaderInvalid`` for a hash mismatch.
     """
-    header = header_from_rpc(block)
-    claimed = rpc_hash(block)
+    return _link(header_from_rpc(block), rpc_hash(block))
+
+
+def _link(header: Header, claimed: Hash32 | None) -> ChainLink:
+    """``header`` with its hash, which must equal ``claimed`` when the node claimed one."""
     actual = header_hash(header)
-    if actual != claimed:
+    if claimed is not None and actual != claimed:
         raise HeaderInvalid(
             "header hash does not match the node's claim",
             height=header.number,
             claimed=claimed,
-            computed=actual,
-        )
-    return ChainLink(header, actual)
-
-
-def _link(header: Header, hash_: Hash32 | None) -> ChainLink:
-    actual = header_hash(header)
-    if hash_ is not None and actual != hash_:
-        raise HeaderInvalid(
-            "header hash does not match the node's claim",
-            height=header.number,
-            claimed=hash_,
             computed=actual,
         )
     return ChainLink(header, actual)

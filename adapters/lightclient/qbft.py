@@ -184,6 +184,28 @@ def _normalise_set(validators: Iterable[bytes]) -> tuple[Address, ...]:
     return ordered
 
 
+def _check_parent(h: Header, trusted: TrustedHeader) -> None:
+    """For the child of ``trusted``: its parentHash must be the trusted hash."""
+    if h.parent_hash != trusted.hash:
+        raise HeaderInvalid(
+            "wrong parent hash",
+            height=h.number,
+            parent_hash=h.parent_hash,
+            trusted_hash=trusted.hash,
+        )
+
+
+def _check_block_period(h: Header, trusted: TrustedHeader, min_block_period_s: int) -> None:
+    """For the child of ``trusted``: Besu's minimum block period between the two."""
+    if h.timestamp < trusted.timestamp + min_block_period_s:
+        raise HeaderInvalid(
+            "timestamp too early for the block period",
+            height=h.number,
+            timestamp=h.timestamp,
+            parent_timestamp=trusted.timestamp,
+        )
+
+
 def verify_commit_seals(header: Header | bytes, validators: Sequence[bytes]) -> VerifiedHeader:
     """Verify one header against the validator set that must have sealed it.
 
@@ -234,20 +256,8 @@ def verify_next(
             height=h.number,
             trusted_height=trusted.number,
         )
-    if h.parent_hash != trusted.hash:
-        raise HeaderInvalid(
-            "wrong parent hash",
-            height=h.number,
-            parent_hash=h.parent_hash,
-            trusted_hash=trusted.hash,
-        )
-    if h.timestamp < trusted.timestamp + min_block_period_s:
-        raise HeaderInvalid(
-            "timestamp too early for the block period",
-            height=h.number,
-            timestamp=h.timestamp,
-            parent_timestamp=trusted.timestamp,
-        )
+    _check_parent(h, trusted)
+    _check_block_period(h, trusted, min_block_period_s)
     extra = _extra(h)
     if extra.validators != trusted.validators:
         raise HeaderInvalid(
@@ -288,13 +298,8 @@ def verify_skipping(
             timestamp=h.timestamp,
             trusted_timestamp=trusted.timestamp,
         )
-    if h.number == trusted.number + 1 and h.parent_hash != trusted.hash:
-        raise HeaderInvalid(
-            "wrong parent hash",
-            height=h.number,
-            parent_hash=h.parent_hash,
-            trusted_hash=trusted.hash,
-        )
+    if h.number == trusted.number + 1:
+        _check_parent(h, trusted)
     if trusting_period_s is not None:
         if now is None:
             raise HeaderInvalid("a trusting period needs the current time", height=h.number)
@@ -340,11 +345,5 @@ def verify_header(
         extra = _extra(h)
         if extra.validators == trusted.validators:
             return verify_next(trusted, h, min_block_period_s=min_block_period_s)
-        if h.timestamp < trusted.timestamp + min_block_period_s:
-            raise HeaderInvalid(
-                "timestamp too early for the block period",
-                height=h.number,
-                timestamp=h.timestamp,
-                parent_timestamp=trusted.timestamp,
-            )
+        _check_block_period(h, trusted, min_block_period_s)
     return verify_skipping(trusted, h, now=now, trusting_period_s=trusting_period_s)

@@ -12,22 +12,13 @@ import rlp
 from eth_hash.auto import keccak
 from trie import HexaryTrie
 
-from adapters.bft import (
-    BFT_MIX_HASH,
-    BftExtraData,
-    address_of_key,
-    decode_qbft_extra,
-    qbft_block_hash,
-    seal_qbft_header,
-    with_qbft_extra,
-)
-from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header, header_hash
+from adapters.bft import decode_qbft_extra, qbft_block_hash, with_qbft_extra
+from adapters.headers import Header, encode_header, header_hash
 from adapters.receipts import Log, Receipt, build_ordered_proof, encode_receipt, ordered_trie_root
 from gateway.cli import main
+from tests.helpers.headers import keys_of, qbft_extra, qbft_header, validator_set
 
-KEYS = [keccak(f"cli-validator-{i}".encode()) for i in range(4)]
-VALIDATORS = tuple(sorted(address_of_key(k) for k in KEYS))
-KEY_OF = {address_of_key(k): k for k in KEYS}
+VALIDATORS = validator_set(range(4))
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
@@ -43,39 +34,25 @@ def run_cli_exit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, d
     return int(stop.value.code), json.loads(capsys.readouterr().out)
 
 
-def qbft_header(number: int = 7, round_: int = 0, signers: int = 3) -> Header:
-    extra = BftExtraData(
-        vanity=b"\x00" * 32, validators=VALIDATORS, vote=None, round=round_, seals=()
-    )
-    base = Header(
-        parent_hash=keccak(b"parent"),
-        ommers_hash=EMPTY_OMMERS_HASH,
-        coinbase=VALIDATORS[number % 4],
-        state_root=keccak(b"state"),
-        transactions_root=keccak(b"txs"),
-        receipts_root=keccak(b"receipts"),
-        logs_bloom=b"\x00" * 256,
-        difficulty=1,
-        number=number,
-        gas_limit=30_000_000,
-        gas_used=0,
-        timestamp=1_700_000_000 + number,
-        extra_data=b"",
-        mix_hash=BFT_MIX_HASH,
-        nonce=b"\x00" * 8,
-        base_fee_per_gas=7,
-        withdrawals_root=keccak(b"withdrawals"),
-    )
-    header = with_qbft_extra(base, extra)
-    return seal_qbft_header(header, [KEY_OF[v] for v in VALIDATORS[:signers]])
+def sealed_header(number: int = 7, round_: int = 0, signers: int = 3) -> Header:
+    extra = qbft_extra(VALIDATORS, round_=round_)
+    return qbft_header(number, extra, keys_of(VALIDATORS[:signers]))
 
 
 def hexed(data: bytes) -> str:
     return "0x" + data.hex()
 
 
+def verify_header(
+    capsys: pytest.CaptureFixture[str], header: bytes, *options: str
+) -> tuple[int, dict]:
+    """``proof verify-header`` of ``header`` against the test validator set."""
+    validators = ",".join(hexed(v) for v in VALIDATORS)
+    return run_cli(capsys, "verify-header", *options, "--validators", validators, hexed(header))
+
+
 def test_decode_header_reports_qbft_fields_and_besu_block_hash(capsys):
-    header = qbft_header(round_=2)
+    header = sealed_header(round_=2)
     code, out = run_cli(capsys, "decode-header", hexed(encode_header(header)))
     assert code == 0
     assert out["kind"] == "qbft"
@@ -90,7 +67,7 @@ def test_decode_header_reports_qbft_fields_and_besu_block_hash(capsys):
 
 
 def test_decode_header_with_eth_kind_uses_the_plain_hash(capsys):
-    header = qbft_header()
+    header = sealed_header()
     code, out = run_cli(capsys, "decode-header", "--kind", "eth", hexed(encode_header(header)))
     assert code == 0
     assert out["hash"] == hexed(header_hash(header))
@@ -98,16 +75,8 @@ def test_decode_header_with_eth_kind_uses_the_plain_hash(capsys):
 
 
 def test_verify_header_accepts_a_quorum_of_validator_seals(capsys):
-    header = qbft_header()
-    code, out = run_cli(
-        capsys,
-        "verify-header",
-        "--kind",
-        "qbft",
-        "--validators",
-        ",".join(hexed(v) for v in VALIDATORS),
-        hexed(encode_header(header)),
-    )
+    header = sealed_header()
+    code, out = verify_header(capsys, encode_header(header), "--kind", "qbft")
     assert code == 0, out
     assert out["valid"] is True
     assert out["quorum"] == 3
@@ -116,44 +85,26 @@ def test_verify_header_accepts_a_quorum_of_validator_seals(capsys):
 
 
 def test_verify_header_rejects_too_few_seals(capsys):
-    header = qbft_header(signers=2)
-    code, out = run_cli(
-        capsys,
-        "verify-header",
-        "--validators",
-        ",".join(hexed(v) for v in VALIDATORS),
-        hexed(encode_header(header)),
-    )
+    header = sealed_header(signers=2)
+    code, out = verify_header(capsys, encode_header(header))
     assert code == 1
     assert out["valid"] is False
     assert out["error"] == "HeaderInvalid"
 
 
 def test_verify_header_rejects_a_seal_made_for_another_round(capsys):
-    header = qbft_header(round_=0)
+    header = sealed_header(round_=0)
     extra = decode_qbft_extra(header.extra_data)
     moved = with_qbft_extra(header, replace(extra, round=1))  # seals still sign round 0
-    code, out = run_cli(
-        capsys,
-        "verify-header",
-        "--validators",
-        ",".join(hexed(v) for v in VALIDATORS),
-        hexed(encode_header(moved)),
-    )
+    code, out = verify_header(capsys, encode_header(moved))
     assert code == 1
     assert out["error"] == "HeaderInvalid"
 
 
 def test_verify_header_rejects_a_flipped_byte_with_a_specific_error(capsys):
-    raw = bytearray(encode_header(qbft_header()))
+    raw = bytearray(encode_header(sealed_header()))
     raw[len(raw) // 2] ^= 0x01
-    code, out = run_cli(
-        capsys,
-        "verify-header",
-        "--validators",
-        ",".join(hexed(v) for v in VALIDATORS),
-        hexed(bytes(raw)),
-    )
+    code, out = verify_header(capsys, bytes(raw))
     assert code == 1
     assert out["valid"] is False
     assert out["error"] in {"HeaderInvalid", "DecodeError"}
@@ -247,8 +198,9 @@ def test_verify_receipt_for_another_index_is_invalid(capsys):
     assert out["valid"] is False
 
 
-def state_trie() -> tuple[HexaryTrie, bytes, bytes]:
-    """A state trie with 50 accounts; returns the trie, one address and its storage root."""
+def state_trie() -> tuple[HexaryTrie, bytes, HexaryTrie]:
+    """A state trie with 50 accounts sharing one storage trie; returns the state trie, the
+    first account's address and the storage trie."""
     storage = HexaryTrie({})
     for slot in range(10):
         storage[keccak(slot.to_bytes(32, "big"))] = rlp.encode(slot * 1000 + 1)
@@ -262,10 +214,12 @@ def state_trie() -> tuple[HexaryTrie, bytes, bytes]:
     return state, target, storage
 
 
-def test_verify_account_and_storage_return_the_proven_values(capsys):
-    state, address, storage = state_trie()
+def verify_account(
+    capsys: pytest.CaptureFixture[str], state: HexaryTrie, address: bytes
+) -> tuple[int, dict]:
+    """``proof verify-account`` with py-trie's proof of ``address`` in ``state``."""
     nodes = state.get_proof(keccak(address))
-    code, out = run_cli(
+    return run_cli(
         capsys,
         "verify-account",
         "--state-root",
@@ -274,6 +228,11 @@ def test_verify_account_and_storage_return_the_proven_values(capsys):
         hexed(address),
         *(hexed(rlp.encode(n)) for n in nodes),
     )
+
+
+def test_verify_account_and_storage_return_the_proven_values(capsys):
+    state, address, storage = state_trie()
+    code, out = verify_account(capsys, state, address)
     assert code == 0, out
     assert out["exists"] is True
     assert out["account"]["balance"] == 10**18
@@ -296,16 +255,7 @@ def test_verify_account_and_storage_return_the_proven_values(capsys):
 def test_verify_account_for_an_absent_address_proves_exclusion(capsys):
     state, _, _ = state_trie()
     absent = keccak(b"nobody")[:20]
-    nodes = state.get_proof(keccak(absent))
-    code, out = run_cli(
-        capsys,
-        "verify-account",
-        "--state-root",
-        hexed(state.root_hash),
-        "--address",
-        hexed(absent),
-        *(hexed(rlp.encode(n)) for n in nodes),
-    )
+    code, out = verify_account(capsys, state, absent)
     assert code == 0, out
     assert out["exists"] is False
 

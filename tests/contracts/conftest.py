@@ -18,8 +18,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, keccak
 from web3 import Web3
 from web3.contract import Contract
-from web3.middleware import ExtraDataToPOAMiddleware
 from web3.contract.contract import ContractFunction
+from web3.middleware import ExtraDataToPOAMiddleware
 from web3.types import TxReceipt
 
 from contracts import artifact_names, load_artifact

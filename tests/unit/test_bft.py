@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.bft import (
-    BFT_MIX_HASH,
     SECP256K1_N,
     BftExtraData,
     Vote,
@@ -37,12 +36,14 @@ from adapters.bft import (
     with_qbft_extra,
 )
 from adapters.errors import DecodeError, HeaderInvalid
-from adapters.headers import EMPTY_OMMERS_HASH, Header, decode_header, encode_header, header_hash
+from adapters.headers import Header, decode_header, encode_header, header_hash
 from adapters.types import Address
+from tests.helpers.headers import VALIDATOR_KEYS, qbft_extra, qbft_header, validator_set
+from tests.helpers.mutation import mutate_bytes
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "qbft_headers.json").read_text())
-KEYS = [keccak(f"validator-{i}".encode()) for i in range(4)]
-ADDRESSES = sorted(address_of_key(k) for k in KEYS)
+KEYS = VALIDATOR_KEYS[:4]
+ADDRESSES = validator_set(range(4))
 
 
 def _vector_extra(v: dict[str, Any]) -> BftExtraData:
@@ -57,37 +58,11 @@ def _vector_extra(v: dict[str, Any]) -> BftExtraData:
 
 
 def make_extra(**changes: Any) -> BftExtraData:
-    fields: dict[str, Any] = {
-        "vanity": b"\x00" * 32,
-        "validators": tuple(ADDRESSES),
-        "vote": None,
-        "round": 0,
-        "seals": (),
-    }
-    fields.update(changes)
-    return BftExtraData(**fields)
+    return dataclasses.replace(qbft_extra(ADDRESSES), **changes)
 
 
 def make_header(extra: BftExtraData | None = None, number: int = 5) -> Header:
-    return Header(
-        parent_hash=b"\x11" * 32,
-        ommers_hash=EMPTY_OMMERS_HASH,
-        coinbase=ADDRESSES[0],
-        state_root=b"\x12" * 32,
-        transactions_root=b"\x13" * 32,
-        receipts_root=b"\x14" * 32,
-        logs_bloom=b"\x00" * 256,
-        difficulty=1,
-        number=number,
-        gas_limit=30_000_000,
-        gas_used=0,
-        timestamp=1_700_000_000 + number,
-        extra_data=encode_qbft_extra(extra or make_extra()),
-        mix_hash=BFT_MIX_HASH,
-        nonce=b"\x00" * 8,
-        base_fee_per_gas=0,
-        withdrawals_root=b"\x15" * 32,
-    )
+    return qbft_header(number, extra or make_extra())
 
 
 # --- golden vectors ----------------------------------------------------------------------------
@@ -382,19 +357,12 @@ def test_mutated_qbft_extra_is_rejected_or_canonical(
     kind: str, position: int, byte: int, which: str
 ) -> None:
     vector = next(v for v in VECTORS["qbft_extra"] if v["name"] == which)
-    data = bytearray(bytes.fromhex(vector["hex"]))
-    position %= len(data)
-    if kind == "flip":
-        data[position] ^= byte
-    elif kind == "truncate":
-        del data[position:]
-    else:
-        data.append(byte)
+    data = mutate_bytes(bytes.fromhex(vector["hex"]), kind, position, byte)
     try:
-        decoded = decode_qbft_extra(bytes(data))
+        decoded = decode_qbft_extra(data)
     except DecodeError:
         return
-    assert encode_qbft_extra(decoded) == bytes(data)
+    assert encode_qbft_extra(decoded) == data
 
 
 @settings(max_examples=100, deadline=None)

@@ -16,45 +16,20 @@ from adapters.follow import (
     check_linked,
     next_fork_height,
 )
-from adapters.headers import EMPTY_OMMERS_HASH, Header, header_hash
+from adapters.headers import Header, header_hash
 from adapters.lightclient.headerchain import ChainLink, HeaderChain, Reorg
 from adapters.qbft import QbftAdapter, QbftConfig
 from adapters.types import Address, ChainId, Hash32, Height
+from tests.helpers.headers import plain_branch, plain_header
 
 HASH = Hash32(b"\x11" * 32)
 
 
-def make_header(number: int, parent_hash: bytes, tag: bytes = b"") -> Header:
-    return Header(
-        parent_hash=parent_hash,
-        ommers_hash=EMPTY_OMMERS_HASH,
-        coinbase=b"\x00" * 20,
-        state_root=b"\x03" * 32,
-        transactions_root=b"\x04" * 32,
-        receipts_root=b"\x05" * 32,
-        logs_bloom=b"\x00" * 256,
-        difficulty=0,
-        number=number,
-        gas_limit=30_000_000,
-        gas_used=0,
-        timestamp=1_700_000_000 + 12 * number,
-        extra_data=tag,
-        mix_hash=b"\x06" * 32,
-        nonce=b"\x00" * 8,
-        base_fee_per_gas=7,
-        withdrawals_root=b"\x07" * 32,
-    )
-
-
 def links_on(parent: Header, count: int, tag: bytes = b"") -> list[ChainLink]:
-    out: list[ChainLink] = []
-    for _ in range(count):
-        parent = make_header(parent.number + 1, header_hash(parent), tag)
-        out.append(ChainLink(parent, header_hash(parent)))
-    return out
+    return [ChainLink(h, header_hash(h)) for h in plain_branch(parent, count, tag)]
 
 
-CHECKPOINT = make_header(100, b"\x01" * 32)
+CHECKPOINT = plain_header(100, b"\x01" * 32)
 
 
 def chain_of(length: int, finality_depth: int) -> tuple[HeaderChain, list[ChainLink]]:
@@ -135,7 +110,7 @@ def test_linked_batch_passes() -> None:
 
 def test_batch_with_a_wrong_parent_hash_is_rejected() -> None:
     batch = links_on(CHECKPOINT, 3)
-    stranger = links_on(make_header(101, b"\x09" * 32), 1)[0]  # number 102, another parent
+    stranger = links_on(plain_header(101, b"\x09" * 32), 1)[0]  # number 102, another parent
     with pytest.raises(RpcResponseInvalid, match="do not link"):
         check_linked([batch[0], stranger])
 

@@ -3,66 +3,31 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.errors import DecodeError, HeaderInvalid, NotYetAvailable, ReorgDetected
-from adapters.headers import EMPTY_OMMERS_HASH, Header, header_hash
+from adapters.headers import Header, header_hash
 from adapters.lightclient.headerchain import HeaderChain, Reorg, verified_rpc_header
 from adapters.types import Finality
+from devnet.anvil import anvil_available, start_anvil
+from tests.helpers.headers import plain_branch, plain_header
 
 VECTORS = Path(__file__).parent.parent / "vectors"
-ANVIL = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"
 
 
-def make_header(
-    number: int, parent_hash: bytes, *, timestamp: int | None = None, tag: bytes = b""
-) -> Header:
-    return Header(
-        parent_hash=parent_hash,
-        ommers_hash=EMPTY_OMMERS_HASH,
-        coinbase=b"\x00" * 20,
-        state_root=b"\x03" * 32,
-        transactions_root=b"\x04" * 32,
-        receipts_root=b"\x05" * 32,
-        logs_bloom=b"\x00" * 256,
-        difficulty=0,
-        number=number,
-        gas_limit=30_000_000,
-        gas_used=0,
-        timestamp=1_700_000_000 + 12 * number if timestamp is None else timestamp,
-        extra_data=tag,
-        mix_hash=b"\x06" * 32,
-        nonce=b"\x00" * 8,
-        base_fee_per_gas=7,
-        withdrawals_root=b"\x07" * 32,
-    )
-
-
-def build_branch(parent: Header, count: int, tag: bytes = b"") -> list[Header]:
-    out: list[Header] = []
-    for _ in range(count):
-        parent = make_header(parent.number + 1, header_hash(parent), tag=tag)
-        out.append(parent)
-    return out
-
-
-CHECKPOINT = make_header(100, b"\x01" * 32)
+CHECKPOINT = plain_header(100, b"\x01" * 32)
 
 
 def new_chain(
     length: int = 10, finality_depth: int = 3, **kw: Any
 ) -> tuple[HeaderChain, list[Header]]:
     chain = HeaderChain(CHECKPOINT, finality_depth=finality_depth, **kw)
-    headers = build_branch(CHECKPOINT, length)
+    headers = plain_branch(CHECKPOINT, length)
     chain.extend(headers)
     return chain, [CHECKPOINT, *headers]
 
@@ -77,7 +42,7 @@ def test_chain_extends_from_checkpoint_by_hash_linkage() -> None:
 
 def test_extend_checks_the_hashes_the_node_claimed() -> None:
     chain = HeaderChain(CHECKPOINT, finality_depth=3)
-    branch = build_branch(CHECKPOINT, 2)
+    branch = plain_branch(CHECKPOINT, 2)
     with pytest.raises(HeaderInvalid, match="does not match the node's claim"):
         chain.extend(branch, [header_hash(branch[0]), b"\x00" * 32])
     assert chain.head.number == 100  # nothing from the bad batch was kept
@@ -92,21 +57,21 @@ def test_checkpoint_hash_mismatch_is_rejected() -> None:
 
 def test_header_that_does_not_build_on_the_head_reports_a_reorg() -> None:
     chain, _ = new_chain(5)
-    stranger = make_header(106, b"\x66" * 32)
+    stranger = plain_header(106, b"\x66" * 32)
     with pytest.raises(ReorgDetected, match="does not build on the current head"):
         chain.extend([stranger])
 
 
 def _gap(parent: Header) -> Header:
-    return make_header(parent.number + 2, header_hash(parent))
+    return plain_header(parent.number + 2, header_hash(parent))
 
 
 def _stranger(parent: Header) -> Header:
-    return make_header(parent.number + 1, b"\x55" * 32)
+    return plain_header(parent.number + 1, b"\x55" * 32)
 
 
 def _time_travel(parent: Header) -> Header:
-    return make_header(parent.number + 1, header_hash(parent), timestamp=parent.timestamp - 1)
+    return plain_header(parent.number + 1, header_hash(parent), timestamp=parent.timestamp - 1)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +84,7 @@ def _time_travel(parent: Header) -> Header:
 )
 def test_broken_linkage_inside_a_batch_is_rejected_atomically(bad_child: Any, message: str) -> None:
     chain, headers = new_chain(3)
-    good = build_branch(headers[-1], 2)
+    good = plain_branch(headers[-1], 2)
     with pytest.raises(HeaderInvalid, match=message):
         chain.extend([*good, bad_child(good[-1])])
     assert chain.head.number == 103
@@ -150,7 +115,7 @@ def test_tag_that_conflicts_with_the_chain_is_a_reorg() -> None:
 def test_shallow_reorg_is_applied_and_reports_the_common_ancestor() -> None:
     chain, headers = new_chain(10, finality_depth=3)
     ancestor = headers[8]  # height 108: blocks 109 and 110 are replaced
-    branch = build_branch(ancestor, 3, tag=b"fork")
+    branch = plain_branch(ancestor, 3, tag=b"fork")
     reorg = chain.reconcile(branch)
     assert reorg == Reorg(
         common_ancestor=108,
@@ -164,14 +129,14 @@ def test_shallow_reorg_is_applied_and_reports_the_common_ancestor() -> None:
 
 def test_reorg_branch_may_repeat_blocks_we_already_hold() -> None:
     chain, headers = new_chain(10)
-    branch = [headers[7], headers[8], *build_branch(headers[8], 3, tag=b"fork")]
+    branch = [headers[7], headers[8], *plain_branch(headers[8], 3, tag=b"fork")]
     reorg = chain.reconcile(branch)
     assert reorg is not None and reorg.common_ancestor == 108
 
 
 def test_reorg_deeper_than_finality_is_refused_and_changes_nothing() -> None:
     chain, headers = new_chain(10, finality_depth=3)
-    branch = build_branch(headers[5], 8, tag=b"deep")  # ancestor 105 < final height 107
+    branch = plain_branch(headers[5], 8, tag=b"deep")  # ancestor 105 < final height 107
     with pytest.raises(ReorgDetected, match="drop final blocks") as err:
         chain.reconcile(branch)
     assert err.value.context["common_ancestor"] == 105
@@ -183,13 +148,13 @@ def test_reorg_below_the_finalized_tag_is_refused() -> None:
     chain, headers = new_chain(10, finality_depth=1)
     chain.mark_tag("finalized", 108, header_hash(headers[8]))
     with pytest.raises(ReorgDetected, match="drop final blocks"):
-        chain.reconcile(build_branch(headers[7], 4, tag=b"x"))
+        chain.reconcile(plain_branch(headers[7], 4, tag=b"x"))
 
 
 def test_branch_that_does_not_reach_a_common_ancestor_asks_for_more() -> None:
     chain, _ = new_chain(10)
-    forked_parent = make_header(108, b"\x42" * 32)
-    branch = build_branch(forked_parent, 3)
+    forked_parent = plain_header(108, b"\x42" * 32)
+    branch = plain_branch(forked_parent, 3)
     with pytest.raises(ReorgDetected, match="common ancestor") as err:
         chain.reconcile(branch)
     assert err.value.context["need_before"] == 109
@@ -197,7 +162,7 @@ def test_branch_that_does_not_reach_a_common_ancestor_asks_for_more() -> None:
 
 def test_branch_that_only_extends_the_head_is_not_a_reorg() -> None:
     chain, headers = new_chain(5)
-    assert chain.reconcile(build_branch(headers[-1], 2)) is None
+    assert chain.reconcile(plain_branch(headers[-1], 2)) is None
     assert chain.head.number == 107
     assert chain.reconcile(headers[3:]) is None
 
@@ -223,13 +188,9 @@ def test_rpc_header_is_checked_against_the_claimed_hash() -> None:
 # --- a real reorg on anvil ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _Rpc:
+    """Blocking JSON-RPC, so the test reads as the sequence of node calls it makes."""
+
     def __init__(self, url: str) -> None:
         self.url = url
 
@@ -250,31 +211,12 @@ class _Rpc:
 
 
 @pytest.fixture
-def anvil() -> Iterator[_Rpc]:
-    binary = str(ANVIL) if ANVIL.exists() else shutil.which("anvil")
-    if binary is None:
+async def anvil() -> AsyncIterator[_Rpc]:
+    """A private anvil: the test snapshots and reverts it, so not the shared session node."""
+    if not anvil_available():
         pytest.skip("anvil is not installed (make installs it from the npm registry)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    rpc = _Rpc(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                rpc("eth_chainId")
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield rpc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    async with start_anvil() as node:
+        yield _Rpc(node.url)
 
 
 def test_reorg_on_a_real_node_is_detected_and_reconciled(anvil: _Rpc) -> None:

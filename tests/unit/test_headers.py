@@ -27,6 +27,7 @@ from adapters.headers import (
     header_from_rpc,
     header_hash,
 )
+from tests.helpers.mutation import mutate_bytes
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 
@@ -227,7 +228,10 @@ def _rpc_block() -> dict[str, Any]:
         ("stateRoot", "0x" + "0" * 63, "odd number"),
         ("number", 5, "not a 0x hex string"),
         ("number", "0x", "not a 0x hex string"),
-        ("gasUsed", "0x-1", "out of range"),
+        ("gasUsed", "0x-1", "not hex"),
+        ("gasUsed", "0x1_0", "not hex"),
+        ("gasUsed", "0x 1", "not hex"),
+        ("stateRoot", "0x" + "00" * 31 + "  ", "not hex"),
         ("timestamp", "0x" + "f" * 17, "out of range"),
         ("logsBloom", "00" * 256, "not a 0x hex string"),
     ],
@@ -272,17 +276,7 @@ def test_mutated_header_is_rejected_or_re_encodes_to_the_same_bytes(
     mutation: tuple[int, str, int, int],
 ) -> None:
     count, kind, position, byte = mutation
-    data = bytearray(encode_header(make_header(count)))
-    position %= len(data)
-    if kind == "flip":
-        data[position] ^= byte
-    elif kind == "truncate":
-        del data[position:]
-    elif kind == "append":
-        data.append(byte)
-    else:
-        data.insert(position, byte)
-    mutated = bytes(data)
+    mutated = mutate_bytes(encode_header(make_header(count)), kind, position, byte)
     try:
         h = decode_header(mutated)
     except DecodeError:

@@ -14,19 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.bft import (
-    BFT_MIX_HASH,
-    BftExtraData,
     Vote,
     address_of_key,
     decode_qbft_extra,
-    encode_qbft_extra,
     qbft_block_hash,
-    qbft_hashes,
-    sign_commit_seal,
     with_qbft_extra,
 )
 from adapters.errors import HeaderInvalid
-from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header
+from adapters.headers import Header, encode_header
 from adapters.lightclient.qbft import (
     TrustedHeader,
     VerifiedHeader,
@@ -37,21 +32,19 @@ from adapters.lightclient.qbft import (
     verify_skipping,
 )
 from adapters.types import Address
+from tests.helpers.headers import (
+    GENESIS_TIME,
+    VALIDATOR_KEYS,
+    VALIDATORS,
+    keys_of,
+    qbft_extra,
+    qbft_header,
+    validator_set,
+)
+from tests.helpers.mutation import mutate_bytes
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "qbft_headers.json").read_text())
-KEYS = [keccak(f"validator-{i}".encode()) for i in range(8)]
-ADDR = {address_of_key(k): k for k in KEYS}
-BY_INDEX = [address_of_key(k) for k in KEYS]
 OUTSIDER = keccak(b"not-a-validator")
-GENESIS_TIME = 1_700_000_000
-
-
-def validator_set(indices: range | list[int]) -> tuple[Address, ...]:
-    return tuple(sorted(BY_INDEX[i] for i in indices))
-
-
-def keys_of(addresses: tuple[Address, ...] | list[Address]) -> list[bytes]:
-    return [ADDR[a] for a in addresses]
 
 
 def build_header(
@@ -62,36 +55,10 @@ def build_header(
     *,
     round_: int = 0,
     vote: Vote | None = None,
-    check_order: bool = True,
     **changes: Any,
 ) -> Header:
-    number = parent_number + 1
-    extra = BftExtraData(b"\x00" * 32, validators, vote, round_, ())
-    header = Header(
-        parent_hash=parent_hash,
-        ommers_hash=EMPTY_OMMERS_HASH,
-        coinbase=validators[number % len(validators)] if validators else b"\x00" * 20,
-        state_root=b"\x12" * 32,
-        transactions_root=b"\x13" * 32,
-        receipts_root=b"\x14" * 32,
-        logs_bloom=b"\x00" * 256,
-        difficulty=1,
-        number=number,
-        gas_limit=30_000_000,
-        gas_used=0,
-        timestamp=GENESIS_TIME + number,
-        extra_data=encode_qbft_extra(extra, check_order=check_order),
-        mix_hash=BFT_MIX_HASH,
-        nonce=b"\x00" * 8,
-        base_fee_per_gas=0,
-        withdrawals_root=b"\x15" * 32,
-    )
-    header = dataclasses.replace(header, **changes)
-    if not signers:
-        return header
-    digest = qbft_hashes(header, extra)[1]  # passes unsorted test lists through
-    seals = tuple(sign_commit_seal(digest, k) for k in signers)
-    return with_qbft_extra(header, dataclasses.replace(extra, seals=seals), check_order=check_order)
+    extra = qbft_extra(validators, vote=vote, round_=round_)
+    return qbft_header(parent_number + 1, extra, signers, parent_hash=parent_hash, **changes)
 
 
 def genesis(validators: tuple[Address, ...]) -> Header:
@@ -153,7 +120,7 @@ def test_header_bytes_and_decoded_header_verify_alike(anchor: TrustedHeader) -> 
 
 def test_added_validator_is_accepted_through_the_skipping_rule(anchor: TrustedHeader) -> None:
     # Block 1 carries the vote; block 2 lists the enlarged set (Besu applies it after block 1).
-    b1 = verify_next(anchor, child(anchor, vote=Vote(BY_INDEX[4], True)))
+    b1 = verify_next(anchor, child(anchor, vote=Vote(VALIDATORS[4], True)))
     v5 = validator_set(range(5))
     b2_header = child(b1.trusted(), keys_of(v5[:4]), validators=v5)
     with pytest.raises(HeaderInvalid, match="differs from the trusted set"):
@@ -168,7 +135,7 @@ def test_added_validator_is_accepted_through_the_skipping_rule(anchor: TrustedHe
 def test_skipping_to_a_later_header_with_a_changed_set(anchor: TrustedHeader) -> None:
     # Trusted set 0..3; the new set 2..6 is sealed by 2,3 (2 of the 4 trusted: 3*2 > 4) + 4,5.
     new_set = validator_set(range(2, 7))
-    signers = keys_of([BY_INDEX[i] for i in (2, 3, 4, 5)])
+    signers = keys_of([VALIDATORS[i] for i in (2, 3, 4, 5)])
     header = build_header(40, b"\x77" * 32, new_set, signers)
     verified = verify_skipping(anchor, header, now=GENESIS_TIME + 60, trusting_period_s=3600)
     assert verified.validators == new_set
@@ -288,7 +255,7 @@ def test_skipping_still_needs_two_thirds_of_the_new_set(anchor: TrustedHeader) -
 
 def test_skipping_rejects_seals_from_outside_the_new_set(anchor: TrustedHeader) -> None:
     new_set = validator_set(range(1, 5))
-    signers = [*keys_of(new_set[:3]), KEYS[0]]  # validator 0 was dropped
+    signers = [*keys_of(new_set[:3]), VALIDATOR_KEYS[0]]  # validator 0 was dropped
     with pytest.raises(HeaderInvalid, match="signer is not a validator"):
         verify_skipping(anchor, build_header(10, b"\x01" * 32, new_set, signers))
 
@@ -333,18 +300,11 @@ SEALED_BYTES = encode_header(SEALED)
     byte=st.integers(min_value=1, max_value=255),
 )
 def test_any_mutation_of_a_sealed_header_is_rejected(kind: str, position: int, byte: int) -> None:
-    data = bytearray(SEALED_BYTES)
-    position %= len(data)
-    if kind == "flip":
-        data[position] ^= byte
-    elif kind == "truncate":
-        del data[position:]
-    else:
-        data.append(byte)
+    data = mutate_bytes(SEALED_BYTES, kind, position, byte)
     # Every byte of a sealed header is either hashed into the commit digest or is a seal, so
     # no mutation can keep 3 valid distinct seals: it must be rejected, with HeaderInvalid.
     with pytest.raises(HeaderInvalid):
-        verify_commit_seals(bytes(data), list(V4))
+        verify_commit_seals(data, list(V4))
 
 
 def test_unmutated_sealed_header_passes_the_property_baseline() -> None:

@@ -19,13 +19,13 @@ from adapters.mpt import (
     EMPTY_TRIE_ROOT,
     Account,
     account_proof_from_rpc,
-    keccak256,
     proof_from_pytrie,
     verify_account_proof,
     verify_account_proof_result,
     verify_proof,
     verify_storage_proof,
 )
+from adapters.rlpcodec import keccak
 from adapters.types import Hash32
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
@@ -161,11 +161,11 @@ def test_malformed_node_is_rejected_even_when_its_hash_matches(node: bytes) -> N
     # The key's first nibble is 0, so a branch walks slot 0 and a leaf/extension compares paths.
     key = b"\x00" * 41
     with pytest.raises(ProofInvalid):
-        verify_proof(keccak256(node), key, [node])
+        verify_proof(keccak(node), key, [node])
     # The same node reached through a valid parent branch.
-    parent = rlp.encode([keccak256(node)] + [b""] * 16)
+    parent = rlp.encode([keccak(node)] + [b""] * 16)
     with pytest.raises(ProofInvalid):
-        verify_proof(keccak256(parent), key, [parent, node])
+        verify_proof(keccak(parent), key, [parent, node])
 
 
 @pytest.mark.parametrize(
@@ -194,7 +194,7 @@ small_keys = st.lists(st.sampled_from([0x00, 0x01, 0x10, 0x11, 0xF0]), max_size=
 small_tries = st.dictionaries(small_keys, st.binary(min_size=1, max_size=40), max_size=24)
 # Secure-trie style: 32-byte hashed keys, account-sized values, several levels deep.
 hashed_tries = st.lists(st.binary(min_size=1, max_size=90), min_size=1, max_size=80).map(
-    lambda values: {keccak256(i.to_bytes(4, "big")): v for i, v in enumerate(values)}
+    lambda values: {keccak(i.to_bytes(4, "big")): v for i, v in enumerate(values)}
 )
 any_trie = st.one_of(small_tries.filter(bool), hashed_tries)
 
@@ -299,7 +299,7 @@ def test_eip7702_delegated_account_has_the_delegation_designator_as_code() -> No
     parsed = account_proof_from_rpc(ANVIL["proofs"]["delegator"])
     account = verify_account_proof_result(STATE_ROOT, parsed)
     assert account is not None
-    assert account.code_hash == keccak256(b"\xef\x01\x00" + h(ANVIL["contract"]))
+    assert account.code_hash == keccak(b"\xef\x01\x00" + h(ANVIL["contract"]))
 
 
 def test_absent_account_is_proven_absent() -> None:
@@ -362,14 +362,14 @@ def test_storage_proof_against_another_storage_root_is_rejected() -> None:
 
 
 def test_storage_trie_holding_an_explicit_zero_is_rejected() -> None:
-    slot_key = keccak256((3).to_bytes(32, "big"))
+    slot_key = keccak((3).to_bytes(32, "big"))
     trie = build({slot_key: rlp.encode(b"")})
     with pytest.raises(ProofInvalid, match="explicit zero"):
         verify_storage_proof(trie.root_hash, 3, proof(trie, slot_key))
 
 
 def test_storage_value_with_leading_zero_is_rejected() -> None:
-    slot_key = keccak256((3).to_bytes(32, "big"))
+    slot_key = keccak((3).to_bytes(32, "big"))
     trie = build({slot_key: rlp.encode(b"\x00\x01")})
     with pytest.raises(ProofInvalid, match="does not decode"):
         verify_storage_proof(trie.root_hash, 3, proof(trie, slot_key))

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.errors import DecodeError, ProofInvalid
-from adapters.mpt import EMPTY_TRIE_ROOT, keccak256, verify_proof
+from adapters.mpt import EMPTY_TRIE_ROOT, verify_proof
 from adapters.receipts import (
     STATUS_UNKNOWN,
     Log,
@@ -34,6 +34,7 @@ from adapters.receipts import (
     verify_receipt_proof,
     verify_transaction_proof,
 )
+from adapters.rlpcodec import keccak
 from adapters.types import Address, Hash32
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
@@ -79,7 +80,7 @@ def test_transactions_root_recomputed_from_rpc_transactions_matches_the_block() 
 
 
 def test_encoded_transactions_hash_to_their_transaction_hashes() -> None:
-    assert [keccak256(e) for e in ENCODED_TXS] == [h(tx["hash"]) for tx in TXS]
+    assert [keccak(e) for e in ENCODED_TXS] == [h(tx["hash"]) for tx in TXS]
 
 
 def test_every_receipt_of_the_block_is_proven_by_its_proof() -> None:
@@ -508,4 +509,4 @@ def test_typed_transaction_with_only_v_is_accepted() -> None:
 def test_transaction_without_hash_is_encoded_without_the_hash_check() -> None:
     tx = _tx("0x1")
     del tx["hash"]
-    assert keccak256(encode_transaction_from_rpc(tx)) == h(_tx("0x1")["hash"])
+    assert keccak(encode_transaction_from_rpc(tx)) == h(_tx("0x1")["hash"])

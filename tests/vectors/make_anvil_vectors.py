@@ -28,7 +28,7 @@ import rlp
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from adapters.mpt import keccak256
+from adapters.rlpcodec import keccak
 
 REPO = Path(__file__).resolve().parents[2]
 ANVIL = REPO / "node_modules" / ".bin" / "anvil"
@@ -125,7 +125,7 @@ def capture(rpc: Rpc, keys: list[Any], version: str) -> None:
 
     deployer, alice, bob, carol, delegator, filler = keys
     contract = to_checksum_address(
-        keccak256(rlp.encode([bytes.fromhex(deployer.address[2:]), 0]))[12:]
+        keccak(rlp.encode([bytes.fromhex(deployer.address[2:]), 0]))[12:]
     )
     send(deployer, {"type": 2, "data": init_code(), "gas": 200_000, "value": 0, **fees})
     word = (0x1234567890ABCDEF).to_bytes(32, "big")

@@ -1,0 +1,1 @@
+"""Test-only building blocks shared across the unit, CLI and live suites."""
