@@ -17,6 +17,8 @@ const NODE_MODULES = join(ROOT, "node_modules");
 
 export const SETTINGS = {
   // Shanghai runs on Besu QBFT (its shipped genesis files) and on every public EVM chain.
+  // OpenZeppelin is pinned to 5.3.0: from 5.4 its Strings/SignatureChecker pull in utils/Bytes.sol,
+  // which uses mcopy (Cancun) and does not compile for Shanghai.
   evmVersion: "shanghai",
   optimizer: { enabled: true, runs: 200 },
   // No metadata hash: bytecode then depends only on sources and settings, never on paths.

@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test-only: a plain OpenZeppelin ERC-721 with open minting (the HTLC's ERC-721 path).
+pragma solidity 0.8.30;
+
+import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
+
+contract HtlcTestNft is ERC721 {
+    constructor() ERC721("Htlc Test Nft", "HTN") {}
+
+    function mint(address to, uint256 tokenId) external {
+        _mint(to, tokenId);
+    }
+}

@@ -1,0 +1,228 @@
+"""Helpers for the HTLC contract tests: the swap key and EIP-712 claim computed in Python exactly
+as the contracts do, and a check that an attacker's call reverts on chain and changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi.abi import encode
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, Hash32
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
+from web3.types import RPCEndpoint, TxReceipt
+
+from tests.contracts.conftest import Chain, Reverted
+
+ZERO = "0x" + "00" * 20
+HOUR = 3600
+# EIP-712 domains of the three contracts (name, version "1").
+DOMAIN_NAMES = {
+    "HtlcNative": "xgate HtlcNative",
+    "HtlcErc20": "xgate HtlcErc20",
+    "HtlcErc721": "xgate HtlcErc721",
+}
+
+
+def new_secret() -> tuple[bytes, bytes]:
+    """A fresh random 32-byte preimage and its sha256 hashlock."""
+    preimage = os.urandom(32)
+    return preimage, hashlib.sha256(preimage).digest()
+
+
+def swap_key(
+    hashlock: bytes, value: int, token: str, claimer: str, refunder: str, timelock: int
+) -> bytes:
+    """The contracts' storage key: keccak256(abi.encode(hashlock, value, token, claimer,
+    refunder, timelock)); token is the zero address for the native coin."""
+    return keccak(
+        encode(
+            ["bytes32", "uint256", "address", "address", "address", "uint256"],
+            [hashlock, value, token, claimer, refunder, timelock],
+        )
+    )
+
+
+def claim_typed_data(
+    contract: Contract, name: str, chain_id: int, key: bytes, submitter: str, destination: str
+) -> dict[str, Any]:
+    """The EIP-712 `Claim(bytes32 swapKey,address submitter,address destination)` message a
+    claimer signs (wallet-compatible typed data, built independently of the contract)."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Claim": [
+                {"name": "swapKey", "type": "bytes32"},
+                {"name": "submitter", "type": "address"},
+                {"name": "destination", "type": "address"},
+            ],
+        },
+        "primaryType": "Claim",
+        "domain": {
+            "name": DOMAIN_NAMES[name],
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": contract.address,
+        },
+        "message": {"swapKey": key, "submitter": submitter, "destination": destination},
+    }
+
+
+def sign_claim(
+    signer: LocalAccount,
+    contract: Contract,
+    name: str,
+    chain_id: int,
+    key: bytes,
+    submitter: str,
+    destination: str,
+) -> bytes:
+    typed = claim_typed_data(contract, name, chain_id, key, submitter, destination)
+    return bytes(signer.sign_message(encode_typed_data(full_message=typed)).signature)
+
+
+def permit_args(
+    chain: Chain, token: Contract, owner: int, spender: str, amount: int, signer: int | None = None
+) -> tuple[int, int, bytes, bytes]:
+    """An EIP-2612 permit of `owner` for `spender` (signed by `signer`, default the owner)."""
+    account = chain.accounts[owner]
+    deadline = chain.now() + HOUR
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": token.functions.name().call(),
+            "version": "1",
+            "chainId": chain.chain_id,
+            "verifyingContract": token.address,
+        },
+        "message": {
+            "owner": account.address,
+            "spender": spender,
+            "value": amount,
+            "nonce": token.functions.nonces(account.address).call(),
+            "deadline": deadline,
+        },
+    }
+    key = chain.accounts[owner if signer is None else signer]
+    sig = key.sign_message(encode_typed_data(full_message=typed))
+    return deadline, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+
+
+def lock_data(hashlock: bytes, claimer: str, timelock: int, refunder: str | None = None) -> bytes:
+    """`data` for an ERC-721 lock through safeTransferFrom."""
+    if refunder is None:
+        return encode(["bytes32", "address", "uint256"], [hashlock, claimer, timelock])
+    return encode(
+        ["bytes32", "address", "address", "uint256"], [hashlock, claimer, refunder, timelock]
+    )
+
+
+def send_unchecked(
+    chain: Chain, call: ContractFunction, sender: int = 0, value: int = 0
+) -> TxReceipt:
+    """Mine `call` without the pre-flight eth_call (fixed gas), so a revert happens on chain."""
+    account = chain.accounts[sender]
+    base = int(chain.w3.eth.get_block("latest")["baseFeePerGas"])
+    params: Any = {
+        "from": account.address,
+        "nonce": chain.w3.eth.get_transaction_count(account.address, "pending"),
+        "value": value,
+        "gas": 1_000_000,
+        "chainId": chain.chain_id,
+        "maxPriorityFeePerGas": 1,
+        "maxFeePerGas": 2 * base + 1,
+    }
+    tx: Any = call.build_transaction(params)
+    tx_hash = chain.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    return chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
+
+
+def rejects(
+    chain: Chain,
+    call: ContractFunction,
+    error: str,
+    watch: Callable[[], Any],
+    sender: int = 0,
+    value: int = 0,
+) -> Reverted:
+    """The attacker's call reverts with custom error `error` (decoded from eth_call), and when
+    mined anyway it fails and leaves `watch()` (the state the test cares about) unchanged."""
+    before = watch()
+    reverted = chain.expect_revert(call, error, sender=sender, value=value)
+    receipt = send_unchecked(chain, call, sender=sender, value=value)
+    assert receipt["status"] == 0
+    assert watch() == before
+    return reverted
+
+
+def eth_balance(chain: Chain, who: str) -> int:
+    return int(chain.w3.eth.get_balance(to_checksum_address(who)))
+
+
+def sign_hash(signer: LocalAccount, digest: bytes) -> bytes:
+    """A raw signature over an EIP-712 digest read from the contract."""
+    return bytes(signer.unsafe_sign_hash(Hash32(digest)).signature)
+
+
+def rpc(chain: Chain, method: str, *params: Any) -> Any:
+    """A node-specific RPC call (evm_setNextBlockTimestamp, ...)."""
+    return chain.w3.provider.make_request(RPCEndpoint(method), list(params))
+
+
+def eth_spent(receipt: TxReceipt) -> int:
+    return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+
+
+def address(chain: Chain, index: int) -> ChecksumAddress:
+    return to_checksum_address(chain.accounts[index].address)
+
+
+@dataclass
+class Env:
+    """One deployed HTLC (plus its assets) on one chain, shared by a module's tests."""
+
+    chain: Chain
+    htlc: Contract
+    name: str
+    token: Any = None  # the asset contract (ERC-20 / ERC-721), None for the native coin
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, *args: Any) -> bytes:
+        return bytes(self.htlc.functions.swapKey(*args).call())
+
+    def is_open(self, key: bytes) -> bool:
+        return bool(self.htlc.functions.swaps(key).call())
+
+
+def logs(contract: Contract, event: str, receipt: TxReceipt) -> list[dict[str, Any]]:
+    """Decoded `event` logs of `contract` in `receipt`, as plain dicts of their arguments."""
+    found = getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD)
+    return [dict(entry["args"]) for entry in found if entry["address"] == contract.address]
