@@ -1,0 +1,265 @@
+"""Gas of the financing assets and credit contracts: ``python -m bench.gas_assets [--json]``.
+
+``measure(url)`` runs against an already running anvil and returns receipt ``gasUsed`` per
+path, under docs/htlc.md §6 steady-state conditions (the vault/gateway already hold the asset,
+recipients already hold a balance, approvals are separate unmeasured transactions); each
+figure is the median of 5.
+
+Messages go through ``AssetsTestEndpoint`` with recording off: its ``send`` is a nonce, the id
+hash and the MessageSent event, i.e. the real endpoint's send without its route and
+rate-limit checks (``bridge_send`` of bench.gas_bridge is the endpoint's own cost), and its
+``deliver`` calls ``onMessage`` directly, so the ``*_delivery`` rows are the receiver's work
+plus a ~3k gas call overhead; the real endpoint adds the proof check (``deliver_erc20``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from bench._table import emit, progress
+from contracts import load_artifact
+from devnet.anvil import start_anvil
+from devnet.keys import dev_accounts
+
+ROUNDS = 5
+FOREIGN = 777  # the gateway's chain id: vault and gateway share the bench chain
+DAY = 86400
+ISSUER_ROLE = Web3.keccak(text="ISSUER_ROLE")
+MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
+
+
+@dataclass
+class _Bench:
+    w3: Web3
+    accounts: list[LocalAccount]
+
+    def deploy(self, name: str, *args: Any) -> Contract:
+        art = load_artifact(name)
+        factory = self.w3.eth.contract(abi=list(art.abi), bytecode=art.bytecode)
+        address = self._send(factory.constructor(*args), 0)["contractAddress"]
+        assert address is not None
+        return self.w3.eth.contract(address=address, abi=list(art.abi))
+
+    def gas(self, call: Any, sender: int = 0) -> int:
+        return int(self._send(call, sender)["gasUsed"])
+
+    def _send(self, call: Any, sender: int) -> TxReceipt:
+        account = self.accounts[sender]
+        tx = call.build_transaction(
+            {
+                "from": account.address,
+                "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
+                "maxPriorityFeePerGas": 1,
+                "maxFeePerGas": 2 * int(self.w3.eth.get_block("latest")["baseFeePerGas"]) + 1,
+            }
+        )
+        tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.02)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"benchmark transaction reverted: {call.fn_name}")
+        return receipt
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def addr(self, i: int) -> str:
+        return self.accounts[i].address
+
+
+def _median(samples: list[int]) -> int:
+    return int(statistics.median(samples))
+
+
+def _permit(b: _Bench, token: Contract, owner: int, spender: str, value: int) -> tuple[Any, ...]:
+    deadline = b.now() + 3600
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": n, "type": t}
+                for n, t in (
+                    ("owner", "address"),
+                    ("spender", "address"),
+                    ("value", "uint256"),
+                    ("nonce", "uint256"),
+                    ("deadline", "uint256"),
+                )
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": token.functions.name().call(),
+            "version": "1",
+            "chainId": b.w3.eth.chain_id,
+            "verifyingContract": token.address,
+        },
+        "message": {
+            "owner": b.addr(owner),
+            "spender": spender,
+            "value": value,
+            "nonce": token.functions.nonces(b.addr(owner)).call(),
+            "deadline": deadline,
+        },
+    }
+    sig = b.accounts[owner].sign_message(encode_typed_data(full_message=typed))
+    return deadline, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+
+
+def _last_id(receipt: TxReceipt, endpoint: Contract) -> tuple[bytes, bytes]:
+    found = endpoint.events.MessageSent().process_receipt(receipt, errors=DISCARD)
+    (event,) = [e for e in found if e["address"] == endpoint.address]
+    return bytes(event["args"]["id"]), bytes(event["args"]["payload"])
+
+
+def _run(b: _Bench) -> dict[str, int]:
+    admin, alice, bob = 0, 1, 2
+    home = b.w3.eth.chain_id
+    endpoint = b.deploy("AssetsTestEndpoint", False)
+    vault = b.deploy("AssetVault", endpoint.address, b.addr(admin))
+    gateway = b.deploy("WrappedAssetGateway", endpoint.address, b.addr(admin))
+    receivable = b.deploy("Receivable", "Receivables", "RCV", b.addr(admin))
+    token = b.deploy("SettlementToken", "Settlement CNY", "sCNY", 6, b.addr(admin))
+    wtoken = b.deploy("WrappedERC20", "w", "w", 6, gateway.address, home, token.address)
+    wnft = b.deploy("WrappedReceivable", "w", "w", gateway.address, home, receivable.address)
+    registry = b.deploy("CreditRegistry", endpoint.address, b.addr(admin))
+    mirror = b.deploy("CreditMirror", endpoint.address, b.addr(admin))
+    for call in (
+        receivable.functions.grantRole(ISSUER_ROLE, b.addr(admin)),
+        token.functions.grantRole(MINTER_ROLE, b.addr(admin)),
+        registry.functions.grantRole(ISSUER_ROLE, b.addr(admin)),
+        vault.functions.setRemote(FOREIGN, gateway.address),
+        vault.functions.setRoute(token.address, FOREIGN, True),
+        vault.functions.setRoute(receivable.address, FOREIGN, True),
+        gateway.functions.setRemote(home, vault.address),
+        gateway.functions.registerWrapped(wtoken.address),
+        gateway.functions.registerWrapped(wnft.address),
+        registry.functions.setRemote(FOREIGN, mirror.address),
+        mirror.functions.setRemote(home, registry.address),
+        token.functions.mint(b.addr(alice), 10**15),
+    ):
+        b.gas(call)
+    b.gas(token.functions.approve(vault.address, 2**256 - 1), sender=alice)
+    deliver = endpoint.functions.deliver
+
+    def to_gateway(receipt: TxReceipt) -> int:
+        mid, payload = _last_id(receipt, endpoint)
+        return b.gas(deliver(mid, home, vault.address, gateway.address, payload))
+
+    def to_vault(receipt: TxReceipt) -> int:
+        mid, payload = _last_id(receipt, endpoint)
+        return b.gas(deliver(mid, FOREIGN, gateway.address, vault.address, payload))
+
+    figures: dict[str, list[int]] = {}
+
+    def note(name: str, value: int) -> None:
+        figures.setdefault(name, []).append(value)
+
+    # Steady state: something of each asset is already locked and bridged; bob holds wrapped.
+    first = b._send(vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
+    to_gateway(first)
+    for _ in range(ROUNDS):
+        r = b._send(vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
+        note("assets_lock_erc20", int(r["gasUsed"]))
+        note("assets_mint_erc20_delivery", to_gateway(r))
+        r = b._send(gateway.functions.burnERC20(wtoken.address, 10**6, b.addr(alice)), bob)
+        note("assets_burn_erc20", int(r["gasUsed"]))
+        note("assets_release_erc20_delivery", to_vault(r))
+        b.gas(token.functions.mint(b.addr(bob), 10**6))
+        permit = _permit(b, token, bob, vault.address, 10**6)
+        call = vault.functions.lockERC20WithPermit(
+            token.address, 10**6, FOREIGN, b.addr(bob), *permit
+        )
+        note("assets_lock_erc20_permit", b.gas(call, sender=bob))
+
+    safe = receivable.get_function_by_signature("safeTransferFrom(address,address,uint256,bytes)")
+    b.gas(receivable.functions.setApprovalForAll(vault.address, True), sender=alice)
+    for i in range(ROUNDS + 1):
+        due = b.now() + 90 * DAY
+        doc = os.urandom(32)
+        f = (b.addr(bob), b.addr(alice), 10**8, b"CNY", due, doc)
+        tokenize = b.gas(receivable.functions.tokenize(b.addr(alice), f))
+        token_id = receivable.functions.tokenOfDocument(doc).call()
+        if i % 2:
+            r = b._send(
+                vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.addr(bob)),
+                alice,
+            )
+            name = "assets_lock_erc721"
+        else:
+            data = encode(["uint256", "address"], [FOREIGN, b.addr(bob)])
+            r = b._send(safe(b.addr(alice), vault.address, token_id, data), alice)
+            name = "assets_lock_erc721_safe_transfer"
+        if i == 0:  # the steady-state receivable stays bridged
+            to_gateway(r)
+            continue
+        note("assets_tokenize", tokenize)
+        note(name, int(r["gasUsed"]))
+        note("assets_mint_erc721_delivery", to_gateway(r))
+        r = b._send(gateway.functions.burnERC721(wnft.address, token_id, b.addr(alice)), bob)
+        note("assets_burn_erc721", int(r["gasUsed"]))
+        note("assets_release_erc721_delivery", to_vault(r))
+
+    def to_mirror(receipt: TxReceipt) -> int:
+        mid, payload = _last_id(receipt, endpoint)
+        return b.gas(deliver(mid, home, registry.address, mirror.address, payload))
+
+    for _ in range(ROUNDS):
+        subject = Web3.to_checksum_address(os.urandom(20))
+        call = registry.functions.attest(
+            subject, 700, b"AA".ljust(32, b"\0"), b.now() + 365 * DAY, os.urandom(32)
+        )
+        note("credit_attest", b.gas(call))
+        r = b._send(registry.functions.publish(subject, FOREIGN), admin)
+        note("credit_publish", int(r["gasUsed"]))
+        note("credit_mirror_attestation_delivery", to_mirror(r))
+        note("credit_revoke", b.gas(registry.functions.revoke(subject)))
+        r = b._send(registry.functions.publish(subject, FOREIGN), admin)
+        note("credit_mirror_revocation_delivery", to_mirror(r))
+    return {name: _median(values) for name, values in figures.items()}
+
+
+def measure(url: str) -> dict[str, int]:
+    """Receipt gasUsed per asset/credit path on the anvil at ``url`` (dev accounts funded)."""
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+    accounts = [Account.from_key(a.private_key) for a in dev_accounts(3)]
+    progress("gas_assets: vault, wrapped assets, credit registry and mirror")
+    return _run(_Bench(w3, accounts))
+
+
+async def _main(as_json: bool) -> None:
+    async with start_anvil() as node:
+        figures = measure(node.url)
+    emit(
+        figures,
+        as_json,
+        title="financing assets and credit gas (receipt gasUsed, anvil, median of 5)",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    asyncio.run(_main(parser.parse_args(argv).json))
+
+
+if __name__ == "__main__":
+    main()

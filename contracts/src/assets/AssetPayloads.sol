@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {Financing} from "./IReceivable.sol";
+
+/// @notice One leg of an asset move. For a transfer (home -> foreign) `token` is the home
+/// token, `recipient` the receiver on the foreign chain; for a release (foreign -> home) the
+/// recipient on the home chain. `value` is the amount (ERC-20) or the token id (ERC-721).
+struct AssetMove {
+    address token;
+    uint256 homeChainId;
+    address recipient;
+    uint256 value;
+}
+
+/// @notice Bridge payloads of the asset flow: `abi.encode(uint8 kind, ...)`, every field static,
+/// so each kind has one exact length. Mirrored byte for byte in gateway/domain/payloads.py
+/// (tests/vectors/asset_payloads.json proves it).
+///
+///   kind 1 ERC20_TRANSFER   (uint8, address token, uint256 homeChainId, address recipient, uint256 amount)
+///   kind 2 ERC721_TRANSFER  (uint8, address token, uint256 homeChainId, address recipient, uint256 tokenId,
+///                            address debtor, address creditor, uint128 faceValue, bytes3 currency,
+///                            uint64 dueDate, bytes32 documentHash)
+///   kind 3 ERC20_RELEASE    (uint8, address token, uint256 homeChainId, address recipient, uint256 amount)
+///   kind 4 ERC721_RELEASE   (uint8, address token, uint256 homeChainId, address recipient, uint256 tokenId)
+library AssetPayloads {
+    uint8 internal constant ERC20_TRANSFER = 1;
+    uint8 internal constant ERC721_TRANSFER = 2;
+    uint8 internal constant ERC20_RELEASE = 3;
+    uint8 internal constant ERC721_RELEASE = 4;
+
+    uint256 internal constant MOVE_LENGTH = 5 * 32;
+    uint256 internal constant ERC721_TRANSFER_LENGTH = 11 * 32;
+
+    /// @dev The payload is too short for a kind tag, its tag word is not a uint8, or its length
+    /// is not the exact length of its kind.
+    error MalformedPayload(uint256 kind, uint256 length);
+
+    /// @notice The kind tag of any xgate payload (asset or credit); reverts when unreadable.
+    function kindOf(bytes calldata payload) internal pure returns (uint8) {
+        if (payload.length < 32) revert MalformedPayload(0, payload.length);
+        uint256 word = uint256(bytes32(payload[:32]));
+        if (word > type(uint8).max) revert MalformedPayload(word, payload.length);
+        return uint8(word);
+    }
+
+    function encodeMove(uint8 kind, AssetMove memory m) internal pure returns (bytes memory) {
+        return abi.encode(kind, m);
+    }
+
+    function encodeErc721Transfer(AssetMove memory m, Financing memory f) internal pure returns (bytes memory) {
+        return abi.encode(ERC721_TRANSFER, m, f);
+    }
+
+    /// @notice Decode kinds 1, 3 and 4 (same layout); the caller has checked the kind.
+    function decodeMove(uint8 kind, bytes calldata payload) internal pure returns (AssetMove memory m) {
+        if (payload.length != MOVE_LENGTH) revert MalformedPayload(kind, payload.length);
+        (, m) = abi.decode(payload, (uint8, AssetMove));
+    }
+
+    function decodeErc721Transfer(bytes calldata payload)
+        internal
+        pure
+        returns (AssetMove memory m, Financing memory f)
+    {
+        if (payload.length != ERC721_TRANSFER_LENGTH) revert MalformedPayload(ERC721_TRANSFER, payload.length);
+        (, m, f) = abi.decode(payload, (uint8, AssetMove, Financing));
+    }
+}

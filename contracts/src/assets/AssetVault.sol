@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
+import {IERC721Receiver} from "@openzeppelin/contracts/token/ERC721/IERC721Receiver.sol";
+import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IBridgeEndpoint} from "../interfaces/IBridgeEndpoint.sol";
+import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
+import {AssetMove, AssetPayloads} from "./AssetPayloads.sol";
+import {Financing, IReceivable} from "./IReceivable.sol";
+
+/// @notice Home-chain vault: locks ERC-20 and ERC-721 assets and sends a transfer message to
+/// the wrapped-asset gateway on the destination chain; releases them when that gateway's burn
+/// message arrives through the endpoint.
+///
+/// Solvency: ERC-20 is accounted by balance delta (a fee-on-transfer token mints what the vault
+/// actually received) and per destination chain (`lockedFor`), so a compromised or buggy
+/// foreign chain can never release more than was bridged to it. An ERC-721 is released only
+/// to the chain it was locked to.
+contract AssetVault is AssetsEndpointClient, IERC721Receiver, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @notice token => destination chain => locking allowed (only tokens the destination's
+    /// gateway knows, so nothing can be locked without a wrapped counterpart).
+    mapping(address token => mapping(uint256 dstChainId => bool)) public routeEnabled;
+    /// @notice ERC-20 amount bridged to `chainId` and not yet released back.
+    mapping(address token => mapping(uint256 chainId => uint256)) public lockedFor;
+    /// @notice The chain an ERC-721 token is locked to (0: not locked).
+    mapping(address token => mapping(uint256 tokenId => uint256 chainId)) public lockedTo;
+
+    event RouteSet(address indexed token, uint256 indexed dstChainId, bool enabled);
+    event LockedERC20(
+        bytes32 indexed messageId,
+        address indexed token,
+        address indexed from,
+        uint256 dstChainId,
+        address recipient,
+        uint256 amount
+    );
+    event LockedERC721(
+        bytes32 indexed messageId,
+        address indexed token,
+        address indexed from,
+        uint256 dstChainId,
+        address recipient,
+        uint256 tokenId
+    );
+    event ReleasedERC20(
+        bytes32 indexed messageId, address indexed token, address indexed recipient, uint256 srcChainId, uint256 amount
+    );
+    event ReleasedERC721(
+        bytes32 indexed messageId, address indexed token, address indexed recipient, uint256 srcChainId, uint256 tokenId
+    );
+
+    error InvalidRoute(uint256 dstChainId);
+    error RouteDisabled(address token, uint256 dstChainId);
+    error ZeroAmount();
+    error ZeroRecipient();
+    error NothingReceived(address token);
+    error BadTransferData(uint256 length);
+    error NotReceived(address token, uint256 tokenId);
+    error WrongHomeChain(uint256 homeChainId);
+    error UnsupportedPayload(uint8 kind);
+    error ReleaseExceedsLocked(address token, uint256 chainId, uint256 amount, uint256 locked);
+    error NotLockedFor(address token, uint256 tokenId, uint256 chainId);
+
+    constructor(IBridgeEndpoint endpoint_, address admin) AssetsEndpointClient(endpoint_, admin) {}
+
+    // -- admin ------------------------------------------------------------------------------
+
+    function setRoute(address token, uint256 dstChainId, bool enabled) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (token == address(0)) revert ZeroAddress();
+        if (dstChainId == 0 || dstChainId == block.chainid) revert InvalidRoute(dstChainId);
+        routeEnabled[token][dstChainId] = enabled;
+        emit RouteSet(token, dstChainId, enabled);
+    }
+
+    // -- lock ---------------------------------------------------------------------------------
+
+    /// @notice Lock `amount` of `token` (approved beforehand) and send it to `recipient` on
+    /// `dstChainId`. Returns the bridge message id. What is minted there is what arrived here.
+    function lockERC20(address token, uint256 amount, uint256 dstChainId, address recipient)
+        external
+        nonReentrant
+        returns (bytes32)
+    {
+        return _lockERC20(token, amount, dstChainId, recipient);
+    }
+
+    /// @notice `lockERC20` with an EIP-2612 permit instead of a prior approve. A permit that was
+    /// already used (front-run) is ignored when the allowance is there anyway.
+    function lockERC20WithPermit(
+        address token,
+        uint256 amount,
+        uint256 dstChainId,
+        address recipient,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant returns (bytes32) {
+        try IERC20Permit(token).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+        return _lockERC20(token, amount, dstChainId, recipient);
+    }
+
+    /// @notice Lock an approved ERC-721 token. The one-transaction alternative is
+    /// `token.safeTransferFrom(owner, vault, tokenId, abi.encode(dstChainId, recipient))`.
+    function lockERC721(address token, uint256 tokenId, uint256 dstChainId, address recipient)
+        external
+        nonReentrant
+        returns (bytes32)
+    {
+        IERC721(token).transferFrom(msg.sender, address(this), tokenId);
+        return _lockERC721(token, msg.sender, tokenId, dstChainId, recipient);
+    }
+
+    /// @notice One-transaction ERC-721 lock: `data` = abi.encode(uint256 dstChainId, address
+    /// recipient). Transfers without that data are refused, so no token gets stuck here.
+    function onERC721Received(address, address from, uint256 tokenId, bytes calldata data)
+        external
+        nonReentrant
+        returns (bytes4)
+    {
+        if (data.length != 64) revert BadTransferData(data.length);
+        (uint256 dstChainId, address recipient) = abi.decode(data, (uint256, address));
+        // msg.sender is the token: only a routed token passes _lockERC721, and it must really
+        // have handed the token over (a contract calling this directly has not).
+        _lockERC721(msg.sender, from, tokenId, dstChainId, recipient);
+        return IERC721Receiver.onERC721Received.selector;
+    }
+
+    function _lockERC20(address token, uint256 amount, uint256 dstChainId, address recipient)
+        private
+        returns (bytes32 id)
+    {
+        if (!routeEnabled[token][dstChainId]) revert RouteDisabled(token, dstChainId);
+        if (amount == 0) revert ZeroAmount();
+        if (recipient == address(0)) revert ZeroRecipient();
+        uint256 before = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = IERC20(token).balanceOf(address(this)) - before;
+        if (received == 0) revert NothingReceived(token);
+        lockedFor[token][dstChainId] += received;
+        id = _send(
+            dstChainId,
+            AssetPayloads.encodeMove(AssetPayloads.ERC20_TRANSFER, AssetMove(token, block.chainid, recipient, received))
+        );
+        emit LockedERC20(id, token, msg.sender, dstChainId, recipient, received);
+    }
+
+    function _lockERC721(address token, address from, uint256 tokenId, uint256 dstChainId, address recipient)
+        private
+        returns (bytes32 id)
+    {
+        if (!routeEnabled[token][dstChainId]) revert RouteDisabled(token, dstChainId);
+        if (recipient == address(0)) revert ZeroRecipient();
+        if (IERC721(token).ownerOf(tokenId) != address(this)) revert NotReceived(token, tokenId);
+        lockedTo[token][tokenId] = dstChainId;
+        Financing memory f;
+        if (ERC165Checker.supportsInterface(token, type(IReceivable).interfaceId)) {
+            f = IReceivable(token).financingOf(tokenId);
+        }
+        id = _send(
+            dstChainId, AssetPayloads.encodeErc721Transfer(AssetMove(token, block.chainid, recipient, tokenId), f)
+        );
+        emit LockedERC721(id, token, from, dstChainId, recipient, tokenId);
+    }
+
+    // -- release ------------------------------------------------------------------------------
+
+    function _handle(bytes32 id, uint256 srcChainId, bytes calldata payload) internal override nonReentrant {
+        uint8 kind = AssetPayloads.kindOf(payload);
+        if (kind != AssetPayloads.ERC20_RELEASE && kind != AssetPayloads.ERC721_RELEASE) {
+            revert UnsupportedPayload(kind);
+        }
+        AssetMove memory m = AssetPayloads.decodeMove(kind, payload);
+        if (m.homeChainId != block.chainid) revert WrongHomeChain(m.homeChainId);
+        if (kind == AssetPayloads.ERC20_RELEASE) {
+            uint256 locked = lockedFor[m.token][srcChainId];
+            if (m.value > locked) revert ReleaseExceedsLocked(m.token, srcChainId, m.value, locked);
+            lockedFor[m.token][srcChainId] = locked - m.value;
+            IERC20(m.token).safeTransfer(m.recipient, m.value);
+            emit ReleasedERC20(id, m.token, m.recipient, srcChainId, m.value);
+        } else {
+            if (lockedTo[m.token][m.value] != srcChainId) revert NotLockedFor(m.token, m.value, srcChainId);
+            delete lockedTo[m.token][m.value];
+            // transferFrom, not safeTransferFrom: a recipient contract must not be able to block
+            // (and so strand) its own release.
+            IERC721(m.token).transferFrom(address(this), m.recipient, m.value);
+            emit ReleasedERC721(id, m.token, m.recipient, srcChainId, m.value);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IBridgeEndpoint} from "../interfaces/IBridgeEndpoint.sol";
+import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
+import {AssetMove, AssetPayloads} from "./AssetPayloads.sol";
+import {Financing, IWrappedAsset} from "./IReceivable.sol";
+import {WrappedERC20} from "./WrappedERC20.sol";
+import {WrappedReceivable} from "./WrappedReceivable.sol";
+
+/// @notice Foreign-chain side of the asset bridge: the only minter and burner of the wrapped
+/// assets registered with it. Mints on a verified transfer message from the home vault; a
+/// holder bridges back by burning here, which sends the release message to that vault.
+contract WrappedAssetGateway is AssetsEndpointClient, ReentrancyGuard {
+    struct Home {
+        address token;
+        uint8 kind;
+        uint256 chainId;
+    }
+
+    /// @notice wrapped asset => its home token (kind 0: not a registered wrapped asset).
+    mapping(address wrapped => Home) public homeOf;
+    mapping(bytes32 homeKey => address) private _wrappedOf;
+
+    event WrappedRegistered(address indexed wrapped, uint256 indexed homeChainId, address indexed homeToken, uint8 kind);
+    event Minted(
+        bytes32 indexed messageId, address indexed wrapped, address indexed recipient, uint256 srcChainId, uint256 value
+    );
+    event Burned(
+        bytes32 indexed messageId,
+        address indexed wrapped,
+        address indexed from,
+        uint256 homeChainId,
+        address homeRecipient,
+        uint256 value
+    );
+
+    error GatewayMismatch(address wrapped, address gateway);
+    error InvalidWrapped(address wrapped);
+    error AlreadyRegistered(uint256 homeChainId, address homeToken, address wrapped);
+    error UnsupportedPayload(uint8 kind);
+    error HomeChainMismatch(uint256 homeChainId, uint256 srcChainId);
+    error UnknownAsset(uint256 homeChainId, address homeToken);
+    error AssetKindMismatch(address wrapped, uint8 kind);
+    error NotWrapped(address wrapped);
+    error ZeroAmount();
+    error ZeroRecipient();
+
+    constructor(IBridgeEndpoint endpoint_, address admin) AssetsEndpointClient(endpoint_, admin) {}
+
+    /// @notice Register a wrapped asset deployed for this gateway. Its home token can be
+    /// registered once: replacing it would strand the holders of the first one.
+    function registerWrapped(address wrapped) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        IWrappedAsset w = IWrappedAsset(wrapped);
+        if (w.gateway() != address(this)) revert GatewayMismatch(wrapped, w.gateway());
+        uint8 kind = w.assetKind();
+        uint256 homeChainId = w.homeChainId();
+        address homeToken = w.homeToken();
+        if (
+            (kind != AssetPayloads.ERC20_TRANSFER && kind != AssetPayloads.ERC721_TRANSFER) || homeChainId == 0
+                || homeToken == address(0)
+        ) revert InvalidWrapped(wrapped);
+        bytes32 key = _key(homeChainId, homeToken);
+        address existing = _wrappedOf[key];
+        if (existing != address(0)) revert AlreadyRegistered(homeChainId, homeToken, existing);
+        _wrappedOf[key] = wrapped;
+        homeOf[wrapped] = Home(homeToken, kind, homeChainId);
+        emit WrappedRegistered(wrapped, homeChainId, homeToken, kind);
+    }
+
+    /// @notice The wrapped asset of `homeToken` from `homeChainId` (zero: none).
+    function wrappedOf(uint256 homeChainId, address homeToken) external view returns (address) {
+        return _wrappedOf[_key(homeChainId, homeToken)];
+    }
+
+    // -- burn -> release ----------------------------------------------------------------------
+
+    /// @notice Burn `amount` of the caller's `wrapped` tokens; `homeRecipient` gets the
+    /// originals on the home chain. Returns the release message id.
+    function burnERC20(address wrapped, uint256 amount, address homeRecipient)
+        external
+        nonReentrant
+        returns (bytes32 id)
+    {
+        Home memory h = _homeOf(wrapped, AssetPayloads.ERC20_TRANSFER);
+        if (amount == 0) revert ZeroAmount();
+        if (homeRecipient == address(0)) revert ZeroRecipient();
+        WrappedERC20(wrapped).burn(msg.sender, amount);
+        id = _send(
+            h.chainId, AssetPayloads.encodeMove(AssetPayloads.ERC20_RELEASE, AssetMove(h.token, h.chainId, homeRecipient, amount))
+        );
+        emit Burned(id, wrapped, msg.sender, h.chainId, homeRecipient, amount);
+    }
+
+    /// @notice Burn wrapped receivable `tokenId` (the caller owns it or is approved for it).
+    function burnERC721(address wrapped, uint256 tokenId, address homeRecipient)
+        external
+        nonReentrant
+        returns (bytes32 id)
+    {
+        Home memory h = _homeOf(wrapped, AssetPayloads.ERC721_TRANSFER);
+        if (homeRecipient == address(0)) revert ZeroRecipient();
+        address owner = WrappedReceivable(wrapped).burn(msg.sender, tokenId);
+        id = _send(
+            h.chainId, AssetPayloads.encodeMove(AssetPayloads.ERC721_RELEASE, AssetMove(h.token, h.chainId, homeRecipient, tokenId))
+        );
+        emit Burned(id, wrapped, owner, h.chainId, homeRecipient, tokenId);
+    }
+
+    // -- transfer -> mint ---------------------------------------------------------------------
+
+    function _handle(bytes32 id, uint256 srcChainId, bytes calldata payload) internal override nonReentrant {
+        uint8 kind = AssetPayloads.kindOf(payload);
+        AssetMove memory m;
+        Financing memory f;
+        if (kind == AssetPayloads.ERC20_TRANSFER) {
+            m = AssetPayloads.decodeMove(kind, payload);
+        } else if (kind == AssetPayloads.ERC721_TRANSFER) {
+            (m, f) = AssetPayloads.decodeErc721Transfer(payload);
+        } else {
+            revert UnsupportedPayload(kind);
+        }
+        // The vault on chain X only ever locks X's tokens: a mismatch is a forged or foreign payload.
+        if (m.homeChainId != srcChainId) revert HomeChainMismatch(m.homeChainId, srcChainId);
+        address wrapped = _wrappedOf[_key(srcChainId, m.token)];
+        if (wrapped == address(0)) revert UnknownAsset(srcChainId, m.token);
+        if (homeOf[wrapped].kind != kind) revert AssetKindMismatch(wrapped, kind);
+        if (kind == AssetPayloads.ERC20_TRANSFER) {
+            WrappedERC20(wrapped).mint(m.recipient, m.value);
+        } else {
+            WrappedReceivable(wrapped).mint(m.recipient, m.value, f);
+        }
+        emit Minted(id, wrapped, m.recipient, srcChainId, m.value);
+    }
+
+    function _homeOf(address wrapped, uint8 kind) private view returns (Home memory h) {
+        h = homeOf[wrapped];
+        if (h.kind == 0) revert NotWrapped(wrapped);
+        if (h.kind != kind) revert AssetKindMismatch(wrapped, kind);
+    }
+
+    function _key(uint256 homeChainId, address homeToken) private pure returns (bytes32) {
+        return keccak256(abi.encode(homeChainId, homeToken));
+    }
+}

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test-only: stands in for the BridgeEndpoint in asset/credit tests. `send` records the message
+// (and emits MessageSent with the real id rule); `deliver` calls a receiver's onMessage as the
+// destination endpoint would after verifying a proof. No verification at all: tests only.
+// With `record` off it keeps nothing but the nonce (bench/gas_assets.py: send costs close to
+// the real endpoint's, without its route and rate-limit checks).
+pragma solidity 0.8.30;
+
+import {IBridgeEndpoint, IMessageReceiver} from "../interfaces/IBridgeEndpoint.sol";
+
+contract AssetsTestEndpoint is IBridgeEndpoint {
+    struct Sent {
+        bytes32 id;
+        uint256 dstChainId;
+        uint64 nonce;
+        address sender;
+        address receiver;
+        bytes payload;
+    }
+
+    Sent[] private _sent;
+    uint64 public nonce;
+    bool public immutable record;
+
+    constructor(bool record_) {
+        record = record_;
+    }
+
+    function send(uint256 dstChainId, address receiver, bytes calldata payload) external returns (bytes32 id) {
+        uint64 n = nonce++;
+        id = keccak256(
+            abi.encode(block.chainid, address(this), n, dstChainId, msg.sender, receiver, keccak256(payload))
+        );
+        if (record) _sent.push(Sent(id, dstChainId, n, msg.sender, receiver, payload));
+        emit MessageSent(id, dstChainId, n, msg.sender, receiver, payload);
+    }
+
+    function sentCount() external view returns (uint256) {
+        return _sent.length;
+    }
+
+    function sentAt(uint256 i) external view returns (Sent memory) {
+        return _sent[i];
+    }
+
+    /// @notice Call `receiver.onMessage` as the endpoint; the receiver's revert bubbles up.
+    function deliver(bytes32 id, uint256 srcChainId, address sender, address receiver, bytes calldata payload)
+        external
+    {
+        IMessageReceiver(receiver).onMessage(id, srcChainId, sender, payload);
+        emit MessageDelivered(id, srcChainId, receiver);
+    }
+}
