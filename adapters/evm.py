@@ -885,7 +885,8 @@ class EvmAdapter:
             ),
         )
 
-    async def _pending_nonce(self, sender: Address) -> int:
+    async def pending_nonce(self, sender: Address) -> int:
+        """The sender's next nonce, counting the node's pending transactions."""
         return await self._call(
             "eth_getTransactionCount",
             [to_checksum_address(sender), "pending"],
@@ -1066,7 +1067,7 @@ class _SignerWriter:
         address = self._signer.address
         for _ in range(self._MAX_RESYNCS):
             if self._nonce is None:
-                self._nonce = await self._adapter._pending_nonce(address)
+                self._nonce = await self._adapter.pending_nonce(address)
             tx = await self._adapter._prepare(call, address, self._nonce)
             signed = await self._signer.sign_transaction(tx)
             try:

@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # web3 logs every provider disconnect at INFO; only its warnings help an operator.
+    logging.getLogger("web3").setLevel(logging.WARNING)
     code: int = args.run(args)
     return code
 

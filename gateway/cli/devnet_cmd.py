@@ -15,6 +15,12 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.evm import EvmAdapter, EvmConfig
+from adapters.qbft import QbftAdapter, QbftConfig
+from adapters.signer import LocalSigner
+from adapters.types import Address, ChainId, Finality
+from gateway.cli.deployment import ChainPlan, Deployed, deployment_summary, execute, xgate_plan
+
 if TYPE_CHECKING:
     from devnet.launcher import RunningNode
 
@@ -81,13 +87,58 @@ async def _up(args: argparse.Namespace) -> None:
         log.info("starting the public devnet...")
         async with start_public(prefer_anvil=not args.no_anvil) as public:
             log.info("public devnet (%s) ready at %s", public.mode, public.url)
+            log.info("deploying and wiring the xgate contracts on both chains...")
+            contracts = await deploy_contracts(consortium, public)
+            log.info("deployed %d contracts", len(contracts))
             summary = devnet_summary(consortium, public)
+            summary["contracts"] = deployment_summary(contracts)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(summary, indent=2) + "\n")
             print(render_summary(summary, args.out), flush=True)
             await stop.wait()
             log.info("stopping devnets...")
     log.info("stopped")
+
+
+async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict[str, Deployed]:
+    """Deploy every contract on both devnets, wired to each other (dev account 0 is admin)."""
+    admin = consortium.accounts[0]
+    consortium_adapter = QbftAdapter(
+        QbftConfig(
+            rpc_url=consortium.url,
+            chain_id=ChainId(consortium.chain_id),
+            name="consortium",
+            trusted_validators=tuple(Address(v) for v in consortium.validators),
+        ),
+        signers=[LocalSigner(admin.private_key)],
+    )
+    public_adapter = EvmAdapter(
+        EvmConfig(
+            rpc_url=public.url,
+            chain_id=ChainId(public.chain_id),
+            name="public",
+            finality=Finality.latest(),  # a dev chain: nobody reorgs it
+        ),
+        signers=[LocalSigner(admin.private_key)],
+    )
+    async with consortium_adapter, public_adapter:
+        head = await consortium_adapter.height(Finality.latest())
+        trusted = consortium_adapter.block_hash(await consortium_adapter.header(head))
+        consortium_steps, public_steps = xgate_plan(
+            admin=Address(admin.address),
+            attesters=[Address(a.address) for a in consortium.accounts[1:4]],
+            attester_threshold=2,
+            consortium_chain_id=consortium.chain_id,
+            public_chain_id=public.chain_id,
+            consortium_validators=[Address(v) for v in consortium.validators],
+            trusted_consortium_header=(head, trusted),
+        )
+        return await execute(
+            [
+                ChainPlan(consortium_adapter, Address(admin.address), consortium_steps),
+                ChainPlan(public_adapter, Address(admin.address), public_steps),
+            ]
+        )
 
 
 def devnet_summary(consortium: RunningNode, public: RunningNode) -> dict[str, Any]:
@@ -129,8 +180,16 @@ def render_summary(summary: dict[str, Any], path: Path) -> str:
     ]
     for account in c["dev_accounts"][:3]:
         lines.append(f"    {account['address']}  key {account['private_key']}")
+    lines.append(f"    ... {len(c['dev_accounts'])} in all")
+    contracts = summary.get("contracts")
+    if contracts:
+        lines.append("")
+        for side in ("consortium", "public"):
+            lines.append(f"  {side} contracts:")
+            for name, item in contracts[side].items():
+                lines.append(f"    {name:<26} {item['address']}  ({item['contract']})")
+        lines.append(f"  ABIs: {contracts['abi_dir']}")
     lines += [
-        f"    ... {len(c['dev_accounts'])} in all",
         "  DEV ONLY: these keys are public; never use them on a real network.",
         f"  Everything above is in {path}. Press Ctrl-C to stop.",
         "",

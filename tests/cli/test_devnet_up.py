@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -96,6 +97,91 @@ async def test_consortium_header_verifies_with_the_cli_and_links_to_the_next_blo
     assert len(verdict["signers"]) >= verdict["quorum"] == 3
 
 
+def test_every_listed_contract_has_code_on_its_chain(devnet_up):
+    from web3 import Web3
+
+    _, summary = devnet_up
+    contracts = summary["contracts"]
+    assert {"endpoint", "header_store", "vault", "receivable", "credit_registry"} <= set(
+        contracts["consortium"]
+    )
+    assert {"endpoint", "qbft_light_client", "asset_gateway", "credit_mirror"} <= set(
+        contracts["public"]
+    )
+    for side in ("consortium", "public"):
+        w3 = Web3(Web3.HTTPProvider(summary[side]["rpc_url"]))
+        for name, item in contracts[side].items():
+            assert Path(item["abi"]).is_file(), name
+            assert len(w3.eth.get_code(item["address"])) > 0, f"{side}.{name} has no code"
+
+
+def test_endpoints_are_wired_to_each_other_and_to_their_header_oracles(devnet_up):
+    from web3 import Web3
+
+    from contracts import load_artifact
+
+    _, summary = devnet_up
+    c, p = summary["contracts"]["consortium"], summary["contracts"]["public"]
+    abi = list(load_artifact("BridgeEndpoint").abi)
+    consortium = Web3(Web3.HTTPProvider(summary["consortium"]["rpc_url"]))
+    public = Web3(Web3.HTTPProvider(summary["public"]["rpc_url"]))
+    c_endpoint = consortium.eth.contract(address=c["endpoint"]["address"], abi=abi)
+    p_endpoint = public.eth.contract(address=p["endpoint"]["address"], abi=abi)
+    remote, oracle, paused = c_endpoint.functions.route(summary["public"]["chain_id"]).call()
+    assert (remote, oracle, paused) == (
+        p["endpoint"]["address"],
+        c["header_store"]["address"],
+        False,
+    )
+    remote, oracle, paused = p_endpoint.functions.route(summary["consortium"]["chain_id"]).call()
+    assert (remote, oracle, paused) == (
+        c["endpoint"]["address"],
+        p["qbft_light_client"]["address"],
+        False,
+    )
+
+
+def test_public_light_client_accepts_a_devnet_header_and_refuses_a_tampered_one(devnet_up):
+    from eth_account import Account
+    from web3 import Web3
+    from web3.middleware import ExtraDataToPOAMiddleware
+
+    from contracts import load_artifact
+
+    _, summary = devnet_up
+    consortium = Web3(Web3.HTTPProvider(summary["consortium"]["rpc_url"]))
+    consortium.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+    public = Web3(Web3.HTTPProvider(summary["public"]["rpc_url"]))
+    light_client = public.eth.contract(
+        address=summary["contracts"]["public"]["qbft_light_client"]["address"],
+        abi=list(load_artifact("QbftLightClient").abi),
+    )
+    relayer = Account.from_key(summary["public"]["dev_accounts"][5]["private_key"])
+
+    number = consortium.eth.block_number
+    block = consortium.provider.make_request("eth_getBlockByNumber", [hex(number), False])["result"]
+    header = encode_header(header_from_rpc(block))
+    tampered = bytearray(header)
+    tampered[-40] ^= 0x01  # any flipped byte changes the digests, so no seal matches
+
+    submit = light_client.functions.submitHeader(bytes(tampered))
+    try:
+        submit.call({"from": relayer.address})
+        raise AssertionError("a tampered header was accepted")
+    except Exception as exc:  # web3 raises a ContractCustomError with the revert data
+        assert "revert" in str(exc).lower() or getattr(exc, "data", None), exc
+
+    tx = light_client.functions.submitHeader(header).build_transaction(
+        {"from": relayer.address, "nonce": public.eth.get_transaction_count(relayer.address)}
+    )
+    receipt = public.eth.wait_for_transaction_receipt(
+        public.eth.send_raw_transaction(relayer.sign_transaction(tx).raw_transaction)
+    )
+    assert receipt["status"] == 1
+    assert light_client.functions.isAccepted(block["hash"]).call() is True
+
+
+# Last: it stops the devnet the other tests share.
 def test_ctrl_c_stops_everything_cleanly(devnet_up):
     proc, summary = devnet_up
     proc.send_signal(signal.SIGINT)
