@@ -133,7 +133,9 @@ class Chain:
             params["gas"] = gas
         tx = build(params)
         if "gas" not in tx:
-            tx["gas"] = self.w3.eth.estimate_gas(tx)
+            # A margin, as a relayer would use: time-dependent paths (rate-limit refills) can
+            # cost a little more when mined than when estimated.
+            tx["gas"] = self.w3.eth.estimate_gas(tx) * 6 // 5
         if "maxFeePerGas" not in tx and "gasPrice" not in tx:
             base = self.w3.eth.get_block("latest")["baseFeePerGas"]
             tx["maxPriorityFeePerGas"] = 1

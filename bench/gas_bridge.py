@@ -1,0 +1,250 @@
+"""Gas of the bridge endpoint (contracts/src/bridge): ``python -m bench.gas_bridge [--json]``.
+
+``measure(url)`` runs against an already running anvil and returns receipt ``gasUsed``:
+
+- ``deliver_erc20``: ``BridgeEndpoint.deliver`` of one bridged ERC-20 transfer (the asset
+  vault's ERC20_TRANSFER payload) to the real ``WrappedAssetGateway``, which mints
+  ``WrappedERC20``, proven by a 3-node receipt path (branch, branch, leaf, like mainnet) from
+  a block of 40 transactions mined with automine off. Steady state (docs/htlc.md §6): the
+  recipient already holds the wrapped token, the route's inbound rate limit is enabled and
+  was used before. The header comes from the TEST header oracle (one cold SLOAD, as the light
+  client's stored root is).
+- ``deliver_erc20_test_receiver``: the same with a minimal receiver (an OpenZeppelin ERC-20
+  that mints on the payload): the endpoint's own cost plus a bare mint.
+- ``deliver_erc20_batch2``: ``deliverBatch`` of two gateway messages from the same block.
+- ``bridge_send``: ``send`` of the same payload (nonce already used, outbound limit enabled).
+
+Each figure is the median of 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import encode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxReceipt
+
+from adapters.receipts import OrderedTrie, encode_receipt, receipt_from_rpc
+from bench._table import emit, progress
+from contracts import load_artifact
+from devnet.anvil import start_anvil
+from devnet.keys import dev_accounts
+
+ROUNDS = 5
+BLOCK_TXS = 40  # indices 0x10-0x1f share a first key nibble: their proofs have 3 nodes
+FIRST_MESSAGE_INDEX = 0x11
+AMOUNT = 10**18
+HOME_TOKEN = Web3.to_checksum_address("0x" + "11" * 20)  # the settlement token on its home chain
+UNITS = 10**6  # BridgeEndpoint.MESSAGE_UNITS
+INBOUND, OUTBOUND = 0, 1
+
+
+def erc20_payload(token: str, home_chain_id: int, recipient: str, amount: int) -> bytes:
+    """The asset vault's ERC20_TRANSFER payload (kind 1)."""
+    return encode(
+        ["uint8", "address", "uint256", "address", "uint256"],
+        [1, token, home_chain_id, recipient, amount],
+    )
+
+
+@dataclass
+class _Bench:
+    w3: Web3
+    accounts: list[LocalAccount]
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        answer = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def deploy(self, name: str, *args: Any) -> Contract:
+        art = load_artifact(name)
+        factory = self.w3.eth.contract(abi=list(art.abi), bytecode=art.bytecode)
+        address = self.wait(self.submit(factory.constructor(*args)))["contractAddress"]
+        assert address is not None
+        return self.w3.eth.contract(address=address, abi=list(art.abi))
+
+    def submit(
+        self,
+        call: Any,
+        sender: int = 0,
+        gas: int | None = None,
+        to: str | None = None,
+        value: int = 0,
+    ) -> bytes:
+        """Sign and send without waiting (works with automine off)."""
+        account = self.accounts[sender]
+        params: dict[str, Any] = {
+            "from": account.address,
+            "value": value,
+            "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
+            "maxPriorityFeePerGas": 1,
+            "maxFeePerGas": 4 * int(self.w3.eth.get_block("latest")["baseFeePerGas"]) + 1,
+            "chainId": self.w3.eth.chain_id,
+        }
+        if gas is not None:
+            params["gas"] = gas
+        tx = (
+            {**params, "to": to, "gas": gas or 21_000}
+            if call is None
+            else call.build_transaction(params)
+        )
+        return bytes(self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
+
+    def wait(self, tx_hash: bytes) -> TxReceipt:
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            HexBytes(tx_hash), timeout=60, poll_latency=0.02
+        )
+        if receipt["status"] != 1:
+            raise RuntimeError(f"benchmark transaction reverted: 0x{tx_hash.hex()}")
+        return receipt
+
+    def gas(self, call: Any, sender: int = 0) -> int:
+        return int(self.wait(self.submit(call, sender))["gasUsed"])
+
+
+@dataclass(frozen=True)
+class _Proof:
+    block_hash: bytes
+    receipts_root: bytes
+    tx_index: int
+    nodes: list[bytes]
+
+
+def _block_proofs(b: _Bench, block_hash: str) -> tuple[bytes, bytes, OrderedTrie]:
+    block = b.rpc("eth_getBlockByHash", block_hash, False)
+    receipts = [
+        receipt_from_rpc(b.rpc("eth_getTransactionReceipt", h)) for h in block["transactions"]
+    ]
+    trie = OrderedTrie([encode_receipt(r) for r in receipts])
+    root = bytes.fromhex(block["receiptsRoot"][2:])
+    if trie.root != root:
+        raise RuntimeError("receipts rebuilt from RPC do not match the block's receiptsRoot")
+    return bytes.fromhex(block["hash"][2:]), root, trie
+
+
+def _setup(b: _Bench) -> dict[str, Contract]:
+    admin = b.accounts[0].address
+    here = b.w3.eth.chain_id
+    oracle = b.deploy("BridgeTestHeaderOracle")
+    remote = b.deploy("BridgeEndpoint", admin, admin)
+    local = b.deploy("BridgeEndpoint", admin, admin)
+    b.gas(remote.functions.setRoute(here, local.address, oracle.address))
+    b.gas(local.functions.setRoute(here, remote.address, oracle.address))
+    # Production-like limits: 1,000 messages of burst, refilling 1,000 per hour.
+    for endpoint, direction in ((local, INBOUND), (remote, OUTBOUND)):
+        b.gas(
+            endpoint.functions.setRateLimit(
+                here, direction, True, 1000 * UNITS, UNITS * 1000 // 3600
+            )
+        )
+    # The real foreign side of the asset bridge: the gateway mints WrappedERC20. The "home
+    # vault" is account 0 (the message sender on this same chain).
+    gateway = b.deploy("WrappedAssetGateway", local.address, admin)
+    wrapped = b.deploy(
+        "WrappedERC20", "Wrapped Settlement", "wSET", 18, gateway.address, here, HOME_TOKEN
+    )
+    b.gas(gateway.functions.registerWrapped(wrapped.address))
+    b.gas(gateway.functions.setRemote(here, admin))
+    minimal = b.deploy("BridgeTestMintReceiver", local.address)
+    return {
+        "oracle": oracle,
+        "remote": remote,
+        "local": local,
+        "gateway": gateway,
+        "wrapped": wrapped,
+        "minimal": minimal,
+    }
+
+
+def _send_block(b: _Bench, sends: list[Any]) -> tuple[bytes, bytes, OrderedTrie, list[int]]:
+    """Mine one block of BLOCK_TXS transactions with ``sends`` at 0x11, 0x12, ..."""
+    wanted = list(range(FIRST_MESSAGE_INDEX, FIRST_MESSAGE_INDEX + len(sends)))
+    b.rpc("evm_setAutomine", False)
+    try:
+        hashes = []
+        for i in range(BLOCK_TXS):
+            if i in wanted:
+                hashes.append(b.submit(sends[i - FIRST_MESSAGE_INDEX], gas=200_000))
+            else:  # filler: a plain transfer (every receipt is hashed: the bloom alone is 256 B)
+                hashes.append(b.submit(None, to=b.accounts[1 + i % 8].address, value=1))
+        b.rpc("evm_mine")
+    finally:
+        b.rpc("evm_setAutomine", True)
+    receipts = [b.wait(h) for h in hashes]
+    block_hash = receipts[0]["blockHash"]
+    if any(r["blockHash"] != block_hash for r in receipts) or [
+        r["transactionIndex"] for r in receipts
+    ] != list(range(BLOCK_TXS)):
+        raise RuntimeError("the benchmark block was not mined as one ordered block")
+    block, root, trie = _block_proofs(b, "0x" + bytes(block_hash).hex())
+    return block, root, trie, wanted
+
+
+def measure(url: str) -> dict[str, int]:
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+    b = _Bench(w3, [Account.from_key(a.private_key) for a in dev_accounts(10)])
+    c = _setup(b)
+    here = w3.eth.chain_id
+    recipient = b.accounts[5].address
+    payload = erc20_payload(HOME_TOKEN, here, recipient, AMOUNT)
+    to_gateway = c["remote"].functions.send(here, c["gateway"].address, payload)
+    to_minimal = c["remote"].functions.send(here, c["minimal"].address, payload)
+
+    sends = [b.gas(to_gateway) for _ in range(ROUNDS)]
+
+    # Per receiver: 1 warm-up + ROUNDS singles; then 2 for the batch; all 3-node paths.
+    plan = [to_gateway] * (1 + ROUNDS) + [to_minimal] * (1 + ROUNDS) + [to_gateway] * 2
+    block, root, trie, indices = _send_block(b, plan)
+    b.gas(c["oracle"].functions.post(here, block, root, b"\x01" * 32))
+    proofs = [trie.proof(i) for i in indices]
+    if any(len(p) != 3 for p in proofs):
+        raise RuntimeError(f"expected 3-node receipt proofs, got {[len(p) for p in proofs]}")
+    progress(
+        f"bench.gas_bridge: receipt proof {len(proofs[0])} nodes, {sum(map(len, proofs[0]))} bytes"
+    )
+
+    def deliver(k: int) -> Any:
+        return c["local"].functions.deliver(here, block, indices[k], list(proofs[k]), 0)
+
+    # Warm-ups: the recipient then holds a balance of each token, the bucket was used.
+    b.gas(deliver(0))
+    real = [b.gas(deliver(k)) for k in range(1, 1 + ROUNDS)]
+    b.gas(deliver(1 + ROUNDS))
+    minimal = [b.gas(deliver(k)) for k in range(2 + ROUNDS, 2 + 2 * ROUNDS)]
+    items = [(indices[k], 0, list(proofs[k])) for k in (len(plan) - 2, len(plan) - 1)]
+    batch = b.gas(c["local"].functions.deliverBatch(here, block, items))
+    minted = (1 + ROUNDS + 2) * AMOUNT
+    if (
+        c["wrapped"].functions.balanceOf(recipient).call() != minted
+        or c["minimal"].functions.balanceOf(recipient).call() != (1 + ROUNDS) * AMOUNT
+    ):
+        raise RuntimeError("deliveries did not mint the wrapped tokens")
+    return {
+        "deliver_erc20": int(statistics.median(real)),
+        "deliver_erc20_test_receiver": int(statistics.median(minimal)),
+        "deliver_erc20_batch2": batch,
+        "bridge_send": int(statistics.median(sends)),
+    }
+
+
+async def _main(as_json: bool) -> None:
+    async with start_anvil() as node:
+        figures = await asyncio.to_thread(measure, node.url)
+    emit(figures, as_json, title="bridge gas (receipt gasUsed)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", action="store_true")
+    asyncio.run(_main(parser.parse_args().json))

@@ -1,0 +1,200 @@
+"""Bridge test helpers: a deployed endpoint set on one chain, and receipt proofs built in Python.
+
+Delivery is tested on ONE chain with two endpoint instances: ``remote`` (A) sends with
+``dstChainId == chain id`` and ``local`` (B) delivers, trusting the test header oracle, which
+account 0 feeds with the real block's receiptsRoot. ``imposter`` (C) is a third endpoint that
+B does not trust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+from web3.contract import Contract
+
+from adapters.receipts import OrderedTrie, Receipt, encode_receipt, receipt_from_rpc
+from gateway.domain.messages import MESSAGE_SENT_TOPIC, Message, decode_message_sent
+from tests.contracts.conftest import Chain
+
+ADMIN, PAUSER, USER, STRANGER = 0, 1, 2, 3
+OTHER_CHAIN = 999  # a destination that is not this chain
+INBOUND, OUTBOUND = 0, 1
+MESSAGE_UNITS = 10**6
+
+
+@dataclass(frozen=True)
+class ProvenReceipt:
+    """A receipt of a mined transaction, with its proof against the block's receiptsRoot."""
+
+    block_hash: bytes
+    block_number: int
+    receipts_root: bytes
+    tx_index: int
+    nodes: tuple[bytes, ...]
+    receipt: Receipt
+
+
+def send_timed(chain: Chain, call: Any, sender: int = ADMIN) -> Any:
+    """Send with a gas margin. Rate-limit code paths depend on block.timestamp, and anvil's
+    estimate is exact for the block it simulates, so the mined block (a second later) may
+    need a few more gas."""
+    gas = call.estimate_gas({"from": chain.accounts[sender].address})
+    return chain.send(call, sender=sender, gas=gas * 5 // 4 + 10_000)
+
+
+def rpc(w3: Web3, method: str, *params: Any) -> Any:
+    """A raw JSON-RPC call (hex strings, no web3 formatting)."""
+    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    if "error" in answer:
+        raise RuntimeError(f"{method} failed: {answer['error']}")
+    return answer["result"]
+
+
+def prove_receipt(w3: Web3, tx_hash: bytes | str) -> ProvenReceipt:
+    """Fetch every receipt of the transaction's block and build the proof of its receipt."""
+    tx_hex = tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex()
+    raw = rpc(w3, "eth_getTransactionReceipt", tx_hex)
+    block = rpc(w3, "eth_getBlockByHash", raw["blockHash"], False)
+    receipts = [
+        receipt_from_rpc(rpc(w3, "eth_getTransactionReceipt", h)) for h in block["transactions"]
+    ]
+    trie = OrderedTrie([encode_receipt(r) for r in receipts])
+    root = bytes.fromhex(block["receiptsRoot"][2:])
+    assert trie.root == root, "receipts rebuilt from RPC do not match the block's receiptsRoot"
+    index = int(raw["transactionIndex"], 16)
+    return ProvenReceipt(
+        block_hash=bytes.fromhex(block["hash"][2:]),
+        block_number=int(block["number"], 16),
+        receipts_root=root,
+        tx_index=index,
+        nodes=trie.proof(index),
+        receipt=receipts[index],
+    )
+
+
+def sent_messages(proven: ProvenReceipt, chain_id: int) -> list[tuple[int, Message]]:
+    """(log index within the receipt, message) of every MessageSent log of the receipt."""
+    return [
+        (i, decode_message_sent(log, chain_id))  # type: ignore[arg-type]
+        for i, log in enumerate(proven.receipt.logs)
+        if log.topics and log.topics[0] == MESSAGE_SENT_TOPIC
+    ]
+
+
+@dataclass
+class Bridge:
+    """Endpoints A (remote), B (local), C (imposter), the test oracle and a receiver."""
+
+    chain: Chain
+    oracle: Contract
+    remote: Contract
+    local: Contract
+    imposter: Contract
+    receiver: Contract
+    sender: Contract
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    def send(
+        self,
+        payload: bytes,
+        *,
+        via: Contract | None = None,
+        dst: int | None = None,
+        receiver: str | None = None,
+    ) -> tuple[ProvenReceipt, int, Message]:
+        """Send one message from ``via`` (A by default) as USER; returns proof, log index, msg."""
+        endpoint = via if via is not None else self.remote
+        call = endpoint.functions.send(
+            self.chain_id if dst is None else dst, receiver or self.receiver.address, payload
+        )
+        self.chain.check_call(call, USER)  # a revert raises the decoded custom error
+        tx = send_timed(self.chain, call, sender=USER)
+        proven = prove_receipt(self.chain.w3, tx["transactionHash"])
+        [(log_index, msg)] = sent_messages(proven, self.chain_id)
+        return proven, log_index, msg
+
+    def post_header(self, proven: ProvenReceipt, receipts_root: bytes | None = None) -> None:
+        self.chain.send(
+            self.oracle.functions.post(
+                self.chain_id,
+                proven.block_hash,
+                receipts_root if receipts_root is not None else proven.receipts_root,
+                b"\x01" * 32,
+            ),
+            sender=ADMIN,
+        )
+
+    def deliver_call(
+        self,
+        proven: ProvenReceipt,
+        log_index: int,
+        *,
+        nodes: tuple[bytes, ...] | None = None,
+        tx_index: int | None = None,
+        block_hash: bytes | None = None,
+        endpoint: Contract | None = None,
+    ) -> Any:
+        return (endpoint or self.local).functions.deliver(
+            self.chain_id,
+            block_hash if block_hash is not None else proven.block_hash,
+            proven.tx_index if tx_index is None else tx_index,
+            list(proven.nodes if nodes is None else nodes),
+            log_index,
+        )
+
+
+def deploy_endpoint(chain: Chain) -> Contract:
+    return chain.deploy(
+        "BridgeEndpoint", chain.accounts[ADMIN].address, chain.accounts[PAUSER].address
+    )
+
+
+def deploy_bridge(chain: Chain) -> Bridge:
+    oracle = chain.deploy("BridgeTestHeaderOracle", sender=ADMIN)
+    remote, local, imposter = (deploy_endpoint(chain) for _ in range(3))
+    here = chain.chain_id
+    for endpoint, dst in ((remote, here), (remote, OTHER_CHAIN), (imposter, here)):
+        chain.send(endpoint.functions.setRoute(dst, local.address, oracle.address))
+    chain.send(local.functions.setRoute(here, remote.address, oracle.address))
+    receiver = chain.deploy("BridgeTestReceiver", local.address)
+    sender = chain.deploy("BridgeTestSender")
+    return Bridge(chain, oracle, remote, local, imposter, receiver, sender)
+
+
+def mine_block(chain: Chain, calls: list[Any | None], sender: int = USER) -> list[Any]:
+    """Mine ONE block (anvil, automine off) holding ``calls`` in order; None = a filler
+    transfer. Returns the receipts. Lets a test build receipt tries with 3-node paths."""
+    w3 = chain.w3
+    account = chain.accounts[sender]
+    nonce = w3.eth.get_transaction_count(account.address, "pending")
+    fee = 4 * int(w3.eth.get_block("latest")["baseFeePerGas"]) + 1
+    base = {"chainId": chain.chain_id, "maxPriorityFeePerGas": 1, "maxFeePerGas": fee}
+    rpc(w3, "evm_setAutomine", False)
+    try:
+        hashes = []
+        for i, call in enumerate(calls):
+            params: dict[str, Any] = {**base, "from": account.address, "nonce": nonce + i}
+            tx: dict[str, Any]
+            if call is None:
+                tx = {
+                    **params,
+                    "to": chain.accounts[(i % 5) + 4].address,
+                    "value": 1,
+                    "gas": 21_000,
+                }
+            else:
+                tx = call.build_transaction({**params, "gas": 300_000})
+            hashes.append(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
+        rpc(w3, "evm_mine")
+    finally:
+        rpc(w3, "evm_setAutomine", True)
+    receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=60) for h in hashes]
+    assert len({r["blockHash"] for r in receipts}) == 1, "calls were not mined in one block"
+    assert [r["transactionIndex"] for r in receipts] == list(range(len(calls)))
+    assert all(r["status"] == 1 for r in receipts)
+    return receipts
