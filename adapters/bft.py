@@ -370,6 +370,11 @@ def recover_seal_signer(digest: bytes, seal: bytes) -> Address:
         raise HeaderInvalid("commit seal r is out of range", seal=seal)
     if not 0 < s < SECP256K1_N:
         raise HeaderInvalid("commit seal s is out of range", seal=seal)
+    if s > SECP256K1_N // 2:
+        # Besu signs with low s (normalised); the high-s twin of a seal is a second encoding of
+        # the same signature. The on-chain QbftLightClient refuses it, so this must too, or a
+        # relayer would pay for a header the contract reverts.
+        raise HeaderInvalid("commit seal s is in the upper half (malleable encoding)", seal=seal)
     public = _recover_public(digest, seal)
     if public is None:
         raise HeaderInvalid("commit seal does not recover a public key", seal=seal)

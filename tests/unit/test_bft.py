@@ -389,3 +389,13 @@ def test_qbft_and_ibft2_extra_round_trip(
     )
     assert decode_qbft_extra(encode_qbft_extra(extra)) == extra
     assert decode_ibft2_extra(encode_ibft2_extra(extra)) == extra
+
+
+def test_high_s_twin_of_a_valid_seal_is_rejected_like_the_contract_does() -> None:
+    digest = keccak(b"commit digest")
+    seal = sign_commit_seal(digest, VALIDATOR_KEYS[0])
+    r, s, v = seal[:32], int.from_bytes(seal[32:64], "big"), seal[64]
+    twin = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([v ^ 1])
+    assert recover_seal_signer(digest, seal) == address_of_key(VALIDATOR_KEYS[0])
+    with pytest.raises(HeaderInvalid, match="upper half"):
+        recover_seal_signer(digest, twin)
