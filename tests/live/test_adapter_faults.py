@@ -310,7 +310,9 @@ async def test_nonce_used_by_another_process_is_resynced(anvil_node: Any) -> Non
                 await other.submit(TxRequest(to=recipient, value=1)), other.finality, 30
             )
         start = await _nonce(ours, LocalSigner(key).address)
-        tx = await ours.submit(TxRequest(to=recipient, value=1))  # stale nonce: resync, resend
+        # Stale nonce: resync and resend. (A different value: an identical transfer at the same
+        # nonce and fee would be byte-identical to the other process's, so "already known".)
+        tx = await ours.submit(TxRequest(to=recipient, value=2))
         assert (await ours.wait_final(tx, ours.finality, 30)).status == 1
         assert await _nonce(ours, LocalSigner(key).address) == start + 1
 
