@@ -49,6 +49,7 @@ test: contracts-check lint typecheck imports unit
 bench: setup
 	$(BIN)/python -m bench.verify
 	$(BIN)/python -m bench.devnet
+	$(BIN)/python -m bench.gas
 
 clean:
 	rm -rf $(VENV) node_modules .xgate .pytest_cache .mypy_cache .ruff_cache
