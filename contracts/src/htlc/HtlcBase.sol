@@ -2,8 +2,7 @@
 pragma solidity 0.8.30;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 /// @title Common logic of the xgate hashed-timelock contracts (native coin, ERC-20, ERC-721).
 /// @notice One storage slot per swap (Boltz-style): `swaps[key] = true` with
@@ -134,19 +133,8 @@ abstract contract HtlcBase is EIP712 {
         bytes calldata signature
     ) internal view {
         bytes32 digest = claimDigest(key, msg.sender, destination);
-        bool valid;
-        if (claimer.code.length == 0) {
-            (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
-            valid = err == ECDSA.RecoverError.NoError && signer == claimer;
-        } else {
-            // ERC-1271 wallet (e.g. a Safe). OZ's SignatureChecker would do this, but it uses
-            // mcopy, which the Shanghai target (Besu QBFT, the devnet) does not have.
-            (bool ok, bytes memory ret) = claimer.staticcall(
-                abi.encodeCall(IERC1271.isValidSignature, (digest, signature))
-            );
-            valid = ok && ret.length == 32
-                && abi.decode(ret, (bytes4)) == IERC1271.isValidSignature.selector;
-        }
+        // EOA signature, or ERC-1271 when the claimer is a contract wallet (e.g. a Safe).
+        bool valid = SignatureChecker.isValidSignatureNow(claimer, digest, signature);
         if (!valid) revert InvalidSignature();
     }
 }
