@@ -14,26 +14,18 @@ plus a ~3k gas call overhead; the real endpoint adds the proof check (``deliver_
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
-import statistics
-from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import encode
-from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from bench._table import emit, progress
-from contracts import load_artifact
-from devnet.anvil import start_anvil
-from devnet.keys import dev_accounts
+from bench._evm import Evm, median, standalone
+from bench._table import progress
+from gateway.domain.typed_data import permit_message, signature_vrs
 
 ROUNDS = 5
 FOREIGN = 777  # the gateway's chain id: vault and gateway share the bench chain
@@ -42,86 +34,20 @@ ISSUER_ROLE = Web3.keccak(text="ISSUER_ROLE")
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 
 
-@dataclass
-class _Bench:
-    w3: Web3
-    accounts: list[LocalAccount]
-
-    def deploy(self, name: str, *args: Any) -> Contract:
-        art = load_artifact(name)
-        factory = self.w3.eth.contract(abi=list(art.abi), bytecode=art.bytecode)
-        address = self._send(factory.constructor(*args), 0)["contractAddress"]
-        assert address is not None
-        return self.w3.eth.contract(address=address, abi=list(art.abi))
-
-    def gas(self, call: Any, sender: int = 0) -> int:
-        return int(self._send(call, sender)["gasUsed"])
-
-    def _send(self, call: Any, sender: int) -> TxReceipt:
-        account = self.accounts[sender]
-        tx = call.build_transaction(
-            {
-                "from": account.address,
-                "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
-                "maxPriorityFeePerGas": 1,
-                "maxFeePerGas": 2 * int(self.w3.eth.get_block("latest")["baseFeePerGas"]) + 1,
-            }
-        )
-        tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.02)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"benchmark transaction reverted: {call.fn_name}")
-        return receipt
-
-    def now(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
-
-    def addr(self, i: int) -> str:
-        return self.accounts[i].address
-
-
-def _median(samples: list[int]) -> int:
-    return int(statistics.median(samples))
-
-
-def _permit(b: _Bench, token: Contract, owner: int, spender: str, value: int) -> tuple[Any, ...]:
+def _permit(b: Evm, token: Contract, owner: int, spender: str, value: int) -> tuple[Any, ...]:
     deadline = b.now() + 3600
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": n, "type": t}
-                for n, t in (
-                    ("owner", "address"),
-                    ("spender", "address"),
-                    ("value", "uint256"),
-                    ("nonce", "uint256"),
-                    ("deadline", "uint256"),
-                )
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": token.functions.name().call(),
-            "version": "1",
-            "chainId": b.w3.eth.chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": b.addr(owner),
-            "spender": spender,
-            "value": value,
-            "nonce": token.functions.nonces(b.addr(owner)).call(),
-            "deadline": deadline,
-        },
-    }
-    sig = b.accounts[owner].sign_message(encode_typed_data(full_message=typed))
-    return deadline, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+    msg = permit_message(
+        token.functions.name().call(),
+        "1",
+        b.w3.eth.chain_id,
+        token.address,
+        b.addr(owner),
+        spender,
+        value,
+        token.functions.nonces(b.addr(owner)).call(),
+        deadline,
+    )
+    return deadline, *signature_vrs(bytes(b.accounts[owner].sign_message(msg).signature))
 
 
 def _last_id(receipt: TxReceipt, endpoint: Contract) -> tuple[bytes, bytes]:
@@ -130,7 +56,7 @@ def _last_id(receipt: TxReceipt, endpoint: Contract) -> tuple[bytes, bytes]:
     return bytes(event["args"]["id"]), bytes(event["args"]["payload"])
 
 
-def _run(b: _Bench) -> dict[str, int]:
+def _run(b: Evm) -> dict[str, int]:
     admin, alice, bob = 0, 1, 2
     home = b.w3.eth.chain_id
     endpoint = b.deploy("AssetsTestEndpoint", False)
@@ -174,13 +100,13 @@ def _run(b: _Bench) -> dict[str, int]:
         figures.setdefault(name, []).append(value)
 
     # Steady state: something of each asset is already locked and bridged; bob holds wrapped.
-    first = b._send(vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
+    first = b.send(vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
     to_gateway(first)
     for _ in range(ROUNDS):
-        r = b._send(vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
+        r = b.send(vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
         note("assets_lock_erc20", int(r["gasUsed"]))
         note("assets_mint_erc20_delivery", to_gateway(r))
-        r = b._send(gateway.functions.burnERC20(wtoken.address, 10**6, b.addr(alice)), bob)
+        r = b.send(gateway.functions.burnERC20(wtoken.address, 10**6, b.addr(alice)), bob)
         note("assets_burn_erc20", int(r["gasUsed"]))
         note("assets_release_erc20_delivery", to_vault(r))
         b.gas(token.functions.mint(b.addr(bob), 10**6))
@@ -199,14 +125,14 @@ def _run(b: _Bench) -> dict[str, int]:
         tokenize = b.gas(receivable.functions.tokenize(b.addr(alice), f))
         token_id = receivable.functions.tokenOfDocument(doc).call()
         if i % 2:
-            r = b._send(
+            r = b.send(
                 vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.addr(bob)),
                 alice,
             )
             name = "assets_lock_erc721"
         else:
             data = encode(["uint256", "address"], [FOREIGN, b.addr(bob)])
-            r = b._send(safe(b.addr(alice), vault.address, token_id, data), alice)
+            r = b.send(safe(b.addr(alice), vault.address, token_id, data), alice)
             name = "assets_lock_erc721_safe_transfer"
         if i == 0:  # the steady-state receivable stays bridged
             to_gateway(r)
@@ -214,7 +140,7 @@ def _run(b: _Bench) -> dict[str, int]:
         note("assets_tokenize", tokenize)
         note(name, int(r["gasUsed"]))
         note("assets_mint_erc721_delivery", to_gateway(r))
-        r = b._send(gateway.functions.burnERC721(wnft.address, token_id, b.addr(alice)), bob)
+        r = b.send(gateway.functions.burnERC721(wnft.address, token_id, b.addr(alice)), bob)
         note("assets_burn_erc721", int(r["gasUsed"]))
         note("assets_release_erc721_delivery", to_vault(r))
 
@@ -228,37 +154,24 @@ def _run(b: _Bench) -> dict[str, int]:
             subject, 700, b"AA".ljust(32, b"\0"), b.now() + 365 * DAY, os.urandom(32)
         )
         note("credit_attest", b.gas(call))
-        r = b._send(registry.functions.publish(subject, FOREIGN), admin)
+        r = b.send(registry.functions.publish(subject, FOREIGN), admin)
         note("credit_publish", int(r["gasUsed"]))
         note("credit_mirror_attestation_delivery", to_mirror(r))
         note("credit_revoke", b.gas(registry.functions.revoke(subject)))
-        r = b._send(registry.functions.publish(subject, FOREIGN), admin)
+        r = b.send(registry.functions.publish(subject, FOREIGN), admin)
         note("credit_mirror_revocation_delivery", to_mirror(r))
-    return {name: _median(values) for name, values in figures.items()}
+    return {name: median(values) for name, values in figures.items()}
 
 
 def measure(url: str) -> dict[str, int]:
     """Receipt gasUsed per asset/credit path on the anvil at ``url`` (dev accounts funded)."""
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
-    accounts = [Account.from_key(a.private_key) for a in dev_accounts(3)]
     progress("gas_assets: vault, wrapped assets, credit registry and mirror")
-    return _run(_Bench(w3, accounts))
-
-
-async def _main(as_json: bool) -> None:
-    async with start_anvil() as node:
-        figures = measure(node.url)
-    emit(
-        figures,
-        as_json,
-        title="financing assets and credit gas (receipt gasUsed, anvil, median of 5)",
-    )
+    return _run(Evm.connect(url, 3))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    asyncio.run(_main(parser.parse_args(argv).json))
+    title = "financing assets and credit gas (receipt gasUsed, anvil, median of 5)"
+    standalone(measure, __doc__, title, argv)
 
 
 if __name__ == "__main__":

@@ -19,25 +19,15 @@ Each figure is the median of 5.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import statistics
-from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import encode
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxReceipt
 
 from adapters.receipts import OrderedTrie, encode_receipt, receipt_from_rpc
-from bench._table import emit, progress
-from contracts import load_artifact
-from devnet.anvil import start_anvil
-from devnet.keys import dev_accounts
+from bench._evm import Evm, median, standalone
+from bench._table import progress
 
 ROUNDS = 5
 BLOCK_TXS = 40  # indices 0x10-0x1f share a first key nibble: their proofs have 3 nodes
@@ -56,72 +46,7 @@ def erc20_payload(token: str, home_chain_id: int, recipient: str, amount: int) -
     )
 
 
-@dataclass
-class _Bench:
-    w3: Web3
-    accounts: list[LocalAccount]
-
-    def rpc(self, method: str, *params: Any) -> Any:
-        answer = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-        if "error" in answer:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"]
-
-    def deploy(self, name: str, *args: Any) -> Contract:
-        art = load_artifact(name)
-        factory = self.w3.eth.contract(abi=list(art.abi), bytecode=art.bytecode)
-        address = self.wait(self.submit(factory.constructor(*args)))["contractAddress"]
-        assert address is not None
-        return self.w3.eth.contract(address=address, abi=list(art.abi))
-
-    def submit(
-        self,
-        call: Any,
-        sender: int = 0,
-        gas: int | None = None,
-        to: str | None = None,
-        value: int = 0,
-    ) -> bytes:
-        """Sign and send without waiting (works with automine off)."""
-        account = self.accounts[sender]
-        params: dict[str, Any] = {
-            "from": account.address,
-            "value": value,
-            "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
-            "maxPriorityFeePerGas": 1,
-            "maxFeePerGas": 4 * int(self.w3.eth.get_block("latest")["baseFeePerGas"]) + 1,
-            "chainId": self.w3.eth.chain_id,
-        }
-        if gas is not None:
-            params["gas"] = gas
-        tx = (
-            {**params, "to": to, "gas": gas or 21_000}
-            if call is None
-            else call.build_transaction(params)
-        )
-        return bytes(self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
-
-    def wait(self, tx_hash: bytes) -> TxReceipt:
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            HexBytes(tx_hash), timeout=60, poll_latency=0.02
-        )
-        if receipt["status"] != 1:
-            raise RuntimeError(f"benchmark transaction reverted: 0x{tx_hash.hex()}")
-        return receipt
-
-    def gas(self, call: Any, sender: int = 0) -> int:
-        return int(self.wait(self.submit(call, sender))["gasUsed"])
-
-
-@dataclass(frozen=True)
-class _Proof:
-    block_hash: bytes
-    receipts_root: bytes
-    tx_index: int
-    nodes: list[bytes]
-
-
-def _block_proofs(b: _Bench, block_hash: str) -> tuple[bytes, bytes, OrderedTrie]:
+def _block_proofs(b: Evm, block_hash: str) -> tuple[bytes, bytes, OrderedTrie]:
     block = b.rpc("eth_getBlockByHash", block_hash, False)
     receipts = [
         receipt_from_rpc(b.rpc("eth_getTransactionReceipt", h)) for h in block["transactions"]
@@ -133,7 +58,7 @@ def _block_proofs(b: _Bench, block_hash: str) -> tuple[bytes, bytes, OrderedTrie
     return bytes.fromhex(block["hash"][2:]), root, trie
 
 
-def _setup(b: _Bench) -> dict[str, Contract]:
+def _setup(b: Evm) -> dict[str, Contract]:
     admin = b.accounts[0].address
     here = b.w3.eth.chain_id
     oracle = b.deploy("BridgeTestHeaderOracle")
@@ -167,7 +92,7 @@ def _setup(b: _Bench) -> dict[str, Contract]:
     }
 
 
-def _send_block(b: _Bench, sends: list[Any]) -> tuple[bytes, bytes, OrderedTrie, list[int]]:
+def _send_block(b: Evm, sends: list[Any]) -> tuple[bytes, bytes, OrderedTrie, list[int]]:
     """Mine one block of BLOCK_TXS transactions with ``sends`` at 0x11, 0x12, ..."""
     wanted = list(range(FIRST_MESSAGE_INDEX, FIRST_MESSAGE_INDEX + len(sends)))
     b.rpc("evm_setAutomine", False)
@@ -192,10 +117,9 @@ def _send_block(b: _Bench, sends: list[Any]) -> tuple[bytes, bytes, OrderedTrie,
 
 
 def measure(url: str) -> dict[str, int]:
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
-    b = _Bench(w3, [Account.from_key(a.private_key) for a in dev_accounts(10)])
+    b = Evm.connect(url, 10)
     c = _setup(b)
-    here = w3.eth.chain_id
+    here = b.w3.eth.chain_id
     recipient = b.accounts[5].address
     payload = erc20_payload(HOME_TOKEN, here, recipient, AMOUNT)
     to_gateway = c["remote"].functions.send(here, c["gateway"].address, payload)
@@ -231,20 +155,16 @@ def measure(url: str) -> dict[str, int]:
     ):
         raise RuntimeError("deliveries did not mint the wrapped tokens")
     return {
-        "deliver_erc20": int(statistics.median(real)),
-        "deliver_erc20_test_receiver": int(statistics.median(minimal)),
+        "deliver_erc20": median(real),
+        "deliver_erc20_test_receiver": median(minimal),
         "deliver_erc20_batch2": batch,
-        "bridge_send": int(statistics.median(sends)),
+        "bridge_send": median(sends),
     }
 
 
-async def _main(as_json: bool) -> None:
-    async with start_anvil() as node:
-        figures = await asyncio.to_thread(measure, node.url)
-    emit(figures, as_json, title="bridge gas (receipt gasUsed)")
+def main(argv: list[str] | None = None) -> None:
+    standalone(measure, __doc__, "bridge gas (receipt gasUsed)", argv)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true")
-    asyncio.run(_main(parser.parse_args().json))
+    main()

@@ -18,22 +18,14 @@ headers, so its "latest" slots are non-zero):
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.types import TxReceipt
 
 from adapters.bft import (
     BFT_MIX_HASH,
@@ -47,10 +39,8 @@ from adapters.bft import (
 from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header
 from adapters.receipts import OrderedTrie, encode_receipt, receipt_from_rpc
 from adapters.rlpcodec import keccak
-from bench._table import emit, progress
-from contracts import load_artifact
-from devnet.anvil import start_anvil
-from devnet.keys import dev_accounts
+from bench._evm import Evm, median, standalone
+from gateway.domain.typed_data import HeaderData, attested_header_message
 
 ROUNDS = 5
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
@@ -65,43 +55,6 @@ def _calldata_gas(call: ContractFunction) -> int:
     """Calldata gas of a call at the standard rate (EIP-2028: 16 per non-zero byte, 4 per zero)."""
     data = bytes.fromhex(call._encode_transaction_data()[2:])
     return sum(16 if b else 4 for b in data)
-
-
-def _median(samples: list[int]) -> int:
-    return int(statistics.median(samples))
-
-
-@dataclass
-class _Bench:
-    w3: Web3
-    accounts: list[LocalAccount]
-
-    def deploy(self, name: str, *args: Any) -> Contract:
-        art = load_artifact(name)
-        factory = self.w3.eth.contract(abi=list(art.abi), bytecode=art.bytecode)
-        receipt = self._send(factory.constructor(*args))
-        address = receipt["contractAddress"]
-        assert address is not None
-        return self.w3.eth.contract(address=address, abi=list(art.abi))
-
-    def gas(self, call: ContractFunction) -> int:
-        return int(self._send(call)["gasUsed"])
-
-    def _send(self, call: Any) -> TxReceipt:
-        account = self.accounts[0]
-        tx = call.build_transaction(
-            {
-                "from": account.address,
-                "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
-                "maxPriorityFeePerGas": 1,
-                "maxFeePerGas": 2 * int(self.w3.eth.get_block("latest")["baseFeePerGas"]) + 1,
-            }
-        )
-        tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.02)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"benchmark transaction reverted: {getattr(call, 'fn_name', call)}")
-        return receipt
 
 
 # --- QBFT light client -----------------------------------------------------------------------
@@ -137,7 +90,7 @@ def _header(
 class _QbftChain:
     """A light client on anvil fed with consecutive headers sealed by the given keys."""
 
-    def __init__(self, b: _Bench, keys: list[bytes]) -> None:
+    def __init__(self, b: Evm, keys: list[bytes]) -> None:
         self.b = b
         self.keys = keys
         self.validators: list[bytes] = [address_of_key(k) for k in keys]
@@ -157,7 +110,7 @@ class _QbftChain:
         return self.b.gas(self.lc.functions.submitHeader(rlp))
 
 
-def _qbft(b: _Bench, n: int) -> dict[str, int]:
+def _qbft(b: Evm, n: int) -> dict[str, int]:
     keys = _keys(n, b"xgate bench validator")
     quorum = -(-2 * n // 3)
     chain = _QbftChain(b, keys)
@@ -169,13 +122,13 @@ def _qbft(b: _Bench, n: int) -> dict[str, int]:
         quorum_gas.append(chain.submit(rlp))
         all_gas.append(chain.submit(chain.next_rlp(keys)))
     return {
-        f"submit_header_{n}": _median(quorum_gas),
-        f"submit_header_{n}_all_seals": _median(all_gas),
+        f"submit_header_{n}": median(quorum_gas),
+        f"submit_header_{n}_all_seals": median(all_gas),
         f"submit_header_{n}_calldata": calldata,
     }
 
 
-def _set_change(b: _Bench) -> dict[str, int]:
+def _set_change(b: Evm) -> dict[str, int]:
     samples = []
     for round_ in range(ROUNDS):
         keys = _keys(4, b"xgate bench validator")
@@ -185,89 +138,53 @@ def _set_change(b: _Bench) -> dict[str, int]:
         new_keys = sorted([*keys, joining], key=address_of_key)
         new_set = [address_of_key(k) for k in new_keys]
         samples.append(chain.submit(chain.next_rlp(new_keys[:4], next_set=new_set)))
-    return {"submit_header_set_change_4_to_5": _median(samples)}
+    return {"submit_header_set_change_4_to_5": median(samples)}
 
 
 # --- attested header store -------------------------------------------------------------------
 
 
-def _typed(h: dict[str, Any], chain_id: int, contract: str) -> Any:
-    return encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Header": [
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "number", "type": "uint64"},
-                    {"name": "blockHash", "type": "bytes32"},
-                    {"name": "receiptsRoot", "type": "bytes32"},
-                    {"name": "stateRoot", "type": "bytes32"},
-                ],
-            },
-            "primaryType": "Header",
-            "domain": {
-                "name": "xgate AttestedHeaderStore",
-                "version": "1",
-                "chainId": chain_id,
-                "verifyingContract": contract,
-            },
-            "message": h,
-        }
-    )
-
-
-def _attested(b: _Bench) -> dict[str, int]:
+def _attested(b: Evm) -> dict[str, int]:
     keys = _keys(3, b"xgate bench attester")
     attesters = [Web3.to_checksum_address(address_of_key(k)) for k in keys]
     admin = b.accounts[0].address
     chain_id = int(b.w3.eth.chain_id)
     counter = iter(range(10_000, 20_000))
 
-    def new_header() -> tuple[dict[str, Any], tuple[Any, ...]]:
+    def new_header() -> HeaderData:
         n = next(counter)
         tag = n.to_bytes(8, "big")
-        h = {
-            "chainId": 1,
-            "number": n,
-            "blockHash": keccak(b"hash" + tag),
-            "receiptsRoot": keccak(b"receipts" + tag),
-            "stateRoot": keccak(b"state" + tag),
-        }
-        return h, (h["chainId"], h["number"], h["blockHash"], h["receiptsRoot"], h["stateRoot"])
+        return 1, n, keccak(b"hash" + tag), keccak(b"receipts" + tag), keccak(b"state" + tag)
 
-    def sign(store: Contract, h: dict[str, Any], key: bytes) -> bytes:
-        return bytes(Account.sign_message(_typed(h, chain_id, store.address), key).signature)
+    def sign(store: Contract, h: HeaderData, key: bytes) -> bytes:
+        msg = attested_header_message(chain_id, store.address, h)
+        return bytes(Account.sign_message(msg, key).signature)
 
     out: dict[str, int] = {}
     for k in (2, 3):
         store = b.deploy("AttestedHeaderStore", admin, attesters, k)
         samples = []
         for _ in range(ROUNDS + 1):  # the first one warms up
-            h, t = new_header()
+            h = new_header()
             samples.append(
-                b.gas(store.functions.submitHeader(t, [sign(store, h, x) for x in keys[:k]]))
+                b.gas(store.functions.submitHeader(h, [sign(store, h, x) for x in keys[:k]]))
             )
-        out[f"attested_submit_{k}"] = _median(samples[1:])
+        out[f"attested_submit_{k}"] = median(samples[1:])
     store = b.deploy("AttestedHeaderStore", admin, attesters, 2)
     first, final = [], []
     for _ in range(ROUNDS):
-        h, t = new_header()
-        first.append(b.gas(store.functions.attest(t, sign(store, h, keys[0]))))
-        final.append(b.gas(store.functions.attest(t, sign(store, h, keys[1]))))
-    out["attested_attest"] = _median(first)
-    out["attested_attest_final"] = _median(final)
+        h = new_header()
+        first.append(b.gas(store.functions.attest(h, sign(store, h, keys[0]))))
+        final.append(b.gas(store.functions.attest(h, sign(store, h, keys[1]))))
+    out["attested_attest"] = median(first)
+    out["attested_attest_final"] = median(final)
     return out
 
 
 # --- receipt proofs --------------------------------------------------------------------------
 
 
-def _receipt_proof(b: _Bench) -> dict[str, int]:
+def _receipt_proof(b: Evm) -> dict[str, int]:
     data = json.loads((VECTORS / "receipts_anvil_block.json").read_text())
     encoded = [encode_receipt(receipt_from_rpc(r)) for r in data["receipts"]]
     trie = OrderedTrie(encoded)
@@ -281,7 +198,7 @@ def _receipt_proof(b: _Bench) -> dict[str, int]:
     call = harness.functions.proveLog(bytes(trie.root), pick, nodes, 0)
     samples = [b.gas(call) for _ in range(ROUNDS)]
     return {
-        "verify_receipt_proof_3node": _median(samples),
+        "verify_receipt_proof_3node": median(samples),
         "verify_receipt_proof_3node_bytes": sum(len(n) for n in nodes),
         "verify_receipt_proof_3node_calldata": _calldata_gas(call),
     }
@@ -289,10 +206,8 @@ def _receipt_proof(b: _Bench) -> dict[str, int]:
 
 def measure(url: str) -> dict[str, int]:
     """Receipt gasUsed of every light-client path against the anvil at ``url``."""
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
-    accounts = [Account.from_key(a.private_key) for a in dev_accounts(1)]
-    b = _Bench(w3, accounts)
-    steps: list[Callable[[_Bench], dict[str, int]]] = [
+    b = Evm.connect(url, 1)
+    steps: list[Callable[[Evm], dict[str, int]]] = [
         lambda x: _qbft(x, 4),
         lambda x: _qbft(x, 16),
         _set_change,
@@ -305,17 +220,8 @@ def measure(url: str) -> dict[str, int]:
     return out
 
 
-async def _run() -> dict[str, int]:
-    async with start_anvil() as node:
-        return measure(node.url)
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object of figures")
-    args = parser.parse_args(argv)
-    progress("bench.gas_lightclient: starting anvil")
-    emit(asyncio.run(_run()), args.json, title="Light-client gas (receipt gasUsed, anvil)")
+    standalone(measure, __doc__, "Light-client gas (receipt gasUsed, anvil)", argv)
 
 
 if __name__ == "__main__":

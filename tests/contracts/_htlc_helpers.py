@@ -1,5 +1,6 @@
-"""Helpers for the HTLC contract tests: the swap key and EIP-712 claim computed in Python exactly
-as the contracts do, and a check that an attacker's call reverts on chain and changes nothing."""
+"""Helpers for the HTLC contract tests: the swap key computed in Python exactly as the contracts
+do, EIP-712 claims and permits (gateway.domain.typed_data), and a check that an attacker's call
+reverts on chain and changes nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi.abi import encode
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, Hash32
 from eth_utils.address import to_checksum_address
@@ -20,16 +20,11 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import RPCEndpoint, TxReceipt
 
+from gateway.domain.typed_data import HtlcName, htlc_claim_message, permit_message, signature_vrs
 from tests.contracts.conftest import Chain, Reverted
 
 ZERO = "0x" + "00" * 20
 HOUR = 3600
-# EIP-712 domains of the three contracts (name, version "1").
-DOMAIN_NAMES = {
-    "HtlcNative": "xgate HtlcNative",
-    "HtlcErc20": "xgate HtlcErc20",
-    "HtlcErc721": "xgate HtlcErc721",
-}
 
 
 def new_secret() -> tuple[bytes, bytes]:
@@ -51,47 +46,18 @@ def swap_key(
     )
 
 
-def claim_typed_data(
-    contract: Contract, name: str, chain_id: int, key: bytes, submitter: str, destination: str
-) -> dict[str, Any]:
-    """The EIP-712 `Claim(bytes32 swapKey,address submitter,address destination)` message a
-    claimer signs (wallet-compatible typed data, built independently of the contract)."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Claim": [
-                {"name": "swapKey", "type": "bytes32"},
-                {"name": "submitter", "type": "address"},
-                {"name": "destination", "type": "address"},
-            ],
-        },
-        "primaryType": "Claim",
-        "domain": {
-            "name": DOMAIN_NAMES[name],
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": contract.address,
-        },
-        "message": {"swapKey": key, "submitter": submitter, "destination": destination},
-    }
-
-
 def sign_claim(
     signer: LocalAccount,
     contract: Contract,
-    name: str,
+    name: HtlcName,
     chain_id: int,
     key: bytes,
     submitter: str,
     destination: str,
 ) -> bytes:
-    typed = claim_typed_data(contract, name, chain_id, key, submitter, destination)
-    return bytes(signer.sign_message(encode_typed_data(full_message=typed)).signature)
+    """The claimer's EIP-712 `Claim` signature (built independently of the contract)."""
+    msg = htlc_claim_message(name, chain_id, contract.address, key, submitter, destination)
+    return bytes(signer.sign_message(msg).signature)
 
 
 def permit_args(
@@ -100,40 +66,19 @@ def permit_args(
     """An EIP-2612 permit of `owner` for `spender` (signed by `signer`, default the owner)."""
     account = chain.accounts[owner]
     deadline = chain.now() + HOUR
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": token.functions.name().call(),
-            "version": "1",
-            "chainId": chain.chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": account.address,
-            "spender": spender,
-            "value": amount,
-            "nonce": token.functions.nonces(account.address).call(),
-            "deadline": deadline,
-        },
-    }
+    msg = permit_message(
+        token.functions.name().call(),
+        "1",
+        chain.chain_id,
+        token.address,
+        account.address,
+        spender,
+        amount,
+        token.functions.nonces(account.address).call(),
+        deadline,
+    )
     key = chain.accounts[owner if signer is None else signer]
-    sig = key.sign_message(encode_typed_data(full_message=typed))
-    return deadline, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+    return deadline, *signature_vrs(bytes(key.sign_message(msg).signature))
 
 
 def lock_data(hashlock: bytes, claimer: str, timelock: int, refunder: str | None = None) -> bytes:

@@ -11,7 +11,6 @@ from itertools import count
 from typing import Any
 
 import pytest
-from eth_account.messages import encode_typed_data
 from web3.logs import DISCARD
 
 from adapters.types import ChainId
@@ -26,6 +25,7 @@ from gateway.domain.payloads import (
     Financing,
     encode_payload,
 )
+from gateway.domain.typed_data import permit_message, signature_vrs
 from tests.contracts._assets_helpers import (
     ADMIN,
     ALICE,
@@ -174,39 +174,18 @@ def sign_permit(
 ) -> tuple[int, int, bytes, bytes]:
     account = s.chain.accounts[owner]
     deadline = s.chain.now() + 3600
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": s.token.functions.name().call(),
-            "version": "1",
-            "chainId": s.home,
-            "verifyingContract": s.token.address,
-        },
-        "message": {
-            "owner": account.address,
-            "spender": spender,
-            "value": value,
-            "nonce": s.token.functions.nonces(account.address).call(),
-            "deadline": deadline,
-        },
-    }
-    sig = account.sign_message(encode_typed_data(full_message=typed))
-    return deadline, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+    msg = permit_message(
+        s.token.functions.name().call(),
+        "1",
+        s.home,
+        s.token.address,
+        account.address,
+        spender,
+        value,
+        s.token.functions.nonces(account.address).call(),
+        deadline,
+    )
+    return deadline, *signature_vrs(bytes(account.sign_message(msg).signature))
 
 
 # -- ERC-20: lock -> mint, burn -> release -------------------------------------------------

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
+from eth_account.messages import SignableMessage
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
 from adapters.bft import SECP256K1_N
 from adapters.rlpcodec import keccak
+from gateway.domain.typed_data import attested_header_message
 from tests.contracts._lc_helpers import addresses, lc_keys
 from tests.contracts.conftest import Chain, Reverted
 
@@ -61,34 +62,8 @@ def as_tuple(h: dict[str, Any]) -> tuple[Any, ...]:
     return (h["chainId"], h["number"], h["blockHash"], h["receiptsRoot"], h["stateRoot"])
 
 
-def typed(h: dict[str, Any], chain_id: int, contract: str) -> Any:
-    return encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Header": [
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "number", "type": "uint64"},
-                    {"name": "blockHash", "type": "bytes32"},
-                    {"name": "receiptsRoot", "type": "bytes32"},
-                    {"name": "stateRoot", "type": "bytes32"},
-                ],
-            },
-            "primaryType": "Header",
-            "domain": {
-                "name": "xgate AttestedHeaderStore",
-                "version": "1",
-                "chainId": chain_id,
-                "verifyingContract": contract,
-            },
-            "message": h,
-        }
-    )
+def typed(h: dict[str, Any], chain_id: int, contract: str) -> SignableMessage:
+    return attested_header_message(chain_id, contract, as_tuple(h))
 
 
 def sign(key: bytes, h: dict[str, Any], chain: Chain, store: Contract) -> bytes:
@@ -116,14 +91,6 @@ def expect_unchanged_revert(
 
 
 # --- acceptance ----------------------------------------------------------------------------------
-
-
-def test_digest_matches_eip712_typed_data_signed_off_chain(store: tuple[Chain, Contract]) -> None:
-    chain, lc = store
-    h = header()
-    msg = typed(h, chain.chain_id, lc.address)
-    expected = keccak(b"\x19" + msg.version + msg.header + msg.body)
-    assert lc.functions.headerDigest(as_tuple(h)).call() == expected
 
 
 def test_header_with_k_signatures_at_once_is_accepted(store: tuple[Chain, Contract]) -> None:

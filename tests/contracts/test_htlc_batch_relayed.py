@@ -6,15 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from eth_account.messages import encode_typed_data
-from eth_utils.crypto import keccak
 from web3.contract import Contract
 
 from tests.contracts._htlc_helpers import (
     HOUR,
     ZERO,
     address,
-    claim_typed_data,
     eth_balance,
     eth_spent,
     lock_data,
@@ -203,15 +200,6 @@ def test_erc721_batch_claim_and_refund(d: Deployed) -> None:
 
 
 # -- relayed claims ------------------------------------------------------------------------------
-
-
-def test_the_python_typed_data_digest_equals_the_contracts(d: Deployed) -> None:
-    key = bytes(range(32))
-    keeper, bob = address(d.chain, KEEPER), address(d.chain, BOB)
-    typed = claim_typed_data(d.native, "HtlcNative", d.chain.chain_id, key, keeper, bob)
-    signable = encode_typed_data(full_message=typed)
-    digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
-    assert bytes(d.native.functions.claimDigest(key, keeper, bob).call()) == digest
 
 
 def test_a_keeper_claims_for_the_claimer_and_the_payout_goes_to_the_signed_destination(

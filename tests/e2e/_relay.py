@@ -14,38 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
 from adapters.bft import qbft_block_hash
 from adapters.headers import Header, encode_header, header_from_rpc, header_hash
-from adapters.rlpcodec import keccak
 from gateway.domain.messages import Message
+from gateway.domain.typed_data import HeaderData, attested_header_message
 from tests.contracts._bridge_helpers import ProvenReceipt, prove_receipt, rpc, sent_messages
 from tests.contracts.conftest import Chain
-
-# The EIP-712 type AttestedHeaderStore verifies (its HEADER_TYPEHASH).
-HEADER_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "Header": [
-        {"name": "chainId", "type": "uint256"},
-        {"name": "number", "type": "uint64"},
-        {"name": "blockHash", "type": "bytes32"},
-        {"name": "receiptsRoot", "type": "bytes32"},
-        {"name": "stateRoot", "type": "bytes32"},
-    ],
-}
-STORE_DOMAIN_NAME = "xgate AttestedHeaderStore"
-STORE_DOMAIN_VERSION = "1"
-
-# AttestedHeaderStore.HeaderData: (chainId, number, blockHash, receiptsRoot, stateRoot).
-HeaderData = tuple[int, int, bytes, bytes, bytes]
 
 
 @dataclass(frozen=True)
@@ -102,41 +79,12 @@ def attested_header(public: Chain, block_hash: bytes) -> HeaderData:
     )
 
 
-def _typed_header(store: Contract, store_chain_id: int, data: HeaderData) -> SignableMessage:
-    chain_id, number, block_hash, receipts_root, state_root = data
-    return encode_typed_data(
-        full_message={
-            "types": HEADER_TYPES,
-            "primaryType": "Header",
-            "domain": {
-                "name": STORE_DOMAIN_NAME,
-                "version": STORE_DOMAIN_VERSION,
-                "chainId": store_chain_id,
-                "verifyingContract": store.address,
-            },
-            "message": {
-                "chainId": chain_id,
-                "number": number,
-                "blockHash": block_hash,
-                "receiptsRoot": receipts_root,
-                "stateRoot": state_root,
-            },
-        }
-    )
-
-
-def header_digest(store: Contract, store_chain_id: int, data: HeaderData) -> bytes:
-    """The EIP-712 digest of ``data`` computed off chain (``AttestedHeaderStore.headerDigest``)."""
-    typed = _typed_header(store, store_chain_id, data)
-    return keccak(b"\x19" + typed.version + typed.header + typed.body)
-
-
 def sign_header(
     store: Contract, store_chain_id: int, data: HeaderData, attester: LocalAccount
 ) -> bytes:
     """The attester's EIP-712 signature (r||s||v, v in {27, 28}) over ``data``."""
-    typed = _typed_header(store, store_chain_id, data)
-    return bytes(attester.sign_message(typed).signature)
+    msg = attested_header_message(store_chain_id, store.address, data)
+    return bytes(attester.sign_message(msg).signature)
 
 
 def attest_public_header(

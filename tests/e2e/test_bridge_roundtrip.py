@@ -26,6 +26,7 @@ from gateway.domain.payloads import (
     Erc20Transfer,
     decode_payload,
 )
+from gateway.domain.typed_data import attested_header_message, digest
 from tests.contracts.conftest import Chain, make_chain
 from tests.e2e._relay import (
     Outbound,
@@ -33,7 +34,6 @@ from tests.e2e._relay import (
     attested_header,
     consortium_header_rlp,
     deliver_call,
-    header_digest,
     outbound,
     sign_header,
     submit_consortium_header,
@@ -231,7 +231,9 @@ def test_burnt_wrapped_tokens_are_released_on_the_consortium_through_attested_he
 
     store = net.contract("c.header_store")
     data = attested_header(p, out.proven.block_hash)
-    assert store.functions.headerDigest(data).call() == header_digest(store, net.cid, data)
+    assert store.functions.headerDigest(data).call() == digest(
+        attested_header_message(net.cid, store.address, data)
+    )
     sigs = [sign_header(store, net.cid, data, c.accounts[i]) for i in (1, 2)]
     c.send(store.functions.submitHeader(data, sigs), sender=STRANGER)
     assert store.functions.receiptsRootOf(net.pid, out.proven.block_hash).call() == (
