@@ -23,33 +23,26 @@ LIVE_DIR = Path(__file__).parent / "live"
 
 @pytest.fixture(scope="session")
 async def anvil_node() -> AsyncIterator[Any]:
-    from devnet.anvil import anvil_available, start_anvil
+    from devnet.anvil import start_anvil
 
-    if not anvil_available():
-        pytest.skip("anvil is not installed (run `make`); the plain devnet covers the public chain")
+    # No skip when anvil is missing: `make` installs it, and start_anvil says so if it is not.
     async with start_anvil(chain_id=31337) as node:
         yield node
 
 
-def _launcher() -> Any:
-    try:
-        from devnet import launcher
-    except ImportError as exc:  # the devnet launcher is a separate component
-        pytest.skip(f"devnet.launcher is not available: {exc}")
-    return launcher
-
-
 @pytest.fixture(scope="session")
 async def consortium_node() -> AsyncIterator[Any]:
-    launcher = _launcher()
-    async with launcher.start_consortium(config={"instant_seal": True}) as node:
+    from devnet.launcher import start_consortium
+
+    async with start_consortium(config={"instant_seal": True}) as node:
         yield node
 
 
 @pytest.fixture(scope="session")
 async def plain_node() -> AsyncIterator[Any]:
-    launcher = _launcher()
-    async with launcher.start_plain() as node:
+    from devnet.launcher import start_plain
+
+    async with start_plain() as node:
         yield node
 
 

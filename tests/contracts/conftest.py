@@ -23,6 +23,7 @@ from web3.middleware import ExtraDataToPOAMiddleware
 from web3.types import TxReceipt
 
 from contracts import artifact_names, load_artifact
+from devnet import keys as devnet_keys
 
 
 class Reverted(AssertionError):
@@ -178,15 +179,10 @@ def _as_reverted(exc: Exception) -> Reverted:
     return Reverted("Unrecognised", (message,), b"")
 
 
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
-
-
 @cache
 def dev_accounts() -> list[LocalAccount]:
-    Account.enable_unaudited_hdwallet_features()
-    return [
-        Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(10)
-    ]
+    """The devnets' dev accounts (devnet.keys) as eth-account signers."""
+    return [Account.from_key(k.private_key) for k in devnet_keys.dev_accounts(10)]
 
 
 def make_chain(name: str, url: str, poa: bool = False) -> Chain:

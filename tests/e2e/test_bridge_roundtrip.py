@@ -102,15 +102,12 @@ class Devnet:
 
 @pytest.fixture(scope="module")
 async def net() -> AsyncIterator[Devnet]:
-    from devnet.anvil import anvil_available
     from devnet.launcher import start_consortium, start_public
 
-    if not anvil_available():
-        pytest.skip("anvil is not installed (run `make`)")
     # The same nodes and the same deployment as `xgate devnet up` (instant seal for speed).
     async with (
         start_consortium(config={"instant_seal": True}) as consortium,
-        start_public(prefer_anvil=True) as public,
+        start_public(prefer_anvil=True) as public,  # anvil: make installs it
     ):
         deployed = await deploy_contracts(consortium, public)
         yield Devnet(

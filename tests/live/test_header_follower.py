@@ -22,7 +22,7 @@ from adapters.follow import FollowConfig, HeaderFollower
 from adapters.headers import header_from_rpc, header_hash
 from adapters.retry import RetryPolicy
 from adapters.types import ChainId, Finality, Hash32
-from devnet.anvil import anvil_available, start_anvil
+from devnet.anvil import start_anvil
 from tests.live.faulty_proxy import Fault, faulty_proxy
 
 pytestmark = pytest.mark.live
@@ -69,8 +69,6 @@ class Node:
 @pytest.fixture(scope="module")
 async def anvil() -> AsyncIterator[Node]:
     """A private anvil: these tests rewrite its chain."""
-    if not anvil_available():
-        pytest.skip("anvil is not installed (run `make`)")
     async with start_anvil(chain_id=31337) as node:
         yield Node(
             node.url,

@@ -14,7 +14,7 @@ from adapters.errors import DecodeError, HeaderInvalid, NotYetAvailable, ReorgDe
 from adapters.headers import Header, header_hash
 from adapters.lightclient.headerchain import HeaderChain, Reorg, verified_rpc_header
 from adapters.types import Finality
-from devnet.anvil import anvil_available, start_anvil
+from devnet.anvil import start_anvil
 from tests.helpers.headers import plain_branch, plain_header
 
 VECTORS = Path(__file__).parent.parent / "vectors"
@@ -213,8 +213,6 @@ class _Rpc:
 @pytest.fixture
 async def anvil() -> AsyncIterator[_Rpc]:
     """A private anvil: the test snapshots and reverts it, so not the shared session node."""
-    if not anvil_available():
-        pytest.skip("anvil is not installed (make installs it from the npm registry)")
     async with start_anvil() as node:
         yield _Rpc(node.url)
 

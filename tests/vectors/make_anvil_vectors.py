@@ -29,11 +29,11 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from adapters.rlpcodec import keccak
+from devnet.keys import dev_accounts
 
 REPO = Path(__file__).resolve().parents[2]
 ANVIL = REPO / "node_modules" / ".bin" / "anvil"
 OUT = Path(__file__).with_name("receipts_anvil_block.json")
-MNEMONIC = "test test test test test test test test test test test junk"
 CHAIN_ID = 31337
 TOPIC = bytes.fromhex("5a2b8f6b0f0f5c2b7e1d4c3a29180706f5e4d3c2b1a09f8e7d6c5b4a39281706")
 FILLER_TRANSFERS = 125
@@ -84,8 +84,7 @@ class Rpc:
 
 
 def main() -> None:
-    Account.enable_unaudited_hdwallet_features()
-    keys = [Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(6)]
+    keys = [Account.from_key(k.private_key) for k in dev_accounts(6)]
     port = free_port()
     proc = subprocess.Popen(
         [
