@@ -36,6 +36,7 @@ from adapters.types import Address, Hash32
 
 __all__ = [
     "BFT_MIX_HASH",
+    "MAX_QBFT_ROUND",
     "SECP256K1_N",
     "BftExtraData",
     "Vote",
@@ -66,6 +67,9 @@ _QBFT_VOTE_DROP: Final = b""  # RLP 0x80
 _IBFT2_VOTE_ADD: Final = b"\xff"
 _IBFT2_VOTE_DROP: Final = b"\x00"  # RLP 0x00
 _MAX_QBFT_ROUND_BYTES: Final = 4  # Besu reads the round with readIntScalar into an int
+# ...a signed Java int: a round >= 2^31 reads negative and Besu re-encodes it as 8 bytes when it
+# hashes the commit digest, so no seal over the header's own 4-byte round verifies there.
+MAX_QBFT_ROUND: Final = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,12 @@ def decode_qbft_extra(data: bytes, *, check_order: bool = True) -> BftExtraData:
         raise DecodeError("QBFT extraData round has leading zeros", round=round_item)
     if len(round_item) > _MAX_QBFT_ROUND_BYTES:
         raise DecodeError("QBFT extraData round is too large", size=len(round_item))
+    if int.from_bytes(round_item, "big") > MAX_QBFT_ROUND:
+        raise DecodeError(
+            "QBFT extraData round does not fit Besu's signed int",
+            round=round_item,
+            limit=MAX_QBFT_ROUND,
+        )
     return BftExtraData(
         vanity=vanity,
         validators=validators,

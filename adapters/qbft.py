@@ -6,9 +6,10 @@ Differences from a public chain, as profile attributes and hooks (style rule 10)
 - the block hash follows the QBFT rule (round 0, seals removed), not keccak of the raw header;
 - EVERY header this adapter returns (also those behind receipt/account proofs and
   ``wait_final``) is verified with the QBFT light client: commit seals from the validator set
-  tracked from a configured trust anchor. Validator-set changes are followed with the
-  skipping rule (> 1/3 of the trusted set and >= 2/3 of the new set), bisecting between the
-  nearest verified header and the target when the set drifted too far for one skip.
+  tracked from a configured trust anchor. Validator-set changes need the trust threshold of
+  the trusted set (adapters.lightclient.qbft), bisecting between the nearest verified header
+  and the target when the set drifted too far for one step, and letting the following blocks
+  vouch for a removal; two validly sealed headers at one height freeze the adapter.
 - ``validators(height)`` and the Besu ``perm_*`` allowlist calls as typed methods.
 """
 
@@ -28,17 +29,24 @@ from adapters.evm import EvmAdapter, EvmConfig, _Block, _ensure_height, parse_da
 from adapters.headers import Header
 from adapters.lightclient.qbft import (
     TrustedHeader,
+    TrustTooLow,
     VerifiedHeader,
     trust_header,
     verify_commit_seals,
     verify_header,
+    verify_set_change,
 )
 from adapters.signer import Signer
 from adapters.types import Address, Finality, Hash32, Height
 
-__all__ = ["QbftAdapter", "QbftConfig"]
+__all__ = ["MisbehaviourDetected", "QbftAdapter", "QbftConfig"]
 
 _MAX_BISECTIONS = 64  # log2 of any chain length we will meet, with room to spare
+_MAX_RUN = 64  # blocks after a removal whose sealers may vouch for it
+
+
+class MisbehaviourDetected(HeaderInvalid):
+    """The trusted validators sealed conflicting headers; the adapter refuses everything."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +106,7 @@ class QbftAdapter(EvmAdapter):
         # Verified headers (as skipping anchors), by height; heights kept sorted for bisect.
         self._trusted: dict[int, TrustedHeader] = {}
         self._trusted_heights: list[int] = []
+        self._misbehaviour: MisbehaviourDetected | None = None
 
     # -- profile ----------------------------------------------------------------------------
 
@@ -166,20 +175,29 @@ class QbftAdapter(EvmAdapter):
         anchor = self._anchor
         if anchor is None:
             raise HeaderInvalid("QBFT adapter has no trust anchor (not started?)")
+        if self._misbehaviour is not None:
+            raise self._misbehaviour
         n = header.number
         known = self._trusted.get(n)
         if known is not None:
+            if n == anchor.number and n == 0:
+                if known.hash != block_hash:
+                    raise HeaderInvalid("genesis differs from the trust anchor", got=block_hash)
+                return _genesis_verified(header, block_hash, known)
+            # The QBFT hash leaves the seals out, so a matching hash says nothing about them.
+            verified = verify_commit_seals(header, known.validators)
             if known.hash != block_hash:
-                raise HeaderInvalid(
-                    "header conflicts with a verified header at the same height",
+                # Validly sealed by the set trusted at this height, yet another block: the
+                # validators signed two headers at one height. Nothing from this chain is
+                # trusted any more (the on-chain client freezes on the same evidence).
+                self._misbehaviour = MisbehaviourDetected(
+                    "validators sealed two different headers at one height",
                     height=n,
                     verified=known.hash,
                     got=block_hash,
                 )
-            if n == anchor.number and n == 0:
-                return _genesis_verified(header, block_hash, known)
-            # The QBFT hash leaves the seals out, so a matching hash says nothing about them.
-            return verify_commit_seals(header, known.validators)
+                raise self._misbehaviour
+            return verified
         if n < anchor.number:
             raise HeaderInvalid(
                 "header is below the trust anchor; it cannot be verified forward",
@@ -190,19 +208,33 @@ class QbftAdapter(EvmAdapter):
         trusted = self._trusted[below]
         try:
             verified = verify_header(trusted, header)
-        except HeaderInvalid:
-            if n - below <= 1 or budget <= 0:
+        except TrustTooLow:
+            if budget <= 0:
                 raise
-            # A header that is bad on its own fails here, without fetching anything more.
-            verify_commit_seals(header, _listed_validators(header))
-            # Otherwise the set moved too far for one skip: verify a header half way first.
-            middle = await self._fetch_block((below + n) // 2)
-            await self._verify(middle.header, middle.hash, budget - 1)
-            return await self._verify(header, block_hash, budget - 1)
+            if n - below == 1:
+                # A removal whose smaller quorum falls short of the trust threshold: let the
+                # following blocks' sealers vouch for it.
+                verified = await self._verify_run(trusted, header)
+            else:
+                # The set moved too far for one step: verify a header half way first.
+                middle = await self._fetch_block((below + n) // 2)
+                await self._verify(middle.header, middle.hash, budget - 1)
+                return await self._verify(header, block_hash, budget - 1)
         if verified.hash != block_hash:
             raise HeaderInvalid("light client computed another block hash", height=n)
         self._remember(verified.trusted())
         return verified
+
+    async def _verify_run(self, trusted: TrustedHeader, first: Header) -> VerifiedHeader:
+        run = [first]
+        while True:
+            try:
+                return verify_set_change(trusted, run)
+            except TrustTooLow:
+                if len(run) >= _MAX_RUN:
+                    raise
+            block = await self._fetch_block(first.number + len(run))
+            run.append(block.header)
 
     async def verified_header(self, height: Height) -> VerifiedHeader:
         """The header at ``height`` with its verified signers and commit digest (what a relayer
@@ -278,15 +310,6 @@ def _genesis_verified(header: Header, block_hash: Hash32, known: TrustedHeader) 
     if extra.validators != known.validators:
         raise HeaderInvalid("genesis validator list changed", height=0)
     return VerifiedHeader(header, extra, block_hash, block_hash, (), 0, extra.validators)
-
-
-def _listed_validators(header: Header) -> tuple[Address, ...]:
-    try:
-        return decode_qbft_extra(header.extra_data).validators
-    except DecodeError as exc:
-        raise HeaderInvalid(
-            "header extraData invalid", height=header.number, reason=exc.message
-        ) from exc
 
 
 def _check_address(value: Any) -> None:

@@ -1,20 +1,29 @@
-"""Pure QBFT light client with Besu's header rules (docs/light-client-formats.md §1.4-1.6).
+"""Pure QBFT light client with Besu's header rules (docs/light-client.md).
 
 Trust flows from a ``TrustedHeader`` (a checkpoint chosen by the operator, e.g. genesis) to
-later headers in one of two ways:
+later headers. The rules are the same, byte for byte, as ``QbftLightClient.sol``:
 
-* ``verify_next``: the child of the trusted header. Its listed validators must equal the trusted
-  set, and ≥ ceil(2n/3) distinct members of that set must have sealed it (Besu
-  ``BftValidatorsValidationRule`` + ``BftCommitSealsValidationRule``).
-* ``verify_skipping``: any later header (also a child whose listed set changed through a vote).
-  Seals from more than 1/3 of the trusted set (``3s > |V_trusted|``, so at least one honest
-  trusted validator vouches for it) and from ≥ ceil(2n/3) of the header's own listed set; with
-  an optional trusting period as in yui-ibc-solidity's IBFT 2.0 light client.
+* **Same set** (``verify_next`` for the child, ``verify_skipping`` for any later header): the
+  header lists exactly the trusted set and ≥ ceil(2n/3) distinct members sealed it (Besu
+  ``QbftValidatorsValidationRule`` + ``BftCommitSealsValidationRule``).
+* **Changed set** (``verify_set_change``): the client must never accept what the consortium
+  itself could not produce, so the header's seals must come from ≥ ``TrustPolicy.threshold``
+  members of the *trusted* set (default ceil(2n/3), never fewer than n/3 + 1) and from a
+  quorum of its own listed set. A removal leaves fewer validators to seal (4 → 3: quorum 2 < 3),
+  so the change may be carried by a *run*: the header followed by descendants linked by
+  parentHash, each sealed by a quorum of its own listed set; the distinct trusted signers
+  across the run count together, because an honest validator that seals a later block vouches
+  for its ancestors. Only the first header of the run is accepted.
+* A set that changed by more than the trust threshold at once is followed through
+  intermediate headers: ``TrustPathPlanner`` picks them (bisection).
+* ``TrustPolicy.trusting_period_s``: a trusted header older than this cannot authorise
+  anything; ``max_clock_drift_s`` bounds how far in the future a header may be.
+* ``find_misbehaviour``: two verified headers at one height with different hashes (a double
+  sign), or timestamps that decrease with height, are evidence that freezes the client.
+* ``verify_ancestor``: an older header linked by parentHash to a verified one (hashing only).
 
-``verify_header`` picks the right one. ``verify_commit_seals`` checks one header against a
-given validator set (the CLI's ``proof verify-header`` and the benchmark).
-
-Every rejection raises ``HeaderInvalid`` with a specific message and context.
+Every rejection raises ``HeaderInvalid`` (``TrustTooLow`` when only the trust threshold is
+missing) with a specific message and context.
 Validator-contract mode (empty validator list in extraData) is not supported here: the set then
 lives in contract storage and needs a storage proof against the parent's state root.
 """
@@ -22,7 +31,9 @@ lives in contract storage and needs a storage proof against the parent's state r
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final
 
 from adapters.bft import (
     BFT_MIX_HASH,
@@ -37,14 +48,67 @@ from adapters.headers import EMPTY_OMMERS_HASH, Header, decode_header
 from adapters.types import Address, Hash32
 
 __all__ = [
+    "DEFAULT_POLICY",
+    "MAX_GAS_LIMIT",
+    "MIN_GAS_LIMIT",
+    "Misbehaviour",
+    "MisbehaviourKind",
+    "TrustPathPlanner",
+    "TrustPolicy",
+    "TrustTooLow",
     "TrustedHeader",
     "VerifiedHeader",
+    "find_misbehaviour",
     "trust_header",
+    "verify_ancestor",
     "verify_commit_seals",
     "verify_header",
     "verify_next",
+    "verify_set_change",
     "verify_skipping",
 ]
+
+# Besu GasLimitRangeAndDeltaValidationRule(DEFAULT_MIN_GAS_LIMIT, DEFAULT_MAX_GAS_LIMIT): a Java
+# long. The delta to the parent's limit is not checked: the client keeps no parent gas limit.
+MIN_GAS_LIMIT: Final = 5000
+MAX_GAS_LIMIT: Final = 2**63 - 1
+
+
+class TrustTooLow(HeaderInvalid):
+    """A well-sealed header whose trusted signers fall short of the trust threshold: follow the
+    change through intermediate headers or a longer run (``TrustPathPlanner``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrustPolicy:
+    """How much of the trusted set must vouch for a validator-set change, and for how long a
+    trusted header may authorise anything (the on-chain client's constructor parameters)."""
+
+    numerator: int = 2
+    denominator: int = 3
+    trusting_period_s: int | None = None  # None: not enforced (off-chain tools only)
+    max_clock_drift_s: int = 15
+
+    def __post_init__(self) -> None:
+        num, den = self.numerator, self.denominator
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (num, den)):
+            raise HeaderInvalid("trust level must be a fraction of integers")
+        if den <= 0 or 3 * num < den or num > den:
+            raise HeaderInvalid("trust level must lie in [1/3, 1]", numerator=num, denominator=den)
+        if self.trusting_period_s is not None and self.trusting_period_s <= 0:
+            raise HeaderInvalid("trusting period must be positive", period=self.trusting_period_s)
+        if self.max_clock_drift_s < 0:
+            raise HeaderInvalid("clock drift must not be negative", drift=self.max_clock_drift_s)
+
+    def threshold(self, trusted_validators: int) -> int:
+        """Distinct trusted signers a set change needs: ceil(level * n), never fewer than
+        floor(n/3) + 1 (more than a third, so at least one honest validator)."""
+        n = trusted_validators
+        level = -(-self.numerator * n // self.denominator)
+        return max(level, n // 3 + 1)
+
+
+DEFAULT_POLICY: Final = TrustPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +116,7 @@ class TrustedHeader:
     """A header the client trusts, and the validator set trusted to seal the next block.
 
     ``validators`` is taken from the header's own list. A vote in this header that changes the
-    set shows up as a different list in the child, which is then accepted by the skipping rule.
+    set shows up as a different list in the child, which is then a set change.
     """
 
     number: int
@@ -72,6 +136,8 @@ class VerifiedHeader:
     signers: tuple[Address, ...]  # in seal order
     quorum: int  # seals required from the header's own validator set
     validators: tuple[Address, ...]  # the set listed in (and sealing) this header
+    # Set changes only: the distinct trusted validators that vouched (across the whole run).
+    trusted_signers: tuple[Address, ...] = field(default=())
 
     @property
     def number(self) -> int:
@@ -106,7 +172,10 @@ def _extra(header: Header) -> BftExtraData:
 
 
 def _check_bft_fields(header: Header, extra: BftExtraData) -> None:
-    """Besu's constant-field, gas and coinbase rules (QbftBlockHeaderValidationRulesetFactory)."""
+    """Besu's constant-field, gas and coinbase rules (QbftBlockHeaderValidationRulesetFactory).
+
+    Besu has no rule on the nonce or the vanity length (QbftExtraDataCodec reads any bytes), so
+    neither is checked here; the round limit lives in the extraData codec."""
     n = header.number
     if header.mix_hash != BFT_MIX_HASH:
         raise HeaderInvalid("mixHash is not the BFT constant", height=n, mix_hash=header.mix_hash)
@@ -114,6 +183,14 @@ def _check_bft_fields(header: Header, extra: BftExtraData) -> None:
         raise HeaderInvalid("difficulty is not 1", height=n, difficulty=header.difficulty)
     if header.ommers_hash != EMPTY_OMMERS_HASH:
         raise HeaderInvalid("header has ommers", height=n, ommers_hash=header.ommers_hash)
+    if not MIN_GAS_LIMIT <= header.gas_limit <= MAX_GAS_LIMIT:
+        raise HeaderInvalid(
+            "gasLimit outside Besu's range",
+            height=n,
+            gas_limit=header.gas_limit,
+            min=MIN_GAS_LIMIT,
+            max=MAX_GAS_LIMIT,
+        )
     if header.gas_used > header.gas_limit:
         raise HeaderInvalid(
             "gasUsed exceeds gasLimit",
@@ -154,9 +231,9 @@ def _signers(
     return tuple(signers)
 
 
-def _verify_own_quorum(
-    header: Header, extra: BftExtraData
-) -> tuple[Hash32, Hash32, tuple[Address, ...], int]:
+def _verify_own_quorum(header: Header) -> VerifiedHeader:
+    """Format rules plus a quorum of the header's own listed set."""
+    extra = _extra(header)
     _check_bft_fields(header, extra)
     block_hash, digest = qbft_hashes(header, extra)
     signers = _signers(header, extra, digest, frozenset(extra.validators))
@@ -169,7 +246,7 @@ def _verify_own_quorum(
             needed=quorum,
             validators=len(extra.validators),
         )
-    return block_hash, digest, signers, quorum
+    return VerifiedHeader(header, extra, block_hash, digest, signers, quorum, extra.validators)
 
 
 def _normalise_set(validators: Iterable[bytes]) -> tuple[Address, ...]:
@@ -206,12 +283,47 @@ def _check_block_period(h: Header, trusted: TrustedHeader, min_block_period_s: i
         )
 
 
+def _check_forward(h: Header, trusted: TrustedHeader, now: int | None, policy: TrustPolicy) -> None:
+    """Ordering and time rules for a header above the trusted one (both clients)."""
+    if h.number <= trusted.number:
+        raise HeaderInvalid(
+            "header is not newer than the trusted header",
+            height=h.number,
+            trusted_height=trusted.number,
+        )
+    if h.timestamp < trusted.timestamp:
+        raise HeaderInvalid(
+            "header is older than the trusted header",
+            height=h.number,
+            timestamp=h.timestamp,
+            trusted_timestamp=trusted.timestamp,
+        )
+    if h.number == trusted.number + 1:
+        _check_parent(h, trusted)
+    if policy.trusting_period_s is not None:
+        if now is None:
+            raise HeaderInvalid("a trusting period needs the current time", height=h.number)
+        if not now < trusted.timestamp + policy.trusting_period_s:
+            raise HeaderInvalid(
+                "trusted header is outside the trusting period",
+                height=h.number,
+                trusted_timestamp=trusted.timestamp,
+                now=now,
+                trusting_period_s=policy.trusting_period_s,
+            )
+    if now is not None and h.timestamp > now + policy.max_clock_drift_s:
+        raise HeaderInvalid(
+            "header timestamp is in the future", height=h.number, timestamp=h.timestamp, now=now
+        )
+
+
 def verify_commit_seals(header: Header | bytes, validators: Sequence[bytes]) -> VerifiedHeader:
     """Verify one header against the validator set that must have sealed it.
 
     The header must list exactly ``validators`` (any order given here; the header's own list
     must be sorted) and carry distinct seals from ≥ ceil(2n/3) of them. ``header`` may be the
-    RLP bytes or a decoded ``Header``.
+    RLP bytes or a decoded ``Header``. (Also the rule for an older header sealed by the set the
+    client trusted at its height.)
     """
     h = _as_header(header)
     expected = _normalise_set(validators)
@@ -225,8 +337,7 @@ def verify_commit_seals(header: Header | bytes, validators: Sequence[bytes]) -> 
             listed=extra.validators,
             expected=expected,
         )
-    block_hash, digest, signers, quorum = _verify_own_quorum(h, extra)
-    return VerifiedHeader(h, extra, block_hash, digest, signers, quorum, extra.validators)
+    return _verify_own_quorum(h)
 
 
 def trust_header(header: Header | bytes) -> TrustedHeader:
@@ -258,16 +369,19 @@ def verify_next(
         )
     _check_parent(h, trusted)
     _check_block_period(h, trusted, min_block_period_s)
-    extra = _extra(h)
-    if extra.validators != trusted.validators:
+    _require_same_set(h, trusted)
+    return _verify_own_quorum(h)
+
+
+def _require_same_set(h: Header, trusted: TrustedHeader) -> None:
+    listed = _extra(h).validators
+    if listed != trusted.validators:
         raise HeaderInvalid(
-            "header validator list differs from the trusted set (use the skipping rule)",
+            "header validator list differs from the trusted set (a set change)",
             height=h.number,
-            listed=extra.validators,
+            listed=listed,
             trusted=trusted.validators,
         )
-    block_hash, digest, signers, quorum = _verify_own_quorum(h, extra)
-    return VerifiedHeader(h, extra, block_hash, digest, signers, quorum, extra.validators)
 
 
 def verify_skipping(
@@ -275,59 +389,71 @@ def verify_skipping(
     candidate: Header | bytes,
     *,
     now: int | None = None,
-    trusting_period_s: int | None = None,
-    max_clock_drift_s: int = 15,
+    policy: TrustPolicy = DEFAULT_POLICY,
 ) -> VerifiedHeader:
-    """Verify a later header whose validator set may differ from the trusted one.
-
-    Accept when distinct seals come from > 1/3 of the trusted set and ≥ ceil(2n/3) of the
-    header's own set. With ``now`` and ``trusting_period_s`` the trusted header must be younger
-    than the trusting period and the candidate no further in the future than the drift.
-    """
+    """Verify a later header that lists the trusted set (any gap): a quorum of that set sealed
+    it, so more than a third of honest trusted validators vouch for it."""
     h = _as_header(candidate)
-    if h.number <= trusted.number:
-        raise HeaderInvalid(
-            "header is not newer than the trusted header",
-            height=h.number,
-            trusted_height=trusted.number,
-        )
-    if h.timestamp < trusted.timestamp:
-        raise HeaderInvalid(
-            "header is older than the trusted header",
-            height=h.number,
-            timestamp=h.timestamp,
-            trusted_timestamp=trusted.timestamp,
-        )
-    if h.number == trusted.number + 1:
-        _check_parent(h, trusted)
-    if trusting_period_s is not None:
-        if now is None:
-            raise HeaderInvalid("a trusting period needs the current time", height=h.number)
-        if not trusted.timestamp <= now < trusted.timestamp + trusting_period_s:
-            raise HeaderInvalid(
-                "trusted header is outside the trusting period",
-                height=h.number,
-                trusted_timestamp=trusted.timestamp,
-                now=now,
-                trusting_period_s=trusting_period_s,
-            )
-    if now is not None and h.timestamp > now + max_clock_drift_s:
-        raise HeaderInvalid(
-            "header timestamp is in the future", height=h.number, timestamp=h.timestamp, now=now
-        )
-    extra = _extra(h)
-    block_hash, digest, signers, quorum = _verify_own_quorum(h, extra)
+    _check_forward(h, trusted, now, policy)
+    _require_same_set(h, trusted)
+    return _verify_own_quorum(h)
+
+
+def verify_set_change(
+    trusted: TrustedHeader,
+    run: Sequence[Header | bytes],
+    *,
+    now: int | None = None,
+    policy: TrustPolicy = DEFAULT_POLICY,
+) -> VerifiedHeader:
+    """Verify ``run[0]``, a later header whose listed set differs from the trusted one.
+
+    ``run[1:]`` are its descendants in order (parent-linked, consecutive heights), each sealed by
+    a quorum of its own listed set. Accept when the distinct trusted validators that sealed any
+    header of the run reach ``policy.threshold``. Raises ``TrustTooLow`` when only that is
+    missing. Returns the verified ``run[0]`` with those trusted signers.
+    """
+    if not run:
+        raise HeaderInvalid("a set change needs at least one header")
+    headers = [_as_header(h) for h in run]
+    first = headers[0]
+    _check_forward(first, trusted, now, policy)
+    head = _verify_own_quorum(first)
+    if head.validators == trusted.validators:
+        raise HeaderInvalid("header lists the trusted set: not a set change", height=first.number)
     trusted_set = frozenset(trusted.validators)
-    overlap = sum(1 for s in signers if s in trusted_set)
-    if 3 * overlap <= len(trusted_set):
-        raise HeaderInvalid(
-            "too few commit seals from the trusted validator set",
-            height=h.number,
-            got=overlap,
-            needed=len(trusted_set) // 3 + 1,
+    vouching = {s for s in head.signers if s in trusted_set}
+    previous = head
+    for h in headers[1:]:
+        if h.number != previous.number + 1 or h.parent_hash != previous.hash:
+            raise HeaderInvalid(
+                "set-change run is not a parent-linked sequence",
+                height=h.number,
+                parent_hash=h.parent_hash,
+                expected_parent=previous.hash,
+            )
+        previous = _verify_own_quorum(h)
+        vouching.update(s for s in previous.signers if s in trusted_set)
+    needed = policy.threshold(len(trusted_set))
+    if len(vouching) < needed:
+        raise TrustTooLow(
+            "too few trusted validators vouch for the set change",
+            height=first.number,
+            got=len(vouching),
+            needed=needed,
             trusted_validators=len(trusted_set),
+            run=len(headers),
         )
-    return VerifiedHeader(h, extra, block_hash, digest, signers, quorum, extra.validators)
+    return VerifiedHeader(
+        head.header,
+        head.extra,
+        head.hash,
+        head.commit_digest,
+        head.signers,
+        head.quorum,
+        head.validators,
+        tuple(sorted(vouching)),
+    )
 
 
 def verify_header(
@@ -335,15 +461,161 @@ def verify_header(
     candidate: Header | bytes,
     *,
     now: int | None = None,
-    trusting_period_s: int | None = None,
+    policy: TrustPolicy = DEFAULT_POLICY,
     min_block_period_s: int = 0,
 ) -> VerifiedHeader:
-    """The child with an unchanged set goes through ``verify_next``; anything else (a later
-    header, or a child whose set changed by a vote) through ``verify_skipping``."""
+    """One later header, same set or changed (``verify_skipping`` / ``verify_set_change``)."""
     h = _as_header(candidate)
     if h.number == trusted.number + 1:
-        extra = _extra(h)
-        if extra.validators == trusted.validators:
-            return verify_next(trusted, h, min_block_period_s=min_block_period_s)
         _check_block_period(h, trusted, min_block_period_s)
-    return verify_skipping(trusted, h, now=now, trusting_period_s=trusting_period_s)
+    if _extra(h).validators == trusted.validators:
+        return verify_skipping(trusted, h, now=now, policy=policy)
+    return verify_set_change(trusted, [h], now=now, policy=policy)
+
+
+def verify_ancestor(known_hash: bytes, chain: Sequence[Header | bytes]) -> Header:
+    """An older header proven by hashing only: ``chain[0]`` has the QBFT hash ``known_hash`` (an
+    accepted header) and each next header is the parent of the one before; returns the last."""
+    if len(chain) < 2:
+        raise HeaderInvalid("an ancestry proof needs the known header and at least one parent")
+    expected = bytes(known_hash)
+    header = _as_header(chain[0])
+    for index, item in enumerate(chain):
+        header = _as_header(item)
+        block_hash, _ = qbft_hashes(header, _extra(header) if header.number else None)
+        if block_hash != expected:
+            raise HeaderInvalid(
+                "ancestry link broken" if index else "first header is not the known header",
+                index=index,
+                height=header.number,
+                expected=expected,
+                got=block_hash,
+            )
+        expected = header.parent_hash
+    return header
+
+
+# --- misbehaviour ------------------------------------------------------------------------------
+
+
+class MisbehaviourKind(Enum):
+    DOUBLE_SIGN = 1  # two sealed headers at one height
+    TIMESTAMP_ORDER = 2  # a higher header with an earlier timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class Misbehaviour:
+    """Evidence that the trusted validators signed conflicting headers: freeze the client."""
+
+    kind: MisbehaviourKind
+    first: VerifiedHeader
+    second: VerifiedHeader
+
+
+def find_misbehaviour(a: VerifiedHeader, b: VerifiedHeader) -> Misbehaviour | None:
+    """Compare two headers that each passed the client's rules.
+
+    Timestamps that are equal at different heights are not evidence: Besu allows sub-second
+    block periods (``xblockperiodmilliseconds``), where it drops its timestamp rule."""
+    if a.number == b.number:
+        return Misbehaviour(MisbehaviourKind.DOUBLE_SIGN, a, b) if a.hash != b.hash else None
+    low, high = (a, b) if a.number < b.number else (b, a)
+    if low.header.timestamp > high.header.timestamp:
+        return Misbehaviour(MisbehaviourKind.TIMESTAMP_ORDER, low, high)
+    return None
+
+
+# --- bisection ---------------------------------------------------------------------------------
+
+
+class TrustPathPlanner:
+    """Picks the headers that move a light client from ``trusted`` to ``target`` (sans I/O).
+
+    Drive it with ``wanted`` (the height it needs next, or None when done) and ``give``
+    (that header, fetched by the caller). It tries the target first; a header the trusted set
+    cannot vouch for enough is retried half way (bisection, as IBC light clients do); at the
+    child of the trusted header it collects a run of descendants instead (a removal). The
+    result, ``steps``, is the list of submissions in order: one header (same set or a change)
+    or a set-change run whose first header is the one accepted.
+    """
+
+    def __init__(
+        self,
+        trusted: TrustedHeader,
+        target: int,
+        *,
+        now: int | None = None,
+        policy: TrustPolicy = DEFAULT_POLICY,
+        max_run: int = 64,
+    ) -> None:
+        if target <= trusted.number:
+            raise HeaderInvalid(
+                "target is not above the trusted header", target=target, trusted=trusted.number
+            )
+        self.trusted = trusted
+        self.target = target
+        self._now = now
+        self._policy = policy
+        self._max_run = max_run
+        self._probe = target
+        self._run: list[Header] | None = None
+        self._cache: dict[int, Header] = {}
+        self.steps: list[tuple[Header, ...]] = []
+        self.wanted: int | None = None
+        self._advance()
+
+    def give(self, header: Header | bytes) -> None:
+        h = _as_header(header)
+        if h.number != self.wanted:
+            raise HeaderInvalid(
+                "planner was given another height", height=h.number, wanted=self.wanted
+            )
+        self._cache[h.number] = h
+        self._advance()
+
+    def _accept(self, verified: VerifiedHeader, submitted: tuple[Header, ...]) -> None:
+        self.steps.append(submitted)
+        self.trusted = verified.trusted()
+        self._probe = self.target
+        self._run = None
+
+    def _advance(self) -> None:
+        while self.trusted.number < self.target:
+            if self._run is not None:
+                if not self._extend_run():
+                    return
+                continue
+            header = self._cache.get(self._probe)
+            if header is None:
+                self.wanted = self._probe
+                return
+            try:
+                verified = verify_header(self.trusted, header, now=self._now, policy=self._policy)
+            except TrustTooLow:
+                if self._probe == self.trusted.number + 1:
+                    self._run = [header]
+                else:
+                    self._probe = (self.trusted.number + 1 + self._probe) // 2
+                continue
+            self._accept(verified, (header,))
+        self.wanted = None
+
+    def _extend_run(self) -> bool:
+        """Add the next descendant to the run; False when it must be fetched first."""
+        assert self._run is not None
+        height = self._run[-1].number + 1
+        header = self._cache.get(height)
+        if header is None:
+            self.wanted = height
+            return False
+        self._run.append(header)
+        try:
+            verified = verify_set_change(
+                self.trusted, self._run, now=self._now, policy=self._policy
+            )
+        except TrustTooLow:
+            if len(self._run) >= self._max_run:
+                raise
+            return True
+        self._accept(verified, tuple(self._run))
+        return True

@@ -24,11 +24,14 @@ from adapters.errors import HeaderInvalid
 from adapters.headers import Header, encode_header
 from adapters.lightclient.qbft import (
     TrustedHeader,
+    TrustPolicy,
+    TrustTooLow,
     VerifiedHeader,
     trust_header,
     verify_commit_seals,
     verify_header,
     verify_next,
+    verify_set_change,
     verify_skipping,
 )
 from adapters.types import Address
@@ -132,14 +135,20 @@ def test_added_validator_is_accepted_through_the_skipping_rule(anchor: TrustedHe
     assert b3.number == 3
 
 
-def test_skipping_to_a_later_header_with_a_changed_set(anchor: TrustedHeader) -> None:
-    # Trusted set 0..3; the new set 2..6 is sealed by 2,3 (2 of the 4 trusted: 3*2 > 4) + 4,5.
-    new_set = validator_set(range(2, 7))
-    signers = keys_of([VALIDATORS[i] for i in (2, 3, 4, 5)])
+def test_later_header_with_a_changed_set_needs_two_thirds_of_the_trusted_set(
+    anchor: TrustedHeader,
+) -> None:
+    # Trusted set 0..3; the new set 1..5 is sealed by 1,2,3 (3 of the 4 trusted) + 4.
+    new_set = validator_set(range(1, 6))
+    signers = keys_of([VALIDATORS[i] for i in (1, 2, 3, 4)])
     header = build_header(40, b"\x77" * 32, new_set, signers)
-    verified = verify_skipping(anchor, header, now=GENESIS_TIME + 60, trusting_period_s=3600)
+    policy = TrustPolicy(trusting_period_s=3600)
+    verified = verify_set_change(anchor, [header], now=GENESIS_TIME + 60, policy=policy)
     assert verified.validators == new_set
+    assert verified.trusted_signers == validator_set(range(1, 4))
     assert verify_header(anchor, header).hash == verified.hash
+    with pytest.raises(HeaderInvalid, match="differs from the trusted set"):
+        verify_skipping(anchor, header)
 
 
 # --- rejected headers --------------------------------------------------------------------------
@@ -232,40 +241,44 @@ def test_header_too_early_for_the_block_period_is_rejected(anchor: TrustedHeader
 def test_header_listing_no_validators_is_rejected(anchor: TrustedHeader) -> None:
     header = build_header(anchor.number, anchor.hash, (), [], coinbase=V4[0])
     with pytest.raises(HeaderInvalid, match="lists no validators"):
-        verify_skipping(anchor, header)
+        verify_header(anchor, header)
     with pytest.raises(HeaderInvalid, match="lists no validators"):
         trust_header(header)
 
 
-def test_skipping_needs_more_than_a_third_of_the_trusted_set(anchor: TrustedHeader) -> None:
-    new_set = validator_set(range(3, 8))  # shares only validator 3 with the trusted 0..3
+def test_set_change_sealed_by_a_third_of_the_trusted_set_is_too_little(
+    anchor: TrustedHeader,
+) -> None:
+    new_set = validator_set(range(2, 7))  # shares validators 2 and 3 with the trusted 0..3
     header = build_header(10, b"\x01" * 32, new_set, keys_of(new_set[:4]))
-    with pytest.raises(HeaderInvalid, match="trusted validator set") as err:
-        verify_skipping(anchor, header)
-    assert err.value.context["got"] == 1
-    assert err.value.context["needed"] == 2
+    with pytest.raises(TrustTooLow, match="trusted validators vouch") as err:
+        verify_set_change(anchor, [header])
+    assert err.value.context["got"] == 2
+    assert err.value.context["needed"] == 3
 
 
-def test_skipping_still_needs_two_thirds_of_the_new_set(anchor: TrustedHeader) -> None:
+def test_set_change_still_needs_two_thirds_of_the_new_set(anchor: TrustedHeader) -> None:
     new_set = validator_set(range(0, 7))  # quorum(7) = 5
     header = build_header(10, b"\x01" * 32, new_set, keys_of(new_set[:4]))
     with pytest.raises(HeaderInvalid, match="too few commit seals"):
-        verify_skipping(anchor, header)
+        verify_set_change(anchor, [header])
 
 
 def test_skipping_rejects_seals_from_outside_the_new_set(anchor: TrustedHeader) -> None:
     new_set = validator_set(range(1, 5))
     signers = [*keys_of(new_set[:3]), VALIDATOR_KEYS[0]]  # validator 0 was dropped
     with pytest.raises(HeaderInvalid, match="signer is not a validator"):
-        verify_skipping(anchor, build_header(10, b"\x01" * 32, new_set, signers))
+        verify_set_change(anchor, [build_header(10, b"\x01" * 32, new_set, signers)])
 
 
 def test_trusting_period_is_enforced(anchor: TrustedHeader) -> None:
     header = build_header(10, b"\x01" * 32, V4, keys_of(V4[:3]))
     with pytest.raises(HeaderInvalid, match="outside the trusting period"):
-        verify_skipping(anchor, header, now=GENESIS_TIME + 3600, trusting_period_s=3600)
+        verify_skipping(
+            anchor, header, now=GENESIS_TIME + 3600, policy=TrustPolicy(trusting_period_s=3600)
+        )
     with pytest.raises(HeaderInvalid, match="needs the current time"):
-        verify_skipping(anchor, header, trusting_period_s=3600)
+        verify_skipping(anchor, header, policy=TrustPolicy(trusting_period_s=3600))
     with pytest.raises(HeaderInvalid, match="in the future"):
         verify_skipping(anchor, header, now=GENESIS_TIME - 100)
 
