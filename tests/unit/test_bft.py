@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.bft import (
+    MAX_QBFT_ROUND,
     SECP256K1_N,
     BftExtraData,
     Vote,
@@ -369,7 +370,7 @@ def test_mutated_qbft_extra_is_rejected_or_canonical(
 @given(
     validators=st.lists(st.binary(min_size=20, max_size=20), unique=True, max_size=8),
     vanity=st.binary(max_size=40),
-    round_=st.integers(min_value=0, max_value=2**32 - 1),
+    round_=st.integers(min_value=0, max_value=MAX_QBFT_ROUND),
     vote=st.one_of(st.none(), st.tuples(st.binary(min_size=20, max_size=20), st.booleans())),
     seals=st.lists(st.binary(min_size=65, max_size=65), max_size=4),
 )
@@ -399,3 +400,12 @@ def test_high_s_twin_of_a_valid_seal_is_rejected_like_the_contract_does() -> Non
     assert recover_seal_signer(digest, seal) == address_of_key(VALIDATOR_KEYS[0])
     with pytest.raises(HeaderInvalid, match="upper half"):
         recover_seal_signer(digest, twin)
+
+
+def test_qbft_round_beyond_besus_signed_int_does_not_decode() -> None:
+    # Besu reads the round into a Java int; 2^31 and above read negative and re-encode as
+    # 8 bytes in the commit digest, so Besu rejects every seal of such a header.
+    extra = BftExtraData(b"", (Address(b"\x01" * 20),), None, 2**32 - 1, ())
+    with pytest.raises(DecodeError, match="signed int"):
+        decode_qbft_extra(encode_qbft_extra(extra))
+    assert decode_ibft2_extra(encode_ibft2_extra(extra)).round == 2**32 - 1
