@@ -10,23 +10,36 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from adapters.bft import BFT_MIX_HASH, decode_qbft_extra, qbft_block_hash, qbft_commit_digest
-from adapters.errors import XgateError
+from adapters.errors import DecodeError, XgateError
 from adapters.headers import Header, decode_header, header_hash
+from adapters.jsonlimits import loads_bounded
 from adapters.lightclient.qbft import verify_commit_seals
 from adapters.mpt import verify_account_proof, verify_storage_proof
 from adapters.receipts import Receipt, verify_receipt_proof
+from adapters.rpcjson import rpc_data, rpc_quantity
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 
+# Proof nodes piped on stdin: an eth_getProof accountProof is a few KB; this leaves ample room.
+STDIN_MAX_BYTES = 16 * 1024 * 1024
+
 
 class UnusableInput(Exception):
-    """The arguments cannot even be read (not hex, wrong length): exit code 2."""
+    """The arguments cannot even be read (not hex, wrong length): exit code 2.
+
+    ``argument`` names the command-line argument that could not be read.
+    """
+
+    def __init__(self, message: str, argument: str) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 class _JsonErrorParser(argparse.ArgumentParser):
@@ -50,6 +63,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # argparse builds this parser with the top-level parser's class, and this parser's error()
+    # is the one that reports a missing or unknown PROOF_COMMAND: answer those in JSON too.
+    proof.error = types.MethodType(_JsonErrorParser.error, proof)  # type: ignore[method-assign]
     sub = proof.add_subparsers(
         dest="proof_command", required=True, metavar="PROOF_COMMAND", parser_class=_JsonErrorParser
     )
@@ -77,7 +93,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     p = sub.add_parser("verify-receipt", help="verify a receipt inclusion proof")
     p.add_argument("--root", required=True, metavar="RECEIPTS_ROOT")
-    p.add_argument("--index", required=True, type=_non_negative_int, metavar="TX_INDEX")
+    p.add_argument(
+        "--index", required=True, metavar="TX_INDEX", help="decimal or 0x hex (at most 64 bits)"
+    )
     p.add_argument(
         "nodes", nargs="+", metavar="NODE_HEX", help="proof nodes, root first ('-': stdin)"
     )
@@ -107,7 +125,14 @@ def _runner(
         try:
             verdict = command(args)
         except UnusableInput as exc:
-            _print({"valid": False, "error": "UnusableInput", "message": str(exc)})
+            _print(
+                {
+                    "valid": False,
+                    "error": "UnusableInput",
+                    "message": str(exc),
+                    "argument": exc.argument,
+                }
+            )
             return EXIT_UNUSABLE
         except XgateError as exc:
             _print({"valid": False, **exc.to_dict()})
@@ -150,7 +175,9 @@ def _decode_header(args: argparse.Namespace) -> Verdict:
 
 
 def _verify_header(args: argparse.Namespace) -> Verdict:
-    validators = tuple(_address(a) for a in _split_list(args.validators, "--validators"))
+    validators = tuple(
+        _address(a, "--validators") for a in _split_list(args.validators, "--validators")
+    )
     header = decode_header(_hex(args.header, "HEADER_RLP_HEX"))
     verified = verify_commit_seals(header, validators)
     return Verdict(
@@ -168,15 +195,14 @@ def _verify_header(args: argparse.Namespace) -> Verdict:
 
 def _verify_receipt(args: argparse.Namespace) -> Verdict:
     root = _hash32(args.root, "--root")
-    receipt = verify_receipt_proof(root, args.index, _nodes(args.nodes))
-    return Verdict(
-        {"valid": True, "index": args.index, "receipt": receipt_json(receipt)}, valid=True
-    )
+    index = _int(args.index, "--index", bits=64)
+    receipt = verify_receipt_proof(root, index, _nodes(args.nodes))
+    return Verdict({"valid": True, "index": index, "receipt": receipt_json(receipt)}, valid=True)
 
 
 def _verify_account(args: argparse.Namespace) -> Verdict:
     root = _hash32(args.state_root, "--state-root")
-    address = _address(args.address)
+    address = _address(args.address, "--address")
     account = verify_account_proof(root, address, _nodes(args.nodes))
     body: dict[str, Any] = {"valid": True, "address": _h(address), "exists": account is not None}
     if account is not None:
@@ -191,7 +217,7 @@ def _verify_account(args: argparse.Namespace) -> Verdict:
 
 def _verify_storage(args: argparse.Namespace) -> Verdict:
     root = _hash32(args.storage_root, "--storage-root")
-    slot = _int(args.slot, "--slot")
+    slot = _int(args.slot, "--slot", bits=256)
     value = verify_storage_proof(root, slot, _nodes(args.nodes))
     return Verdict({"valid": True, "slot": hex(slot), "value": hex(value)}, valid=True)
 
@@ -256,57 +282,51 @@ def _h(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def _hex(text: str, what: str) -> bytes:
-    raw = text.strip()
-    raw = raw[2:] if raw[:2] in ("0x", "0X") else raw
-    if not raw:
-        raise UnusableInput(f"{what} is empty")
-    if len(raw) % 2:
-        raise UnusableInput(f"{what} has an odd number of hex digits ({len(raw)})")
+def _hex(text: str, what: str, argument: str | None = None) -> bytes:
+    """Bytes of a hex argument, 0x prefix optional; strict like a JSON-RPC DATA value."""
+    prefixed = text if text[:2] in ("0x", "0X") else "0x" + text
     try:
-        return bytes.fromhex(raw)
-    except ValueError:
-        raise UnusableInput(f"{what} is not hex: {text[:20]!r}...") from None
+        value = rpc_data(prefixed, what)
+    except DecodeError as exc:
+        raise UnusableInput(f"{what} {exc.message}: {text[:20]!r}", argument or what) from None
+    if not value:
+        raise UnusableInput(f"{what} is empty", argument or what)
+    return value
 
 
 def _hash32(text: str, what: str) -> bytes:
     value = _hex(text, what)
     if len(value) != 32:
-        raise UnusableInput(f"{what} must be 32 bytes, got {len(value)}")
+        raise UnusableInput(f"{what} must be 32 bytes, got {len(value)}", what)
     return value
 
 
-def _address(text: str) -> bytes:
-    value = _hex(text, "address")
+def _address(text: str, what: str) -> bytes:
+    value = _hex(text, what)
     if len(value) != 20:
-        raise UnusableInput(f"address {text!r} must be 20 bytes, got {len(value)}")
+        raise UnusableInput(f"{what} {text!r} must be 20 bytes, got {len(value)}", what)
     return value
 
 
-def _int(text: str, what: str) -> int:
-    try:
-        value = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
-    except ValueError:
-        raise UnusableInput(f"{what} is not a number: {text!r}") from None
-    if not 0 <= value < 2**256:
-        raise UnusableInput(f"{what} must be a 256-bit unsigned number")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
+def _int(text: str, what: str, bits: int) -> int:
+    """A decimal or 0x-hex number of at most ``bits`` bits, digits only (no "_", sign or space)."""
+    if text[:2] in ("0x", "0X"):
+        try:
+            return rpc_quantity(text, what, bits)
+        except DecodeError as exc:
+            raise UnusableInput(f"{what} {exc.message}: {text!r}", what) from None
+    if not (text.isascii() and text.isdigit()):  # int() also takes "_", signs and white space
+        raise UnusableInput(f"{what} is not a number: {text!r}", what)
+    value = int(text)
+    if value.bit_length() > bits:
+        raise UnusableInput(f"{what} must be a {bits}-bit unsigned number", what)
     return value
 
 
 def _split_list(text: str, what: str) -> list[str]:
     items = [part.strip() for part in text.split(",") if part.strip()]
     if not items:
-        raise UnusableInput(f"{what} is empty")
+        raise UnusableInput(f"{what} is empty", what)
     return items
 
 
@@ -316,14 +336,23 @@ def _nodes(args: Sequence[str]) -> list[bytes]:
     Stdin may hold a JSON array of hex strings (as in eth_getProof) or whitespace-separated hex.
     """
     if list(args) == ["-"]:
-        text = sys.stdin.read().strip()
-        try:
-            items = json.loads(text) if text.startswith("[") else text.split()
-        except json.JSONDecodeError as exc:
-            raise UnusableInput(f"stdin is not a JSON array of hex strings: {exc}") from None
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            raise UnusableInput("stdin must be a JSON array of hex strings")
-        args = items
+        args = _stdin_nodes()
     if not args:
-        raise UnusableInput("no proof nodes given")
-    return [_hex(node, f"proof node {i}") for i, node in enumerate(args)]
+        raise UnusableInput("no proof nodes given", "NODE_HEX")
+    return [_hex(node, f"proof node {i}", "NODE_HEX") for i, node in enumerate(args)]
+
+
+def _stdin_nodes() -> list[str]:
+    data = sys.stdin.buffer.read(STDIN_MAX_BYTES + 1)
+    if data.lstrip()[:1] not in (b"[", b"{", b'"'):
+        try:
+            return data.decode("ascii").split()
+        except UnicodeDecodeError:
+            raise UnusableInput("stdin is not hex text", "NODE_HEX") from None
+    try:
+        items = loads_bounded(data, max_bytes=STDIN_MAX_BYTES)
+    except DecodeError as exc:
+        raise UnusableInput(f"stdin: {exc}", "NODE_HEX") from None
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise UnusableInput("stdin must be a JSON array of hex strings", "NODE_HEX")
+    return items

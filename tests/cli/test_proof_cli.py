@@ -123,7 +123,12 @@ def test_verify_header_rejects_a_flipped_byte_with_a_specific_error(capsys):
 def test_unusable_input_exits_2_with_a_json_error(capsys, argv):
     code, out = run_cli(capsys, *argv)
     assert code == 2
-    assert out == {"valid": False, "error": "UnusableInput", "message": out["message"]}
+    assert out == {
+        "valid": False,
+        "error": "UnusableInput",
+        "message": out["message"],
+        "argument": out["argument"],
+    }
 
 
 def test_missing_required_option_exits_2_with_a_json_error(capsys):
@@ -283,3 +288,114 @@ def test_proof_nodes_can_be_piped_as_a_json_array():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["account"]["nonce"] == 0
+
+
+def run_cli_process(*argv: str, stdin: str = "") -> tuple[int, dict]:
+    """``xgate proof ...`` in its own process, as an operator runs it (exit code, JSON answer)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "proof", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.stdout, f"exit {result.returncode}, no JSON answer: {result.stderr[-2000:]}"
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_deeply_nested_json_on_stdin_is_unusable_input_not_a_crash():
+    code, out = run_cli_process(
+        "verify-receipt", "--root", "0x" + "00" * 32, "--index", "0", "-", stdin="[" * 200_000
+    )
+    assert code == 2
+    assert out["error"] == "UnusableInput"
+    assert out["argument"] == "NODE_HEX"
+    assert "nested too deeply" in out["message"]
+
+
+def test_proof_cli_runs_with_the_default_recursion_limit():
+    # py_ecc raises the limit to 100,000 at import; the proof CLI runs no EVM code and keeps
+    # CPython's default, so runaway recursion is a RecursionError, not a C stack overflow.
+    script = (
+        "import sys\n"
+        "import gateway.cli\n"
+        "gateway.cli.main(['proof', 'decode-header', '0xc0'])\n"
+        "print(sys.getrecursionlimit(), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.stderr.strip().splitlines()[-1] == "1000"
+
+
+@pytest.mark.parametrize(
+    ("argv", "argument"),
+    [
+        (["decode-header", "0xc0  c0"], "HEADER_RLP_HEX"),
+        (
+            [
+                "verify-receipt",
+                "--root",
+                "0x" + "00" * 16 + "  " + "00" * 16,
+                "--index",
+                "0",
+                "0xc0",
+            ],
+            "--root",
+        ),
+        (["verify-receipt", "--root", "0x" + "00" * 32, "--index", "1_0", "0xc0"], "--index"),
+        (["verify-receipt", "--root", "0x" + "00" * 32, "--index", "0", "0x12  34"], "NODE_HEX"),
+        (["verify-storage", "--storage-root", "0x" + "00" * 32, "--slot", "1_0", "0xc0"], "--slot"),
+        (
+            ["verify-storage", "--storage-root", "0x" + "00" * 32, "--slot", "0x1_0", "0xc0"],
+            "--slot",
+        ),
+        (["verify-storage", "--storage-root", "0x" + "00" * 32, "--slot", " 1", "0xc0"], "--slot"),
+        (
+            [
+                "verify-account",
+                "--state-root",
+                "0x" + "00" * 32,
+                "--address",
+                "0x" + "11" * 19 + " 11",
+                "0xc0",
+            ],
+            "--address",
+        ),
+    ],
+)
+def test_numbers_and_hex_with_separators_are_unusable_input_naming_the_argument(
+    capsys, argv, argument
+):
+    code, out = run_cli(capsys, *argv)
+    assert (code, out["error"], out["argument"]) == (2, "UnusableInput", argument), out
+
+
+@pytest.mark.parametrize(
+    "stdin",
+    ['{"accountProof": ["0xc0"]}', '"0xc0"', "[1, 2]", '["0xc0", ["0xc0"]]', "[", "0x12 0xzz"],
+)
+def test_stdin_that_is_not_an_array_of_hex_strings_is_unusable_input(stdin):
+    code, out = run_cli_process(
+        "verify-receipt", "--root", "0x" + "00" * 32, "--index", "0", "-", stdin=stdin
+    )
+    assert (code, out["error"], out["argument"]) == (2, "UnusableInput", "NODE_HEX"), out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [([], "PROOF_COMMAND"), (["verify-everything"], "verify-everything")],
+)
+def test_missing_or_unknown_proof_command_exits_2_with_a_json_error(argv, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "proof", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    out = json.loads(result.stdout)
+    assert out["error"] == "UnusableInput"
+    assert message in out["message"]
