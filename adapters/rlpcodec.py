@@ -42,6 +42,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 __all__ = [
     "KECCAK_BACKEND",
+    "MAX_RLP_DEPTH",
     "RlpItem",
     "keccak",
     "rlp_decode",
@@ -56,6 +57,10 @@ __all__ = [
 ]
 
 RlpItem = bytes | list["RlpItem"]
+
+# Deepest list nesting any decoder accepts. Real structures nest at most 4 deep (a typed
+# transaction's access list); the bound keeps hostile input from recursing into RecursionError.
+MAX_RLP_DEPTH = 32
 
 
 # --- decoding ----------------------------------------------------------------------------------
@@ -96,9 +101,9 @@ def rlp_item_bounds(data: bytes, pos: int, end: int) -> tuple[bool, int, int]:
     return b0 >= 0xC0, start, stop
 
 
-def _decode_list(data: bytes, p: int, stop: int) -> list[RlpItem]:
-    """Items of the list payload ``data[p:stop]``. Item headers are parsed inline: a call per
-    item was a large share of the decoding time."""
+def _decode_list(data: bytes, p: int, stop: int, depth: int) -> list[RlpItem]:
+    """Items of the list payload ``data[p:stop]``, a list nested ``depth`` deep (1 = outermost).
+    Item headers are parsed inline: a call per item was a large share of the decoding time."""
     items: list[RlpItem] = []
     append = items.append
     while p < stop:
@@ -127,7 +132,9 @@ def _decode_list(data: bytes, p: int, stop: int) -> list[RlpItem]:
                 start, q = _long_length(data, p, stop, b0 - 0xF7)
             if q > stop:
                 raise DecodeError("RLP item is truncated", offset=p)
-            append(_decode_list(data, start, q))
+            if depth >= MAX_RLP_DEPTH:
+                raise DecodeError("RLP nested too deeply", offset=p, limit=MAX_RLP_DEPTH)
+            append(_decode_list(data, start, q, depth + 1))
             p = q
     return items
 
@@ -139,7 +146,7 @@ def rlp_decode(data: bytes) -> RlpItem:
     is_list, start, stop = rlp_item_bounds(data, 0, len(data))
     if stop != len(data):
         raise DecodeError("RLP has trailing bytes", offset=stop, trailing=len(data) - stop)
-    return _decode_list(data, start, stop) if is_list else data[start:stop]
+    return _decode_list(data, start, stop, 1) if is_list else data[start:stop]
 
 
 def rlp_decode_list(data: bytes, what: str) -> list[RlpItem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,12 +11,24 @@ from eth_hash.auto import keccak as eth_hash_keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.errors import DecodeError
+from adapters.bft import decode_qbft_extra
+from adapters.errors import DecodeError, ProofInvalid
+from adapters.headers import decode_header
+from adapters.mpt import decode_account
+from adapters.receipts import (
+    build_ordered_proof,
+    decode_receipt,
+    ordered_trie_root,
+    verify_receipt_proof,
+)
 from adapters.rlpcodec import (
+    MAX_RLP_DEPTH,
     keccak,
     rlp_decode,
     rlp_decode_list,
     rlp_encode_strings,
+    rlp_list,
+    rlp_list_prefix,
     rlp_scalar,
     rlp_string,
     scalar_bytes,
@@ -113,3 +126,63 @@ def test_keccak_matches_eth_hash(data: bytes) -> None:
 def test_keccak_of_empty_input_is_the_known_digest() -> None:
     expected = "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
     assert keccak(b"").hex() == expected
+
+
+def nested_empty_lists(levels: int) -> bytes:
+    """RLP of ``levels`` lists nested in each other around an empty list, built inside out."""
+    prefixes = [b"\xc0"]
+    size = 1
+    for _ in range(levels):
+        prefix = rlp_list_prefix(size)
+        prefixes.append(prefix)
+        size += len(prefix)
+    return b"".join(reversed(prefixes))
+
+
+DEEP = nested_empty_lists(100_000)
+
+
+def test_nested_empty_lists_helper_builds_valid_rlp() -> None:
+    assert rlp_decode(nested_empty_lists(3)) == [[[[]]]]
+
+
+def test_nesting_at_the_depth_limit_decodes_and_one_more_level_is_refused() -> None:
+    assert rlp_decode(nested_empty_lists(MAX_RLP_DEPTH - 1)) is not None
+    with pytest.raises(DecodeError) as info:
+        rlp_decode(nested_empty_lists(MAX_RLP_DEPTH))
+    assert info.value.context["limit"] == MAX_RLP_DEPTH
+
+
+def _header_with_deep_field() -> bytes:
+    return rlp_list([rlp_string(b"\x00" * 32)] * 14 + [DEEP])
+
+
+def _account_with_deep_field() -> bytes:
+    return rlp_list([b"\x01", b"\x02", rlp_string(b"\x00" * 32), DEEP])
+
+
+@pytest.mark.parametrize(
+    "decode",
+    [
+        rlp_decode,
+        lambda data: rlp_decode_list(data, "test"),
+        lambda data: decode_header(_header_with_deep_field()),
+        lambda data: decode_receipt(rlp_list([b"\x01", b"\x01", rlp_string(b"\x00" * 256), data])),
+        lambda data: decode_account(_account_with_deep_field()),
+        lambda data: decode_qbft_extra(rlp_list([rlp_string(b"\x00" * 32), data])),
+    ],
+    ids=["rlp_decode", "rlp_decode_list", "header", "receipt", "account", "qbft_extra"],
+)
+def test_deeply_nested_rlp_raises_decode_error_in_every_decoder(
+    decode: Callable[[bytes], object],
+) -> None:
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        decode(DEEP)
+
+
+def test_a_proven_receipt_nested_too_deeply_is_an_invalid_proof() -> None:
+    receipt = rlp_list([b"\x01", b"\x01", rlp_string(b"\x00" * 256), DEEP])
+    root = ordered_trie_root([receipt])
+    with pytest.raises(ProofInvalid, match="does not decode") as info:
+        verify_receipt_proof(root, 0, build_ordered_proof([receipt], 0))
+    assert "nested too deeply" in info.value.context["reason"]
