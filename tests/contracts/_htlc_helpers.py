@@ -91,7 +91,7 @@ def lock_data(hashlock: bytes, claimer: str, timelock: int, refunder: str | None
 
 
 def send_unchecked(
-    chain: Chain, call: ContractFunction, sender: int = 0, value: int = 0
+    chain: Chain, call: ContractFunction, sender: int = 0, value: int = 0, gas: int = 1_000_000
 ) -> TxReceipt:
     """Mine `call` without the pre-flight eth_call (fixed gas), so a revert happens on chain."""
     account = chain.accounts[sender]
@@ -100,7 +100,7 @@ def send_unchecked(
         "from": account.address,
         "nonce": chain.w3.eth.get_transaction_count(account.address, "pending"),
         "value": value,
-        "gas": 1_000_000,
+        "gas": gas,
         "chainId": chain.chain_id,
         "maxPriorityFeePerGas": 1,
         "maxFeePerGas": 2 * base + 1,

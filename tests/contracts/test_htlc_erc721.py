@@ -157,6 +157,38 @@ def test_a_lock_with_a_zero_refunder_is_refused(env: Env) -> None:
     rejects(chain, call, "ZeroRefunder", lambda: _owner(env, token_id))
 
 
+def test_a_token_minted_into_the_htlc_without_a_refunder_is_refused(env: Env) -> None:
+    """``_safeMint`` calls onERC721Received with ``from`` = 0: with the 3-word data the refunder
+    would be address(0) and the token stuck for good once the timelock passed."""
+    assert env.token is not None
+    chain = env.chain
+    token_id = env.extra["ids"].next()
+    bob = address(chain, BOB)
+    data = lock_data(new_secret()[1], bob, chain.now() + HOUR)
+    call = env.token.functions.safeMint(env.htlc.address, token_id, data)
+    balance = env.token.functions.balanceOf(env.htlc.address).call
+    rejects(chain, call, "ZeroRefunder", balance)
+
+
+def test_a_token_minted_into_the_htlc_with_a_named_refunder_locks_and_refunds(env: Env) -> None:
+    assert env.token is not None
+    chain = env.chain
+    token_id = env.extra["ids"].next()
+    _, hashlock = new_secret()
+    timelock = chain.now() + 30
+    keeper, bob = address(chain, KEEPER), address(chain, BOB)
+    data = lock_data(hashlock, bob, timelock, refunder=keeper)
+    receipt = chain.send(env.token.functions.safeMint(env.htlc.address, token_id, data))
+    (locked,) = logs(env.htlc, "Locked", receipt)
+    assert (locked["refunder"], locked["claimer"]) == (keeper, bob)
+    key = swap_key(hashlock, token_id, env.token.address, bob, keeper, timelock)
+    assert env.is_open(key)
+    chain.advance_time(31)
+    refund = env.htlc.functions.refund(hashlock, token_id, env.token.address, bob, timelock)
+    chain.send(refund, sender=KEEPER)
+    assert _owner(env, token_id) == keeper
+
+
 def test_a_lock_with_a_past_timelock_is_refused(env: Env) -> None:
     assert env.token is not None
     chain = env.chain

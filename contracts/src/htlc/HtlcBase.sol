@@ -42,8 +42,11 @@ abstract contract HtlcBase is EIP712 {
     error SwapNotExpired(uint256 timelock);
     /// Relayed claim whose signature is not the claimer's for this swap, caller and destination.
     error InvalidSignature();
-    /// An explicit refunder of address(0): nobody could ever refund the swap.
+    /// A refunder of address(0) (named explicitly, or the `from` of an ERC-721 minted straight
+    /// into the HTLC): nobody could ever refund the swap.
     error ZeroRefunder();
+    /// The sha256 precompile call failed or returned no hash (see `_hashlock`).
+    error Sha256Failed();
     /// A batch without entries.
     error EmptyBatch();
 
@@ -92,13 +95,19 @@ abstract contract HtlcBase is EIP712 {
         }
     }
 
-    /// sha256 of the 32-byte preimage through the precompile, in scratch space.
+    /// sha256 of the 32-byte preimage through the precompile, in scratch space. The output
+    /// overwrites the input, so a call that fails (at the call-depth limit every call fails and
+    /// the frame lives on) or answers nothing (a chain without the precompile) would leave the
+    /// preimage there as its own "hash", matching a swap with the public hashlock: revert.
     function _hashlock(bytes32 preimage) internal view returns (bytes32 h) {
         assembly ("memory-safe") {
             mstore(0x00, preimage)
-            // The precompile cannot fail with enough gas; an out-of-gas call leaves 0 and the
-            // key lookup below then fails with SwapNotFound.
-            pop(staticcall(gas(), 0x02, 0x00, 0x20, 0x00, 0x20))
+            let ok := staticcall(gas(), 0x02, 0x00, 0x20, 0x00, 0x20)
+            // After the call (Yul evaluates arguments right to left): its output size.
+            if iszero(and(ok, eq(returndatasize(), 0x20))) {
+                mstore(0x00, 0xc176b3c5) // Sha256Failed()
+                revert(0x1c, 0x04)
+            }
             h := mload(0x00)
         }
     }

@@ -10,7 +10,8 @@ import {HtlcBase} from "./HtlcBase.sol";
 /// @notice Lock in one transaction, no approval: the owner calls
 ///   `token.safeTransferFrom(owner, htlc, tokenId, data)` with
 ///   `data = abi.encode(hashlock, claimer, timelock)` (the previous owner refunds) or
-///   `abi.encode(hashlock, claimer, refunder, timelock)`. The token is `msg.sender` of
+///   `abi.encode(hashlock, claimer, refunder, timelock)`; a token minted straight into the HTLC
+///   (`_safeMint`, `from` = 0) must use the second form. The token is `msg.sender` of
 ///   `onERC721Received`, so a swap is only as good as the token contract it names; the gateway
 ///   checks the token address before it acts on a lock.
 ///   Swap key: `keccak256(abi.encode(hashlock, tokenId, token, claimer, refunder, timelock))`.
@@ -74,11 +75,13 @@ contract HtlcErc721 is HtlcBase, IERC721Receiver {
             hashlock = bytes32(data[0:32]);
             claimer = _address(data[32:64]);
             refunder = _address(data[64:96]);
-            if (refunder == address(0)) revert ZeroRefunder();
             timelock = uint256(bytes32(data[96:128]));
         } else {
             revert InvalidLockData();
         }
+        // Named as zero, or implied by a mint (`from` = 0 under `_safeMint`): the token would be
+        // stuck for good once the timelock passed.
+        if (refunder == address(0)) revert ZeroRefunder();
         // The token transfers before it calls back: a call by anything else is refused.
         if (!_holds(msg.sender, tokenId)) revert TokenNotReceived(msg.sender, tokenId);
         _open(_key(hashlock, tokenId, msg.sender, claimer, refunder, timelock), timelock);

@@ -10,4 +10,9 @@ contract HtlcTestNft is ERC721 {
     function mint(address to, uint256 tokenId) external {
         _mint(to, tokenId);
     }
+
+    /// Mint straight into `to` through `_safeMint`: its onERC721Received sees `from` = 0.
+    function safeMint(address to, uint256 tokenId, bytes calldata data) external {
+        _safeMint(to, tokenId, data);
+    }
 }
