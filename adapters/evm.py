@@ -22,15 +22,16 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
+from eth_typing import URI
 from eth_utils.address import to_checksum_address
 from web3 import AsyncWeb3
 from web3.exceptions import ProviderConnectionError, Web3Exception
 from web3.providers.rpc import AsyncHTTPProvider
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, RPCResponse
 
 from adapters.base import (
     AccountState,
@@ -56,6 +57,7 @@ from adapters.errors import (
     XgateError,
 )
 from adapters.headers import Header, header_from_rpc, header_hash
+from adapters.jsonlimits import loads_bounded
 from adapters.lightclient.headerchain import ChainLink
 from adapters.mpt import account_proof_from_rpc, verify_account_proof_result
 from adapters.receipts import OrderedTrie, ReceiptProof, encode_receipt, receipt_from_rpc
@@ -73,7 +75,14 @@ from adapters.types import (
     TxHash,
 )
 
-__all__ = ["EvmAdapter", "EvmConfig", "parse_data", "parse_quantity", "redact_url"]
+__all__ = [
+    "MAX_RPC_RESPONSE_BYTES",
+    "EvmAdapter",
+    "EvmConfig",
+    "parse_data",
+    "parse_quantity",
+    "redact_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +100,11 @@ _NONCE_CONFLICT_HINTS = (
 )
 _ALREADY_KNOWN_HINTS = ("already known", "known transaction", "already exists")
 _LOG_RANGE_HINTS = ("range", "too many", "limit", "exceed")
+
+# Bounds on one JSON-RPC answer (adapters.jsonlimits): a full block's receipts or a node-capped
+# eth_getLogs page is a few MB; real answers nest < 10 deep.
+MAX_RPC_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_RPC_JSON_DEPTH = 64
 
 
 # --- config ------------------------------------------------------------------------------------
@@ -245,6 +259,47 @@ class _NonceConflict(Exception):
 # --- the adapter -------------------------------------------------------------------------------
 
 
+class _BoundedHTTPProvider(AsyncHTTPProvider):
+    """web3's AsyncHTTPProvider, reading at most MAX_RPC_RESPONSE_BYTES of an answer and
+    decoding it with ``loads_bounded``: web3 reads the whole body and hands it to json.loads,
+    which a deeply nested answer crashes (C stack overflow). Errors are ``DecodeError``."""
+
+    async def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+        # Replaces web3's read-everything POST (retries are ours, so none are lost here).
+        response = await self._request_session_manager.async_get_response_from_post_request(
+            cast(URI, self.endpoint_uri),  # always set by AsyncHTTPProvider.__init__
+            data=request_data,
+            **dict(self.get_request_kwargs()),
+        )
+        try:
+            response.raise_for_status()
+            if (response.content_length or 0) > MAX_RPC_RESPONSE_BYTES:
+                raise DecodeError(
+                    "JSON document too large",
+                    size=response.content_length,
+                    limit=MAX_RPC_RESPONSE_BYTES,
+                )
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                body += chunk
+                if len(body) > MAX_RPC_RESPONSE_BYTES:
+                    raise DecodeError(
+                        "JSON document too large", size=len(body), limit=MAX_RPC_RESPONSE_BYTES
+                    )
+        except BaseException:
+            response.close()  # drop the connection rather than drain an unwanted body
+            raise
+        response.release()
+        return bytes(body)
+
+    @staticmethod
+    def decode_rpc_response(raw_response: bytes) -> RPCResponse:
+        answer: RPCResponse = loads_bounded(
+            raw_response, max_bytes=MAX_RPC_RESPONSE_BYTES, max_depth=MAX_RPC_JSON_DEPTH
+        )
+        return answer
+
+
 class EvmAdapter:
     """A ``ChainAdapter`` for plain EVM chains (Ethereum, L2s, anvil, the plain devnet)."""
 
@@ -261,7 +316,7 @@ class EvmAdapter:
             kind=self.chain_kind,
         )
         self._retry = config.retry
-        provider = AsyncHTTPProvider(
+        provider = _BoundedHTTPProvider(
             config.rpc_url,
             request_kwargs={"timeout": aiohttp.ClientTimeout(total=config.request_timeout_s)},
             # Our RetryPolicy decides retries; web3's own retry would hide them and double up.
@@ -387,7 +442,11 @@ class EvmAdapter:
                 url=redact_url(self._config.rpc_url),
                 reason=_clip(exc),
             ) from exc
-        except (ValueError, Web3Exception) as exc:  # JSONDecodeError, UnicodeDecodeError
+        except DecodeError as exc:  # from _BoundedHTTPProvider: too large, too deep, not JSON
+            raise RpcResponseInvalid(
+                f"node answer refused: {exc.message}", method=method, **exc.context
+            ) from exc
+        except (ValueError, Web3Exception) as exc:
             raise RpcResponseInvalid(
                 "node answer is not JSON", method=method, reason=_clip(str(exc))
             ) from exc

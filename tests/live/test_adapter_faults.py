@@ -3,7 +3,10 @@ the corrupted data. Faults are injected by a proxy in front of a real anvil node
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 
 from adapters.base import AdapterClosed, EventQuery, TxRequest
 from adapters.errors import ConfigError, RpcError, RpcResponseInvalid, RpcUnavailable
-from adapters.evm import EvmAdapter, EvmConfig
+from adapters.evm import MAX_RPC_RESPONSE_BYTES, EvmAdapter, EvmConfig
 from adapters.retry import RetryPolicy
 from adapters.signer import LocalSigner
 from adapters.testing import PING_TOPIC, ping_calldata
@@ -146,6 +149,78 @@ async def test_answer_without_result_is_an_invalid_response(
     proxy.fault = Fault(body=b'{"jsonrpc": "2.0", "id": 1}')
     with pytest.raises(RpcResponseInvalid):
         await adapter.height(Finality.latest())
+
+
+# The adapter process as deployed: importing adapters.evm pulls in py_ecc, which raises the
+# recursion limit to 100,000, so a deep answer must be refused before the C JSON parser runs.
+_ADAPTER_PROCESS = """
+import asyncio, json, sys
+from adapters.errors import XgateError
+from adapters.evm import EvmAdapter, EvmConfig
+from adapters.retry import RetryPolicy
+from adapters.types import ChainId, Finality
+
+async def main() -> None:
+    config = EvmConfig(
+        rpc_url=sys.argv[1], chain_id=ChainId(int(sys.argv[2])),
+        finality=Finality.confirmations(0), request_timeout_s=5.0,
+        retry=RetryPolicy(initial_delay=0.01, max_attempts=2),
+    )
+    async with EvmAdapter(config) as adapter:
+        try:
+            await adapter.height(Finality.latest())
+        except XgateError as exc:
+            print(json.dumps(exc.to_dict()))
+        print(json.dumps({"alive": sys.getrecursionlimit()}))
+
+asyncio.run(main())
+"""
+
+
+async def test_deeply_nested_json_answer_is_an_invalid_response_and_the_process_survives(
+    proxy: FaultyProxy, anvil_node: Any
+) -> None:
+    proxy.fault = Fault(method="eth_blockNumber", body=b"[" * 200_000 + b"]" * 200_000)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _ADAPTER_PROCESS,
+        proxy.url,
+        str(anvil_node.chain_id),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(child.communicate(), timeout=120)
+    assert child.returncode == 0, f"adapter process died ({child.returncode}): {stderr[-2000:]!r}"
+    error, alive = (json.loads(line) for line in stdout.decode().splitlines())
+    assert error["error"] == "RpcResponseInvalid"
+    assert (error["method"], error["depth"], error["limit"]) == ("eth_blockNumber", 200_000, 64)
+    assert alive == {"alive": 100_000}
+    assert proxy.count("eth_blockNumber") == 2  # retried like any invalid answer
+
+
+async def test_oversized_answer_is_an_invalid_response_read_no_further_than_the_limit(
+    adapter: EvmAdapter, proxy: FaultyProxy
+) -> None:
+    proxy.fault = Fault(method="eth_blockNumber", body=b'"' + b"0" * MAX_RPC_RESPONSE_BYTES + b'"')
+    with pytest.raises(RpcResponseInvalid) as info:
+        await adapter.height(Finality.latest())
+    assert info.value.context["limit"] == MAX_RPC_RESPONSE_BYTES
+
+
+async def test_deeply_nested_json_error_object_is_an_invalid_response(
+    adapter: EvmAdapter, proxy: FaultyProxy
+) -> None:
+    nested = (
+        b'{"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "data": '
+        + b"[" * 100
+        + b"]" * 100
+        + b', "message": "x"}}'
+    )
+    proxy.fault = Fault(method="eth_blockNumber", body=nested)
+    with pytest.raises(RpcResponseInvalid) as info:
+        await adapter.height(Finality.latest())
+    assert info.value.context["depth"] == 102
 
 
 async def test_json_rpc_error_carries_code_and_message_and_is_not_retried(
