@@ -87,9 +87,20 @@ def _node_items(data: bytes) -> list[bytes]:
             pos += 1
         else:
             sub_list, start, stop = rlp_item_bounds(data, pos, end)
+            if sub_list and stop - pos >= 32:  # anything this long is referenced by its hash
+                raise DecodeError("embedded node of 32 bytes or more", offset=pos)
             append(_Inline(data[pos:stop]) if sub_list else data[start:stop])
             pos = stop
     return items
+
+
+_EMPTY_OR_HASH = frozenset((0, 32))
+
+
+def _bad_child(child: bytes) -> bool:
+    """Not a child reference: empty, a 32-byte hash, or an embedded node (``_node_items``
+    refuses embedded nodes of 32 bytes or more)."""
+    return type(child) is not _Inline and len(child) not in _EMPTY_OR_HASH
 
 
 # --- proof walker ------------------------------------------------------------------------------
@@ -142,6 +153,17 @@ def verify_proof(root: bytes, key: bytes, nodes: Sequence[bytes]) -> bytes | Non
                 if n == 17:
                     if isinstance(items[16], _Inline):
                         raise ProofInvalid("branch value is a list", index=index - 1)
+                    # Every slot, not only the walked one: a malformed sibling means the node
+                    # is not a trie node at all, whatever the walked path proves.
+                    # (The set of lengths is the fast test; the loop only names the slot.)
+                    if not _EMPTY_OR_HASH.issuperset(map(len, items[:16])):
+                        for slot in range(16):
+                            if _bad_child(items[slot]):
+                                raise ProofInvalid(
+                                    "branch child reference is neither a hash nor a short node",
+                                    index=index - 1,
+                                    slot=slot,
+                                )
                     if pos == keylen:
                         value = items[16] or None
                         child = None
@@ -170,6 +192,11 @@ def verify_proof(root: bytes, key: bytes, nodes: Sequence[bytes]) -> bytes | Non
                         child = items[1]
                         if not child:
                             raise ProofInvalid("extension without a child", index=index - 1)
+                        if _bad_child(child):
+                            raise ProofInvalid(
+                                "extension child reference is neither a hash nor a short node",
+                                index=index - 1,
+                            )
                         if keyhex.startswith(nibbles, pos):
                             pos += len(nibbles)
                         else:
@@ -235,9 +262,15 @@ def decode_account(data: bytes) -> Account:
     fields = rlp_decode_list(data, "account")
     if len(fields) != 4:
         raise DecodeError("account must be an RLP list of 4 items", items=len(fields))
+    nonce = rlp_scalar(fields[0], "nonce")
+    if nonce.bit_length() > 64:  # EIP-2681
+        raise DecodeError("account nonce exceeds 64 bits", field="nonce", value=nonce)
+    balance = rlp_scalar(fields[1], "balance")
+    if balance.bit_length() > 256:
+        raise DecodeError("account balance exceeds 256 bits", field="balance", value=balance)
     return Account(
-        nonce=rlp_scalar(fields[0], "nonce"),
-        balance=rlp_scalar(fields[1], "balance"),
+        nonce=nonce,
+        balance=balance,
         storage_root=_hash32(fields[2], "storageRoot"),
         code_hash=_hash32(fields[3], "codeHash"),
     )

@@ -400,3 +400,75 @@ def test_eth_get_proof_result_without_a_field_is_rejected() -> None:
     del result["codeHash"]
     with pytest.raises(DecodeError, match="missing field"):
         account_proof_from_rpc(result)
+
+
+# --- every child reference is checked, not only the one walked -------------------------------
+
+FORTY = build({bytes([i]): bytes([i]) * 40 for i in range(40)})
+
+
+def proof_with_root_slot(slot: int, child: Any) -> tuple[bytes, list[bytes]]:
+    """FORTY's proof of key 0x00 with the root branch's (unwalked) ``slot`` set to ``child``."""
+    nodes = proof(FORTY, b"\x00")
+    root_items = rlp.decode(nodes[0])
+    assert len(root_items) == 17 and root_items[slot] == b""
+    root_items[slot] = child
+    root_node = rlp.encode(root_items)
+    return keccak(root_node), [root_node, *nodes[1:]]
+
+
+@pytest.mark.parametrize(
+    "child",
+    [b"\x11", b"\x11" * 31, b"\x11" * 33, [b"\x20", b"x" * 40]],
+    ids=["1 byte", "31 bytes", "33 bytes", "embedded node of 32+ bytes"],
+)
+def test_malformed_child_in_a_branch_slot_not_walked_is_rejected(child: Any) -> None:
+    root, nodes = proof_with_root_slot(15, child)
+    with pytest.raises(ProofInvalid, match=r"child reference|malformed trie node") as info:
+        verify_proof(root, b"\x00", nodes)
+    assert info.value.context["index"] == 0
+    assert info.value.context.get("slot", 15) == 15
+
+
+@pytest.mark.parametrize(
+    "child", [b"\x11" * 32, [b"\x31", b"x"]], ids=["hash", "embedded node under 32 bytes"]
+)
+def test_wellformed_children_in_slots_not_walked_are_accepted(child: Any) -> None:
+    root, nodes = proof_with_root_slot(15, child)
+    assert verify_proof(root, b"\x00", nodes) == b"\x00" * 40
+
+
+@pytest.mark.parametrize(
+    "child",
+    [b"\x11" * 5, b"\x11" * 33, [b"\x20", b"x" * 40]],
+    ids=["5 bytes", "33 bytes", "embedded node of 32+ bytes"],
+)
+def test_malformed_extension_child_is_rejected_when_the_key_diverges(child: Any) -> None:
+    extension = rlp.encode([b"\x00\x12\x12", child])  # path 1212; key 00... diverges at once
+    with pytest.raises(ProofInvalid, match=r"child reference|malformed trie node"):
+        verify_proof(keccak(extension), b"\x00" * 32, [extension])
+
+
+# --- account fields are range-checked ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("nonce", "balance", "field"),
+    [(2**64, 0, "nonce"), (0, 2**256, "balance"), (2**64 + 5, 2**300, "nonce")],
+)
+def test_proven_account_with_an_out_of_range_nonce_or_balance_is_rejected(
+    nonce: int, balance: int, field: str
+) -> None:
+    address = b"\x42" * 20
+    state = build({keccak(address): rlp.encode([nonce, balance, EMPTY_TRIE_ROOT, EMPTY_CODE_HASH])})
+    with pytest.raises(ProofInvalid, match="does not decode") as info:
+        verify_account_proof(state.root_hash, address, proof(state, keccak(address)))
+    assert field in info.value.context["reason"]
+
+
+def test_account_with_the_largest_nonce_and_balance_is_accepted() -> None:
+    address = b"\x42" * 20
+    account = [2**64 - 1, 2**256 - 1, EMPTY_TRIE_ROOT, EMPTY_CODE_HASH]
+    state = build({keccak(address): rlp.encode(account)})
+    proven = verify_account_proof(state.root_hash, address, proof(state, keccak(address)))
+    assert proven == Account(2**64 - 1, 2**256 - 1, EMPTY_TRIE_ROOT, EMPTY_CODE_HASH)
