@@ -1,7 +1,10 @@
 """The devnet chain: py-evm execution, QBFT sealing, transaction pool, votes and allowlist.
 
-Everything here is synchronous and single-threaded; the aiohttp server (``devnet.server``)
-calls it from its event loop, so requests and block production never interleave.
+Everything here is synchronous. Only the event loop of ``devnet.server`` writes (block
+production, the pool, votes); read-only queries (eth_call, eth_getLogs ...) also run on worker
+threads. They read immutable data (content-addressed trie nodes, sealed headers, blocks and
+receipts by number up to ``head``), and ``head`` is replaced only after a block is persisted;
+the block and receipt caches take a lock.
 
 Block hashes. py-evm stores each header with the *filtered* QBFT extraData (round 0, no
 seals), so its own keccak(header) is exactly the Besu QBFT block hash and parent links work
@@ -20,6 +23,7 @@ if the operator had called ``qbft_proposeValidatorVote`` on every node.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,7 +35,12 @@ from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, 
 from eth.chains.base import Chain
 from eth.constants import SECPK1_N
 from eth.db.atomic import AtomicDB
-from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
+from eth.exceptions import (
+    BlockNotFound,
+    HeaderNotFound,
+    TransactionNotFound,
+    UnrecognizedTransactionType,
+)
 from eth_keys.exceptions import BadSignature
 from eth_typing import Address as EthAddress
 from eth_typing import BlockNumber
@@ -109,6 +118,7 @@ class DevnetChain:
         self._head_state: tuple[bytes, StateAPI] | None = None
         self._block_cache: OrderedDict[int, BlockAPI] = OrderedDict()
         self._receipt_cache: OrderedDict[int, tuple[ReceiptAPI, ...]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         if self.db.kv:
             self._restore()
         else:
@@ -333,6 +343,11 @@ class DevnetChain:
     def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
         try:
             tx = self.tx_builder.decode(raw)
+        except UnrecognizedTransactionType as exc:
+            # Besu RpcErrorType.INVALID_TRANSACTION_TYPE
+            raise errors.RpcMethodError(
+                errors.INVALID_PARAMS, "Invalid transaction type", f"type {exc.args[0]} unknown"
+            ) from exc
         except (
             rlp.exceptions.RLPException,
             ValidationError,
@@ -499,7 +514,8 @@ class DevnetChain:
 
     def block(self, header: BlockHeaderAPI) -> BlockAPI:
         number = header.block_number
-        cached = self._block_cache.get(number)
+        with self._cache_lock:
+            cached = self._block_cache.get(number)
         if cached is not None and cached.hash == header.hash:
             return cached
         block = self.chain.get_canonical_block_by_number(number)
@@ -508,18 +524,19 @@ class DevnetChain:
 
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
         number = header.block_number
-        cached = self._receipt_cache.get(number)
+        with self._cache_lock:
+            cached = self._receipt_cache.get(number)
         if cached is None:
             cached = tuple(self.chain.chaindb.get_receipts(header, self.receipt_builder))
             self._remember(self._receipt_cache, number, cached)
         return cached
 
-    @staticmethod
-    def _remember(cache: OrderedDict[int, Any], key: int, value: Any) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > 512:
-            cache.popitem(last=False)
+    def _remember(self, cache: OrderedDict[int, Any], key: int, value: Any) -> None:
+        with self._cache_lock:
+            cache[key] = value
+            cache.move_to_end(key)
+            while len(cache) > 512:
+                cache.popitem(last=False)
 
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         try:

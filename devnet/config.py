@@ -8,9 +8,9 @@ key                    meaning (default)
 =====================  ======================================================================
 mode                   ``"consortium"`` (QBFT, permissioned) or ``"plain"`` (unsealed, auto-mine)
 chain_id               20250 (consortium) / 31337 (plain)
-fork                   ``"london"`` (16 header fields), ``"shanghai"`` (17) or ``"cancun"`` (20);
-                       default shanghai (consortium, like Besu's shipped QBFT genesis files),
-                       cancun (plain)
+fork                   ``"london"`` (16 header fields), ``"shanghai"`` (17), ``"cancun"`` (20)
+                       or ``"prague"`` (21); default shanghai (consortium, like Besu's shipped
+                       QBFT genesis files), cancun (plain)
 validator_count        number of in-process validators with deterministic dev keys (4)
 spare_validators       extra dev validator keys held by the node but not in the genesis set,
                        so a vote can add a validator that then seals (0)
@@ -27,8 +27,24 @@ dev_balance_wei        balance of each dev account (10,000 ETH)
 allowlist              extra 0x addresses allowlisted at genesis (dev accounts and validators
                        always are)
 permissioning          account allowlist on (consortium True, plain False)
-max_log_range          largest eth_getLogs block range (10,000)
-max_batch_size         largest JSON-RPC batch (5,000)
+rpc_gas_cap            gas cap of eth_call / eth_estimateGas / eth_createAccessList, like
+                       Besu's ``--rpc-gas-cap`` (30,000,000; a larger call gas is lowered to it)
+max_log_range          largest eth_getLogs block range, Besu ``--rpc-max-logs-range`` (5,000)
+max_log_addresses      most addresses in one log filter (1,000, like geth)
+max_log_topics         most alternatives in one topic position (1,000, like geth)
+max_log_results        most logs one eth_getLogs returns (10,000: "query returned more than
+                       10000 results", -32005)
+max_batch_size         largest JSON-RPC batch, Besu ``--rpc-http-max-batch-size`` (1,024)
+max_batch_cost         largest summed cost of a batch, in request units: 1 per plain request,
+                       1 per million gas a simulated call may use, 1 per 100 blocks of a log
+                       query (see ``devnet.rpc.request_cost``) (2,000)
+max_request_bytes      largest HTTP request body, Besu
+                       ``--rpc-http-max-request-content-length`` (5 MiB; larger gets HTTP 413)
+max_json_depth         deepest nesting of a request body (32)
+rpc_workers            expensive read-only requests (eth_call, eth_getLogs, ...) run at most
+                       this many at once on worker threads, off the sealing loop (2)
+max_filters            most installed filters (eth_newFilter ...) at once (1,000)
+filter_timeout_s       a filter not polled for this long is uninstalled (300, like geth)
 genesis_timestamp      genesis timestamp (default: now at first start)
 =====================  ======================================================================
 """
@@ -43,7 +59,7 @@ from typing import Any, Final, Literal
 from adapters.errors import ConfigError
 
 Mode = Literal["consortium", "plain"]
-Fork = Literal["london", "shanghai", "cancun"]
+Fork = Literal["london", "shanghai", "cancun", "prague"]
 
 CONSORTIUM_CHAIN_ID: Final = 20250
 PLAIN_CHAIN_ID: Final = 31337
@@ -70,8 +86,18 @@ class DevnetConfig:
     dev_balance_wei: int = 10_000 * ETHER
     allowlist: tuple[bytes, ...] = field(default=())
     permissioning: bool = True
-    max_log_range: int = 10_000
-    max_batch_size: int = 5_000
+    rpc_gas_cap: int = 30_000_000
+    max_log_range: int = 5_000
+    max_log_addresses: int = 1_000
+    max_log_topics: int = 1_000
+    max_log_results: int = 10_000
+    max_batch_size: int = 1_024
+    max_batch_cost: int = 2_000
+    max_request_bytes: int = 5 * 1024 * 1024
+    max_json_depth: int = 32
+    rpc_workers: int = 2
+    max_filters: int = 1_000
+    filter_timeout_s: float = 300.0
     genesis_timestamp: int | None = None
 
     @property
@@ -104,7 +130,10 @@ class DevnetConfig:
             "mode": chosen,
             "chain_id": _int(raw, "chain_id", PLAIN_CHAIN_ID if plain else CONSORTIUM_CHAIN_ID, 1),
             "fork": _choice(
-                raw, "fork", "cancun" if plain else "shanghai", ("london", "shanghai", "cancun")
+                raw,
+                "fork",
+                "cancun" if plain else "shanghai",
+                ("london", "shanghai", "cancun", "prague"),
             ),
             "validator_count": _int(raw, "validator_count", 4, 1, 64),
             "spare_validators": _int(raw, "spare_validators", 0, 0, 64),
@@ -117,8 +146,18 @@ class DevnetConfig:
             "dev_balance_wei": _int(raw, "dev_balance_wei", 10_000 * ETHER, 0, 2**255),
             "allowlist": _addresses(raw, "allowlist"),
             "permissioning": _bool(raw, "permissioning", not plain),
-            "max_log_range": _int(raw, "max_log_range", 10_000, 1),
-            "max_batch_size": _int(raw, "max_batch_size", 5_000, 1),
+            "rpc_gas_cap": _int(raw, "rpc_gas_cap", 30_000_000, 21_000, 2**63 - 1),
+            "max_log_range": _int(raw, "max_log_range", 5_000, 1),
+            "max_log_addresses": _int(raw, "max_log_addresses", 1_000, 1),
+            "max_log_topics": _int(raw, "max_log_topics", 1_000, 1),
+            "max_log_results": _int(raw, "max_log_results", 10_000, 1),
+            "max_batch_size": _int(raw, "max_batch_size", 1_024, 1),
+            "max_batch_cost": _int(raw, "max_batch_cost", 2_000, 1),
+            "max_request_bytes": _int(raw, "max_request_bytes", 5 * 1024 * 1024, 1024),
+            "max_json_depth": _int(raw, "max_json_depth", 32, 4, 10_000),
+            "rpc_workers": _int(raw, "rpc_workers", 2, 1, 64),
+            "max_filters": _int(raw, "max_filters", 1_000, 1),
+            "filter_timeout_s": _float(raw, "filter_timeout_s", 300.0),
             "genesis_timestamp": _opt_int(raw, "genesis_timestamp"),
         }
         config = cls(**values)

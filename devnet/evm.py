@@ -1,4 +1,5 @@
-"""py-evm VM classes for the devnet: QBFT headers on London/Shanghai/Cancun, and plain post-merge.
+"""py-evm VM classes for the devnet: QBFT headers on London/Shanghai/Cancun/Prague, and plain
+post-merge.
 
 Why subclasses: py-evm caps extraData at 32 bytes (``VM.extra_data_max_bytes``) and its Paris+
 VMs force difficulty 0 and the post-merge mix hash. A Besu QBFT header on the same forks has
@@ -17,6 +18,7 @@ from eth import constants
 from eth.abc import BlockAPI, BlockHeaderAPI, ConsensusAPI
 from eth.chains.base import Chain
 from eth.consensus.noproof import NoProofConsensus
+from eth.constants import EMPTY_SHA256
 from eth.vm.base import VM
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.blocks import CancunBlockHeader
@@ -27,6 +29,8 @@ from eth.vm.forks.gray_glacier.headers import (
 )
 from eth.vm.forks.london import LondonVM
 from eth.vm.forks.london.blocks import LondonBlockHeader
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.blocks import PragueBlockHeader
 from eth.vm.forks.shanghai import ShanghaiVM
 from eth.vm.forks.shanghai.blocks import ShanghaiBlockHeader
 from eth_utils.exceptions import ValidationError
@@ -50,6 +54,7 @@ def _qbft_header_factory(fork: str) -> Callable[..., BlockHeaderAPI]:
         blob_gas_used = params.pop("blob_gas_used", 0)
         params.pop("excess_blob_gas", None)
         beacon_root = params.pop("parent_beacon_block_root", ZERO_HASH)
+        requests_hash = params.pop("requests_hash", EMPTY_SHA256)
         base = create_gray_glacier_header_from_parent(
             compute_gray_glacier_difficulty, parent, **params
         )
@@ -62,7 +67,10 @@ def _qbft_header_factory(fork: str) -> Callable[..., BlockHeaderAPI]:
         fields["blob_gas_used"] = blob_gas_used
         fields["excess_blob_gas"] = 0 if parent is None else calc_excess_blob_gas_cancun(parent)
         fields["parent_beacon_block_root"] = beacon_root
-        return CancunBlockHeader(**fields)
+        if fork == "cancun":
+            return CancunBlockHeader(**fields)
+        fields["requests_hash"] = requests_hash
+        return PragueBlockHeader(**fields)
 
     return create
 
@@ -118,6 +126,11 @@ class QbftCancunVM(_QbftMixin, CancunVM):
     create_header_from_parent = staticmethod(_qbft_header_factory("cancun"))
 
 
+class QbftPragueVM(_QbftMixin, PragueVM):
+    fork = "qbft-prague"
+    create_header_from_parent = staticmethod(_qbft_header_factory("prague"))
+
+
 class PlainShanghaiVM(ShanghaiVM):
     consensus_class: type[ConsensusAPI] = NoProofConsensus
 
@@ -126,14 +139,20 @@ class PlainCancunVM(CancunVM):
     consensus_class: type[ConsensusAPI] = NoProofConsensus
 
 
+class PlainPragueVM(PragueVM):
+    consensus_class: type[ConsensusAPI] = NoProofConsensus
+
+
 QBFT_VMS: Final[dict[str, type[VM]]] = {
     "london": QbftLondonVM,
     "shanghai": QbftShanghaiVM,
     "cancun": QbftCancunVM,
+    "prague": QbftPragueVM,
 }
 PLAIN_VMS: Final[dict[str, type[VM]]] = {
     "shanghai": PlainShanghaiVM,
     "cancun": PlainCancunVM,
+    "prague": PlainPragueVM,
 }
 
 

@@ -8,13 +8,28 @@ Shapes follow what Besu and geth serve (hex quantities, 0x data, ``null`` for un
 from __future__ import annotations
 
 import re
+import secrets
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import rlp
 from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
-from eth.exceptions import Revert, VMError
+from eth.exceptions import (
+    ContractCreationCollision,
+    FullStack,
+    InsufficientStack,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfGas,
+    Revert,
+    StackDepthLimit,
+    VMError,
+    WriteProtection,
+)
 from eth.vm.spoof import SpoofTransaction
 from eth_bloom.bloom import BloomFilter
 from eth_hash.auto import keccak
@@ -32,6 +47,7 @@ PRIORITY_FEE: Final = 1_000_000_000
 ZERO_ADDRESS: Final = EthAddress(b"\x00" * 20)
 _HEX_RE: Final = re.compile(r"^0x[0-9a-fA-F]*$")
 _QTY_RE: Final = re.compile(r"^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$")
+_OPCODE_RE: Final = re.compile(r"0x[0-9a-fA-F]+")
 _TAGS: Final = frozenset({"latest", "pending", "safe", "finalized", "earliest"})
 
 
@@ -103,6 +119,127 @@ def _bool(value: Any, what: str) -> bool:
     return value
 
 
+_PRECOMPILES: Final = frozenset(i.to_bytes(20, "big") for i in range(1, 0x12))
+
+
+@dataclass
+class Filter:
+    kind: str  # "log", "block" or "pending"
+    cursor: int  # last block whose changes were returned
+    query: LogQuery | None = None
+    pending: list[bytes] = field(default_factory=list)
+    last_poll: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FilterTable:
+    """Installed filters (Besu ``FilterManager``): at most ``limit``; one not polled for
+    ``timeout_s`` seconds is uninstalled. Ids are random 128-bit quantities like Besu's.
+    Thread-safe: log polls run on worker threads."""
+
+    MAX_PENDING: Final = 10_000  # per pending-transaction filter, oldest dropped first
+
+    def __init__(self, limit: int, timeout_s: float) -> None:
+        self.limit = limit
+        self.timeout_s = timeout_s
+        self._filters: dict[str, Filter] = {}
+        self._lock = threading.Lock()
+
+    def install(self, kind: str, head: int, query: LogQuery | None = None) -> str:
+        now = time.monotonic()
+        self.expire(now)
+        with self._lock:
+            if len(self._filters) >= self.limit:
+                raise RpcMethodError(
+                    errors.LIMIT_EXCEEDED,
+                    f"Filter limit of {self.limit} reached",
+                    "uninstall unused filters (eth_uninstallFilter)",
+                )
+            filter_id = q(secrets.randbits(128) | 1 << 127)
+            self._filters[filter_id] = Filter(kind, head, query, last_poll=now)
+        return filter_id
+
+    def get(self, filter_id: str) -> Filter:
+        now = time.monotonic()
+        self.expire(now)
+        with self._lock:
+            flt = self._filters.get(filter_id)
+            if flt is None:
+                raise RpcMethodError(-32000, "Filter not found", filter_id)
+            flt.last_poll = now
+            return flt
+
+    def remove(self, filter_id: str) -> bool:
+        with self._lock:
+            return self._filters.pop(filter_id, None) is not None
+
+    def expire(self, now: float) -> None:
+        with self._lock:
+            for filter_id in [
+                i for i, f in self._filters.items() if now - f.last_poll > self.timeout_s
+            ]:
+                del self._filters[filter_id]
+
+    def on_pending(self, tx_hash: bytes) -> None:
+        with self._lock:
+            for flt in self._filters.values():
+                if flt.kind == "pending":
+                    flt.pending.append(tx_hash)
+                    del flt.pending[: -self.MAX_PENDING]
+
+
+def _filter_id(value: Any) -> str:
+    if not isinstance(value, str) or not _QTY_RE.match(value):
+        raise invalid_params("Invalid params", "filter id must be a hex quantity")
+    return value.lower()
+
+
+def _record_access(state: StateAPI, touched: dict[bytes, set[int]]) -> None:
+    """Record every address and storage slot ``state`` marks warm (EIP-2929) while it runs."""
+    mark_address = state.mark_address_warm
+    mark_storage = state.mark_storage_warm
+
+    def address_warm(address: EthAddress) -> None:
+        touched.setdefault(bytes(address), set())
+        mark_address(address)
+
+    def storage_warm(address: EthAddress, slot: int) -> None:
+        touched.setdefault(bytes(address), set()).add(int(slot))
+        mark_storage(address, slot)
+
+    state.mark_address_warm = address_warm  # type: ignore[method-assign]
+    state.mark_storage_warm = storage_warm  # type: ignore[method-assign]
+
+
+def _with_access_list(tx: Any, access_list: tuple[Any, ...], chain: DevnetChain) -> Any:
+    """An unsigned EIP-1559 copy of the spoofed call ``tx`` carrying ``access_list``."""
+    inner = tx.spoof_target if isinstance(tx, SpoofTransaction) else tx
+    builder: Any = chain.vm_class.get_transaction_builder()
+    return builder.new_unsigned_dynamic_fee_transaction(
+        chain_id=chain.config.chain_id,
+        nonce=inner.nonce,
+        max_priority_fee_per_gas=0,
+        max_fee_per_gas=0,
+        gas=inner.gas,
+        to=inner.to,
+        value=inner.value,
+        data=inner.data,
+        access_list=access_list,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """A parsed log filter: ``addresses`` None means any, ``topics`` None positions any."""
+
+    addresses: set[bytes] | None
+    topics: list[set[int] | None]
+    masks: tuple[tuple[int, ...], ...]
+    block_hash: bytes | None
+    from_tag: Any
+    to_tag: Any
+
+
 class RpcApi:
     """Method table over one ``DevnetChain``."""
 
@@ -110,6 +247,7 @@ class RpcApi:
         self.chain = chain
         self.config = chain.config
         self.accepted_tx = False  # set when eth_sendRawTransaction pooled something
+        self.filters = FilterTable(self.config.max_filters, self.config.filter_timeout_s)
         self.methods: dict[str, Callable[[Any], Any]] = {
             name[len("m_") :]: getattr(self, name) for name in dir(self) if name.startswith("m_")
         }
@@ -206,6 +344,8 @@ class RpcApi:
             out["blobGasUsed"] = q(int(header.blob_gas_used or 0))
             out["excessBlobGas"] = q(int(header.excess_blob_gas or 0))
             out["parentBeaconBlockRoot"] = d(header.parent_beacon_block_root or b"")
+        if hasattr(header, "requests_hash"):
+            out["requestsHash"] = d(header.requests_hash)
         txs = block.transactions
         if full:
             out["transactions"] = [self._tx_json(tx, header, i) for i, tx in enumerate(txs)]
@@ -626,12 +766,16 @@ class RpcApi:
         finally:
             state.revert(snapshot)
 
+    def gas_cap(self, header: BlockHeaderAPI) -> int:
+        """Most gas one simulated call may use (Besu ``--rpc-gas-cap``)."""
+        return min(int(header.gas_limit), self.config.rpc_gas_cap)
+
     def m_eth_call(self, params: Any) -> str:
         call, tag, overrides = _args(params, 1, 3)
         header = self._known_header(tag)
         with self.chain.chain.get_vm(header).in_costless_state() as state:
             self._apply_overrides(state, overrides)
-            tx, _ = self._call_tx(call, state, header.gas_limit)
+            tx, _ = self._call_tx(call, state, self.gas_cap(header))
             computation = self._run(state, tx)
         if computation.is_error:
             raise _execution_error(computation)
@@ -642,7 +786,7 @@ class RpcApi:
         header = self._known_header(tag)
         with self.chain.chain.get_vm(header).in_costless_state() as state:
             self._apply_overrides(state, overrides)
-            tx, cap = self._call_tx(call, state, header.gas_limit)
+            tx, cap = self._call_tx(call, state, self.gas_cap(header))
             intrinsic = tx.intrinsic_gas
             if cap < intrinsic:
                 raise errors.intrinsic_gas_exceeds_limit(
@@ -652,9 +796,7 @@ class RpcApi:
             if top.is_error:
                 if isinstance(top.error, Revert):
                     raise _execution_error(top)
-                raise RpcMethodError(
-                    -32000, f"gas required exceeds allowance ({cap})", str(top.error)
-                )
+                raise RpcMethodError(-32000, f"gas required exceeds allowance ({cap})")
             # Search [used, cap]: below the gas used before refunds nothing can succeed; the
             # first guess (used + 1/63 for the call stipend rule) almost always does.
             used = cap - top.get_gas_remaining()
@@ -680,6 +822,7 @@ class RpcApi:
         (raw,) = _args(params, 1, 1)
         tx_hash = self.chain.submit_raw_transaction(_data(raw, "transaction"))
         self.accepted_tx = True
+        self.filters.on_pending(tx_hash)
         return d(tx_hash)
 
     def m_eth_sendTransaction(self, params: Any) -> str:
@@ -693,6 +836,12 @@ class RpcApi:
 
     def m_eth_getLogs(self, params: Any) -> list[dict[str, Any]]:
         (flt,) = _args(params, 1, 1)
+        return self.collect_logs(self.log_query(flt))
+
+    def log_query(self, flt: Any, *, bounded: bool = True) -> LogQuery:
+        """Parse and bound an ``eth_getLogs`` / ``eth_newFilter`` filter object. With
+        ``bounded=False`` the block range is not checked (a filter's range is checked when it
+        is queried)."""
         if not isinstance(flt, dict):
             raise RpcMethodError(
                 errors.INVALID_PARAMS, "Invalid log filter params", "filter must be an object"
@@ -702,9 +851,23 @@ class RpcApi:
             raise RpcMethodError(
                 errors.INVALID_PARAMS, "Invalid log filter params", sorted(unknown)
             )
+        cfg = self.config
         addresses = _address_filter(flt.get("address"))
+        if addresses is not None and len(addresses) > cfg.max_log_addresses:
+            raise RpcMethodError(
+                errors.LIMIT_EXCEEDED,
+                f"Filter exceeds the limit of {cfg.max_log_addresses} addresses",
+                f"{len(addresses)} addresses",
+            )
         topics = _topic_filter(flt.get("topics"))
-        head = int(self.chain.head.block_number)
+        for position in topics:
+            if position is not None and len(position) > cfg.max_log_topics:
+                raise RpcMethodError(
+                    errors.LIMIT_EXCEEDED,
+                    f"Filter exceeds the limit of {cfg.max_log_topics} topics per position",
+                    f"{len(position)} topics",
+                )
+        block_hash = None
         if flt.get("blockHash") is not None:
             if flt.get("fromBlock") is not None or flt.get("toBlock") is not None:
                 raise RpcMethodError(
@@ -712,32 +875,61 @@ class RpcApi:
                     "Invalid log filter params",
                     "blockHash excludes fromBlock/toBlock",
                 )
-            header = self.chain.header_by_hash(_hash(flt["blockHash"], "blockHash"))
+            block_hash = _hash(flt["blockHash"], "blockHash")
+        for key in ("fromBlock", "toBlock"):
+            self._number_for(flt.get(key), 0)  # a bad tag fails here, not when polled
+        query = LogQuery(
+            addresses=addresses,
+            topics=topics,
+            masks=_bloom_masks(addresses, topics),
+            block_hash=block_hash,
+            from_tag=flt.get("fromBlock"),
+            to_tag=flt.get("toBlock"),
+        )
+        if bounded and block_hash is None:
+            self.log_range(query)
+        return query
+
+    def log_range(self, query: LogQuery) -> tuple[int, int]:
+        """The block numbers ``query`` covers now, bounded by ``max_log_range``."""
+        head = int(self.chain.head.block_number)
+        start = self._number_for(query.from_tag, head)
+        requested_end = self._number_for(query.to_tag, head)
+        if start > requested_end:
+            raise RpcMethodError(
+                errors.INVALID_PARAMS, "Invalid log filter params", "fromBlock is after toBlock"
+            )
+        if requested_end - start + 1 > self.config.max_log_range:
+            raise RpcMethodError(
+                errors.LIMIT_EXCEEDED,
+                "Requested range exceeds maximum RPC range limit",
+                f"{requested_end - start + 1} blocks requested, "
+                f"at most {self.config.max_log_range}",
+            )
+        return start, min(requested_end, head)
+
+    def collect_logs(
+        self, query: LogQuery, span: tuple[int, int] | None = None
+    ) -> list[dict[str, Any]]:
+        """The logs ``query`` matches in its range (or ``span``, first and last block), at most
+        ``max_log_results`` (else -32005)."""
+        if query.block_hash is not None:
+            header = self.chain.header_by_hash(query.block_hash)
             if header is None:
-                raise RpcMethodError(-32000, "Block not found", flt["blockHash"])
-            headers = [header]
+                raise RpcMethodError(-32000, "Block not found", d(query.block_hash))
+            numbers: range | list[int] = []
+            headers: list[BlockHeaderAPI] = [header]
         else:
-            start = self._number_for(flt.get("fromBlock"), head)
-            requested_end = self._number_for(flt.get("toBlock"), head)
-            if start > requested_end:
-                raise RpcMethodError(
-                    errors.INVALID_PARAMS, "Invalid log filter params", "fromBlock is after toBlock"
-                )
-            if requested_end - start + 1 > self.config.max_log_range:
-                raise RpcMethodError(
-                    -32005,
-                    "Requested range exceeds maximum RPC range limit",
-                    f"{requested_end - start + 1} blocks requested, at most {self.config.max_log_range}",
-                )
-            end = min(requested_end, head)
-            headers = []
-            for number in range(start, end + 1):
-                header_n = self.chain.header_by_number(number)
-                assert header_n is not None
-                headers.append(header_n)
+            first, last = span if span is not None else self.log_range(query)
+            numbers, headers = range(first, last + 1), []
+        limit = self.config.max_log_results
         out: list[dict[str, Any]] = []
+        for number in numbers:
+            header_n = self.chain.header_by_number(number)
+            assert header_n is not None
+            headers.append(header_n)
         for header in headers:
-            if not _bloom_may_match(header.bloom, addresses, topics):
+            if not _bloom_may_match(int(header.bloom), query.masks):
                 continue
             txs = self.chain.block(header).transactions
             log_index = 0
@@ -745,9 +937,103 @@ class RpcApi:
                 zip(txs, self.chain.receipts(header), strict=True)
             ):
                 for entry in receipt.logs:
-                    if _log_matches(entry, addresses, topics):
+                    if _log_matches(entry, query.addresses, query.topics):
+                        if len(out) == limit:
+                            raise RpcMethodError(
+                                errors.LIMIT_EXCEEDED, f"query returned more than {limit} results"
+                            )
                         out.append(_log_json(entry, header, tx.hash, index, log_index))
                     log_index += 1
+        return out
+
+    # --- filters (Besu FilterManager) ----------------------------------------------------------
+
+    def expire_filters(self) -> None:
+        self.filters.expire(time.monotonic())
+
+    def m_eth_newFilter(self, params: Any) -> str:
+        (flt,) = _args(params, 1, 1)
+        query = self.log_query(flt, bounded=False)
+        return self.filters.install("log", int(self.chain.head.block_number), query)
+
+    def m_eth_newBlockFilter(self, params: Any) -> str:
+        _args(params, 0, 0)
+        return self.filters.install("block", int(self.chain.head.block_number))
+
+    def m_eth_newPendingTransactionFilter(self, params: Any) -> str:
+        _args(params, 0, 0)
+        return self.filters.install("pending", int(self.chain.head.block_number))
+
+    def m_eth_uninstallFilter(self, params: Any) -> bool:
+        (filter_id,) = _args(params, 1, 1)
+        return self.filters.remove(_filter_id(filter_id))
+
+    def m_eth_getFilterChanges(self, params: Any) -> list[Any]:
+        (filter_id,) = _args(params, 1, 1)
+        flt = self.filters.get(_filter_id(filter_id))
+        head = int(self.chain.head.block_number)
+        with flt.lock:
+            if flt.kind == "pending":
+                hashes, flt.pending = flt.pending, []
+                return [d(h) for h in hashes]
+            first = flt.cursor + 1
+            # At most max_log_range blocks per poll; the next poll continues from there.
+            last = min(head, first + self.config.max_log_range - 1)
+            if flt.kind == "block":
+                out_blocks = []
+                for number in range(first, last + 1):
+                    header = self.chain.header_by_number(number)
+                    assert header is not None
+                    out_blocks.append(d(header.hash))
+                flt.cursor = max(flt.cursor, last)
+                return out_blocks
+            assert flt.query is not None
+            query = flt.query
+            start = max(first, self._number_for(query.from_tag, 0) if query.from_tag else 0)
+            end = min(last, self._number_for(query.to_tag, last))
+            logs = self.collect_logs(query, (start, end)) if start <= end else []
+            flt.cursor = max(flt.cursor, last)
+            return logs
+
+    def m_eth_getFilterLogs(self, params: Any) -> list[dict[str, Any]]:
+        (filter_id,) = _args(params, 1, 1)
+        flt = self.filters.get(_filter_id(filter_id))
+        if flt.query is None:
+            raise RpcMethodError(-32000, "Filter not found", "not a log filter")
+        return self.collect_logs(flt.query)
+
+    # --- access lists -------------------------------------------------------------------------
+
+    def m_eth_createAccessList(self, params: Any) -> dict[str, Any]:
+        """geth's algorithm: run the call, list what it touched (sender, recipient, coinbase and
+        precompiles excluded unless storage was read), repeat with that list until stable."""
+        call, tag = _args(params, 1, 2)
+        header = self._known_header(tag)
+        vm = self.chain.chain.get_vm(header)
+        found: dict[bytes, set[int]] = {}
+        for _ in range(8):
+            with vm.in_costless_state() as state:
+                tx, _ = self._call_tx(call, state, self.gas_cap(header))
+                touched: dict[bytes, set[int]] = {}
+                _record_access(state, touched)
+                listed = tuple((EthAddress(a), tuple(sorted(k))) for a, k in found.items())
+                tx = SpoofTransaction(_with_access_list(tx, listed, self.chain), from_=tx.sender)
+                computation = self._run(state, tx)
+            excluded = {bytes(tx.sender), bytes(tx.to or b""), bytes(header.coinbase)}
+            excluded |= _PRECOMPILES
+            new = {a: k for a, k in touched.items() if a not in excluded or k}
+            if new == found:
+                break
+            found = new
+        out: dict[str, Any] = {
+            "accessList": [
+                {"address": d(a), "storageKeys": [word(k) for k in sorted(keys)]}
+                for a, keys in found.items()
+            ],
+            "gasUsed": q(tx.gas - computation.get_gas_remaining()),
+        }
+        if computation.is_error:
+            out["error"] = _execution_error(computation).message
         return out
 
     # --- QBFT (Besu names) -------------------------------------------------------------------
@@ -841,6 +1127,60 @@ class RpcApi:
         return {"pending": q(len(self.chain.pool)), "queued": "0x0"}
 
 
+# --- request cost --------------------------------------------------------------------------------
+
+# Methods whose work grows with their parameters; they run on worker threads, off the sealing
+# loop (``devnet.server``). Everything else is a bounded lookup.
+EXPENSIVE: Final = frozenset(
+    {
+        "eth_call",
+        "eth_estimateGas",
+        "eth_createAccessList",
+        "eth_getLogs",
+        "eth_getFilterLogs",
+        "eth_getFilterChanges",
+        "eth_getProof",
+        "eth_feeHistory",
+        "eth_getBlockReceipts",
+    }
+)
+GAS_PER_UNIT: Final = 1_000_000  # ~0.25 s of py-evm execution on the dev machine
+BLOCKS_PER_UNIT: Final = 100
+
+
+def request_cost(api: RpcApi, method: Any, params: Any) -> int:
+    """What one request costs in batch units: 1 for a lookup; for simulated calls 1 per
+    ``GAS_PER_UNIT`` of the gas they may use (their ``gas``, else the gas cap; estimateGas
+    and createAccessList run the call several times); for log queries 1 per
+    ``BLOCKS_PER_UNIT`` blocks. Malformed params cost 1 (they fail fast)."""
+    first = params[0] if isinstance(params, list) and params else None
+    head = int(api.chain.head.block_number)
+    if method in ("eth_call", "eth_estimateGas", "eth_createAccessList"):
+        gas = api.gas_cap(api.chain.head)
+        if isinstance(first, dict) and first.get("gas") is not None:
+            try:
+                gas = min(gas, _quantity(first["gas"], "gas"))
+            except RpcMethodError:
+                return 1
+        runs = 1 if method == "eth_call" else 3
+        return 1 + runs * -(-gas // GAS_PER_UNIT)
+    if method == "eth_getLogs" and isinstance(first, dict):
+        try:
+            start = api._number_for(first.get("fromBlock"), head)
+            end = api._number_for(first.get("toBlock"), head)
+        except RpcMethodError:
+            return 1
+        return 1 + max(0, min(end, head) - start + 1) // BLOCKS_PER_UNIT
+    if method == "eth_getProof" and isinstance(params, list) and len(params) > 1:
+        return 1 + (len(params[1]) if isinstance(params[1], list) else 0)
+    if method == "eth_feeHistory" and isinstance(first, str | int):
+        try:
+            return 1 + _quantity(first, "blockCount") // 64
+        except RpcMethodError:
+            return 1
+    return 1
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 
@@ -897,16 +1237,28 @@ def _topic_filter(value: Any) -> list[set[int] | None]:
     return out
 
 
-def _bloom_may_match(
-    bloom: int, addresses: set[bytes] | None, topics: list[set[int] | None]
-) -> bool:
-    bf = BloomFilter(bloom)
-    if addresses is not None and not any(a in bf for a in addresses):
-        return False
+def _bloom_bits(item: bytes) -> int:
+    bloom = BloomFilter()
+    bloom.add(item)
+    return int(bloom)
+
+
+def _bloom_masks(
+    addresses: set[bytes] | None, topics: list[set[int] | None]
+) -> tuple[tuple[int, ...], ...]:
+    """Per filter position, the bloom bit masks of its alternatives (computed once per query,
+    not once per block: a filter with 1,000 addresses over 5,000 blocks hashes 1,000 times)."""
+    groups: list[tuple[int, ...]] = []
+    if addresses is not None:
+        groups.append(tuple(_bloom_bits(a) for a in addresses))
     for position in topics:
-        if position is not None and not any(t.to_bytes(32, "big") in bf for t in position):
-            return False
-    return True
+        if position is not None:
+            groups.append(tuple(_bloom_bits(t.to_bytes(32, "big")) for t in position))
+    return tuple(groups)
+
+
+def _bloom_may_match(bloom: int, masks: tuple[tuple[int, ...], ...]) -> bool:
+    return all(any(bloom & m == m for m in group) for group in masks)
 
 
 def _log_matches(entry: Any, addresses: set[bytes] | None, topics: list[set[int] | None]) -> bool:
@@ -924,7 +1276,31 @@ def _execution_error(computation: Any) -> RpcMethodError:
         reason = _revert_reason(output)
         message = "execution reverted" + (f": {reason}" if reason else "")
         return RpcMethodError(3, message, d(output))
-    return RpcMethodError(-32000, f"execution failed: {type(error).__name__}", str(error) or None)
+    # Not a revert: geth's message and no ``data`` (clients decode ``data`` as revert data).
+    return RpcMethodError(-32000, _failure_message(error))
+
+
+def _failure_message(error: Exception) -> str:
+    for kind, message in _FAILURES:
+        if isinstance(error, kind):
+            found = _OPCODE_RE.search(str(error))
+            if isinstance(error, InvalidInstruction) and found:
+                return f"{message}: {found.group(0)}"
+            return message
+    return f"execution failed: {type(error).__name__}"
+
+
+# geth's messages (core/vm/errors.go) for py-evm's exceptional halts.
+_FAILURES: Final[tuple[tuple[type[Exception], str], ...]] = (
+    (OutOfGas, "out of gas"),
+    (InvalidInstruction, "invalid opcode"),
+    (InvalidJumpDestination, "invalid jump destination"),
+    (InsufficientStack, "stack underflow"),
+    (FullStack, "stack limit reached 1024"),
+    (StackDepthLimit, "max call depth exceeded"),
+    (WriteProtection, "write protection"),
+    (ContractCreationCollision, "contract address collision"),
+)
 
 
 def _revert_reason(output: bytes) -> str | None:

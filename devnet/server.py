@@ -1,7 +1,22 @@
 """HTTP JSON-RPC server of the devnet node (aiohttp) and its block producer.
 
-One process, one event loop: requests and block sealing run on the loop one at a time, so the
-chain needs no locks. Block production:
+Threads. Block production and every request that changes the node (transactions, votes,
+allowlist, filters) run on the event loop, one at a time, so the chain is written by one
+thread only. Requests whose work grows with their parameters (``devnet.rpc.EXPENSIVE``:
+eth_call, eth_estimateGas, eth_getLogs, ...) are read-only and run on ``rpc_workers`` worker
+threads, at most that many at once; they read content-addressed trie nodes and immutable
+headers, so a block sealed meanwhile does not disturb them. The loop stays free to seal on
+time: under the GIL a busy worker hands the interpreter back every few milliseconds, and a
+block takes a few milliseconds to seal. Large bodies are parsed and large answers encoded on
+the workers too.
+
+Budgets. A body is at most ``max_request_bytes`` (else HTTP 413) and ``max_json_depth`` deep
+(else -32700 naming the depth), parsed with ``adapters.jsonlimits.loads_bounded``. A batch has
+at most ``max_batch_size`` requests and costs at most ``max_batch_cost`` units
+(``devnet.rpc.request_cost``): a batch of 1,000 eth_calls costs what 1,000 calls cost. Single
+requests are bounded by the gas cap and the log limits (``devnet.config``).
+
+Block production:
 - ``block_time`` > 0 and not ``instant_seal``: a block every ``block_time`` seconds, empty or
   not (like Besu QBFT);
 - ``instant_seal``: after each request (or JSON-RPC batch) that pooled transactions, seal
@@ -15,17 +30,24 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
 
 from aiohttp import web
 
-from adapters.errors import XgateError
+from adapters.errors import DecodeError, XgateError
+from adapters.jsonlimits import loads_bounded
 from devnet import errors
 from devnet.chain import DevnetChain
 from devnet.errors import RpcMethodError
-from devnet.rpc import RpcApi
+from devnet.rpc import EXPENSIVE, RpcApi, request_cost
 
 log = logging.getLogger("devnet.server")
+
+# Bodies and answers above this size are decoded/encoded on a worker thread.
+_OFFLOAD_BYTES: Final = 256 * 1024
+_INVALID_REQUEST: Final = {"code": errors.INVALID_REQUEST, "message": "Invalid Request"}
 
 
 def _error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
@@ -35,14 +57,54 @@ def _error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any
     return {"jsonrpc": "2.0", "id": id_, "error": err}
 
 
+def _valid_id(value: Any) -> bool:
+    """JSON-RPC 2.0 ids: a string, a number or null (NaN and Infinity are not JSON numbers)."""
+    if value is None or isinstance(value, str):
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats (echoed from a request) as strings: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _encode(answer: Any) -> bytes:
+    try:
+        return json.dumps(answer, allow_nan=False).encode()
+    except ValueError:
+        return json.dumps(_finite(answer), allow_nan=False).encode()
+
+
 class DevnetServer:
     def __init__(self, chain: DevnetChain) -> None:
         self.chain = chain
         self.api = RpcApi(chain)
-        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        cfg = chain.config
+        self.app = web.Application(client_max_size=cfg.max_request_bytes)
         self.app.router.add_post("/", self.handle)
         self.app.router.add_get("/health", self.health)
         self.app.cleanup_ctx.append(self._producer_ctx)
+        self.app.cleanup_ctx.append(self._workers_ctx)
+        self.workers: ThreadPoolExecutor | None = None
+        self.slots: asyncio.Semaphore | None = None
+
+    async def _workers_ctx(self, app: web.Application) -> Any:
+        workers = self.chain.config.rpc_workers
+        self.workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="devnet-rpc")
+        self.slots = asyncio.Semaphore(workers)
+        yield
+        self.workers.shutdown(wait=True, cancel_futures=True)
 
     async def _producer_ctx(self, app: web.Application) -> Any:
         task = None
@@ -64,45 +126,104 @@ class DevnetServer:
                 self.chain.produce_block()
             except Exception:  # keep producing: one bad block attempt must not stop the chain
                 log.exception("block production failed")
+            self.api.expire_filters()
             # A block that took longer than the interval is followed at once, without a burst.
             next_at = max(next_at + interval, loop.time())
+
+    async def _offload(self, fn: Any, *args: Any) -> Any:
+        assert self.workers is not None and self.slots is not None
+        async with self.slots:
+            return await asyncio.get_running_loop().run_in_executor(self.workers, fn, *args)
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "block": int(self.chain.head.block_number)})
 
+    def _reply(self, body: bytes) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        body = await request.read()  # aiohttp answers 413 above client_max_size
+        cfg = self.chain.config
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return web.json_response(_error(None, errors.PARSE_ERROR, "Parse error"))
+            if len(body) > _OFFLOAD_BYTES:
+                payload = await self._offload(self._decode, body)
+            else:
+                payload = self._decode(body)
+        except DecodeError as exc:
+            return self._reply(_encode(_error(None, errors.PARSE_ERROR, "Parse error", str(exc))))
         if isinstance(payload, list):
             if not payload:
-                return web.json_response(_error(None, errors.INVALID_REQUEST, "Invalid Request"))
-            if len(payload) > self.chain.config.max_batch_size:
-                return web.json_response(
-                    _error(None, -32005, "Number of requests exceeds max batch size")
+                invalid = {"jsonrpc": "2.0", "id": None, "error": _INVALID_REQUEST}
+                return self._reply(_encode(invalid))
+            if len(payload) > cfg.max_batch_size:
+                return self._reply(
+                    _encode(
+                        _error(
+                            None,
+                            errors.LIMIT_EXCEEDED,
+                            "Number of requests exceeds max batch size",
+                            f"{len(payload)} requests, at most {cfg.max_batch_size}",
+                        )
+                    )
                 )
-            answers = [self._one(item) for item in payload]
+            cost = sum(
+                request_cost(self.api, item.get("method"), item.get("params"))
+                if isinstance(item, dict)
+                else 1
+                for item in payload
+            )
+            if cost > cfg.max_batch_cost:
+                return self._reply(
+                    _encode(
+                        _error(
+                            None,
+                            errors.LIMIT_EXCEEDED,
+                            "Batch cost exceeds the limit",
+                            f"batch costs {cost} units, at most {cfg.max_batch_cost}",
+                        )
+                    )
+                )
+            answers = []
+            for item in payload:
+                answer = await self._one(item)
+                if answer is not None:
+                    answers.append(answer)
+                await asyncio.sleep(0)  # let the producer in between the requests of a batch
             self._seal_if_instant()
-            return web.json_response([a for a in answers if a is not None])
-        answer = self._one(payload)
+            if not answers:  # JSON-RPC 2.0: a batch of notifications gets nothing back
+                return web.Response(status=204)
+            return self._reply(await self._encode_answer(answers))
+        answer = await self._one(payload)
         self._seal_if_instant()
         if answer is None:
             return web.Response(status=204)
-        return web.json_response(answer)
+        return self._reply(await self._encode_answer(answer))
 
-    def _one(self, req: Any) -> dict[str, Any] | None:
+    def _decode(self, body: bytes) -> Any:
+        cfg = self.chain.config
+        return loads_bounded(body, max_bytes=cfg.max_request_bytes, max_depth=cfg.max_json_depth)
+
+    async def _encode_answer(self, answer: Any) -> bytes:
+        # Rough size first: only large answers (many logs, full blocks) are worth a thread hop.
+        if (isinstance(answer, list) and len(answer) > 64) or _large_result(answer):
+            encoded: bytes = await self._offload(_encode, answer)
+            return encoded
+        return _encode(answer)
+
+    async def _one(self, req: Any) -> dict[str, Any] | None:
         if not isinstance(req, dict):
-            return _error(None, errors.INVALID_REQUEST, "Invalid Request")
+            return {"jsonrpc": "2.0", "id": None, "error": _INVALID_REQUEST}
         id_ = req.get("id")
+        if not _valid_id(id_):
+            return {"jsonrpc": "2.0", "id": None, "error": _INVALID_REQUEST}
         method = req.get("method")
         if not isinstance(method, str) or req.get("jsonrpc", "2.0") != "2.0":
-            return _error(id_, errors.INVALID_REQUEST, "Invalid Request")
-        if id_ is not None and not isinstance(id_, str | int | float):
-            return _error(None, errors.INVALID_REQUEST, "Invalid Request")
+            return {"jsonrpc": "2.0", "id": id_, "error": _INVALID_REQUEST}
         try:
-            result = self.api.call(method, req.get("params"))
+            if method in EXPENSIVE:
+                result = await self._offload(self.api.call, method, req.get("params"))
+            else:
+                result = self.api.call(method, req.get("params"))
         except RpcMethodError as exc:
             answer = {"jsonrpc": "2.0", "id": id_, "error": exc.to_json()}
         except XgateError as exc:
@@ -122,3 +243,8 @@ class DevnetServer:
             return
         while self.chain.produce_block(allow_empty=False) is not None:
             pass
+
+
+def _large_result(answer: Any) -> bool:
+    result = answer.get("result") if isinstance(answer, dict) else None
+    return isinstance(result, list) and len(result) > 64

@@ -27,7 +27,7 @@ def test_unknown_config_key_is_rejected_naming_the_key() -> None:
     [
         ({"chain_id": "20250"}, "chain_id"),
         ({"block_time": -1}, "block_time"),
-        ({"fork": "prague"}, "fork"),
+        ({"fork": "osaka"}, "fork"),
         ({"validator_count": 0}, "validator_count"),
         ({"instant_seal": "yes"}, "instant_seal"),
         ({"allowlist": ["0x12"]}, "allowlist"),
