@@ -103,3 +103,8 @@ class NotYetAvailable(RetryableError):
 
 class TransactionFailed(FatalError):
     """A submitted transaction was mined but reverted, or was rejected by the node."""
+
+
+class FinalityViolation(ReorgDetected):
+    """A reorg that would replace a block already reported final. Never applied: either the
+    node serves a conflicting branch or the chain broke finality; an operator must look."""

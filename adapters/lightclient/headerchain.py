@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from adapters.errors import HeaderInvalid, NotYetAvailable, ReorgDetected
+from adapters.errors import FinalityViolation, HeaderInvalid, NotYetAvailable, ReorgDetected
 from adapters.headers import Header, header_from_rpc, header_hash, rpc_hash
 from adapters.types import Finality, Hash32
 
@@ -112,6 +112,7 @@ class HeaderChain:
         finality_depth: int,
         checkpoint_hash: Hash32 | None = None,
         max_window: int = 4096,
+        finalized_floor: int | None = None,
     ) -> None:
         if finality_depth < 0:
             raise ValueError(f"finality_depth must be >= 0, got {finality_depth}")
@@ -120,8 +121,13 @@ class HeaderChain:
         self._finality_depth = finality_depth
         self._max_window = max_window
         self._links: list[ChainLink] = [_link(checkpoint, checkpoint_hash)]
-        # The checkpoint is trusted, so it is final whatever the depth says.
-        self._final_floor = checkpoint.number
+        self._checkpoint_number = checkpoint.number
+        # The highest height ever reported final; it never drops, or a reorg to a shorter
+        # branch would lower finality and let the next reorg replace a final block. The
+        # checkpoint is trusted, so it is final whatever the depth says. ``finalized_floor``
+        # restores the floor a previous run reached (persist ``finalized_floor`` with the
+        # checkpoint).
+        self._final_floor = max(checkpoint.number, finalized_floor or 0)
         self._tags: dict[str, ChainLink] = {}
 
     # --- queries -------------------------------------------------------------------------------
@@ -150,8 +156,14 @@ class HeaderChain:
         link = self.get(number)
         return link is not None and link.hash == hash_
 
+    @property
+    def finalized_floor(self) -> int:
+        """The highest height this chain has reported final (persist it to restore it)."""
+        return self._final_floor
+
     def finalized_height(self) -> int:
-        """Height at and below which nothing may be reorganised (depth, tags, checkpoint)."""
+        """Height at and below which nothing may be reorganised (depth, tags, checkpoint, and
+        every height reported final before)."""
         by_depth = self.head.number - self._finality_depth
         tagged = self._tags.get("finalized")
         return max(by_depth, self._final_floor, tagged.number if tagged else -1)
@@ -164,7 +176,7 @@ class HeaderChain:
         """
         if finality.depth is not None:
             height = self.head.number - finality.depth
-            if height < self._final_floor:
+            if height < self._checkpoint_number:
                 raise NotYetAvailable(
                     "not enough confirmations above the checkpoint",
                     depth=finality.depth,
@@ -214,6 +226,7 @@ class HeaderChain:
                 "tagged block moved backwards", tag=tag, height=number, previous=previous.number
             )
         self._tags[tag] = link
+        self._raise_floor()
 
     def extend(
         self,
@@ -248,6 +261,7 @@ class HeaderChain:
             new.append(link)
             parent = link
         self._links.extend(new)
+        self._raise_floor()
         self._trim()
         return self.head
 
@@ -298,7 +312,7 @@ class HeaderChain:
         _check_child(ancestor, first)
         depth = self.head.number - ancestor.number
         if depth > 0 and ancestor.number < self.finalized_height():
-            raise ReorgDetected(
+            raise FinalityViolation(
                 "reorg would drop final blocks",
                 common_ancestor=ancestor.number,
                 common_ancestor_hash=ancestor.hash,
@@ -313,6 +327,7 @@ class HeaderChain:
         for tag, link in list(self._tags.items()):
             if not self.contains(link.number, link.hash):  # a "safe" block can be reorged away
                 del self._tags[tag]
+        self._raise_floor()
         self._trim()
         if not dropped:
             return None
@@ -323,6 +338,9 @@ class HeaderChain:
             dropped=dropped,
             new_head=self.head.number,
         )
+
+    def _raise_floor(self) -> None:
+        self._final_floor = self.finalized_height()
 
     def _trim(self) -> None:
         excess = len(self._links) - self._max_window

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from adapters.errors import DecodeError, HeaderInvalid, NotYetAvailable, ReorgDetected
+from adapters.errors import (
+    DecodeError,
+    FinalityViolation,
+    HeaderInvalid,
+    NotYetAvailable,
+    ReorgDetected,
+)
 from adapters.headers import Header, header_hash
 from adapters.lightclient.headerchain import HeaderChain, Reorg, verified_rpc_header
 from adapters.types import Finality
@@ -244,3 +250,46 @@ def test_reorg_on_a_real_node_is_detected_and_reconciled(anvil: _Rpc) -> None:
     assert reorg.depth == 2
     assert old_tip in reorg.dropped
     assert chain.head.hash == new_tip.hash
+
+
+def test_finality_never_moves_back_after_a_reorg_to_a_shorter_branch() -> None:
+    chain, headers = new_chain(10, finality_depth=3)
+    assert chain.finalized_height() == 107
+    chain.reconcile(plain_branch(headers[7], 1, tag=b"short"))  # head 110 -> 108
+    assert chain.head.number == 108
+    assert chain.finalized_height() == 107  # not 105: 107 was already reported final
+
+
+def test_reorg_of_a_block_already_reported_final_is_refused_and_changes_nothing() -> None:
+    chain, headers = new_chain(10, finality_depth=3)
+    chain.reconcile(plain_branch(headers[7], 1, tag=b"short"))  # head 108, 107 stays final
+    head = chain.head
+    with pytest.raises(FinalityViolation) as err:
+        chain.reconcile(plain_branch(headers[5], 2, tag=b"deeper"))  # would replace 106, 107
+    assert err.value.context["common_ancestor"] == 105
+    assert err.value.context["finalized_height"] == 107
+    assert chain.head == head
+
+
+def test_repeated_short_reorgs_cannot_walk_the_chain_back_to_its_checkpoint() -> None:
+    chain, headers = new_chain(10, finality_depth=3)
+    refused = 0
+    for round_ in range(10):
+        ancestor = chain.get(chain.head.number - 2)  # each branch one block shorter
+        assert ancestor is not None
+        try:
+            chain.reconcile(plain_branch(ancestor.header, 1, tag=bytes([round_])))
+        except FinalityViolation:
+            refused += 1
+    assert refused > 0
+    assert chain.finalized_height() == 107
+    assert chain.contains(107, header_hash(headers[7]))
+
+
+def test_restored_finalized_floor_is_kept_by_a_new_chain() -> None:
+    chain, headers = new_chain(10, finality_depth=3)
+    restored = HeaderChain(CHECKPOINT, finality_depth=3, finalized_floor=chain.finalized_height())
+    restored.extend(headers[1:9])  # head 108: by depth only 105 would be final
+    assert restored.finalized_height() == 107
+    with pytest.raises(FinalityViolation):
+        restored.reconcile(plain_branch(headers[6], 3, tag=b"x"))
