@@ -10,6 +10,10 @@ hash and the MessageSent event, i.e. the real endpoint's send without its route 
 rate-limit checks (``bridge_send`` of bench.gas_bridge is the endpoint's own cost), and its
 ``deliver`` calls ``onMessage`` directly, so the ``*_delivery`` rows are the receiver's work
 plus a ~3k gas call overhead; the real endpoint adds the proof check (``deliver_erc20``).
+
+Value limits (TransferLimits) are on in both directions for every bridged asset, as ``xgate
+devnet up`` deploys them, with buckets large enough that nothing is held: the figures are
+rate-limited locks, burns and deliveries.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from gateway.domain.typed_data import permit_message, signature_vrs
 ROUNDS = 5
 FOREIGN = 777  # the gateway's chain id: vault and gateway share the bench chain
 DAY = 86400
+# TransferLimits configs (enabled, capacity, rate/s, hold above): the devnet's shapes.
+ERC20_LIMIT = (True, 10**12, 10**12 // DAY, 10**11)
+NFT_LIMIT = (True, 50 * 10**6, 50 * 10**6 // DAY, 0)
 ISSUER_ROLE = Web3.keccak(text="ISSUER_ROLE")
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 
@@ -54,6 +61,17 @@ def _last_id(receipt: TxReceipt, endpoint: Contract) -> tuple[bytes, bytes]:
     found = endpoint.events.MessageSent().process_receipt(receipt, errors=DISCARD)
     (event,) = [e for e in found if e["address"] == endpoint.address]
     return bytes(event["args"]["id"]), bytes(event["args"]["payload"])
+
+
+def _send(b: Evm, call: Any, sender: int = 0) -> TxReceipt:
+    """Send with a gas margin: value limits refill with block.timestamp, so the mined block may
+    need a little more gas than the estimate (a permit's try/catch would swallow an OOG)."""
+    estimate = call.estimate_gas({"from": b.accounts[sender].address})
+    return b.wait(b.submit(call, sender, gas=estimate * 5 // 4 + 10_000), call.fn_name)
+
+
+def _gas(b: Evm, call: Any, sender: int = 0) -> int:
+    return int(_send(b, call, sender)["gasUsed"])
 
 
 def _run(b: Evm) -> dict[str, int]:
@@ -81,18 +99,27 @@ def _run(b: Evm) -> dict[str, int]:
         registry.functions.setRemote(FOREIGN, mirror.address),
         mirror.functions.setRemote(home, registry.address),
         token.functions.mint(b.addr(alice), 10**15),
+        *(
+            app.functions.setLimit(asset, remote, direction, limit)
+            for app, remote, pairs in (
+                (vault, FOREIGN, ((token, ERC20_LIMIT), (receivable, NFT_LIMIT))),
+                (gateway, home, ((wtoken, ERC20_LIMIT), (wnft, NFT_LIMIT))),
+            )
+            for asset, limit in ((a.address, lim) for a, lim in pairs)
+            for direction in (0, 1)
+        ),
     ):
-        b.gas(call)
-    b.gas(token.functions.approve(vault.address, 2**256 - 1), sender=alice)
+        _gas(b, call)
+    _gas(b, token.functions.approve(vault.address, 2**256 - 1), sender=alice)
     deliver = endpoint.functions.deliver
 
     def to_gateway(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)
-        return b.gas(deliver(mid, home, vault.address, gateway.address, payload))
+        return _gas(b, deliver(mid, home, vault.address, gateway.address, payload))
 
     def to_vault(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)
-        return b.gas(deliver(mid, FOREIGN, gateway.address, vault.address, payload))
+        return _gas(b, deliver(mid, FOREIGN, gateway.address, vault.address, payload))
 
     figures: dict[str, list[int]] = {}
 
@@ -100,39 +127,40 @@ def _run(b: Evm) -> dict[str, int]:
         figures.setdefault(name, []).append(value)
 
     # Steady state: something of each asset is already locked and bridged; bob holds wrapped.
-    first = b.send(vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
+    first = _send(b, vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
     to_gateway(first)
     for _ in range(ROUNDS):
-        r = b.send(vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
+        r = _send(b, vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
         note("assets_lock_erc20", int(r["gasUsed"]))
         note("assets_mint_erc20_delivery", to_gateway(r))
-        r = b.send(gateway.functions.burnERC20(wtoken.address, 10**6, b.addr(alice)), bob)
+        r = _send(b, gateway.functions.burnERC20(wtoken.address, 10**6, b.addr(alice)), bob)
         note("assets_burn_erc20", int(r["gasUsed"]))
         note("assets_release_erc20_delivery", to_vault(r))
-        b.gas(token.functions.mint(b.addr(bob), 10**6))
+        _gas(b, token.functions.mint(b.addr(bob), 10**6))
         permit = _permit(b, token, bob, vault.address, 10**6)
         call = vault.functions.lockERC20WithPermit(
             token.address, 10**6, FOREIGN, b.addr(bob), *permit
         )
-        note("assets_lock_erc20_permit", b.gas(call, sender=bob))
+        note("assets_lock_erc20_permit", _gas(b, call, sender=bob))
 
     safe = receivable.get_function_by_signature("safeTransferFrom(address,address,uint256,bytes)")
-    b.gas(receivable.functions.setApprovalForAll(vault.address, True), sender=alice)
+    _gas(b, receivable.functions.setApprovalForAll(vault.address, True), sender=alice)
     for i in range(ROUNDS + 1):
         due = b.now() + 90 * DAY
         doc = os.urandom(32)
         f = (b.addr(bob), b.addr(alice), 10**8, b"CNY", due, doc)
-        tokenize = b.gas(receivable.functions.tokenize(b.addr(alice), f))
+        tokenize = _gas(b, receivable.functions.tokenize(b.addr(alice), f))
         token_id = receivable.functions.tokenOfDocument(doc).call()
         if i % 2:
-            r = b.send(
+            r = _send(
+                b,
                 vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.addr(bob)),
                 alice,
             )
             name = "assets_lock_erc721"
         else:
             data = encode(["uint256", "address"], [FOREIGN, b.addr(bob)])
-            r = b.send(safe(b.addr(alice), vault.address, token_id, data), alice)
+            r = _send(b, safe(b.addr(alice), vault.address, token_id, data), alice)
             name = "assets_lock_erc721_safe_transfer"
         if i == 0:  # the steady-state receivable stays bridged
             to_gateway(r)
@@ -140,25 +168,25 @@ def _run(b: Evm) -> dict[str, int]:
         note("assets_tokenize", tokenize)
         note(name, int(r["gasUsed"]))
         note("assets_mint_erc721_delivery", to_gateway(r))
-        r = b.send(gateway.functions.burnERC721(wnft.address, token_id, b.addr(alice)), bob)
+        r = _send(b, gateway.functions.burnERC721(wnft.address, token_id, b.addr(alice)), bob)
         note("assets_burn_erc721", int(r["gasUsed"]))
         note("assets_release_erc721_delivery", to_vault(r))
 
     def to_mirror(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)
-        return b.gas(deliver(mid, home, registry.address, mirror.address, payload))
+        return _gas(b, deliver(mid, home, registry.address, mirror.address, payload))
 
     for _ in range(ROUNDS):
         subject = Web3.to_checksum_address(os.urandom(20))
         call = registry.functions.attest(
             subject, 700, b"AA".ljust(32, b"\0"), b.now() + 365 * DAY, os.urandom(32)
         )
-        note("credit_attest", b.gas(call))
-        r = b.send(registry.functions.publish(subject, FOREIGN), admin)
+        note("credit_attest", _gas(b, call))
+        r = _send(b, registry.functions.publish(subject, FOREIGN), admin)
         note("credit_publish", int(r["gasUsed"]))
         note("credit_mirror_attestation_delivery", to_mirror(r))
-        note("credit_revoke", b.gas(registry.functions.revoke(subject)))
-        r = b.send(registry.functions.publish(subject, FOREIGN), admin)
+        note("credit_revoke", _gas(b, registry.functions.revoke(subject)))
+        r = _send(b, registry.functions.publish(subject, FOREIGN), admin)
         note("credit_mirror_revocation_delivery", to_mirror(r))
     return {name: median(values) for name, values in figures.items()}
 

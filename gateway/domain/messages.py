@@ -3,12 +3,15 @@
 The id (``contracts/src/interfaces/IBridgeEndpoint.sol``) is::
 
     keccak256(abi.encode(uint256 srcChainId, address srcEndpoint, uint64 nonce,
-                         uint256 dstChainId, address sender, address receiver,
-                         bytes32 keccak256(payload)))
+                         uint256 dstChainId, address dstEndpoint, address sender,
+                         address receiver, bytes32 keccak256(payload)))
 
-``MessageSent(bytes32 indexed id, uint256 indexed dstChainId, uint64 nonce, address sender,
-address receiver, bytes payload)`` carries everything but the source chain id (the chain the log
-is read from) and the source endpoint (the log's address). ``tests/vectors/bridge_messages.json``
+Both endpoints are in the id: only the endpoint a message is addressed to delivers it, so a
+second endpoint on the destination chain cannot replay it.
+
+``MessageSent(bytes32 indexed id, uint256 indexed dstChainId, uint64 nonce, address dstEndpoint,
+address sender, address receiver, bytes payload)`` carries everything but the source chain id
+(the chain the log is read from) and the source endpoint (the log's address). ``tests/vectors/bridge_messages.json``
 is checked here and against the deployed endpoint's ``messageId`` view.
 """
 
@@ -44,10 +47,10 @@ Nonce = NewType("Nonce", int)  # uint64, per source endpoint
 
 MAX_NONCE = 2**64 - 1
 _MAX_UINT256 = 2**256 - 1
-_ID_TYPES = ("uint256", "address", "uint64", "uint256", "address", "address", "bytes32")
-_DATA_TYPES = ("uint64", "address", "address", "bytes")
+_ID_TYPES = ("uint256", "address", "uint64", "uint256", "address", "address", "address", "bytes32")
+_DATA_TYPES = ("uint64", "address", "address", "address", "bytes")
 
-MESSAGE_SENT_TOPIC = keccak256(b"MessageSent(bytes32,uint256,uint64,address,address,bytes)")
+MESSAGE_SENT_TOPIC = keccak256(b"MessageSent(bytes32,uint256,uint64,address,address,address,bytes)")
 MESSAGE_DELIVERED_TOPIC = keccak256(b"MessageDelivered(bytes32,uint256,address)")
 
 
@@ -73,6 +76,7 @@ class Message:
     src_endpoint: Address
     nonce: Nonce
     dst_chain_id: ChainId
+    dst_endpoint: Address
     sender: Address
     receiver: Address
     payload: bytes
@@ -82,6 +86,7 @@ class Message:
         _check_uint(self.dst_chain_id, "dst_chain_id", _MAX_UINT256)
         _check_uint(self.nonce, "nonce", MAX_NONCE)
         _check_address(self.src_endpoint, "src_endpoint")
+        _check_address(self.dst_endpoint, "dst_endpoint")
         _check_address(self.sender, "sender")
         _check_address(self.receiver, "receiver")
         if not isinstance(self.payload, bytes):
@@ -101,6 +106,7 @@ def message_id(msg: Message) -> MessageId:
             msg.src_endpoint,
             msg.nonce,
             msg.dst_chain_id,
+            msg.dst_endpoint,
             msg.sender,
             msg.receiver,
             keccak256(msg.payload),
@@ -111,7 +117,9 @@ def message_id(msg: Message) -> MessageId:
 
 def encode_message_sent(msg: Message) -> Log:
     """The ``MessageSent`` log the source endpoint emits for ``msg``."""
-    data = abi_encode(_DATA_TYPES, (msg.nonce, msg.sender, msg.receiver, msg.payload))
+    data = abi_encode(
+        _DATA_TYPES, (msg.nonce, msg.dst_endpoint, msg.sender, msg.receiver, msg.payload)
+    )
     topics = (MESSAGE_SENT_TOPIC, message_id(msg), msg.dst_chain_id.to_bytes(32, "big"))
     return Log(address=msg.src_endpoint, topics=topics, data=data)
 
@@ -131,7 +139,7 @@ def decode_message_sent(log: Log, src_chain_id: ChainId) -> Message:
             topic0=log.topics[0] if log.topics else b"",
         )
     try:
-        nonce, sender, receiver, payload = abi_decode(_DATA_TYPES, log.data)
+        nonce, dst_endpoint, sender, receiver, payload = abi_decode(_DATA_TYPES, log.data)
     except (DecodingError, ValueError, OverflowError) as exc:
         raise DecodeError("MessageSent data does not decode", reason=str(exc)) from exc
     msg = Message(
@@ -139,6 +147,7 @@ def decode_message_sent(log: Log, src_chain_id: ChainId) -> Message:
         src_endpoint=log.address,
         nonce=Nonce(nonce),
         dst_chain_id=ChainId(int.from_bytes(log.topics[2], "big")),
+        dst_endpoint=Address(bytes.fromhex(dst_endpoint[2:])),
         sender=Address(bytes.fromhex(sender[2:])),
         receiver=Address(bytes.fromhex(receiver[2:])),
         payload=bytes(payload),

@@ -93,6 +93,7 @@ def sent_message(s: AssetStack, sent: Sent) -> Message:
         src_endpoint=raw(s.endpoint.address),
         nonce=Nonce(sent.nonce),
         dst_chain_id=ChainId(sent.dst_chain_id),
+        dst_endpoint=raw(s.endpoint.address),  # the test endpoint serves both sides
         sender=raw(sent.sender),
         receiver=raw(sent.receiver),
         payload=sent.payload,

@@ -18,10 +18,7 @@ from contracts import load_artifact
 from gateway.domain.messages import MESSAGE_DELIVERED_TOPIC, Message, Nonce, message_id
 from tests.contracts._bridge_helpers import (
     ADMIN,
-    INBOUND,
-    MESSAGE_UNITS,
     OTHER_CHAIN,
-    OUTBOUND,
     PAUSER,
     STRANGER,
     USER,
@@ -29,7 +26,6 @@ from tests.contracts._bridge_helpers import (
     deploy_bridge,
     deploy_endpoint,
     prove_receipt,
-    send_timed,
     sent_messages,
 )
 from tests.contracts.conftest import Chain, _as_reverted, selector
@@ -72,6 +68,7 @@ def test_message_id_view_matches_the_shared_vectors(bridge: Bridge) -> None:
             bridge.chain.w3.to_checksum_address(v["src_endpoint"]),
             v["nonce"],
             v["dst_chain_id"],
+            bridge.chain.w3.to_checksum_address(v["dst_endpoint"]),
             bridge.chain.w3.to_checksum_address(v["sender"]),
             bridge.chain.w3.to_checksum_address(v["receiver"]),
             bytes.fromhex(v["payload"][2:]),
@@ -92,6 +89,7 @@ def test_send_emits_message_sent_whose_id_python_recomputes(bridge: Bridge) -> N
         src_endpoint=_addr(bridge.remote.address),
         nonce=Nonce(nonce),
         dst_chain_id=ChainId(chain.chain_id),
+        dst_endpoint=_addr(bridge.local.address),  # the endpoint routed to there
         sender=_addr(chain.accounts[USER].address),
         receiver=_addr(bridge.receiver.address),
         payload=payload,
@@ -321,63 +319,15 @@ def test_batch_delivers_several_messages_of_one_receipt(bridge: Bridge) -> None:
     )
 
 
-# ---- rate limits ---------------------------------------------------------------------------
+# ---- configuration -------------------------------------------------------------------------
 
 
-def test_inbound_rate_limit_rejects_a_burst_and_refills_over_time(bridge: Bridge) -> None:
-    chain = bridge.chain
-    local, here = bridge.local, bridge.chain_id
-    # two messages of burst, then one message per 100 s
-    send_timed(chain, local.functions.setRateLimit(here, INBOUND, True, 2 * MESSAGE_UNITS, 10_000))
-    try:
-        sends = [bridge.send(f"rl{i}".encode()) for i in range(3)]
-        for proven, _, _ in sends:
-            bridge.post_header(proven)
-        for proven, log_index, _ in sends[:2]:
-            send_timed(chain, bridge.deliver_call(proven, log_index))
-        proven, log_index, msg = sends[2]
-        err = chain.expect_revert(bridge.deliver_call(proven, log_index), "RateLimited")
-        assert err.args_[:3] == (here, INBOUND, MESSAGE_UNITS)
-        assert err.args_[3] < MESSAGE_UNITS
-        assert local.functions.delivered(msg.id).call() is False
-        chain.advance_time(100)
-        send_timed(chain, bridge.deliver_call(proven, log_index))
-        assert local.functions.delivered(msg.id).call() is True
-        enabled, capacity, rate, available = local.functions.rateLimit(here, INBOUND).call()
-        assert (enabled, capacity, rate) == (True, 2 * MESSAGE_UNITS, 10_000)
-        assert available < MESSAGE_UNITS
-    finally:
-        send_timed(chain, local.functions.setRateLimit(here, INBOUND, False, 0, 0))
-    assert local.functions.rateLimit(here, INBOUND).call()[3] == 2**256 - 1
-
-
-def test_outbound_rate_limit_rejects_sends_beyond_capacity(bridge: Bridge) -> None:
-    chain = bridge.chain
-    remote, here = bridge.remote, bridge.chain_id
-    send_timed(chain, remote.functions.setRateLimit(here, OUTBOUND, True, MESSAGE_UNITS, 1))
-    try:
-        bridge.send(b"within limit")
-        nonce = remote.functions.nextNonce().call()
-        err = chain.expect_revert(
-            remote.functions.send(here, bridge.receiver.address, b"over"), "RateLimited", USER
-        )
-        assert err.args_[:3] == (here, OUTBOUND, MESSAGE_UNITS)
-        assert remote.functions.nextNonce().call() == nonce
-    finally:
-        send_timed(chain, remote.functions.setRateLimit(here, OUTBOUND, False, 0, 0))
-
-
-def test_only_the_admin_configures_routes_and_limits(bridge: Bridge) -> None:
+def test_only_the_admin_configures_routes(bridge: Bridge) -> None:
     chain = bridge.chain
     local = bridge.local
     for who in (PAUSER, STRANGER):
         chain.expect_revert(
             local.functions.setRoute(7, bridge.remote.address, bridge.oracle.address),
-            "AccessControlUnauthorizedAccount",
-            who,
-        )
-        chain.expect_revert(
-            local.functions.setRateLimit(7, INBOUND, True, 1, 1),
             "AccessControlUnauthorizedAccount",
             who,
         )
@@ -476,46 +426,32 @@ def test_global_pause_covers_routes_added_later_and_keeps_route_pauses(chain: Ch
     chain.expect_revert(endpoint.functions.pauseRoute(9), "UnknownRoute", PAUSER)
 
 
-def test_rate_limit_needs_a_route_starts_full_and_keeps_earned_tokens(chain: Chain) -> None:
-    endpoint = deploy_endpoint(chain)
-    peer = chain.accounts[STRANGER].address
-    err = chain.expect_revert(
-        endpoint.functions.setRateLimit(1, OUTBOUND, True, MESSAGE_UNITS, 0), "UnknownRoute"
-    )
-    assert err.args_ == (1,)
-    chain.send(endpoint.functions.setRoute(1, peer, ORACLE_STUB))
-    send_timed(chain, endpoint.functions.setRateLimit(1, OUTBOUND, True, 3 * MESSAGE_UNITS, 0))
-    assert endpoint.functions.rateLimit(1, OUTBOUND).call()[3] == 3 * MESSAGE_UNITS  # full
-    send_timed(chain, endpoint.functions.send(1, peer, b""), sender=USER)
-    assert endpoint.functions.rateLimit(1, OUTBOUND).call()[3] == 2 * MESSAGE_UNITS
-    # raising the capacity keeps what was left; lowering it caps it
-    send_timed(chain, endpoint.functions.setRateLimit(1, OUTBOUND, True, 5 * MESSAGE_UNITS, 0))
-    assert endpoint.functions.rateLimit(1, OUTBOUND).call()[3] == 2 * MESSAGE_UNITS
-    send_timed(chain, endpoint.functions.setRateLimit(1, OUTBOUND, True, MESSAGE_UNITS, 0))
-    assert endpoint.functions.rateLimit(1, OUTBOUND).call()[3] == MESSAGE_UNITS
-    # the inbound bucket of the same route is independent
-    assert endpoint.functions.rateLimit(1, INBOUND).call() == [False, 0, 0, 2**256 - 1]
+def proven_id(bridge: Bridge, proven: object, log_index: int) -> bytes:
+    [msg] = [m for i, m in sent_messages(proven, bridge.chain_id) if i == log_index]  # type: ignore[arg-type]
+    return bytes(msg.id)
 
 
-def test_batch_draws_one_unit_per_message_from_the_inbound_bucket(bridge: Bridge) -> None:
+def test_a_message_delivered_by_one_endpoint_cannot_be_replayed_through_another(
+    bridge: Bridge,
+) -> None:
+    """Two endpoints on one chain with routes to the same source (e.g. an endpoint being
+    migrated): the message A sent for B must not run again through the second one."""
     chain = bridge.chain
-    local, here = bridge.local, bridge.chain_id
-    tx = chain.send(
-        bridge.sender.functions.sendMany(
-            bridge.remote.address, here, bridge.receiver.address, [b"1", b"2", b"3"]
-        ),
-        sender=USER,
+    second = deploy_endpoint(chain)
+    chain.send(
+        second.functions.setRoute(chain.chain_id, bridge.remote.address, bridge.oracle.address)
     )
-    proven = prove_receipt(chain.w3, tx["transactionHash"])
-    bridge.post_header(proven)
-    items = [(proven.tx_index, i, list(proven.nodes)) for i, _ in sent_messages(proven, here)]
-    send_timed(chain, local.functions.setRateLimit(here, INBOUND, True, 2 * MESSAGE_UNITS, 0))
+    chain.send(bridge.receiver.functions.setAlsoTrusted(second.address))
     try:
+        proven, log_index, _ = bridge.send(b"pay once")
+        bridge.post_header(proven)
+        chain.send(bridge.deliver_call(proven, log_index), sender=STRANGER)
+        before = _delivered_count(bridge)
         err = chain.expect_revert(
-            local.functions.deliverBatch(here, proven.block_hash, items), "RateLimited"
+            bridge.deliver_call(proven, log_index, endpoint=second), "WrongEndpoint", STRANGER
         )
-        assert err.args_ == (here, INBOUND, 3 * MESSAGE_UNITS, 2 * MESSAGE_UNITS)
-        send_timed(chain, local.functions.deliverBatch(here, proven.block_hash, items[:2]))
-        assert local.functions.rateLimit(here, INBOUND).call()[3] == 0
+        assert err.args_[0].lower() == bridge.local.address.lower()
+        assert _delivered_count(bridge) == before
+        assert second.functions.delivered(proven_id(bridge, proven, log_index)).call() is False
     finally:
-        send_timed(chain, local.functions.setRateLimit(here, INBOUND, False, 0, 0))
+        chain.send(bridge.receiver.functions.setAlsoTrusted(ZERO))

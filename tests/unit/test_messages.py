@@ -38,6 +38,7 @@ def vector_message(v: dict[str, Any]) -> Message:
         src_endpoint=Address(_hex(v["src_endpoint"])),
         nonce=Nonce(v["nonce"]),
         dst_chain_id=ChainId(v["dst_chain_id"]),
+        dst_endpoint=Address(_hex(v["dst_endpoint"])),
         sender=Address(_hex(v["sender"])),
         receiver=Address(_hex(v["receiver"])),
         payload=_hex(v["payload"]),
@@ -77,6 +78,7 @@ def test_every_field_changes_the_id() -> None:
         replace(SAMPLE, src_endpoint=Address(b"\x01" * 20)),
         replace(SAMPLE, nonce=Nonce(SAMPLE.nonce + 1)),
         replace(SAMPLE, dst_chain_id=ChainId(SAMPLE.dst_chain_id + 1)),
+        replace(SAMPLE, dst_endpoint=Address(b"\x04" * 20)),
         replace(SAMPLE, sender=Address(b"\x02" * 20)),
         replace(SAMPLE, receiver=Address(b"\x03" * 20)),
         replace(SAMPLE, payload=SAMPLE.payload + b"\x00"),
@@ -84,6 +86,16 @@ def test_every_field_changes_the_id() -> None:
     ids = {message_id(v) for v in variants}
     assert base not in ids
     assert len(ids) == len(variants)
+
+
+def test_the_same_message_to_another_destination_endpoint_has_another_id() -> None:
+    """The vectors hold one message twice, addressed to two endpoints of one chain."""
+    [first] = [v for v in VECTOR_LIST if v["name"] == "simple transfer payload"]
+    [other] = [v for v in VECTOR_LIST if v["name"] == "same message, another destination endpoint"]
+    assert vector_message(first) == replace(
+        vector_message(other), dst_endpoint=Address(_hex(first["dst_endpoint"]))
+    )
+    assert first["id"] != other["id"]
 
 
 def test_log_read_on_another_chain_fails_the_id_check() -> None:
@@ -152,6 +164,7 @@ def test_log_data_with_a_nonce_above_uint64_is_rejected() -> None:
         {"sender": b"\x00" * 19},
         {"receiver": "0x" + "00" * 20},
         {"src_endpoint": b"\x00" * 21},
+        {"dst_endpoint": b"\x00" * 19},
         {"payload": "not bytes"},
         {"nonce": True},
     ],
@@ -166,7 +179,7 @@ def test_message_with_out_of_range_field_is_rejected(changes: dict[str, Any]) ->
     dst=st.integers(0, 2**256 - 1),
     nonce=st.integers(0, MAX_NONCE),
     payload=st.binary(max_size=300),
-    addrs=st.lists(st.binary(min_size=20, max_size=20), min_size=3, max_size=3),
+    addrs=st.lists(st.binary(min_size=20, max_size=20), min_size=4, max_size=4),
 )
 def test_any_message_round_trips_through_its_log(
     src: int, dst: int, nonce: int, payload: bytes, addrs: list[bytes]
@@ -176,6 +189,7 @@ def test_any_message_round_trips_through_its_log(
         Address(addrs[0]),
         Nonce(nonce),
         ChainId(dst),
+        Address(addrs[3]),
         Address(addrs[1]),
         Address(addrs[2]),
         payload,

@@ -7,11 +7,11 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
 import {IERC721Receiver} from "@openzeppelin/contracts/token/ERC721/IERC721Receiver.sol";
 import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IBridgeEndpoint} from "../interfaces/IBridgeEndpoint.sol";
 import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
 import {AssetMove, AssetPayloads} from "./AssetPayloads.sol";
 import {Financing, IReceivable} from "./IReceivable.sol";
+import {TransferLimits} from "./TransferLimits.sol";
 
 /// @notice Home-chain vault: locks ERC-20 and ERC-721 assets and sends a transfer message to
 /// the wrapped-asset gateway on the destination chain; releases them when that gateway's burn
@@ -21,7 +21,14 @@ import {Financing, IReceivable} from "./IReceivable.sol";
 /// actually received) and per destination chain (`lockedFor`), so a compromised or buggy
 /// foreign chain can never release more than was bridged to it. An ERC-721 is released only
 /// to the chain it was locked to.
-contract AssetVault is AssetsEndpointClient, IERC721Receiver, ReentrancyGuard {
+///
+/// Limits (TransferLimits): per home token and remote chain, outbound locks draw on a value
+/// bucket (ERC-721: NFT_UNITS per token) and revert beyond it; inbound releases beyond their
+/// bucket or size threshold are held for `holdDelay` and cancellable by the guardian. A held
+/// release is accounted at delivery (`lockedFor`/`lockedTo` drop then), so the tokens stay
+/// in the vault, reserved for it, until it is executed or, once cancelled, released by the
+/// admin.
+contract AssetVault is TransferLimits, IERC721Receiver {
     using SafeERC20 for IERC20;
 
     /// @notice token => destination chain => locking allowed (only tokens the destination's
@@ -144,6 +151,7 @@ contract AssetVault is AssetsEndpointClient, IERC721Receiver, ReentrancyGuard {
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = IERC20(token).balanceOf(address(this)) - before;
         if (received == 0) revert NothingReceived(token);
+        _drawOutbound(token, dstChainId, received);
         lockedFor[token][dstChainId] += received;
         id = _send(
             dstChainId,
@@ -159,6 +167,7 @@ contract AssetVault is AssetsEndpointClient, IERC721Receiver, ReentrancyGuard {
         if (!routeEnabled[token][dstChainId]) revert RouteDisabled(token, dstChainId);
         if (recipient == address(0)) revert ZeroRecipient();
         if (IERC721(token).ownerOf(tokenId) != address(this)) revert NotReceived(token, tokenId);
+        _drawOutbound(token, dstChainId, NFT_UNITS);
         lockedTo[token][tokenId] = dstChainId;
         Financing memory f;
         if (ERC165Checker.supportsInterface(token, type(IReceivable).interfaceId)) {
@@ -172,26 +181,48 @@ contract AssetVault is AssetsEndpointClient, IERC721Receiver, ReentrancyGuard {
 
     // -- release ------------------------------------------------------------------------------
 
+    /// @dev Accounting happens here, at delivery (a held release is reserved at once); the
+    /// transfer itself now or, when held, in `_payOut` later.
     function _handle(bytes32 id, uint256 srcChainId, bytes calldata payload) internal override nonReentrant {
-        uint8 kind = AssetPayloads.kindOf(payload);
-        if (kind != AssetPayloads.ERC20_RELEASE && kind != AssetPayloads.ERC721_RELEASE) {
-            revert UnsupportedPayload(kind);
-        }
-        AssetMove memory m = AssetPayloads.decodeMove(kind, payload);
-        if (m.homeChainId != block.chainid) revert WrongHomeChain(m.homeChainId);
+        (uint8 kind, AssetMove memory m) = _decodeRelease(payload);
+        uint256 units;
         if (kind == AssetPayloads.ERC20_RELEASE) {
             uint256 locked = lockedFor[m.token][srcChainId];
             if (m.value > locked) revert ReleaseExceedsLocked(m.token, srcChainId, m.value, locked);
             lockedFor[m.token][srcChainId] = locked - m.value;
-            IERC20(m.token).safeTransfer(m.recipient, m.value);
-            emit ReleasedERC20(id, m.token, m.recipient, srcChainId, m.value);
+            units = m.value;
         } else {
             if (lockedTo[m.token][m.value] != srcChainId) revert NotLockedFor(m.token, m.value, srcChainId);
             delete lockedTo[m.token][m.value];
+            units = NFT_UNITS;
+        }
+        if (!_admitInbound(m.token, srcChainId, units)) return _hold(id, srcChainId, payload);
+        _release(id, srcChainId, kind, m, m.recipient);
+    }
+
+    function _payOut(bytes32 id, uint256 srcChainId, bytes calldata payload, address to) internal override {
+        (uint8 kind, AssetMove memory m) = _decodeRelease(payload);
+        _release(id, srcChainId, kind, m, to == address(0) ? m.recipient : to);
+    }
+
+    function _decodeRelease(bytes calldata payload) private view returns (uint8 kind, AssetMove memory m) {
+        kind = AssetPayloads.kindOf(payload);
+        if (kind != AssetPayloads.ERC20_RELEASE && kind != AssetPayloads.ERC721_RELEASE) {
+            revert UnsupportedPayload(kind);
+        }
+        m = AssetPayloads.decodeMove(kind, payload);
+        if (m.homeChainId != block.chainid) revert WrongHomeChain(m.homeChainId);
+    }
+
+    function _release(bytes32 id, uint256 srcChainId, uint8 kind, AssetMove memory m, address to) private {
+        if (kind == AssetPayloads.ERC20_RELEASE) {
+            IERC20(m.token).safeTransfer(to, m.value);
+            emit ReleasedERC20(id, m.token, to, srcChainId, m.value);
+        } else {
             // transferFrom, not safeTransferFrom: a recipient contract must not be able to block
             // (and so strand) its own release.
-            IERC721(m.token).transferFrom(address(this), m.recipient, m.value);
-            emit ReleasedERC721(id, m.token, m.recipient, srcChainId, m.value);
+            IERC721(m.token).transferFrom(address(this), to, m.value);
+            emit ReleasedERC721(id, m.token, to, srcChainId, m.value);
         }
     }
 }

@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IBridgeEndpoint} from "../interfaces/IBridgeEndpoint.sol";
 import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
 import {AssetMove, AssetPayloads} from "./AssetPayloads.sol";
 import {Financing, IWrappedAsset} from "./IReceivable.sol";
+import {TransferLimits} from "./TransferLimits.sol";
 import {WrappedERC20} from "./WrappedERC20.sol";
 import {WrappedReceivable} from "./WrappedReceivable.sol";
 
 /// @notice Foreign-chain side of the asset bridge: the only minter and burner of the wrapped
 /// assets registered with it. Mints on a verified transfer message from the home vault; a
 /// holder bridges back by burning here, which sends the release message to that vault.
-contract WrappedAssetGateway is AssetsEndpointClient, ReentrancyGuard {
+///
+/// Limits (TransferLimits), per wrapped asset and home chain: burns draw on the outbound
+/// bucket (ERC-721: NFT_UNITS per token) and revert beyond it; mints beyond the inbound bucket
+/// or size threshold are held for `holdDelay` (nothing minted yet) and cancellable by the
+/// guardian; a cancelled mint stays unminted (its originals stay locked in the home vault)
+/// until the admin releases it to a recipient it names.
+contract WrappedAssetGateway is TransferLimits {
     struct Home {
         address token;
         uint8 kind;
@@ -86,6 +92,7 @@ contract WrappedAssetGateway is AssetsEndpointClient, ReentrancyGuard {
         Home memory h = _homeOf(wrapped, AssetPayloads.ERC20_TRANSFER);
         if (amount == 0) revert ZeroAmount();
         if (homeRecipient == address(0)) revert ZeroRecipient();
+        _drawOutbound(wrapped, h.chainId, amount);
         WrappedERC20(wrapped).burn(msg.sender, amount);
         id = _send(
             h.chainId, AssetPayloads.encodeMove(AssetPayloads.ERC20_RELEASE, AssetMove(h.token, h.chainId, homeRecipient, amount))
@@ -101,6 +108,7 @@ contract WrappedAssetGateway is AssetsEndpointClient, ReentrancyGuard {
     {
         Home memory h = _homeOf(wrapped, AssetPayloads.ERC721_TRANSFER);
         if (homeRecipient == address(0)) revert ZeroRecipient();
+        _drawOutbound(wrapped, h.chainId, NFT_UNITS);
         address owner = WrappedReceivable(wrapped).burn(msg.sender, tokenId);
         id = _send(
             h.chainId, AssetPayloads.encodeMove(AssetPayloads.ERC721_RELEASE, AssetMove(h.token, h.chainId, homeRecipient, tokenId))
@@ -111,9 +119,23 @@ contract WrappedAssetGateway is AssetsEndpointClient, ReentrancyGuard {
     // -- transfer -> mint ---------------------------------------------------------------------
 
     function _handle(bytes32 id, uint256 srcChainId, bytes calldata payload) internal override nonReentrant {
-        uint8 kind = AssetPayloads.kindOf(payload);
-        AssetMove memory m;
-        Financing memory f;
+        (uint8 kind, address wrapped, AssetMove memory m, Financing memory f) = _decodeTransfer(srcChainId, payload);
+        uint256 units = kind == AssetPayloads.ERC20_TRANSFER ? m.value : NFT_UNITS;
+        if (!_admitInbound(wrapped, srcChainId, units)) return _hold(id, srcChainId, payload);
+        _mint(id, srcChainId, kind, wrapped, m, f, m.recipient);
+    }
+
+    function _payOut(bytes32 id, uint256 srcChainId, bytes calldata payload, address to) internal override {
+        (uint8 kind, address wrapped, AssetMove memory m, Financing memory f) = _decodeTransfer(srcChainId, payload);
+        _mint(id, srcChainId, kind, wrapped, m, f, to == address(0) ? m.recipient : to);
+    }
+
+    function _decodeTransfer(uint256 srcChainId, bytes calldata payload)
+        private
+        view
+        returns (uint8 kind, address wrapped, AssetMove memory m, Financing memory f)
+    {
+        kind = AssetPayloads.kindOf(payload);
         if (kind == AssetPayloads.ERC20_TRANSFER) {
             m = AssetPayloads.decodeMove(kind, payload);
         } else if (kind == AssetPayloads.ERC721_TRANSFER) {
@@ -123,15 +145,26 @@ contract WrappedAssetGateway is AssetsEndpointClient, ReentrancyGuard {
         }
         // The vault on chain X only ever locks X's tokens: a mismatch is a forged or foreign payload.
         if (m.homeChainId != srcChainId) revert HomeChainMismatch(m.homeChainId, srcChainId);
-        address wrapped = _wrappedOf[_key(srcChainId, m.token)];
+        wrapped = _wrappedOf[_key(srcChainId, m.token)];
         if (wrapped == address(0)) revert UnknownAsset(srcChainId, m.token);
         if (homeOf[wrapped].kind != kind) revert AssetKindMismatch(wrapped, kind);
+    }
+
+    function _mint(
+        bytes32 id,
+        uint256 srcChainId,
+        uint8 kind,
+        address wrapped,
+        AssetMove memory m,
+        Financing memory f,
+        address to
+    ) private {
         if (kind == AssetPayloads.ERC20_TRANSFER) {
-            WrappedERC20(wrapped).mint(m.recipient, m.value);
+            WrappedERC20(wrapped).mint(to, m.value);
         } else {
-            WrappedReceivable(wrapped).mint(m.recipient, m.value, f);
+            WrappedReceivable(wrapped).mint(to, m.value, f);
         }
-        emit Minted(id, wrapped, m.recipient, srcChainId, m.value);
+        emit Minted(id, wrapped, to, srcChainId, m.value);
     }
 
     function _homeOf(address wrapped, uint8 kind) private view returns (Home memory h) {

@@ -6,7 +6,6 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IBridgeEndpoint, IMessageReceiver} from "../interfaces/IBridgeEndpoint.sol";
 import {IHeaderOracle} from "../interfaces/IHeaderOracle.sol";
 import {ReceiptProof} from "../lib/ReceiptProof.sol";
-import {BridgeRateLimiter} from "./BridgeRateLimiter.sol";
 
 /// @title BridgeEndpoint: the cross-chain message endpoint, one per chain.
 /// @notice `send` emits MessageSent; `deliver` accepts a message from a remote endpoint proven
@@ -15,17 +14,19 @@ import {BridgeRateLimiter} from "./BridgeRateLimiter.sol";
 /// relay: the proof is the only thing trusted.
 ///
 /// Routes are keyed by the remote chain id: the remote endpoint (the only emitter whose logs
-/// are accepted from that chain) and the header oracle for that chain.
+/// are accepted from that chain, and the only endpoint messages sent there are addressed to)
+/// and the header oracle for that chain. A message id binds both endpoints (IBridgeEndpoint):
+/// a second endpoint on the destination chain, even one routed to the same source, refuses
+/// a message addressed to the first (WrongEndpoint), so it cannot run twice.
 ///
-/// Rate limits: one token bucket per route and direction (outbound = `send` to that chain,
-/// inbound = delivery from it), counted in micro-messages (1 message = MESSAGE_UNITS = 1e6), so
-/// a capacity of 100e6 with rate 27_778 allows a burst of 100 messages and then 100 per hour
-/// (capacity < 2^48 units = 281M messages, rate < 2^32 units/s = 4,294 messages/s). Buckets
-/// are disabled (unlimited) until the admin sets them; a bucket being enabled starts full.
-/// Value limits belong to the asset vaults, which know amounts.
+/// No message-count limits here: `send` is permissionless, so a count anyone can consume would
+/// let a stranger exhaust it and block every app's transfers. Damage limits count value, per
+/// token and remote chain, in the apps that move value (AssetVault, WrappedAssetGateway: token
+/// buckets, delays of large transfers, a guardian that cancels). A stranger's message reaches
+/// only receivers that accept its sender (apps check their registered remote counterpart).
 ///
 /// Pause: PAUSER_ROLE (the guardian) pauses everything (`pause`) or one route (`pauseRoute`);
-/// only the admin (DEFAULT_ADMIN_ROLE) unpauses. A paused route blocks send to and delivery
+/// only the admin (DEFAULT_ADMIN_ROLE, the timelock in a deployment) unpauses. A paused route blocks send to and delivery
 /// from that chain (RoutePaused); a global pause blocks every route (Paused).
 ///
 /// A receiver that reverts makes the whole delivery revert (ReceiverFailed with its reason):
@@ -33,42 +34,21 @@ import {BridgeRateLimiter} from "./BridgeRateLimiter.sol";
 /// (e.g. once the receiver is fixed or unpaused). Delivery order is free: ids, not sequence
 /// numbers, guard against replay, so one stuck message never blocks the others. A relayer
 /// that gives too little gas for the receiver only makes its own transaction fail.
-///
-/// Relayers: the gas of a rate-limited send/delivery depends on block.timestamp (the refill),
-/// so add a margin to eth_estimateGas.
 contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
-    uint256 public constant MESSAGE_UNITS = 1e6;
 
     uint8 private constant ROUTE_PAUSED = 1; // pauseRoute
     uint8 private constant ALL_PAUSED = 2; // pause: set on every route
 
-    enum Direction {
-        Inbound,
-        Outbound
-    }
-
-    /// @dev Packed for delivery: slot 0 and slot 1 are all `deliver` reads of its route (the
-    /// pause flags and the inbound bucket ride along), slot 0 and slot 2 all `send` reads.
-    /// Hand-packed instead of OpenZeppelin Pausable + separate buckets: saves two cold SLOADs
-    /// (4,200 gas) per delivery.
+    /// @dev Slot 0 is all `send` reads (the pause flags ride along with the remote endpoint);
+    /// `deliver` reads slots 0 and 1. Hand-packed instead of OpenZeppelin Pausable: saves a
+    /// cold SLOAD per message.
     struct Route {
         // slot 0
         address remoteEndpoint; // zero: no route
         uint8 pauseFlags;
-        uint48 inTokens;
-        uint32 inUpdatedAt;
-        bool inEnabled;
         // slot 1
         IHeaderOracle oracle;
-        uint48 inCapacity;
-        uint32 inRate;
-        // slot 2
-        uint48 outTokens;
-        uint32 outUpdatedAt;
-        bool outEnabled;
-        uint48 outCapacity;
-        uint32 outRate;
     }
 
     /// @notice One message of a batch: its receipt (index + proof) and log index in the block.
@@ -86,10 +66,10 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
     error WrongEmitter(address emitter, address expected);
     error NotMessageSent();
     error WrongDestination(uint256 dstChainId);
+    error WrongEndpoint(address dstEndpoint);
     error MalformedMessage();
     error IdMismatch(bytes32 logId, bytes32 computed);
     error AlreadyDelivered(bytes32 id);
-    error RateLimited(uint256 chainId, Direction direction, uint256 requested, uint256 available);
     error EmptyBatch();
     error ReceiverNotContract(address receiver);
     error ReceiverFailed(bytes32 id, bytes reason);
@@ -97,7 +77,6 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
     event RouteSet(uint256 indexed chainId, address remoteEndpoint, address oracle);
     event RoutePauseSet(uint256 indexed chainId, bool paused);
     event PauseSet(bool paused);
-    event RateLimitSet(uint256 indexed chainId, Direction direction, bool enabled, uint48 capacity, uint32 rate);
 
     /// @notice Nonce of the next message sent from here.
     uint64 public nextNonce;
@@ -121,16 +100,12 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
     /// @inheritdoc IBridgeEndpoint
     function send(uint256 dstChainId, address receiver, bytes calldata payload) external returns (bytes32 id) {
         if (receiver == address(0)) revert ZeroAddress();
-        Route storage r = _openRoute(dstChainId);
-        if (r.outEnabled) {
-            uint256 left = BridgeRateLimiter.available(r.outTokens, r.outUpdatedAt, r.outCapacity, r.outRate);
-            if (left < MESSAGE_UNITS) revert RateLimited(dstChainId, Direction.Outbound, MESSAGE_UNITS, left);
-            r.outTokens = uint48(left - MESSAGE_UNITS);
-            r.outUpdatedAt = uint32(block.timestamp);
-        }
+        address dstEndpoint = _openRoute(dstChainId).remoteEndpoint;
         uint64 nonce = nextNonce++;
-        id = _messageId(block.chainid, address(this), nonce, dstChainId, msg.sender, receiver, keccak256(payload));
-        emit MessageSent(id, dstChainId, nonce, msg.sender, receiver, payload);
+        id = _messageId(
+            block.chainid, address(this), nonce, dstChainId, dstEndpoint, msg.sender, receiver, keccak256(payload)
+        );
+        emit MessageSent(id, dstChainId, nonce, dstEndpoint, msg.sender, receiver, payload);
     }
 
     /// @notice The message id rule of IBridgeEndpoint (shared vectors check it against Python).
@@ -139,11 +114,12 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
         address srcEndpoint,
         uint64 nonce,
         uint256 dstChainId,
+        address dstEndpoint,
         address sender,
         address receiver,
         bytes calldata payload
     ) external pure returns (bytes32) {
-        return _messageId(srcChainId, srcEndpoint, nonce, dstChainId, sender, receiver, keccak256(payload));
+        return _messageId(srcChainId, srcEndpoint, nonce, dstChainId, dstEndpoint, sender, receiver, keccak256(payload));
     }
 
     // ---- delivery --------------------------------------------------------------------------
@@ -155,18 +131,18 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
         external
         returns (bytes32 id)
     {
-        (address remote, bytes32 root) = _inboundRoot(srcChainId, blockHash, 1);
+        (address remote, bytes32 root) = _inboundRoot(srcChainId, blockHash);
         return _deliverOne(srcChainId, remote, root, txIndex, proof, logIndex);
     }
 
-    /// @notice Deliver several messages from one block of `srcChainId` (one header lookup, one
-    /// rate-limit update). All or nothing: any bad item reverts the batch.
+    /// @notice Deliver several messages from one block of `srcChainId` (one route and header
+    /// lookup). All or nothing: any bad item reverts the batch.
     function deliverBatch(uint256 srcChainId, bytes32 blockHash, Delivery[] calldata items)
         external
         returns (bytes32[] memory ids)
     {
         if (items.length == 0) revert EmptyBatch();
-        (address remote, bytes32 root) = _inboundRoot(srcChainId, blockHash, items.length);
+        (address remote, bytes32 root) = _inboundRoot(srcChainId, blockHash);
         ids = new bytes32[](items.length);
         for (uint256 i; i < items.length; ++i) {
             Delivery calldata item = items[i];
@@ -174,20 +150,10 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
         }
     }
 
-    /// @dev Route checks, inbound rate limit for `count` messages, and the accepted header's
-    /// receiptsRoot (the oracle reverts UnknownHeader for a header it has not accepted).
-    function _inboundRoot(uint256 srcChainId, bytes32 blockHash, uint256 count)
-        private
-        returns (address remote, bytes32 root)
-    {
+    /// @dev Route checks and the accepted header's receiptsRoot (the oracle reverts
+    /// UnknownHeader for a header it has not accepted).
+    function _inboundRoot(uint256 srcChainId, bytes32 blockHash) private view returns (address remote, bytes32 root) {
         Route storage r = _openRoute(srcChainId);
-        if (r.inEnabled) {
-            uint256 units = count * MESSAGE_UNITS;
-            uint256 left = BridgeRateLimiter.available(r.inTokens, r.inUpdatedAt, r.inCapacity, r.inRate);
-            if (left < units) revert RateLimited(srcChainId, Direction.Inbound, units, left);
-            r.inTokens = uint48(left - units);
-            r.inUpdatedAt = uint32(block.timestamp);
-        }
         root = r.oracle.receiptsRootOf(srcChainId, blockHash);
         if (root == bytes32(0)) revert IHeaderOracle.UnknownHeader(srcChainId, blockHash);
         return (r.remoteEndpoint, root);
@@ -208,7 +174,8 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
     }
 
     /// @dev `topics`/`data` are a log of the registered remote endpoint, proven in an accepted
-    /// block: check it is a MessageSent for this chain whose id matches, then run it once.
+    /// block: check it is a MessageSent for this chain and this endpoint whose id matches, then
+    /// run it once. Data words: 0 nonce, 1 dstEndpoint, 2 sender, 3 receiver, 4 payload offset.
     function _accept(uint256 srcChainId, address remoteEndpoint, bytes32[] memory topics, bytes calldata data)
         private
         returns (bytes32 id)
@@ -216,8 +183,10 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
         if (topics.length != 3 || topics[0] != IBridgeEndpoint.MessageSent.selector) revert NotMessageSent();
         if (uint256(topics[2]) != block.chainid) revert WrongDestination(uint256(topics[2]));
         bytes calldata payload = _sentPayload(data);
+        address dstEndpoint = address(uint160(uint256(bytes32(data[32:64]))));
+        if (dstEndpoint != address(this)) revert WrongEndpoint(dstEndpoint);
         // The data words are checked canonical, so hashing them as-is equals abi.encode of the
-        // decoded (uint64 nonce, address sender, address receiver).
+        // decoded (uint64 nonce, address dstEndpoint, address sender, address receiver).
         id = keccak256(
             abi.encode(
                 srcChainId,
@@ -226,15 +195,16 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
                 block.chainid,
                 bytes32(data[32:64]),
                 bytes32(data[64:96]),
+                bytes32(data[96:128]),
                 keccak256(payload)
             )
         );
         if (id != topics[1]) revert IdMismatch(topics[1], id);
         if (delivered[id]) revert AlreadyDelivered(id);
         delivered[id] = true; // before the call: a re-entrant delivery of the same id fails
-        address receiver = address(uint160(uint256(bytes32(data[64:96]))));
+        address receiver = address(uint160(uint256(bytes32(data[96:128]))));
         if (receiver.code.length == 0) revert ReceiverNotContract(receiver);
-        address sender = address(uint160(uint256(bytes32(data[32:64]))));
+        address sender = address(uint160(uint256(bytes32(data[64:96]))));
         // Low-level call: the code check is done above, and a failure is wrapped with its reason.
         (bool ok, bytes memory reason) =
             receiver.call(abi.encodeCall(IMessageReceiver.onMessage, (id, srcChainId, sender, payload)));
@@ -258,27 +228,6 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
         r.remoteEndpoint = remoteEndpoint;
         r.oracle = oracle;
         emit RouteSet(chainId, remoteEndpoint, address(oracle));
-    }
-
-    /// @notice Set a bucket (units: MESSAGE_UNITS per message); `enabled = false` lifts the limit.
-    /// Tokens already earned are kept (capped to the new capacity); enabling starts full.
-    function setRateLimit(uint256 chainId, Direction direction, bool enabled, uint48 capacity, uint32 rate)
-        external
-        onlyRole(DEFAULT_ADMIN_ROLE)
-    {
-        Route storage r = _routes[chainId];
-        if (r.remoteEndpoint == address(0)) revert UnknownRoute(chainId);
-        uint48 tokens;
-        if (direction == Direction.Inbound) {
-            tokens = _keptTokens(r.inEnabled, r.inTokens, r.inUpdatedAt, r.inCapacity, r.inRate, capacity);
-            (r.inEnabled, r.inCapacity, r.inRate, r.inTokens) = (enabled, capacity, rate, tokens);
-            r.inUpdatedAt = uint32(block.timestamp);
-        } else {
-            tokens = _keptTokens(r.outEnabled, r.outTokens, r.outUpdatedAt, r.outCapacity, r.outRate, capacity);
-            (r.outEnabled, r.outCapacity, r.outRate, r.outTokens) = (enabled, capacity, rate, tokens);
-            r.outUpdatedAt = uint32(block.timestamp);
-        }
-        emit RateLimitSet(chainId, direction, enabled, capacity, rate);
     }
 
     /// @notice Pause every route (one write per configured route: routes are few).
@@ -317,24 +266,6 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
         return _routeIds;
     }
 
-    /// @notice A bucket's configuration and the units available now (max uint256 if disabled).
-    function rateLimit(uint256 chainId, Direction direction)
-        external
-        view
-        returns (bool enabled, uint48 capacity, uint32 rate, uint256 available)
-    {
-        Route storage r = _routes[chainId];
-        uint256 tokens;
-        uint256 updatedAt;
-        if (direction == Direction.Inbound) {
-            (enabled, capacity, rate, tokens, updatedAt) = (r.inEnabled, r.inCapacity, r.inRate, r.inTokens, r.inUpdatedAt);
-        } else {
-            (enabled, capacity, rate, tokens, updatedAt) =
-                (r.outEnabled, r.outCapacity, r.outRate, r.outTokens, r.outUpdatedAt);
-        }
-        available = enabled ? BridgeRateLimiter.available(tokens, updatedAt, capacity, rate) : type(uint256).max;
-    }
-
     // ---- internals -------------------------------------------------------------------------
 
     function _messageId(
@@ -342,11 +273,14 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
         address srcEndpoint,
         uint64 nonce,
         uint256 dstChainId,
+        address dstEndpoint,
         address sender,
         address receiver,
         bytes32 payloadHash
     ) private pure returns (bytes32) {
-        return keccak256(abi.encode(srcChainId, srcEndpoint, nonce, dstChainId, sender, receiver, payloadHash));
+        return keccak256(
+            abi.encode(srcChainId, srcEndpoint, nonce, dstChainId, dstEndpoint, sender, receiver, payloadHash)
+        );
     }
 
     function _openRoute(uint256 chainId) private view returns (Route storage r) {
@@ -357,19 +291,6 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
             if (flags & ALL_PAUSED != 0) revert Paused();
             revert RoutePaused(chainId);
         }
-    }
-
-    function _keptTokens(
-        bool wasEnabled,
-        uint256 tokens,
-        uint256 updatedAt,
-        uint256 oldCapacity,
-        uint256 rate,
-        uint48 newCapacity
-    ) private view returns (uint48) {
-        if (!wasEnabled) return newCapacity;
-        uint256 kept = BridgeRateLimiter.available(tokens, updatedAt, oldCapacity, rate);
-        return kept < newCapacity ? uint48(kept) : newCapacity;
     }
 
     function _setAllPaused(bool on) private {
@@ -387,21 +308,22 @@ contract BridgeEndpoint is IBridgeEndpoint, AccessControl {
         emit RoutePauseSet(chainId, on);
     }
 
-    /// @dev The payload of MessageSent data, abi.encode(uint64 nonce, address sender, address
-    /// receiver, bytes payload), after checking the encoding is canonical; a custom error
-    /// instead of abi.decode's empty revert (the registered remote endpoint never emits
-    /// malformed data: defence in depth). A calldata slice, no copy.
+    /// @dev The payload of MessageSent data, abi.encode(uint64 nonce, address dstEndpoint,
+    /// address sender, address receiver, bytes payload), after checking the encoding is
+    /// canonical; a custom error instead of abi.decode's empty revert (the registered remote
+    /// endpoint never emits malformed data: defence in depth). A calldata slice, no copy.
     function _sentPayload(bytes calldata data) private pure returns (bytes calldata) {
-        if (data.length < 160) revert MalformedMessage();
+        if (data.length < 192) revert MalformedMessage();
         uint256 n = uint256(bytes32(data[0:32]));
-        uint256 s = uint256(bytes32(data[32:64]));
-        uint256 r = uint256(bytes32(data[64:96]));
-        uint256 offset = uint256(bytes32(data[96:128]));
-        uint256 len = uint256(bytes32(data[128:160]));
+        uint256 d = uint256(bytes32(data[32:64]));
+        uint256 s = uint256(bytes32(data[64:96]));
+        uint256 r = uint256(bytes32(data[96:128]));
+        uint256 offset = uint256(bytes32(data[128:160]));
+        uint256 len = uint256(bytes32(data[160:192]));
         if (
-            n > type(uint64).max || s >> 160 != 0 || r >> 160 != 0 || offset != 0x80 || len > data.length - 160
-                || data.length != 160 + ((len + 31) & ~uint256(31))
+            n > type(uint64).max || (d | s | r) >> 160 != 0 || offset != 0xa0 || len > data.length - 192
+                || data.length != 192 + ((len + 31) & ~uint256(31))
         ) revert MalformedMessage();
-        return data[160:160 + len];
+        return data[192:192 + len];
     }
 }

@@ -3,11 +3,10 @@ pragma solidity 0.8.30;
 
 /// @notice Token-bucket arithmetic (the shape of CCIP's RateLimiter: a capacity and a refill
 /// rate per second, refilled lazily on use). Pure functions over unpacked fields, so the caller
-/// can pack a bucket into storage slots it reads anyway (BridgeEndpoint keeps the inbound
-/// bucket inside its route slots: no extra SLOAD on delivery).
+/// packs a bucket into as few slots as it likes (TransferLimits: two per bucket).
 ///
-/// Sizes used by the endpoint: tokens/capacity uint48, rate uint32 (units per second),
-/// updatedAt uint32 (seconds, good until 2106).
+/// Sizes used by TransferLimits: tokens/capacity/rate uint112, updatedAt uint32 (seconds,
+/// good until 2106).
 library BridgeRateLimiter {
     /// @dev Units available at `block.timestamp`: the refill since `updatedAt`, capped.
     function available(uint256 tokens, uint256 updatedAt, uint256 capacity, uint256 rate)
@@ -15,7 +14,7 @@ library BridgeRateLimiter {
         view
         returns (uint256)
     {
-        // updatedAt <= block.timestamp (written from it); tokens, capacity < 2^48, rate < 2^32
+        // updatedAt <= block.timestamp (written from it); tokens, capacity, rate < 2^112
         uint256 refilled = tokens + (block.timestamp - updatedAt) * rate;
         return refilled < capacity ? refilled : capacity;
     }

@@ -28,11 +28,14 @@ contract AssetsTestEndpoint is IBridgeEndpoint {
 
     function send(uint256 dstChainId, address receiver, bytes calldata payload) external returns (bytes32 id) {
         uint64 n = nonce++;
+        // The destination endpoint is this one: both sides of a test share it.
         id = keccak256(
-            abi.encode(block.chainid, address(this), n, dstChainId, msg.sender, receiver, keccak256(payload))
+            abi.encode(
+                block.chainid, address(this), n, dstChainId, address(this), msg.sender, receiver, keccak256(payload)
+            )
         );
         if (record) _sent.push(Sent(id, dstChainId, n, msg.sender, receiver, payload));
-        emit MessageSent(id, dstChainId, n, msg.sender, receiver, payload);
+        emit MessageSent(id, dstChainId, n, address(this), msg.sender, receiver, payload);
     }
 
     function sentCount() external view returns (uint256) {

@@ -19,6 +19,8 @@ contract BridgeTestReceiver is IMessageReceiver {
     bool public failing;
     bytes public reentryCall; // calldata replayed against the endpoint inside onMessage
     bytes public reentryResult; // the revert data of that re-entrant call
+    /// @notice A second endpoint this receiver also accepts (an app migrating endpoints).
+    address public alsoTrusted;
 
     error NotEndpoint(address caller);
     error ReceiverRefused(bytes32 id);
@@ -26,6 +28,10 @@ contract BridgeTestReceiver is IMessageReceiver {
 
     constructor(address endpoint_) {
         endpoint = endpoint_;
+    }
+
+    function setAlsoTrusted(address endpoint_) external {
+        alsoTrusted = endpoint_;
     }
 
     function setFailing(bool failing_) external {
@@ -37,7 +43,7 @@ contract BridgeTestReceiver is IMessageReceiver {
     }
 
     function onMessage(bytes32 id, uint256 srcChainId, address sender, bytes calldata payload) external {
-        if (msg.sender != endpoint) revert NotEndpoint(msg.sender);
+        if (msg.sender != endpoint && msg.sender != alsoTrusted) revert NotEndpoint(msg.sender);
         if (failing) revert ReceiverRefused(id);
         if (reentryCall.length != 0) {
             (bool ok, bytes memory result) = endpoint.call(reentryCall);
