@@ -10,6 +10,7 @@ from itertools import count
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.logs import DISCARD
 
@@ -35,8 +36,9 @@ from tests.contracts._assets_helpers import (
     relay,
     revert_args,
     send,
+    sent_at,
 )
-from tests.contracts.conftest import Chain
+from tests.contracts.conftest import Chain, decode_revert
 
 NONE, VALID, EXPIRED, REVOKED = range(4)
 OTHER_ISSUER, PUBLISHER = 6, 7
@@ -78,10 +80,18 @@ def subject() -> str:
     return Web3.to_checksum_address(k(f"sme-{next(_subjects)}")[:20])
 
 
-def attest(c: Credit, who: str, score: int = 742, grade: str = "AA-", days: int = 365) -> int:
+def attest(
+    c: Credit,
+    who: str,
+    score: int = 742,
+    grade: str = "AA-",
+    days: int = 365,
+    sender: int = ISSUER,
+    registry: Contract | None = None,
+) -> int:
     valid_until = c.chain.now() + days * DAY
-    fn = c.registry.functions.attest(who, score, grade32(grade), valid_until, k(who))
-    send(c.chain, fn, sender=ISSUER)
+    fn = (registry or c.registry).functions.attest(who, score, grade32(grade), valid_until, k(who))
+    send(c.chain, fn, sender=sender)
     return valid_until
 
 
@@ -309,3 +319,246 @@ def test_admin_functions_need_the_admin_role(c: Credit) -> None:
         c.registry.functions.grantRole(ISSUER_ROLE, c.chain.accounts[MALLORY].address),
     ):
         c.chain.expect_revert(fn, "AccessControlUnauthorizedAccount", sender=MALLORY)
+
+
+# -- issue 6: issuers own their attestations ---------------------------------------------------
+
+
+def test_an_issuer_cannot_supersede_another_issuers_live_attestation_to_revoke_it(
+    c: Credit,
+) -> None:
+    """Before: OTHER_ISSUER attested over ISSUER's rating, became its issuer, then revoked it."""
+    who = subject()
+    attest(c, who, score=810)
+    issuer, other = (c.chain.accounts[i].address for i in (ISSUER, OTHER_ISSUER))
+    fn = c.registry.functions.attest(who, 100, grade32("D"), c.chain.now() + DAY, k("takeover"))
+    reverted = c.chain.expect_revert(fn, "NotAttestationIssuer", sender=OTHER_ISSUER)
+    assert revert_args(reverted) == (other, issuer)
+    reverted = c.chain.expect_revert(
+        c.registry.functions.revoke(who), "NotAttestationIssuer", sender=OTHER_ISSUER
+    )
+    assert revert_args(reverted) == (other, issuer)
+    record = c.registry.functions.attestationOf(who).call()
+    assert (record[0], record[1], record[4], record[5]) == (810, 1, False, issuer)
+
+
+def test_an_issuer_supersedes_its_own_and_others_take_over_once_revoked_or_expired(
+    c: Credit,
+) -> None:
+    issuer, other = (c.chain.accounts[i].address for i in (ISSUER, OTHER_ISSUER))
+    revoked, expired = subject(), subject()
+    attest(c, revoked, score=500)
+    attest(c, revoked, score=520)  # its own: superseded
+    send(c.chain, c.registry.functions.revoke(revoked), sender=ISSUER)
+    attest(c, revoked, score=300, sender=OTHER_ISSUER)
+    record = c.registry.functions.attestationOf(revoked).call()
+    assert (record[0], record[1], record[4], record[5]) == (300, 4, False, other)
+
+    attest(c, expired, score=640, days=1)
+    c.chain.advance_time(DAY + 1)
+    attest(c, expired, score=450, sender=OTHER_ISSUER)
+    assert c.registry.functions.creditOf(expired).call()[0::2] == [450, other, VALID]
+    assert issuer != other
+
+
+# -- issue 6: the mirror keeps one version line per (source chain, registry) -------------------
+
+SECOND_SOURCE = 778  # a second consortium chain the mirror is also wired to
+
+
+def _mirror_for(c: Credit, *sources: tuple[int, Contract]) -> Contract:
+    """A fresh mirror (posing as FOREIGN) wired to ``sources`` (chain id, registry)."""
+    admin = c.chain.accounts[ADMIN].address
+    mirror = c.chain.deploy("CreditMirror", c.endpoint.address, admin)
+    for chain_id, registry in sources:
+        send(c.chain, mirror.functions.setRemote(chain_id, registry.address))
+    return mirror
+
+
+def _registry_for(c: Credit, mirror: Contract) -> Contract:
+    """A fresh registry (ISSUER may attest) whose mirror on FOREIGN is ``mirror``."""
+    admin = c.chain.accounts[ADMIN].address
+    registry = c.chain.deploy("CreditRegistry", c.endpoint.address, admin)
+    send(c.chain, registry.functions.grantRole(ISSUER_ROLE, c.chain.accounts[ISSUER].address))
+    send(c.chain, registry.functions.setRemote(FOREIGN, mirror.address))
+    return registry
+
+
+def _publish_to(c: Credit, registry: Contract, who: str, src_chain_id: int) -> Any:
+    """``registry`` publishes ``who`` to FOREIGN; delivered as coming from ``src_chain_id``."""
+    send(c.chain, registry.functions.publish(who, FOREIGN), sender=ISSUER)
+    return relay(c.chain, c.endpoint, last_sent(c.endpoint), src_chain_id=src_chain_id)
+
+
+def test_a_second_source_can_neither_overwrite_nor_shadow_the_mirrored_registry(
+    c: Credit,
+) -> None:
+    """Before: one record per subject, so the second source's higher version replaced the
+    registry's attestation, and the registry's own revocation (a lower version) was ignored."""
+    mirror = _mirror_for(c)
+    first, second = _registry_for(c, mirror), _registry_for(c, mirror)
+    send(c.chain, mirror.functions.setRemote(c.home, first.address))
+    send(c.chain, mirror.functions.setRemote(SECOND_SOURCE, second.address))
+    who = subject()
+    attest(c, who, score=700, registry=first)
+    _publish_to(c, first, who, c.home)  # the first message binds the source chain
+    for score in (100, 110, 120):
+        attest(c, who, score=score, registry=second)
+    receipt = _publish_to(c, second, who, SECOND_SOURCE)
+    assert mirror.functions.creditOf(who).call()[0::4] == [700, VALID]
+    (update,) = events(mirror, "CreditUpdated", receipt)
+    assert (update["version"], update["srcChainId"], update["registry"]) == (
+        3,
+        SECOND_SOURCE,
+        second.address,
+    )
+    assert mirror.functions.sourceChainId().call() == c.home
+
+    send(c.chain, first.functions.revoke(who), sender=ISSUER)  # version 2 < 3
+    _publish_to(c, first, who, c.home)
+    assert mirror.functions.creditOf(who).call()[0::4] == [700, REVOKED]
+    assert mirror.functions.creditFrom(SECOND_SOURCE, second.address, who).call()[0::4] == [
+        120,
+        VALID,
+    ]
+    assert (
+        mirror.functions.attestationOf(who).call()
+        == mirror.functions.attestationFrom(c.home, first.address, who).call()
+    )
+
+    # The admin, and only it, points creditOf at another wired source.
+    c.chain.expect_revert(
+        mirror.functions.setSourceChain(SECOND_SOURCE),
+        "AccessControlUnauthorizedAccount",
+        sender=MALLORY,
+    )
+    reverted = c.chain.expect_revert(mirror.functions.setSourceChain(999), "NoRemote")
+    assert revert_args(reverted) == (999,)
+    send(c.chain, mirror.functions.setSourceChain(SECOND_SOURCE))
+    assert mirror.functions.creditOf(who).call()[0::4] == [120, VALID]
+
+
+def test_a_replacement_registry_starts_its_own_version_line_on_the_mirror(c: Credit) -> None:
+    """Before: the new registry's version 1 was ignored as older than the old registry's 3."""
+    mirror = _mirror_for(c)
+    old = _registry_for(c, mirror)
+    send(c.chain, mirror.functions.setRemote(c.home, old.address))
+    who = subject()
+    attest(c, who, score=900, registry=old)
+    attest(c, who, score=910, registry=old)
+    _publish_to(c, old, who, c.home)
+    send(c.chain, old.functions.revoke(who), sender=ISSUER)
+    _publish_to(c, old, who, c.home)
+    assert mirror.functions.creditOf(who).call()[4] == REVOKED
+
+    new = _registry_for(c, mirror)
+    send(c.chain, mirror.functions.setRemote(c.home, new.address))
+    assert mirror.functions.creditOf(who).call()[4] == NONE  # nothing from the new one yet
+    attest(c, who, score=640, registry=new)
+    receipt = _publish_to(c, new, who, c.home)
+    assert events(mirror, "StaleCreditIgnored", receipt) == []
+    assert mirror.functions.creditOf(who).call()[0::4] == [640, VALID]
+    assert mirror.functions.attestationOf(who).call()[1] == 1
+    assert mirror.functions.creditFrom(c.home, old.address, who).call()[0::4] == [910, REVOKED]
+
+
+# -- issue 6: revocations fan out to every mirror chain ----------------------------------------
+
+SECOND_MIRROR = 779  # a second public chain
+
+
+def _fan_out_pair(c: Credit) -> tuple[Contract, Contract, Contract]:
+    """A registry with mirrors on FOREIGN and SECOND_MIRROR, both in its mirrorChains."""
+    first = _mirror_for(c)
+    registry = _registry_for(c, first)
+    second = _mirror_for(c, (c.home, registry))
+    send(c.chain, first.functions.setRemote(c.home, registry.address))
+    send(c.chain, registry.functions.setRemote(SECOND_MIRROR, second.address))
+    send(c.chain, registry.functions.setMirrorChains([FOREIGN, SECOND_MIRROR]))
+    return registry, first, second
+
+
+def test_a_revocation_reaches_every_mirror_chain_without_a_publish(c: Credit) -> None:
+    """Before: a revocation reached a mirror only once someone called publish for its chain."""
+    registry, first, second = _fan_out_pair(c)
+    assert registry.functions.mirrorChains().call() == [FOREIGN, SECOND_MIRROR]
+    who = subject()
+    attest(c, who, score=777, registry=registry)
+    for dst in (FOREIGN, SECOND_MIRROR):
+        send(c.chain, registry.functions.publish(who, dst), sender=ISSUER)
+        relay(c.chain, c.endpoint, last_sent(c.endpoint), src_chain_id=c.home)
+    before = c.endpoint.functions.sentCount().call()
+
+    receipt = send(c.chain, registry.functions.revoke(who), sender=ISSUER)
+    assert c.endpoint.functions.sentCount().call() == before + 2
+    sent = [sent_at(c.endpoint, before + i) for i in range(2)]
+    issuer = c.chain.accounts[ISSUER].address
+    revocation = encode_payload(CreditRevocation(raw(who), 2, raw(issuer)))
+    assert [(m.dst_chain_id, m.receiver, m.payload) for m in sent] == [
+        (FOREIGN, first.address, revocation),
+        (SECOND_MIRROR, second.address, revocation),
+    ]
+    published = events(registry, "Published", receipt)
+    assert [(p["dstChainId"], p["version"], p["messageId"]) for p in published] == [
+        (m.dst_chain_id, 2, m.id) for m in sent
+    ]
+    for message in sent:
+        relay(c.chain, c.endpoint, message, src_chain_id=c.home)
+    for mirror in (first, second):
+        assert mirror.functions.creditOf(who).call()[0::4] == [777, REVOKED]
+
+
+def test_a_fan_out_the_endpoint_refuses_does_not_block_the_revocation(c: Credit) -> None:
+    registry, first, _ = _fan_out_pair(c)
+    who = subject()
+    attest(c, who, registry=registry)
+    send(c.chain, registry.functions.setRemote(SECOND_MIRROR, "0x" + "00" * 20))  # disconnected
+    receipt = send(c.chain, registry.functions.revoke(who), sender=ISSUER)
+    assert registry.functions.creditOf(who).call()[4] == REVOKED
+    (failed,) = events(registry, "PublishFailed", receipt)
+    assert (failed["dstChainId"], failed["version"]) == (SECOND_MIRROR, 2)
+    no_remote = keccak(text="NoRemote(uint256)")[:4] + SECOND_MIRROR.to_bytes(32, "big")
+    assert failed["reason"] == no_remote
+    assert [p["dstChainId"] for p in events(registry, "Published", receipt)] == [FOREIGN]
+    relay(c.chain, c.endpoint, last_sent(c.endpoint), src_chain_id=c.home)
+    assert first.functions.creditOf(who).call()[4] == REVOKED
+
+
+def test_a_revoker_cannot_starve_the_fan_out_of_gas(c: Credit) -> None:
+    """With every gas limit, a revoke either sends to every mirror chain or reverts: the
+    endpoint call cannot be made to run out of gas (1/64 rule) while the revocation passes."""
+    registry, _, _ = _fan_out_pair(c)
+    who = subject()
+    attest(c, who, registry=registry)
+    issuer = c.chain.accounts[ISSUER].address
+    revoke = registry.functions.revoke(who)
+
+    def outcome(gas: int) -> str:
+        try:
+            revoke.call({"from": issuer, "gas": gas})
+        except Exception as exc:  # the revert data, or an out-of-gas message
+            data = getattr(exc, "data", None)
+            return decode_revert(bytes.fromhex(data[2:])).error if isinstance(data, str) else "oog"
+        return "ok"
+
+    low, high = 30_000, 2_000_000
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if outcome(mid) == "ok" else (mid, high)
+    below = {outcome(gas) for gas in range(high - 40_000, high, 500)}
+    assert "ok" not in below
+    assert "FanOutOutOfGas" in below
+    assert events(registry, "PublishFailed", send(c.chain, revoke, sender=ISSUER)) == []
+
+
+def test_mirror_chains_are_set_by_the_admin_and_each_needs_a_mirror(c: Credit) -> None:
+    registry, _, _ = _fan_out_pair(c)
+    fn = registry.functions.setMirrorChains
+    c.chain.expect_revert(fn([FOREIGN]), "AccessControlUnauthorizedAccount", sender=ISSUER)
+    assert revert_args(c.chain.expect_revert(fn([FOREIGN, 999]), "NoRemote")) == (999,)
+    reverted = c.chain.expect_revert(fn([FOREIGN, FOREIGN]), "DuplicateMirrorChain")
+    assert revert_args(reverted) == (FOREIGN,)
+    reverted = c.chain.expect_revert(fn([FOREIGN] * 17), "TooManyMirrorChains")
+    assert revert_args(reverted) == (17,)
+    send(c.chain, fn([]))
+    assert registry.functions.mirrorChains().call() == []
