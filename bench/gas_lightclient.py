@@ -8,7 +8,14 @@ headers, so its "latest" slots are non-zero):
   the latest header, 17 fields (Shanghai, like the devnet and Besu's shipped QBFT genesis),
   realistic roots/bloom, sealed by a quorum (3 of 4, 11 of 16); ``*_all_seals``: every
   validator sealed (the devnet seals with all keys it holds); ``*_calldata``: the calldata
-  share of the figure; ``submit_header_set_change_4_to_5``: a header that adds a validator;
+  share of the figure;
+* ``set_change_4_to_5``: ``updateValidatorSet`` with one header that adds a validator (3 of the
+  4 trusted sealed it); ``set_change_4_to_3_run``: a removal carried by the header and its child
+  (2 + 2 seals, 3 distinct trusted sealers);
+* ``backfill_by_set_history``: an older header of the previous epoch (after a set change),
+  sealed by that epoch's quorum; ``backfill_by_ancestry_1`` / ``_8``: an older header linked by
+  parentHash to an accepted one, 1 and 8 parents down (hashing only);
+* ``misbehaviour_double_sign``: two sealed headers at one height freeze the client;
 * ``attested_submit_2`` / ``attested_submit_3``: ``AttestedHeaderStore.submitHeader`` with
   k = 2 and 3 signatures (threshold k of 3 attesters); ``attested_attest`` /
   ``attested_attest_final``: one accumulated attestation, below and at the threshold;
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from eth_account import Account
@@ -32,17 +40,20 @@ from adapters.bft import (
     BftExtraData,
     Vote,
     address_of_key,
+    decode_qbft_extra,
     encode_qbft_extra,
     qbft_block_hash,
     seal_qbft_header,
 )
 from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header
 from adapters.receipts import OrderedTrie, encode_receipt, receipt_from_rpc
-from adapters.rlpcodec import keccak
+from adapters.rlpcodec import keccak, rlp_list, rlp_string
 from bench._evm import Evm, median, standalone
 from gateway.domain.typed_data import HeaderData, attested_header_message
 
 ROUNDS = 5
+# trust 2/3, a trusting period long enough for the bench headers' 2025 timestamps, drift 15 s
+_TRUST = (2, 3, 20 * 365 * 24 * 3600, 15)
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 
 
@@ -96,18 +107,42 @@ class _QbftChain:
         self.validators: list[bytes] = [address_of_key(k) for k in keys]
         self.number = 1000
         self.parent = keccak(b"trusted")
-        self.lc = b.deploy("QbftLightClient", 20250, self.validators, self.number, self.parent)
+        governance = b.accounts[0].address
+        self.lc = b.deploy(
+            "QbftLightClient",
+            20250,
+            self.validators,
+            self.number,
+            self.parent,
+            1_750_000_000 + self.number,
+            governance,
+            _TRUST,
+        )
+        self.headers: list[Header] = []
 
-    def next_rlp(self, signers: list[bytes], next_set: Sequence[bytes] | None = None) -> bytes:
+    def next_header(self, signers: list[bytes], next_set: Sequence[bytes] | None = None) -> Header:
         number = self.number + 1
         header = seal_qbft_header(
             _header(next_set or self.validators, number, self.parent), signers
         )
         self.number, self.parent = number, bytes(qbft_block_hash(header))
-        return encode_header(header)
+        self.headers.append(header)
+        return header
+
+    def next_rlp(self, signers: list[bytes], next_set: Sequence[bytes] | None = None) -> bytes:
+        return encode_header(self.next_header(signers, next_set))
 
     def submit(self, rlp: bytes) -> int:
         return self.b.gas(self.lc.functions.submitHeader(rlp))
+
+    def change_set(self, run: Sequence[Header]) -> int:
+        """``updateValidatorSet`` from the current set to the one ``run[0]`` lists."""
+        trusted = rlp_list([rlp_string(bytes(v)) for v in self.validators])
+        gas = self.b.gas(
+            self.lc.functions.updateValidatorSet(trusted, [encode_header(h) for h in run])
+        )
+        self.validators = list(decode_qbft_extra(run[0].extra_data).validators)
+        return gas
 
 
 def _qbft(b: Evm, n: int) -> dict[str, int]:
@@ -129,16 +164,52 @@ def _qbft(b: Evm, n: int) -> dict[str, int]:
 
 
 def _set_change(b: Evm) -> dict[str, int]:
-    samples = []
+    added, removed, history, ancestry_1, ancestry_8, double_sign = [], [], [], [], [], []
     for round_ in range(ROUNDS):
         keys = _keys(4, b"xgate bench validator")
         joining = _keys(1, b"xgate bench joining" + bytes([round_]))[0]
         chain = _QbftChain(b, keys)
-        chain.submit(chain.next_rlp(keys[:3]))
+        for _ in range(10):
+            chain.next_header(keys[:3])
+        unsent = list(chain.headers)  # 1001..1010: only 1010 is submitted (the client may skip)
+        chain.submit(encode_header(unsent[-1]))
         new_keys = sorted([*keys, joining], key=address_of_key)
         new_set = [address_of_key(k) for k in new_keys]
-        samples.append(chain.submit(chain.next_rlp(new_keys[:4], next_set=new_set)))
-    return {"submit_header_set_change_4_to_5": median(samples)}
+        added.append(chain.change_set([chain.next_header([*keys[:3], joining], next_set=new_set)]))
+        # an older block of the previous epoch, never submitted: by set history
+        stranded = _header([address_of_key(k) for k in keys], 1005, b"\x77" * 32)
+        history.append(chain.submit(encode_header(seal_qbft_header(stranded, keys[:3]))))
+        # older blocks linked by parentHash to the accepted 1010: 1 and 8 parents down
+        down = [encode_header(h) for h in reversed(unsent)]  # 1010, 1009, ...
+        ancestry_1.append(b.gas(chain.lc.functions.submitAncestors(down[:2])))
+        ancestry_8.append(b.gas(chain.lc.functions.submitAncestors([down[1], *down[2:10]])))
+        removed.append(_removal(b))
+        rival = _header(new_set, 2000 + round_, b"\x55" * 32)
+        pair = (
+            seal_qbft_header(rival, new_keys[:4]),
+            seal_qbft_header(replace(rival, state_root=b"\x01" * 32), new_keys[1:]),
+        )
+        misbehaviour = chain.lc.functions.submitMisbehaviour(*(encode_header(h) for h in pair))
+        double_sign.append(b.gas(misbehaviour))
+    return {
+        "set_change_4_to_5": median(added),
+        "set_change_4_to_3_run": median(removed),
+        "backfill_by_set_history": median(history),
+        "backfill_by_ancestry_1": median(ancestry_1),
+        "backfill_by_ancestry_8": median(ancestry_8),
+        "misbehaviour_double_sign": median(double_sign),
+    }
+
+
+def _removal(b: Evm) -> int:
+    """4 -> 3: the removal header and its child, sealed 2 + 2 by 3 distinct trusted validators."""
+    keys = _keys(4, b"xgate bench validator")
+    chain = _QbftChain(b, keys)
+    chain.submit(chain.next_rlp(keys[:3]))
+    remaining = [address_of_key(k) for k in keys[:3]]
+    first = chain.next_header(keys[:2], next_set=remaining)
+    second = chain.next_header(keys[1:3], next_set=remaining)
+    return chain.change_set([first, second])
 
 
 # --- attested header store -------------------------------------------------------------------

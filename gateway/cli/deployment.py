@@ -36,6 +36,9 @@ from devnet import keys as devnet_keys
 # same batch (not mined yet). Unused gas is not charged.
 DEPLOY_GAS = 7_000_000
 CALL_GAS = 400_000
+# QbftLightClient (trust numerator, denominator, trusting period s, max clock drift s): the
+# chain's own 2/3; a devnet that sits idle for a month needs a governance re-anchor.
+LIGHT_CLIENT_TRUST = (2, 3, 30 * 24 * 3600, 15)
 RECEIPT_TIMEOUT_S = 120.0
 
 # Governance on the devnet: short delays, real wiring. Dev accounts (devnet.keys): 0 deploys
@@ -128,7 +131,7 @@ def xgate_plan(
     consortium_chain_id: int,
     public_chain_id: int,
     consortium_validators: Sequence[Address],
-    trusted_consortium_header: tuple[int, Hash32],
+    trusted_consortium_header: tuple[int, Hash32, int],
     governor: Address | None = None,
     guardian: Address | None = None,
     timelock_delay_s: int = DEVNET_TIMELOCK_DELAY_S,
@@ -142,7 +145,7 @@ def xgate_plan(
     dev = devnet_keys.dev_accounts(10)
     governor = governor or Address(dev[DEVNET_GOVERNOR_ACCOUNT].address)
     guardian = guardian or Address(dev[DEVNET_GUARDIAN_ACCOUNT].address)
-    trusted_number, trusted_hash = trusted_consortium_header
+    trusted_number, trusted_hash, trusted_timestamp = trusted_consortium_header
 
     def timelock(side: str, administered: Sequence[str], limits: dict[str, Any]) -> Deploy:
         return Deploy(
@@ -215,7 +218,15 @@ def xgate_plan(
         Deploy(
             "p.qbft_light_client",
             "QbftLightClient",
-            (consortium_chain_id, sorted(consortium_validators), trusted_number, trusted_hash),
+            (
+                consortium_chain_id,
+                sorted(consortium_validators),
+                trusted_number,
+                trusted_hash,
+                trusted_timestamp,
+                Ref("p.timelock"),  # governance: re-anchor, revoke, periods (time-locked)
+                LIGHT_CLIENT_TRUST,
+            ),
         ),
         Deploy("p.asset_gateway", "WrappedAssetGateway", (Ref("p.endpoint"), admin)),
         Deploy(

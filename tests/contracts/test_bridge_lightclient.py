@@ -58,6 +58,9 @@ def test_consortium_message_is_delivered_on_anvil_through_the_qbft_light_client(
         [anvil.w3.to_checksum_address(v) for v in validators],
         parent_header.number,
         qbft_block_hash(parent_header),
+        parent_header.timestamp,
+        anvil.accounts[0].address,  # governance
+        (2, 3, 30 * 24 * 3600, 15),  # trust 2/3, trusting period 30 days, drift 15 s
     )
     anvil.send(target.functions.setRoute(consortium.chain_id, source.address, client.address))
 

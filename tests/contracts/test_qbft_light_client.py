@@ -7,7 +7,7 @@ Every rejection reverts with a specific custom error and leaves the client uncha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,16 +21,25 @@ from web3.types import RPCEndpoint
 from adapters.bft import (
     SECP256K1_N,
     Vote,
+    address_of_key,
     decode_qbft_extra,
-    encode_qbft_extra,
     qbft_block_hash,
-    qbft_hashes,
-    sign_commit_seal,
     with_qbft_extra,
 )
 from adapters.errors import HeaderInvalid
 from adapters.headers import Header, decode_header, encode_header, header_from_rpc
-from adapters.lightclient.qbft import TrustedHeader, verify_header
+from adapters.lightclient.qbft import (
+    MisbehaviourKind,
+    TrustedHeader,
+    TrustPolicy,
+    find_misbehaviour,
+    verify_ancestor,
+    verify_commit_seals,
+    verify_header,
+    verify_set_change,
+    verify_skipping,
+)
+from adapters.rlpcodec import keccak, rlp_list, rlp_string
 from adapters.types import Address
 from tests.contracts._lc_helpers import (
     addresses,
@@ -42,14 +51,19 @@ from tests.contracts._lc_helpers import (
     vector,
     with_seals,
 )
-from tests.contracts.conftest import Chain, Reverted, make_chain
+from tests.contracts.conftest import Chain, Reverted
 
 KEYS = lc_keys(4)
 VALIDATORS = addresses(KEYS)
 OUTSIDER = lc_keys(1, b"outsider")[0]
 TRUSTED_NUMBER = 99
 TRUSTED_HASH = b"\x11" * 32  # make_header's default parent hash
+TRUSTED_TIME = 1_750_000_000 - 12  # make_header's headers carry 1_750_000_000
 SOURCE_CHAIN = 20250
+# The sealed test headers carry 2025 timestamps: trust them for 20 years so the chain's clock
+# (today) is within the trusting period; expiry tests deploy with a short one.
+LONG_TRUST = (2, 3, 20 * 365 * 24 * 3600, 15)
+_INITIAL_SETS: dict[str, tuple[Address, ...]] = {}
 
 
 def deploy(
@@ -57,8 +71,44 @@ def deploy(
     validators: list[bytes] = VALIDATORS,
     number: int = TRUSTED_NUMBER,
     trusted_hash: bytes = TRUSTED_HASH,
+    timestamp: int = TRUSTED_TIME,
+    trust: tuple[int, int, int, int] = LONG_TRUST,
+    source: int = SOURCE_CHAIN,
 ) -> Contract:
-    return chain.deploy("QbftLightClient", SOURCE_CHAIN, validators, number, trusted_hash)
+    """A client trusting ``validators`` at ``number``; governance is dev account 0."""
+    lc = chain.deploy(
+        "QbftLightClient",
+        source,
+        validators,
+        number,
+        trusted_hash,
+        timestamp,
+        chain.accounts[0].address,
+        trust,
+    )
+    _INITIAL_SETS[lc.address] = tuple(Address(v) for v in sorted(validators))
+    return lc
+
+
+def set_rlp(validators: Sequence[bytes]) -> bytes:
+    """The RLP list of a validator set, as extraData lists it (the trusted-set preimage)."""
+    return rlp_list([rlp_string(bytes(v)) for v in sorted(validators)])
+
+
+def trusted_set(lc: Contract) -> tuple[Address, ...]:
+    """The client's trusted set: the last set change or re-anchor, else the initial set; checked
+    against the hash the contract keeps."""
+    changes = [
+        *lc.events.ValidatorSetChanged().get_logs(from_block=0),
+        *lc.events.Reanchored().get_logs(from_block=0),
+    ]
+    if changes:
+        latest = max(changes, key=lambda e: (e.blockNumber, e.logIndex))
+        validators = tuple(Address(h(a)) for a in latest.args.validators)
+    else:
+        validators = _INITIAL_SETS[lc.address]
+    assert keccak(set_rlp(validators)) == lc.functions.validatorSetHash().call()
+    return validators
 
 
 @pytest.fixture(scope="module", params=["anvil", "consortium"])
@@ -79,7 +129,7 @@ def trusted_of(lc: Contract, chain: Chain) -> TrustedHeader:
     return TrustedHeader(
         number=lc.functions.latestNumber().call(),
         hash=lc.functions.latestHash().call(),
-        validators=tuple(Address(h(a)) for a in lc.functions.validators().call()),
+        validators=trusted_set(lc),
         timestamp=lc.functions.latestTimestamp().call(),
     )
 
@@ -89,19 +139,52 @@ def snapshot(lc: Contract) -> tuple[Any, ...]:
         lc.functions.latestNumber().call(),
         lc.functions.latestHash().call(),
         lc.functions.validatorSetHash().call(),
+        lc.functions.frozen().call(),
+        lc.functions.epochCount().call(),
     )
+
+
+def check_stored(lc: Contract, header: Header) -> None:
+    hash_ = bytes(qbft_block_hash(header))
+    assert lc.functions.isAccepted(hash_).call()
+    assert lc.functions.receiptsRootOf(SOURCE_CHAIN, hash_).call() == header.receipts_root
+    assert lc.functions.stateRootOf(SOURCE_CHAIN, hash_).call() == header.state_root
 
 
 def submit_ok(chain: Chain, lc: Contract, header: Header) -> Any:
     """Submit; the Python client must agree it is valid; the roots must be stored."""
     python = verify_header(trusted_of(lc, chain), header)
     receipt = chain.send(lc.functions.submitHeader(encode_header(header)))
-    hash_ = bytes(qbft_block_hash(header))
-    assert python.hash == hash_
-    assert lc.functions.isAccepted(hash_).call()
-    assert lc.functions.receiptsRootOf(SOURCE_CHAIN, hash_).call() == header.receipts_root
-    assert lc.functions.stateRootOf(SOURCE_CHAIN, hash_).call() == header.state_root
+    assert python.hash == bytes(qbft_block_hash(header))
+    check_stored(lc, header)
     return receipt
+
+
+def change_set(chain: Chain, lc: Contract, run: Sequence[Header]) -> Any:
+    """``updateValidatorSet`` with the trusted set's preimage; Python accepts the same run."""
+    trusted = trusted_of(lc, chain)
+    python = verify_set_change(trusted, run)
+    call = lc.functions.updateValidatorSet(
+        set_rlp(trusted.validators), [encode_header(x) for x in run]
+    )
+    receipt = chain.send(call)
+    assert lc.functions.latestHash().call() == python.hash
+    assert trusted_set(lc) == python.validators
+    check_stored(lc, run[0])
+    return receipt
+
+
+def change_set_bad(chain: Chain, lc: Contract, run: Sequence[Header], error: str) -> None:
+    """The set change reverts with ``error``, nothing changes, and Python refuses it too."""
+    trusted = trusted_of(lc, chain)
+    before = snapshot(lc)
+    with pytest.raises(HeaderInvalid):
+        verify_set_change(trusted, run)
+    call = lc.functions.updateValidatorSet(
+        set_rlp(trusted.validators), [encode_header(x) for x in run]
+    )
+    chain.expect_revert(call, error)
+    assert snapshot(lc) == before
 
 
 def submit_bad(
@@ -182,7 +265,7 @@ def test_real_besu_block_7528_verifies_on_chain(chain: Chain) -> None:
     (case,) = [v for v in vector("qbft_headers")["sealed_headers"] if "7528" in v["name"]]
     header = decode_header(h(case["sealed_rlp"]))
     validators = sorted(h(v) for v in case["validators"])
-    lc = deploy(chain, validators, 7527, header.parent_hash)
+    lc = deploy(chain, validators, 7527, header.parent_hash, header.timestamp - 1)
     receipt = submit_ok(chain, lc, header)
     assert lc.functions.latestHash().call() == h(case["block_hash_derived"])
     assert receipt["gasUsed"] > 0
@@ -190,65 +273,364 @@ def test_real_besu_block_7528_verifies_on_chain(chain: Chain) -> None:
 
 # --- validator-set changes -----------------------------------------------------------------------
 
+NEWCOMERS = lc_keys(3, b"newcomers")
+JOINING = addresses(NEWCOMERS)[0]
+V5 = sorted([*VALIDATORS, JOINING])
 
-def test_validator_added_by_vote_is_accepted_by_the_skipping_rule(chain: Chain) -> None:
+
+def keys_for(validators: Sequence[bytes]) -> list[bytes]:
+    by_address = {address_of_key(k): k for k in [*KEYS, *NEWCOMERS, OUTSIDER]}
+    return [by_address[bytes(v)] for v in validators]
+
+
+def test_validator_added_by_vote_is_accepted_with_two_thirds_of_the_trusted_set(
+    chain: Chain,
+) -> None:
     lc = deploy(chain)
-    new_key = lc_keys(1, b"joining validator")[0]
-    all_keys = sorted([*KEYS, new_key], key=lambda k: addresses([k])[0])
-    new_set = addresses(all_keys)
     voting = sealed(
-        make_header(VALIDATORS, number=100, vote=Vote(Address(addresses([new_key])[0]), True)),
-        KEYS[:3],
+        make_header(VALIDATORS, number=100, vote=Vote(Address(JOINING), True)), KEYS[:3]
     )
     submit_ok(chain, lc, voting)
-    changed = sealed(make_header(new_set, number=101, parent_hash=block_hash(voting)), all_keys[:4])
-    receipt = submit_ok(chain, lc, changed)
+    changed = sealed(make_header(V5, number=101, parent_hash=block_hash(voting)), keys_for(V5[:4]))
+    # submitHeader follows only the trusted set; a change goes through updateValidatorSet
+    submit_bad(chain, lc, encode_header(changed), "SetChangeNeedsTrustedSet", python_rejects=False)
+    receipt = change_set(chain, lc, [changed])
     (event,) = lc.events.ValidatorSetChanged().process_receipt(receipt, errors=DISCARD)
-    assert [h(a) for a in event.args.validators] == new_set
-    assert [h(a) for a in lc.functions.validators().call()] == new_set
+    assert [h(a) for a in event.args.validators] == V5
+    assert lc.functions.epochCount().call() == 2
     # the new set is now trusted: its own quorum (4 of 5) is enough
-    nxt = sealed(make_header(new_set, number=102, parent_hash=block_hash(changed)), all_keys[1:])
+    nxt = sealed(make_header(V5, number=102, parent_hash=block_hash(changed)), keys_for(V5[1:]))
     submit_ok(chain, lc, nxt)
 
 
-def test_new_set_without_a_third_of_the_trusted_set_is_rejected(
+def test_two_of_four_validators_cannot_install_a_set_of_their_own(
     fresh: tuple[Chain, Contract],
 ) -> None:
+    """The minority takeover: 2 of 4 trusted validators (more than a third, below the chain's
+    quorum of 3) list themselves and two keys of theirs, seal with all four and name any
+    receiptsRoot. Before this issue the client accepted it."""
     chain, lc = fresh
-    strangers = lc_keys(4, b"takeover")
-    header = sealed(make_header(addresses(strangers), number=100), strangers)
-    submit_bad(chain, lc, encode_header(header), "TooFewTrustedSeals")
+    takeover = sorted([*VALIDATORS[:2], *addresses(NEWCOMERS[:2])])
+    forged = sealed(
+        replace(
+            make_header(takeover, number=100, coinbase=takeover[0]), receipts_root=b"\xee" * 32
+        ),
+        keys_for(takeover),
+    )
+    change_set_bad(chain, lc, [forged], "TooFewTrustedSeals")
+
+
+def test_a_set_change_needs_the_trusted_sets_preimage(fresh: tuple[Chain, Contract]) -> None:
+    chain, lc = fresh
+    changed = sealed(make_header(V5, number=100), keys_for(V5[:4]))
+    for wrong in (set_rlp(V5), set_rlp(VALIDATORS[:3]), b""):
+        call = lc.functions.updateValidatorSet(wrong, [encode_header(changed)])
+        chain.expect_revert(call, "TrustedSetMismatch")
+    unchanged = sealed(make_header(VALIDATORS, number=100), KEYS[:3])
+    call = lc.functions.updateValidatorSet(set_rlp(VALIDATORS), [encode_header(unchanged)])
+    chain.expect_revert(call, "SetUnchanged")
 
 
 def test_new_set_without_its_own_quorum_is_rejected(fresh: tuple[Chain, Contract]) -> None:
     chain, lc = fresh
-    extra = lc_keys(3, b"newcomers")
-    keys = sorted([*KEYS, *extra], key=lambda k: addresses([k])[0])
+    keys = sorted([*KEYS, *NEWCOMERS], key=address_of_key)
     header = sealed(make_header(addresses(keys), number=100), KEYS)  # 4 of 7, needs 5
-    submit_bad(chain, lc, encode_header(header), "TooFewSeals")
+    change_set_bad(chain, lc, [header], "TooFewSeals")
 
 
-def test_unsorted_validator_list_is_rejected(fresh: tuple[Chain, Contract]) -> None:
-    chain, lc = fresh
-    header = make_header(VALIDATORS, number=100)
-    x = decode_qbft_extra(header.extra_data)
-    swapped = replace(x, validators=(x.validators[1], x.validators[0], *x.validators[2:]))
-    bad = replace(header, extra_data=encode_qbft_extra(swapped, check_order=False))
-    # seal by hand: seal_qbft_header refuses unsorted lists
+def test_a_lower_configured_trust_level_accepts_two_of_four(chain: Chain) -> None:
+    lc = deploy(chain, trust=(1, 3, LONG_TRUST[2], 15))
+    assert lc.functions.trustThreshold(4).call() == 2
+    assert lc.functions.trustThreshold(16).call() == 6
+    assert deploy(chain).functions.trustThreshold(16).call() == 11
+    new_set = sorted([*VALIDATORS[:2], *addresses(NEWCOMERS[:2])])
+    header = sealed(make_header(new_set, number=100, coinbase=new_set[0]), keys_for(new_set))
+    call = lc.functions.updateValidatorSet(set_rlp(VALIDATORS), [encode_header(header)])
+    chain.send(call)
+    assert lc.functions.latestNumber().call() == 100
 
-    digest = qbft_hashes(bad, swapped)[1]
-    seals = tuple(sign_commit_seal(digest, k) for k in KEYS)
-    rlp = encode_header(
-        replace(bad, extra_data=encode_qbft_extra(replace(swapped, seals=seals), check_order=False))
+
+def test_trust_level_outside_a_third_to_one_is_refused_at_deployment(anvil_chain: Chain) -> None:
+    for trust in ((1, 4, 3600, 15), (4, 3, 3600, 15), (2, 0, 3600, 15), (2, 3, 0, 15)):
+        with pytest.raises(Exception):  # noqa: B017 (the deployment reverts; web3 raises)
+            deploy(anvil_chain, trust=trust)
+
+
+def removal_chain(first_sealers: list[bytes], second_sealers: list[bytes]) -> list[Header]:
+    """Validator 3 removed at 100 (quorum 2 of 3), then its child, each with the given sealers."""
+    v3 = VALIDATORS[:3]
+    first = sealed(make_header(v3, number=100, coinbase=v3[0]), first_sealers)
+    second = sealed(
+        make_header(v3, number=101, parent_hash=block_hash(first), coinbase=v3[1]), second_sealers
     )
-    submit_bad(chain, lc, rlp, "ValidatorSetInvalid")
+    return [first, second]
 
 
-def test_backfill_with_a_different_set_is_rejected(chain: Chain) -> None:
+def test_removal_is_carried_by_later_blocks_whose_sealers_vouch_for_it(chain: Chain) -> None:
+    lc = deploy(chain)
+    first, second = removal_chain(KEYS[:2], KEYS[1:3])
+    change_set_bad(chain, lc, [first], "TooFewTrustedSeals")  # 2 < ceil(2*4/3)
+    change_set(chain, lc, [first, second])
+    assert lc.functions.latestNumber().call() == 100
+    assert trusted_set(lc) == tuple(VALIDATORS[:3])
+    submit_ok(chain, lc, second)  # the child verifies against the new set alone
+
+
+def test_a_run_whose_sealers_repeat_does_not_reach_the_threshold(
+    fresh: tuple[Chain, Contract],
+) -> None:
+    chain, lc = fresh
+    change_set_bad(chain, lc, removal_chain(KEYS[:2], KEYS[:2]), "TooFewTrustedSeals")
+
+
+def test_a_forged_descendant_cannot_vouch_for_a_removal(fresh: tuple[Chain, Contract]) -> None:
+    chain, lc = fresh
+    first, _ = removal_chain(KEYS[:2], KEYS[1:3])
+    outsiders = sorted(addresses(NEWCOMERS))
+    forged = sealed(
+        make_header(outsiders, number=101, parent_hash=block_hash(first), coinbase=outsiders[0]),
+        keys_for(outsiders),
+    )
+    change_set_bad(chain, lc, [first, forged], "TooFewTrustedSeals")
+
+
+def test_a_run_must_be_linked_by_parent_hash(fresh: tuple[Chain, Contract]) -> None:
+    chain, lc = fresh
+    first, _ = removal_chain(KEYS[:2], KEYS[1:3])
+    v3 = VALIDATORS[:3]
+    unlinked = sealed(make_header(v3, number=101, parent_hash=b"\x42" * 32), KEYS[1:3])
+    change_set_bad(chain, lc, [first, unlinked], "RunNotLinked")
+    skipping = sealed(make_header(v3, number=102, parent_hash=block_hash(first)), KEYS[1:3])
+    change_set_bad(chain, lc, [first, skipping], "RunNotLinked")
+
+
+# --- trusting period, clock drift, misbehaviour --------------------------------------------------
+
+
+def timed(number: int, parent: bytes, at: int, keys: list[bytes] = KEYS[:3], **kw: Any) -> Header:
+    validators = kw.pop("validators", VALIDATORS)
+    header = make_header(validators, number=number, parent_hash=parent, timestamp=at, **kw)
+    return sealed(header, keys)
+
+
+def test_expired_trust_refuses_new_headers_until_governance_reanchors(chain: Chain) -> None:
+    now = chain.now()
+    lc = deploy(chain, timestamp=now - 7200, trust=(2, 3, 3600, 15))
+    header = timed(100, TRUSTED_HASH, now - 100)
+    policy = TrustPolicy(trusting_period_s=3600)
+    with pytest.raises(HeaderInvalid, match="trusting period"):
+        verify_skipping(trusted_of(lc, chain), header, now=now, policy=policy)
+    chain.expect_revert(lc.functions.submitHeader(encode_header(header)), "TrustExpired")
+    older = timed(98, b"\x05" * 32, now - 7300)
+    chain.expect_revert(lc.functions.submitHeader(encode_header(older)), "BackfillSetUnknown")
+    at_anchor = timed(99, b"\x05" * 32, now - 7300)
+    chain.expect_revert(lc.functions.submitHeader(encode_header(at_anchor)), "TrustExpired")
+    reanchor = lc.functions.reanchor(VALIDATORS, 99, TRUSTED_HASH, now - 200, [])
+    chain.expect_revert(reanchor, "NotGovernance", sender=1)
+    chain.send(reanchor)
+    submit_ok(chain, lc, header)
+
+
+def test_header_from_the_future_is_refused(chain: Chain) -> None:
+    now = chain.now()
+    lc = deploy(chain, timestamp=now - 60, trust=(2, 3, 3600, 15))
+    ahead = timed(100, TRUSTED_HASH, now + 3600)
+    with pytest.raises(HeaderInvalid, match="in the future"):
+        verify_skipping(trusted_of(lc, chain), ahead, now=now)
+    chain.expect_revert(lc.functions.submitHeader(encode_header(ahead)), "HeaderFromFuture")
+
+
+def test_two_sealed_headers_at_one_height_freeze_the_client_until_recovered(chain: Chain) -> None:
+    lc = deploy(chain)
+    accepted = sealed(make_header(VALIDATORS, number=101), KEYS[:3])
+    submit_ok(chain, lc, accepted)
+    rival_header = replace(make_header(VALIDATORS, number=101), receipts_root=b"\xee" * 32)
+    rival = sealed(rival_header, KEYS[1:])
+    a, b = (verify_commit_seals(x, VALIDATORS) for x in (accepted, rival))
+    evidence = find_misbehaviour(a, b)
+    assert evidence is not None and evidence.kind is MisbehaviourKind.DOUBLE_SIGN
+    call = lc.functions.submitMisbehaviour(encode_header(accepted), encode_header(rival))
+    receipt = chain.send(call, sender=3)  # anyone may submit evidence
+    (event,) = lc.events.ClientFrozen().process_receipt(receipt, errors=DISCARD)
+    assert event.args.kind == 1 and event.args.hashB == block_hash(rival)
+    assert lc.functions.frozen().call()
+    nxt = sealed(make_header(VALIDATORS, number=102, parent_hash=block_hash(accepted)), KEYS[:3])
+    chain.expect_revert(lc.functions.submitHeader(encode_header(nxt)), "ClientIsFrozen")
+    for view in (lc.functions.receiptsRootOf, lc.functions.stateRootOf):
+        with pytest.raises(Reverted) as info:
+            chain.check_call(view(SOURCE_CHAIN, block_hash(accepted)))
+        assert info.value.error == "ClientIsFrozen"
+    chain.expect_revert(call, "ClientIsFrozen")
+    # governance re-anchors on the honest header and revokes the other one
+    recover = lc.functions.reanchor(
+        VALIDATORS, 101, block_hash(rival), 1_750_000_000, [block_hash(accepted)]
+    )
+    chain.expect_revert(recover, "NotGovernance", sender=2)
+    chain.send(recover)
+    assert not lc.functions.frozen().call()
+    assert not lc.functions.isAccepted(block_hash(accepted)).call()
+    nxt = sealed(make_header(VALIDATORS, number=102, parent_hash=block_hash(rival)), KEYS[:3])
+    submit_ok(chain, lc, nxt)
+
+
+def test_conflicting_headers_above_the_latest_and_decreasing_timestamps_are_evidence(
+    fresh: tuple[Chain, Contract],
+) -> None:
+    chain, lc = fresh
+    x = sealed(make_header(VALIDATORS, number=150), KEYS[:3])
+    y = sealed(replace(make_header(VALIDATORS, number=150), state_root=b"\x01" * 32), KEYS[1:])
+    chain.check_call(lc.functions.submitMisbehaviour(encode_header(x), encode_header(y)))
+    earlier = sealed(make_header(VALIDATORS, number=151, timestamp=1_749_999_999), KEYS[:3])
+    verified = [verify_commit_seals(z, VALIDATORS) for z in (earlier, x)]
+    evidence = find_misbehaviour(*verified)
+    assert evidence is not None and evidence.kind is MisbehaviourKind.TIMESTAMP_ORDER
+    chain.check_call(lc.functions.submitMisbehaviour(encode_header(earlier), encode_header(x)))
+    same_time = sealed(make_header(VALIDATORS, number=151), KEYS[:3])
+    for a, b in ((x, same_time), (x, x)):
+        call = lc.functions.submitMisbehaviour(encode_header(a), encode_header(b))
+        chain.expect_revert(call, "NoMisbehaviour")
+
+
+def test_headers_the_trusted_set_did_not_seal_are_no_evidence(
+    fresh: tuple[Chain, Contract],
+) -> None:
+    chain, lc = fresh
+    outsiders = sorted(addresses(NEWCOMERS))
+    x, y = (
+        sealed(make_header(outsiders, number=150, coinbase=outsiders[0], tx_count=t), NEWCOMERS)
+        for t in (1, 2)
+    )
+    call = lc.functions.submitMisbehaviour(encode_header(x), encode_header(y))
+    chain.expect_revert(call, "SetChangeNeedsTrustedSet")
+    ok = sealed(make_header(VALIDATORS, number=150), KEYS[:3])
+    weak = sealed(make_header(VALIDATORS, number=150, tx_count=2), KEYS[:2])
+    call = lc.functions.submitMisbehaviour(encode_header(ok), encode_header(weak))
+    chain.expect_revert(call, "TooFewSeals")
+    assert not lc.functions.frozen().call()
+
+
+# --- older blocks after a set change -------------------------------------------------------------
+
+
+def test_older_block_sealed_by_the_set_of_its_epoch_is_accepted_after_a_change(
+    chain: Chain,
+) -> None:
     lc = deploy(chain)
     submit_ok(chain, lc, sealed(make_header(VALIDATORS, number=110), KEYS[:3]))
-    three = sealed(make_header(VALIDATORS[:3], number=105), KEYS[:3])
-    submit_bad(chain, lc, encode_header(three), "BackfillNeedsTrustedSet")
+    changed = sealed(make_header(V5, number=120), keys_for(V5[:4]))
+    change_set(chain, lc, [changed])
+    stranded = sealed(make_header(VALIDATORS, number=105, parent_hash=b"\x44" * 32), KEYS[:3])
+    # Before this issue an older block had to list the CURRENT set: stranded for good.
+    chain.send(lc.functions.submitHeader(encode_header(stranded)))
+    check_stored(lc, stranded)
+    assert lc.functions.latestNumber().call() == 120  # backfill never moves the client back
+    again = lc.functions.submitHeader(encode_header(stranded))
+    chain.expect_revert(again, "HeaderAlreadyAccepted")
+    # the old set cannot seal blocks of the new epoch, nor anything below the anchor
+    for bad in (
+        sealed(make_header(VALIDATORS, number=120, tx_count=7), KEYS[:3]),
+        sealed(make_header(VALIDATORS, number=90), KEYS[:3]),
+    ):
+        chain.expect_revert(lc.functions.submitHeader(encode_header(bad)), "BackfillSetUnknown")
+    in_new_epoch = sealed(
+        make_header(V5, number=121, parent_hash=block_hash(changed)), keys_for(V5[1:])
+    )
+    chain.send(lc.functions.submitHeader(encode_header(in_new_epoch)))
+    check_stored(lc, in_new_epoch)
+
+
+def test_an_old_epoch_expires_a_trusting_period_after_it_ended(anvil_chain: Chain) -> None:
+    chain = anvil_chain
+    now = chain.now()
+    lc = deploy(chain, timestamp=now - 3000, trust=(2, 3, 3600, 15))
+    submit_ok(chain, lc, timed(110, b"\x01" * 32, now - 2950))
+    v5_keys = keys_for(V5[:4])
+    change_set(chain, lc, [timed(120, b"\x02" * 32, now - 2900, v5_keys, validators=V5)])
+    chain.advance_time(500)
+    submit_ok(chain, lc, timed(130, b"\x03" * 32, now + 400, v5_keys, validators=V5))
+    chain.advance_time(400)  # the first epoch ended at now - 2900: expired at now + 700
+    old = timed(105, b"\x04" * 32, now - 2960)
+    chain.expect_revert(lc.functions.submitHeader(encode_header(old)), "TrustExpired")
+    current = timed(125, b"\x05" * 32, now - 2800, v5_keys, validators=V5)
+    chain.send(lc.functions.submitHeader(encode_header(current)))
+
+
+def linked_headers(count: int, first: int = 100) -> list[Header]:
+    """Sealed headers first..first+count-1 whose first parent is the anchor, each the parent of
+    the next."""
+    out: list[Header] = []
+    parent = TRUSTED_HASH
+    for number in range(first, first + count):
+        header = sealed(make_header(VALIDATORS, number=number, parent_hash=parent), KEYS[:3])
+        out.append(header)
+        parent = block_hash(header)
+    return out
+
+
+def test_older_block_linked_by_parent_hash_to_an_accepted_one_is_accepted(chain: Chain) -> None:
+    lc = deploy(chain)
+    blocks = linked_headers(8)  # 100..107
+    submit_ok(chain, lc, blocks[-1])
+    change_set(chain, lc, [sealed(make_header(V5, number=120), keys_for(V5[:4]))])
+    proof = [blocks[i] for i in range(7, 2, -1)]  # 107, 106, ..., 103
+    assert verify_ancestor(block_hash(blocks[7]), proof) == blocks[3]
+    chain.send(lc.functions.submitAncestors([encode_header(x) for x in proof]))
+    check_stored(lc, blocks[3])
+    again = lc.functions.submitAncestors([encode_header(x) for x in proof])
+    chain.expect_revert(again, "HeaderAlreadyAccepted")
+    broken = [encode_header(blocks[7]), encode_header(blocks[5])]
+    chain.expect_revert(lc.functions.submitAncestors(broken), "AncestryBroken")
+    unknown = [encode_header(blocks[2]), encode_header(blocks[1])]
+    chain.expect_revert(lc.functions.submitAncestors(unknown), "AncestryBroken")
+
+
+def test_ancestry_may_start_from_the_anchor(chain: Chain) -> None:
+    blocks = linked_headers(4, first=96)  # 96..99; the client trusts 99 by configuration
+    lc = deploy(chain, number=99, trusted_hash=block_hash(blocks[3]))
+    chain.send(lc.functions.submitAncestors([encode_header(blocks[3]), encode_header(blocks[2])]))
+    check_stored(lc, blocks[2])
+
+
+# --- Besu's QBFT header field rules --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "round_", "error"),
+    [
+        ({"gas_limit": 0, "gas_used": 0}, 0, "NotQbftHeader"),
+        ({"gas_limit": 4999, "gas_used": 0}, 0, "NotQbftHeader"),
+        ({"gas_limit": 2**63}, 0, "NotQbftHeader"),
+        ({}, 2**31, "ExtraDataMalformed"),
+        ({}, 2**32 - 1, "ExtraDataMalformed"),
+    ],
+)
+def test_headers_besu_refuses_are_refused(
+    fresh: tuple[Chain, Contract], changes: dict[str, Any], round_: int, error: str
+) -> None:
+    chain, lc = fresh
+    header = replace(make_header(VALIDATORS, number=100), **changes)
+    submit_bad(chain, lc, encode_header(sealed(header, KEYS[:3], round_=round_)), error)
+
+
+@pytest.mark.parametrize(
+    ("vanity", "changes"),
+    [
+        (b"", {}),
+        (b"\x01" * 33, {}),
+        (b"\x02" * 1000, {}),
+        (b"\x00" * 32, {"nonce": b"\xff" * 8}),
+        (b"\x00" * 32, {"gas_limit": 5000, "gas_used": 0}),
+        (b"\x00" * 32, {"gas_limit": 2**63 - 1}),
+    ],
+)
+def test_headers_besu_accepts_are_accepted(
+    fresh: tuple[Chain, Contract], vanity: bytes, changes: dict[str, Any]
+) -> None:
+    chain, lc = fresh
+    header = make_header(VALIDATORS, number=100)
+    extra = replace(decode_qbft_extra(header.extra_data), vanity=vanity)
+    header = replace(with_qbft_extra(header, extra), **changes)
+    accepts(chain, lc, sealed(header, KEYS[:3], round_=2**31 - 1))
 
 
 # --- tampering -----------------------------------------------------------------------------------
@@ -421,8 +803,13 @@ def test_devnet_header_is_accepted_on_anvil_and_tampered_ones_refused(
     validators = devnet_validators(consortium_chain, number)
     header = header_from_rpc(block)
     assert bytes(qbft_block_hash(header)) == h(block["hash"])
-    lc = anvil_chain.deploy(
-        "QbftLightClient", consortium_chain.chain_id, validators, number - 1, h(parent["hash"])
+    lc = deploy(
+        anvil_chain,
+        validators,
+        number - 1,
+        h(parent["hash"]),
+        int(parent["timestamp"], 16),
+        source=consortium_chain.chain_id,
     )
     rlp = encode_header(header)
     seals = decode_qbft_extra(header.extra_data).seals
@@ -460,49 +847,6 @@ def test_devnet_header_is_accepted_on_anvil_and_tampered_ones_refused(
     )
 
 
-@pytest.fixture(scope="module")
-async def voting_devnet() -> AsyncIterator[Chain]:
-    from devnet.launcher import start_consortium
-
-    async with start_consortium(config={"instant_seal": True, "spare_validators": 1}) as node:
-        yield make_chain("voting-devnet", node.url, poa=True)
-
-
-def test_devnet_validator_vote_is_followed_across_the_set_change(
-    voting_devnet: Chain, anvil_chain: Chain
-) -> None:
-    dev = voting_devnet
-    rpc(dev, "evm_mine", [])
-    start = int(rpc_block(dev, "latest")["number"], 16)
-    genesis_set = devnet_validators(dev, start)
-    lc = anvil_chain.deploy(
-        "QbftLightClient", dev.chain_id, genesis_set, start, h(rpc_block(dev, start)["hash"])
-    )
-    from devnet.keys import validator_keys
-
-    spare = validator_keys(len(genesis_set) + 1)[-1].address
-    assert spare not in genesis_set
-    result = rpc(dev, "qbft_proposeValidatorVote", ["0x" + spare.hex(), True])
-    assert result.get("result") is True, result
-    # Votes pass after floor(n/2)+1 proposers voted; submit every block until the set changes.
-    changed_at = None
-    for _ in range(12):
-        rpc(dev, "evm_mine", [])
-        block = rpc_block(dev, "latest")
-        anvil_chain.send(lc.functions.submitHeader(encode_header(header_from_rpc(block))))
-        if spare in devnet_validators(dev, int(block["number"], 16)):
-            changed_at = int(block["number"], 16)
-            break
-    assert changed_at is not None, "the devnet never added the spare validator"
-    assert spare in [h(a) for a in lc.functions.validators().call()]
-    assert len(lc.functions.validators().call()) == len(genesis_set) + 1
-    # and the next block, sealed by the new set, still verifies
-    rpc(dev, "evm_mine", [])
-    block = rpc_block(dev, "latest")
-    anvil_chain.send(lc.functions.submitHeader(encode_header(header_from_rpc(block))))
-    assert lc.functions.latestHash().call() == h(block["hash"])
-
-
 # --- fuzzing: any byte-level damage is refused with a custom error --------------------------------
 
 LC_ERRORS = frozenset(
@@ -527,7 +871,10 @@ LC_ERRORS = frozenset(
         "WrongParent",
         "TimestampBeforeLatest",
         "HeaderAlreadyAccepted",
-        "BackfillNeedsTrustedSet",
+        "SetChangeNeedsTrustedSet",
+        "BackfillSetUnknown",
+        "TrustExpired",
+        "HeaderFromFuture",
     }
 )
 

@@ -59,7 +59,17 @@ def consortium_header_rlp(consortium: Chain, block_hash: bytes) -> bytes:
 def submit_consortium_header(
     public: Chain, light_client: Contract, consortium: Chain, block_hash: bytes
 ) -> None:
-    public.send(light_client.functions.submitHeader(consortium_header_rlp(consortium, block_hash)))
+    rlp = consortium_header_rlp(consortium, block_hash)
+    sync_clock(public, consortium)
+    public.send(light_client.functions.submitHeader(rlp))
+
+
+def sync_clock(behind: Chain, ahead: Chain) -> None:
+    """Other tests move one test chain's clock (evm_increaseTime); real chains share the wall
+    clock, and the light client refuses headers from further ahead than its clock drift."""
+    lag = ahead.now() - behind.now()
+    if lag > 0:
+        behind.advance_time(lag)
 
 
 # -- public -> consortium: the attested header store -----------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from eth_utils.address import to_checksum_address
 from web3.contract import Contract
 
+from adapters.rlpcodec import keccak, rlp_list, rlp_string
 from adapters.types import Address
 from gateway.cli.deployment import Deployed
 from gateway.cli.devnet_cmd import deploy_contracts
@@ -37,6 +38,7 @@ from tests.e2e._relay import (
     outbound,
     sign_header,
     submit_consortium_header,
+    sync_clock,
 )
 
 ADMIN = 0  # admin, minter and issuer in the dev deployment
@@ -144,9 +146,10 @@ def test_deployment_wires_endpoints_oracles_and_attesters_to_each_other(net: Dev
     assert members == {net.address(i) for i in ATTESTERS}
     assert store.functions.threshold().call() == 2
     assert lc.functions.sourceChainId().call() == net.cid
-    assert lc.functions.validators().call() == [
-        to_checksum_address(v) for v in sorted(net.validators)
-    ]
+    listed = rlp_list([rlp_string(v) for v in sorted(net.validators)])
+    assert lc.functions.validatorSetHash().call() == keccak(listed)
+    # re-anchoring the light client is a time-locked governance action
+    assert lc.functions.governance().call() == net.contract("p.timelock").address
     # Every asset/credit contract answers only its counterpart on the other chain.
     pairs = (
         ("c.vault", "p.asset_gateway"),
@@ -201,6 +204,7 @@ def test_tampered_consortium_header_is_refused_by_the_deployed_light_client(net:
     at = rlp.find(bytes(c.w3.eth.get_block(receipt["blockHash"])["receiptsRoot"]))
     assert at > 0
     forged = rlp[:at] + bytes([rlp[at] ^ 1]) + rlp[at + 1 :]
+    sync_clock(p, c)
     p.expect_revert(lc.functions.submitHeader(forged), "SealerNotValidator", sender=STRANGER)
     assert not lc.functions.isAccepted(bytes(receipt["blockHash"])).call()
     p.send(lc.functions.submitHeader(rlp), sender=STRANGER)
