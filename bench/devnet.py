@@ -5,8 +5,15 @@ transfers client-side (not timed), sends them through JSON-RPC in batches and me
 all are mined. Runs with the default 1 s block time and again in instant-seal mode. Also
 reports the block interval and the latency of a lone transaction (send -> receipt).
 
+Then (or alone, with ``--load-only``) a load run: for ``--load-seconds`` (60) several clients
+send expensive but allowed requests (eth_call of an infinite loop up to the gas cap, eth_getLogs
+with 1,000 addresses over the whole chain, batches of 100 eth_estimateGas) to a 1 s block node, and
+the bench reports the block interval measured meanwhile against the configured one (target:
+within 10%).
+
 Figures (``--json``): ``transfers_per_s``, ``erc20_transfers_per_s``, ``block_interval_s``,
-``block_latency_s``, and the same rates in instant mode (``*_instant``).
+``block_latency_s``, the same rates in instant mode (``*_instant``), and under load
+``load_block_interval_s``, ``load_max_gap_s``, ``load_requests``, ``load_deviation_pct``.
 """
 
 from __future__ import annotations
@@ -174,6 +181,82 @@ async def _latency(client: Client, samples: int = 4) -> float:
     return statistics.mean(out)
 
 
+LOAD_CLIENTS = 6
+LOOP = "0x" + "11" * 20
+LOOP_CODE = "0x5b600056"  # JUMPDEST PUSH1 0 JUMP: runs until the gas cap is spent
+
+
+async def _load_client(client: Client, stop: asyncio.Event, kind: int, served: list[int]) -> None:
+    addresses = ["0x" + i.to_bytes(20, "big").hex() for i in range(1, 1_001)]
+    overrides = {LOOP: {"code": LOOP_CODE}}
+    call = {"jsonrpc": "2.0", "method": "eth_call", "params": [{"to": LOOP}, "latest", overrides]}
+    logs = {
+        "jsonrpc": "2.0",
+        "method": "eth_getLogs",
+        "params": [{"address": addresses, "fromBlock": "earliest", "toBlock": "latest"}],
+    }
+    estimate = {
+        "jsonrpc": "2.0",
+        "method": "eth_estimateGas",
+        "params": [
+            {"to": client.node.accounts[0].hex_address, "value": "0x1", "gas": hex(100_000)}
+        ],
+    }
+    bodies: list[Any] = [
+        {**call, "id": 1},
+        {**logs, "id": 1},
+        [{**estimate, "id": i} for i in range(100)],  # within the default batch cost
+    ]
+    body = bodies[kind % len(bodies)]
+    while not stop.is_set():
+        async with client.session.post(client.node.url, json=body) as resp:
+            answer = await resp.json()
+        refused = isinstance(answer, dict) and "result" not in answer
+        if refused and "gas" not in answer["error"]["message"]:  # out of gas is expected
+            raise RuntimeError(f"load request refused: {answer['error']}")
+        served[0] += 1
+
+
+async def _under_load(client: Client, seconds: float) -> dict[str, float]:
+    """Block interval seen by polling while LOAD_CLIENTS send expensive requests."""
+    stop = asyncio.Event()
+    served = [0]
+    tasks = [
+        asyncio.create_task(_load_client(client, stop, k, served)) for k in range(LOAD_CLIENTS)
+    ]
+    await asyncio.sleep(2.0)  # the load is on
+    seen: list[float] = []
+    first = last = await client.head()
+    start = time.perf_counter()
+    try:
+        while time.perf_counter() - start < seconds:
+            head = await client.head()
+            if head != last:
+                seen.append(time.perf_counter())
+                last = head
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    return {
+        "load_blocks": float(last - first),
+        "load_block_interval_s": statistics.mean(gaps) if gaps else float("inf"),
+        "load_max_gap_s": max(gaps) if gaps else float("inf"),
+        "load_requests": float(served[0]),
+    }
+
+
+async def run_load(seconds: float) -> dict[str, Any]:
+    figures: dict[str, Any] = {"load_seconds": seconds, "configured_block_time_s": 1.0}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+        progress(f"starting a consortium devnet node (1 s blocks) for {seconds:.0f} s of load...")
+        async with start_consortium(config={"block_time": 1.0}) as node:
+            figures.update(await _under_load(Client(node, session), seconds))
+    figures["load_deviation_pct"] = 100 * (figures["load_block_interval_s"] - 1.0)
+    return figures
+
+
 async def run(count: int) -> dict[str, Any]:
     figures: dict[str, Any] = {"count": count}
     timeout = aiohttp.ClientTimeout(total=600)
@@ -198,8 +281,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.devnet", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--count", type=int, default=2000, help="transactions per run (2000)")
+    parser.add_argument("--load-seconds", type=float, default=60.0, help="load run length (60)")
+    parser.add_argument("--load-only", action="store_true", help="only the load run")
     args = parser.parse_args(argv)
-    figures = asyncio.run(run(args.count))
+    load = asyncio.run(run_load(args.load_seconds))
+    load_rows = [
+        ("configured block interval (s)", load["configured_block_time_s"]),
+        ("measured block interval (s)", load["load_block_interval_s"]),
+        ("deviation (%, target <= 10)", load["load_deviation_pct"]),
+        ("longest gap between blocks (s)", load["load_max_gap_s"]),
+        ("expensive requests served", load["load_requests"]),
+    ]
+    if args.load_only:
+        emit(
+            load,
+            args.json,
+            title=f"consortium devnet under {args.load_seconds:.0f} s of expensive RPC load",
+            rows=load_rows,
+            headers=("figure", "value"),
+        )
+        return 0
+    figures = {**asyncio.run(run(args.count)), **load}
     rows = [
         ("simple transfers/s", figures["transfers_per_s"], figures["transfers_per_s_instant"]),
         (
@@ -209,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("lone tx latency (s)", figures["block_latency_s"], figures["block_latency_s_instant"]),
         ("block interval (s)", figures["block_interval_s"], "n/a"),
+        ("block interval under load (s)", figures["load_block_interval_s"], "n/a"),
+        ("longest gap under load (s)", figures["load_max_gap_s"], "n/a"),
     ]
     emit(
         figures,

@@ -18,8 +18,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -46,6 +46,8 @@ class AnvilNode:
     chain_id: ChainId
     accounts: tuple[DevKey, ...]  # the funded dev accounts, dev-only keys
     pid: int
+    # The exit code once anvil has exited, else None.
+    returncode: Callable[[], int | None] = field(default=lambda: None, compare=False, repr=False)
 
 
 def anvil_available() -> bool:
@@ -172,6 +174,7 @@ async def start_anvil(
                 chain_id=ChainId(chain_id),
                 accounts=dev_accounts(DEV_ACCOUNT_COUNT),
                 pid=proc.pid,
+                returncode=lambda: proc.returncode if proc is not None else None,
             )
         finally:
             if proc is not None:

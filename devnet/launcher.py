@@ -21,8 +21,8 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -45,6 +45,8 @@ class RunningNode:
     validators: tuple[bytes, ...]
     accounts: tuple[DevKey, ...]
     pid: int
+    # The exit code once the process has exited, else None (a supervisor polls it).
+    returncode: Callable[[], int | None] = field(default=lambda: None, compare=False, repr=False)
 
 
 class NodeStartError(RpcUnavailable):
@@ -124,6 +126,7 @@ async def _start_node(
             validators=tuple(bytes.fromhex(v[2:]) for v in ready.get("validators", [])),
             accounts=dev_accounts(parsed.dev_accounts),
             pid=proc.pid,
+            returncode=lambda: proc.returncode,
         )
         yield node
     finally:
@@ -155,13 +158,18 @@ async def start_plain(
 
 @contextlib.asynccontextmanager
 async def start_public(
-    prefer_anvil: bool = True, chain_id: int = 31337
+    prefer_anvil: bool = True, chain_id: int = 31337, data_dir: Path | None = None
 ) -> AsyncIterator[RunningNode]:
-    """The public dev chain: anvil when ``make`` installed it, else the plain devnet node."""
+    """The public dev chain: anvil when ``make`` installed it, else the plain devnet node.
+
+    With ``data_dir`` the chain survives a restart: anvil keeps its state in
+    ``data_dir/anvil-state.json`` (``--state``, also dumped every second), the plain node its
+    store in ``data_dir``."""
     from devnet import anvil
 
     if prefer_anvil and anvil.anvil_available():
-        async with anvil.start_anvil(chain_id=chain_id) as node:
+        extra = () if data_dir is None else _anvil_state_args(data_dir)
+        async with anvil.start_anvil(chain_id=chain_id, extra_args=extra) as node:
             yield RunningNode(
                 url=node.url,
                 chain_id=int(node.chain_id),
@@ -169,7 +177,13 @@ async def start_public(
                 validators=(),
                 accounts=node.accounts,
                 pid=node.pid,
+                returncode=node.returncode,
             )
         return
-    async with start_plain(config={"chain_id": chain_id}) as node:
+    async with start_plain(config={"chain_id": chain_id}, data_dir=data_dir) as node:
         yield node
+
+
+def _anvil_state_args(data_dir: Path) -> tuple[str, ...]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return ("--state", str(data_dir / "anvil-state.json"), "--state-interval", "1")

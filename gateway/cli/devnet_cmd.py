@@ -2,6 +2,11 @@
 
 Prints what a developer needs and writes it to ``.xgate/devnet.json``. Everything it starts is
 dev-only (well-known keys); Ctrl-C stops it all cleanly.
+
+With ``--data-dir`` both chains survive a restart (the consortium node's store in the folder,
+the public chain's in ``<folder>/public``), and a restart reuses the contracts listed in the
+summary file when every one of them still has code on its chain; otherwise it deploys a fresh
+set. If a node process dies, the command says which and exits with status 1.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import json
 import logging
 import signal
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,11 +74,53 @@ def _run_up(args: argparse.Namespace) -> int:
         log.error("--block-time must be >= 0")
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_up(args))
+        return asyncio.run(_up(args))
     return 0
 
 
-async def _up(args: argparse.Namespace) -> None:
+async def _watch(nodes: dict[str, RunningNode], poll_s: float = 0.5) -> tuple[str, int]:
+    """Return (name, exit code) of the first node process that exits."""
+    while True:
+        for name, node in nodes.items():
+            code = node.returncode()
+            if code is not None:
+                return name, code
+        await asyncio.sleep(poll_s)
+
+
+async def _until_stop_or_death(
+    work: Awaitable[Any], nodes: dict[str, RunningNode]
+) -> tuple[Any, tuple[str, int] | None]:
+    """Await ``work`` unless a node dies first: (result, None) or (None, (name, status))."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.create_task(_watch(nodes))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (task, watcher):
+            if not t.done():
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+    if watcher.done() and not watcher.cancelled():
+        return None, watcher.result()
+    return task.result(), None
+
+
+def _report_death(nodes: dict[str, RunningNode], death: tuple[str, int]) -> int:
+    name, code = death
+    node = nodes[name]
+    log.error(
+        "the %s devnet node (%s, pid %d) exited unexpectedly with status %d; stopping",
+        name,
+        node.mode,
+        node.pid,
+        code,
+    )
+    return 1
+
+
+async def _up(args: argparse.Namespace) -> int:
     # Imported here: py-evm is slow to import and only this command needs it.
     from devnet.launcher import start_consortium, start_public
 
@@ -82,22 +130,78 @@ async def _up(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("starting the consortium devnet (%d QBFT validators)...", args.validators)
+    public_dir = None if args.data_dir is None else args.data_dir / "public"
     async with start_consortium(config=config, data_dir=args.data_dir) as consortium:
         log.info("consortium devnet ready at %s", consortium.url)
         log.info("starting the public devnet...")
-        async with start_public(prefer_anvil=not args.no_anvil) as public:
+        async with start_public(prefer_anvil=not args.no_anvil, data_dir=public_dir) as public:
             log.info("public devnet (%s) ready at %s", public.mode, public.url)
-            log.info("deploying and wiring the xgate contracts on both chains...")
-            contracts = await deploy_contracts(consortium, public)
-            log.info("deployed %d contracts", len(contracts))
+            nodes = {"consortium": consortium, "public": public}
             summary = devnet_summary(consortium, public)
-            summary["contracts"] = deployment_summary(contracts)
+            reused = None
+            if args.data_dir is not None:
+                reused = await reusable_contracts(args.out, consortium, public)
+            if reused is not None:
+                log.info("reusing the %d contracts deployed earlier (all have code)", reused[1])
+                summary["contracts"] = reused[0]
+            else:
+                log.info("deploying and wiring the xgate contracts on both chains...")
+                contracts, death = await _until_stop_or_death(
+                    deploy_contracts(consortium, public), nodes
+                )
+                if death is not None:
+                    return _report_death(nodes, death)
+                log.info("deployed %d contracts", len(contracts))
+                summary["contracts"] = deployment_summary(contracts)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(summary, indent=2) + "\n")
             print(render_summary(summary, args.out), flush=True)
-            await stop.wait()
+            _, death = await _until_stop_or_death(stop.wait(), nodes)
+            if death is not None:
+                return _report_death(nodes, death)
             log.info("stopping devnets...")
     log.info("stopped")
+    return 0
+
+
+async def reusable_contracts(
+    summary_file: Path, consortium: RunningNode, public: RunningNode
+) -> tuple[dict[str, Any], int] | None:
+    """The ``contracts`` of an earlier summary when they can be reused on these chains: same
+    chain ids and every address has code. None (with the reason logged) otherwise."""
+    try:
+        earlier = _read_json(summary_file)
+        contracts = earlier["contracts"]
+        chains = {"consortium": consortium, "public": public}
+        for side, node in chains.items():
+            if earlier[side]["chain_id"] != node.chain_id:
+                log.info("earlier %s chain id differs: deploying a fresh set", side)
+                return None
+        entries = [(side, item["address"]) for side in chains for item in contracts[side].values()]
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("ignoring unreadable %s (%s): deploying a fresh set", summary_file, exc)
+        return None
+    if not entries:
+        return None
+    import aiohttp
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        for side, address in entries:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getCode"}
+            body["params"] = [address, "latest"]
+            async with session.post(chains[side].url, json=body) as resp:
+                answer = await resp.json(content_type=None)
+            code = answer.get("result") if isinstance(answer, dict) else None
+            if not isinstance(code, str) or code in ("0x", ""):
+                log.info(
+                    "%s contract %s has no code on the restarted chain: deploying a fresh set",
+                    side,
+                    address,
+                )
+                return None
+    return contracts, len(entries)
 
 
 async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict[str, Deployed]:
@@ -123,7 +227,8 @@ async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict
     )
     async with consortium_adapter, public_adapter:
         head = await consortium_adapter.height(Finality.latest())
-        trusted = consortium_adapter.block_hash(await consortium_adapter.header(head))
+        trusted_header = await consortium_adapter.header(head)
+        trusted = consortium_adapter.block_hash(trusted_header)
         consortium_steps, public_steps = xgate_plan(
             admin=Address(admin.address),
             attesters=[Address(a.address) for a in consortium.accounts[1:4]],
@@ -131,7 +236,7 @@ async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict
             consortium_chain_id=consortium.chain_id,
             public_chain_id=public.chain_id,
             consortium_validators=[Address(v) for v in consortium.validators],
-            trusted_consortium_header=(head, trusted),
+            trusted_consortium_header=(head, trusted, trusted_header.timestamp),
         )
         return await execute(
             [
@@ -139,6 +244,10 @@ async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict
                 ChainPlan(public_adapter, Address(admin.address), public_steps),
             ]
         )
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
 
 
 def devnet_summary(consortium: RunningNode, public: RunningNode) -> dict[str, Any]:
@@ -154,6 +263,7 @@ def _node_json(node: RunningNode) -> dict[str, Any]:
         "mode": node.mode,
         "chain_id": node.chain_id,
         "rpc_url": node.url,
+        "pid": node.pid,
         "validators": [_addr(v) for v in node.validators],
         "dev_accounts": [
             {"address": _addr(a.address), "private_key": "0x" + a.private_key.hex()}

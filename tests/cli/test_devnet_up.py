@@ -196,3 +196,67 @@ def test_ctrl_c_stops_everything_cleanly(devnet_up):
         with socket.socket() as sock, pytest.raises(OSError):
             sock.settimeout(1)
             sock.connect((parsed.hostname, parsed.port))
+
+
+def _start_up(out: Path, log: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*XGATE, "devnet", "up", "--block-time", "0.5", "--out", str(out), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        text=True,
+    )
+
+
+def _wait_summary(proc: subprocess.Popen[str], out: Path, log: Path, newer_than: float = 0.0):
+    deadline = time.monotonic() + 180
+    while not (out.exists() and out.stat().st_mtime > newer_than):
+        if proc.poll() is not None:
+            pytest.fail(f"xgate devnet up exited early:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("xgate devnet up did not write its summary within 180 s")
+        time.sleep(0.2)
+    time.sleep(0.2)  # the file is written in one call; let it land
+    return json.loads(out.read_text())
+
+
+def test_a_dead_child_node_is_reported_and_the_command_exits_non_zero(tmp_path):
+    import os
+
+    out, log = tmp_path / "devnet.json", tmp_path / "up.log"
+    proc = _start_up(out, log)
+    try:
+        summary = _wait_summary(proc, out, log)
+        os.kill(summary["consortium"]["pid"], signal.SIGKILL)
+        assert proc.wait(timeout=30) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert "consortium devnet node" in text and "exited unexpectedly" in text, text
+
+
+def test_a_restart_on_the_same_data_dir_reuses_the_deployed_contracts(tmp_path):
+    from web3 import Web3
+
+    out, log, data = tmp_path / "devnet.json", tmp_path / "up.log", tmp_path / "chains"
+    proc = _start_up(out, log, "--data-dir", str(data))
+    try:
+        first = _wait_summary(proc, out, log)
+        time.sleep(1.5)  # anvil dumps its state every second (and on exit)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        written = out.stat().st_mtime
+        proc = _start_up(out, log, "--data-dir", str(data))
+        second = _wait_summary(proc, out, log, newer_than=written)
+        assert second["contracts"] == first["contracts"]
+        assert "reusing the" in log.read_text()
+        for side in ("consortium", "public"):
+            w3 = Web3(Web3.HTTPProvider(second[side]["rpc_url"]))
+            for name, item in second["contracts"][side].items():
+                assert len(w3.eth.get_code(item["address"])) > 0, f"{side}.{name} has no code"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
