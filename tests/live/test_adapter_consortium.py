@@ -14,10 +14,16 @@ from typing import Any
 import pytest
 
 from adapters.base import FinalityKind, TxRequest
-from adapters.bft import decode_qbft_extra, encode_qbft_extra, qbft_block_hash, qbft_quorum
+from adapters.bft import (
+    decode_qbft_extra,
+    encode_qbft_extra,
+    qbft_block_hash,
+    qbft_quorum,
+    seal_qbft_header,
+)
 from adapters.errors import HeaderInvalid, RpcResponseInvalid, TransactionFailed
 from adapters.headers import Header, header_from_rpc
-from adapters.qbft import QbftAdapter, QbftConfig
+from adapters.qbft import MisbehaviourDetected, QbftAdapter, QbftConfig
 from adapters.retry import RetryPolicy
 from adapters.signer import LocalSigner
 from adapters.testing import ChainAdapterContract
@@ -306,3 +312,31 @@ async def test_forged_header_with_the_original_hash_is_rejected_before_consensus
     )
     with pytest.raises(RpcResponseInvalid):
         await proxied.header(height)
+
+
+def _resealed_state_root(h: Header, x: Any) -> tuple[Header, Any]:
+    """Another block at the same height, properly sealed by the validators' own (dev) keys: what
+    a validator set that signs twice produces."""
+    from devnet.keys import validator_keys
+
+    keys = [k.private_key for k in validator_keys(8) if k.address in x.validators]
+    unsealed = dataclasses.replace(
+        h, state_root=b"\x42" * 32, extra_data=encode_qbft_extra(dataclasses.replace(x, seals=()))
+    )
+    sealed = seal_qbft_header(unsealed, keys, round_=x.round)
+    return sealed, decode_qbft_extra(sealed.extra_data)
+
+
+async def test_two_validly_sealed_headers_at_one_height_freeze_the_adapter(
+    proxied: QbftAdapter, proxy: FaultyProxy, adapter: QbftAdapter, recipient: Address
+) -> None:
+    height = await _mined_height(adapter, recipient)
+    genuine = await proxied.verified_header(height)
+    proxy.fault = Fault(method="eth_getBlockByNumber", mutate=_rewrite(_resealed_state_root))
+    with pytest.raises(MisbehaviourDetected, match="two different headers"):
+        await proxied.verified_header(height)
+    # From now on nothing from this chain is trusted, not even the genuine header.
+    proxy.fault = None
+    with pytest.raises(MisbehaviourDetected):
+        await proxied.verified_header(genuine.number)
+    assert (await adapter.verified_header(height)).hash == genuine.hash
