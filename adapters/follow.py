@@ -78,7 +78,9 @@ class FollowConfig:
 
     ``finality_depth`` is the confirmation depth below the head that counts as final: a reorg
     that drops more blocks than that (or drops the node's verified ``finalized`` block) raises
-    ``ReorgDetected``. ``tags`` are the node tags checked against the chain in every step (what
+    ``ReorgDetected``. ``finalized_floor`` is the highest height a previous run reported final
+    (persisted with the checkpoint, ``HeaderFollower.finalized_floor``): a reorg below it is a
+    ``FinalityViolation`` from the first step on. ``tags`` are the node tags checked against the chain in every step (what
     ``final_height(Finality(tag=...))`` answers from).
     """
 
@@ -86,6 +88,7 @@ class FollowConfig:
     checkpoint_height: int | None = None
     checkpoint_hash: Hash32 | None = None
     trust_node_finalized: bool = False
+    finalized_floor: int | None = None
     tags: tuple[TrackedTag, ...] = ("finalized",)
     max_batch: int = 64  # headers fetched per step
     max_window: int = 4096  # headers kept in memory; must exceed finality_depth
@@ -115,6 +118,11 @@ class FollowConfig:
         if not _is_count(self.finality_depth, 0):
             raise ConfigError(
                 "finality_depth must be a non-negative integer", finality_depth=self.finality_depth
+            )
+        if self.finalized_floor is not None and not _is_count(self.finalized_floor, 0):
+            raise ConfigError(
+                "finalized_floor must be a non-negative integer",
+                finalized_floor=self.finalized_floor,
             )
         if not _is_count(self.max_batch, 1):
             raise ConfigError("max_batch must be a positive integer", max_batch=self.max_batch)
@@ -251,6 +259,7 @@ class HeaderFollower:
             finality_depth=config.finality_depth,
             checkpoint_hash=anchor.hash,
             max_window=config.max_window,
+            finalized_floor=config.finalized_floor,
         )
         log.info(
             "following chain %s from checkpoint %d 0x%s",
@@ -270,6 +279,11 @@ class HeaderFollower:
     @property
     def head(self) -> ChainLink:
         return self._chain.head
+
+    @property
+    def finalized_floor(self) -> int:
+        """The highest height ever reported final: persist it with the checkpoint."""
+        return self._chain.finalized_floor
 
     @property
     def reorgs(self) -> tuple[Reorg, ...]:
@@ -370,7 +384,7 @@ class HeaderFollower:
         except ReorgDetected as exc:
             chain_id = self._source.ref.chain_id
             log.error("chain %s: reorg beyond finality refused: %s", chain_id, exc)
-            raise ReorgDetected(exc.message, **{**exc.context, "chain_id": chain_id}) from exc
+            raise type(exc)(exc.message, **{**exc.context, "chain_id": chain_id}) from exc
         added = self._chain.head.number - (
             reorg.common_ancestor if reorg is not None else before.number
         )

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from eth_utils.address import to_checksum_address
 
-from adapters.errors import HeaderInvalid, ReorgDetected, RpcResponseInvalid
+from adapters.errors import FinalityViolation, HeaderInvalid, ReorgDetected, RpcResponseInvalid
 from adapters.evm import EvmAdapter, EvmConfig
 from adapters.follow import FollowConfig, HeaderFollower
 from adapters.headers import header_from_rpc, header_hash
@@ -238,6 +238,46 @@ async def test_reverted_chain_with_a_shorter_branch_is_followed(
     assert follower.head.number == fork.number + 1
     assert follower.head.hash == await anvil.rpc.hash_at(fork.number + 1)
     assert follower.chain.get(fork.number + 2) is None
+
+
+async def test_finality_floor_survives_a_shorter_branch_and_a_restart(
+    anvil: Node, adapter: EvmAdapter
+) -> None:
+    """A reorg to a shorter branch must not lower what was reported final; otherwise the next
+    reorg replaces a final block, and repeated, the chain walks back to its checkpoint."""
+    follower = await _follower_at_head(adapter, anvil.rpc, finality_depth=4)
+    start = follower.head.number
+    await anvil.rpc.mine(1)
+    at_1 = await anvil.rpc("evm_snapshot")
+    await anvil.rpc.mine(2)
+    at_3 = await anvil.rpc("evm_snapshot")
+    await anvil.rpc.mine(3)
+    await _catch_up(follower)
+    assert follower.finalized_floor == start + 2  # head start+6, depth 4
+    # a 3-block reorg to a shorter branch (head start+4): followed, the floor stays
+    assert await anvil.rpc("evm_revert", at_3) is True
+    await anvil.rpc("evm_mine", hex(follower.head.header.timestamp + 100))
+    assert (await follower.step()).reorg is not None
+    assert follower.head.number == start + 4
+    assert follower.finalized_floor == start + 2
+    # a branch from start+1 would replace start+2, already reported final: refused, loudly
+    assert await anvil.rpc("evm_revert", at_1) is True
+    await anvil.rpc("evm_mine", hex(follower.head.header.timestamp + 200))
+    await anvil.rpc.mine(1)
+    with pytest.raises(FinalityViolation):
+        await follower.step()
+    assert follower.head.number == start + 4
+    # a follower restarted from the same checkpoint with the persisted floor refuses it too
+    restarted = await HeaderFollower.bootstrap(
+        adapter,
+        FollowConfig(
+            finality_depth=4,
+            checkpoint_height=start,
+            checkpoint_hash=follower.header(start).hash,
+            finalized_floor=follower.finalized_floor,
+        ),
+    )
+    assert restarted.finalized_floor == start + 2
 
 
 async def test_reorg_deeper_than_finality_is_refused_and_not_followed(
