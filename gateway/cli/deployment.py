@@ -206,6 +206,8 @@ def xgate_plan(
         Call("c.vault", "setRoute", (Ref("c.settlement_token"), public_chain_id, True)),
         Call("c.vault", "setRoute", (Ref("c.receivable"), public_chain_id, True)),
         Call("c.credit_registry", "setRemote", (public_chain_id, Ref("p.credit_mirror"))),
+        # revocations fan out on chain to every mirror chain (no publisher needed)
+        Call("c.credit_registry", "setMirrorChains", ([public_chain_id],)),
         Call("c.receivable", "grantRole", (_role("ISSUER_ROLE"), admin)),
         Call("c.settlement_token", "grantRole", (_role("MINTER_ROLE"), admin)),
         Call("c.credit_registry", "grantRole", (_role("ISSUER_ROLE"), admin)),
@@ -268,6 +270,7 @@ def xgate_plan(
         Call("p.asset_gateway", "registerWrapped", (Ref("p.wrapped_settlement_token"),)),
         Call("p.asset_gateway", "registerWrapped", (Ref("p.wrapped_receivable"),)),
         Call("p.credit_mirror", "setRemote", (consortium_chain_id, Ref("c.credit_registry"))),
+        Call("p.credit_mirror", "setSourceChain", (consortium_chain_id,)),
         Call("p.settlement_token", "grantRole", (_role("MINTER_ROLE"), admin)),
         *_limit_steps(
             "p.asset_gateway", gateway_limits, consortium_chain_id, guardian, hold_delay_s

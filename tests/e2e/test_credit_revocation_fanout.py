@@ -1,8 +1,7 @@
 """End to end: a credit revocation reaches the public mirror without anyone calling ``publish``.
 
 The contracts as ``xgate devnet up`` deploys them (consortium = QBFT devnet, public = anvil),
-plus the one wiring step the deployment plan needs for the fan-out: the admin lists the public
-chain in ``CreditRegistry.setMirrorChains``. ``revoke`` then sends the revocation through the
+whose plan lists the public chain in ``CreditRegistry.setMirrorChains``. ``revoke`` then sends the revocation through the
 consortium endpoint in the same transaction; a relayer proves that MessageSent log against a
 sealed consortium header accepted by the public ``QbftLightClient`` and delivers it.
 """
@@ -102,12 +101,9 @@ async def net() -> AsyncIterator[Net]:
             make_chain("public", public.url),
             deployed,
         )
-        # The fan-out wiring the deployment plan needs (see CreditRegistry's notes).
+        # The deployment plan wires the fan-out (see CreditRegistry's notes).
         registry = net.contract("c.credit_registry")
-        if registry.functions.mirrorChains().call() != [net.public.chain_id]:
-            net.admin(
-                "c.credit_registry", registry.functions.setMirrorChains([net.public.chain_id])
-            )
+        assert registry.functions.mirrorChains().call() == [net.public.chain_id]
         yield net
 
 
