@@ -274,9 +274,9 @@ class HeaderChain:
 
         The branch must start at or above the window base and its first new header must build
         on a header we hold (the common ancestor). Returns ``None`` when the branch only
-        extends the head, else the applied ``Reorg``. Raises ``ReorgDetected`` without changing
-        anything when the reorg would drop a final block, or when the branch does not reach back
-        to a common ancestor (``need_before`` says how far back to fetch).
+        extends the head, else the applied ``Reorg``. Raises without changing anything:
+        ``FinalityViolation`` when the reorg would drop a final block, ``ReorgDetected`` when the
+        branch does not reach back to a common ancestor (``need_before`` says how far back).
         """
         if not branch:
             return None
