@@ -497,6 +497,15 @@ class RpcApi:
         _args(params, 0, 0)
         return q(self.chain.next_base_fee() + PRIORITY_FEE)
 
+    def m_eth_blobBaseFee(self, params: Any) -> str:
+        _args(params, 0, 0)
+        fee = getattr(self.chain.head_state(), "blob_base_fee", None)
+        if fee is None:
+            raise RpcMethodError(
+                errors.METHOD_NOT_FOUND, "Method not found", "eth_blobBaseFee needs fork cancun+"
+            )
+        return q(int(fee))
+
     def m_eth_maxPriorityFeePerGas(self, params: Any) -> str:
         _args(params, 0, 0)
         return q(PRIORITY_FEE)
@@ -625,6 +634,35 @@ class RpcApi:
     def m_eth_getTransactionByBlockHashAndIndex(self, params: Any) -> dict[str, Any] | None:
         block_hash, index = _args(params, 2, 2)
         return self._tx_by_index(self.chain.header_by_hash(_hash(block_hash, "block hash")), index)
+
+    def m_eth_getRawTransactionByHash(self, params: Any) -> str | None:
+        (tx_hash_raw,) = _args(params, 1, 1)
+        tx_hash = _hash(tx_hash_raw, "transaction hash")
+        pooled = self.chain.pool.get(tx_hash)
+        if pooled is not None:
+            return d(pooled.tx.encode())
+        location = self.chain.transaction_location(tx_hash)
+        if location is None:
+            return None
+        header = self.chain.header_by_number(location[0])
+        assert header is not None
+        return d(self.chain.block(header).transactions[location[1]].encode())
+
+    def _raw_by_index(self, header: BlockHeaderAPI | None, index_raw: Any) -> str | None:
+        index = _quantity(index_raw, "index")
+        if header is None:
+            return None
+        txs = self.chain.block(header).transactions
+        return d(txs[index].encode()) if index < len(txs) else None
+
+    def m_eth_getRawTransactionByBlockNumberAndIndex(self, params: Any) -> str | None:
+        tag, index = _args(params, 2, 2)
+        return self._raw_by_index(self._header_for(tag, required=False), index)
+
+    def m_eth_getRawTransactionByBlockHashAndIndex(self, params: Any) -> str | None:
+        block_hash, index = _args(params, 2, 2)
+        header = self.chain.header_by_hash(_hash(block_hash, "block hash"))
+        return self._raw_by_index(header, index)
 
     def m_eth_getTransactionReceipt(self, params: Any) -> dict[str, Any] | None:
         (tx_hash_raw,) = _args(params, 1, 1)
