@@ -1027,6 +1027,11 @@ class RpcApi:
                 return out_blocks
             assert flt.query is not None
             query = flt.query
+            if query.block_hash is not None:  # one block: its logs on the first poll only
+                if flt.cursor < 0:
+                    return []
+                flt.cursor = -1
+                return self.collect_logs(query)
             start = max(first, self._number_for(query.from_tag, 0) if query.from_tag else 0)
             end = min(last, self._number_for(query.to_tag, last))
             logs = self.collect_logs(query, (start, end)) if start <= end else []

@@ -47,6 +47,10 @@ async def test_log_filter_returns_new_logs_once_and_all_logs_on_demand(frpc: Rpc
     assert await frpc.call("eth_getFilterChanges", filter_id) == []
     assert len(await frpc.call("eth_getFilterLogs", filter_id)) == 2
     assert await frpc.call("eth_getFilterChanges", other) == []
+    by_hash = await frpc.call("eth_newFilter", {"blockHash": changes[-1]["blockHash"]})
+    assert len(await frpc.call("eth_getFilterChanges", by_hash)) == 1
+    assert await frpc.call("eth_getFilterChanges", by_hash) == []
+    assert await frpc.call("eth_uninstallFilter", by_hash) is True
     assert await frpc.call("eth_uninstallFilter", filter_id) is True
     assert await frpc.call("eth_uninstallFilter", filter_id) is False
     assert await frpc.call("eth_uninstallFilter", other) is True
