@@ -359,7 +359,10 @@ class DevnetChain:
                 "Invalid params", f"invalid transaction encoding: {exc}"
             ) from exc
         type_id = getattr(tx, "type_id", None)
-        if type_id not in (None, 1, 2):
+        # Blob transactions (3) need sidecars the devnet does not keep; EIP-7702 set-code
+        # transactions (4) from Prague on.
+        allowed = (None, 1, 2, 4) if self.config.fork == "prague" else (None, 1, 2)
+        if type_id not in allowed:
             raise errors.RpcMethodError(
                 -32602, "Invalid transaction type", f"type {type_id} not supported"
             )

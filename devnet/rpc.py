@@ -390,6 +390,18 @@ class RpcApi:
                 {"address": d(account), "storageKeys": [word(k) for k in keys]}
                 for account, keys in tx.access_list
             ]
+            if type_id == 4:
+                out["authorizationList"] = [
+                    {
+                        "chainId": q(auth.chain_id),
+                        "address": d(auth.address),
+                        "nonce": q(auth.nonce),
+                        "yParity": q(auth.y_parity),
+                        "r": q(auth.r),
+                        "s": q(auth.s),
+                    }
+                    for auth in tx.authorization_list
+                ]
             if type_id == 1:
                 out["gasPrice"] = q(tx.max_fee_per_gas)
             else:
