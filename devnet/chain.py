@@ -11,8 +11,11 @@ seals), so its own keccak(header) is exactly the Besu QBFT block hash and parent
 unchanged. The sealed extraData (real round and commit seals) of each block is kept in a
 separate table and served as ``extraData`` by the RPC layer.
 
-Sealing (documented choice): every in-process validator key that is in the block's validator
-set signs the commit digest, so a block carries max(quorum, held keys in the set) seals. When
+Sealing (documented choice): with ``commit_seals = "all"`` (default) every in-process
+validator key that is in the block's validator set signs the commit digest, so a block carries
+max(quorum, held keys in the set) seals; with ``"quorum"`` a block carries exactly quorum seals
+from a window of the held keys that rotates with the block number, as a Besu proposer keeps the
+commit seals it collected first (so light clients see different sealers block to block). When
 the round-0 proposer is a validator whose key the devnet does not hold, the devnet moves to
 round 1, 2, ... like a real round change, so such blocks carry round > 0.
 
@@ -250,6 +253,9 @@ class DevnetChain:
         sealed_extra = block.header.extra_data
         if self.config.consortium:
             keys = [self.held_keys[v] for v in validators if v in self.held_keys]
+            if self.config.commit_seals == "quorum":
+                need, start = qbft_quorum(len(validators)), number % len(keys)
+                keys = [keys[(start + i) % len(keys)] for i in range(need)]
             sealed = seal_qbft_header(decode_header(rlp.encode(block.header)), keys, round_=round_)
             sealed_extra = sealed.extra_data
             if epoch:

@@ -16,6 +16,8 @@ spare_validators       extra dev validator keys held by the node but not in the 
                        so a vote can add a validator that then seals (0)
 offline_validators     list of 0x addresses in the genesis set whose keys the devnet does not
                        hold: rounds whose proposer is offline are skipped (round > 0 blocks)
+commit_seals           ``"all"``: every held validator key seals each block (default);
+                       ``"quorum"``: exactly quorum seals, from held keys rotating per block
 block_time             seconds between blocks; empty blocks are produced like Besu (1.0);
                        0 means instant seal
 instant_seal           seal as soon as transactions arrive, no empty blocks (default: plain
@@ -60,6 +62,7 @@ from adapters.errors import ConfigError
 
 Mode = Literal["consortium", "plain"]
 Fork = Literal["london", "shanghai", "cancun", "prague"]
+CommitSeals = Literal["all", "quorum"]
 
 CONSORTIUM_CHAIN_ID: Final = 20250
 PLAIN_CHAIN_ID: Final = 31337
@@ -78,6 +81,7 @@ class DevnetConfig:
     validator_count: int = 4
     spare_validators: int = 0
     offline_validators: tuple[bytes, ...] = ()
+    commit_seals: CommitSeals = "all"
     block_time: float = 1.0
     instant_seal: bool = False
     epoch_length: int = 30000
@@ -138,6 +142,7 @@ class DevnetConfig:
             "validator_count": _int(raw, "validator_count", 4, 1, 64),
             "spare_validators": _int(raw, "spare_validators", 0, 0, 64),
             "offline_validators": _addresses(raw, "offline_validators"),
+            "commit_seals": _choice(raw, "commit_seals", "all", ("all", "quorum")),
             "block_time": block_time,
             "instant_seal": _bool(raw, "instant_seal", plain or block_time == 0),
             "epoch_length": _int(raw, "epoch_length", 30000, 1),

@@ -156,3 +156,20 @@ async def test_selectable_fork_sets_the_header_field_count(
             assert header.field_count == fields
             assert block["parentHash"] == parent["hash"]
             assert "0x" + verify_commit_seals(header, node.validators).hash.hex() == block["hash"]
+
+
+async def test_quorum_commit_seals_rotate_and_verify(http: aiohttp.ClientSession) -> None:
+    config = {"instant_seal": True, "validator_count": 7, "commit_seals": "quorum"}
+    async with start_consortium(config=config) as node:
+        rpc = Rpc(node, http)
+        await _mine(rpc, 7)
+        blocks = await _blocks(rpc, 0, 7)
+        trusted = trust_header(header_from_rpc(blocks[0]))
+        sealer_sets = set()
+        for block in blocks[1:]:
+            header = header_from_rpc(block)
+            verified = verify_next(trusted, header)
+            trusted = verified.trusted()
+            assert len(decode_qbft_extra(header.extra_data).seals) == 5  # ceil(2 * 7 / 3)
+            sealer_sets.add(tuple(sorted(verified.signers)))
+        assert len(sealer_sets) > 1, "the sealing quorum does not rotate"
