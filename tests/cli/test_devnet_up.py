@@ -220,6 +220,16 @@ def _wait_summary(proc: subprocess.Popen[str], out: Path, log: Path, newer_than:
     return json.loads(out.read_text())
 
 
+def _consortium_child(pid: int) -> int:
+    """The pid of the consortium node among ``pid``'s children (Linux /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"devnet.node" in cmdline and b"consortium" in cmdline:
+            return int(child)
+    raise AssertionError(f"no consortium node among the children {children}")
+
+
 def test_a_dead_child_node_is_reported_and_the_command_exits_non_zero(tmp_path):
     import os
 
@@ -227,8 +237,14 @@ def test_a_dead_child_node_is_reported_and_the_command_exits_non_zero(tmp_path):
     proc = _start_up(out, log)
     try:
         summary = _wait_summary(proc, out, log)
-        os.kill(summary["consortium"]["pid"], signal.SIGKILL)
-        assert proc.wait(timeout=30) == 1
+        node_pid = _consortium_child(proc.pid)
+        assert summary["consortium"]["pid"] == node_pid
+        os.kill(node_pid, signal.SIGKILL)
+        try:
+            status = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("xgate devnet up did not notice its consortium node died")
+        assert status == 1
     finally:
         if proc.poll() is None:
             proc.kill()
