@@ -169,6 +169,14 @@ class Chain:
                 return
 
 
+def sync_clock(behind: Chain, ahead: Chain) -> None:
+    """Other tests move one test chain's clock (evm_increaseTime); real chains share the wall
+    clock, and the light client refuses headers from further ahead than its clock drift."""
+    lag = ahead.now() - behind.now()
+    if lag > 0:
+        behind.advance_time(lag)
+
+
 def _as_reverted(exc: Exception) -> Reverted:
     data = getattr(exc, "data", None)
     if isinstance(data, str) and data.startswith("0x"):

@@ -20,7 +20,7 @@ from tests.contracts._bridge_helpers import (
     rpc,
     sent_messages,
 )
-from tests.contracts.conftest import Chain, Reverted
+from tests.contracts.conftest import Chain, Reverted, sync_clock
 
 
 def test_consortium_message_is_delivered_on_anvil_through_the_qbft_light_client(
@@ -76,6 +76,7 @@ def test_consortium_message_is_delivered_on_anvil_through_the_qbft_light_client(
     assert rlp.count(extra) == 1
     at = rlp.index(extra) + len(extra) - 40  # inside the last 65-byte commit seal (r)
     tampered = rlp[:at] + bytes([rlp[at] ^ 1]) + rlp[at + 1 :]
+    sync_clock(anvil, consortium)
     with pytest.raises(Reverted) as info:
         anvil.send(client.functions.submitHeader(tampered), sender=STRANGER)
     assert info.value.error in {"SealerNotValidator", "InvalidSeal"}

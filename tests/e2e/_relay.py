@@ -22,7 +22,7 @@ from adapters.headers import Header, encode_header, header_from_rpc, header_hash
 from gateway.domain.messages import Message
 from gateway.domain.typed_data import HeaderData, attested_header_message
 from tests.contracts._bridge_helpers import ProvenReceipt, prove_receipt, rpc, sent_messages
-from tests.contracts.conftest import Chain
+from tests.contracts.conftest import Chain, sync_clock
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,6 @@ def submit_consortium_header(
     rlp = consortium_header_rlp(consortium, block_hash)
     sync_clock(public, consortium)
     public.send(light_client.functions.submitHeader(rlp))
-
-
-def sync_clock(behind: Chain, ahead: Chain) -> None:
-    """Other tests move one test chain's clock (evm_increaseTime); real chains share the wall
-    clock, and the light client refuses headers from further ahead than its clock drift."""
-    lag = ahead.now() - behind.now()
-    if lag > 0:
-        behind.advance_time(lag)
 
 
 # -- public -> consortium: the attested header store -----------------------------------------

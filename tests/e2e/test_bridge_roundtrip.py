@@ -28,7 +28,7 @@ from gateway.domain.payloads import (
     decode_payload,
 )
 from gateway.domain.typed_data import attested_header_message, digest
-from tests.contracts.conftest import Chain, make_chain
+from tests.contracts.conftest import Chain, make_chain, sync_clock
 from tests.e2e._relay import (
     Outbound,
     attest_public_header,
@@ -38,7 +38,6 @@ from tests.e2e._relay import (
     outbound,
     sign_header,
     submit_consortium_header,
-    sync_clock,
 )
 
 ADMIN = 0  # admin, minter and issuer in the dev deployment
