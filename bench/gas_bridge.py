@@ -7,8 +7,8 @@
   ``WrappedERC20``, proven by a 3-node receipt path (branch, branch, leaf, like mainnet) from
   a block of 40 transactions mined with automine off. Steady state (docs/htlc.md §6): the
   recipient already holds the wrapped token, the gateway's inbound value limit for the token
-  (TransferLimits) is enabled and was used before. The header comes from the TEST header oracle (one cold SLOAD, as the light
-  client's stored root is).
+  (TransferLimits) is enabled and was used before. The header was accepted by the real
+  ``QbftLightClient`` (its stored root and its frozen flag: two cold SLOADs).
 - ``deliver_erc20_test_receiver``: the same with a minimal receiver (an OpenZeppelin ERC-20
   that mints on the payload): the endpoint's own cost plus a bare mint.
 - ``deliver_erc20_batch2``: ``deliverBatch`` of two gateway messages from the same block.
@@ -20,6 +20,7 @@ Each figure is the median of 5.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from eth_abi.abi import encode
@@ -27,9 +28,13 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from adapters.bft import address_of_key, qbft_block_hash, seal_qbft_header
+from adapters.headers import encode_header
 from adapters.receipts import OrderedTrie, encode_receipt, receipt_from_rpc
+from adapters.rlpcodec import keccak
 from bench._evm import Evm, median, standalone
 from bench._table import progress
+from bench.gas_lightclient import BENCH_TRUST, bench_header, bench_keys
 
 ROUNDS = 5
 BLOCK_TXS = 40  # indices 0x10-0x1f share a first key nibble: their proofs have 3 nodes
@@ -37,6 +42,8 @@ FIRST_MESSAGE_INDEX = 0x11
 AMOUNT = 10**18
 HOME_TOKEN = Web3.to_checksum_address("0x" + "11" * 20)  # the settlement token on its home chain
 INBOUND = 0  # TransferLimits.Direction
+VALIDATOR_KEYS = bench_keys(4, b"xgate bench validator")
+ANCHOR = 1000
 
 
 def erc20_payload(token: str, home_chain_id: int, recipient: str, amount: int) -> bytes:
@@ -62,7 +69,13 @@ def _block_proofs(b: Evm, block_hash: str) -> tuple[bytes, bytes, OrderedTrie]:
 def _setup(b: Evm) -> dict[str, Contract]:
     admin = b.accounts[0].address
     here = b.w3.eth.chain_id
-    oracle = b.deploy("BridgeTestHeaderOracle")
+    # The real light client: the "consortium" is this chain, its blocks re-sealed as QBFT
+    # headers by bench validator keys (see _seal_block).
+    validators = [address_of_key(k) for k in VALIDATOR_KEYS]
+    anchor = keccak(b"bridge bench anchor")
+    oracle = b.deploy(
+        "QbftLightClient", here, validators, ANCHOR, anchor, 1_750_000_000, admin, BENCH_TRUST
+    )
     remote = b.deploy("BridgeEndpoint", admin, admin)
     local = b.deploy("BridgeEndpoint", admin, admin)
     b.gas(remote.functions.setRoute(here, local.address, oracle.address))
@@ -113,6 +126,18 @@ def _send_block(b: Evm, sends: list[Any]) -> tuple[bytes, bytes, OrderedTrie, li
     return block, root, trie, wanted
 
 
+def _seal_block(b: Evm, lc: Contract, receipts_root: bytes) -> bytes:
+    """Submit a QBFT header carrying ``receipts_root`` to the light client; its block hash."""
+    validators = [address_of_key(k) for k in VALIDATOR_KEYS]
+    header = replace(
+        bench_header(validators, ANCHOR + 1, keccak(b"bridge bench anchor")),
+        receipts_root=receipts_root,
+    )
+    sealed = seal_qbft_header(header, VALIDATOR_KEYS[:3])
+    _gas(b, lc.functions.submitHeader(encode_header(sealed)))
+    return bytes(qbft_block_hash(sealed))
+
+
 def _send(b: Evm, call: Any, sender: int = 0) -> TxReceipt:
     """Send with a gas margin: value limits refill with block.timestamp, so the mined block may
     need a little more gas than the estimate (a permit's try/catch would swallow an OOG)."""
@@ -137,8 +162,8 @@ def measure(url: str) -> dict[str, int]:
 
     # Per receiver: 1 warm-up + ROUNDS singles; then 2 for the batch; all 3-node paths.
     plan = [to_gateway] * (1 + ROUNDS) + [to_minimal] * (1 + ROUNDS) + [to_gateway] * 2
-    block, root, trie, indices = _send_block(b, plan)
-    _gas(b, c["oracle"].functions.post(here, block, root, b"\x01" * 32))
+    _, root, trie, indices = _send_block(b, plan)
+    block = _seal_block(b, c["oracle"], root)
     proofs = [trie.proof(i) for i in indices]
     if any(len(p) != 3 for p in proofs):
         raise RuntimeError(f"expected 3-node receipt proofs, got {[len(p) for p in proofs]}")

@@ -53,11 +53,11 @@ from gateway.domain.typed_data import HeaderData, attested_header_message
 
 ROUNDS = 5
 # trust 2/3, a trusting period long enough for the bench headers' 2025 timestamps, drift 15 s
-_TRUST = (2, 3, 20 * 365 * 24 * 3600, 15)
+BENCH_TRUST = (2, 3, 20 * 365 * 24 * 3600, 15)
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 
 
-def _keys(count: int, label: bytes) -> list[bytes]:
+def bench_keys(count: int, label: bytes) -> list[bytes]:
     """Deterministic BENCH-ONLY keys, sorted by address (validator lists are sorted)."""
     return sorted((keccak(label + i.to_bytes(2, "big")) for i in range(count)), key=address_of_key)
 
@@ -71,7 +71,7 @@ def _calldata_gas(call: ContractFunction) -> int:
 # --- QBFT light client -----------------------------------------------------------------------
 
 
-def _header(
+def bench_header(
     validators: Sequence[bytes], number: int, parent: bytes, vote: Vote | None = None
 ) -> Header:
     tag = number.to_bytes(8, "big")
@@ -116,14 +116,14 @@ class _QbftChain:
             self.parent,
             1_750_000_000 + self.number,
             governance,
-            _TRUST,
+            BENCH_TRUST,
         )
         self.headers: list[Header] = []
 
     def next_header(self, signers: list[bytes], next_set: Sequence[bytes] | None = None) -> Header:
         number = self.number + 1
         header = seal_qbft_header(
-            _header(next_set or self.validators, number, self.parent), signers
+            bench_header(next_set or self.validators, number, self.parent), signers
         )
         self.number, self.parent = number, bytes(qbft_block_hash(header))
         self.headers.append(header)
@@ -146,7 +146,7 @@ class _QbftChain:
 
 
 def _qbft(b: Evm, n: int) -> dict[str, int]:
-    keys = _keys(n, b"xgate bench validator")
+    keys = bench_keys(n, b"xgate bench validator")
     quorum = -(-2 * n // 3)
     chain = _QbftChain(b, keys)
     chain.submit(chain.next_rlp(keys[:quorum]))  # warm-up: the latest slots become non-zero
@@ -166,8 +166,8 @@ def _qbft(b: Evm, n: int) -> dict[str, int]:
 def _set_change(b: Evm) -> dict[str, int]:
     added, removed, history, ancestry_1, ancestry_8, double_sign = [], [], [], [], [], []
     for round_ in range(ROUNDS):
-        keys = _keys(4, b"xgate bench validator")
-        joining = _keys(1, b"xgate bench joining" + bytes([round_]))[0]
+        keys = bench_keys(4, b"xgate bench validator")
+        joining = bench_keys(1, b"xgate bench joining" + bytes([round_]))[0]
         chain = _QbftChain(b, keys)
         for _ in range(10):
             chain.next_header(keys[:3])
@@ -177,14 +177,14 @@ def _set_change(b: Evm) -> dict[str, int]:
         new_set = [address_of_key(k) for k in new_keys]
         added.append(chain.change_set([chain.next_header([*keys[:3], joining], next_set=new_set)]))
         # an older block of the previous epoch, never submitted: by set history
-        stranded = _header([address_of_key(k) for k in keys], 1005, b"\x77" * 32)
+        stranded = bench_header([address_of_key(k) for k in keys], 1005, b"\x77" * 32)
         history.append(chain.submit(encode_header(seal_qbft_header(stranded, keys[:3]))))
         # older blocks linked by parentHash to the accepted 1010: 1 and 8 parents down
         down = [encode_header(h) for h in reversed(unsent)]  # 1010, 1009, ...
         ancestry_1.append(b.gas(chain.lc.functions.submitAncestors(down[:2])))
         ancestry_8.append(b.gas(chain.lc.functions.submitAncestors([down[1], *down[2:10]])))
         removed.append(_removal(b))
-        rival = _header(new_set, 2000 + round_, b"\x55" * 32)
+        rival = bench_header(new_set, 2000 + round_, b"\x55" * 32)
         pair = (
             seal_qbft_header(rival, new_keys[:4]),
             seal_qbft_header(replace(rival, state_root=b"\x01" * 32), new_keys[1:]),
@@ -203,7 +203,7 @@ def _set_change(b: Evm) -> dict[str, int]:
 
 def _removal(b: Evm) -> int:
     """4 -> 3: the removal header and its child, sealed 2 + 2 by 3 distinct trusted validators."""
-    keys = _keys(4, b"xgate bench validator")
+    keys = bench_keys(4, b"xgate bench validator")
     chain = _QbftChain(b, keys)
     chain.submit(chain.next_rlp(keys[:3]))
     remaining = [address_of_key(k) for k in keys[:3]]
@@ -216,7 +216,7 @@ def _removal(b: Evm) -> int:
 
 
 def _attested(b: Evm) -> dict[str, int]:
-    keys = _keys(3, b"xgate bench attester")
+    keys = bench_keys(3, b"xgate bench attester")
     attesters = [Web3.to_checksum_address(address_of_key(k)) for k in keys]
     admin = b.accounts[0].address
     chain_id = int(b.w3.eth.chain_id)
