@@ -63,17 +63,6 @@ def _last_id(receipt: TxReceipt, endpoint: Contract) -> tuple[bytes, bytes]:
     return bytes(event["args"]["id"]), bytes(event["args"]["payload"])
 
 
-def _send(b: Evm, call: Any, sender: int = 0) -> TxReceipt:
-    """Send with a gas margin: value limits refill with block.timestamp, so the mined block may
-    need a little more gas than the estimate (a permit's try/catch would swallow an OOG)."""
-    estimate = call.estimate_gas({"from": b.accounts[sender].address})
-    return b.wait(b.submit(call, sender, gas=estimate * 5 // 4 + 10_000), call.fn_name)
-
-
-def _gas(b: Evm, call: Any, sender: int = 0) -> int:
-    return int(_send(b, call, sender)["gasUsed"])
-
-
 def _run(b: Evm) -> dict[str, int]:
     admin, alice, bob = 0, 1, 2
     home = b.w3.eth.chain_id
@@ -109,17 +98,17 @@ def _run(b: Evm) -> dict[str, int]:
             for direction in (0, 1)
         ),
     ):
-        _gas(b, call)
-    _gas(b, token.functions.approve(vault.address, 2**256 - 1), sender=alice)
+        b.gas_with_margin(call)
+    b.gas_with_margin(token.functions.approve(vault.address, 2**256 - 1), sender=alice)
     deliver = endpoint.functions.deliver
 
     def to_gateway(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)
-        return _gas(b, deliver(mid, home, vault.address, gateway.address, payload))
+        return b.gas_with_margin(deliver(mid, home, vault.address, gateway.address, payload))
 
     def to_vault(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)
-        return _gas(b, deliver(mid, FOREIGN, gateway.address, vault.address, payload))
+        return b.gas_with_margin(deliver(mid, FOREIGN, gateway.address, vault.address, payload))
 
     figures: dict[str, list[int]] = {}
 
@@ -127,40 +116,45 @@ def _run(b: Evm) -> dict[str, int]:
         figures.setdefault(name, []).append(value)
 
     # Steady state: something of each asset is already locked and bridged; bob holds wrapped.
-    first = _send(b, vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
+    first = b.send_with_margin(
+        vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice
+    )
     to_gateway(first)
     for _ in range(ROUNDS):
-        r = _send(b, vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice)
+        r = b.send_with_margin(
+            vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice
+        )
         note("assets_lock_erc20", int(r["gasUsed"]))
         note("assets_mint_erc20_delivery", to_gateway(r))
-        r = _send(b, gateway.functions.burnERC20(wtoken.address, 10**6, b.addr(alice)), bob)
+        r = b.send_with_margin(
+            gateway.functions.burnERC20(wtoken.address, 10**6, b.addr(alice)), bob
+        )
         note("assets_burn_erc20", int(r["gasUsed"]))
         note("assets_release_erc20_delivery", to_vault(r))
-        _gas(b, token.functions.mint(b.addr(bob), 10**6))
+        b.gas_with_margin(token.functions.mint(b.addr(bob), 10**6))
         permit = _permit(b, token, bob, vault.address, 10**6)
         call = vault.functions.lockERC20WithPermit(
             token.address, 10**6, FOREIGN, b.addr(bob), *permit
         )
-        note("assets_lock_erc20_permit", _gas(b, call, sender=bob))
+        note("assets_lock_erc20_permit", b.gas_with_margin(call, sender=bob))
 
     safe = receivable.get_function_by_signature("safeTransferFrom(address,address,uint256,bytes)")
-    _gas(b, receivable.functions.setApprovalForAll(vault.address, True), sender=alice)
+    b.gas_with_margin(receivable.functions.setApprovalForAll(vault.address, True), sender=alice)
     for i in range(ROUNDS + 1):
         due = b.now() + 90 * DAY
         doc = os.urandom(32)
         f = (b.addr(bob), b.addr(alice), 10**8, b"CNY", due, doc)
-        tokenize = _gas(b, receivable.functions.tokenize(b.addr(alice), f))
+        tokenize = b.gas_with_margin(receivable.functions.tokenize(b.addr(alice), f))
         token_id = receivable.functions.tokenOfDocument(doc).call()
         if i % 2:
-            r = _send(
-                b,
+            r = b.send_with_margin(
                 vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.addr(bob)),
                 alice,
             )
             name = "assets_lock_erc721"
         else:
             data = encode(["uint256", "address"], [FOREIGN, b.addr(bob)])
-            r = _send(b, safe(b.addr(alice), vault.address, token_id, data), alice)
+            r = b.send_with_margin(safe(b.addr(alice), vault.address, token_id, data), alice)
             name = "assets_lock_erc721_safe_transfer"
         if i == 0:  # the steady-state receivable stays bridged
             to_gateway(r)
@@ -168,25 +162,27 @@ def _run(b: Evm) -> dict[str, int]:
         note("assets_tokenize", tokenize)
         note(name, int(r["gasUsed"]))
         note("assets_mint_erc721_delivery", to_gateway(r))
-        r = _send(b, gateway.functions.burnERC721(wnft.address, token_id, b.addr(alice)), bob)
+        r = b.send_with_margin(
+            gateway.functions.burnERC721(wnft.address, token_id, b.addr(alice)), bob
+        )
         note("assets_burn_erc721", int(r["gasUsed"]))
         note("assets_release_erc721_delivery", to_vault(r))
 
     def to_mirror(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)
-        return _gas(b, deliver(mid, home, registry.address, mirror.address, payload))
+        return b.gas_with_margin(deliver(mid, home, registry.address, mirror.address, payload))
 
     for _ in range(ROUNDS):
         subject = Web3.to_checksum_address(os.urandom(20))
         call = registry.functions.attest(
             subject, 700, b"AA".ljust(32, b"\0"), b.now() + 365 * DAY, os.urandom(32)
         )
-        note("credit_attest", _gas(b, call))
-        r = _send(b, registry.functions.publish(subject, FOREIGN), admin)
+        note("credit_attest", b.gas_with_margin(call))
+        r = b.send_with_margin(registry.functions.publish(subject, FOREIGN), admin)
         note("credit_publish", int(r["gasUsed"]))
         note("credit_mirror_attestation_delivery", to_mirror(r))
-        note("credit_revoke", _gas(b, registry.functions.revoke(subject)))
-        r = _send(b, registry.functions.publish(subject, FOREIGN), admin)
+        note("credit_revoke", b.gas_with_margin(registry.functions.revoke(subject)))
+        r = b.send_with_margin(registry.functions.publish(subject, FOREIGN), admin)
         note("credit_mirror_revocation_delivery", to_mirror(r))
     return {name: median(values) for name, values in figures.items()}
 

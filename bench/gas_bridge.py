@@ -26,7 +26,6 @@ from typing import Any
 from eth_abi.abi import encode
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxReceipt
 
 from adapters.bft import address_of_key, qbft_block_hash, seal_qbft_header
 from adapters.headers import encode_header
@@ -134,19 +133,8 @@ def _seal_block(b: Evm, lc: Contract, receipts_root: bytes) -> bytes:
         receipts_root=receipts_root,
     )
     sealed = seal_qbft_header(header, VALIDATOR_KEYS[:3])
-    _gas(b, lc.functions.submitHeader(encode_header(sealed)))
+    b.gas_with_margin(lc.functions.submitHeader(encode_header(sealed)))
     return bytes(qbft_block_hash(sealed))
-
-
-def _send(b: Evm, call: Any, sender: int = 0) -> TxReceipt:
-    """Send with a gas margin: value limits refill with block.timestamp, so the mined block may
-    need a little more gas than the estimate (a permit's try/catch would swallow an OOG)."""
-    estimate = call.estimate_gas({"from": b.accounts[sender].address})
-    return b.wait(b.submit(call, sender, gas=estimate * 5 // 4 + 10_000), call.fn_name)
-
-
-def _gas(b: Evm, call: Any, sender: int = 0) -> int:
-    return int(_send(b, call, sender)["gasUsed"])
 
 
 def measure(url: str) -> dict[str, int]:
@@ -158,7 +146,7 @@ def measure(url: str) -> dict[str, int]:
     to_gateway = c["remote"].functions.send(here, c["gateway"].address, payload)
     to_minimal = c["remote"].functions.send(here, c["minimal"].address, payload)
 
-    sends = [_gas(b, to_gateway) for _ in range(ROUNDS)]
+    sends = [b.gas_with_margin(to_gateway) for _ in range(ROUNDS)]
 
     # Per receiver: 1 warm-up + ROUNDS singles; then 2 for the batch; all 3-node paths.
     plan = [to_gateway] * (1 + ROUNDS) + [to_minimal] * (1 + ROUNDS) + [to_gateway] * 2
@@ -175,12 +163,12 @@ def measure(url: str) -> dict[str, int]:
         return c["local"].functions.deliver(here, block, indices[k], list(proofs[k]), 0)
 
     # Warm-ups: the recipient then holds a balance of each token, the bucket was used.
-    _gas(b, deliver(0))
-    real = [_gas(b, deliver(k)) for k in range(1, 1 + ROUNDS)]
-    _gas(b, deliver(1 + ROUNDS))
-    minimal = [_gas(b, deliver(k)) for k in range(2 + ROUNDS, 2 + 2 * ROUNDS)]
+    b.gas_with_margin(deliver(0))
+    real = [b.gas_with_margin(deliver(k)) for k in range(1, 1 + ROUNDS)]
+    b.gas_with_margin(deliver(1 + ROUNDS))
+    minimal = [b.gas_with_margin(deliver(k)) for k in range(2 + ROUNDS, 2 + 2 * ROUNDS)]
     items = [(indices[k], 0, list(proofs[k])) for k in (len(plan) - 2, len(plan) - 1)]
-    batch = _gas(b, c["local"].functions.deliverBatch(here, block, items))
+    batch = b.gas_with_margin(c["local"].functions.deliverBatch(here, block, items))
     minted = (1 + ROUNDS + 2) * AMOUNT
     if (
         c["wrapped"].functions.balanceOf(recipient).call() != minted
