@@ -36,6 +36,7 @@ from tests.e2e._relay import (
     consortium_header_rlp,
     deliver_call,
     outbound,
+    relay_to_public,
     sign_header,
     submit_consortium_header,
 )
@@ -73,16 +74,10 @@ class Devnet:
     # -- relaying (test code: the production relayer is a later issue) ----------------------
 
     def to_public(self, receipt: Any) -> tuple[Any, Outbound]:
-        """Prove the message sent by a consortium transaction and get the light client to
-        accept its block; returns the ``deliver`` call for the public endpoint."""
-        out = outbound(self.consortium, receipt)
-        submit_consortium_header(
-            self.public,
-            self.contract("p.qbft_light_client"),
-            self.consortium,
-            out.proven.block_hash,
-        )
-        return deliver_call(self.contract("p.endpoint"), self.cid, out), out
+        """The public ``deliver`` call of a consortium transaction's message, its block
+        accepted by the light client."""
+        lc, endpoint = self.contract("p.qbft_light_client"), self.contract("p.endpoint")
+        return relay_to_public(self.consortium, self.public, lc, endpoint, receipt)
 
     def to_consortium(self, receipt: Any, signers: tuple[int, ...]) -> tuple[Any, Outbound]:
         """Prove the message sent by a public transaction and have the attesters ``signers``

@@ -24,7 +24,7 @@ from gateway.cli.deployment import Deployed
 from gateway.cli.devnet_cmd import deploy_contracts
 from gateway.domain.payloads import CreditAttestation, CreditRevocation, decode_payload
 from tests.contracts.conftest import Chain, make_chain
-from tests.e2e._relay import deliver_call, outbound, submit_consortium_header
+from tests.e2e._relay import relay_to_public
 
 ADMIN = 0  # the deployer: credit issuer (and admin and pauser until governance takes over)
 GOVERNOR, GUARDIAN = 4, 9  # deployment.DEVNET_GOVERNOR_ACCOUNT / DEVNET_GUARDIAN_ACCOUNT
@@ -49,16 +49,9 @@ class Net:
         return chain.at(item.artifact, to_checksum_address(item.address))
 
     def relay_to_public(self, receipt: Any) -> Any:
-        """Prove the one message of a consortium transaction, get its block accepted by the
-        public light client, deliver it; returns the decoded payload."""
-        out = outbound(self.consortium, receipt)
-        submit_consortium_header(
-            self.public,
-            self.contract("p.qbft_light_client"),
-            self.consortium,
-            out.proven.block_hash,
-        )
-        deliver = deliver_call(self.contract("p.endpoint"), self.consortium.chain_id, out)
+        """Relay the one message of a consortium transaction; returns the decoded payload."""
+        lc, endpoint = self.contract("p.qbft_light_client"), self.contract("p.endpoint")
+        deliver, out = relay_to_public(self.consortium, self.public, lc, endpoint, receipt)
         self.public.send(deliver, sender=STRANGER)
         return decode_payload(out.message.payload)
 
