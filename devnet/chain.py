@@ -68,6 +68,7 @@ log = logging.getLogger("devnet.chain")
 VANITY: Final = b"\x00" * 32
 ZERO_ADDRESS: Final = b"\x00" * 20
 MAX_NONCE_GAP: Final = 1024
+MAX_TIMESTAMP: Final = 2**63  # evm_increaseTime / evm_mine stay below it (headers: uint64)
 # Config keys that define the chain itself; a data directory refuses a config that changes them.
 _CHAIN_KEYS: Final = (
     "mode",
@@ -495,6 +496,13 @@ class DevnetChain:
         self.store.save_meta({"allowlist": sorted("0x" + a.hex() for a in self.allowlist)})
 
     def increase_time(self, seconds: int) -> int:
+        # Header timestamps are uint64: a clock moved past that could never seal again (and
+        # the offset is persisted). Refuse far before the edge, leaving room for 2**63 blocks.
+        if int(time.time()) + self.time_offset + seconds >= MAX_TIMESTAMP:
+            raise errors.invalid_params(
+                "Invalid params",
+                f"time increase of {seconds} s would move block timestamps past 2**63",
+            )
         self.time_offset += seconds
         self.store.save_meta({"time_offset": self.time_offset})
         return self.time_offset

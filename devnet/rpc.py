@@ -119,6 +119,9 @@ def _bool(value: Any, what: str) -> bool:
     return value
 
 
+# geth's maxQueryLimit: each percentile adds one entry per block to the answer, and a 5 MiB
+# body holds millions of them (x 1,024 blocks: an answer too large for any memory).
+MAX_REWARD_PERCENTILES: Final = 100
 _PRECOMPILES: Final = frozenset(i.to_bytes(20, "big") for i in range(1, 0x12))
 
 
@@ -511,7 +514,10 @@ class RpcApi:
 
     def m_eth_blobBaseFee(self, params: Any) -> str:
         _args(params, 0, 0)
-        fee = getattr(self.chain.head_state(), "blob_base_fee", None)
+        try:
+            fee = self.chain.head_state().blob_base_fee
+        except (AttributeError, NotImplementedError):  # before Cancun py-evm raises
+            fee = None
         if fee is None:
             raise RpcMethodError(
                 errors.METHOD_NOT_FOUND, "Method not found", "eth_blobBaseFee needs fork cancun+"
@@ -532,6 +538,7 @@ class RpcApi:
         if percentiles_raw is not None:
             if (
                 not isinstance(percentiles_raw, list)
+                or len(percentiles_raw) > MAX_REWARD_PERCENTILES
                 or not all(
                     isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 100
                     for p in percentiles_raw
@@ -804,7 +811,10 @@ class RpcApi:
             if "state" in change:
                 state.delete_storage(address)
             for key in ("state", "stateDiff"):
-                for slot, value in (change.get(key) or {}).items():
+                storage = change.get(key)
+                if storage is not None and not isinstance(storage, dict):
+                    raise invalid_params("Invalid params", f"override {key} must be an object")
+                for slot, value in (storage or {}).items():
                     state.set_storage(
                         address, _slot(slot), int(_hash(value, "storage value").hex(), 16)
                     )
