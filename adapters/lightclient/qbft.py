@@ -50,6 +50,7 @@ from adapters.types import Address, Hash32
 __all__ = [
     "DEFAULT_POLICY",
     "MAX_GAS_LIMIT",
+    "MAX_VALIDATORS",
     "MIN_GAS_LIMIT",
     "Misbehaviour",
     "MisbehaviourKind",
@@ -72,6 +73,9 @@ __all__ = [
 # long. The delta to the parent's limit is not checked: the client keeps no parent gas limit.
 MIN_GAS_LIMIT: Final = 5000
 MAX_GAS_LIMIT: Final = 2**63 - 1
+# The on-chain client collects signers in a 256-bit bitmap: a set change (and every header of
+# its run) may list at most this many validators, here as there.
+MAX_VALIDATORS: Final = 256
 
 
 class TrustTooLow(HeaderInvalid):
@@ -176,6 +180,19 @@ def _check_bft_fields(header: Header, extra: BftExtraData) -> None:
 
     Besu has no rule on the nonce or the vanity length (QbftExtraDataCodec reads any bytes), so
     neither is checked here; the round limit lives in the extraData codec."""
+    _check_constant_fields(header)
+    n = header.number
+    if not extra.validators:
+        raise HeaderInvalid(
+            "header lists no validators (validator-contract mode is not supported)", height=n
+        )
+    if header.coinbase not in extra.validators:
+        raise HeaderInvalid("coinbase is not a validator", height=n, coinbase=header.coinbase)
+
+
+def _check_constant_fields(header: Header) -> None:
+    """The field rules the on-chain client applies while parsing any header (``_parse``),
+    ancestry proofs included: BFT constants, gasLimit range, gasUsed <= gasLimit."""
     n = header.number
     if header.mix_hash != BFT_MIX_HASH:
         raise HeaderInvalid("mixHash is not the BFT constant", height=n, mix_hash=header.mix_hash)
@@ -198,12 +215,6 @@ def _check_bft_fields(header: Header, extra: BftExtraData) -> None:
             gas_used=header.gas_used,
             gas_limit=header.gas_limit,
         )
-    if not extra.validators:
-        raise HeaderInvalid(
-            "header lists no validators (validator-contract mode is not supported)", height=n
-        )
-    if header.coinbase not in extra.validators:
-        raise HeaderInvalid("coinbase is not a validator", height=n, coinbase=header.coinbase)
 
 
 def _signers(
@@ -418,6 +429,7 @@ def verify_set_change(
     headers = [_as_header(h) for h in run]
     first = headers[0]
     _check_forward(first, trusted, now, policy)
+    _check_set_size(first)
     head = _verify_own_quorum(first)
     if head.validators == trusted.validators:
         raise HeaderInvalid("header lists the trusted set: not a set change", height=first.number)
@@ -432,6 +444,7 @@ def verify_set_change(
                 parent_hash=h.parent_hash,
                 expected_parent=previous.hash,
             )
+        _check_set_size(h)
         previous = _verify_own_quorum(h)
         vouching.update(s for s in previous.signers if s in trusted_set)
     needed = policy.threshold(len(trusted_set))
@@ -456,6 +469,18 @@ def verify_set_change(
     )
 
 
+def _check_set_size(h: Header) -> None:
+    """A header of a set-change run lists at most ``MAX_VALIDATORS`` (the on-chain bitmap)."""
+    size = len(_extra(h).validators)
+    if size > MAX_VALIDATORS:
+        raise HeaderInvalid(
+            "set change lists more validators than the on-chain client can track",
+            height=h.number,
+            validators=size,
+            max=MAX_VALIDATORS,
+        )
+
+
 def verify_header(
     trusted: TrustedHeader,
     candidate: Header | bytes,
@@ -475,14 +500,25 @@ def verify_header(
 
 def verify_ancestor(known_hash: bytes, chain: Sequence[Header | bytes]) -> Header:
     """An older header proven by hashing only: ``chain[0]`` has the QBFT hash ``known_hash`` (an
-    accepted header) and each next header is the parent of the one before; returns the last."""
+    accepted header) and each next header is the parent of the one before; returns the last.
+
+    Every header of the proof passes the format rules the on-chain client applies while parsing
+    (``_parse`` and the seal shapes): BFT constants, gas range, QBFT extraData (validator order
+    is not checked: genesis may list them in any order), 65-byte seals. Genesis included."""
     if len(chain) < 2:
         raise HeaderInvalid("an ancestry proof needs the known header and at least one parent")
     expected = bytes(known_hash)
     header = _as_header(chain[0])
     for index, item in enumerate(chain):
         header = _as_header(item)
-        block_hash, _ = qbft_hashes(header, _extra(header) if header.number else None)
+        _check_constant_fields(header)
+        try:
+            extra = decode_qbft_extra(header.extra_data, check_order=False)
+        except DecodeError as exc:
+            raise HeaderInvalid(
+                f"header extraData invalid: {exc.message}", height=header.number, **exc.context
+            ) from exc
+        block_hash, _ = qbft_hashes(header, extra)
         if block_hash != expected:
             raise HeaderInvalid(
                 "ancestry link broken" if index else "first header is not the known header",

@@ -404,6 +404,41 @@ def test_a_run_must_be_linked_by_parent_hash(fresh: tuple[Chain, Contract]) -> N
     change_set_bad(chain, lc, [first, skipping], "RunNotLinked")
 
 
+def big_set(size: int) -> tuple[list[bytes], list[bytes]]:
+    """(keys, sorted addresses) of a set of ``size``: the four trusted validators and others."""
+    keys = sorted([*KEYS, *lc_keys(size - 4, b"big set")], key=address_of_key)
+    return keys, addresses(keys)
+
+
+def big_change(size: int, number: int = 100, parent: bytes = TRUSTED_HASH) -> Header:
+    """A change to ``size`` validators sealed by 3 trusted ones and a quorum of the new list."""
+    keys, listed = big_set(size)
+    quorum = -(-2 * size // 3)
+    others = [k for k in keys if k not in KEYS]
+    header = make_header(listed, number=number, parent_hash=parent, coinbase=VALIDATORS[0])
+    return sealed(header, [*KEYS[:3], *others[: quorum - 3]])
+
+
+def test_a_set_change_lists_at_most_256_validators_on_both_sides(
+    fresh: tuple[Chain, Contract],
+) -> None:
+    """The contract counts signers in a 256-bit bitmap. Before the fix the Python client (and the
+    planner) accepted a change to 257 validators that the contract refuses: a relayer paid for a
+    revert and the two clients disagreed on what the consortium may do."""
+    chain, lc = fresh
+    trusted = trusted_of(lc, chain)
+    at_limit = big_change(256)
+    assert verify_set_change(trusted, [at_limit]).validators == tuple(big_set(256)[1])
+    call = lc.functions.updateValidatorSet(set_rlp(trusted.validators), [encode_header(at_limit)])
+    assert chain.check_call(call) == block_hash(at_limit)
+    change_set_bad(chain, lc, [big_change(257)], "ValidatorSetInvalid")
+    # ...and every descendant of a run: each is parsed with the same bitmap
+    first, _ = removal_chain(KEYS[:2], KEYS[1:3])
+    change_set_bad(
+        chain, lc, [first, big_change(257, 101, block_hash(first))], "ValidatorSetInvalid"
+    )
+
+
 # --- trusting period, clock drift, misbehaviour --------------------------------------------------
 
 
@@ -591,6 +626,60 @@ def test_ancestry_may_start_from_the_anchor(chain: Chain) -> None:
     check_stored(lc, blocks[2])
 
 
+def ancestry_bad(
+    chain: Chain, lc: Contract, known: bytes, proof: Sequence[Header], error: str
+) -> None:
+    """Both clients refuse the ancestry proof from ``known``; the contract with ``error``."""
+    with pytest.raises(HeaderInvalid):
+        verify_ancestor(known, proof)
+    chain.expect_revert(lc.functions.submitAncestors([encode_header(x) for x in proof]), error)
+
+
+def _rlp(item: Any) -> bytes:
+    return rlp_list([_rlp(x) for x in item]) if isinstance(item, list) else rlp_string(item)
+
+
+def with_raw_seals(header: Header, seals: list[Any]) -> Header:
+    """``header`` with any RLP items (bytes or nested lists) in place of its seals."""
+    from adapters.rlpcodec import rlp_decode
+
+    items = rlp_decode(header.extra_data)
+    assert isinstance(items, list)
+    return replace(header, extra_data=_rlp([*items[:4], seals]))
+
+
+def test_ancestry_headers_carry_well_formed_seals_on_both_sides(chain: Chain) -> None:
+    """Seals are outside the block hash, so a relayer may rewrite them in a proof. Before the fix
+    the contract stored a header whose seal list held anything, which Python refused."""
+    blocks = linked_headers(3)  # 100..102
+    lc = deploy(chain)
+    submit_ok(chain, lc, blocks[2])
+    for seals in ([b"\x01"], [_seal(0)[:64]], [_seal(0) + b"\x00"], [[_seal(0)]], [b""]):
+        for at in (0, 1):
+            proof = [blocks[2], blocks[1]]
+            proof[at] = with_raw_seals(proof[at], seals)
+            ancestry_bad(chain, lc, block_hash(blocks[2]), proof, "InvalidSeal")
+    unsealed = [with_seals(blocks[2], ()), with_seals(blocks[1], ())]
+    assert verify_ancestor(block_hash(blocks[2]), unsealed) == unsealed[1]
+    chain.send(lc.functions.submitAncestors([encode_header(x) for x in unsealed]))
+    check_stored(lc, blocks[1])
+
+
+def test_a_genesis_outside_the_qbft_field_rules_is_refused_on_both_sides(chain: Chain) -> None:
+    """Python hashed genesis without its field rules while the contract parses every header
+    with them: a proof down to such a genesis split the clients."""
+    genesis = replace(make_header(VALIDATORS, number=0), mix_hash=b"\x00" * 32)
+    first = sealed(make_header(VALIDATORS, number=1, parent_hash=block_hash(genesis)), KEYS[:3])
+    lc = deploy(chain, number=1, trusted_hash=block_hash(first))
+    ancestry_bad(chain, lc, block_hash(first), [first, genesis], "NotQbftHeader")
+    good = make_header(VALIDATORS, number=0)
+    first = sealed(make_header(VALIDATORS, number=1, parent_hash=block_hash(good)), KEYS[:3])
+    lc = deploy(chain, number=1, trusted_hash=block_hash(first))
+    assert verify_ancestor(block_hash(first), [first, good]) == good
+    chain.send(lc.functions.submitAncestors([encode_header(first), encode_header(good)]))
+    check_stored(lc, good)
+
+
 # --- Besu's QBFT header field rules --------------------------------------------------------------
 
 
@@ -700,7 +789,7 @@ TAMPERED: dict[str, tuple[Callable[[], bytes], str, bool]] = {
     "high-s-seal": (
         lambda: encode_header(with_seals(GOOD, (_resign_s_high(_seal(0)), _seal(1), _seal(2)))),
         "InvalidSeal",
-        False,  # Python accepts the malleable twin (same signer); the contract is stricter
+        True,  # both refuse the malleable twin (Besu signs with low s)
     ),
     "bad-v": (
         lambda: encode_header(with_seals(GOOD, (_seal(0)[:64] + b"\x1b", _seal(1), _seal(2)))),
@@ -913,3 +1002,89 @@ def test_damaged_header_bytes_are_refused_by_both_verifiers(
     with pytest.raises(Reverted) as info:
         anvil_chain.check_call(lc.functions.submitHeader(rlp))
     assert info.value.error in LC_ERRORS, info.value
+
+
+# Every other entry point: damaged bytes are refused with a custom error, and the two clients
+# agree (accept both or refuse both) on ancestry proofs and set-change runs.
+
+EVIDENCE_ERRORS = LC_ERRORS | {"NoMisbehaviour"}
+RUN_ERRORS = LC_ERRORS | {"RunNotLinked", "NotNewer", "SetUnchanged"}
+ANCESTRY_ERRORS = LC_ERRORS | {"AncestryBroken"}
+FUZZ_BLOCKS = linked_headers(3)  # 100..102
+FUZZ_RUN = removal_chain(KEYS[:2], KEYS[1:3])
+
+
+@pytest.fixture(scope="module")
+def fuzz_ancestry_client(anvil_chain: Chain) -> Contract:
+    lc = deploy(anvil_chain)
+    anvil_chain.send(lc.functions.submitHeader(encode_header(FUZZ_BLOCKS[2])))
+    return lc
+
+
+def _outcome(chain: Chain, call: Any, errors: frozenset[str]) -> bool:
+    """True if the call succeeds; a revert must be one of ``errors``."""
+    try:
+        chain.check_call(call)
+    except Reverted as info:
+        assert info.error in errors, info
+        return False
+    return True
+
+
+def _python_accepts(check: Callable[[], object]) -> bool:
+    try:
+        check()
+    except HeaderInvalid:
+        return False
+    return True
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data(), at=st.integers(0, 1))
+def test_damaged_ancestry_proofs_get_one_answer_from_both_clients(
+    anvil_chain: Chain, fuzz_ancestry_client: Contract, data: st.DataObject, at: int
+) -> None:
+    proof = [encode_header(FUZZ_BLOCKS[2]), encode_header(FUZZ_BLOCKS[1])]
+    proof[at] = data.draw(damaged(proof[at]))
+    python = _python_accepts(lambda: verify_ancestor(block_hash(FUZZ_BLOCKS[2]), proof))
+    call = fuzz_ancestry_client.functions.submitAncestors(proof)
+    assert _outcome(anvil_chain, call, ANCESTRY_ERRORS) == python
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data(), at=st.integers(0, 1))
+def test_damaged_set_change_runs_get_one_answer_from_both_clients(
+    anvil_chain: Chain, fuzz_client: Contract, data: st.DataObject, at: int
+) -> None:
+    run = [encode_header(x) for x in FUZZ_RUN]
+    run[at] = data.draw(damaged(run[at]))
+    trusted = trusted_of(fuzz_client, anvil_chain)
+    python = _python_accepts(lambda: verify_set_change(trusted, run))
+    call = fuzz_client.functions.updateValidatorSet(set_rlp(trusted.validators), run)
+    assert _outcome(anvil_chain, call, RUN_ERRORS) == python
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_damaged_evidence_is_refused_with_a_custom_error(
+    anvil_chain: Chain, fuzz_client: Contract, data: st.DataObject
+) -> None:
+    rival = sealed(replace(make_header(VALIDATORS, number=100), state_root=b"\x01" * 32), KEYS[1:])
+    bad = data.draw(damaged(encode_header(rival)))
+    call = fuzz_client.functions.submitMisbehaviour(encode_header(GOOD), bad)
+    try:
+        anvil_chain.check_call(call)
+    except Reverted as info:
+        assert info.error in EVIDENCE_ERRORS, info

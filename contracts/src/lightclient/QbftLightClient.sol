@@ -307,11 +307,13 @@ contract QbftLightClient is IHeaderOracle {
     function submitAncestors(bytes[] calldata chain) external notFrozen returns (bytes32 blockHash) {
         if (chain.length < 2) revert AncestryBroken(chain.length);
         Hdr memory h = _parse(chain[0]);
+        _checkSealShapes(h);
         (blockHash,) = _hashes(h);
         if (_roots[blockHash].receiptsRoot == 0 && blockHash != anchorHash) revert AncestryBroken(0);
         for (uint256 j = 1; j < chain.length; ++j) {
             bytes32 expected = h.parentHash;
             h = _parse(chain[j]);
+            _checkSealShapes(h);
             (blockHash,) = _hashes(h);
             if (blockHash != expected) revert AncestryBroken(j);
         }
@@ -731,6 +733,18 @@ contract QbftLightClient is IHeaderOracle {
                 uint256 bit = 1 << at;
                 if (bitmap & bit != 0) revert DuplicateSeal(index, signer);
                 bitmap |= bit;
+                ++index;
+            }
+        }
+    }
+
+    /// @dev Every seal is a 65-byte string (`0xb841 || r || s || v`), as the Python codec reads
+    /// them: for headers whose seals are not verified (ancestry proofs), which hashing ignores.
+    function _checkSealShapes(Hdr memory h) private pure {
+        unchecked {
+            uint256 index;
+            for (uint256 p = h.sealsStart; p < h.sealsStop; p += 67) {
+                if (p + 67 > h.sealsStop || uint16(bytes2(_wordAt(p))) != 0xb841) revert InvalidSeal(index);
                 ++index;
             }
         }
