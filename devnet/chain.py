@@ -113,7 +113,7 @@ class DevnetChain:
                 + list(config.offline_validators)
             )
         )
-        self.pool = TxPool()
+        self.pool = TxPool(config.max_pool_txs, config.max_pool_bytes)
         self.sealed_extra: dict[int, bytes] = {}
         self.tally = VoteTally(list(self.genesis_validators) if config.consortium else [])
         self.pending_votes = PendingVotes()
@@ -448,7 +448,17 @@ class DevnetChain:
             raise errors.tx_error(
                 "Replacement transaction underpriced", "raise both fees by at least 10%"
             )
-        self.pool.add(PoolTx(tx, tx_hash, sender, nonce, gas, max_fee, tip, cost))
+        if not self.pool.fits(len(raw), replaced) and (
+            replaced is not None
+            or nonce != self.pool.next_nonce(sender, state_nonce)
+            or not self.pool.evict_gapped(len(raw), lambda a: int(state.get_nonce(EthAddress(a))))
+        ):
+            raise errors.tx_error(
+                "Transaction pool is full",
+                f"{len(self.pool)} transactions, {self.pool.bytes} bytes; "
+                "only a sender's next nonce may evict transactions behind a nonce gap",
+            )
+        self.pool.add(PoolTx(tx, tx_hash, sender, nonce, gas, max_fee, tip, cost, len(raw)))
         return tx_hash
 
     def pending_nonce(self, address: bytes) -> int:

@@ -47,6 +47,11 @@ rpc_workers            expensive read-only requests (eth_call, eth_getLogs, ...)
                        this many at once on worker threads, off the sealing loop (2)
 max_filters            most installed filters (eth_newFilter ...) at once (1,000)
 filter_timeout_s       a filter not polled for this long is uninstalled (300, like geth)
+max_pool_txs           most transactions in the pool, Besu ``--tx-pool-max-size`` (4,096)
+max_pool_bytes         most bytes of raw transactions in the pool (32 MiB). A full pool makes
+                       room for a transaction its sender can execute next by evicting the
+                       newest transactions behind a nonce gap; anything else is refused
+                       ("Transaction pool is full")
 genesis_timestamp      genesis timestamp (default: now at first start)
 =====================  ======================================================================
 """
@@ -102,6 +107,8 @@ class DevnetConfig:
     rpc_workers: int = 2
     max_filters: int = 1_000
     filter_timeout_s: float = 300.0
+    max_pool_txs: int = 4_096
+    max_pool_bytes: int = 32 * 1024 * 1024
     genesis_timestamp: int | None = None
 
     @property
@@ -163,6 +170,8 @@ class DevnetConfig:
             "rpc_workers": _int(raw, "rpc_workers", 2, 1, 64),
             "max_filters": _int(raw, "max_filters", 1_000, 1),
             "filter_timeout_s": _float(raw, "filter_timeout_s", 300.0),
+            "max_pool_txs": _int(raw, "max_pool_txs", 4_096, 1),
+            "max_pool_bytes": _int(raw, "max_pool_bytes", 32 * 1024 * 1024, 1024),
             "genesis_timestamp": _opt_int(raw, "genesis_timestamp"),
         }
         config = cls(**values)
