@@ -211,3 +211,77 @@ def test_the_guardian_may_only_tighten_limits_and_the_admin_sets_any(s: AssetSta
         0,
     ]
     s.chain.expect_revert(s.vault.functions.setHoldDelay(1), "AccessControlUnauthorizedAccount", g)
+
+
+# -- review findings ------------------------------------------------------------------------
+
+
+def test_a_paused_route_freezes_held_transfers_until_the_admin_unpauses(s: AssetStack) -> None:
+    # The guardian's pause must stop every value movement of the route, held transfers
+    # included: otherwise forged transfers held before the pause pay out once their delay is
+    # over unless the guardian wins a race of one cancel per transfer.
+    limit = (True, BIG, 10**6, 1_000)
+    send(s.chain, s.gateway.functions.setLimit(s.wrapped_token.address, s.home, INBOUND, limit))
+    sent, _ = _lock_and_deliver(s, 5_000)
+    s.chain.advance_time(DELAY)
+    execute = s.gateway.functions.executeHeld(sent.id, s.home, sent.payload)
+    ep = s.endpoint.functions
+    for pause, unpause in (
+        (ep.setRoutePaused(s.home, True), ep.setRoutePaused(s.home, False)),
+        (ep.setPaused(True), ep.setPaused(False)),
+    ):
+        send(s.chain, pause)
+        err = s.chain.expect_revert(execute, "HeldPaused", MALLORY)
+        assert err.args_ == (s.home,)
+        send(s.chain, unpause)
+    send(s.chain, execute, sender=MALLORY)
+    assert _wrapped(s, BOB) == 5_000
+
+
+def test_the_guardian_still_cancels_while_the_route_is_paused(s: AssetStack) -> None:
+    limit = (True, BIG, 10**6, 1_000)
+    send(s.chain, s.gateway.functions.setLimit(s.wrapped_token.address, s.home, INBOUND, limit))
+    sent, _ = _lock_and_deliver(s, 5_000)
+    send(s.chain, s.endpoint.functions.setPaused(True))
+    send(s.chain, s.gateway.functions.cancelHeld(sent.id), sender=GUARDIAN)
+    assert s.gateway.functions.holds(sent.id).call()[2] == CANCELLED
+
+
+def test_the_real_endpoint_answers_the_pause_views_held_transfers_read(chain: Chain) -> None:
+    from contracts import load_artifact
+
+    admin, guardian = chain.accounts[ADMIN].address, chain.accounts[GUARDIAN].address
+    real = chain.deploy("BridgeEndpoint", admin, guardian)
+    remote = chain.w3.to_checksum_address("0x" + "77" * 20)
+    send(chain, real.functions.setRoute(FOREIGN, remote, remote))
+    view = chain.w3.eth.contract(
+        address=real.address, abi=list(load_artifact("AssetsTestEndpoint").abi)
+    ).functions
+    assert (view.route(FOREIGN).call()[2], view.paused().call()) == (False, False)
+    send(chain, real.functions.pauseRoute(FOREIGN), sender=GUARDIAN)
+    assert view.route(FOREIGN).call()[2] is True
+    send(chain, real.functions.pause(), sender=GUARDIAN)
+    assert view.paused().call() is True
+
+
+def test_a_receivable_cannot_be_locked_through_the_erc20_path(s: AssetStack) -> None:
+    # ERC-20 and ERC-721 share the transferFrom selector: locking a receivable as an "amount"
+    # would count 1 unit instead of NFT_UNITS, send an ERC-20 transfer the gateway can never
+    # mint (AssetKindMismatch) and strand the receivable in the vault for good.
+    token_id, _ = tokenize(s)
+    send(s.chain, s.receivable.functions.approve(s.vault.address, token_id), sender=ALICE)
+    lock = s.vault.functions.lockERC20(s.receivable.address, token_id, FOREIGN, _addr(s, BOB))
+    err = s.chain.expect_revert(lock, "WrongAssetKind", ALICE)
+    assert err.args_[1] == FOREIGN
+    assert s.receivable.functions.ownerOf(token_id).call() == _addr(s, ALICE)
+    assert s.vault.functions.routeEnabled(s.receivable.address, FOREIGN).call() is True
+    # and an ERC-20 through the ERC-721 path
+    erc721 = s.vault.functions.lockERC721(s.token.address, 1, FOREIGN, _addr(s, BOB))
+    s.chain.expect_revert(erc721, "WrongAssetKind", ALICE)
+    # the right paths still work
+    send(
+        s.chain,
+        s.vault.functions.lockERC721(s.receivable.address, token_id, FOREIGN, _addr(s, BOB)),
+        sender=ALICE,
+    )
+    assert s.vault.functions.lockedTo(s.receivable.address, token_id).call() == FOREIGN

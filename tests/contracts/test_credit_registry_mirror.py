@@ -562,3 +562,23 @@ def test_mirror_chains_are_set_by_the_admin_and_each_needs_a_mirror(c: Credit) -
     assert revert_args(reverted) == (17,)
     send(c.chain, fn([]))
     assert registry.functions.mirrorChains().call() == []
+
+
+def test_a_revocation_of_an_unmirrored_attestation_shows_none_of_an_older_ones_figures(
+    c: Credit,
+) -> None:
+    # The mirror saw issuer A's v1; A revoked it (v2), B attested (v3, never published) and
+    # revoked (v4). Only v4 reaches the mirror: it must not present A's figures as B's.
+    who = subject()
+    attest(c, who, score=800, grade="AA")
+    publish_and_relay(c, who)
+    send(c.chain, c.registry.functions.revoke(who), sender=ISSUER)
+    attest(c, who, score=300, grade="C", sender=OTHER_ISSUER)
+    send(c.chain, c.registry.functions.revoke(who), sender=OTHER_ISSUER)
+    publish_and_relay(c, who)
+    other = c.chain.accounts[OTHER_ISSUER].address
+    score, grade, issuer, valid_until, status = c.mirror.functions.creditOf(who).call()
+    assert (issuer, status) == (other, REVOKED)
+    assert (score, grade, valid_until) == (0, b"\0" * 32, 0)
+    a = c.mirror.functions.attestationOf(who).call()
+    assert a[1] == 4 and a[7] == b"\0" * 32  # version 4, no report hash of A's

@@ -31,9 +31,15 @@ import {TransferLimits} from "./TransferLimits.sol";
 contract AssetVault is TransferLimits, IERC721Receiver {
     using SafeERC20 for IERC20;
 
-    /// @notice token => destination chain => locking allowed (only tokens the destination's
-    /// gateway knows, so nothing can be locked without a wrapped counterpart).
-    mapping(address token => mapping(uint256 dstChainId => bool)) public routeEnabled;
+    uint8 private constant ROUTE_ERC20 = 1;
+    uint8 private constant ROUTE_ERC721 = 2;
+
+    /// @dev token => destination chain => the asset kind locking is allowed for (0: none). Only
+    /// tokens the destination's gateway knows, so nothing can be locked without a wrapped
+    /// counterpart; and only through the path of their kind: ERC-20 and ERC-721 share the
+    /// `transferFrom` selector, so a receivable "locked" as an ERC-20 amount would count one
+    /// unit instead of NFT_UNITS and send a transfer its gateway can never mint.
+    mapping(address token => mapping(uint256 dstChainId => uint8)) private _routeKind;
     /// @notice ERC-20 amount bridged to `chainId` and not yet released back.
     mapping(address token => mapping(uint256 chainId => uint256)) public lockedFor;
     /// @notice The chain an ERC-721 token is locked to (0: not locked).
@@ -65,6 +71,7 @@ contract AssetVault is TransferLimits, IERC721Receiver {
 
     error InvalidRoute(uint256 dstChainId);
     error RouteDisabled(address token, uint256 dstChainId);
+    error WrongAssetKind(address token, uint256 dstChainId);
     error ZeroAmount();
     error ZeroRecipient();
     error NothingReceived(address token);
@@ -79,11 +86,22 @@ contract AssetVault is TransferLimits, IERC721Receiver {
 
     // -- admin ------------------------------------------------------------------------------
 
+    /// @notice Allow (or stop) locking `token` for `dstChainId`. Its kind is read here: an
+    /// ERC-721 (ERC-165) locks only as an ERC-721, anything else only as an ERC-20.
     function setRoute(address token, uint256 dstChainId, bool enabled) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (token == address(0)) revert ZeroAddress();
         if (dstChainId == 0 || dstChainId == block.chainid) revert InvalidRoute(dstChainId);
-        routeEnabled[token][dstChainId] = enabled;
+        uint8 kind;
+        if (enabled) {
+            kind = ERC165Checker.supportsInterface(token, type(IERC721).interfaceId) ? ROUTE_ERC721 : ROUTE_ERC20;
+        }
+        _routeKind[token][dstChainId] = kind;
         emit RouteSet(token, dstChainId, enabled);
+    }
+
+    /// @notice Whether `token` may be locked for `dstChainId` (through the path of its kind).
+    function routeEnabled(address token, uint256 dstChainId) external view returns (bool) {
+        return _routeKind[token][dstChainId] != 0;
     }
 
     // -- lock ---------------------------------------------------------------------------------
@@ -121,6 +139,7 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         nonReentrant
         returns (bytes32)
     {
+        _checkRoute(token, dstChainId, ROUTE_ERC721);
         IERC721(token).transferFrom(msg.sender, address(this), tokenId);
         return _lockERC721(token, msg.sender, tokenId, dstChainId, recipient);
     }
@@ -134,8 +153,9 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     {
         if (data.length != 64) revert BadTransferData(data.length);
         (uint256 dstChainId, address recipient) = abi.decode(data, (uint256, address));
-        // msg.sender is the token: only a routed token passes _lockERC721, and it must really
-        // have handed the token over (a contract calling this directly has not).
+        // msg.sender is the token: only a routed ERC-721 passes, and it must really have handed
+        // the token over (_lockERC721 checks: a contract calling this directly has not).
+        _checkRoute(msg.sender, dstChainId, ROUTE_ERC721);
         _lockERC721(msg.sender, from, tokenId, dstChainId, recipient);
         return IERC721Receiver.onERC721Received.selector;
     }
@@ -144,7 +164,7 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         private
         returns (bytes32 id)
     {
-        if (!routeEnabled[token][dstChainId]) revert RouteDisabled(token, dstChainId);
+        _checkRoute(token, dstChainId, ROUTE_ERC20);
         if (amount == 0) revert ZeroAmount();
         if (recipient == address(0)) revert ZeroRecipient();
         uint256 before = IERC20(token).balanceOf(address(this));
@@ -164,7 +184,6 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         private
         returns (bytes32 id)
     {
-        if (!routeEnabled[token][dstChainId]) revert RouteDisabled(token, dstChainId);
         if (recipient == address(0)) revert ZeroRecipient();
         if (IERC721(token).ownerOf(tokenId) != address(this)) revert NotReceived(token, tokenId);
         _drawOutbound(token, dstChainId, NFT_UNITS);
@@ -177,6 +196,14 @@ contract AssetVault is TransferLimits, IERC721Receiver {
             dstChainId, AssetPayloads.encodeErc721Transfer(AssetMove(token, block.chainid, recipient, tokenId), f)
         );
         emit LockedERC721(id, token, from, dstChainId, recipient, tokenId);
+    }
+
+    function _checkRoute(address token, uint256 dstChainId, uint8 kind) private view {
+        uint8 routed = _routeKind[token][dstChainId];
+        if (routed != kind) {
+            if (routed == 0) revert RouteDisabled(token, dstChainId);
+            revert WrongAssetKind(token, dstChainId);
+        }
     }
 
     // -- release ------------------------------------------------------------------------------

@@ -5,6 +5,12 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {BridgeRateLimiter} from "../bridge/BridgeRateLimiter.sol";
 import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
 
+/// @notice The pause views of BridgeEndpoint that held transfers obey.
+interface IEndpointPause {
+    function paused() external view returns (bool);
+    function route(uint256 chainId) external view returns (address remoteEndpoint, address oracle, bool paused_);
+}
+
 /// @notice Value limits of an asset bridge contract (AssetVault, WrappedAssetGateway): the
 /// damage a compromised chain, light client or key can do is bounded per token and remote
 /// chain, and never by message counts a stranger could consume (anyone may `send`; only value
@@ -23,7 +29,10 @@ import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
 /// - Inbound (delivery: release / mint): a transfer larger than `delayAbove` (if set), or
 ///   above what the bucket holds, is HELD instead of refused (Wormhole governor): the delivery
 ///   succeeds, the message is spent, and the transfer is recorded with a ready time
-///   (`holdDelay` later); anyone may `executeHeld` after that. Held transfers do not draw on
+///   (`holdDelay` later); anyone may `executeHeld` after that, unless the endpoint's route
+///   from that chain (or the whole endpoint) is paused: the guardian's pause freezes held
+///   transfers too, so one pause stops every value movement of a route while the guardian
+///   cancels what it must (only the admin unpauses). Held transfers do not draw on
 ///   the bucket (they passed the delay and the guardian's review instead). A delivery never
 ///   reverts for a limit, so no message is stuck at the endpoint.
 /// - The guardian (GUARDIAN_ROLE) may `cancelHeld` a pending transfer before it is executed.
@@ -106,6 +115,7 @@ abstract contract TransferLimits is AssetsEndpointClient, ReentrancyGuard {
     error HoldNotFound(bytes32 messageId, HoldState state);
     error HoldNotReady(bytes32 messageId, uint64 readyAt);
     error HoldMismatch(bytes32 messageId);
+    error HeldPaused(uint256 srcChainId);
 
     // -- configuration ----------------------------------------------------------------------
 
@@ -156,10 +166,14 @@ abstract contract TransferLimits is AssetsEndpointClient, ReentrancyGuard {
     // -- held transfers -----------------------------------------------------------------------
 
     /// @notice Pay out a held inbound transfer once its delay is over. Anyone may call it with
-    /// the message's source chain and payload (as in TransferHeld).
+    /// the message's source chain and payload (as in TransferHeld), except while the endpoint
+    /// is paused for that chain (HeldPaused).
     function executeHeld(bytes32 messageId, uint256 srcChainId, bytes calldata payload) external nonReentrant {
         Hold storage h = _checkedHold(messageId, srcChainId, payload, HoldState.Pending);
         if (block.timestamp < h.readyAt) revert HoldNotReady(messageId, h.readyAt);
+        IEndpointPause e = IEndpointPause(address(endpoint));
+        (,, bool routePaused) = e.route(srcChainId);
+        if (routePaused || e.paused()) revert HeldPaused(srcChainId);
         h.state = HoldState.Done;
         _payOut(messageId, srcChainId, payload, address(0));
         emit HeldExecuted(messageId);

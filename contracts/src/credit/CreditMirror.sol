@@ -119,7 +119,10 @@ contract CreditMirror is AssetsEndpointClient, ICreditSource {
             (address subject, uint64 version, address issuer) = CreditPayloads.decodeRevocation(payload);
             Attestation storage a = records[subject];
             if (!_isNewer(a, subject, version, id, srcChainId, registry)) return;
-            // Keeps the revoked attestation's figures when this mirror saw them.
+            // Keeps the revoked attestation's figures when this mirror saw them (a revocation
+            // is always one version after the attestation it revokes); otherwise the stored
+            // figures are an older attestation's, maybe another issuer's: show none.
+            if (a.version + 1 != version) delete records[subject];
             a.version = version;
             a.revoked = true;
             a.issuer = issuer;

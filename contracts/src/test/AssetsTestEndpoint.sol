@@ -21,6 +21,9 @@ contract AssetsTestEndpoint is IBridgeEndpoint {
     Sent[] private _sent;
     uint64 public nonce;
     bool public immutable record;
+    /// @notice The pause views of BridgeEndpoint (held transfers read them), set by any caller.
+    bool public paused;
+    mapping(uint256 chainId => bool) private _routePaused;
 
     constructor(bool record_) {
         record = record_;
@@ -36,6 +39,19 @@ contract AssetsTestEndpoint is IBridgeEndpoint {
         );
         if (record) _sent.push(Sent(id, dstChainId, n, msg.sender, receiver, payload));
         emit MessageSent(id, dstChainId, n, address(this), msg.sender, receiver, payload);
+    }
+
+    function setPaused(bool on) external {
+        paused = on;
+    }
+
+    function setRoutePaused(uint256 chainId, bool on) external {
+        _routePaused[chainId] = on;
+    }
+
+    /// @notice BridgeEndpoint.route's shape: (remote endpoint, oracle, route paused).
+    function route(uint256 chainId) external view returns (address, address, bool) {
+        return (address(this), address(0), _routePaused[chainId]);
     }
 
     function sentCount() external view returns (uint256) {
