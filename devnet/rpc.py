@@ -122,6 +122,7 @@ def _bool(value: Any, what: str) -> bool:
 # geth's maxQueryLimit: each percentile adds one entry per block to the answer, and a 5 MiB
 # body holds millions of them (x 1,024 blocks: an answer too large for any memory).
 MAX_REWARD_PERCENTILES: Final = 100
+MAX_PROOF_KEYS: Final = 1_024  # storage keys of one eth_getProof
 _PRECOMPILES: Final = frozenset(i.to_bytes(20, "big") for i in range(1, 0x12))
 
 
@@ -141,16 +142,22 @@ class FilterTable:
     Thread-safe: log polls run on worker threads."""
 
     MAX_PENDING: Final = 10_000  # per pending-transaction filter, oldest dropped first
+    # Addresses and topics of all installed log filters together. Each costs ~300 bytes (its
+    # bloom mask is a 2,048-bit int): 1,000 filters of 1,000 addresses and 4 x 1,000 topics
+    # would hold 1.5 GB; this keeps them to ~30 MB.
+    MAX_CRITERIA: Final = 100_000
 
     def __init__(self, limit: int, timeout_s: float) -> None:
         self.limit = limit
         self.timeout_s = timeout_s
         self._filters: dict[str, Filter] = {}
         self._lock = threading.Lock()
+        self._criteria = 0
 
     def install(self, kind: str, head: int, query: LogQuery | None = None) -> str:
         now = time.monotonic()
         self.expire(now)
+        size = _criteria(query)
         with self._lock:
             if len(self._filters) >= self.limit:
                 raise RpcMethodError(
@@ -158,8 +165,16 @@ class FilterTable:
                     f"Filter limit of {self.limit} reached",
                     "uninstall unused filters (eth_uninstallFilter)",
                 )
+            if self._criteria + size > self.MAX_CRITERIA:
+                raise RpcMethodError(
+                    errors.LIMIT_EXCEEDED,
+                    f"Installed filters exceed the limit of {self.MAX_CRITERIA} addresses and "
+                    "topics",
+                    "uninstall unused filters (eth_uninstallFilter)",
+                )
             filter_id = q(secrets.randbits(128) | 1 << 127)
             self._filters[filter_id] = Filter(kind, head, query, last_poll=now)
+            self._criteria += size
         return filter_id
 
     def get(self, filter_id: str) -> Filter:
@@ -174,14 +189,17 @@ class FilterTable:
 
     def remove(self, filter_id: str) -> bool:
         with self._lock:
-            return self._filters.pop(filter_id, None) is not None
+            flt = self._filters.pop(filter_id, None)
+            if flt is not None:
+                self._criteria -= _criteria(flt.query)
+            return flt is not None
 
     def expire(self, now: float) -> None:
         with self._lock:
             for filter_id in [
                 i for i, f in self._filters.items() if now - f.last_poll > self.timeout_s
             ]:
-                del self._filters[filter_id]
+                self._criteria -= _criteria(self._filters.pop(filter_id).query)
 
     def on_pending(self, tx_hash: bytes) -> None:
         with self._lock:
@@ -189,6 +207,13 @@ class FilterTable:
                 if flt.kind == "pending":
                     flt.pending.append(tx_hash)
                     del flt.pending[: -self.MAX_PENDING]
+
+
+def _criteria(query: LogQuery | None) -> int:
+    """Addresses and topics ``query`` holds (what an installed log filter keeps in memory)."""
+    if query is None:
+        return 0
+    return len(query.addresses or ()) + sum(len(p) for p in query.topics if p is not None)
 
 
 def _filter_id(value: Any) -> str:
@@ -738,6 +763,13 @@ class RpcApi:
         address = _address(address_raw)
         if not isinstance(keys_raw, list):
             raise invalid_params("Invalid params", "storage keys must be an array")
+        if len(keys_raw) > MAX_PROOF_KEYS:
+            # A 5 MiB body holds ~800,000 keys: gigabytes of proof nodes in one answer.
+            raise RpcMethodError(
+                errors.LIMIT_EXCEEDED,
+                f"Too many storage keys, at most {MAX_PROOF_KEYS}",
+                f"{len(keys_raw)} keys",
+            )
         slots = [_slot(k) for k in keys_raw]
         header = self._known_header(tag)
         db = self.chain.base_db

@@ -187,3 +187,34 @@ async def test_blob_base_fee_before_cancun_is_method_not_found(frpc: Rpc) -> Non
     with pytest.raises(RpcFailure) as exc:
         await frpc.call("eth_blobBaseFee")
     assert exc.value.code == errors.METHOD_NOT_FOUND
+
+
+async def test_get_proof_takes_at_most_1024_storage_keys(frpc: Rpc) -> None:
+    account = frpc.node.accounts[0].hex_address
+    answer = await frpc.call("eth_getProof", account, ["0x1"] * 1024, "latest")
+    assert len(answer["storageProof"]) == 1024
+    with pytest.raises(RpcFailure) as exc:
+        await frpc.call("eth_getProof", account, ["0x1"] * 1025, "latest")
+    assert exc.value.code == errors.LIMIT_EXCEEDED
+
+
+async def test_installed_log_filters_share_a_bounded_budget_of_addresses_and_topics(
+    frpc: Rpc,
+) -> None:
+    # 5,000 criteria each (~1.5 MB held per filter before the budget): 20 fit in 100,000.
+    widest = {
+        "address": [f"0x{i:040x}" for i in range(1000)],
+        "topics": [[f"0x{i + 1000 * j:064x}" for i in range(1000)] for j in range(4)],
+    }
+    installed: list[str] = []
+    try:
+        with pytest.raises(RpcFailure) as exc:
+            for _ in range(25):
+                installed.append(await frpc.call("eth_newFilter", widest))
+        assert exc.value.code == errors.LIMIT_EXCEEDED
+        assert 1 <= len(installed) <= 20
+        assert await frpc.call("eth_uninstallFilter", installed.pop()) is True
+        installed.append(await frpc.call("eth_newFilter", widest))
+    finally:
+        for filter_id in installed:
+            await frpc.call("eth_uninstallFilter", filter_id)
