@@ -187,6 +187,11 @@ class FilterTable:
             flt.last_poll = now
             return flt
 
+    def peek(self, filter_id: str) -> Filter | None:
+        """The filter, or None; not a poll (its expiry clock is left alone)."""
+        with self._lock:
+            return self._filters.get(filter_id)
+
     def remove(self, filter_id: str) -> bool:
         with self._lock:
             flt = self._filters.pop(filter_id, None)
@@ -1249,7 +1254,8 @@ def request_cost(api: RpcApi, method: Any, params: Any) -> int:
     """What one request costs in batch units: 1 for a lookup; for simulated calls 1 per
     ``GAS_PER_UNIT`` of the gas they may use (their ``gas``, else the gas cap; estimateGas
     and createAccessList run the call several times); for log queries 1 per
-    ``BLOCKS_PER_UNIT`` blocks. Malformed params cost 1 (they fail fast)."""
+    ``BLOCKS_PER_UNIT`` blocks (eth_getFilterLogs: its filter's range). Malformed params cost
+    1 (they fail fast)."""
     first = params[0] if isinstance(params, list) and params else None
     head = int(api.chain.head.block_number)
     if method in ("eth_call", "eth_estimateGas", "eth_createAccessList"):
@@ -1261,6 +1267,13 @@ def request_cost(api: RpcApi, method: Any, params: Any) -> int:
                 return 1
         runs = 1 if method == "eth_call" else 3
         return 1 + runs * -(-gas // GAS_PER_UNIT)
+    if method == "eth_getFilterLogs" and isinstance(first, str):
+        # The installed filter's whole range, like the eth_getLogs it stands for.
+        flt = api.filters.peek(first.lower())
+        if flt is None or flt.query is None or flt.query.block_hash is not None:
+            return 1
+        first = {"fromBlock": flt.query.from_tag, "toBlock": flt.query.to_tag}
+        method = "eth_getLogs"
     if method == "eth_getLogs" and isinstance(first, dict):
         try:
             start = api._number_for(first.get("fromBlock"), head)

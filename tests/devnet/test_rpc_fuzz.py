@@ -218,3 +218,20 @@ async def test_installed_log_filters_share_a_bounded_budget_of_addresses_and_top
     finally:
         for filter_id in installed:
             await frpc.call("eth_uninstallFilter", filter_id)
+
+
+async def test_a_batch_of_filter_log_queries_costs_what_the_filter_ranges_cost(frpc: Rpc) -> None:
+    await frpc.batch([("evm_mine", [])] * 500)  # 500+ blocks: a whole-chain query costs 6 units
+    filter_id = await frpc.call("eth_newFilter", {"fromBlock": "0x0", "toBlock": "latest"})
+    try:
+        answer = await frpc.post(
+            [
+                {"jsonrpc": "2.0", "id": i, "method": "eth_getFilterLogs", "params": [filter_id]}
+                for i in range(400)
+            ]
+        )
+        assert isinstance(answer, dict), "400 whole-chain filter queries were served as cost 400"
+        assert answer["error"]["code"] == errors.LIMIT_EXCEEDED
+        assert answer["error"]["message"] == "Batch cost exceeds the limit"
+    finally:
+        await frpc.call("eth_uninstallFilter", filter_id)
