@@ -508,6 +508,26 @@ def test_two_sealed_headers_at_one_height_freeze_the_client_until_recovered(chai
     submit_ok(chain, lc, nxt)
 
 
+def test_old_evidence_cannot_freeze_the_client_again_after_a_reanchor(chain: Chain) -> None:
+    lc = deploy(chain)
+    accepted = sealed(make_header(VALIDATORS, number=110), KEYS[:3])
+    submit_ok(chain, lc, accepted)
+    # a conflicting header at the same height is stored too (backfill by the epoch's set)
+    rival = sealed(replace(make_header(VALIDATORS, number=110), state_root=b"\x02" * 32), KEYS[1:])
+    chain.send(lc.functions.submitHeader(encode_header(rival)))
+    evidence = lc.functions.submitMisbehaviour(encode_header(accepted), encode_header(rival))
+    chain.send(evidence)
+    # governance re-anchors above the fork but forgets to revoke the pair
+    chain.send(lc.functions.reanchor(VALIDATORS, 120, b"\x12" * 32, 1_750_000_000, []))
+    chain.expect_revert(evidence, "BackfillSetUnknown")
+    assert not lc.functions.frozen().call()
+    # evidence above the new anchor still freezes
+    x = sealed(make_header(VALIDATORS, number=130), KEYS[:3])
+    y = sealed(replace(make_header(VALIDATORS, number=130), state_root=b"\x03" * 32), KEYS[1:])
+    chain.send(lc.functions.submitMisbehaviour(encode_header(x), encode_header(y)))
+    assert lc.functions.frozen().call()
+
+
 def test_conflicting_headers_above_the_latest_and_decreasing_timestamps_are_evidence(
     fresh: tuple[Chain, Contract],
 ) -> None:

@@ -427,7 +427,12 @@ contract QbftLightClient is IHeaderOracle {
     function _requireEvidence(Hdr memory h) private view returns (bytes32 blockHash) {
         bytes32 digest;
         (blockHash, digest) = _hashes(h);
-        if (_roots[blockHash].receiptsRoot != 0) return blockHash;
+        if (_roots[blockHash].receiptsRoot != 0) {
+            // Below the anchor, governance has already judged the history (a re-anchor that
+            // left an old conflicting pair stored must not let anyone freeze the client again).
+            if (h.number < _epochs[0].fromHeight) revert BackfillSetUnknown(h.number);
+            return blockHash;
+        }
         bytes32 listHash = RLPReader.keccakCalldata(h.valHdr, h.valStop - h.valHdr);
         if (h.number > latestNumber) {
             if (listHash != validatorSetHash) revert SetChangeNeedsTrustedSet(h.number);
