@@ -166,9 +166,9 @@ def _as_header(header: Header | bytes) -> Header:
         raise HeaderInvalid(f"header does not decode: {exc.message}", **exc.context) from exc
 
 
-def _extra(header: Header) -> BftExtraData:
+def _extra(header: Header, *, check_order: bool = True) -> BftExtraData:
     try:
-        return decode_qbft_extra(header.extra_data)
+        return decode_qbft_extra(header.extra_data, check_order=check_order)
     except DecodeError as exc:
         raise HeaderInvalid(
             f"header extraData invalid: {exc.message}", height=header.number, **exc.context
@@ -357,14 +357,16 @@ def trust_header(header: Header | bytes) -> TrustedHeader:
     Only its format is checked: trusting it is the caller's decision.
     """
     h = _as_header(header)
-    extra = _extra(h)
+    # A genesis file may list its validators in any order (Besu sorts them when it loads the
+    # genesis; every sealed header lists them sorted), and genesis is hashed raw.
+    extra = _extra(h, check_order=h.number != 0)
     if not extra.validators:
         raise HeaderInvalid(
             "header lists no validators (validator-contract mode is not supported)",
             height=h.number,
         )
     block_hash, _ = qbft_hashes(h, extra)
-    return TrustedHeader(h.number, block_hash, extra.validators, h.timestamp)
+    return TrustedHeader(h.number, block_hash, _normalise_set(extra.validators), h.timestamp)
 
 
 def verify_next(

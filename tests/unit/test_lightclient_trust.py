@@ -10,7 +10,7 @@ import pytest
 
 from adapters.bft import qbft_block_hash
 from adapters.errors import HeaderInvalid
-from adapters.headers import Header
+from adapters.headers import Header, header_hash
 from adapters.lightclient.qbft import (
     MisbehaviourKind,
     TrustedHeader,
@@ -279,3 +279,13 @@ def test_headers_besu_accepts_are_accepted(
     extra = dataclasses.replace(qbft_extra(V4, round_=2**31 - 1), vanity=vanity)
     sealed = qbft_header(1, extra, keys_of(V4[:3]), parent_hash=anchor.hash, **changes)
     assert verify_header(anchor, sealed).number == 1
+
+
+def test_a_genesis_listing_its_validators_unsorted_anchors_the_sorted_set() -> None:
+    # Besu sorts the validators it reads from a genesis file; sealed headers list them sorted.
+    unsorted = tuple(reversed(V4))
+    genesis = qbft_header(0, qbft_extra(unsorted), check_order=False)
+    anchor = trust_header(genesis)
+    assert anchor.validators == V4
+    assert anchor.hash == header_hash(genesis)
+    assert verify_header(anchor, header(anchor, V4, V4[:3])).number == 1
