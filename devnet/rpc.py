@@ -11,8 +11,10 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Final
 
 import rlp
@@ -129,9 +131,9 @@ _PRECOMPILES: Final = frozenset(i.to_bytes(20, "big") for i in range(1, 0x12))
 @dataclass
 class Filter:
     kind: str  # "log", "block" or "pending"
-    cursor: int  # last block whose changes were returned
+    # last block whose changes were returned; pending: sequence number of the next new hash
+    cursor: int
     query: LogQuery | None = None
-    pending: list[bytes] = field(default_factory=list)
     last_poll: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -141,7 +143,9 @@ class FilterTable:
     ``timeout_s`` seconds is uninstalled. Ids are random 128-bit quantities like Besu's.
     Thread-safe: log polls run on worker threads."""
 
-    MAX_PENDING: Final = 10_000  # per pending-transaction filter, oldest dropped first
+    # New transaction hashes kept for pending-transaction filters, oldest dropped first: one
+    # shared log with a cursor per filter, so 1,000 filters hold 10,000 hashes, not 10 million.
+    MAX_PENDING: Final = 10_000
     # Addresses and topics of all installed log filters together. Each costs ~300 bytes (its
     # bloom mask is a 2,048-bit int): 1,000 filters of 1,000 addresses and 4 x 1,000 topics
     # would hold 1.5 GB; this keeps them to ~30 MB.
@@ -153,6 +157,8 @@ class FilterTable:
         self._filters: dict[str, Filter] = {}
         self._lock = threading.Lock()
         self._criteria = 0
+        self._pending: deque[bytes] = deque(maxlen=self.MAX_PENDING)
+        self._pending_seq = 0  # sequence number of the next hash appended
 
     def install(self, kind: str, head: int, query: LogQuery | None = None) -> str:
         now = time.monotonic()
@@ -173,7 +179,8 @@ class FilterTable:
                     "uninstall unused filters (eth_uninstallFilter)",
                 )
             filter_id = q(secrets.randbits(128) | 1 << 127)
-            self._filters[filter_id] = Filter(kind, head, query, last_poll=now)
+            cursor = self._pending_seq if kind == "pending" else head
+            self._filters[filter_id] = Filter(kind, cursor, query, last_poll=now)
             self._criteria += size
         return filter_id
 
@@ -208,10 +215,16 @@ class FilterTable:
 
     def on_pending(self, tx_hash: bytes) -> None:
         with self._lock:
-            for flt in self._filters.values():
-                if flt.kind == "pending":
-                    flt.pending.append(tx_hash)
-                    del flt.pending[: -self.MAX_PENDING]
+            self._pending.append(tx_hash)
+            self._pending_seq += 1
+
+    def pending_since(self, flt: Filter) -> list[bytes]:
+        """The hashes a pending-transaction filter has not seen (the newest MAX_PENDING)."""
+        with self._lock:
+            base = self._pending_seq - len(self._pending)
+            hashes = list(islice(self._pending, max(flt.cursor - base, 0), None))
+            flt.cursor = self._pending_seq
+            return hashes
 
 
 def _criteria(query: LogQuery | None) -> int:
@@ -1071,8 +1084,7 @@ class RpcApi:
         head = int(self.chain.head.block_number)
         with flt.lock:
             if flt.kind == "pending":
-                hashes, flt.pending = flt.pending, []
-                return [d(h) for h in hashes]
+                return [d(h) for h in self.filters.pending_since(flt)]
             first = flt.cursor + 1
             # At most max_log_range blocks per poll; the next poll continues from there.
             last = min(head, first + self.config.max_log_range - 1)

@@ -73,6 +73,22 @@ async def test_block_and_pending_transaction_filters(frpc: Rpc) -> None:
         assert await frpc.call("eth_uninstallFilter", filter_id) is True
 
 
+async def test_pending_filters_each_see_the_transactions_sent_since_they_were_installed(
+    frpc: Rpc,
+) -> None:
+    key, to = frpc.node.accounts[3], frpc.node.accounts[4].hex_address
+    early = await frpc.call("eth_newPendingTransactionFilter")
+    first = await frpc.send(key, to=to, value=1)
+    late = await frpc.call("eth_newPendingTransactionFilter")
+    second = await frpc.send(key, to=to, value=2)
+    hashes = [first["transactionHash"], second["transactionHash"]]
+    assert await frpc.call("eth_getFilterChanges", early) == hashes
+    assert await frpc.call("eth_getFilterChanges", late) == hashes[1:]
+    assert await frpc.call("eth_getFilterChanges", early) == []
+    for filter_id in (early, late):
+        assert await frpc.call("eth_uninstallFilter", filter_id) is True
+
+
 async def test_filters_are_capped_and_unpolled_ones_expire(frpc: Rpc) -> None:
     ids = [await frpc.call("eth_newBlockFilter") for _ in range(5)]
     with pytest.raises(RpcFailure) as exc:
