@@ -52,6 +52,12 @@ from tests.contracts._lc_helpers import (
     with_seals,
 )
 from tests.contracts.conftest import Chain, Reverted
+from tests.helpers.headers import (
+    BESU_ACCEPTED_VARIANTS,
+    BESU_MAX_ROUND,
+    BESU_REFUSED_GAS_LIMITS,
+    BESU_REFUSED_ROUNDS,
+)
 
 KEYS = lc_keys(4)
 VALIDATORS = addresses(KEYS)
@@ -706,11 +712,8 @@ def test_a_genesis_outside_the_qbft_field_rules_is_refused_on_both_sides(chain: 
 @pytest.mark.parametrize(
     ("changes", "round_", "error"),
     [
-        ({"gas_limit": 0, "gas_used": 0}, 0, "NotQbftHeader"),
-        ({"gas_limit": 4999, "gas_used": 0}, 0, "NotQbftHeader"),
-        ({"gas_limit": 2**63}, 0, "NotQbftHeader"),
-        ({}, 2**31, "ExtraDataMalformed"),
-        ({}, 2**32 - 1, "ExtraDataMalformed"),
+        *(({"gas_limit": g, "gas_used": 0}, 0, "NotQbftHeader") for g in BESU_REFUSED_GAS_LIMITS),
+        *(({}, r, "ExtraDataMalformed") for r in BESU_REFUSED_ROUNDS),
     ],
 )
 def test_headers_besu_refuses_are_refused(
@@ -721,17 +724,7 @@ def test_headers_besu_refuses_are_refused(
     submit_bad(chain, lc, encode_header(sealed(header, KEYS[:3], round_=round_)), error)
 
 
-@pytest.mark.parametrize(
-    ("vanity", "changes"),
-    [
-        (b"", {}),
-        (b"\x01" * 33, {}),
-        (b"\x02" * 1000, {}),
-        (b"\x00" * 32, {"nonce": b"\xff" * 8}),
-        (b"\x00" * 32, {"gas_limit": 5000, "gas_used": 0}),
-        (b"\x00" * 32, {"gas_limit": 2**63 - 1}),
-    ],
-)
+@pytest.mark.parametrize(("vanity", "changes"), BESU_ACCEPTED_VARIANTS)
 def test_headers_besu_accepts_are_accepted(
     fresh: tuple[Chain, Contract], vanity: bytes, changes: dict[str, Any]
 ) -> None:
@@ -739,7 +732,7 @@ def test_headers_besu_accepts_are_accepted(
     header = make_header(VALIDATORS, number=100)
     extra = replace(decode_qbft_extra(header.extra_data), vanity=vanity)
     header = replace(with_qbft_extra(header, extra), **changes)
-    accepts(chain, lc, sealed(header, KEYS[:3], round_=2**31 - 1))
+    accepts(chain, lc, sealed(header, KEYS[:3], round_=BESU_MAX_ROUND))
 
 
 # --- tampering -----------------------------------------------------------------------------------

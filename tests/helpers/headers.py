@@ -129,3 +129,20 @@ def qbft_header(
     digest = qbft_hashes(header, extra)[1]
     seals = tuple(sign_commit_seal(digest, k) for k in signers)
     return with_qbft_extra(header, dataclasses.replace(extra, seals=seals), check_order=check_order)
+
+
+# Besu's QBFT header rules (QbftBlockHeaderValidationRulesetFactory, QbftExtraDataCodec), shared
+# by the Python and the on-chain client tests. Accepted: any vanity length and any nonce (no
+# Besu rule reads them), the gas-limit range ends, the highest round. Refused: a gas limit
+# outside [5000, 2^63 - 1]; a round >= 2^31 (Besu reads it into a signed int).
+BESU_ACCEPTED_VARIANTS: tuple[tuple[bytes, dict[str, Any]], ...] = (
+    (b"", {}),
+    (b"\x01" * 33, {}),
+    (b"\x02" * 1000, {}),
+    (b"\x00" * 32, {"nonce": b"\xff" * 8}),
+    (b"\x00" * 32, {"gas_limit": 5000, "gas_used": 0}),
+    (b"\x00" * 32, {"gas_limit": 2**63 - 1}),
+)
+BESU_MAX_ROUND = 2**31 - 1
+BESU_REFUSED_GAS_LIMITS = (0, 4999, 2**63)
+BESU_REFUSED_ROUNDS = (2**31, 2**32 - 1)

@@ -27,6 +27,10 @@ from adapters.lightclient.qbft import (
 )
 from adapters.types import Address
 from tests.helpers.headers import (
+    BESU_ACCEPTED_VARIANTS,
+    BESU_MAX_ROUND,
+    BESU_REFUSED_GAS_LIMITS,
+    BESU_REFUSED_ROUNDS,
     GENESIS_TIME,
     keys_of,
     qbft_extra,
@@ -249,11 +253,8 @@ def test_a_broken_ancestry_link_is_refused() -> None:
 @pytest.mark.parametrize(
     "changes",
     [
-        {"gas_limit": 0},
-        {"gas_limit": 4999},
-        {"gas_limit": 2**63},
-        {"round_": 2**31},
-        {"round_": 2**32 - 1},
+        *({"gas_limit": g, "gas_used": 0} for g in BESU_REFUSED_GAS_LIMITS),
+        *({"round_": r} for r in BESU_REFUSED_ROUNDS),
     ],
 )
 def test_headers_besu_refuses_are_refused(anchor: TrustedHeader, changes: dict[str, int]) -> None:
@@ -262,21 +263,11 @@ def test_headers_besu_refuses_are_refused(anchor: TrustedHeader, changes: dict[s
         verify_commit_seals(sealed, V4)
 
 
-@pytest.mark.parametrize(
-    ("vanity", "changes"),
-    [
-        (b"", {}),
-        (b"\x01" * 33, {}),
-        (b"\x02" * 1000, {}),
-        (b"\x00" * 32, {"nonce": b"\xff" * 8}),
-        (b"\x00" * 32, {"gas_limit": 5000, "gas_used": 0}),
-        (b"\x00" * 32, {"gas_limit": 2**63 - 1}),
-    ],
-)
+@pytest.mark.parametrize(("vanity", "changes"), BESU_ACCEPTED_VARIANTS)
 def test_headers_besu_accepts_are_accepted(
     anchor: TrustedHeader, vanity: bytes, changes: dict[str, object]
 ) -> None:
-    extra = dataclasses.replace(qbft_extra(V4, round_=2**31 - 1), vanity=vanity)
+    extra = dataclasses.replace(qbft_extra(V4, round_=BESU_MAX_ROUND), vanity=vanity)
     sealed = qbft_header(1, extra, keys_of(V4[:3]), parent_hash=anchor.hash, **changes)
     assert verify_header(anchor, sealed).number == 1
 
