@@ -283,7 +283,7 @@ class HeaderFollower:
     @property
     def finalized_floor(self) -> int:
         """The highest height ever reported final: persist it with the checkpoint."""
-        return self._chain.finalized_floor
+        return self._chain.finalized_height()
 
     @property
     def reorgs(self) -> tuple[Reorg, ...]:

@@ -122,11 +122,11 @@ class HeaderChain:
         self._max_window = max_window
         self._links: list[ChainLink] = [_link(checkpoint, checkpoint_hash)]
         self._checkpoint_number = checkpoint.number
-        # The highest height ever reported final; it never drops, or a reorg to a shorter
-        # branch would lower finality and let the next reorg replace a final block. The
-        # checkpoint is trusted, so it is final whatever the depth says. ``finalized_floor``
-        # restores the floor a previous run reached (persist ``finalized_floor`` with the
-        # checkpoint).
+        # The highest height ever reported final (``finalized_height``); it never drops, or a
+        # reorg to a shorter branch would lower finality and let the next reorg replace a final
+        # block. The checkpoint is trusted, so it is final whatever the depth says.
+        # ``finalized_floor`` restores the floor a previous run reached (persist
+        # ``finalized_height()`` with the checkpoint).
         self._final_floor = max(checkpoint.number, finalized_floor or 0)
         self._tags: dict[str, ChainLink] = {}
 
@@ -156,17 +156,10 @@ class HeaderChain:
         link = self.get(number)
         return link is not None and link.hash == hash_
 
-    @property
-    def finalized_floor(self) -> int:
-        """The highest height this chain has reported final (persist it to restore it)."""
-        return self._final_floor
-
     def finalized_height(self) -> int:
-        """Height at and below which nothing may be reorganised (depth, tags, checkpoint, and
-        every height reported final before)."""
-        by_depth = self.head.number - self._finality_depth
-        tagged = self._tags.get("finalized")
-        return max(by_depth, self._final_floor, tagged.number if tagged else -1)
+        """Height at and below which nothing may be reorganised: the highest height ever
+        reported final (depth, tags, checkpoint, restored floor); persist it to restore it."""
+        return self._final_floor
 
     def final_height(self, finality: Finality) -> int:
         """The highest height that satisfies ``finality``.
@@ -340,7 +333,13 @@ class HeaderChain:
         )
 
     def _raise_floor(self) -> None:
-        self._final_floor = self.finalized_height()
+        """After every change of head or tags: what is final now stays final."""
+        tagged = self._tags.get("finalized")
+        self._final_floor = max(
+            self._final_floor,
+            self.head.number - self._finality_depth,
+            tagged.number if tagged else -1,
+        )
 
     def _trim(self) -> None:
         excess = len(self._links) - self._max_window
