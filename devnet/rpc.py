@@ -274,6 +274,13 @@ def _with_access_list(tx: Any, access_list: tuple[Any, ...], chain: DevnetChain)
     )
 
 
+_Located = tuple[SignedTransactionAPI, BlockHeaderAPI | None, int | None]
+
+
+def _raw_of(found: _Located | None) -> str | None:
+    return None if found is None else d(found[0].encode())
+
+
 @dataclass(frozen=True, slots=True)
 class LogQuery:
     """A parsed log filter: ``addresses`` None means any, ``topics`` None positions any."""
@@ -668,63 +675,55 @@ class RpcApi:
         (tag,) = _args(params, 1, 1)
         return None if self._header_for(tag, required=False) is None else "0x0"
 
-    def m_eth_getTransactionByHash(self, params: Any) -> dict[str, Any] | None:
+    # A transaction with its block header and index (both None while it is pooled).
+    def _tx_by_hash(self, params: Any) -> _Located | None:
         (tx_hash_raw,) = _args(params, 1, 1)
         tx_hash = _hash(tx_hash_raw, "transaction hash")
         pooled = self.chain.pool.get(tx_hash)
         if pooled is not None:
-            return self._tx_json(pooled.tx, None, None)
+            return pooled.tx, None, None
         location = self.chain.transaction_location(tx_hash)
         if location is None:
             return None
         header = self.chain.header_by_number(location[0])
         assert header is not None
-        tx = self.chain.block(header).transactions[location[1]]
-        return self._tx_json(tx, header, location[1])
+        return self.chain.block(header).transactions[location[1]], header, location[1]
 
-    def _tx_by_index(self, header: BlockHeaderAPI | None, index_raw: Any) -> dict[str, Any] | None:
+    def _tx_by_index(self, header: BlockHeaderAPI | None, index_raw: Any) -> _Located | None:
         index = _quantity(index_raw, "index")
         if header is None:
             return None
         txs = self.chain.block(header).transactions
-        return self._tx_json(txs[index], header, index) if index < len(txs) else None
+        return (txs[index], header, index) if index < len(txs) else None
 
-    def m_eth_getTransactionByBlockNumberAndIndex(self, params: Any) -> dict[str, Any] | None:
+    def _tx_by_number_and_index(self, params: Any) -> _Located | None:
         tag, index = _args(params, 2, 2)
         return self._tx_by_index(self._header_for(tag, required=False), index)
 
-    def m_eth_getTransactionByBlockHashAndIndex(self, params: Any) -> dict[str, Any] | None:
+    def _tx_by_hash_and_index(self, params: Any) -> _Located | None:
         block_hash, index = _args(params, 2, 2)
         return self._tx_by_index(self.chain.header_by_hash(_hash(block_hash, "block hash")), index)
 
-    def m_eth_getRawTransactionByHash(self, params: Any) -> str | None:
-        (tx_hash_raw,) = _args(params, 1, 1)
-        tx_hash = _hash(tx_hash_raw, "transaction hash")
-        pooled = self.chain.pool.get(tx_hash)
-        if pooled is not None:
-            return d(pooled.tx.encode())
-        location = self.chain.transaction_location(tx_hash)
-        if location is None:
-            return None
-        header = self.chain.header_by_number(location[0])
-        assert header is not None
-        return d(self.chain.block(header).transactions[location[1]].encode())
+    def _json_of(self, found: _Located | None) -> dict[str, Any] | None:
+        return None if found is None else self._tx_json(*found)
 
-    def _raw_by_index(self, header: BlockHeaderAPI | None, index_raw: Any) -> str | None:
-        index = _quantity(index_raw, "index")
-        if header is None:
-            return None
-        txs = self.chain.block(header).transactions
-        return d(txs[index].encode()) if index < len(txs) else None
+    def m_eth_getTransactionByHash(self, params: Any) -> dict[str, Any] | None:
+        return self._json_of(self._tx_by_hash(params))
+
+    def m_eth_getTransactionByBlockNumberAndIndex(self, params: Any) -> dict[str, Any] | None:
+        return self._json_of(self._tx_by_number_and_index(params))
+
+    def m_eth_getTransactionByBlockHashAndIndex(self, params: Any) -> dict[str, Any] | None:
+        return self._json_of(self._tx_by_hash_and_index(params))
+
+    def m_eth_getRawTransactionByHash(self, params: Any) -> str | None:
+        return _raw_of(self._tx_by_hash(params))
 
     def m_eth_getRawTransactionByBlockNumberAndIndex(self, params: Any) -> str | None:
-        tag, index = _args(params, 2, 2)
-        return self._raw_by_index(self._header_for(tag, required=False), index)
+        return _raw_of(self._tx_by_number_and_index(params))
 
     def m_eth_getRawTransactionByBlockHashAndIndex(self, params: Any) -> str | None:
-        block_hash, index = _args(params, 2, 2)
-        header = self.chain.header_by_hash(_hash(block_hash, "block hash"))
-        return self._raw_by_index(header, index)
+        return _raw_of(self._tx_by_hash_and_index(params))
 
     def m_eth_getTransactionReceipt(self, params: Any) -> dict[str, Any] | None:
         (tx_hash_raw,) = _args(params, 1, 1)
