@@ -47,7 +47,6 @@ log = logging.getLogger("devnet.server")
 
 # Bodies and answers above this size are decoded/encoded on a worker thread.
 _OFFLOAD_BYTES: Final = 256 * 1024
-_INVALID_REQUEST: Final = {"code": errors.INVALID_REQUEST, "message": "Invalid Request"}
 
 
 def _error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
@@ -55,6 +54,10 @@ def _error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any
     if data is not None:
         err["data"] = data
     return {"jsonrpc": "2.0", "id": id_, "error": err}
+
+
+def _invalid_request(id_: Any) -> dict[str, Any]:
+    return _error(id_, errors.INVALID_REQUEST, "Invalid Request")
 
 
 def _valid_id(value: Any) -> bool:
@@ -153,18 +156,11 @@ class DevnetServer:
             return self._reply(_encode(_error(None, errors.PARSE_ERROR, "Parse error", str(exc))))
         if isinstance(payload, list):
             if not payload:
-                invalid = {"jsonrpc": "2.0", "id": None, "error": _INVALID_REQUEST}
-                return self._reply(_encode(invalid))
+                return self._reply(_encode(_invalid_request(None)))
             if len(payload) > cfg.max_batch_size:
-                return self._reply(
-                    _encode(
-                        _error(
-                            None,
-                            errors.LIMIT_EXCEEDED,
-                            "Number of requests exceeds max batch size",
-                            f"{len(payload)} requests, at most {cfg.max_batch_size}",
-                        )
-                    )
+                return self._refuse_batch(
+                    "Number of requests exceeds max batch size",
+                    f"{len(payload)} requests, at most {cfg.max_batch_size}",
                 )
             cost = sum(
                 request_cost(self.api, item.get("method"), item.get("params"))
@@ -173,15 +169,9 @@ class DevnetServer:
                 for item in payload
             )
             if cost > cfg.max_batch_cost:
-                return self._reply(
-                    _encode(
-                        _error(
-                            None,
-                            errors.LIMIT_EXCEEDED,
-                            "Batch cost exceeds the limit",
-                            f"batch costs {cost} units, at most {cfg.max_batch_cost}",
-                        )
-                    )
+                return self._refuse_batch(
+                    "Batch cost exceeds the limit",
+                    f"batch costs {cost} units, at most {cfg.max_batch_cost}",
                 )
             answers = []
             for item in payload:
@@ -199,6 +189,9 @@ class DevnetServer:
             return web.Response(status=204)
         return self._reply(await self._encode_answer(answer))
 
+    def _refuse_batch(self, message: str, data: str) -> web.Response:
+        return self._reply(_encode(_error(None, errors.LIMIT_EXCEEDED, message, data)))
+
     def _decode(self, body: bytes) -> Any:
         cfg = self.chain.config
         return loads_bounded(body, max_bytes=cfg.max_request_bytes, max_depth=cfg.max_json_depth)
@@ -211,14 +204,12 @@ class DevnetServer:
         return _encode(answer)
 
     async def _one(self, req: Any) -> dict[str, Any] | None:
-        if not isinstance(req, dict):
-            return {"jsonrpc": "2.0", "id": None, "error": _INVALID_REQUEST}
+        if not isinstance(req, dict) or not _valid_id(req.get("id")):
+            return _invalid_request(None)
         id_ = req.get("id")
-        if not _valid_id(id_):
-            return {"jsonrpc": "2.0", "id": None, "error": _INVALID_REQUEST}
         method = req.get("method")
         if not isinstance(method, str) or req.get("jsonrpc", "2.0") != "2.0":
-            return {"jsonrpc": "2.0", "id": id_, "error": _INVALID_REQUEST}
+            return _invalid_request(id_)
         try:
             if method in EXPENSIVE:
                 result = await self._offload(self.api.call, method, req.get("params"))
