@@ -12,8 +12,6 @@ from collections.abc import Sequence
 
 from gateway.cli import devnet_cmd, proof_cmd
 
-PYTHON_DEFAULT_RECURSION_LIMIT = 1000
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -30,11 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "devnet":
-        # py_ecc (imported with the eth stack) raises the limit to 100,000 for EVM precompiles;
-        # at that depth runaway recursion on hostile input overflows the C stack (SIGSEGV)
-        # instead of raising RecursionError. Only `devnet` runs EVM code in this process.
-        sys.setrecursionlimit(PYTHON_DEFAULT_RECURSION_LIMIT)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

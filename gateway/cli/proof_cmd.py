@@ -27,6 +27,9 @@ from adapters.rpcjson import rpc_data, rpc_quantity
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 
+# CPython's own recursion limit, restored while a proof command runs (see ``_runner``).
+PYTHON_DEFAULT_RECURSION_LIMIT = 1000
+
 # Proof nodes piped on stdin: an eth_getProof accountProof is a few KB; this leaves ample room.
 STDIN_MAX_BYTES = 16 * 1024 * 1024
 
@@ -122,25 +125,38 @@ def _runner(
     command: Callable[[argparse.Namespace], Verdict],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        # py_ecc (imported with the eth stack) raises the limit to 100,000 for EVM precompiles;
+        # at that depth runaway recursion on hostile input overflows the C stack (SIGSEGV)
+        # instead of raising RecursionError. These commands run no EVM code, so they run under
+        # CPython's default; restored afterwards for an in-process caller that does run EVM code.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(PYTHON_DEFAULT_RECURSION_LIMIT)
         try:
-            verdict = command(args)
-        except UnusableInput as exc:
-            _print(
-                {
-                    "valid": False,
-                    "error": "UnusableInput",
-                    "message": str(exc),
-                    "argument": exc.argument,
-                }
-            )
-            return EXIT_UNUSABLE
-        except XgateError as exc:
-            _print({"valid": False, **exc.to_dict()})
-            return EXIT_INVALID
-        _print(verdict.body)
-        return EXIT_VALID if verdict.valid else EXIT_INVALID
+            return _run(command, args)
+        finally:
+            sys.setrecursionlimit(limit)
 
     return run
+
+
+def _run(command: Callable[[argparse.Namespace], Verdict], args: argparse.Namespace) -> int:
+    try:
+        verdict = command(args)
+    except UnusableInput as exc:
+        _print(
+            {
+                "valid": False,
+                "error": "UnusableInput",
+                "message": str(exc),
+                "argument": exc.argument,
+            }
+        )
+        return EXIT_UNUSABLE
+    except XgateError as exc:
+        _print({"valid": False, **exc.to_dict()})
+        return EXIT_INVALID
+    _print(verdict.body)
+    return EXIT_VALID if verdict.valid else EXIT_INVALID
 
 
 def _print(body: dict[str, Any]) -> None:

@@ -13,9 +13,9 @@ from eth_hash.auto import keccak
 from trie import HexaryTrie
 
 from adapters.bft import decode_qbft_extra, qbft_block_hash, with_qbft_extra
-from adapters.headers import Header, encode_header, header_hash
+from adapters.headers import Header, decode_header, encode_header, header_hash
 from adapters.receipts import Log, Receipt, build_ordered_proof, encode_receipt, ordered_trie_root
-from gateway.cli import main
+from gateway.cli import main, proof_cmd
 from tests.helpers.headers import keys_of, qbft_extra, qbft_header, validator_set
 
 VALIDATORS = validator_set(range(4))
@@ -314,19 +314,24 @@ def test_deeply_nested_json_on_stdin_is_unusable_input_not_a_crash():
     assert "nested too deeply" in out["message"]
 
 
-def test_proof_cli_runs_with_the_default_recursion_limit():
-    # py_ecc raises the limit to 100,000 at import; the proof CLI runs no EVM code and keeps
-    # CPython's default, so runaway recursion is a RecursionError, not a C stack overflow.
-    script = (
-        "import sys\n"
-        "import gateway.cli\n"
-        "gateway.cli.main(['proof', 'decode-header', '0xc0'])\n"
-        "print(sys.getrecursionlimit(), file=sys.stderr)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
-    )
-    assert result.stderr.strip().splitlines()[-1] == "1000"
+def test_proof_commands_run_under_the_default_recursion_limit_and_restore_it(capsys, monkeypatch):
+    # py_ecc raises the limit to 100,000 at import; a proof command runs no EVM code and runs
+    # under CPython's default, so runaway recursion is a RecursionError, not a C stack overflow.
+    seen = []
+
+    def spy(data: bytes) -> Header:
+        seen.append(sys.getrecursionlimit())
+        return decode_header(data)
+
+    monkeypatch.setattr(proof_cmd, "decode_header", spy)
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)  # as the eth stack's import leaves it
+    try:
+        run_cli(capsys, "decode-header", "0xc0")
+        after = sys.getrecursionlimit()
+    finally:
+        sys.setrecursionlimit(before)
+    assert (seen, after) == ([1000], 100_000)
 
 
 @pytest.mark.parametrize(
