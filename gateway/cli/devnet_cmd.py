@@ -53,7 +53,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--data-dir",
         type=Path,
         default=None,
-        help="keep the consortium chain in this folder across restarts",
+        help="keep both chains in this folder across restarts (the public one in <folder>/public)"
+        " and reuse the contracts deployed earlier",
     )
     up.add_argument(
         "--no-anvil",
@@ -140,7 +141,7 @@ async def _up(args: argparse.Namespace) -> int:
             summary = devnet_summary(consortium, public)
             reused = None
             if args.data_dir is not None:
-                reused = await reusable_contracts(args.out, consortium, public)
+                reused = await reusable_contracts(args.out, nodes)
             if reused is not None:
                 log.info("reusing the %d contracts deployed earlier (all have code)", reused[1])
                 summary["contracts"] = reused[0]
@@ -165,14 +166,14 @@ async def _up(args: argparse.Namespace) -> int:
 
 
 async def reusable_contracts(
-    summary_file: Path, consortium: RunningNode, public: RunningNode
+    summary_file: Path, chains: dict[str, RunningNode]
 ) -> tuple[dict[str, Any], int] | None:
-    """The ``contracts`` of an earlier summary when they can be reused on these chains: same
-    chain ids and every address has code. None (with the reason logged) otherwise."""
+    """The ``contracts`` of an earlier summary when they can be reused on these chains (by
+    side: consortium, public): same chain ids and every address has code. None (with the reason
+    logged) otherwise."""
     try:
         earlier = _read_json(summary_file)
         contracts = earlier["contracts"]
-        chains = {"consortium": consortium, "public": public}
         for side, node in chains.items():
             if earlier[side]["chain_id"] != node.chain_id:
                 log.info("earlier %s chain id differs: deploying a fresh set", side)
@@ -246,7 +247,7 @@ async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict
         )
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> Any:  # sync: a small local file (ASYNC240)
     return json.loads(path.read_text())
 
 
