@@ -360,6 +360,8 @@ def _nodes(args: Sequence[str]) -> list[bytes]:
 
 def _stdin_nodes() -> list[str]:
     data = sys.stdin.buffer.read(STDIN_MAX_BYTES + 1)
+    if len(data) > STDIN_MAX_BYTES:  # whitespace-separated hex too, not only JSON
+        raise UnusableInput(f"stdin is larger than {STDIN_MAX_BYTES} bytes", "NODE_HEX")
     if data.lstrip()[:1] not in (b"[", b"{", b'"'):
         try:
             return data.decode("ascii").split()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -404,3 +405,12 @@ def test_missing_or_unknown_proof_command_exits_2_with_a_json_error(argv, messag
     out = json.loads(result.stdout)
     assert out["error"] == "UnusableInput"
     assert message in out["message"]
+
+
+@pytest.mark.parametrize("stdin", [b"c0 " * 40, b'["0xc0"' + b', "0xc0"' * 20 + b"]"])
+def test_stdin_larger_than_the_limit_is_unusable_input_not_truncated(capsys, monkeypatch, stdin):
+    monkeypatch.setattr(proof_cmd, "STDIN_MAX_BYTES", 100)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    code, out = run_cli(capsys, "verify-receipt", "--root", "0x" + "00" * 32, "--index", "0", "-")
+    assert (code, out["error"], out["argument"]) == (2, "UnusableInput", "NODE_HEX"), out
+    assert "larger than 100 bytes" in out["message"]
