@@ -61,7 +61,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from adapters.errors import ConfigError
 
@@ -140,16 +140,11 @@ class DevnetConfig:
         values: dict[str, Any] = {
             "mode": chosen,
             "chain_id": _int(raw, "chain_id", PLAIN_CHAIN_ID if plain else CONSORTIUM_CHAIN_ID, 1),
-            "fork": _choice(
-                raw,
-                "fork",
-                "cancun" if plain else "shanghai",
-                ("london", "shanghai", "cancun", "prague"),
-            ),
+            "fork": _choice(raw, "fork", "cancun" if plain else "shanghai", get_args(Fork)),
             "validator_count": _int(raw, "validator_count", 4, 1, 64),
             "spare_validators": _int(raw, "spare_validators", 0, 0, 64),
             "offline_validators": _addresses(raw, "offline_validators"),
-            "commit_seals": _choice(raw, "commit_seals", "all", ("all", "quorum")),
+            "commit_seals": _choice(raw, "commit_seals", "all", get_args(CommitSeals)),
             "block_time": block_time,
             "instant_seal": _bool(raw, "instant_seal", plain or block_time == 0),
             "epoch_length": _int(raw, "epoch_length", 30000, 1),
@@ -199,7 +194,7 @@ class DevnetConfig:
                 )
         elif self.fork == "london":
             raise ConfigError(
-                "plain mode serves post-merge headers: fork must be shanghai or cancun",
+                "plain mode serves post-merge headers: fork must be shanghai, cancun or prague",
                 key="fork",
                 value=self.fork,
             )
