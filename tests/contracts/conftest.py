@@ -84,6 +84,17 @@ class Chain:
         receipt = self._send_tx(factory.constructor(*args).build_transaction, sender, value=0)
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=list(art.abi))
 
+    def deploy_reverts(self, artifact: str, *args: Any) -> Reverted:
+        """The constructor reverts (eth_call of the deployment): its decoded error."""
+        art = load_artifact(artifact)
+        factory = self.w3.eth.contract(abi=list(art.abi), bytecode=art.bytecode)
+        with pytest.raises(Reverted) as info:
+            try:
+                factory.constructor(*args).estimate_gas({"from": self.accounts[0].address})
+            except Exception as exc:
+                raise _as_reverted(exc) from exc
+        return info.value
+
     def at(self, artifact: str, address: str) -> Contract:
         return self.w3.eth.contract(address=address, abi=list(load_artifact(artifact).abi))
 

@@ -357,9 +357,17 @@ def test_a_lower_configured_trust_level_accepts_two_of_four(chain: Chain) -> Non
 
 
 def test_trust_level_outside_a_third_to_one_is_refused_at_deployment(anvil_chain: Chain) -> None:
+    anchor = (
+        VALIDATORS,
+        TRUSTED_NUMBER,
+        TRUSTED_HASH,
+        TRUSTED_TIME,
+        anvil_chain.accounts[0].address,
+    )
     for trust in ((1, 4, 3600, 15), (4, 3, 3600, 15), (2, 0, 3600, 15), (2, 3, 0, 15)):
-        with pytest.raises(Exception):  # noqa: B017 (the deployment reverts; web3 raises)
-            deploy(anvil_chain, trust=trust)
+        reverted = anvil_chain.deploy_reverts("QbftLightClient", SOURCE_CHAIN, *anchor, trust)
+        assert reverted.error == "TrustParamsInvalid", trust
+    deploy(anvil_chain, trust=(1, 1, 3600, 0))  # the bounds themselves are allowed
 
 
 def removal_chain(first_sealers: list[bytes], second_sealers: list[bytes]) -> list[Header]:
@@ -463,7 +471,7 @@ def test_expired_trust_refuses_new_headers_until_governance_reanchors(chain: Cha
         verify_skipping(trusted_of(lc, chain), header, now=now, policy=policy)
     chain.expect_revert(lc.functions.submitHeader(encode_header(header)), "TrustExpired")
     older = timed(98, b"\x05" * 32, now - 7300)
-    chain.expect_revert(lc.functions.submitHeader(encode_header(older)), "BackfillSetUnknown")
+    chain.expect_revert(lc.functions.submitHeader(encode_header(older)), "NotTrustedSetAt")
     at_anchor = timed(99, b"\x05" * 32, now - 7300)
     chain.expect_revert(lc.functions.submitHeader(encode_header(at_anchor)), "TrustExpired")
     reanchor = lc.functions.reanchor(VALIDATORS, 99, TRUSTED_HASH, now - 200, [])
@@ -525,7 +533,7 @@ def test_old_evidence_cannot_freeze_the_client_again_after_a_reanchor(chain: Cha
     chain.send(evidence)
     # governance re-anchors above the fork but forgets to revoke the pair
     chain.send(lc.functions.reanchor(VALIDATORS, 120, b"\x12" * 32, 1_750_000_000, []))
-    chain.expect_revert(evidence, "BackfillSetUnknown")
+    chain.expect_revert(evidence, "NotTrustedSetAt")
     assert not lc.functions.frozen().call()
     # evidence above the new anchor still freezes
     x = sealed(make_header(VALIDATORS, number=130), KEYS[:3])
@@ -562,7 +570,7 @@ def test_headers_the_trusted_set_did_not_seal_are_no_evidence(
         for t in (1, 2)
     )
     call = lc.functions.submitMisbehaviour(encode_header(x), encode_header(y))
-    chain.expect_revert(call, "SetChangeNeedsTrustedSet")
+    chain.expect_revert(call, "NotTrustedSetAt")
     ok = sealed(make_header(VALIDATORS, number=150), KEYS[:3])
     weak = sealed(make_header(VALIDATORS, number=150, tx_count=2), KEYS[:2])
     call = lc.functions.submitMisbehaviour(encode_header(ok), encode_header(weak))
@@ -592,7 +600,7 @@ def test_older_block_sealed_by_the_set_of_its_epoch_is_accepted_after_a_change(
         sealed(make_header(VALIDATORS, number=120, tx_count=7), KEYS[:3]),
         sealed(make_header(VALIDATORS, number=90), KEYS[:3]),
     ):
-        chain.expect_revert(lc.functions.submitHeader(encode_header(bad)), "BackfillSetUnknown")
+        chain.expect_revert(lc.functions.submitHeader(encode_header(bad)), "NotTrustedSetAt")
     in_new_epoch = sealed(
         make_header(V5, number=121, parent_hash=block_hash(changed)), keys_for(V5[1:])
     )
@@ -974,7 +982,7 @@ LC_ERRORS = frozenset(
         "TimestampBeforeLatest",
         "HeaderAlreadyAccepted",
         "SetChangeNeedsTrustedSet",
-        "BackfillSetUnknown",
+        "NotTrustedSetAt",
         "TrustExpired",
         "HeaderFromFuture",
     }

@@ -122,7 +122,7 @@ contract QbftLightClient is IHeaderOracle {
     error TimestampBeforeLatest(uint256 timestamp, uint256 latestTimestamp);
     error HeaderAlreadyAccepted(bytes32 blockHash);
     error SetChangeNeedsTrustedSet(uint256 number); // a changed set goes through updateValidatorSet
-    error BackfillSetUnknown(uint256 number); // below the anchor, or not the set of its epoch
+    error NotTrustedSetAt(uint256 number); // below the anchor, or not the set of its epoch
     error TrustExpired(uint256 trustedSince, uint256 trustingPeriod);
     error HeaderFromFuture(uint256 timestamp, uint256 maxTimestamp);
     error NotNewer(uint256 number, uint256 latestNumber);
@@ -398,14 +398,16 @@ contract QbftLightClient is IHeaderOracle {
         if (h.number == latest + 1 && h.parentHash != latestHash) revert WrongParent(h.parentHash, latestHash);
         uint256 since = latestTimestamp;
         if (h.timestamp < since) revert TimestampBeforeLatest(h.timestamp, since);
-        if (block.timestamp >= since + trustingPeriod) revert TrustExpired(since, trustingPeriod);
+        _requireTrustedSince(since);
         if (h.timestamp > block.timestamp + maxClockDrift) {
             revert HeaderFromFuture(h.timestamp, block.timestamp + maxClockDrift);
         }
     }
 
-    /// @dev An older header must list the set of the epoch it falls in, and that epoch must not
-    /// have ended more than a trusting period ago (the current one: the latest header's age).
+    /// @dev A header at or below the latest one (or evidence at any height) must list the set of
+    /// the epoch it falls in, and that epoch must not have ended more than a trusting period ago
+    /// (the current one, which also covers heights above the latest header: the latest
+    /// header's age).
     function _requireEpochSet(uint256 number, bytes32 listHash) private view {
         uint256 count = _epochs.length;
         uint256 lo;
@@ -415,10 +417,14 @@ contract QbftLightClient is IHeaderOracle {
             if (_epochs[mid].fromHeight <= number) lo = mid + 1;
             else hi = mid;
         }
-        if (lo == 0) revert BackfillSetUnknown(number); // below the anchor
+        if (lo == 0) revert NotTrustedSetAt(number); // below the anchor
         Epoch memory e = _epochs[lo - 1];
-        if (e.setHash != listHash) revert BackfillSetUnknown(number);
-        uint256 since = lo == count ? latestTimestamp : e.endedAt;
+        if (e.setHash != listHash) revert NotTrustedSetAt(number);
+        _requireTrustedSince(lo == count ? latestTimestamp : e.endedAt);
+    }
+
+    /// @dev Trust that started (or ended) at `since` may still authorise headers.
+    function _requireTrustedSince(uint256 since) private view {
         if (block.timestamp >= since + trustingPeriod) revert TrustExpired(since, trustingPeriod);
     }
 
@@ -430,17 +436,10 @@ contract QbftLightClient is IHeaderOracle {
         if (_roots[blockHash].receiptsRoot != 0) {
             // Below the anchor, governance has already judged the history (a re-anchor that
             // left an old conflicting pair stored must not let anyone freeze the client again).
-            if (h.number < _epochs[0].fromHeight) revert BackfillSetUnknown(h.number);
+            if (h.number < _epochs[0].fromHeight) revert NotTrustedSetAt(h.number);
             return blockHash;
         }
-        bytes32 listHash = RLPReader.keccakCalldata(h.valHdr, h.valStop - h.valHdr);
-        if (h.number > latestNumber) {
-            if (listHash != validatorSetHash) revert SetChangeNeedsTrustedSet(h.number);
-            uint256 since = latestTimestamp;
-            if (block.timestamp >= since + trustingPeriod) revert TrustExpired(since, trustingPeriod);
-        } else {
-            _requireEpochSet(h.number, listHash);
-        }
+        _requireEpochSet(h.number, RLPReader.keccakCalldata(h.valHdr, h.valStop - h.valHdr));
         uint256 n = (h.valStop - h.valPayload) / 21;
         _checkCoinbase(h, n);
         _requireQuorum(_verifySeals(h, digest, n), n);
