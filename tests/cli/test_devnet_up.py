@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -28,24 +29,35 @@ async def rpc(session: aiohttp.ClientSession, url: str, method: str, *params: ob
     return body["result"]
 
 
-@pytest.fixture(scope="module")
-def devnet_up(tmp_path_factory):
-    out = tmp_path_factory.mktemp("devnet") / "devnet.json"
-    proc = subprocess.Popen(
-        [*XGATE, "devnet", "up", "--block-time", "0.5", "--out", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not out.exists():
+def _start_up(out: Path, log: Path, *extra: str) -> subprocess.Popen[str]:
+    with log.open("w") as stderr:  # the child holds its own copy of the descriptor
+        return subprocess.Popen(
+            [*XGATE, "devnet", "up", "--block-time", "0.5", "--out", str(out), *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+
+
+def _wait_summary(proc: subprocess.Popen[str], out: Path, log: Path, newer_than: float = 0.0):
+    deadline = time.monotonic() + 180
+    while not (out.exists() and out.stat().st_mtime > newer_than):
         if proc.poll() is not None:
-            pytest.fail(f"xgate devnet up exited early:\n{proc.stderr.read()}")
+            pytest.fail(f"xgate devnet up exited early:\n{log.read_text()}")
         if time.monotonic() > deadline:
             proc.kill()
-            pytest.fail("xgate devnet up did not write its summary within 120 s")
+            pytest.fail("xgate devnet up did not write its summary within 180 s")
         time.sleep(0.2)
-    yield proc, json.loads(out.read_text())
+    time.sleep(0.2)  # the file is written in one call; let it land
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def devnet_up(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("devnet")
+    out, log = folder / "devnet.json", folder / "up.log"
+    proc = _start_up(out, log)
+    yield proc, _wait_summary(proc, out, log)
     if proc.poll() is None:
         proc.kill()
         proc.wait()
@@ -198,28 +210,6 @@ def test_ctrl_c_stops_everything_cleanly(devnet_up):
             sock.connect((parsed.hostname, parsed.port))
 
 
-def _start_up(out: Path, log: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*XGATE, "devnet", "up", "--block-time", "0.5", "--out", str(out), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-        text=True,
-    )
-
-
-def _wait_summary(proc: subprocess.Popen[str], out: Path, log: Path, newer_than: float = 0.0):
-    deadline = time.monotonic() + 180
-    while not (out.exists() and out.stat().st_mtime > newer_than):
-        if proc.poll() is not None:
-            pytest.fail(f"xgate devnet up exited early:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("xgate devnet up did not write its summary within 180 s")
-        time.sleep(0.2)
-    time.sleep(0.2)  # the file is written in one call; let it land
-    return json.loads(out.read_text())
-
-
 def _consortium_child(pid: int) -> int:
     """The pid of the consortium node among ``pid``'s children (Linux /proc)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -231,8 +221,6 @@ def _consortium_child(pid: int) -> int:
 
 
 def test_a_dead_child_node_is_reported_and_the_command_exits_non_zero(tmp_path):
-    import os
-
     out, log = tmp_path / "devnet.json", tmp_path / "up.log"
     proc = _start_up(out, log)
     try:
