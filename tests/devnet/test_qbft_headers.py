@@ -143,7 +143,8 @@ async def test_an_offline_proposer_turn_is_sealed_in_round_one_and_verifies_only
                 verify_commit_seals(forged, validators)
 
 
-@pytest.mark.parametrize(("fork", "fields"), [("london", 16), ("cancun", 20)])
+# Cancun and Prague (with transactions and the light client): tests/devnet/test_forks.py.
+@pytest.mark.parametrize(("fork", "fields"), [("london", 16)])
 async def test_selectable_fork_sets_the_header_field_count(
     http: aiohttp.ClientSession, fork: str, fields: int
 ) -> None:
