@@ -29,19 +29,16 @@ from adapters.evm import EvmAdapter, EvmConfig, _Block, _ensure_height, parse_da
 from adapters.headers import Header
 from adapters.lightclient.qbft import (
     TrustedHeader,
-    TrustTooLow,
+    TrustPathPlanner,
     VerifiedHeader,
     trust_header,
     verify_commit_seals,
-    verify_header,
-    verify_set_change,
 )
 from adapters.signer import Signer
 from adapters.types import Address, Finality, Hash32, Height
 
 __all__ = ["MisbehaviourDetected", "QbftAdapter", "QbftConfig"]
 
-_MAX_BISECTIONS = 64  # log2 of any chain length we will meet, with room to spare
 _MAX_RUN = 64  # blocks after a removal whose sealers may vouch for it
 
 
@@ -168,9 +165,9 @@ class QbftAdapter(EvmAdapter):
                     break
 
     async def _check_consensus(self, header: Header, block_hash: Hash32) -> None:
-        await self._verify(header, block_hash, _MAX_BISECTIONS)
+        await self._verify(header, block_hash)
 
-    async def _verify(self, header: Header, block_hash: Hash32, budget: int) -> VerifiedHeader:
+    async def _verify(self, header: Header, block_hash: Hash32) -> VerifiedHeader:
         """Verify ``header`` from the nearest verified header below it; raises HeaderInvalid."""
         anchor = self._anchor
         if anchor is None:
@@ -205,36 +202,19 @@ class QbftAdapter(EvmAdapter):
                 anchor=anchor.number,
             )
         below = self._trusted_heights[bisect.bisect_left(self._trusted_heights, n) - 1]
-        trusted = self._trusted[below]
-        try:
-            verified = verify_header(trusted, header)
-        except TrustTooLow:
-            if budget <= 0:
-                raise
-            if n - below == 1:
-                # A removal whose smaller quorum falls short of the trust threshold: let the
-                # following blocks' sealers vouch for it.
-                verified = await self._verify_run(trusted, header)
-            else:
-                # The set moved too far for one step: verify a header half way first.
-                middle = await self._fetch_block((below + n) // 2)
-                await self._verify(middle.header, middle.hash, budget - 1)
-                return await self._verify(header, block_hash, budget - 1)
+        # The light client's planner: one step when it can, bisection when the set moved too
+        # far, the following blocks' sealers when a removal's smaller quorum falls short.
+        planner = TrustPathPlanner(self._trusted[below], n, max_run=_MAX_RUN)
+        planner.give(header)
+        while planner.wanted is not None:
+            block = await self._fetch_block(planner.wanted)
+            planner.give(block.header)
+        for step in planner.accepted:
+            self._remember(step.trusted())
+        verified = planner.accepted[-1]
         if verified.hash != block_hash:
             raise HeaderInvalid("light client computed another block hash", height=n)
-        self._remember(verified.trusted())
         return verified
-
-    async def _verify_run(self, trusted: TrustedHeader, first: Header) -> VerifiedHeader:
-        run = [first]
-        while True:
-            try:
-                return verify_set_change(trusted, run)
-            except TrustTooLow:
-                if len(run) >= _MAX_RUN:
-                    raise
-            block = await self._fetch_block(first.number + len(run))
-            run.append(block.header)
 
     async def verified_header(self, height: Height) -> VerifiedHeader:
         """The header at ``height`` with its verified signers and commit digest (what a relayer
@@ -243,7 +223,7 @@ class QbftAdapter(EvmAdapter):
 
         async def once() -> VerifiedHeader:
             block: _Block = await self._fetch_block(height)
-            return await self._verify(block.header, block.hash, _MAX_BISECTIONS)
+            return await self._verify(block.header, block.hash)
 
         return await self._retrying("verified header", once)
 

@@ -242,9 +242,8 @@ def _signers(
     return tuple(signers)
 
 
-def _verify_own_quorum(header: Header) -> VerifiedHeader:
-    """Format rules plus a quorum of the header's own listed set."""
-    extra = _extra(header)
+def _verify_own_quorum(header: Header, extra: BftExtraData) -> VerifiedHeader:
+    """Format rules plus a quorum of the header's own listed set (``extra``, decoded once)."""
     _check_bft_fields(header, extra)
     block_hash, digest = qbft_hashes(header, extra)
     signers = _signers(header, extra, digest, frozenset(extra.validators))
@@ -348,7 +347,7 @@ def verify_commit_seals(header: Header | bytes, validators: Sequence[bytes]) -> 
             listed=extra.validators,
             expected=expected,
         )
-    return _verify_own_quorum(h)
+    return _verify_own_quorum(h, extra)
 
 
 def trust_header(header: Header | bytes) -> TrustedHeader:
@@ -382,12 +381,13 @@ def verify_next(
         )
     _check_parent(h, trusted)
     _check_block_period(h, trusted, min_block_period_s)
-    _require_same_set(h, trusted)
-    return _verify_own_quorum(h)
+    extra = _extra(h)
+    _require_same_set(h, extra, trusted)
+    return _verify_own_quorum(h, extra)
 
 
-def _require_same_set(h: Header, trusted: TrustedHeader) -> None:
-    listed = _extra(h).validators
+def _require_same_set(h: Header, extra: BftExtraData, trusted: TrustedHeader) -> None:
+    listed = extra.validators
     if listed != trusted.validators:
         raise HeaderInvalid(
             "header validator list differs from the trusted set (a set change)",
@@ -407,9 +407,15 @@ def verify_skipping(
     """Verify a later header that lists the trusted set (any gap): a quorum of that set sealed
     it, so more than a third of honest trusted validators vouch for it."""
     h = _as_header(candidate)
+    return _skipping(trusted, h, _extra(h), now, policy)
+
+
+def _skipping(
+    trusted: TrustedHeader, h: Header, extra: BftExtraData, now: int | None, policy: TrustPolicy
+) -> VerifiedHeader:
     _check_forward(h, trusted, now, policy)
-    _require_same_set(h, trusted)
-    return _verify_own_quorum(h)
+    _require_same_set(h, extra, trusted)
+    return _verify_own_quorum(h, extra)
 
 
 def verify_set_change(
@@ -431,8 +437,7 @@ def verify_set_change(
     headers = [_as_header(h) for h in run]
     first = headers[0]
     _check_forward(first, trusted, now, policy)
-    _check_set_size(first)
-    head = _verify_own_quorum(first)
+    head = _verify_run_header(first)
     if head.validators == trusted.validators:
         raise HeaderInvalid("header lists the trusted set: not a set change", height=first.number)
     trusted_set = frozenset(trusted.validators)
@@ -446,8 +451,7 @@ def verify_set_change(
                 parent_hash=h.parent_hash,
                 expected_parent=previous.hash,
             )
-        _check_set_size(h)
-        previous = _verify_own_quorum(h)
+        previous = _verify_run_header(h)
         vouching.update(s for s in previous.signers if s in trusted_set)
     needed = policy.threshold(len(trusted_set))
     if len(vouching) < needed:
@@ -471,9 +475,11 @@ def verify_set_change(
     )
 
 
-def _check_set_size(h: Header) -> None:
-    """A header of a set-change run lists at most ``MAX_VALIDATORS`` (the on-chain bitmap)."""
-    size = len(_extra(h).validators)
+def _verify_run_header(h: Header) -> VerifiedHeader:
+    """A header of a set-change run: its own quorum, and at most ``MAX_VALIDATORS`` listed (the
+    on-chain signer bitmap)."""
+    extra = _extra(h)
+    size = len(extra.validators)
     if size > MAX_VALIDATORS:
         raise HeaderInvalid(
             "set change lists more validators than the on-chain client can track",
@@ -481,6 +487,7 @@ def _check_set_size(h: Header) -> None:
             validators=size,
             max=MAX_VALIDATORS,
         )
+    return _verify_own_quorum(h, extra)
 
 
 def verify_header(
@@ -495,8 +502,9 @@ def verify_header(
     h = _as_header(candidate)
     if h.number == trusted.number + 1:
         _check_block_period(h, trusted, min_block_period_s)
-    if _extra(h).validators == trusted.validators:
-        return verify_skipping(trusted, h, now=now, policy=policy)
+    extra = _extra(h)
+    if extra.validators == trusted.validators:
+        return _skipping(trusted, h, extra, now, policy)
     return verify_set_change(trusted, [h], now=now, policy=policy)
 
 
@@ -510,16 +518,10 @@ def verify_ancestor(known_hash: bytes, chain: Sequence[Header | bytes]) -> Heade
     if len(chain) < 2:
         raise HeaderInvalid("an ancestry proof needs the known header and at least one parent")
     expected = bytes(known_hash)
-    header = _as_header(chain[0])
-    for index, item in enumerate(chain):
-        header = _as_header(item)
+    headers = [_as_header(item) for item in chain]
+    for index, header in enumerate(headers):
         _check_constant_fields(header)
-        try:
-            extra = decode_qbft_extra(header.extra_data, check_order=False)
-        except DecodeError as exc:
-            raise HeaderInvalid(
-                f"header extraData invalid: {exc.message}", height=header.number, **exc.context
-            ) from exc
+        extra = _extra(header, check_order=False)
         block_hash, _ = qbft_hashes(header, extra)
         if block_hash != expected:
             raise HeaderInvalid(
@@ -530,7 +532,7 @@ def verify_ancestor(known_hash: bytes, chain: Sequence[Header | bytes]) -> Heade
                 got=block_hash,
             )
         expected = header.parent_hash
-    return header
+    return headers[-1]
 
 
 # --- misbehaviour ------------------------------------------------------------------------------
@@ -574,7 +576,8 @@ class TrustPathPlanner:
     cannot vouch for enough is retried half way (bisection, as IBC light clients do); at the
     child of the trusted header it collects a run of descendants instead (a removal). The
     result, ``steps``, is the list of submissions in order: one header (same set or a change)
-    or a set-change run whose first header is the one accepted.
+    or a set-change run whose first header is the one accepted; ``accepted`` holds the
+    verified header of each step.
     """
 
     def __init__(
@@ -599,6 +602,7 @@ class TrustPathPlanner:
         self._run: list[Header] | None = None
         self._cache: dict[int, Header] = {}
         self.steps: list[tuple[Header, ...]] = []
+        self.accepted: list[VerifiedHeader] = []
         self.wanted: int | None = None
         self._advance()
 
@@ -613,6 +617,7 @@ class TrustPathPlanner:
 
     def _accept(self, verified: VerifiedHeader, submitted: tuple[Header, ...]) -> None:
         self.steps.append(submitted)
+        self.accepted.append(verified)
         self.trusted = verified.trusted()
         self._probe = self.target
         self._run = None
