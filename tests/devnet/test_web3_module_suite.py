@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -50,13 +46,15 @@ from web3._utils.module_testing.utils import RequestMocker
 from web3._utils.module_testing.web3_module import AsyncWeb3ModuleTest
 from web3.middleware import ExtraDataToPOAMiddleware, SignAndSendRawMiddlewareBuilder
 
+from devnet.anvil import start_anvil
 from devnet.keys import dev_accounts
+from devnet.launcher import start_consortium
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE = os.environ.get("XGATE_WEB3_SUITE_NODE", "devnet")
 ALL = os.environ.get("XGATE_WEB3_SUITE_ALL") == "1"
 POA = "qbft_extra_data"  # QBFT extraData is longer than 32 bytes, like any BFT chain
-EMITTER_ENUM_LOG_DOUBLE_WITH_INDEX = 9  # web3's emitter contract: LogDoubleWithIndex
+EMITTER_ENUM_LOG_DOUBLE_WITH_INDEX = 9
+GETH_CHAIN_ID = 131277322940537  # geth's dev fixture chain id, hard-coded in the suites  # web3's emitter contract: LogDoubleWithIndex
 
 # Documented exclusions on the devnet, by test function name (sync and async twins), each
 # with its reason. "fails on anvil too" marks limits of client-side signing or of this
@@ -136,53 +134,17 @@ def _documented_exclusions(request: pytest.FixtureRequest) -> None:
 # --- the node ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_rpc(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).encode()
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"node exited with {proc.returncode}")
-        try:
-            req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-            with urllib.request.urlopen(req, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("node did not answer in time")
-
-
-@pytest.fixture(scope="module")
-def node_url() -> Iterator[str]:
-    port = _free_port()
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def node_url() -> AsyncIterator[str]:
     if NODE == "anvil":
-        args = [str(REPO_ROOT / "node_modules" / ".bin" / "anvil"), "--port", str(port)]
-        args += ["--silent", "--chain-id", "131277322940537", "--block-time", "0.5"]
-    else:
-        # geth dev fixture chain id (hard-coded in the suites), Prague (MCOPY in the contracts),
-        # short blocks so replacement tests see a pending transaction.
-        config = json.dumps({"chain_id": 131277322940537, "fork": "prague", "block_time": 0.5})
-        args = [sys.executable, "-m", "devnet.node", "--port", str(port), "--config", config]
-    proc = subprocess.Popen(
-        args, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_rpc(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        async with start_anvil(chain_id=GETH_CHAIN_ID, block_time=0.5) as anvil:
+            yield anvil.url
+        return
+    # Prague (MCOPY in the contracts), short blocks so replacement tests see a pending
+    # transaction.
+    config = {"chain_id": GETH_CHAIN_ID, "fork": "prague", "block_time": 0.5}
+    async with start_consortium(config=config) as node:
+        yield node.url
 
 
 def _rpc(url: str, method: str, *params: Any) -> Any:
