@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.errors import DecodeError
 from adapters.jsonlimits import loads_bounded, nesting_depth
@@ -112,3 +114,30 @@ def test_malformed_documents_raise_decode_error(data: bytes | str, message: str)
 
 def test_nan_and_infinity_are_read_as_json_loads_does() -> None:
     assert loads_bounded("[Infinity]", max_bytes=100) == [float("inf")]
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ax\u00e9', max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=4), inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500)
+@given(_JSON_VALUES, st.booleans())
+def test_nesting_depth_of_any_json_document_is_the_depth_of_its_value(
+    value: object, ascii_only: bool
+) -> None:
+    document = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert nesting_depth(document) == _depth(value)
