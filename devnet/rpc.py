@@ -1026,17 +1026,16 @@ class RpcApi:
             header = self.chain.header_by_hash(query.block_hash)
             if header is None:
                 raise RpcMethodError(-32000, "Block not found", d(query.block_hash))
-            numbers: range | list[int] = []
-            headers: list[BlockHeaderAPI] = [header]
+            headers = [header]
         else:
             first, last = span if span is not None else self.log_range(query)
-            numbers, headers = range(first, last + 1), []
+            headers = []
+            for number in range(first, last + 1):
+                header_n = self.chain.header_by_number(number)
+                assert header_n is not None
+                headers.append(header_n)
         limit = self.config.max_log_results
         out: list[dict[str, Any]] = []
-        for number in numbers:
-            header_n = self.chain.header_by_number(number)
-            assert header_n is not None
-            headers.append(header_n)
         for header in headers:
             if not _bloom_may_match(int(header.bloom), query.masks):
                 continue
