@@ -80,8 +80,8 @@ class FollowConfig:
     that drops more blocks than that (or drops the node's verified ``finalized`` block) raises
     ``ReorgDetected``. ``finalized_floor`` is the highest height a previous run reported final
     (persisted with the checkpoint, ``HeaderFollower.finalized_floor``): a reorg below it is a
-    ``FinalityViolation`` from the first step on. ``tags`` are the node tags checked against the chain in every step (what
-    ``final_height(Finality(tag=...))`` answers from).
+    ``FinalityViolation`` from the first step on. ``tags`` are the node tags checked against the
+    chain in every step (what ``final_height(Finality(tag=...))`` answers from).
     """
 
     finality_depth: int
