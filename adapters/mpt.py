@@ -257,15 +257,9 @@ def decode_account(data: bytes) -> Account:
     fields = rlp_decode_list(data, "account")
     if len(fields) != 4:
         raise DecodeError("account must be an RLP list of 4 items", items=len(fields))
-    nonce = rlp_scalar(fields[0], "nonce")
-    if nonce.bit_length() > 64:  # EIP-2681
-        raise DecodeError("account nonce exceeds 64 bits", field="nonce", value=nonce)
-    balance = rlp_scalar(fields[1], "balance")
-    if balance.bit_length() > 256:
-        raise DecodeError("account balance exceeds 256 bits", field="balance", value=balance)
     return Account(
-        nonce=nonce,
-        balance=balance,
+        nonce=rlp_scalar(fields[0], "nonce", 64),  # EIP-2681
+        balance=rlp_scalar(fields[1], "balance", 256),
         storage_root=_hash32(fields[2], "storageRoot"),
         code_hash=_hash32(fields[3], "codeHash"),
     )

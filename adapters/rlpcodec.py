@@ -160,13 +160,16 @@ def rlp_decode_list(data: bytes, what: str) -> list[RlpItem]:
     return item
 
 
-def rlp_scalar(raw: RlpItem, what: str) -> int:
-    """A decoded RLP integer: a byte string without leading zeros."""
+def rlp_scalar(raw: RlpItem, what: str, bits: int | None = None) -> int:
+    """A decoded RLP integer: a byte string without leading zeros, of at most ``bits`` bits."""
     if not isinstance(raw, bytes):
         raise DecodeError(f"{what} must be an RLP string", what=what)
     if raw[:1] == b"\x00":
         raise DecodeError(f"{what} has leading zeros", what=what, value=raw)
-    return int.from_bytes(raw, "big")
+    value = int.from_bytes(raw, "big")
+    if bits is not None and value.bit_length() > bits:
+        raise DecodeError(f"{what} exceeds {bits} bits", what=what, value=value)
+    return value
 
 
 # --- encoding ----------------------------------------------------------------------------------

@@ -186,3 +186,10 @@ def test_a_proven_receipt_nested_too_deeply_is_an_invalid_proof() -> None:
     with pytest.raises(ProofInvalid, match="does not decode") as info:
         verify_receipt_proof(root, 0, build_ordered_proof([receipt], 0))
     assert "nested too deeply" in info.value.context["reason"]
+
+
+def test_scalar_of_more_than_the_allowed_bits_is_refused() -> None:
+    assert rlp_scalar(b"\xff" * 8, "nonce", 64) == 2**64 - 1
+    with pytest.raises(DecodeError, match="nonce exceeds 64 bits"):
+        rlp_scalar(b"\x01" + b"\x00" * 8, "nonce", 64)
+    assert rlp_scalar(b"\x01" + b"\x00" * 40, "unbounded") == 2**320
