@@ -46,8 +46,9 @@ from adapters.bft import (
     seal_qbft_header,
 )
 from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header
+from adapters.lightclient.qbft import validator_set_rlp
 from adapters.receipts import OrderedTrie, encode_receipt, receipt_from_rpc
-from adapters.rlpcodec import keccak, rlp_list, rlp_string
+from adapters.rlpcodec import keccak
 from bench._evm import Evm, median, standalone
 from gateway.domain.typed_data import HeaderData, attested_header_message
 
@@ -137,7 +138,7 @@ class _QbftChain:
 
     def change_set(self, run: Sequence[Header]) -> int:
         """``updateValidatorSet`` from the current set to the one ``run[0]`` lists."""
-        trusted = rlp_list([rlp_string(bytes(v)) for v in self.validators])
+        trusted = validator_set_rlp(self.validators)
         gas = self.b.gas(
             self.lc.functions.updateValidatorSet(trusted, [encode_header(h) for h in run])
         )

@@ -45,6 +45,7 @@ from adapters.bft import (
 )
 from adapters.errors import DecodeError, HeaderInvalid
 from adapters.headers import EMPTY_OMMERS_HASH, Header, decode_header
+from adapters.rlpcodec import rlp_encode_strings
 from adapters.types import Address, Hash32
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "VerifiedHeader",
     "find_misbehaviour",
     "trust_header",
+    "validator_set_rlp",
     "verify_ancestor",
     "verify_commit_seals",
     "verify_header",
@@ -325,6 +327,12 @@ def _check_forward(h: Header, trusted: TrustedHeader, now: int | None, policy: T
         raise HeaderInvalid(
             "header timestamp is in the future", height=h.number, timestamp=h.timestamp, now=now
         )
+
+
+def validator_set_rlp(validators: Iterable[bytes]) -> bytes:
+    """The RLP list of a validator set exactly as extraData lists it (sorted): the preimage of
+    the on-chain client's ``validatorSetHash`` that ``updateValidatorSet`` takes."""
+    return rlp_encode_strings(_normalise_set(validators))
 
 
 def verify_commit_seals(header: Header | bytes, validators: Sequence[bytes]) -> VerifiedHeader:

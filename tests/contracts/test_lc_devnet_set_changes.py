@@ -18,8 +18,13 @@ from web3.types import RPCEndpoint
 
 from adapters.bft import decode_qbft_extra
 from adapters.headers import Header, encode_header, header_from_rpc
-from adapters.lightclient.qbft import TrustedHeader, TrustPathPlanner, trust_header
-from adapters.rlpcodec import keccak, rlp_list, rlp_string
+from adapters.lightclient.qbft import (
+    TrustedHeader,
+    TrustPathPlanner,
+    trust_header,
+    validator_set_rlp,
+)
+from adapters.rlpcodec import keccak
 from devnet.keys import validator_keys
 from devnet.launcher import start_consortium
 from tests.contracts.conftest import Chain, make_chain, sync_clock
@@ -36,10 +41,6 @@ def rpc(chain: Chain, method: str, *params: Any) -> Any:
 def header_at(chain: Chain, number: int | str) -> Header:
     tag = hex(number) if isinstance(number, int) else number
     return header_from_rpc(rpc(chain, "eth_getBlockByNumber", tag, False))
-
-
-def set_rlp(validators: tuple[bytes, ...]) -> bytes:
-    return rlp_list([rlp_string(bytes(v)) for v in sorted(validators)])
 
 
 class Relay:
@@ -75,13 +76,13 @@ class Relay:
             else:
                 self.runs += len(step) > 1
                 call = self.lc.functions.updateValidatorSet(
-                    set_rlp(self.trusted.validators), [encode_header(h) for h in step]
+                    validator_set_rlp(self.trusted.validators), [encode_header(h) for h in step]
                 )
                 self.target.send(call)
             self.trusted = trust_header(step[0])
             # both clients now trust the same header and the same set
             assert self.lc.functions.latestHash().call() == self.trusted.hash
-            assert self.lc.functions.validatorSetHash().call() == keccak(set_rlp(listed))
+            assert self.lc.functions.validatorSetHash().call() == keccak(validator_set_rlp(listed))
         assert self.trusted.number == head.number
 
 

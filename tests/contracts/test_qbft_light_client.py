@@ -33,6 +33,7 @@ from adapters.lightclient.qbft import (
     TrustedHeader,
     TrustPolicy,
     find_misbehaviour,
+    validator_set_rlp,
     verify_ancestor,
     verify_commit_seals,
     verify_header,
@@ -96,11 +97,6 @@ def deploy(
     return lc
 
 
-def set_rlp(validators: Sequence[bytes]) -> bytes:
-    """The RLP list of a validator set, as extraData lists it (the trusted-set preimage)."""
-    return rlp_list([rlp_string(bytes(v)) for v in sorted(validators)])
-
-
 def trusted_set(lc: Contract) -> tuple[Address, ...]:
     """The client's trusted set: the last set change or re-anchor, else the initial set; checked
     against the hash the contract keeps."""
@@ -113,7 +109,7 @@ def trusted_set(lc: Contract) -> tuple[Address, ...]:
         validators = tuple(Address(h(a)) for a in latest.args.validators)
     else:
         validators = _INITIAL_SETS[lc.address]
-    assert keccak(set_rlp(validators)) == lc.functions.validatorSetHash().call()
+    assert keccak(validator_set_rlp(validators)) == lc.functions.validatorSetHash().call()
     return validators
 
 
@@ -171,7 +167,7 @@ def change_set(chain: Chain, lc: Contract, run: Sequence[Header]) -> Any:
     trusted = trusted_of(lc, chain)
     python = verify_set_change(trusted, run)
     call = lc.functions.updateValidatorSet(
-        set_rlp(trusted.validators), [encode_header(x) for x in run]
+        validator_set_rlp(trusted.validators), [encode_header(x) for x in run]
     )
     receipt = chain.send(call)
     assert lc.functions.latestHash().call() == python.hash
@@ -187,7 +183,7 @@ def change_set_bad(chain: Chain, lc: Contract, run: Sequence[Header], error: str
     with pytest.raises(HeaderInvalid):
         verify_set_change(trusted, run)
     call = lc.functions.updateValidatorSet(
-        set_rlp(trusted.validators), [encode_header(x) for x in run]
+        validator_set_rlp(trusted.validators), [encode_header(x) for x in run]
     )
     chain.expect_revert(call, error)
     assert snapshot(lc) == before
@@ -329,11 +325,13 @@ def test_two_of_four_validators_cannot_install_a_set_of_their_own(
 def test_a_set_change_needs_the_trusted_sets_preimage(fresh: tuple[Chain, Contract]) -> None:
     chain, lc = fresh
     changed = sealed(make_header(V5, number=100), keys_for(V5[:4]))
-    for wrong in (set_rlp(V5), set_rlp(VALIDATORS[:3]), b""):
+    for wrong in (validator_set_rlp(V5), validator_set_rlp(VALIDATORS[:3]), b""):
         call = lc.functions.updateValidatorSet(wrong, [encode_header(changed)])
         chain.expect_revert(call, "TrustedSetMismatch")
     unchanged = sealed(make_header(VALIDATORS, number=100), KEYS[:3])
-    call = lc.functions.updateValidatorSet(set_rlp(VALIDATORS), [encode_header(unchanged)])
+    call = lc.functions.updateValidatorSet(
+        validator_set_rlp(VALIDATORS), [encode_header(unchanged)]
+    )
     chain.expect_revert(call, "SetUnchanged")
 
 
@@ -351,7 +349,7 @@ def test_a_lower_configured_trust_level_accepts_two_of_four(chain: Chain) -> Non
     assert deploy(chain).functions.trustThreshold(16).call() == 11
     new_set = sorted([*VALIDATORS[:2], *addresses(NEWCOMERS[:2])])
     header = sealed(make_header(new_set, number=100, coinbase=new_set[0]), keys_for(new_set))
-    call = lc.functions.updateValidatorSet(set_rlp(VALIDATORS), [encode_header(header)])
+    call = lc.functions.updateValidatorSet(validator_set_rlp(VALIDATORS), [encode_header(header)])
     chain.send(call)
     assert lc.functions.latestNumber().call() == 100
 
@@ -443,7 +441,9 @@ def test_a_set_change_lists_at_most_256_validators_on_both_sides(
     trusted = trusted_of(lc, chain)
     at_limit = big_change(256)
     assert verify_set_change(trusted, [at_limit]).validators == tuple(big_set(256)[1])
-    call = lc.functions.updateValidatorSet(set_rlp(trusted.validators), [encode_header(at_limit)])
+    call = lc.functions.updateValidatorSet(
+        validator_set_rlp(trusted.validators), [encode_header(at_limit)]
+    )
     assert chain.check_call(call) == block_hash(at_limit)
     change_set_bad(chain, lc, [big_change(257)], "ValidatorSetInvalid")
     # ...and every descendant of a run: each is parsed with the same bitmap
@@ -1085,7 +1085,7 @@ def test_damaged_set_change_runs_get_one_answer_from_both_clients(
     run[at] = data.draw(damaged(run[at]))
     trusted = trusted_of(fuzz_client, anvil_chain)
     python = _python_accepts(lambda: verify_set_change(trusted, run))
-    call = fuzz_client.functions.updateValidatorSet(set_rlp(trusted.validators), run)
+    call = fuzz_client.functions.updateValidatorSet(validator_set_rlp(trusted.validators), run)
     assert _outcome(anvil_chain, call, RUN_ERRORS) == python
 
 
