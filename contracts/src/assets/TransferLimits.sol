@@ -2,7 +2,6 @@
 pragma solidity 0.8.30;
 
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
-import {BridgeRateLimiter} from "../bridge/BridgeRateLimiter.sol";
 import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
 
 /// @notice The pause views of BridgeEndpoint that held transfers obey.
@@ -160,7 +159,7 @@ abstract contract TransferLimits is AssetsEndpointClient, ReentrancyGuard {
     {
         Bucket storage b = _buckets[_key(token, chainId, direction)];
         config = LimitConfig(b.enabled, b.capacity, b.rate, b.delayAbove);
-        available = b.enabled ? BridgeRateLimiter.available(b.tokens, b.updatedAt, b.capacity, b.rate) : type(uint256).max;
+        available = b.enabled ? _available(b) : type(uint256).max;
     }
 
     // -- held transfers -----------------------------------------------------------------------
@@ -206,7 +205,7 @@ abstract contract TransferLimits is AssetsEndpointClient, ReentrancyGuard {
     function _drawOutbound(address token, uint256 chainId, uint256 value) internal {
         Bucket storage b = _buckets[_key(token, chainId, Direction.Outbound)];
         if (!b.enabled) return;
-        uint256 left = BridgeRateLimiter.available(b.tokens, b.updatedAt, b.capacity, b.rate);
+        uint256 left = _available(b);
         if (value > left) revert RateLimited(token, chainId, value, left);
         (b.tokens, b.updatedAt) = (uint112(left - value), uint32(block.timestamp));
     }
@@ -217,7 +216,7 @@ abstract contract TransferLimits is AssetsEndpointClient, ReentrancyGuard {
         if (!b.enabled) return true;
         uint256 threshold = b.delayAbove;
         if (threshold != 0 && value > threshold) return false;
-        uint256 left = BridgeRateLimiter.available(b.tokens, b.updatedAt, b.capacity, b.rate);
+        uint256 left = _available(b);
         if (value > left) return false;
         (b.tokens, b.updatedAt) = (uint112(left - value), uint32(block.timestamp));
         return true;
@@ -236,15 +235,25 @@ abstract contract TransferLimits is AssetsEndpointClient, ReentrancyGuard {
     // -- internals ----------------------------------------------------------------------------
 
     function _setLimit(address token, uint256 chainId, Direction direction, LimitConfig calldata c) private {
-        Bucket storage b = _buckets[_key(token, chainId, direction)];
+        bytes32 key = _key(token, chainId, direction);
+        Bucket storage b = _buckets[key];
         uint256 kept = c.capacity;
         if (b.enabled) {
-            uint256 now_ = BridgeRateLimiter.available(b.tokens, b.updatedAt, b.capacity, b.rate);
+            uint256 now_ = _available(b);
             if (now_ < kept) kept = now_;
         }
-        _buckets[_key(token, chainId, direction)] =
-            Bucket(uint112(kept), uint32(block.timestamp), c.rate, c.capacity, c.delayAbove, c.enabled);
+        _buckets[key] = Bucket(uint112(kept), uint32(block.timestamp), c.rate, c.capacity, c.delayAbove, c.enabled);
         emit LimitSet(token, chainId, direction, c.enabled, c.capacity, c.rate, c.delayAbove, msg.sender);
+    }
+
+    /// @dev Units `b` holds at `block.timestamp`: the refill since `updatedAt`, capped (CCIP's
+    /// RateLimiter shape). updatedAt <= block.timestamp (written from it); tokens, capacity and
+    /// rate < 2^112, updatedAt good until 2106, so nothing overflows.
+    function _available(Bucket storage b) private view returns (uint256) {
+        // All four fields read before any arithmetic: one SLOAD per slot.
+        (uint256 tokens, uint256 updatedAt, uint256 rate, uint256 capacity) = (b.tokens, b.updatedAt, b.rate, b.capacity);
+        uint256 refilled = tokens + (block.timestamp - updatedAt) * rate;
+        return refilled < capacity ? refilled : capacity;
     }
 
     function _checkedHold(bytes32 messageId, uint256 srcChainId, bytes calldata payload, HoldState expected)
