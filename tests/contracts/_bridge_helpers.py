@@ -20,8 +20,6 @@ from tests.contracts.conftest import Chain
 
 ADMIN, PAUSER, USER, STRANGER = 0, 1, 2, 3
 OTHER_CHAIN = 999  # a destination that is not this chain
-INBOUND, OUTBOUND = 0, 1
-MESSAGE_UNITS = 10**6
 
 
 @dataclass(frozen=True)
@@ -37,9 +35,9 @@ class ProvenReceipt:
 
 
 def send_timed(chain: Chain, call: Any, sender: int = ADMIN) -> Any:
-    """Send with a gas margin. Rate-limit code paths depend on block.timestamp, and anvil's
-    estimate is exact for the block it simulates, so the mined block (a second later) may
-    need a few more gas."""
+    """Send with a gas margin. Value-limit code paths depend on block.timestamp (the bucket
+    refill), and anvil's estimate is exact for the block it simulates, so the mined block (a
+    second later) may need a few more gas."""
     gas = call.estimate_gas({"from": chain.accounts[sender].address})
     return chain.send(call, sender=sender, gas=gas * 5 // 4 + 10_000)
 
