@@ -448,7 +448,7 @@ class EvmAdapter:
             ) from exc
         except (ValueError, Web3Exception) as exc:
             raise RpcResponseInvalid(
-                "node answer is not JSON", method=method, reason=_clip(str(exc))
+                "node answer unusable", method=method, reason=_clip(str(exc))
             ) from exc
         if not isinstance(response, Mapping):
             raise RpcResponseInvalid("node answer is not a JSON-RPC object", method=method)
