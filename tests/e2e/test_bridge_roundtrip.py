@@ -17,9 +17,10 @@ import pytest
 from eth_utils.address import to_checksum_address
 from web3.contract import Contract
 
-from adapters.rlpcodec import keccak, rlp_list, rlp_string
+from adapters.lightclient.qbft import validator_set_rlp
+from adapters.rlpcodec import keccak
 from adapters.types import Address
-from gateway.cli.deployment import Deployed
+from gateway.cli.deployment import DEVNET_GOVERNOR_ACCOUNT, Deployed
 from gateway.cli.devnet_cmd import deploy_contracts
 from gateway.domain.payloads import (
     CreditAttestation,
@@ -45,6 +46,8 @@ ADMIN = 0  # admin, minter and issuer in the dev deployment
 ATTESTERS = (1, 2, 3)
 ALICE, BOB, CAROL, STRANGER = 5, 6, 7, 8
 VALID, REVOKED = 1, 3  # CreditStatus
+GOVERNOR = DEVNET_GOVERNOR_ACCOUNT  # proposes to the timelocks
+NO_PREDECESSOR = b"\x00" * 32
 
 
 def raw(address: str) -> Address:
@@ -95,6 +98,18 @@ class Devnet:
     def address(self, account: int) -> str:
         return str(self.consortium.accounts[account].address)
 
+    def govern(self, side: str, call: Any, salt: bytes) -> None:
+        """An admin ``call`` on chain ``side`` ("c" or "p"): the governor schedules it on that
+        chain's timelock (the deployment made it every contract's admin), anyone executes it
+        after the delay."""
+        chain = self.consortium if side == "c" else self.public
+        timelock = self.contract(f"{side}.timelock")
+        args = (call.address, 0, call._encode_transaction_data(), NO_PREDECESSOR, salt)
+        delay = timelock.functions.getMinDelay().call()
+        chain.send(timelock.functions.schedule(*args, delay), sender=GOVERNOR)
+        chain.advance_time(delay)
+        chain.send(timelock.functions.execute(*args), sender=STRANGER)
+
 
 @pytest.fixture(scope="module")
 async def net() -> AsyncIterator[Devnet]:
@@ -140,7 +155,7 @@ def test_deployment_wires_endpoints_oracles_and_attesters_to_each_other(net: Dev
     assert members == {net.address(i) for i in ATTESTERS}
     assert store.functions.threshold().call() == 2
     assert lc.functions.sourceChainId().call() == net.cid
-    listed = rlp_list([rlp_string(v) for v in sorted(net.validators)])
+    listed = validator_set_rlp(net.validators)
     assert lc.functions.validatorSetHash().call() == keccak(listed)
     # re-anchoring the light client is a time-locked governance action
     assert lc.functions.governance().call() == net.contract("p.timelock").address

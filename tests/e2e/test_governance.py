@@ -79,16 +79,11 @@ def test_a_route_change_goes_through_the_timelock_and_nobody_makes_it_directly(
 
 def test_the_guardian_pauses_at_once_but_only_the_timelock_unpauses(net: Devnet) -> None:  # noqa: F811
     c = net.consortium
-    endpoint, timelock = net.contract("c.endpoint"), net.contract("c.timelock")
+    endpoint = net.contract("c.endpoint")
     c.send(endpoint.functions.pause(), sender=GUARDIAN)
     for who in (DEPLOYER, GUARDIAN):
         c.expect_revert(endpoint.functions.unpause(), "AccessControlUnauthorizedAccount", who)
-    data = endpoint.functions.unpause()._encode_transaction_data()
-    args = (endpoint.address, 0, data, NO_PREDECESSOR, b"\x02" * 32)
-    delay = timelock.functions.getMinDelay().call()
-    c.send(timelock.functions.schedule(*args, delay), sender=GOVERNOR)
-    c.advance_time(delay)
-    c.send(timelock.functions.execute(*args), sender=STRANGER)
+    net.govern("c", endpoint.functions.unpause(), salt=b"\x02" * 32)
     assert endpoint.functions.paused().call() is False
 
 
