@@ -29,14 +29,15 @@ from web3.types import TxReceipt
 
 from bench._evm import Evm, median, standalone
 from bench._table import progress
+from gateway.cli.deployment import RECEIVABLE_LIMIT, SETTLEMENT_LIMIT
 from gateway.domain.typed_data import permit_message, signature_vrs
 
 ROUNDS = 5
 FOREIGN = 777  # the gateway's chain id: vault and gateway share the bench chain
 DAY = 86400
-# TransferLimits configs (enabled, capacity, rate/s, hold above): the devnet's shapes.
-ERC20_LIMIT = (True, 10**12, 10**12 // DAY, 10**11)
-NFT_LIMIT = (True, 50 * 10**6, 50 * 10**6 // DAY, 0)
+# TransferLimits configs (enabled, capacity, rate/s, hold above): the devnet's own.
+ERC20_LIMIT = SETTLEMENT_LIMIT.config()
+NFT_LIMIT = RECEIVABLE_LIMIT.config()
 ISSUER_ROLE = Web3.keccak(text="ISSUER_ROLE")
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 
