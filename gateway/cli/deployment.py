@@ -167,19 +167,12 @@ def xgate_plan(
     c_admin = ("c.endpoint", "c.header_store", "c.receivable", "c.settlement_token", "c.vault",
                "c.credit_registry")  # fmt: skip
     p_admin = ("p.endpoint", "p.asset_gateway", "p.credit_mirror", "p.settlement_token")
-    vault_limits = [
-        (token, direction, limit)
-        for token, limit in (("c.settlement_token", SETTLEMENT_LIMIT), ("c.receivable", RECEIVABLE_LIMIT))
-        for direction in (INBOUND, OUTBOUND)
-    ]  # fmt: skip
-    gateway_limits = [
-        (token, direction, limit)
-        for token, limit in (
-            ("p.wrapped_settlement_token", SETTLEMENT_LIMIT),
-            ("p.wrapped_receivable", RECEIVABLE_LIMIT),
-        )
-        for direction in (INBOUND, OUTBOUND)
-    ]
+    vault_limits = _both_ways(
+        ("c.settlement_token", SETTLEMENT_LIMIT), ("c.receivable", RECEIVABLE_LIMIT)
+    )
+    gateway_limits = _both_ways(
+        ("p.wrapped_settlement_token", SETTLEMENT_LIMIT), ("p.wrapped_receivable", RECEIVABLE_LIMIT)
+    )
 
     def described(limits: list[tuple[str, int, Limit]], remote: int) -> dict[str, Any]:
         return {
@@ -278,6 +271,11 @@ def xgate_plan(
         *_handover(p_admin, "p.timelock", admin),
     ]
     return consortium, public
+
+
+def _both_ways(*limits: tuple[str, Limit]) -> list[tuple[str, int, Limit]]:
+    """(token key, direction, limit) for each token's limit, inbound and outbound alike."""
+    return [(token, d, limit) for token, limit in limits for d in (INBOUND, OUTBOUND)]
 
 
 def _limit_steps(
