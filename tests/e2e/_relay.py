@@ -64,16 +64,6 @@ def submit_consortium_header(
     public.send(light_client.functions.submitHeader(rlp))
 
 
-def relay_to_public(
-    consortium: Chain, public: Chain, light_client: Contract, endpoint: Contract, receipt: Any
-) -> tuple[Any, Outbound]:
-    """Prove the message a consortium transaction sent and get the light client to accept its
-    block; returns the public endpoint's ``deliver`` call and the proven message."""
-    out = outbound(consortium, receipt)
-    submit_consortium_header(public, light_client, consortium, out.proven.block_hash)
-    return deliver_call(endpoint, consortium.chain_id, out), out
-
-
 # -- public -> consortium: the attested header store -----------------------------------------
 
 

@@ -37,7 +37,6 @@ from tests.e2e._relay import (
     consortium_header_rlp,
     deliver_call,
     outbound,
-    relay_to_public,
     sign_header,
     submit_consortium_header,
 )
@@ -79,8 +78,10 @@ class Devnet:
     def to_public(self, receipt: Any) -> tuple[Any, Outbound]:
         """The public ``deliver`` call of a consortium transaction's message, its block
         accepted by the light client."""
-        lc, endpoint = self.contract("p.qbft_light_client"), self.contract("p.endpoint")
-        return relay_to_public(self.consortium, self.public, lc, endpoint, receipt)
+        out = outbound(self.consortium, receipt)
+        lc = self.contract("p.qbft_light_client")
+        submit_consortium_header(self.public, lc, self.consortium, out.proven.block_hash)
+        return deliver_call(self.contract("p.endpoint"), self.cid, out), out
 
     def to_consortium(self, receipt: Any, signers: tuple[int, ...]) -> tuple[Any, Outbound]:
         """Prove the message sent by a public transaction and have the attesters ``signers``
