@@ -1,0 +1,106 @@
+"""The relay process's Prometheus metrics (prometheus-client), in one registry per process.
+
+Names and labels are part of the operator interface (alert rules and dashboards use them):
+
+=====================================  ======================================================
+metric                                 labels, meaning
+=====================================  ======================================================
+xgate_messages                         route, status: messages in the store by status
+xgate_queue_depth                      route: messages not yet delivered (or parked)
+xgate_delivery_latency_seconds         route: source block time -> delivery final (histogram)
+xgate_light_client_height              chain, source: latest header the client accepted
+xgate_light_client_lag_blocks          chain, source: source head minus that height
+xgate_rpc_errors_total                 chain, kind: failed node requests by error class
+xgate_gas_used_total                   chain, purpose: gas of our mined transactions
+xgate_fees_paid_wei_total              chain, purpose: gas used x effective gas price
+xgate_worker_up                        worker: 1 while the worker's last step succeeded
+xgate_worker_failures_total            worker: failed steps
+=====================================  ======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from relayers.supervisor import WorkerHealth
+
+__all__ = ["RelayMetrics"]
+
+# Delivery latency buckets (seconds): a BFT source delivers in a few seconds; a public source
+# waits for its confirmations or finality (minutes on Ethereum).
+_LATENCY_BUCKETS = (1, 2, 3, 5, 8, 13, 21, 34, 60, 120, 300, 600, 1200, 1800, 3600)
+
+
+class RelayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages = Gauge(
+            "xgate_messages", "Messages in the store by status", ["route", "status"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "xgate_queue_depth", "Messages not yet delivered", ["route"], registry=r
+        )
+        self.delivery_latency = Histogram(
+            "xgate_delivery_latency_seconds",
+            "Source block timestamp to delivery final on the destination",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.light_client_height = Gauge(
+            "xgate_light_client_height",
+            "Latest source header accepted by the light client on this chain",
+            ["chain", "source"],
+            registry=r,
+        )
+        self.light_client_lag = Gauge(
+            "xgate_light_client_lag_blocks",
+            "Source head minus the light client's latest header",
+            ["chain", "source"],
+            registry=r,
+        )
+        self.rpc_errors = Counter(
+            "xgate_rpc_errors", "Failed node requests", ["chain", "kind"], registry=r
+        )
+        self.gas_used = Counter(
+            "xgate_gas_used", "Gas used by our mined transactions", ["chain", "purpose"], registry=r
+        )
+        self.fees_paid = Counter(
+            "xgate_fees_paid_wei",
+            "Fees paid by our mined transactions (wei)",
+            ["chain", "purpose"],
+            registry=r,
+        )
+        self.worker_up = Gauge(
+            "xgate_worker_up", "1 while the worker is healthy", ["worker"], registry=r
+        )
+        self.worker_failures = Counter(
+            "xgate_worker_failures", "Failed worker steps", ["worker"], registry=r
+        )
+        self._failures_seen: dict[str, int] = {}
+
+    def set_message_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Replace the per-(route, status) gauges with a fresh count from the store."""
+        self.messages.clear()
+        depth: dict[str, int] = {}
+        for (route, status), n in counts.items():
+            self.messages.labels(route, status).set(n)
+            if status not in ("delivered", "already_delivered"):
+                depth[route] = depth.get(route, 0) + n
+        self.queue_depth.clear()
+        for route, n in depth.items():
+            self.queue_depth.labels(route).set(n)
+
+    def observe_workers(self, health: Mapping[str, WorkerHealth]) -> None:
+        for name, h in health.items():
+            self.worker_up.labels(name).set(1 if h.ready else 0)
+            seen = self._failures_seen.get(name, 0)
+            if h.total_failures > seen:
+                self.worker_failures.labels(name).inc(h.total_failures - seen)
+            self._failures_seen[name] = h.total_failures
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
