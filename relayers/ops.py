@@ -59,7 +59,7 @@ async def serve_ops(app: web.Application, host: str, port: int) -> AsyncIterator
     site = web.TCPSite(runner, host, port)
     try:
         await site.start()
-        sockets = site._server.sockets if site._server is not None else ()  # type: ignore[union-attr]
-        yield sockets[0].getsockname()[1] if sockets else port
+        bound: int = runner.addresses[0][1]
+        yield bound
     finally:
         await runner.cleanup()

@@ -61,7 +61,7 @@ class Backoff:
             raise ConfigError("backoff needs 0 < first_s <= cap_s", first_s=self.first_s)
 
     def delay(self, failures: int) -> float:
-        return min(self.first_s * 2 ** max(failures - 1, 0), self.cap_s)
+        return min(self.first_s * 2.0 ** max(failures - 1, 0), self.cap_s)
 
 
 @dataclass(slots=True)
