@@ -20,14 +20,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
 from eth_typing import URI
 from eth_utils.address import to_checksum_address
+from pydantic import Field, Strict
 from web3 import AsyncWeb3
 from web3.exceptions import ProviderConnectionError, Web3Exception
 from web3.providers.rpc import AsyncHTTPProvider
@@ -44,6 +45,15 @@ from adapters.base import (
     TransactionNotFound,
     TxReceipt,
     TxRequest,
+)
+from adapters.configmodel import (
+    ConfigModel,
+    FinalityField,
+    HttpUrlStr,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
 )
 from adapters.errors import (
     ConfigError,
@@ -110,59 +120,28 @@ MAX_RPC_JSON_DEPTH = 64
 # --- config ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EvmConfig:
-    """Settings of one ``EvmAdapter``; built by ``adapters.registry`` from the app config."""
+class EvmConfig(ConfigModel):
+    """Settings of one ``EvmAdapter``; built by ``adapters.registry`` from the app config.
 
-    KIND: ClassVar[str] = "evm"
+    A frozen pydantic model: invalid values raise ``ConfigError`` naming the key."""
 
-    rpc_url: str
-    chain_id: ChainId
-    finality: Finality  # what "final" means on this chain; required, never a hidden "latest"
+    kind: Literal["evm"] = "evm"  # the discriminator of adapters.registry
+    rpc_url: HttpUrlStr
+    # More endpoints of the same chain, tried in order when rpc_url fails (failover).
+    fallback_rpc_urls: tuple[HttpUrlStr, ...] = ()
+    chain_id: Annotated[ChainId, Strict(), Field(ge=1)]
+    finality: FinalityField  # what "final" means on this chain; required, never a hidden "latest"
     name: str = ""
-    request_timeout_s: float = 10.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_log_range: int = 2_000  # blocks per eth_getLogs call (public providers cap this)
-    poll_interval_s: float = 1.0  # wait_final polling
-    gas_margin_pct: int = 20  # added to eth_estimateGas
-    default_priority_fee_wei: int = 1_000_000_000  # when eth_maxPriorityFeePerGas is missing
-    receipt_concurrency: int = 8  # per-tx receipt fetches when eth_getBlockReceipts is missing
-    fee_cache_s: float = 1.0  # reuse a fee quote for this long (0: ask for every transaction)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.rpc_url, str) or not self.rpc_url.startswith(
-            ("http://", "https://")
-        ):
-            raise ConfigError("rpc_url must be an http(s) URL (scheme is missing or unsupported)")
-        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int):
-            raise ConfigError("chain_id must be an integer", chain_id=self.chain_id)
-        if self.chain_id <= 0:
-            raise ConfigError("chain_id must be positive", chain_id=self.chain_id)
-        if not isinstance(self.finality, Finality):
-            raise ConfigError("finality must be a Finality", finality=self.finality)
-        if not isinstance(self.retry, RetryPolicy):
-            raise ConfigError("retry must be a RetryPolicy", retry=self.retry)
-        positive = {
-            "request_timeout_s": self.request_timeout_s,
-            "max_log_range": self.max_log_range,
-            "poll_interval_s": self.poll_interval_s,
-            "receipt_concurrency": self.receipt_concurrency,
-        }
-        for key, value in positive.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ConfigError(f"{key} must be a positive number", **{key: value})
-        if isinstance(self.fee_cache_s, bool) or not isinstance(self.fee_cache_s, int | float):
-            raise ConfigError("fee_cache_s must be a number", fee_cache_s=self.fee_cache_s)
-        if not self.fee_cache_s >= 0:
-            raise ConfigError("fee_cache_s must be >= 0", fee_cache_s=self.fee_cache_s)
-        for key, value in {
-            "gas_margin_pct": self.gas_margin_pct,
-            "default_priority_fee_wei": self.default_priority_fee_wei,
-        }.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{key} must be a non-negative integer", **{key: value})
-        if not isinstance(self.max_log_range, int):
-            raise ConfigError("max_log_range must be an integer", max_log_range=self.max_log_range)
+    request_timeout_s: PositiveFloat = 10.0
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    max_log_range: PositiveInt = 2_000  # blocks per eth_getLogs call (public providers cap this)
+    poll_interval_s: PositiveFloat = 1.0  # wait_final polling
+    gas_margin_pct: NonNegativeInt = 20  # added to eth_estimateGas
+    # Used when the node lacks eth_maxPriorityFeePerGas.
+    default_priority_fee_wei: NonNegativeInt = 1_000_000_000
+    # Per-tx receipt fetches in flight when the node lacks eth_getBlockReceipts.
+    receipt_concurrency: PositiveInt = 8
+    fee_cache_s: NonNegativeFloat = 1.0  # reuse a fee quote this long (0: ask every time)
 
 
 # --- parsing node answers ----------------------------------------------------------------------

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from eth_utils.address import to_checksum_address
+from pydantic import AfterValidator, Field, Strict
 
 from adapters.base import BadRequest, FinalityKind
 from adapters.bft import decode_qbft_extra, qbft_block_hash
-from adapters.errors import ConfigError, DecodeError, HeaderInvalid, RpcResponseInvalid
+from adapters.configmodel import AddressField, FinalityField, Hash32Field, NonNegativeInt
+from adapters.errors import DecodeError, HeaderInvalid, RpcResponseInvalid
 from adapters.evm import EvmAdapter, EvmConfig, _Block, _ensure_height, parse_data
 from adapters.headers import Header
 from adapters.lightclient.qbft import (
@@ -46,7 +47,15 @@ class MisbehaviourDetected(HeaderInvalid):
     """The trusted validators sealed conflicting headers; the adapter refuses everything."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+def _validator_set(validators: tuple[Address, ...]) -> tuple[Address, ...]:
+    # Here, not as min_length: pydantic would also report an empty tuple after a bad item.
+    if not validators:
+        raise ValueError("must list at least one validator")
+    if len(set(validators)) != len(validators):
+        raise ValueError("lists an address twice")
+    return validators
+
+
 class QbftConfig(EvmConfig):
     """``EvmConfig`` plus the light client's trust anchor.
 
@@ -55,38 +64,14 @@ class QbftConfig(EvmConfig):
     pins that header too (an operator checkpoint).
     """
 
-    KIND: ClassVar[str] = "qbft"
-
+    # A QbftConfig is an EvmConfig of another kind; the registry dispatches on this literal.
+    kind: Literal["qbft"] = "qbft"  # type: ignore[assignment]
     # Instant finality: a sealed block is final, so "latest" is the finality policy.
-    finality: Finality = field(default_factory=Finality.latest)
-    trusted_validators: tuple[Address, ...]
-    trusted_height: int = 0
-    trusted_hash: Hash32 | None = None
-    max_anchors: int = 4096  # verified headers kept as skipping anchors
-
-    def __post_init__(self) -> None:
-        EvmConfig.__post_init__(self)  # zero-arg super() breaks in slotted dataclasses
-        if not isinstance(self.trusted_validators, tuple) or not self.trusted_validators:
-            raise ConfigError("trusted_validators must be a non-empty tuple of addresses")
-        for v in self.trusted_validators:
-            if not isinstance(v, bytes) or len(v) != 20:
-                raise ConfigError("trusted validator must be 20 bytes", validator=v)
-        if len(set(self.trusted_validators)) != len(self.trusted_validators):
-            raise ConfigError("trusted_validators lists an address twice")
-        if (
-            isinstance(self.trusted_height, bool)
-            or not isinstance(self.trusted_height, int)
-            or self.trusted_height < 0
-        ):
-            raise ConfigError("trusted_height must be >= 0", trusted_height=self.trusted_height)
-        if self.trusted_hash is not None and (
-            not isinstance(self.trusted_hash, bytes) or len(self.trusted_hash) != 32
-        ):
-            raise ConfigError("trusted_hash must be 32 bytes", trusted_hash=self.trusted_hash)
-        if isinstance(self.max_anchors, bool) or not isinstance(self.max_anchors, int):
-            raise ConfigError("max_anchors must be an integer", max_anchors=self.max_anchors)
-        if self.max_anchors < 2:
-            raise ConfigError("max_anchors must be >= 2", max_anchors=self.max_anchors)
+    finality: FinalityField = Field(default_factory=Finality.latest)
+    trusted_validators: Annotated[tuple[AddressField, ...], AfterValidator(_validator_set)]
+    trusted_height: NonNegativeInt = 0
+    trusted_hash: Hash32Field | None = None
+    max_anchors: Annotated[int, Strict(), Field(ge=2)] = 4096  # verified headers kept as anchors
 
 
 class QbftAdapter(EvmAdapter):

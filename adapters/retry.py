@@ -1,9 +1,9 @@
 """Retry with a pinned exponential backoff. The policy is a value; its tests pin the delays.
 
-Only errors marked retryable are retried (by default ``RpcUnavailable`` and
-``RpcResponseInvalid``: a node that is down or answered garbage may answer correctly later).
-``NotYetAvailable`` is deliberately not retried here: waiting for a block is the caller's loop,
-not a hidden sleep inside one RPC call.
+By default every ``XgateError`` marked ``retryable`` is retried (a node that is down or answered
+garbage may answer correctly later), except ``NotYetAvailable``: waiting for a block, receipt or
+finality level is the caller's loop (``wait_final``, a relayer's next step), not a hidden sleep
+inside one RPC call. ``retry_on=`` names the retried classes explicitly instead.
 """
 
 from __future__ import annotations
@@ -11,44 +11,34 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from adapters.errors import ConfigError, RpcResponseInvalid, RpcUnavailable, XgateError
+from pydantic import Field
 
-__all__ = ["NO_RETRY", "RetryPolicy"]
+from adapters.configmodel import ConfigModel, NonNegativeFloat, PositiveInt
+from adapters.errors import NotYetAvailable, XgateError
+
+__all__ = ["NO_RETRY", "RetryPolicy", "retried_by_default"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_RETRY_ON: tuple[type[XgateError], ...] = (RpcUnavailable, RpcResponseInvalid)
+
+def retried_by_default(exc: XgateError) -> bool:
+    """Retryable, and not a wait for something that does not exist yet."""
+    return exc.retryable and not isinstance(exc, NotYetAvailable)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(ConfigModel):
     """``max_attempts`` tries in total; before try k+1 (k >= 1) sleep
     ``min(initial_delay * multiplier**(k-1), max_delay)`` seconds. No jitter: the schedule is
     exactly what ``delays()`` says (one node per adapter, so there is no herd to spread)."""
 
-    initial_delay: float = 0.2
-    multiplier: float = 2.0
-    max_delay: float = 5.0
-    max_attempts: int = 6
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
-            raise ConfigError("retry max_attempts must be an integer", value=self.max_attempts)
-        if self.max_attempts < 1:
-            raise ConfigError("retry max_attempts must be >= 1", value=self.max_attempts)
-        if not self.initial_delay >= 0 or not self.max_delay >= 0:
-            raise ConfigError(
-                "retry delays must be >= 0",
-                initial_delay=self.initial_delay,
-                max_delay=self.max_delay,
-            )
-        if not self.multiplier >= 1:
-            raise ConfigError("retry multiplier must be >= 1", value=self.multiplier)
+    initial_delay: NonNegativeFloat = 0.2
+    multiplier: Annotated[float, Field(strict=True, ge=1, allow_inf_nan=False)] = 2.0
+    max_delay: NonNegativeFloat = 5.0
+    max_attempts: PositiveInt = 6
 
     def delay(self, retry: int) -> float:
         """Seconds to sleep before retry number ``retry`` (1-based)."""
@@ -66,17 +56,19 @@ class RetryPolicy:
         operation: Callable[[], Awaitable[T]],
         *,
         what: str = "operation",
-        retry_on: tuple[type[XgateError], ...] = DEFAULT_RETRY_ON,
+        retry_on: tuple[type[XgateError], ...] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> T:
-        """Await ``operation()`` until it succeeds, raises a non-retryable error, or the
-        attempts run out (then the last error is raised unchanged)."""
+        """Await ``operation()`` until it succeeds, raises an error that is not retried, or the
+        attempts run out (then the last error is raised unchanged). ``retry_on`` replaces the
+        default choice (``retried_by_default``) with exactly these classes."""
         attempt = 1
         while True:
             try:
                 return await operation()
-            except retry_on as exc:
-                if attempt >= self.max_attempts:
+            except XgateError as exc:
+                retried = retried_by_default(exc) if retry_on is None else isinstance(exc, retry_on)
+                if not retried or attempt >= self.max_attempts:
                     raise
                 delay = self.delay(attempt)
                 log.warning(

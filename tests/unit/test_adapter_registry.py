@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from adapters.errors import ConfigError
 from adapters.evm import EvmAdapter, EvmConfig
 from adapters.qbft import QbftAdapter, QbftConfig
 from adapters.registry import adapter_config, build_adapter
 from adapters.retry import RetryPolicy
-from adapters.types import Finality
+from adapters.types import Address, ChainId, Finality
 
 V1, V2 = "0x" + "11" * 20, "0x" + "22" * 20
 
@@ -78,7 +79,8 @@ def test_build_adapter_picks_the_adapter_of_the_kind() -> None:
         (_evm(finality="latest", chain_id=0), "chain_id"),
         (_evm(finality="latest", rpc_url="ftp://x"), "rpc_url"),
         (_evm(finality="latest", max_log_range=0), "max_log_range"),
-        (_evm(finality="latest", retry={"max_attempts": 0}), "max_attempts"),
+        (_evm(finality="latest", retry={"max_attempts": 0}), "retry.max_attempts: must be >= 1"),
+        (_evm(finality="latest", fallback_rpc_urls=["ws://x"]), "fallback_rpc_urls[0]"),
         ({"kind": "qbft", "rpc_url": "http://x", "chain_id": 5, "trusted_validators": []}, None),
         (
             {"kind": "qbft", "rpc_url": "http://x", "chain_id": 5, "trusted_validators": [V1, V1]},
@@ -86,7 +88,7 @@ def test_build_adapter_picks_the_adapter_of_the_kind() -> None:
         ),
         (
             {"kind": "qbft", "rpc_url": "http://x", "chain_id": 5, "trusted_validators": ["0x12"]},
-            "key",
+            "trusted_validators[0]: must be 20 bytes",
         ),
         ({"kind": "qbft", "rpc_url": "http://x", "chain_id": 5}, "trusted_validators"),
     ],
@@ -98,3 +100,46 @@ def test_unusable_config_is_a_config_error_naming_the_problem(
         adapter_config(raw)
     if key is not None:  # the error names what is wrong (in its message or context)
         assert key in str(info.value)
+
+
+def test_every_problem_is_one_line_naming_its_key_path() -> None:
+    with pytest.raises(ConfigError) as info:
+        adapter_config(_evm(finality="soon", chain_id=True, retry={"multiplier": 0.5}))
+    assert str(info.value).splitlines() == [
+        "chain_id: expected an integer",
+        'finality: expected "latest", "safe", "finalized" or {"depth": N} with N >= 0',
+        "retry.multiplier: must be >= 1.0",
+    ]
+
+
+def test_fallback_urls_and_hex_values_are_parsed() -> None:
+    cfg = adapter_config(
+        _evm(finality="safe", fallback_rpc_urls=["https://a.example/key", "http://10.0.0.2:8545"])
+    )
+    assert cfg.fallback_rpc_urls == ("https://a.example/key", "http://10.0.0.2:8545")
+    assert cfg.finality == Finality(tag="safe")
+
+
+def test_direct_construction_refuses_bad_values_with_a_config_error() -> None:
+    # Callers build configs in code too; the same rules and error type apply there.
+    with pytest.raises(ConfigError, match=r"^EvmConfig: max_log_range: must be >= 1$"):
+        EvmConfig(
+            rpc_url="http://127.0.0.1:8545",
+            chain_id=ChainId(1),
+            finality=Finality.latest(),
+            max_log_range=0,
+        )
+    with pytest.raises(ConfigError, match="trusted_validators: lists an address twice"):
+        QbftConfig(
+            rpc_url="http://127.0.0.1:8545",
+            chain_id=ChainId(1),
+            trusted_validators=(Address(b"\x01" * 20), Address(b"\x01" * 20)),
+        )
+
+
+def test_configs_are_frozen_values() -> None:
+    cfg = adapter_config(_evm(finality="latest"))
+    with pytest.raises(ValidationError):
+        cfg.max_log_range = 1  # type: ignore[misc]
+    assert cfg == adapter_config(_evm(finality="latest"))
+    assert hash(cfg) == hash(adapter_config(_evm(finality="latest")))
