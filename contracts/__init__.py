@@ -2,6 +2,10 @@
 
 The artifacts in ``contracts/artifacts/`` are committed; ``make test`` rebuilds them and fails
 if they differ, so what is deployed is always what the sources say.
+
+``decode_error`` names revert data by the custom errors every artifact declares, plus the
+compiler's ``Error(string)`` and ``Panic(uint256)``: one table for the adapters, the relay
+workers and the tests.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode, encode
-from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
+from eth_abi.exceptions import DecodingError
+from eth_utils.abi import abi_to_signature, collapse_if_tuple, function_abi_to_4byte_selector
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 
@@ -83,3 +88,80 @@ def load_artifact(name: str) -> Artifact:
 
 def artifact_names() -> list[str]:
     return sorted(p.stem for p in ARTIFACTS_DIR.glob("*.json"))
+
+
+# --- revert data ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedError:
+    """Revert data decoded: ``UnknownRoute(4242)`` is name "UnknownRoute", args (4242,).
+
+    ``artifact`` is the first artifact (by name) declaring the error; None for the compiler's
+    ``Error(string)`` and ``Panic(uint256)``, which every contract may raise.
+    """
+
+    name: str
+    signature: str
+    args: tuple[Any, ...]
+    artifact: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _ErrorAbi:
+    name: str
+    signature: str
+    types: tuple[str, ...]
+    artifact: str | None
+
+
+_BUILTIN_ERRORS = (
+    _ErrorAbi("Error", "Error(string)", ("string",), None),
+    _ErrorAbi("Panic", "Panic(uint256)", ("uint256",), None),
+)
+
+
+@cache
+def _error_table() -> dict[bytes, _ErrorAbi]:
+    """4-byte selector -> error, over every committed artifact."""
+    table = {function_abi_to_4byte_selector(_abi_of(e)): e for e in _BUILTIN_ERRORS}  # type: ignore[arg-type]
+    for name in artifact_names():
+        for item in load_artifact(name).abi:
+            if item.get("type") != "error":
+                continue
+            selector = function_abi_to_4byte_selector(item)  # type: ignore[arg-type]
+            # Shared libraries' errors appear in many artifacts with one signature; keep the
+            # first. (A true selector clash would need two signatures hashing alike.)
+            table.setdefault(
+                selector,
+                _ErrorAbi(
+                    name=item["name"],
+                    signature=abi_to_signature(item),  # type: ignore[arg-type]
+                    types=tuple(collapse_if_tuple(i) for i in item["inputs"]),
+                    artifact=name,
+                ),
+            )
+    return table
+
+
+def _abi_of(error: _ErrorAbi) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "name": error.name,
+        "inputs": [{"type": t, "name": ""} for t in error.types],
+    }
+
+
+def decode_error(data: bytes) -> DecodedError | None:
+    """The error ``data`` (revert data: selector + ABI-encoded arguments) names, or None when no
+    artifact declares its selector or its arguments do not decode as declared."""
+    if len(data) < 4:
+        return None
+    known = _error_table().get(bytes(data[:4]))
+    if known is None:
+        return None
+    try:
+        args = tuple(decode(list(known.types), bytes(data[4:])))
+    except (DecodingError, ValueError, OverflowError):
+        return None  # malformed data from a foreign contract: the caller keeps the raw bytes
+    return DecodedError(known.name, known.signature, args, known.artifact)

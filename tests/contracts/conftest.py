@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_abi_to_4byte_selector, keccak
+from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.types import TxReceipt
 
-from contracts import artifact_names, load_artifact
+from contracts import decode_error, load_artifact
 from devnet import keys as devnet_keys
 
 
@@ -36,33 +36,14 @@ class Reverted(AssertionError):
         self.raw = raw
 
 
-@cache
-def error_table() -> dict[bytes, tuple[str, list[str]]]:
-    """4-byte selector -> (error name, argument types) over every committed artifact."""
-    table: dict[bytes, tuple[str, list[str]]] = {
-        bytes.fromhex("08c379a0"): ("Error", ["string"]),
-        bytes.fromhex("4e487b71"): ("Panic", ["uint256"]),
-    }
-    for name in artifact_names():
-        for item in load_artifact(name).abi:
-            if item.get("type") == "error":
-                types = [i["type"] for i in item["inputs"]]
-                selector = function_abi_to_4byte_selector(item)
-                table[selector] = (item["name"], types)
-    return table
-
-
 def decode_revert(data: bytes) -> Reverted:
-    from eth_abi import decode
-
+    """Revert data as ``Reverted``, named by the artifacts' error table (contracts.decode_error)."""
     if len(data) < 4:
         return Reverted("EmptyRevert", (), data)
-    name, types = error_table().get(data[:4], (f"Unknown(0x{data[:4].hex()})", []))
-    try:
-        args = tuple(decode(types, data[4:])) if types else ()
-    except Exception:  # malformed data from a foreign contract: keep the raw bytes
-        args = ()
-    return Reverted(name, args, data)
+    decoded = decode_error(data)
+    if decoded is None:
+        return Reverted(f"Unknown(0x{data[:4].hex()})", (), data)
+    return Reverted(decoded.name, decoded.args, data)
 
 
 @dataclass
