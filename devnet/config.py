@@ -1,7 +1,9 @@
 """Typed configuration of the embedded devnet node (dev-only; never a production chain).
 
-``DevnetConfig.from_dict`` is the one way in: it rejects unknown keys and bad values with a
-``ConfigError`` that names the key. Keys (all optional):
+``DevnetConfig.from_dict`` is the one way in: a frozen pydantic model (``adapters.configmodel``)
+that rejects unknown keys, bad values and broken cross-field rules with one ``ConfigError``: one
+line per problem, ``devnet config: key: what is wrong``; its ``key`` context names the first
+problem's key. Keys (all optional):
 
 =====================  ======================================================================
 key                    meaning (default)
@@ -58,11 +60,19 @@ genesis_timestamp      genesis timestamp (default: now at first start)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal
 
+from pydantic import Field, Strict, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from adapters.configmodel import (
+    AddressField,
+    ConfigModel,
+    NonNegativeInt,
+    PositiveInt,
+    describe_problems,
+)
 from adapters.errors import ConfigError
 
 Mode = Literal["consortium", "plain"]
@@ -73,197 +83,149 @@ CONSORTIUM_CHAIN_ID: Final = 20250
 PLAIN_CHAIN_ID: Final = 31337
 ETHER: Final = 10**18
 
-_ADDRESS_RE: Final = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+Seconds = Annotated[float, Strict(), Field(ge=0, le=3600, allow_inf_nan=False)]
+Flag = Annotated[bool, Strict()]
 
 
-@dataclass(frozen=True, slots=True)
-class DevnetConfig:
-    """Configuration of one devnet node. Build it with ``from_dict`` (validates everything)."""
+class DevnetConfig(ConfigModel):
+    """Configuration of one devnet node. Build it with ``from_dict`` (validates everything,
+    fills the mode's defaults and checks the cross rules)."""
 
     mode: Mode = "consortium"
-    chain_id: int = CONSORTIUM_CHAIN_ID
+    chain_id: PositiveInt = CONSORTIUM_CHAIN_ID
     fork: Fork = "shanghai"
-    validator_count: int = 4
-    spare_validators: int = 0
-    offline_validators: tuple[bytes, ...] = ()
+    validator_count: Annotated[int, Strict(), Field(ge=1, le=64)] = 4
+    spare_validators: Annotated[int, Strict(), Field(ge=0, le=64)] = 0
+    offline_validators: tuple[AddressField, ...] = ()
     commit_seals: CommitSeals = "all"
-    block_time: float = 1.0
-    instant_seal: bool = False
-    epoch_length: int = 30000
-    gas_limit: int = 60_000_000
-    dev_accounts: int = 10
-    dev_balance_wei: int = 10_000 * ETHER
-    allowlist: tuple[bytes, ...] = field(default=())
-    permissioning: bool = True
-    rpc_gas_cap: int = 30_000_000
-    max_log_range: int = 5_000
-    max_log_addresses: int = 1_000
-    max_log_topics: int = 1_000
-    max_log_results: int = 10_000
-    max_batch_size: int = 1_024
-    max_batch_cost: int = 2_000
-    max_request_bytes: int = 5 * 1024 * 1024
-    max_json_depth: int = 32
-    rpc_workers: int = 2
-    max_filters: int = 1_000
-    filter_timeout_s: float = 300.0
-    max_pool_txs: int = 4_096
-    max_pool_bytes: int = 32 * 1024 * 1024
-    genesis_timestamp: int | None = None
+    block_time: Seconds = 1.0
+    instant_seal: Flag = False
+    epoch_length: PositiveInt = 30000
+    gas_limit: Annotated[int, Strict(), Field(ge=5000, le=2**63 - 1)] = 60_000_000
+    dev_accounts: Annotated[int, Strict(), Field(ge=0, le=100)] = 10
+    dev_balance_wei: Annotated[int, Strict(), Field(ge=0, le=2**255)] = 10_000 * ETHER
+    allowlist: tuple[AddressField, ...] = ()
+    permissioning: Flag = True
+    rpc_gas_cap: Annotated[int, Strict(), Field(ge=21_000, le=2**63 - 1)] = 30_000_000
+    max_log_range: PositiveInt = 5_000
+    max_log_addresses: PositiveInt = 1_000
+    max_log_topics: PositiveInt = 1_000
+    max_log_results: PositiveInt = 10_000
+    max_batch_size: PositiveInt = 1_024
+    max_batch_cost: PositiveInt = 2_000
+    max_request_bytes: Annotated[int, Strict(), Field(ge=1024)] = 5 * 1024 * 1024
+    max_json_depth: Annotated[int, Strict(), Field(ge=4, le=10_000)] = 32
+    rpc_workers: Annotated[int, Strict(), Field(ge=1, le=64)] = 2
+    max_filters: PositiveInt = 1_000
+    filter_timeout_s: Seconds = 300.0
+    max_pool_txs: PositiveInt = 4_096
+    max_pool_bytes: Annotated[int, Strict(), Field(ge=1024)] = 32 * 1024 * 1024
+    genesis_timestamp: NonNegativeInt | None = None
 
     @property
     def consortium(self) -> bool:
         return self.mode == "consortium"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_defaults(cls, data: Any) -> Any:
+        """Defaults that follow the mode: chain id, fork, sealing and permissioning."""
+        if not isinstance(data, Mapping):
+            return data
+        plain = data.get("mode") == "plain"
+        return {
+            "chain_id": PLAIN_CHAIN_ID if plain else CONSORTIUM_CHAIN_ID,
+            "fork": "cancun" if plain else "shanghai",
+            "instant_seal": plain or data.get("block_time", 1.0) == 0,
+            "permissioning": not plain,
+            **data,
+        }
+
     @classmethod
     def from_dict(
         cls, data: Mapping[str, Any] | None = None, *, mode: str | None = None
     ) -> DevnetConfig:
-        """Validate ``data``; mode-dependent defaults follow ``mode`` (argument or key)."""
+        """Validate ``data``; mode-dependent defaults follow ``mode`` (argument or key).
+        A ``ConfigError`` has one line per problem and names the first problem's key."""
         raw = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        for key in raw:
-            if key not in known:
-                raise ConfigError(
-                    f"unknown devnet config key {key!r}", key=key, allowed=sorted(known)
-                )
-        key_mode = raw.pop("mode", None)
-        if mode is not None and key_mode is not None and key_mode != mode:
-            raise ConfigError("devnet mode given twice with different values", key="mode")
-        chosen = mode or key_mode or "consortium"
-        if chosen not in ("consortium", "plain"):
+        if mode is not None and raw.get("mode", mode) != mode:
             raise ConfigError(
-                "devnet mode must be 'consortium' or 'plain'", key="mode", value=chosen
+                "devnet config: mode: given twice with different values "
+                f"({raw['mode']!r} in the config, {mode!r} by the caller)",
+                key="mode",
             )
-        plain = chosen == "plain"
-        block_time = _float(raw, "block_time", 1.0)
-        values: dict[str, Any] = {
-            "mode": chosen,
-            "chain_id": _int(raw, "chain_id", PLAIN_CHAIN_ID if plain else CONSORTIUM_CHAIN_ID, 1),
-            "fork": _choice(raw, "fork", "cancun" if plain else "shanghai", get_args(Fork)),
-            "validator_count": _int(raw, "validator_count", 4, 1, 64),
-            "spare_validators": _int(raw, "spare_validators", 0, 0, 64),
-            "offline_validators": _addresses(raw, "offline_validators"),
-            "commit_seals": _choice(raw, "commit_seals", "all", get_args(CommitSeals)),
-            "block_time": block_time,
-            "instant_seal": _bool(raw, "instant_seal", plain or block_time == 0),
-            "epoch_length": _int(raw, "epoch_length", 30000, 1),
-            "gas_limit": _int(raw, "gas_limit", 60_000_000, 5000, 2**63 - 1),
-            "dev_accounts": _int(raw, "dev_accounts", 10, 0, 100),
-            "dev_balance_wei": _int(raw, "dev_balance_wei", 10_000 * ETHER, 0, 2**255),
-            "allowlist": _addresses(raw, "allowlist"),
-            "permissioning": _bool(raw, "permissioning", not plain),
-            "rpc_gas_cap": _int(raw, "rpc_gas_cap", 30_000_000, 21_000, 2**63 - 1),
-            "max_log_range": _int(raw, "max_log_range", 5_000, 1),
-            "max_log_addresses": _int(raw, "max_log_addresses", 1_000, 1),
-            "max_log_topics": _int(raw, "max_log_topics", 1_000, 1),
-            "max_log_results": _int(raw, "max_log_results", 10_000, 1),
-            "max_batch_size": _int(raw, "max_batch_size", 1_024, 1),
-            "max_batch_cost": _int(raw, "max_batch_cost", 2_000, 1),
-            "max_request_bytes": _int(raw, "max_request_bytes", 5 * 1024 * 1024, 1024),
-            "max_json_depth": _int(raw, "max_json_depth", 32, 4, 10_000),
-            "rpc_workers": _int(raw, "rpc_workers", 2, 1, 64),
-            "max_filters": _int(raw, "max_filters", 1_000, 1),
-            "filter_timeout_s": _float(raw, "filter_timeout_s", 300.0),
-            "max_pool_txs": _int(raw, "max_pool_txs", 4_096, 1),
-            "max_pool_bytes": _int(raw, "max_pool_bytes", 32 * 1024 * 1024, 1024),
-            "genesis_timestamp": _opt_int(raw, "genesis_timestamp"),
-        }
-        config = cls(**values)
-        config.check()
+        raw["mode"] = mode or raw.get("mode", "consortium")
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as exc:
+            # from None: pydantic's own text echoes the input.
+            first = exc.errors(include_url=False, include_input=False)[0]["loc"]
+            lines = describe_problems(exc)
+            raise ConfigError(
+                "\n".join(f"devnet config: {line}" for line in lines),
+                key=str(first[0]) if first else None,
+            ) from None
         return config
 
-    def check(self) -> None:
-        """Cross-field rules (quorum must be reachable with the keys the node holds)."""
+    @model_validator(mode="after")
+    def _cross_rules(self) -> DevnetConfig:
+        problems = self.rule_problems()
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("devnet_rule", message), loc=(key,), input=None
+                    )
+                    for key, message in problems
+                ],
+            )
+        return self
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        """``(key, what is wrong)`` for each broken cross-field rule (the quorum must be
+        reachable with the keys the node holds; validator settings need consortium mode)."""
+        problems: list[tuple[str, str]] = []
         if self.block_time <= 0 and not self.instant_seal:
-            raise ConfigError("block_time must be > 0 unless instant_seal is on", key="block_time")
+            problems.append(("block_time", "must be > 0 unless instant_seal is on"))
         if self.consortium:
             total = self.validator_count + len(self.offline_validators)
             quorum = -(-2 * total // 3)
             if self.validator_count < quorum:
-                raise ConfigError(
-                    "offline_validators leave too few in-process keys to reach the QBFT quorum",
-                    key="offline_validators",
-                    validators=total,
-                    held_keys=self.validator_count,
-                    quorum=quorum,
+                problems.append(
+                    (
+                        "offline_validators",
+                        f"leave {self.validator_count} in-process keys of {total} validators; "
+                        f"the QBFT quorum needs {quorum}",
+                    )
                 )
             if len(set(self.offline_validators)) != len(self.offline_validators):
-                raise ConfigError(
-                    "offline_validators lists an address twice", key="offline_validators"
-                )
-        elif self.fork == "london":
-            raise ConfigError(
-                "plain mode serves post-merge headers: fork must be shanghai, cancun or prague",
-                key="fork",
-                value=self.fork,
+                problems.append(("offline_validators", "lists an address twice"))
+            return problems
+        if self.fork == "london":
+            problems.append(
+                ("fork", "plain mode serves post-merge headers: use shanghai, cancun or prague")
             )
-        elif self.offline_validators or self.spare_validators:
+        if self.offline_validators:
+            problems.append(("offline_validators", "applies only to consortium mode"))
+        if self.spare_validators:
+            problems.append(("spare_validators", "applies only to consortium mode"))
+        return problems
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` (one line per problem) if a cross-field rule is broken.
+        Validation already enforces them; this re-checks a config built without it."""
+        problems = self.rule_problems()
+        if problems:
             raise ConfigError(
-                "validator settings apply only to consortium mode",
-                key="offline_validators" if self.offline_validators else "spare_validators",
+                "\n".join(f"devnet config: {key}: {message}" for key, message in problems),
+                key=problems[0][0],
             )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, tuple):
-                value = ["0x" + v.hex() for v in value]
-            out[f.name] = value
-        return out
-
-
-def _int(raw: Mapping[str, Any], key: str, default: int, lo: int = 0, hi: int | None = None) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"devnet config {key!r} must be an integer", key=key, value=value)
-    if value < lo or (hi is not None and value > hi):
-        raise ConfigError(
-            f"devnet config {key!r} is out of range", key=key, value=value, min=lo, max=hi
-        )
-    return value
-
-
-def _opt_int(raw: Mapping[str, Any], key: str) -> int | None:
-    if raw.get(key) is None:
-        return None
-    return _int(raw, key, 0)
-
-
-def _float(raw: Mapping[str, Any], key: str, default: float) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value > 3600:
-        raise ConfigError(
-            f"devnet config {key!r} must be a number of seconds in [0, 3600]", key=key, value=value
-        )
-    return float(value)
-
-
-def _bool(raw: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = raw.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"devnet config {key!r} must be true or false", key=key, value=value)
-    return value
-
-
-def _choice(raw: Mapping[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = raw.get(key, default)
-    if value not in allowed:
-        raise ConfigError(f"devnet config {key!r} must be one of {allowed}", key=key, value=value)
-    return str(value)
-
-
-def _addresses(raw: Mapping[str, Any], key: str) -> tuple[bytes, ...]:
-    value = raw.get(key, ())
-    if not isinstance(value, list | tuple):
-        raise ConfigError(f"devnet config {key!r} must be a list of 0x addresses", key=key)
-    out: list[bytes] = []
-    for item in value:
-        if isinstance(item, bytes) and len(item) == 20:
-            out.append(item)
-        elif isinstance(item, str) and _ADDRESS_RE.match(item):
-            out.append(bytes.fromhex(item[2:]))
-        else:
-            raise ConfigError(f"devnet config {key!r} holds a bad address", key=key, value=item)
-    return tuple(out)
+        """Plain JSON values (addresses as 0x hex), e.g. to store beside a persisted chain."""
+        return {
+            key: ["0x" + v.hex() for v in value] if isinstance(value, tuple) else value
+            for key, value in self
+        }

@@ -44,6 +44,39 @@ def test_bad_config_values_are_rejected_naming_the_key(raw: dict[str, object], k
     assert exc.value.context["key"] == key
 
 
+def test_every_bad_value_is_one_line_naming_its_key() -> None:
+    with pytest.raises(ConfigError) as exc:
+        DevnetConfig.from_dict({"chain_id": 0, "fork": "osaka", "allowlist": ["0x12"]})
+    assert exc.value.message.splitlines() == [
+        "devnet config: chain_id: must be >= 1",
+        "devnet config: fork: expected 'london', 'shanghai', 'cancun' or 'prague'",
+        "devnet config: allowlist[0]: must be 20 bytes",
+    ]
+
+
+def test_broken_cross_rules_are_one_line_each_also_when_built_in_code() -> None:
+    with pytest.raises(ConfigError) as exc:
+        DevnetConfig.from_dict({"fork": "london", "spare_validators": 1}, mode="plain")
+    assert exc.value.message.splitlines() == [
+        "devnet config: fork: plain mode serves post-merge headers: use shanghai, cancun or prague",
+        "devnet config: spare_validators: applies only to consortium mode",
+    ]
+    assert exc.value.context["key"] == "fork"
+    with pytest.raises(ConfigError, match=r"offline_validators: .* the QBFT quorum needs 2"):
+        DevnetConfig(validator_count=1, offline_validators=(Address(A),))
+    with pytest.raises(ConfigError, match="mode: given twice"):
+        DevnetConfig.from_dict({"mode": "plain"}, mode="consortium")
+
+
+def test_to_dict_reads_back_to_the_same_config() -> None:
+    config = DevnetConfig.from_dict(
+        {"allowlist": ["0x" + "ab" * 20], "block_time": 2, "genesis_timestamp": 7}, mode="plain"
+    )
+    assert config.to_dict()["allowlist"] == ["0x" + "ab" * 20]
+    assert config.block_time == 2.0 and config.instant_seal  # plain mode seals on arrival
+    assert DevnetConfig.from_dict(config.to_dict()) == config
+
+
 def test_mode_defaults() -> None:
     consortium = DevnetConfig.from_dict({})
     assert (consortium.chain_id, consortium.fork, consortium.permissioning) == (
