@@ -1,0 +1,40 @@
+"""Persistence of the relay service (docs/relayer.md §2): sqlmodel tables, Alembic migrations
+and the async ``Store`` facade, on SQLite (WAL) or PostgreSQL.
+
+``Store`` returns frozen records of ``gateway.domain.status``; the tables in ``models`` are
+internal. ``migrate`` runs the migrations from code (``xgate db``).
+"""
+
+from gateway.store.errors import (
+    CheckpointMoved,
+    ConflictingSignature,
+    InvalidCheckpoint,
+    LeaseLost,
+    NotFound,
+    SchemaOutOfDate,
+    StoreError,
+    StoreUnavailable,
+    SwapConflict,
+    SwapStateMoved,
+    TrackingConflict,
+    TxConflict,
+    ValueOutOfRange,
+)
+from gateway.store.store import Store
+
+__all__ = [
+    "CheckpointMoved",
+    "ConflictingSignature",
+    "InvalidCheckpoint",
+    "LeaseLost",
+    "NotFound",
+    "SchemaOutOfDate",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "SwapConflict",
+    "SwapStateMoved",
+    "TrackingConflict",
+    "TxConflict",
+    "ValueOutOfRange",
+]

@@ -1,0 +1,1616 @@
+"""The async ``Store`` facade: the only way the relay service reads or writes its database.
+
+It returns frozen domain records (``gateway.domain.status``), never ORM rows, and every method is
+one database transaction. The queries are SQLAlchemy Core over the sqlmodel tables: ON CONFLICT,
+``FOR UPDATE SKIP LOCKED`` and compare-and-set UPDATEs say exactly what they do, and there is no
+identity map that could hold a row another process changed.
+
+Leases (docs/relayer.md §2): ``claim_messages`` stamps rows with an owner and an expiry; every
+later change of a message names its owner and is refused (``LeaseLost``) once the lease passed
+to someone else. A lease that expired but was not taken is still its owner's: the change and any
+competing claim are serialized by the database, so the owner's change lands first or not at all.
+Times come from the caller's clock (``now=`` or the store's ``clock``), not the database's, so
+tests can drive expiry; processes sharing a database need clocks that agree to well within a
+lease.
+
+Errors: ``StoreUnavailable`` (retryable) when the database is unreachable, busy past its
+timeout, or aborted the transaction; ``StoreError`` and its kin (fatal) for broken constraints
+and rules. Nothing is written when a method raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from alembic.migration import MigrationContext
+from sqlalchemy import Row, Table, and_, case, func, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.errors import XgateError
+from adapters.types import Address, ChainId, Hash32, Height, TxHash
+from gateway.domain.messages import Message, MessageId, Nonce
+from gateway.domain.status import (
+    DONE_STATUSES,
+    WAITING_STATUSES,
+    AssetKind,
+    Checkpoint,
+    InvalidTransition,
+    LockLease,
+    MessageRecord,
+    MessageStatus,
+    NewMessage,
+    SignatureRecord,
+    StatusChange,
+    Swap,
+    SwapLeg,
+    SwapState,
+    TrackingKind,
+    TrackingRecord,
+    TrustState,
+    TxAttempt,
+    TxRecord,
+    TxRefs,
+    TxState,
+    check_transition,
+)
+from gateway.store.db import BEGIN_OPTION, StoreUrl, async_engine, parse_store_url
+from gateway.store.errors import (
+    CheckpointMoved,
+    ConflictingSignature,
+    InvalidCheckpoint,
+    LeaseLost,
+    NotFound,
+    SchemaOutOfDate,
+    StoreError,
+    StoreUnavailable,
+    SwapConflict,
+    SwapStateMoved,
+    TrackingConflict,
+    TxConflict,
+    ValueOutOfRange,
+)
+from gateway.store.migrate import head, upgrade
+from gateway.store.models import OWNER_LEN, TRACKING_ID_LEN, metadata
+from gateway.store.types import UINT256_MAX
+
+__all__ = ["Store"]
+
+log = logging.getLogger(__name__)
+
+_INT64_MAX = 2**63 - 1
+# Rows per multi-VALUES insert: far below SQLite's bound-parameter limit (26 columns each).
+_INSERT_CHUNK = 200
+# SQLite reports schema problems as OperationalError too; those are not worth retrying.
+_SQLITE_SCHEMA_ERRORS = ("no such table", "no such column", "has no column", "syntax error")
+
+_messages: Table = metadata.tables["messages"]
+_history: Table = metadata.tables["message_status_history"]
+_checkpoints: Table = metadata.tables["checkpoints"]
+_trust: Table = metadata.tables["trust_states"]
+_txs: Table = metadata.tables["transactions"]
+_sigs: Table = metadata.tables["attester_signatures"]
+_swaps: Table = metadata.tables["swaps"]
+_locks: Table = metadata.tables["locks"]
+_tracking: Table = metadata.tables["tracking"]
+
+_MESSAGE_ORDER = (
+    _messages.c.src_chain_id,
+    _messages.c.src_block_number,
+    _messages.c.block_log_index,
+)
+_LEGS = ("initiator_leg", "participant_leg")
+_LEG_TX_FIELDS = ("lock_tx", "claim_tx", "refund_tx")
+_SWAP_FIELDS = frozenset(
+    {"preimage", "claim_signature", "claim_destination", "refund_authorised"}
+    | {f"{leg}_{name}" for leg in _LEGS for name in _LEG_TX_FIELDS}
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """The relay service's persistence. Open with ``await Store.open(url)`` (or ``async with``)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        url: StoreUrl,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._engine = engine
+        self._url = url
+        self._clock = clock
+        self._sqlite = url.dialect == "sqlite"
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> Store:
+        """Connect to ``url``; with ``migrate`` upgrade the schema to head first, otherwise refuse
+        a database that is not at head (``SchemaOutOfDate``)."""
+        parsed = parse_store_url(url)
+        if migrate:
+            await asyncio.to_thread(upgrade, parsed)
+        store = cls(async_engine(parsed), parsed, clock=clock)
+        try:
+            await store._check_schema()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._url.dialect
+
+    async def _check_schema(self) -> None:
+        expected = head()
+        async with self._tx("check_schema", write=False) as conn:
+            found = await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+        if found != expected:
+            raise SchemaOutOfDate(
+                "database schema is not at the code's revision: run `xgate db upgrade`",
+                found=found,
+                expected=expected,
+                url=self._url.shown,
+            )
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _tx(self, op: str, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
+        """One transaction; database errors leave it as ``StoreUnavailable`` / ``StoreError``."""
+        try:
+            async with self._engine.connect() as conn:
+                if self._sqlite and not write:
+                    await conn.execution_options(**{BEGIN_OPTION: "DEFERRED"})
+                async with conn.begin():
+                    yield conn
+        except XgateError:
+            raise
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            raise self._classify(exc, op) from exc
+
+    def _classify(self, exc: BaseException, op: str) -> XgateError:
+        reason = str(getattr(exc, "orig", None) or exc)
+        if isinstance(exc, sa_exc.IntegrityError):
+            return StoreError("store constraint violated", op=op, reason=reason)
+        transient = isinstance(
+            exc,
+            sa_exc.OperationalError
+            | sa_exc.InterfaceError
+            | sa_exc.TimeoutError
+            | sa_exc.DisconnectionError
+            | OSError,
+        ) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
+        if transient and not (
+            self._sqlite and any(marker in reason for marker in _SQLITE_SCHEMA_ERRORS)
+        ):
+            return StoreUnavailable(
+                "database unavailable or busy", op=op, dialect=self.dialect, reason=reason
+            )
+        return StoreError("store operation failed", op=op, reason=reason)
+
+    def _insert(self, table: Table) -> PgInsert | SqliteInsert:
+        return sqlite_insert(table) if self._sqlite else pg_insert(table)
+
+    def _now(self, now: datetime | None) -> datetime:
+        value = self._clock() if now is None else now
+        if value.tzinfo is None:
+            raise StoreError("naive datetime: the store takes aware UTC times only", now=value)
+        return value.astimezone(UTC)
+
+    # --- scans and checkpoints ----------------------------------------------------------------
+
+    async def checkpoint(self, chain_id: ChainId, stream: str) -> Checkpoint | None:
+        async with self._tx("checkpoint", write=False) as conn:
+            row = (
+                await conn.execute(
+                    select(_checkpoints).where(
+                        _checkpoints.c.chain_id == chain_id, _checkpoints.c.stream == stream
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return Checkpoint(
+            ChainId(row.chain_id), row.stream, Height(row.height), Hash32(row.block_hash)
+        )
+
+    async def record_scan(
+        self,
+        chain_id: ChainId,
+        stream: str,
+        expected_prev: Checkpoint | None,
+        new: Checkpoint,
+        messages: Sequence[NewMessage],
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Record the messages found in the blocks after ``expected_prev`` up to ``new`` and move
+        the checkpoint to ``new``, in one transaction. Returns how many messages were new
+        (recording one again changes nothing).
+
+        ``CheckpointMoved`` (retryable, nothing written) when the stored checkpoint is not
+        ``expected_prev``: another watcher got there first. ``InvalidCheckpoint`` when ``new``
+        is below ``expected_prev`` or a message lies outside the scanned range.
+        """
+        at = self._now(now)
+        _check_int64(chain_id, "chain_id")
+        for cp in (expected_prev, new):
+            if cp is not None and (cp.chain_id != chain_id or cp.stream != stream):
+                raise InvalidCheckpoint(
+                    "checkpoint of another stream", chain_id=chain_id, stream=stream,
+                    checkpoint_chain_id=cp.chain_id, checkpoint_stream=cp.stream,
+                )  # fmt: skip
+        _check_int64(new.height, "height")
+        low = -1 if expected_prev is None else expected_prev.height
+        if new.height < low:
+            raise InvalidCheckpoint(
+                "checkpoint would move backwards",
+                chain_id=chain_id, stream=stream, height=new.height, previous=low,
+            )  # fmt: skip
+        if expected_prev is not None and new.height == low and new != expected_prev:
+            raise InvalidCheckpoint(
+                "checkpoint would change its block at the same height",
+                chain_id=chain_id, stream=stream, height=new.height,
+            )  # fmt: skip
+        rows: dict[bytes, dict[str, Any]] = {}
+        for item in messages:
+            if item.message.src_chain_id != chain_id:
+                raise InvalidCheckpoint(
+                    "message from another chain in a scan",
+                    chain_id=chain_id, message_chain_id=item.message.src_chain_id,
+                )  # fmt: skip
+            if not low < item.src_block_number <= new.height:
+                raise InvalidCheckpoint(
+                    "message outside the scanned blocks",
+                    chain_id=chain_id, stream=stream, block=item.src_block_number,
+                    after=low, up_to=new.height,
+                )  # fmt: skip
+            rows.setdefault(item.id, _message_row(item, at))
+
+        async with self._tx("record_scan") as conn:
+            await self._advance_checkpoint(conn, chain_id, stream, expected_prev, new, at)
+            if not rows:
+                return 0
+            await self._fill_tracking_ids(conn, chain_id, rows)
+            new_ids: list[bytes] = []
+            values = list(rows.values())
+            for start in range(0, len(values), _INSERT_CHUNK):
+                stmt = (
+                    self._insert(_messages)
+                    .values(values[start : start + _INSERT_CHUNK])
+                    .on_conflict_do_nothing(index_elements=[_messages.c.id])
+                    .returning(_messages.c.id)
+                )
+                new_ids += (await conn.execute(stmt)).scalars().all()
+            if new_ids:
+                await conn.execute(
+                    _history.insert(),
+                    [
+                        {
+                            "message_id": mid,
+                            "old_status": None,
+                            "new_status": MessageStatus.FINAL.value,
+                            "owner": None,
+                            "at": at,
+                            "detail": f"seen in final block {rows[mid]['src_block_number']}",
+                            "tx_hash": rows[mid]["src_tx_hash"],
+                        }
+                        for mid in new_ids
+                    ],
+                )
+        return len(new_ids)
+
+    async def _advance_checkpoint(
+        self,
+        conn: AsyncConnection,
+        chain_id: ChainId,
+        stream: str,
+        expected_prev: Checkpoint | None,
+        new: Checkpoint,
+        at: datetime,
+    ) -> None:
+        if expected_prev is None:
+            result = await conn.execute(
+                self._insert(_checkpoints)
+                .values(
+                    chain_id=chain_id,
+                    stream=stream,
+                    height=new.height,
+                    block_hash=new.block_hash,
+                    updated_at=at,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[_checkpoints.c.chain_id, _checkpoints.c.stream]
+                )
+                .returning(_checkpoints.c.height)
+            )
+        else:
+            # Compare-and-set: the row changes only if it still is the checkpoint we read.
+            result = await conn.execute(
+                update(_checkpoints)
+                .where(
+                    _checkpoints.c.chain_id == chain_id,
+                    _checkpoints.c.stream == stream,
+                    _checkpoints.c.height == expected_prev.height,
+                    _checkpoints.c.block_hash == expected_prev.block_hash,
+                )
+                .values(height=new.height, block_hash=new.block_hash, updated_at=at)
+                .returning(_checkpoints.c.height)
+            )
+        # RETURNING, not rowcount: the async psycopg driver reports -1 for an INSERT's rowcount.
+        if result.first() is None:
+            raise CheckpointMoved(
+                "checkpoint moved since it was read: another watcher scanned these blocks",
+                chain_id=chain_id,
+                stream=stream,
+                expected=None if expected_prev is None else expected_prev.height,
+            )
+
+    async def _fill_tracking_ids(
+        self, conn: AsyncConnection, chain_id: ChainId, rows: dict[bytes, dict[str, Any]]
+    ) -> None:
+        """Messages of a transaction the API already tracks get its tracking id."""
+        untracked = {r["src_tx_hash"] for r in rows.values() if r["tracking_id"] is None}
+        if not untracked:
+            return
+        found = await conn.execute(
+            select(_tracking.c.src_tx_hash, func.min(_tracking.c.tracking_id))
+            .where(
+                _tracking.c.src_chain_id == chain_id,
+                _tracking.c.src_tx_hash.in_(untracked),
+            )
+            .group_by(_tracking.c.src_tx_hash)
+        )
+        by_tx = {bytes(tx): tid for tx, tid in found.all()}
+        for r in rows.values():
+            if r["tracking_id"] is None:
+                r["tracking_id"] = by_tx.get(r["src_tx_hash"])
+
+    # --- the message work queue ---------------------------------------------------------------
+
+    async def claim_messages(
+        self,
+        owner: str,
+        *,
+        dst_chain_id: ChainId,
+        statuses: Iterable[MessageStatus],
+        limit: int,
+        lease_s: float,
+        src_chain_id: ChainId | None = None,
+        now: datetime | None = None,
+    ) -> list[MessageRecord]:
+        """Lease up to ``limit`` messages to ``owner`` for ``lease_s`` seconds: those for
+        ``dst_chain_id`` (and ``src_chain_id`` if given) in ``statuses`` that are due
+        (``next_attempt_at <= now``) and not leased (no lease, or an expired one). Oldest source
+        block and position first. Rows another claimer holds are skipped, never waited for."""
+        _check_owner(owner)
+        if lease_s <= 0:
+            raise StoreError("lease_s must be > 0", lease_s=lease_s)
+        wanted = [MessageStatus(s).value for s in statuses]
+        if limit <= 0 or not wanted:
+            return []
+        at = self._now(now)
+        until = at + timedelta(seconds=lease_s)
+        m = _messages.c
+        conditions = [
+            m.status.in_(wanted),
+            m.dst_chain_id == dst_chain_id,
+            m.next_attempt_at <= at,
+            or_(m.lease_until.is_(None), m.lease_until <= at),
+        ]
+        if src_chain_id is not None:
+            conditions.append(m.src_chain_id == src_chain_id)
+        async with self._tx("claim_messages") as conn:
+            # SKIP LOCKED on PostgreSQL; SQLite renders no FOR UPDATE and relies on BEGIN
+            # IMMEDIATE having made this the only writer.
+            ids = (
+                (
+                    await conn.execute(
+                        select(m.id)
+                        .where(*conditions)
+                        .order_by(*_MESSAGE_ORDER)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return []
+            claimed = (
+                await conn.execute(
+                    update(_messages)
+                    .where(m.id.in_(ids))
+                    .values(lease_owner=owner, lease_until=until, updated_at=at)
+                    .returning(*_messages.c)
+                )
+            ).all()
+        records = [_message_record(row) for row in claimed]
+        records.sort(key=lambda r: (r.src_chain_id, r.src_block_number, r.block_log_index))
+        return records
+
+    async def transition(
+        self,
+        message_id: MessageId,
+        owner: str,
+        new_status: MessageStatus,
+        *,
+        reason: str | None = None,
+        tx_hash: TxHash | None = None,
+        block_number: Height | None = None,
+        retry_at: datetime | None = None,
+        detail: str | None = None,
+        now: datetime | None = None,
+    ) -> MessageRecord:
+        """Move a message ``owner`` holds the lease of to ``new_status`` and record the change.
+
+        ``LeaseLost`` when the lease is someone else's (or was released); ``InvalidTransition``
+        when the lifecycle does not allow the change. ``submitted`` needs the delivery
+        ``tx_hash`` and counts an attempt; ``parked`` needs a ``reason``; ``delivered`` records
+        ``tx_hash`` / ``block_number``; back to ``header_ready`` forgets the delivery transaction.
+        The message is due again at ``retry_at`` (default: now). Reaching ``delivered``,
+        ``already_delivered`` or ``parked`` ends the lease; otherwise the owner keeps it.
+        """
+        new_status = MessageStatus(new_status)
+        at = self._now(now)
+        async with self._tx("transition") as conn:
+            row = await self._message_for_update(conn, message_id)
+            self._check_lease(row, owner, message_id)
+            old = MessageStatus(row.status)
+            check_transition(old, new_status, message_id=message_id)
+            if new_status is MessageStatus.SUBMITTED and tx_hash is None:
+                raise InvalidTransition(
+                    "a submitted message needs its delivery tx_hash", message_id=message_id
+                )
+            if new_status is MessageStatus.PARKED and not reason:
+                raise InvalidTransition("a parked message needs a reason", message_id=message_id)
+            m = _messages.c
+            values: dict[str, Any] = {
+                "status": new_status.value,
+                "reason": reason,
+                "next_attempt_at": self._now(retry_at) if retry_at is not None else at,
+                "updated_at": at,
+            }
+            if new_status is MessageStatus.SUBMITTED:
+                values["attempts"] = m.attempts + 1
+                values["delivery_tx_hash"] = tx_hash
+                values["delivery_block_number"] = None
+            elif new_status is MessageStatus.HEADER_READY:
+                values["delivery_tx_hash"] = None
+                values["delivery_block_number"] = None
+            else:
+                if tx_hash is not None:
+                    values["delivery_tx_hash"] = tx_hash
+                if block_number is not None:
+                    values["delivery_block_number"] = _check_int64(block_number, "block_number")
+            if new_status in DONE_STATUSES or new_status is MessageStatus.PARKED:
+                values["lease_owner"] = None
+                values["lease_until"] = None
+            updated = (
+                await conn.execute(
+                    update(_messages)
+                    .where(m.id == message_id)
+                    .values(**values)
+                    .returning(*_messages.c)
+                )
+            ).one()
+            await conn.execute(
+                _history.insert().values(
+                    message_id=message_id,
+                    old_status=old.value,
+                    new_status=new_status.value,
+                    owner=owner,
+                    at=at,
+                    detail=detail if detail is not None else reason,
+                    tx_hash=tx_hash,
+                )
+            )
+        return _message_record(updated)
+
+    async def operator_retry(
+        self,
+        message_id: MessageId,
+        *,
+        operator: str = "operator",
+        detail: str | None = None,
+        now: datetime | None = None,
+    ) -> MessageRecord:
+        """Move a parked message back to ``header_ready`` (an operator decided its reason is
+        gone): due now, attempts reset, no lease needed. Any other status is
+        ``InvalidTransition``."""
+        at = self._now(now)
+        async with self._tx("operator_retry") as conn:
+            row = await self._message_for_update(conn, message_id)
+            old = MessageStatus(row.status)
+            check_transition(old, MessageStatus.HEADER_READY, operator=True, message_id=message_id)
+            updated = (
+                await conn.execute(
+                    update(_messages)
+                    .where(_messages.c.id == message_id)
+                    .values(
+                        status=MessageStatus.HEADER_READY.value,
+                        reason=None,
+                        attempts=0,
+                        next_attempt_at=at,
+                        lease_owner=None,
+                        lease_until=None,
+                        delivery_tx_hash=None,
+                        delivery_block_number=None,
+                        updated_at=at,
+                    )
+                    .returning(*_messages.c)
+                )
+            ).one()
+            await conn.execute(
+                _history.insert().values(
+                    message_id=message_id,
+                    old_status=old.value,
+                    new_status=MessageStatus.HEADER_READY.value,
+                    owner=operator,
+                    at=at,
+                    detail=detail or f"operator retry (was parked: {row.reason})",
+                    tx_hash=None,
+                )
+            )
+        return _message_record(updated)
+
+    async def defer(
+        self,
+        message_id: MessageId,
+        owner: str,
+        retry_at: datetime,
+        *,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> MessageRecord:
+        """A try failed retryably: keep the status, count the attempt, note ``reason``, make the
+        message due at ``retry_at`` and end ``owner``'s lease. No history row (no status
+        change). ``LeaseLost`` when the lease is not ``owner``'s."""
+        at = self._now(now)
+        async with self._tx("defer") as conn:
+            row = await self._message_for_update(conn, message_id)
+            self._check_lease(row, owner, message_id)
+            updated = (
+                await conn.execute(
+                    update(_messages)
+                    .where(_messages.c.id == message_id)
+                    .values(
+                        attempts=_messages.c.attempts + 1,
+                        reason=reason,
+                        next_attempt_at=self._now(retry_at),
+                        lease_owner=None,
+                        lease_until=None,
+                        updated_at=at,
+                    )
+                    .returning(*_messages.c)
+                )
+            ).one()
+        return _message_record(updated)
+
+    async def renew_leases(
+        self,
+        owner: str,
+        ids: Iterable[MessageId],
+        lease_s: float,
+        *,
+        now: datetime | None = None,
+    ) -> list[MessageId]:
+        """Extend ``owner``'s leases by ``lease_s`` from now; returns the ids still held (the
+        others were taken over: stop working on them)."""
+        wanted = list(ids)
+        if not wanted:
+            return []
+        at = self._now(now)
+        async with self._tx("renew_leases") as conn:
+            renewed = (
+                await conn.execute(
+                    update(_messages)
+                    .where(_messages.c.id.in_(wanted), _messages.c.lease_owner == owner)
+                    .values(lease_until=at + timedelta(seconds=lease_s), updated_at=at)
+                    .returning(_messages.c.id)
+                )
+            ).scalars()
+            held = {bytes(mid) for mid in renewed}
+        return [mid for mid in wanted if mid in held]
+
+    async def release(self, owner: str, ids: Iterable[MessageId]) -> int:
+        """End ``owner``'s leases on ``ids`` (others' leases are untouched); returns how many."""
+        wanted = list(ids)
+        if not wanted:
+            return 0
+        async with self._tx("release") as conn:
+            result = await conn.execute(
+                update(_messages)
+                .where(_messages.c.id.in_(wanted), _messages.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+                .returning(_messages.c.id)
+            )
+            return len(result.all())
+
+    async def _message_for_update(self, conn: AsyncConnection, message_id: MessageId) -> Row[Any]:
+        row = (
+            await conn.execute(
+                select(_messages).where(_messages.c.id == message_id).with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise NotFound("no such message", what="message", message_id=message_id)
+        return row
+
+    @staticmethod
+    def _check_lease(row: Row[Any], owner: str, message_id: MessageId) -> None:
+        if row.lease_owner != owner:
+            raise LeaseLost(
+                "message lease is not held by this owner",
+                message_id=message_id,
+                owner=owner,
+                holder=row.lease_owner,
+                lease_until=row.lease_until,
+            )
+
+    # --- message queries ----------------------------------------------------------------------
+
+    async def message(self, message_id: MessageId) -> MessageRecord | None:
+        async with self._tx("message", write=False) as conn:
+            row = (
+                await conn.execute(select(_messages).where(_messages.c.id == message_id))
+            ).first()
+        return None if row is None else _message_record(row)
+
+    async def history(self, message_id: MessageId) -> list[StatusChange]:
+        """Every status change of the message, oldest first."""
+        h = _history.c
+        async with self._tx("history", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(_history).where(h.message_id == message_id).order_by(h.id)
+                )
+            ).all()
+        return [
+            StatusChange(
+                seq=row.id,
+                message_id=MessageId(bytes(row.message_id)),
+                old_status=None if row.old_status is None else MessageStatus(row.old_status),
+                new_status=MessageStatus(row.new_status),
+                at=row.at,
+                owner=row.owner,
+                detail=row.detail,
+                tx_hash=None if row.tx_hash is None else TxHash(bytes(row.tx_hash)),
+            )
+            for row in rows
+        ]
+
+    async def messages_by_tx(self, src_chain_id: ChainId, tx_hash: TxHash) -> list[MessageRecord]:
+        """The messages one source transaction sent, in log order."""
+        m = _messages.c
+        return await self._messages_where(
+            "messages_by_tx", m.src_chain_id == src_chain_id, m.src_tx_hash == tx_hash
+        )
+
+    async def messages_by_tracking(self, tracking_id: str) -> list[MessageRecord]:
+        return await self._messages_where(
+            "messages_by_tracking", _messages.c.tracking_id == tracking_id
+        )
+
+    async def _messages_where(self, op: str, *conditions: Any) -> list[MessageRecord]:
+        async with self._tx(op, write=False) as conn:
+            rows = (
+                await conn.execute(select(_messages).where(*conditions).order_by(*_MESSAGE_ORDER))
+            ).all()
+        return [_message_record(row) for row in rows]
+
+    async def count_by_status(self) -> dict[tuple[ChainId, MessageStatus], int]:
+        """Messages per (destination chain, status)."""
+        m = _messages.c
+        async with self._tx("count_by_status", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(m.dst_chain_id, m.status, func.count()).group_by(
+                        m.dst_chain_id, m.status
+                    )
+                )
+            ).all()
+        return {(ChainId(dst), MessageStatus(status)): int(n) for dst, status, n in rows}
+
+    async def count_by_route(self) -> dict[tuple[ChainId, ChainId, MessageStatus], int]:
+        """Messages per (source chain, destination chain, status)."""
+        m = _messages.c
+        async with self._tx("count_by_route", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(m.src_chain_id, m.dst_chain_id, m.status, func.count()).group_by(
+                        m.src_chain_id, m.dst_chain_id, m.status
+                    )
+                )
+            ).all()
+        return {
+            (ChainId(src), ChainId(dst), MessageStatus(status)): int(n)
+            for src, dst, status, n in rows
+        }
+
+    async def oldest_waiting(self, dst_chain_id: ChainId) -> MessageRecord | None:
+        """The longest-waiting message for ``dst_chain_id`` that still needs work (``final``,
+        ``header_ready`` or ``submitted``): the queue's age."""
+        m = _messages.c
+        async with self._tx("oldest_waiting", write=False) as conn:
+            row = (
+                await conn.execute(
+                    select(_messages)
+                    .where(
+                        m.dst_chain_id == dst_chain_id,
+                        m.status.in_([s.value for s in WAITING_STATUSES]),
+                    )
+                    .order_by(m.created_at, *_MESSAGE_ORDER)
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else _message_record(row)
+
+    # --- named locks --------------------------------------------------------------------------
+
+    async def acquire_lock(
+        self, name: str, owner: str, lease_s: float, *, now: datetime | None = None
+    ) -> LockLease | None:
+        """Take the lock ``name`` for ``lease_s`` seconds if it is free or its lease expired, or
+        renew it if ``owner`` holds it; None while someone else holds it. The fencing token
+        grows by one whenever the holder changes (including re-taking after a release)."""
+        _check_owner(owner)
+        if lease_s <= 0:
+            raise StoreError("lease_s must be > 0", lease_s=lease_s)
+        at = self._now(now)
+        until = at + timedelta(seconds=lease_s)
+        lk = _locks.c
+        async with self._tx("acquire_lock") as conn:
+            created = await conn.execute(
+                self._insert(_locks)
+                .values(name=name, owner=owner, lease_until=until, fencing_token=1, updated_at=at)
+                .on_conflict_do_nothing(index_elements=[lk.name])
+                .returning(lk.fencing_token)
+            )
+            if created.first() is not None:
+                return LockLease(name, owner, until, 1)
+            token = (
+                await conn.execute(
+                    update(_locks)
+                    .where(
+                        lk.name == name,
+                        or_(lk.owner == owner, lk.owner.is_(None), lk.lease_until <= at),
+                    )
+                    .values(
+                        owner=owner,
+                        lease_until=until,
+                        updated_at=at,
+                        # SET sees the old row: the token moves only when the holder changes.
+                        fencing_token=case(
+                            (lk.owner == owner, lk.fencing_token), else_=lk.fencing_token + 1
+                        ),
+                    )
+                    .returning(lk.fencing_token)
+                )
+            ).scalar_one_or_none()
+        return None if token is None else LockLease(name, owner, until, int(token))
+
+    async def lock(self, name: str) -> LockLease | None:
+        """Who holds the lock ``name`` (possibly with an expired lease nobody took over yet);
+        None when nobody does."""
+        async with self._tx("lock", write=False) as conn:
+            row = (await conn.execute(select(_locks).where(_locks.c.name == name))).first()
+        if row is None or row.owner is None:
+            return None
+        return LockLease(row.name, row.owner, row.lease_until, int(row.fencing_token))
+
+    async def _check_fence(self, conn: AsyncConnection, fence: LockLease) -> None:
+        """``LeaseLost`` unless ``fence`` is still the lock's holder and token. The lock row stays
+        locked to the end of the transaction, so a takeover waits for the write it fences."""
+        row = (
+            await conn.execute(select(_locks).where(_locks.c.name == fence.name).with_for_update())
+        ).first()
+        if row is None or row.owner != fence.owner or row.fencing_token != fence.fencing_token:
+            raise LeaseLost(
+                "lock is no longer held under this fencing token: the write is refused",
+                lock=fence.name,
+                owner=fence.owner,
+                fencing_token=fence.fencing_token,
+                holder=None if row is None else row.owner,
+                holder_token=None if row is None else row.fencing_token,
+            )
+
+    async def release_lock(self, name: str, owner: str) -> bool:
+        """Give up ``owner``'s lock; False if ``owner`` did not hold it."""
+        async with self._tx("release_lock") as conn:
+            result = await conn.execute(
+                update(_locks)
+                .where(_locks.c.name == name, _locks.c.owner == owner)
+                .values(owner=None, lease_until=None)
+                .returning(_locks.c.name)
+            )
+            return result.first() is not None
+
+    # --- transactions ---------------------------------------------------------------------------
+
+    async def record_tx_attempt(
+        self,
+        chain_id: ChainId,
+        sender: Address,
+        nonce: int,
+        attempt: TxAttempt,
+        raw: bytes,
+        purpose: str,
+        refs: TxRefs = TxRefs(),  # noqa: B008 (frozen value)
+        *,
+        fence: LockLease | None = None,
+        now: datetime | None = None,
+    ) -> TxRecord:
+        """Write a signed transaction before it is broadcast: a new nonce gets a row, a
+        replacement (same nonce) is appended to its attempts. Recording the same hash again
+        changes nothing. ``TxConflict`` for another purpose or refs at the nonce, or a nonce
+        whose transaction was already mined.
+
+        ``fence``: the signer's writer lock (``acquire_lock``); ``LeaseLost`` and nothing
+        written when another writer holds it now (one writer per signer)."""
+        _check_int64(chain_id, "chain_id")
+        _check_int64(nonce, "nonce")
+        for fee in (attempt.max_fee_per_gas, attempt.max_priority_fee_per_gas, attempt.gas_price):
+            _check_uint256(fee, "fee")
+        at = self._now(now)
+        refs_json = _dump_refs(refs)
+        key = _tx_key(chain_id, sender, nonce)
+        async with self._tx("record_tx_attempt") as conn:
+            if fence is not None:
+                await self._check_fence(conn, fence)
+            row = (await conn.execute(select(_txs).where(*key).with_for_update())).first()
+            if row is None:
+                result = await conn.execute(
+                    _txs.insert()
+                    .values(
+                        chain_id=chain_id,
+                        sender=sender,
+                        nonce=nonce,
+                        purpose=purpose,
+                        refs=refs_json,
+                        attempts=_dump_attempts([attempt]),
+                        raw=raw,
+                        state=TxState.PENDING.value,
+                        created_at=at,
+                        updated_at=at,
+                    )
+                    .returning(*_txs.c)
+                )
+                return _tx_record(result.one())
+            context = {"chain_id": chain_id, "sender": sender, "nonce": nonce}
+            if row.purpose != purpose or row.refs != refs_json:
+                raise TxConflict(
+                    "nonce already recorded for another purpose",
+                    recorded=row.purpose, purpose=purpose, **context,
+                )  # fmt: skip
+            if row.state in (TxState.MINED.value, TxState.FAILED.value):
+                raise TxConflict("nonce already mined", state=row.state, **context)
+            attempts = _load_attempts(row.attempts)
+            if any(a.tx_hash == attempt.tx_hash for a in attempts):
+                return _tx_record(row)
+            result = await conn.execute(
+                update(_txs)
+                .where(*key)
+                .values(
+                    attempts=_dump_attempts([*attempts, attempt]),
+                    raw=raw,
+                    state=TxState.PENDING.value,
+                    updated_at=at,
+                )
+                .returning(*_txs.c)
+            )
+            return _tx_record(result.one())
+
+    async def update_tx(
+        self,
+        chain_id: ChainId,
+        sender: Address,
+        nonce: int,
+        state: TxState,
+        *,
+        mined_tx_hash: TxHash | None = None,
+        block_number: Height | None = None,
+        gas_used: int | None = None,
+        effective_gas_price: int | None = None,
+        fence: LockLease | None = None,
+        now: datetime | None = None,
+    ) -> TxRecord:
+        """Record what became of the transaction at a nonce (``NotFound`` if none was recorded).
+        ``mined_tx_hash`` is whichever attempt (or foreign transaction) took the nonce.
+        ``fence`` as for ``record_tx_attempt``."""
+        state = TxState(state)
+        _check_uint256(effective_gas_price, "effective_gas_price")
+        _check_int64(gas_used, "gas_used")
+        _check_int64(block_number, "block_number")
+        at = self._now(now)
+        async with self._tx("update_tx") as conn:
+            if fence is not None:
+                await self._check_fence(conn, fence)
+            row = (
+                await conn.execute(
+                    update(_txs)
+                    .where(*_tx_key(chain_id, sender, nonce))
+                    .values(
+                        state=state.value,
+                        mined_tx_hash=mined_tx_hash,
+                        block_number=block_number,
+                        gas_used=gas_used,
+                        effective_gas_price=effective_gas_price,
+                        updated_at=at,
+                    )
+                    .returning(*_txs.c)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(
+                "no transaction recorded at this nonce",
+                what="transaction", chain_id=chain_id, sender=sender, nonce=nonce,
+            )  # fmt: skip
+        return _tx_record(row)
+
+    async def tx(self, chain_id: ChainId, sender: Address, nonce: int) -> TxRecord | None:
+        async with self._tx("tx", write=False) as conn:
+            row = (
+                await conn.execute(select(_txs).where(*_tx_key(chain_id, sender, nonce)))
+            ).first()
+        return None if row is None else _tx_record(row)
+
+    async def open_txs(self, chain_id: ChainId, sender: Address) -> list[TxRecord]:
+        """The signer's pending transactions, lowest nonce first: what to watch after a restart."""
+        t = _txs.c
+        async with self._tx("open_txs", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(_txs)
+                    .where(
+                        t.chain_id == chain_id,
+                        t.sender == sender,
+                        t.state == TxState.PENDING.value,
+                    )
+                    .order_by(t.nonce)
+                )
+            ).all()
+        return [_tx_record(row) for row in rows]
+
+    async def last_nonce(self, chain_id: ChainId, sender: Address) -> int | None:
+        """The highest nonce recorded for the signer, None if it never sent."""
+        t = _txs.c
+        async with self._tx("last_nonce", write=False) as conn:
+            value = (
+                await conn.execute(
+                    select(func.max(t.nonce)).where(t.chain_id == chain_id, t.sender == sender)
+                )
+            ).scalar()
+        return None if value is None else int(value)
+
+    # --- trust states -------------------------------------------------------------------------
+
+    async def save_trust_state(
+        self,
+        chain_id: ChainId,
+        kind: str,
+        state: Mapping[str, Any],
+        *,
+        now: datetime | None = None,
+    ) -> TrustState:
+        """Replace the chain's light-client state. ``state`` must be JSON (bytes as hex)."""
+        _check_int64(chain_id, "chain_id")
+        at = self._now(now)
+        try:
+            text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise StoreError("trust state is not JSON", chain_id=chain_id, reason=str(exc)) from exc
+        async with self._tx("save_trust_state") as conn:
+            stmt = self._insert(_trust).values(
+                chain_id=chain_id, kind=kind, state=text, updated_at=at
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[_trust.c.chain_id],
+                    set_={"kind": kind, "state": text, "updated_at": at},
+                )
+            )
+        return TrustState(chain_id, kind, MappingProxyType(json.loads(text)), at)
+
+    async def load_trust_state(self, chain_id: ChainId) -> TrustState | None:
+        async with self._tx("load_trust_state", write=False) as conn:
+            row = (await conn.execute(select(_trust).where(_trust.c.chain_id == chain_id))).first()
+        if row is None:
+            return None
+        return TrustState(
+            ChainId(row.chain_id), row.kind, MappingProxyType(json.loads(row.state)), row.updated_at
+        )
+
+    # --- attester signatures ------------------------------------------------------------------
+
+    async def record_signature(
+        self,
+        store_chain_id: ChainId,
+        src_chain_id: ChainId,
+        number: Height,
+        block_hash: Hash32,
+        digest: Hash32,
+        signature: bytes,
+        *,
+        now: datetime | None = None,
+    ) -> SignatureRecord:
+        """Record, before it is used, that this attester signs ``block_hash`` at ``number``.
+
+        The same header again returns the record already there (with its signature: submit
+        that one). A different header at a recorded height is ``ConflictingSignature`` and
+        writes nothing: signing it would be equivocation."""
+        for value, field in ((store_chain_id, "store_chain_id"), (src_chain_id, "src_chain_id")):
+            _check_int64(value, field)
+        _check_int64(number, "number")
+        at = self._now(now)
+        s = _sigs.c
+        key = (
+            s.store_chain_id == store_chain_id,
+            s.src_chain_id == src_chain_id,
+            s.number == number,
+        )
+        async with self._tx("record_signature") as conn:
+            created = await conn.execute(
+                self._insert(_sigs)
+                .values(
+                    store_chain_id=store_chain_id,
+                    src_chain_id=src_chain_id,
+                    number=number,
+                    block_hash=block_hash,
+                    digest=digest,
+                    signature=signature,
+                    signed_at=at,
+                )
+                .on_conflict_do_nothing(index_elements=[s.store_chain_id, s.src_chain_id, s.number])
+                .returning(s.number)
+            )
+            if created.first() is not None:
+                return SignatureRecord(
+                    store_chain_id, src_chain_id, number, block_hash, digest, signature, at, None
+                )
+            row = (await conn.execute(select(_sigs).where(*key))).one()
+        existing = _signature_record(row)
+        if existing.block_hash != block_hash or existing.digest != digest:
+            raise ConflictingSignature(
+                "attester already signed another header at this height",
+                store_chain_id=store_chain_id,
+                src_chain_id=src_chain_id,
+                height=number,
+                signed_hash=existing.block_hash,
+                requested_hash=block_hash,
+            )
+        return existing
+
+    async def mark_signature_submitted(
+        self, store_chain_id: ChainId, src_chain_id: ChainId, number: Height, tx_hash: TxHash
+    ) -> SignatureRecord:
+        s = _sigs.c
+        async with self._tx("mark_signature_submitted") as conn:
+            row = (
+                await conn.execute(
+                    update(_sigs)
+                    .where(
+                        s.store_chain_id == store_chain_id,
+                        s.src_chain_id == src_chain_id,
+                        s.number == number,
+                    )
+                    .values(submitted_tx_hash=tx_hash)
+                    .returning(*_sigs.c)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(
+                "no signature recorded at this height",
+                what="signature", store_chain_id=store_chain_id, src_chain_id=src_chain_id,
+                height=number,
+            )  # fmt: skip
+        return _signature_record(row)
+
+    async def signature(
+        self, store_chain_id: ChainId, src_chain_id: ChainId, number: Height
+    ) -> SignatureRecord | None:
+        s = _sigs.c
+        async with self._tx("signature", write=False) as conn:
+            row = (
+                await conn.execute(
+                    select(_sigs).where(
+                        s.store_chain_id == store_chain_id,
+                        s.src_chain_id == src_chain_id,
+                        s.number == number,
+                    )
+                )
+            ).first()
+        return None if row is None else _signature_record(row)
+
+    # --- swaps ----------------------------------------------------------------------------------
+
+    async def upsert_swap(self, swap: Swap, *, now: datetime | None = None) -> Swap:
+        """Record a new swap, or return the stored one when its terms are the same (the state
+        and progress fields of ``swap`` are then ignored: change them with ``set_swap_state``).
+        ``SwapConflict`` when the id is recorded with other terms."""
+        for leg in (swap.initiator_leg, swap.participant_leg):
+            _check_int64(leg.chain_id, "chain_id")
+            _check_int64(leg.timelock, "timelock")
+        at = self._now(now)
+        async with self._tx("upsert_swap") as conn:
+            created = await conn.execute(
+                self._insert(_swaps)
+                .values(**_swap_row(swap), created_at=at, updated_at=at)
+                .on_conflict_do_nothing(index_elements=[_swaps.c.swap_id])
+                .returning(_swaps.c.swap_id)
+            )
+            if created.first() is not None:
+                return replace(swap, created_at=at, updated_at=at)
+            row = (await conn.execute(select(_swaps).where(_swaps.c.swap_id == swap.swap_id))).one()
+        existing = _swap_record(row)
+        if existing.terms() != swap.terms():
+            raise SwapConflict("swap id recorded with other terms", swap_id=swap.swap_id)
+        return existing
+
+    async def swap(self, swap_id: Hash32) -> Swap | None:
+        async with self._tx("swap", write=False) as conn:
+            row = (await conn.execute(select(_swaps).where(_swaps.c.swap_id == swap_id))).first()
+        return None if row is None else _swap_record(row)
+
+    async def swaps_in(self, states: Iterable[SwapState]) -> list[Swap]:
+        """Swaps in any of ``states``, oldest first."""
+        wanted = [SwapState(s).value for s in states]
+        async with self._tx("swaps_in", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(_swaps)
+                    .where(_swaps.c.state.in_(wanted))
+                    .order_by(_swaps.c.created_at, _swaps.c.swap_id)
+                )
+            ).all()
+        return [_swap_record(row) for row in rows]
+
+    async def set_swap_state(
+        self,
+        swap_id: Hash32,
+        old: SwapState,
+        new: SwapState,
+        *,
+        now: datetime | None = None,
+        **fields: Any,
+    ) -> Swap:
+        """Compare-and-set: move the swap from ``old`` to ``new`` and set ``fields`` (progress
+        only: ``preimage``, ``claim_signature``, ``claim_destination``, ``refund_authorised``,
+        ``<initiator|participant>_leg_<lock|claim|refund>_tx``). ``SwapStateMoved`` (retryable)
+        when the swap is not in ``old`` any more."""
+        unknown = set(fields) - _SWAP_FIELDS
+        if unknown:
+            raise StoreError("not a swap progress field", fields=sorted(unknown))
+        at = self._now(now)
+        async with self._tx("set_swap_state") as conn:
+            row = (
+                await conn.execute(
+                    select(_swaps).where(_swaps.c.swap_id == swap_id).with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFound("no such swap", what="swap", swap_id=swap_id)
+            current = _swap_record(row)
+            if current.state != SwapState(old):
+                raise SwapStateMoved(
+                    "swap is not in the expected state",
+                    swap_id=swap_id, expected=str(old), current=str(current.state),
+                )  # fmt: skip
+            changed = _apply_swap_fields(current, SwapState(new), fields)
+            await conn.execute(
+                update(_swaps)
+                .where(_swaps.c.swap_id == swap_id, _swaps.c.state == current.state.value)
+                .values(**_swap_row(changed), updated_at=at)
+            )
+        return replace(changed, updated_at=at)
+
+    # --- tracking -----------------------------------------------------------------------------
+
+    async def track(
+        self,
+        tracking_id: str,
+        kind: TrackingKind,
+        ref: bytes | None = None,
+        *,
+        src_chain_id: ChainId | None = None,
+        src_tx_hash: TxHash | None = None,
+        now: datetime | None = None,
+    ) -> TrackingRecord:
+        """Record a tracking id (idempotent; ``TrackingConflict`` if it names something else)
+        and give it to the messages it names: message ``ref``, or those sent by the source
+        transaction, now or when the watcher records them."""
+        if not 0 < len(tracking_id) <= TRACKING_ID_LEN:
+            raise StoreError("tracking id must be 1..100 characters", tracking_id=tracking_id)
+        kind = TrackingKind(kind)
+        at = self._now(now)
+        wanted = TrackingRecord(tracking_id, kind, ref, src_chain_id, src_tx_hash, at)
+        async with self._tx("track") as conn:
+            created = await conn.execute(
+                self._insert(_tracking)
+                .values(
+                    tracking_id=tracking_id,
+                    kind=kind.value,
+                    ref=ref,
+                    src_chain_id=src_chain_id,
+                    src_tx_hash=src_tx_hash,
+                    created_at=at,
+                )
+                .on_conflict_do_nothing(index_elements=[_tracking.c.tracking_id])
+                .returning(_tracking.c.tracking_id)
+            )
+            if created.first() is None:
+                row = (
+                    await conn.execute(
+                        select(_tracking).where(_tracking.c.tracking_id == tracking_id)
+                    )
+                ).one()
+                existing = _tracking_record(row)
+                if replace(existing, created_at=at) != wanted:
+                    raise TrackingConflict(
+                        "tracking id already names something else", tracking_id=tracking_id
+                    )
+                return existing
+            m = _messages.c
+            links = []
+            if kind is TrackingKind.MESSAGE and ref is not None:
+                links.append(m.id == ref)
+            if src_chain_id is not None and src_tx_hash is not None:
+                links.append(and_(m.src_chain_id == src_chain_id, m.src_tx_hash == src_tx_hash))
+            if links:
+                await conn.execute(
+                    update(_messages)
+                    .where(or_(*links), m.tracking_id.is_(None))
+                    .values(tracking_id=tracking_id)
+                )
+        return wanted
+
+    async def tracked(self, tracking_id: str) -> TrackingRecord | None:
+        async with self._tx("tracked", write=False) as conn:
+            row = (
+                await conn.execute(select(_tracking).where(_tracking.c.tracking_id == tracking_id))
+            ).first()
+        return None if row is None else _tracking_record(row)
+
+
+# --- value checks ------------------------------------------------------------------------------
+
+
+def _check_int64(value: int | None, field: str) -> int | None:
+    if value is not None and not 0 <= value <= _INT64_MAX:
+        raise ValueOutOfRange("value does not fit a BIGINT column", field=field, value=value)
+    return value
+
+
+def _check_uint256(value: int | None, field: str) -> None:
+    if value is not None and not 0 <= value <= UINT256_MAX:
+        raise ValueOutOfRange("value is not a uint256", field=field, value=value)
+
+
+def _check_owner(owner: str) -> None:
+    if not 0 < len(owner) <= OWNER_LEN:
+        raise StoreError("lease owner must be 1..200 characters", owner=owner)
+
+
+def _opt_bytes(value: bytes | None) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+# --- rows <-> records ----------------------------------------------------------------------------
+
+
+def _message_row(item: NewMessage, at: datetime) -> dict[str, Any]:
+    msg = item.message
+    _check_int64(msg.dst_chain_id, "dst_chain_id")
+    _check_int64(item.src_block_number, "src_block_number")
+    if item.tracking_id is not None and not 0 < len(item.tracking_id) <= TRACKING_ID_LEN:
+        raise StoreError("tracking id must be 1..100 characters", tracking_id=item.tracking_id)
+    return {
+        "id": item.id,
+        "src_chain_id": msg.src_chain_id,
+        "dst_chain_id": msg.dst_chain_id,
+        "src_endpoint": msg.src_endpoint,
+        "dst_endpoint": msg.dst_endpoint,
+        "nonce": msg.nonce,
+        "sender": msg.sender,
+        "receiver": msg.receiver,
+        "payload": msg.payload,
+        "src_block_number": item.src_block_number,
+        "src_block_hash": item.src_block_hash,
+        "src_tx_hash": item.src_tx_hash,
+        "src_tx_index": item.src_tx_index,
+        "block_log_index": item.block_log_index,
+        "receipt_log_index": item.receipt_log_index,
+        "status": MessageStatus.FINAL.value,
+        "reason": None,
+        "attempts": 0,
+        "next_attempt_at": at,
+        "lease_owner": None,
+        "lease_until": None,
+        "delivery_tx_hash": None,
+        "delivery_block_number": None,
+        "tracking_id": item.tracking_id,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def _message_record(row: Row[Any]) -> MessageRecord:
+    message = Message(
+        src_chain_id=ChainId(row.src_chain_id),
+        src_endpoint=Address(bytes(row.src_endpoint)),
+        nonce=Nonce(row.nonce),
+        dst_chain_id=ChainId(row.dst_chain_id),
+        dst_endpoint=Address(bytes(row.dst_endpoint)),
+        sender=Address(bytes(row.sender)),
+        receiver=Address(bytes(row.receiver)),
+        payload=bytes(row.payload),
+    )
+    return MessageRecord(
+        id=MessageId(bytes(row.id)),
+        message=message,
+        src_block_number=Height(row.src_block_number),
+        src_block_hash=Hash32(bytes(row.src_block_hash)),
+        src_tx_hash=TxHash(bytes(row.src_tx_hash)),
+        src_tx_index=row.src_tx_index,
+        block_log_index=row.block_log_index,
+        receipt_log_index=row.receipt_log_index,
+        status=MessageStatus(row.status),
+        reason=row.reason,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
+        delivery_tx_hash=None
+        if row.delivery_tx_hash is None
+        else TxHash(bytes(row.delivery_tx_hash)),
+        delivery_block_number=(
+            None if row.delivery_block_number is None else Height(row.delivery_block_number)
+        ),
+        tracking_id=row.tracking_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _tx_key(chain_id: ChainId, sender: Address, nonce: int) -> tuple[Any, ...]:
+    t = _txs.c
+    return (t.chain_id == chain_id, t.sender == sender, t.nonce == nonce)
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _unhex(value: str) -> bytes:
+    return bytes.fromhex(value[2:])
+
+
+def _dump_refs(refs: TxRefs) -> str:
+    return json.dumps(
+        {
+            "message_ids": [_hex(m) for m in refs.message_ids],
+            "swap_id": None if refs.swap_id is None else _hex(refs.swap_id),
+            "height": refs.height,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def _load_refs(text: str) -> TxRefs:
+    data = json.loads(text)
+    return TxRefs(
+        message_ids=tuple(MessageId(_unhex(m)) for m in data["message_ids"]),
+        swap_id=None if data["swap_id"] is None else Hash32(_unhex(data["swap_id"])),
+        height=None if data["height"] is None else Height(data["height"]),
+    )
+
+
+def _dump_attempts(attempts: Sequence[TxAttempt]) -> str:
+    return json.dumps(
+        [
+            {
+                "tx_hash": _hex(a.tx_hash),
+                "gas": a.gas,
+                "sent_at": a.sent_at.astimezone(UTC).isoformat(),
+                "max_fee_per_gas": a.max_fee_per_gas,
+                "max_priority_fee_per_gas": a.max_priority_fee_per_gas,
+                "gas_price": a.gas_price,
+            }
+            for a in attempts
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def _load_attempts(text: str) -> list[TxAttempt]:
+    return [
+        TxAttempt(
+            tx_hash=TxHash(_unhex(a["tx_hash"])),
+            gas=a["gas"],
+            sent_at=datetime.fromisoformat(a["sent_at"]),
+            max_fee_per_gas=a["max_fee_per_gas"],
+            max_priority_fee_per_gas=a["max_priority_fee_per_gas"],
+            gas_price=a["gas_price"],
+        )
+        for a in json.loads(text)
+    ]
+
+
+def _tx_record(row: Row[Any]) -> TxRecord:
+    return TxRecord(
+        chain_id=ChainId(row.chain_id),
+        sender=Address(bytes(row.sender)),
+        nonce=row.nonce,
+        purpose=row.purpose,
+        refs=_load_refs(row.refs),
+        attempts=tuple(_load_attempts(row.attempts)),
+        raw=bytes(row.raw),
+        state=TxState(row.state),
+        mined_tx_hash=None if row.mined_tx_hash is None else TxHash(bytes(row.mined_tx_hash)),
+        block_number=None if row.block_number is None else Height(row.block_number),
+        gas_used=row.gas_used,
+        effective_gas_price=row.effective_gas_price,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _signature_record(row: Row[Any]) -> SignatureRecord:
+    return SignatureRecord(
+        store_chain_id=ChainId(row.store_chain_id),
+        src_chain_id=ChainId(row.src_chain_id),
+        number=Height(row.number),
+        block_hash=Hash32(bytes(row.block_hash)),
+        digest=Hash32(bytes(row.digest)),
+        signature=bytes(row.signature),
+        signed_at=row.signed_at,
+        submitted_tx_hash=(
+            None if row.submitted_tx_hash is None else TxHash(bytes(row.submitted_tx_hash))
+        ),
+    )
+
+
+def _swap_row(swap: Swap) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "swap_id": swap.swap_id,
+        "hashlock": swap.hashlock,
+        "state": swap.state.value,
+        "initiator": swap.initiator,
+        "participant": swap.participant,
+        "preimage": swap.preimage,
+        "claim_signature": swap.claim_signature,
+        "claim_destination": swap.claim_destination,
+        "refund_authorised": swap.refund_authorised,
+    }
+    for prefix, leg in (
+        ("initiator_leg", swap.initiator_leg),
+        ("participant_leg", swap.participant_leg),
+    ):
+        values.update(
+            {
+                f"{prefix}_chain_id": leg.chain_id,
+                f"{prefix}_htlc": leg.htlc,
+                f"{prefix}_asset_kind": leg.asset_kind.value,
+                f"{prefix}_token": leg.token,
+                f"{prefix}_value": leg.value,
+                f"{prefix}_claimer": leg.claimer,
+                f"{prefix}_refunder": leg.refunder,
+                f"{prefix}_timelock": leg.timelock,
+                f"{prefix}_lock_tx": leg.lock_tx,
+                f"{prefix}_claim_tx": leg.claim_tx,
+                f"{prefix}_refund_tx": leg.refund_tx,
+            }
+        )
+    return values
+
+
+def _swap_leg(row: Row[Any], prefix: str) -> SwapLeg:
+    def get(name: str) -> Any:
+        return getattr(row, f"{prefix}_{name}")
+
+    def opt_tx(name: str) -> TxHash | None:
+        value = get(name)
+        return None if value is None else TxHash(bytes(value))
+
+    return SwapLeg(
+        chain_id=ChainId(get("chain_id")),
+        htlc=Address(bytes(get("htlc"))),
+        asset_kind=AssetKind(get("asset_kind")),
+        token=Address(bytes(get("token"))),
+        value=get("value"),
+        claimer=Address(bytes(get("claimer"))),
+        refunder=Address(bytes(get("refunder"))),
+        timelock=get("timelock"),
+        lock_tx=opt_tx("lock_tx"),
+        claim_tx=opt_tx("claim_tx"),
+        refund_tx=opt_tx("refund_tx"),
+    )
+
+
+def _swap_record(row: Row[Any]) -> Swap:
+    return Swap(
+        swap_id=Hash32(bytes(row.swap_id)),
+        hashlock=Hash32(bytes(row.hashlock)),
+        initiator=Address(bytes(row.initiator)),
+        participant=Address(bytes(row.participant)),
+        initiator_leg=_swap_leg(row, "initiator_leg"),
+        participant_leg=_swap_leg(row, "participant_leg"),
+        state=SwapState(row.state),
+        preimage=_opt_bytes(row.preimage),
+        claim_signature=_opt_bytes(row.claim_signature),
+        claim_destination=(
+            None if row.claim_destination is None else Address(bytes(row.claim_destination))
+        ),
+        refund_authorised=bool(row.refund_authorised),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _apply_swap_fields(current: Swap, state: SwapState, fields: Mapping[str, Any]) -> Swap:
+    """``current`` in ``state`` with ``fields`` set; the records' own checks validate them."""
+    top: dict[str, Any] = {k: v for k, v in fields.items() if not k.endswith("_tx")}
+    for prefix in _LEGS:
+        leg_fields = {
+            name: fields[f"{prefix}_{name}"]
+            for name in _LEG_TX_FIELDS
+            if f"{prefix}_{name}" in fields
+        }
+        top[prefix] = replace(getattr(current, prefix), **leg_fields)
+    return replace(current, state=state, **top)
+
+
+def _tracking_record(row: Row[Any]) -> TrackingRecord:
+    return TrackingRecord(
+        tracking_id=row.tracking_id,
+        kind=TrackingKind(row.kind),
+        ref=_opt_bytes(row.ref),
+        src_chain_id=None if row.src_chain_id is None else ChainId(row.src_chain_id),
+        src_tx_hash=None if row.src_tx_hash is None else TxHash(bytes(row.src_tx_hash)),
+        created_at=row.created_at,
+    )
