@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from adapters.errors import FatalError, NotYetAvailable
 from adapters.types import Address, ChainId, ChainRef, Finality, Hash32, Height, TxHash
@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 
     from adapters.headers import Header
     from adapters.mpt import Account, AccountProof
-    from adapters.receipts import ReceiptProof
+    from adapters.receipts import ProvenLog, ReceiptProof
+    from contracts import DecodedError
 
 __all__ = [
     "AccountState",
     "AdapterClosed",
     "BadRequest",
+    "CallReverted",
     "Capabilities",
     "ChainAdapter",
     "ChainEvent",
@@ -33,6 +35,8 @@ __all__ = [
     "TransactionNotFound",
     "TxReceipt",
     "TxRequest",
+    "check_bytes",
+    "check_height",
 ]
 
 
@@ -47,11 +51,36 @@ class AdapterClosed(FatalError):
     """A submission reached an adapter that is not started (``async with``) or already closed."""
 
 
+class CallReverted(FatalError):
+    """``eth_call`` reverted. ``data`` is the revert data (b"" when the node gave none) and
+    ``decoded`` the error an artifact declares for it (``contracts.decode_error``), or None."""
+
+    data: bytes
+    decoded: DecodedError | None
+
+    def __init__(
+        self, message: str, *, data: bytes, decoded: DecodedError | None, **context: Any
+    ) -> None:
+        super().__init__(message, data=data, decoded=decoded, **context)
+
+
 class TransactionNotFound(NotYetAvailable):
     """The node knows neither a receipt nor a pending transaction for this hash.
 
     Retryable: a transaction just sent through another node may not have propagated yet.
     """
+
+
+def check_height(value: object, what: str) -> None:
+    """``BadRequest`` unless ``value`` is a non-negative int (a height, an index)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"{what} must be a non-negative integer", value=value)
+
+
+def check_bytes(value: object, size: int, what: str) -> None:
+    """``BadRequest`` unless ``value`` is exactly ``size`` bytes (an address, a hash)."""
+    if not isinstance(value, bytes) or len(value) != size:
+        raise BadRequest(f"{what} must be {size} bytes", value=value)
 
 
 # --- capabilities ------------------------------------------------------------------------------
@@ -119,7 +148,9 @@ class ChainEvent:
     block_hash: Hash32
     tx_hash: TxHash
     tx_index: int
-    log_index: int  # position in the block (the JSON-RPC ``logIndex``)
+    # Position among all logs of the block (the JSON-RPC ``logIndex``). Not the position within
+    # the transaction's receipt, which ``BridgeEndpoint.deliver`` takes: ``ProvenLog`` has both.
+    block_log_index: int
     address: Address
     topics: tuple[bytes, ...]
     data: bytes
@@ -235,9 +266,34 @@ class ChainAdapter(Protocol):
         """Logs matching ``query`` in blocks ``start..end`` inclusive, in chain order."""
         ...
 
-    async def receipt_proof(self, tx_hash: TxHash, log_index: int | None = None) -> ReceiptProof:
+    async def call(
+        self,
+        to: Address,
+        data: bytes,
+        *,
+        finality: Finality | None = None,
+        height: Height | None = None,
+        sender: Address | None = None,
+        gas: int | None = None,
+    ) -> bytes:
+        """``eth_call`` at exactly one of ``finality`` or ``height``; ``CallReverted`` (with the
+        revert data, decoded when an artifact declares the error) when it reverts."""
+        ...
+
+    async def receipt_proof(self, tx_hash: TxHash) -> ReceiptProof:
         """A Merkle-Patricia proof of the transaction's receipt against its block's
         receiptsRoot (checked by rebuilding the root from all the block's receipts)."""
+        ...
+
+    async def proven_log(self, tx_hash: TxHash, block_log_index: int) -> ProvenLog:
+        """The log at ``block_log_index`` of the transaction's block, which the transaction must
+        have emitted, with its receipt proof and its position within the receipt."""
+        ...
+
+    async def receipt_proofs(
+        self, block_number: Height, tx_indexes: Sequence[int]
+    ) -> dict[int, ReceiptProof]:
+        """Proofs of several receipts of one block, from one fetch of its receipts."""
         ...
 
     async def account_proof(

@@ -7,6 +7,7 @@ are converted at the adapter boundary with ``raise XxxError(...) from exc``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 
@@ -42,6 +43,11 @@ def _show(value: Any) -> Any:
         return "0x" + bytes(value).hex()
     if isinstance(value, tuple | list):
         return [_show(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _show(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # A value such as a decoded revert error: its fields, JSON-friendly like the rest.
+        return {f.name: _show(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
 
 

@@ -1,17 +1,16 @@
-"""``EvmAdapter``: async access to an EVM chain over JSON-RPC (web3.py ``AsyncWeb3``).
+"""``EvmAdapter``: async access to an EVM chain over JSON-RPC.
 
 Every node answer is treated as untrusted input:
 - headers are parsed strictly and their hash is recomputed and compared with the claimed one;
 - receipt proofs are built from all of the block's receipts and the rebuilt root must equal the
   header's receiptsRoot; account proofs are verified against the header's stateRoot;
 - logs must fall in the asked range and match the filter.
-A failed check raises ``RpcResponseInvalid`` and the data is never returned.
+A failed check raises ``RpcResponseInvalid`` and the data is never returned. (``call`` is the
+exception: an ``eth_call`` result cannot be checked, so it is the node's word.)
 
-Transport, JSON-RPC and validation failures are converted to ``adapters.errors`` types in one
-place (``_rpc``); web3 types never leave this module. Retries follow a ``RetryPolicy`` value.
-
-Submissions: each signer has exactly one writer task (queue + task, started by ``async with``),
-which owns that signer's nonce, so concurrent ``submit`` calls get consecutive nonces.
+The JSON-RPC transport (bounded answers, typed errors, retries, failover across endpoints) is
+``adapters.rpc.transport``; submissions (one writer per signer, the journal, fee bumping) are
+``adapters.rpc.submit``. This module is the adapter itself: headers, events, proofs, calls.
 """
 
 from __future__ import annotations
@@ -21,23 +20,18 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-import aiohttp
-from eth_typing import URI
 from eth_utils.address import to_checksum_address
 from pydantic import Field, Strict
-from web3 import AsyncWeb3
-from web3.exceptions import ProviderConnectionError, Web3Exception
-from web3.providers.rpc import AsyncHTTPProvider
-from web3.types import RPCEndpoint, RPCResponse
 
 from adapters.base import (
     AccountState,
     AdapterClosed,
     BadRequest,
+    CallReverted,
     Capabilities,
     ChainEvent,
     EventQuery,
@@ -45,6 +39,8 @@ from adapters.base import (
     TransactionNotFound,
     TxReceipt,
     TxRequest,
+    check_bytes,
+    check_height,
 )
 from adapters.configmodel import (
     ConfigModel,
@@ -62,18 +58,46 @@ from adapters.errors import (
     ProofInvalid,
     RpcError,
     RpcResponseInvalid,
-    RpcUnavailable,
     TransactionFailed,
-    XgateError,
 )
 from adapters.headers import Header, header_from_rpc, header_hash
-from adapters.jsonlimits import loads_bounded
 from adapters.lightclient.headerchain import ChainLink
 from adapters.mpt import account_proof_from_rpc, verify_account_proof_result
-from adapters.receipts import OrderedTrie, ReceiptProof, encode_receipt, receipt_from_rpc
+from adapters.receipts import BlockReceipts, ProvenLog, ReceiptProof, receipt_from_rpc
 from adapters.retry import RetryPolicy
-from adapters.rpcjson import rpc_data, rpc_quantity
-from adapters.signer import SignedTx, Signer, UnsignedTx
+from adapters.rpc.answers import (
+    as_object,
+    field,
+    has_hint,
+    hexstr,
+    object_or_none,
+    optional_address,
+    parse_data,
+    parse_quantity,
+)
+from adapters.rpc.submit import (
+    Dropped,
+    Failed,
+    InMemoryJournal,
+    Mined,
+    SentTx,
+    SignerWriter,
+    SubmitPolicy,
+    TxChain,
+    TxJournal,
+)
+from adapters.rpc.transport import (
+    INVALID_PARAMS,
+    LIMIT_EXCEEDED,
+    LOG_RANGE_HINTS,
+    MAX_RPC_RESPONSE_BYTES,
+    METHOD_NOT_FOUND,
+    RpcObserver,
+    RpcTransport,
+    redact_url,
+    revert_data,
+)
+from adapters.signer import Signer
 from adapters.types import (
     Address,
     ChainId,
@@ -84,9 +108,11 @@ from adapters.types import (
     Height,
     TxHash,
 )
+from contracts import decode_error
 
 __all__ = [
     "MAX_RPC_RESPONSE_BYTES",
+    "Block",
     "EvmAdapter",
     "EvmConfig",
     "parse_data",
@@ -97,24 +123,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# JSON-RPC error codes with a meaning we act on.
-_METHOD_NOT_FOUND = -32601
-_LIMIT_EXCEEDED = -32005  # EIP-1474: "limit exceeded" (too many logs, rate limits)
-
-_NONCE_CONFLICT_HINTS = (
-    "nonce too low",
-    "nonce has already been used",
-    "replacement transaction underpriced",
-    "already imported",
-)
-_ALREADY_KNOWN_HINTS = ("already known", "known transaction", "already exists")
-_LOG_RANGE_HINTS = ("range", "too many", "limit", "exceed")
-
-# Bounds on one JSON-RPC answer (adapters.jsonlimits): a full block's receipts or a node-capped
-# eth_getLogs page is a few MB; real answers nest < 10 deep.
-MAX_RPC_RESPONSE_BYTES = 64 * 1024 * 1024
-MAX_RPC_JSON_DEPTH = 64
 
 
 # --- config ------------------------------------------------------------------------------------
@@ -144,175 +152,76 @@ class EvmConfig(ConfigModel):
     fee_cache_s: NonNegativeFloat = 1.0  # reuse a fee quote this long (0: ask every time)
 
 
-# --- parsing node answers ----------------------------------------------------------------------
-
-
-def parse_quantity(value: Any, what: str, bits: int = 256) -> int:
-    """A JSON-RPC quantity ("0x1a"); ``RpcResponseInvalid`` for anything else."""
-    try:
-        return rpc_quantity(value, what, bits)
-    except DecodeError as exc:
-        raise _malformed(exc, value) from None
-
-
-def parse_data(value: Any, what: str, size: int | None = None) -> bytes:
-    """JSON-RPC data ("0x..." even-length hex), optionally of an exact byte size."""
-    try:
-        return rpc_data(value, what, size)
-    except DecodeError as exc:
-        raise _malformed(exc, value) from None
-
-
-def _malformed(exc: DecodeError, value: Any) -> RpcResponseInvalid:
-    return RpcResponseInvalid(
-        f"node sent a malformed value: {exc.message}", value=_clip(value), **exc.context
-    )
-
-
-def redact_url(url: str) -> str:
-    """scheme://host[:port] only: provider URLs often carry an API key in the path or query."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-
-
-def _clip(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _obj(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise RpcResponseInvalid("node sent a non-object where an object belongs", field=what)
-    return value
-
-
-def _get(obj: Mapping[str, Any], key: str, what: str) -> Any:
-    if key not in obj:
-        raise RpcResponseInvalid("node answer lacks a field", field=f"{what}.{key}")
-    return obj[key]
-
-
-def _opt_address(value: Any, what: str) -> Address | None:
-    return None if value is None else Address(parse_data(value, what, 20))
-
-
-def _hex(data: bytes) -> str:
-    return "0x" + data.hex()
-
-
-def _has_hint(message: str, hints: Sequence[str]) -> bool:
-    lowered = message.lower()
-    return any(h in lowered for h in hints)
-
-
-def _ensure_bytes(value: Any, size: int, what: str) -> None:
-    if not isinstance(value, bytes) or len(value) != size:
-        raise BadRequest(f"{what} must be {size} bytes", value=value)
-
-
-def _ensure_height(value: Any, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadRequest(f"{what} must be a non-negative integer", value=value)
+# --- the adapter -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class _Block:
+class Block:
+    """A fetched block: its strictly parsed header, the hash recomputed by the chain's rule,
+    and its transaction hashes in order."""
+
     header: Header
     hash: Hash32
     tx_hashes: tuple[TxHash, ...]
 
 
-@dataclass(slots=True)
-class _Job:
-    request: TxRequest
-    future: asyncio.Future[TxHash]
-
-
-_Fees = tuple[int | None, int | None, int | None]  # (max fee, tip, legacy gas price)
-
-
-class _NonceConflict(Exception):
-    """Internal: the node says our nonce is stale; the writer resyncs it."""
-
-
-# --- the adapter -------------------------------------------------------------------------------
-
-
-class _BoundedHTTPProvider(AsyncHTTPProvider):
-    """web3's AsyncHTTPProvider, reading at most MAX_RPC_RESPONSE_BYTES of an answer and
-    decoding it with ``loads_bounded``: web3 reads the whole body and hands it to json.loads,
-    which a deeply nested answer crashes (C stack overflow). Errors are ``DecodeError``."""
-
-    async def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
-        # Replaces web3's read-everything POST (retries are ours, so none are lost here).
-        response = await self._request_session_manager.async_get_response_from_post_request(
-            cast(URI, self.endpoint_uri),  # always set by AsyncHTTPProvider.__init__
-            data=request_data,
-            **dict(self.get_request_kwargs()),
-        )
-        try:
-            response.raise_for_status()
-            if (response.content_length or 0) > MAX_RPC_RESPONSE_BYTES:
-                raise DecodeError(
-                    "JSON document too large",
-                    size=response.content_length,
-                    limit=MAX_RPC_RESPONSE_BYTES,
-                )
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(1 << 16):
-                body += chunk
-                if len(body) > MAX_RPC_RESPONSE_BYTES:
-                    raise DecodeError(
-                        "JSON document too large", size=len(body), limit=MAX_RPC_RESPONSE_BYTES
-                    )
-        except BaseException:
-            response.close()  # drop the connection rather than drain an unwanted body
-            raise
-        response.release()
-        return bytes(body)
-
-    @staticmethod
-    def decode_rpc_response(raw_response: bytes) -> RPCResponse:
-        answer: RPCResponse = loads_bounded(
-            raw_response, max_bytes=MAX_RPC_RESPONSE_BYTES, max_depth=MAX_RPC_JSON_DEPTH
-        )
-        return answer
-
-
 class EvmAdapter:
-    """A ``ChainAdapter`` for plain EVM chains (Ethereum, L2s, anvil, the plain devnet)."""
+    """A ``ChainAdapter`` for plain EVM chains (Ethereum, L2s, anvil, the plain devnet).
+
+    ``journal`` records every transaction before it is broadcast (default: in memory, so a
+    crash loses track of them); ``submit_policy`` says when a stuck transaction is replaced
+    with higher fees; ``observer`` sees every JSON-RPC request (metrics).
+    """
 
     # Profile attributes (rule 10): subclasses override these, not the methods' bodies.
     finality_kind: ClassVar[FinalityKind | None] = None  # None: derived from config.finality
     poa: ClassVar[bool] = False
     chain_kind: ClassVar[Literal["qbft", "evm"]] = "evm"
 
-    def __init__(self, config: EvmConfig, signers: Sequence[Signer] = ()) -> None:
+    def __init__(
+        self,
+        config: EvmConfig,
+        signers: Sequence[Signer] = (),
+        *,
+        journal: TxJournal | None = None,
+        submit_policy: SubmitPolicy | None = None,
+        observer: RpcObserver | None = None,
+    ) -> None:
         self._config = config
         self._ref = ChainRef(
             chain_id=config.chain_id,
             name=config.name or f"chain-{config.chain_id}",
             kind=self.chain_kind,
         )
-        self._retry = config.retry
-        provider = _BoundedHTTPProvider(
-            config.rpc_url,
-            request_kwargs={"timeout": aiohttp.ClientTimeout(total=config.request_timeout_s)},
-            # Our RetryPolicy decides retries; web3's own retry would hide them and double up.
-            exception_retry_configuration=None,
+        self._transport = RpcTransport(
+            (config.rpc_url, *config.fallback_rpc_urls),
+            chain_id=config.chain_id,
+            timeout_s=config.request_timeout_s,
+            retry=config.retry,
+            observer=observer,
         )
-        self._w3 = AsyncWeb3(provider)
-        self._provider = provider
-        self._eip1559 = True
+        self._txs = TxChain(
+            self._transport,
+            gas_margin_pct=config.gas_margin_pct,
+            default_priority_fee_wei=config.default_priority_fee_wei,
+            fee_cache_s=config.fee_cache_s,
+        )
         self._block_receipts_supported: bool | None = None
-        self._fee_quote: tuple[float, _Fees] | None = None
-        self._signers: dict[Address, Signer] = {}
+        policy = submit_policy if submit_policy is not None else SubmitPolicy()
+        tx_journal = journal if journal is not None else InMemoryJournal()
+        self._writers: dict[Address, SignerWriter] = {}
         for s in signers:
-            if s.address in self._signers:
+            if s.address in self._writers:
                 raise ConfigError("the same signer was given twice", address=s.address)
-            self._signers[s.address] = s
+            self._writers[s.address] = SignerWriter(
+                self._txs,
+                s,
+                chain_id=config.chain_id,
+                journal=tx_journal,
+                policy=policy,
+                is_final=self._mined_is_final,
+            )
         self._default_sender: Address | None = signers[0].address if signers else None
-        self._writers: dict[Address, _SignerWriter] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._state = "new"  # new -> running -> closed
 
@@ -335,11 +244,11 @@ class EvmAdapter:
         kind = self.finality_kind
         if kind is None:
             kind = FinalityKind.TAG if self._config.finality.tag else FinalityKind.DEPTH
-        return Capabilities(finality=kind, eip1559=self._eip1559, poa=self.poa)
+        return Capabilities(finality=kind, eip1559=self._txs.eip1559, poa=self.poa)
 
     @property
     def signers(self) -> tuple[Address, ...]:
-        return tuple(self._signers)
+        return tuple(self._writers)
 
     def __repr__(self) -> str:
         url = redact_url(self._config.rpc_url)
@@ -360,7 +269,8 @@ class EvmAdapter:
         await self.aclose()
 
     async def start(self) -> None:
-        """Check that the node serves the configured chain, then start one writer per signer."""
+        """Check that the node serves the configured chain, resume each signer's open
+        transactions from the journal, then start one writer task per signer."""
         if self._state != "new":
             raise AdapterClosed("adapter can be started once", state=self._state)
         chain_id = await self._call("eth_chainId", [], lambda r: parse_quantity(r, "chainId"))
@@ -368,13 +278,13 @@ class EvmAdapter:
             raise ConfigError(
                 "node serves another chain", expected=self._config.chain_id, got=chain_id
             )
-        latest = await self._call("eth_getBlockByNumber", ["latest", False], _obj_or_none)
+        latest = await self._call("eth_getBlockByNumber", ["latest", False], object_or_none)
         if latest is not None:
-            self._eip1559 = latest.get("baseFeePerGas") is not None
+            self._txs.eip1559 = latest.get("baseFeePerGas") is not None
         await self._on_start()
-        for address, signer in self._signers.items():
-            writer = _SignerWriter(self, signer)
-            self._writers[address] = writer
+        for writer in self._writers.values():
+            await writer.resume()
+        for address, writer in self._writers.items():
             self._tasks.append(
                 asyncio.create_task(
                     writer.run(), name=f"writer-{self._ref.chain_id}-{address.hex()}"
@@ -386,7 +296,8 @@ class EvmAdapter:
         """Profile hook, run after the chain id check (QBFT: bootstrap the light client)."""
 
     async def aclose(self) -> None:
-        """Stop the writers (queued submissions fail with ``AdapterClosed``) and close HTTP."""
+        """Stop the writers (queued submissions fail with ``AdapterClosed``; transactions in
+        flight stay open in the journal) and close HTTP."""
         if self._state == "closed":
             return
         self._state = "closed"
@@ -397,74 +308,21 @@ class EvmAdapter:
                 await task
         self._tasks.clear()
         for writer in self._writers.values():
-            writer.fail_pending(AdapterClosed("adapter closed before the submission was sent"))
-        await self._provider.disconnect()
+            writer.close(AdapterClosed("adapter closed before the submission was sent"))
+        await self._transport.aclose()
 
     # -- JSON-RPC plumbing ------------------------------------------------------------------
 
     async def _rpc(self, method: str, params: Sequence[Any]) -> Any:
-        """One JSON-RPC call. Every failure becomes an ``adapters.errors`` type."""
-        try:
-            response = await self._provider.make_request(RPCEndpoint(method), list(params))
-        except aiohttp.ClientResponseError as exc:
-            if exc.status == 429 or exc.status >= 500:
-                raise RpcUnavailable(
-                    "node answered with an HTTP error", method=method, status=exc.status
-                ) from exc
-            raise RpcError(
-                "node rejected the HTTP request", method=method, status=exc.status
-            ) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError, ProviderConnectionError) as exc:
-            raise RpcUnavailable(
-                "node unreachable",
-                method=method,
-                url=redact_url(self._config.rpc_url),
-                reason=_clip(exc),
-            ) from exc
-        except DecodeError as exc:  # from _BoundedHTTPProvider: too large, too deep, not JSON
-            raise RpcResponseInvalid(
-                f"node answer refused: {exc.message}", method=method, **exc.context
-            ) from exc
-        except (ValueError, Web3Exception) as exc:
-            raise RpcResponseInvalid(
-                "node answer unusable", method=method, reason=_clip(str(exc))
-            ) from exc
-        if not isinstance(response, Mapping):
-            raise RpcResponseInvalid("node answer is not a JSON-RPC object", method=method)
-        error = response.get("error")
-        if error is not None:
-            if not isinstance(error, Mapping):
-                raise RpcResponseInvalid("node sent a malformed JSON-RPC error", method=method)
-            code = error.get("code")
-            message = error.get("message")
-            if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
-                raise RpcResponseInvalid("node sent a malformed JSON-RPC error", method=method)
-            data = error.get("data")
-            if code == _LIMIT_EXCEEDED and not _has_hint(message, _LOG_RANGE_HINTS):
-                raise RpcUnavailable(
-                    "node is rate limiting", method=method, code=code, rpc_message=message
-                )
-            raise RpcError(
-                "node returned a JSON-RPC error",
-                method=method,
-                code=code,
-                rpc_message=message,
-                data=_clip(data) if data is not None else None,
-            )
-        if "result" not in response:
-            raise RpcResponseInvalid("JSON-RPC answer has neither result nor error", method=method)
-        return response["result"]
+        """One JSON-RPC request (no retry). Every failure becomes an ``adapters.errors`` type."""
+        return await self._transport.request(method, params)
 
     async def _call(self, method: str, params: Sequence[Any], parse: Callable[[Any], T]) -> T:
         """``_rpc`` + parse, retried as a unit under the policy (a garbage answer is retried)."""
-
-        async def once() -> T:
-            return parse(await self._rpc(method, params))
-
-        return await self._retry.run(once, what=f"{method} on chain {self._ref.chain_id}")
+        return await self._transport.call(method, params, parse)
 
     async def _retrying(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
-        return await self._retry.run(operation, what=f"{what} on chain {self._ref.chain_id}")
+        return await self._transport.retrying(what, operation)
 
     # -- heights and headers ----------------------------------------------------------------
 
@@ -479,10 +337,10 @@ class EvmAdapter:
             tag = self.node_tag(finality.tag)
             if tag == "latest":
                 return await self._head()
-            block = await self._call("eth_getBlockByNumber", [tag, False], _obj_or_none)
+            block = await self._call("eth_getBlockByNumber", [tag, False], object_or_none)
             if block is None:
                 raise NotYetAvailable("no block at this finality yet", tag=finality.tag)
-            return Height(parse_quantity(_get(block, "number", "block"), "block.number", 64))
+            return Height(parse_quantity(field(block, "number", "block"), "block.number", 64))
         assert finality.depth is not None
         head = await self._head()
         if head < finality.depth:
@@ -505,7 +363,7 @@ class EvmAdapter:
         more headers (light-client bisection), hence async."""
 
     async def header(self, height: Height) -> Header:
-        _ensure_height(height, "height")
+        check_height(height, "height")
         block = await self._retrying("header", lambda: self._block_once(height))
         return block.header
 
@@ -519,23 +377,23 @@ class EvmAdapter:
                 raise BadRequest("unknown block tag", tag=block)
             ref = self.node_tag(block)
         else:
-            _ensure_height(block, "height")
+            check_height(block, "height")
             ref = block
         found = await self._retrying("header", lambda: self._block_once(ref))
         return ChainLink(found.header, found.hash)
 
-    async def _block_once(self, height: int | str) -> _Block:
+    async def _block_once(self, height: int | str) -> Block:
         """Fetch block ``height`` (or a node tag) and check it, including the profile's
         consensus rules. No retry here (callers retry the whole operation)."""
         block = await self._fetch_block(height)
         await self._check_consensus(block.header, block.hash)
         return block
 
-    async def _fetch_block(self, height: int | str) -> _Block:
+    async def _fetch_block(self, height: int | str) -> Block:
         """Fetch block ``height`` (or a node tag): strict parse, number (when asked by
         number), recomputed hash, tx hash list."""
         ref = height if isinstance(height, str) else hex(height)
-        raw = _obj_or_none(await self._rpc("eth_getBlockByNumber", [ref, False]))
+        raw = object_or_none(await self._rpc("eth_getBlockByNumber", [ref, False]))
         if raw is None:
             raise NotYetAvailable("block does not exist yet", height=height)
         try:
@@ -548,7 +406,7 @@ class EvmAdapter:
             raise RpcResponseInvalid(
                 "node sent another block than asked", height=height, got=header.number
             )
-        claimed = Hash32(parse_data(_get(raw, "hash", "block"), "block.hash", 32))
+        claimed = Hash32(parse_data(field(raw, "hash", "block"), "block.hash", 32))
         computed = self.block_hash(header)
         if computed != claimed:
             raise RpcResponseInvalid(
@@ -557,21 +415,21 @@ class EvmAdapter:
                 claimed=claimed,
                 computed=computed,
             )
-        txs = _get(raw, "transactions", "block")
+        txs = field(raw, "transactions", "block")
         if not isinstance(txs, list):
             raise RpcResponseInvalid("block transactions is not a list", height=height)
         tx_hashes = tuple(
             TxHash(parse_data(t, f"block.transactions[{i}]", 32)) for i, t in enumerate(txs)
         )
-        return _Block(header=header, hash=computed, tx_hashes=tx_hashes)
+        return Block(header=header, hash=computed, tx_hashes=tx_hashes)
 
     # -- events -----------------------------------------------------------------------------
 
     async def events(self, query: EventQuery, start: Height, end: Height) -> Sequence[ChainEvent]:
         if not isinstance(query, EventQuery):
             raise BadRequest("events() needs an EventQuery", query=query)
-        _ensure_height(start, "start")
-        _ensure_height(end, "end")
+        check_height(start, "start")
+        check_height(end, "end")
         if start > end:
             raise BadRequest("event range is empty: start > end", start=start, end=end)
         head = await self._head()
@@ -592,7 +450,7 @@ class EvmAdapter:
             params["address"] = [to_checksum_address(a) for a in query.addresses]
         if query.topics:
             params["topics"] = [
-                None if opts is None else [_hex(t) for t in opts] for opts in query.topics
+                None if opts is None else [hexstr(t) for t in opts] for opts in query.topics
             ]
         try:
             return await self._call(
@@ -602,7 +460,7 @@ class EvmAdapter:
             # Providers cap ranges/result sizes differently; halve until the node accepts.
             message = str(exc.context.get("rpc_message", ""))
             if end > start and (
-                exc.context.get("code") == _LIMIT_EXCEEDED or _has_hint(message, _LOG_RANGE_HINTS)
+                exc.context.get("code") == LIMIT_EXCEEDED or has_hint(message, LOG_RANGE_HINTS)
             ):
                 middle = (start + end) // 2
                 return await self._logs(query, start, middle) + await self._logs(
@@ -615,7 +473,7 @@ class EvmAdapter:
             raise RpcResponseInvalid("eth_getLogs answer is not a list")
         events = []
         for i, raw_log in enumerate(result):
-            entry = _obj(raw_log, f"logs[{i}]")
+            entry = as_object(raw_log, f"logs[{i}]")
             if entry.get("removed") is True:
                 continue
             event = self._event_from_rpc(entry, f"logs[{i}]")
@@ -629,59 +487,185 @@ class EvmAdapter:
             if not query.matches(event.address, event.topics):
                 raise RpcResponseInvalid("node sent a log that does not match the filter")
             events.append(event)
-        events.sort(key=lambda e: (e.block_number, e.log_index))
+        events.sort(key=lambda e: (e.block_number, e.block_log_index))
         return events
 
     def _event_from_rpc(self, entry: Mapping[str, Any], what: str) -> ChainEvent:
-        topics = _get(entry, "topics", what)
+        topics = field(entry, "topics", what)
         if not isinstance(topics, list) or len(topics) > 4:
             raise RpcResponseInvalid("log topics must be a list of at most 4", field=what)
         return ChainEvent(
             chain_id=self._ref.chain_id,
-            block_number=Height(parse_quantity(_get(entry, "blockNumber", what), what, 64)),
-            block_hash=Hash32(parse_data(_get(entry, "blockHash", what), what, 32)),
-            tx_hash=TxHash(parse_data(_get(entry, "transactionHash", what), what, 32)),
-            tx_index=parse_quantity(_get(entry, "transactionIndex", what), what, 64),
-            log_index=parse_quantity(_get(entry, "logIndex", what), what, 64),
-            address=Address(parse_data(_get(entry, "address", what), what, 20)),
+            block_number=Height(parse_quantity(field(entry, "blockNumber", what), what, 64)),
+            block_hash=Hash32(parse_data(field(entry, "blockHash", what), what, 32)),
+            tx_hash=TxHash(parse_data(field(entry, "transactionHash", what), what, 32)),
+            tx_index=parse_quantity(field(entry, "transactionIndex", what), what, 64),
+            block_log_index=parse_quantity(field(entry, "logIndex", what), what, 64),
+            address=Address(parse_data(field(entry, "address", what), what, 20)),
             topics=tuple(parse_data(t, f"{what}.topics", 32) for t in topics),
-            data=parse_data(_get(entry, "data", what), f"{what}.data"),
+            data=parse_data(field(entry, "data", what), f"{what}.data"),
         )
+
+    # -- calls ------------------------------------------------------------------------------
+
+    async def call(
+        self,
+        to: Address,
+        data: bytes,
+        *,
+        finality: Finality | None = None,
+        height: Height | None = None,
+        sender: Address | None = None,
+        gas: int | None = None,
+    ) -> bytes:
+        """``eth_call`` of ``data`` on ``to`` in the state of exactly one of ``finality`` (the
+        block at that finality) or ``height``. Returns the call's output; ``CallReverted`` with
+        the revert data, decoded when an artifact declares the error, if it reverts."""
+        check_bytes(to, 20, "to")
+        if not isinstance(data, bytes):
+            raise BadRequest("call data must be bytes")
+        if sender is not None:
+            check_bytes(sender, 20, "sender")
+        if gas is not None and (isinstance(gas, bool) or not isinstance(gas, int) or gas <= 0):
+            raise BadRequest("gas must be a positive integer", gas=gas)
+        block = await self._block_param(finality, height)
+        params: dict[str, Any] = {"to": to_checksum_address(to), "data": hexstr(data)}
+        if sender is not None:
+            params["from"] = to_checksum_address(sender)
+        if gas is not None:
+            params["gas"] = hex(gas)
+
+        async def once() -> bytes:
+            try:
+                result = await self._rpc("eth_call", [params, block])
+            except RpcError as exc:
+                revert = revert_data(exc)
+                if revert is None:
+                    raise
+                decoded = decode_error(revert)
+                raise CallReverted(
+                    "call reverted" + (f" with {decoded.name}" if decoded is not None else ""),
+                    data=revert,
+                    decoded=decoded,
+                    to=to,
+                    block=block,
+                    rpc_message=exc.context.get("rpc_message"),
+                ) from exc
+            return parse_data(result, "eth_call result")
+
+        return await self._retrying("eth_call", once)
+
+    async def _block_param(self, finality: Finality | None, height: Height | None) -> str:
+        """The block parameter of a state query: a node tag or a hex height (style rule 2:
+        the caller names it, there is no default)."""
+        if (finality is None) == (height is None):
+            raise BadRequest("name exactly one of finality or height")
+        if height is not None:
+            check_height(height, "height")
+            return hex(height)
+        if not isinstance(finality, Finality):
+            raise BadRequest("finality must be a Finality", finality=finality)
+        if finality.tag is not None:
+            return self.node_tag(finality.tag)
+        return hex(await self.height(finality))
 
     # -- receipts and proofs ----------------------------------------------------------------
 
     async def _missing_tx(self, tx_hash: TxHash) -> NotYetAvailable:
         """The error for "no receipt": pending (NotYetAvailable) or unknown to the node."""
-        tx = await self._call("eth_getTransactionByHash", [_hex(tx_hash)], _obj_or_none)
-        if tx is None:
+        if not await self._txs.tx_known(tx_hash):
             return TransactionNotFound("node knows no such transaction", tx_hash=tx_hash)
         return NotYetAvailable("transaction is not mined yet", tx_hash=tx_hash)
 
-    async def _receipt_json(self, tx_hash: TxHash) -> Mapping[str, Any] | None:
-        receipt = await self._rpc("eth_getTransactionReceipt", [_hex(tx_hash)])
-        if receipt is None:
-            return None
-        receipt = _obj(receipt, "receipt")
-        got = parse_data(_get(receipt, "transactionHash", "receipt"), "transactionHash", 32)
-        if got != tx_hash:
-            raise RpcResponseInvalid("node sent the receipt of another transaction", got=got)
-        return receipt
+    async def receipt_proof(self, tx_hash: TxHash) -> ReceiptProof:
+        check_bytes(tx_hash, 32, "tx_hash")
 
-    async def receipt_proof(self, tx_hash: TxHash, log_index: int | None = None) -> ReceiptProof:
-        _ensure_bytes(tx_hash, 32, "tx_hash")
-        if log_index is not None:
-            _ensure_height(log_index, "log_index")
-        return await self._retrying(
-            "receipt proof", lambda: self._receipt_proof_once(tx_hash, log_index)
-        )
+        async def once() -> ReceiptProof:
+            block, index = await self._tx_block(tx_hash)
+            receipts, _ = await self._receipt_set(block)
+            return _checked(receipts.proof(index))
 
-    async def _receipt_proof_once(self, tx_hash: TxHash, log_index: int | None) -> ReceiptProof:
-        receipt = await self._receipt_json(tx_hash)
+        return await self._retrying("receipt proof", once)
+
+    async def proven_log(self, tx_hash: TxHash, block_log_index: int) -> ProvenLog:
+        """The log at ``block_log_index`` (its position among all logs of the block, as
+        ``ChainEvent.block_log_index``) with the proof of its receipt and its position in the
+        receipt (``receipt_log_index``, what ``BridgeEndpoint.deliver`` takes). ``BadRequest``
+        when the transaction emitted no log at that position."""
+        check_bytes(tx_hash, 32, "tx_hash")
+        check_height(block_log_index, "block_log_index")
+
+        async def once() -> ProvenLog:
+            block, index = await self._tx_block(tx_hash)
+            receipts, raw = await self._receipt_set(block)
+            proven = receipts.proven_log(block_log_index)
+            if proven is None or proven.proof.tx_index != index:
+                raise BadRequest(
+                    "the transaction emitted no log with this index",
+                    tx_hash=tx_hash,
+                    block_log_index=block_log_index,
+                )
+            _check_log_index(raw, proven)
+            _checked(proven.proof)
+            return proven
+
+        return await self._retrying("receipt proof", once)
+
+    async def receipt_proofs(
+        self, block_number: Height, tx_indexes: Sequence[int]
+    ) -> dict[int, ReceiptProof]:
+        """Proofs of the receipts at ``tx_indexes`` of block ``block_number``, built from ONE
+        fetch of the block's receipts and one trie (a relayer proves many messages of one
+        block). The proofs name the block's hash: compare it with the events' block hash."""
+        check_height(block_number, "block_number")
+        wanted = _indexes(tx_indexes, "tx_indexes")
+
+        async def once() -> dict[int, ReceiptProof]:
+            block = await self._block_once(block_number)
+            receipts, _ = await self._receipt_set(block)
+            for i in wanted:
+                if i >= len(receipts):
+                    raise BadRequest(
+                        "block has no transaction at this index", height=block_number, index=i
+                    )
+            return {i: _checked(receipts.proof(i)) for i in wanted}
+
+        return await self._retrying("receipt proofs", once)
+
+    async def proven_logs(
+        self, block_number: Height, block_log_indexes: Sequence[int]
+    ) -> dict[int, ProvenLog]:
+        """``proven_log`` for several logs of one block (by their block-wide index), from ONE
+        fetch of the block's receipts and one trie."""
+        check_height(block_number, "block_number")
+        wanted = _indexes(block_log_indexes, "block_log_indexes")
+
+        async def once() -> dict[int, ProvenLog]:
+            block = await self._block_once(block_number)
+            receipts, raw = await self._receipt_set(block)
+            out: dict[int, ProvenLog] = {}
+            for i in wanted:
+                proven = receipts.proven_log(i)
+                if proven is None:
+                    raise BadRequest(
+                        "block has no log at this index", height=block_number, block_log_index=i
+                    )
+                _check_log_index(raw, proven)
+                out[i] = proven
+            for proof in {p.proof.tx_index: p.proof for p in out.values()}.values():
+                _checked(proof)
+            return out
+
+        return await self._retrying("receipt proofs", once)
+
+    async def _tx_block(self, tx_hash: TxHash) -> tuple[Block, int]:
+        """The canonical, checked block holding ``tx_hash``, and the transaction's index."""
+        receipt = await self._txs.receipt_json(tx_hash)
         if receipt is None:
             raise await self._missing_tx(tx_hash)
-        number = parse_quantity(_get(receipt, "blockNumber", "receipt"), "blockNumber", 64)
-        claimed_block = parse_data(_get(receipt, "blockHash", "receipt"), "blockHash", 32)
-        index = parse_quantity(_get(receipt, "transactionIndex", "receipt"), "transactionIndex")
+        number = parse_quantity(field(receipt, "blockNumber", "receipt"), "blockNumber", 64)
+        claimed_block = parse_data(field(receipt, "blockHash", "receipt"), "blockHash", 32)
+        index = parse_quantity(field(receipt, "transactionIndex", "receipt"), "transactionIndex")
         block = await self._block_once(number)
         if block.hash != claimed_block:
             raise RpcResponseInvalid(
@@ -694,49 +678,28 @@ class EvmAdapter:
             raise RpcResponseInvalid(
                 "receipt's transaction index does not match the block", index=index
             )
-        receipts = await self._block_receipts(block)
+        return block, index
+
+    async def _receipt_set(self, block: Block) -> tuple[BlockReceipts, list[Mapping[str, Any]]]:
+        """Every receipt of ``block`` in one trie, whose root must be the header's
+        receiptsRoot; and the raw receipts (for the node's log indexes)."""
+        raw = await self._block_receipts(block)
         try:
-            parsed = [receipt_from_rpc(r) for r in receipts]
-            trie = OrderedTrie([encode_receipt(r) for r in parsed])
+            receipts = BlockReceipts(
+                block.hash,
+                block.header.number,
+                block.header.receipts_root,
+                [receipt_from_rpc(r) for r in raw],
+            )
         except DecodeError as exc:
             raise RpcResponseInvalid(
-                "node sent a malformed receipt", height=number, reason=exc.message
+                "node sent a malformed receipt", height=block.header.number, reason=exc.message
             ) from exc
-        if trie.root != block.header.receipts_root:
-            raise RpcResponseInvalid(
-                "block receipts do not rebuild the header's receiptsRoot",
-                height=number,
-                rebuilt=trie.root,
-                header=block.header.receipts_root,
-            )
-        if log_index is not None:
-            log_indexes = [
-                parse_quantity(_get(_obj(entry, "log"), "logIndex", "log"), "logIndex")
-                for entry in _get(receipts[index], "logs", "receipt")
-            ]
-            if log_index not in log_indexes:
-                raise BadRequest(
-                    "the transaction emitted no log with this index",
-                    tx_hash=tx_hash,
-                    log_index=log_index,
-                )
-        proof = ReceiptProof(
-            block_hash=block.hash,
-            block_number=number,
-            receipts_root=Hash32(block.header.receipts_root),
-            tx_index=index,
-            nodes=trie.proof(index),
-            receipt=parsed[index],
-        )
-        try:
-            proof.verify()  # cheap self-check: what we hand out must verify
         except ProofInvalid as exc:
-            raise RpcResponseInvalid(
-                "built receipt proof does not verify", reason=exc.message
-            ) from exc
-        return proof
+            raise RpcResponseInvalid(exc.message, **exc.context) from exc
+        return receipts, raw
 
-    async def _block_receipts(self, block: _Block) -> list[Mapping[str, Any]]:
+    async def _block_receipts(self, block: Block) -> list[Mapping[str, Any]]:
         """All receipts of ``block`` in order, each checked to belong to it."""
         number = block.header.number
         receipts: list[Any] | None = None
@@ -744,7 +707,7 @@ class EvmAdapter:
             try:
                 result = await self._rpc("eth_getBlockReceipts", [hex(number)])
             except RpcError as exc:
-                if exc.context.get("code") not in (_METHOD_NOT_FOUND, -32602):
+                if exc.context.get("code") not in (METHOD_NOT_FOUND, INVALID_PARAMS):
                     raise
                 self._block_receipts_supported = False
             else:
@@ -757,7 +720,7 @@ class EvmAdapter:
 
             async def one(tx_hash: TxHash) -> Mapping[str, Any]:
                 async with gate:
-                    r = await self._receipt_json(tx_hash)
+                    r = await self._txs.receipt_json(tx_hash)
                 if r is None:
                     raise RpcResponseInvalid("node lost a mined receipt", tx_hash=tx_hash)
                 return r
@@ -771,11 +734,11 @@ class EvmAdapter:
             )
         checked: list[Mapping[str, Any]] = []
         for i, (raw, tx_hash) in enumerate(zip(receipts, block.tx_hashes, strict=True)):
-            r = _obj(raw, f"receipts[{i}]")
+            r = as_object(raw, f"receipts[{i}]")
             if (
-                parse_data(_get(r, "transactionHash", "receipt"), "transactionHash", 32) != tx_hash
-                or parse_data(_get(r, "blockHash", "receipt"), "blockHash", 32) != block.hash
-                or parse_quantity(_get(r, "transactionIndex", "receipt"), "transactionIndex") != i
+                parse_data(field(r, "transactionHash", "receipt"), "transactionHash", 32) != tx_hash
+                or parse_data(field(r, "blockHash", "receipt"), "blockHash", 32) != block.hash
+                or parse_quantity(field(r, "transactionIndex", "receipt"), "transactionIndex") != i
             ):
                 raise RpcResponseInvalid("block receipts are out of place", index=i)
             checked.append(r)
@@ -784,8 +747,8 @@ class EvmAdapter:
     async def account_proof(
         self, address: Address, slots: Sequence[int], height: Height
     ) -> AccountState:
-        _ensure_bytes(address, 20, "address")
-        _ensure_height(height, "height")
+        check_bytes(address, 20, "address")
+        check_height(height, "height")
         for slot in slots:
             if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < 2**256:
                 raise BadRequest("storage slot must be an integer in [0, 2**256)", slot=slot)
@@ -801,12 +764,12 @@ class EvmAdapter:
             "eth_getProof",
             [
                 to_checksum_address(address),
-                [_hex(s.to_bytes(32, "big")) for s in slots],
+                [hexstr(s.to_bytes(32, "big")) for s in slots],
                 hex(height),
             ],
         )
         try:
-            proof = account_proof_from_rpc(_obj(result, "proof"))
+            proof = account_proof_from_rpc(as_object(result, "proof"))
         except DecodeError as exc:
             raise RpcResponseInvalid(
                 "node sent a malformed eth_getProof answer", reason=exc.message, **exc.context
@@ -835,20 +798,73 @@ class EvmAdapter:
 
     # -- transactions -----------------------------------------------------------------------
 
-    async def submit(self, call: TxRequest) -> TxHash:
-        if not isinstance(call, TxRequest):
-            raise BadRequest("submit() needs a TxRequest", call=call)
+    def writer(self, sender: Address | None = None) -> SignerWriter:
+        """The single writer of ``sender`` (default: the first signer). Its ``submit(call,
+        purpose=..., refs=...)`` returns a ``SentTx`` to follow with ``wait_mined``."""
         if self._state != "running":
             raise AdapterClosed(
                 "adapter is not running; use `async with adapter:`", state=self._state
             )
-        sender = call.sender if call.sender is not None else self._default_sender
-        if sender is None:
+        address = sender if sender is not None else self._default_sender
+        if address is None:
             raise BadRequest("adapter has no signer")
-        writer = self._writers.get(sender)
+        writer = self._writers.get(address)
         if writer is None:
-            raise BadRequest("no signer for this sender", sender=sender)
-        return await writer.submit(call)
+            raise BadRequest("no signer for this sender", sender=address)
+        return writer
+
+    async def submit(self, call: TxRequest) -> TxHash:
+        """Sign and send through the sender's writer; the first attempt's hash (``wait_final``
+        follows fee-bumped replacements of it)."""
+        if not isinstance(call, TxRequest):
+            raise BadRequest("submit() needs a TxRequest", call=call)
+        sent = await self.writer(call.sender).submit(call)
+        return sent.tx_hash
+
+    async def pending_nonce(self, sender: Address) -> int:
+        """The sender's next nonce, counting the node's pending transactions."""
+        return await self._txs.nonce(sender, "pending")
+
+    async def wait_mined(
+        self,
+        sent: SentTx,
+        finality: Finality,
+        timeout: float,  # noqa: ASYNC109 - a per-call deadline, as wait_final
+    ) -> TxReceipt:
+        """The receipt of whichever attempt of ``sent``'s nonce got mined (the first, or a
+        fee-bumped replacement), once final at ``finality``. ``TransactionFailed`` if it
+        reverted or the nonce went to a transaction none of ours; ``NotYetAvailable`` on
+        timeout."""
+        if not isinstance(sent, SentTx):
+            raise BadRequest("wait_mined() needs a SentTx", sent=sent)
+        if sent.chain_id != self._ref.chain_id:
+            raise BadRequest("transaction of another chain", chain_id=sent.chain_id)
+        if not isinstance(finality, Finality):
+            raise BadRequest("wait_mined() needs a Finality", finality=finality)
+        writer = self._writers.get(sent.sender)
+        if writer is None or not writer.attempts_of(sent):
+            # Not sent by this adapter's writers (another process): only its own hash.
+            return await self._wait(
+                lambda: self._final_receipt(sent.tx_hash, finality), sent.tx_hash, timeout
+            )
+
+        async def poll() -> TxReceipt | None:
+            outcome = writer.outcome_of(sent)
+            if isinstance(outcome, Dropped | Failed):
+                raise TransactionFailed(
+                    f"transaction not mined: {outcome.reason}",
+                    tx_hash=sent.tx_hash,
+                    sender=sent.sender,
+                    nonce=sent.nonce,
+                )
+            for tx_hash in reversed(writer.attempts_of(sent)):
+                receipt = await self._retrying("receipt", partial(self._mined_receipt, tx_hash))
+                if receipt is not None:
+                    final = await self._final_at(receipt.block_number, receipt.block_hash, finality)
+                    return receipt if final else None
+            return None
+
+        return await self._wait(poll, sent.tx_hash, timeout)
 
     async def wait_final(
         self,
@@ -856,13 +872,27 @@ class EvmAdapter:
         finality: Finality,
         timeout: float,  # noqa: ASYNC109 - the ChainAdapter role takes a per-call deadline
     ) -> TxReceipt:
-        _ensure_bytes(tx_hash, 32, "tx_hash")
+        """Wait until the transaction is mined at ``finality``. A transaction this adapter
+        sent is followed through its fee-bumped replacements (as ``wait_mined``)."""
+        check_bytes(tx_hash, 32, "tx_hash")
         if not isinstance(finality, Finality):
             raise BadRequest("wait_final() needs a Finality", finality=finality)
+        for writer in self._writers.values():
+            sent = writer.sent_of(tx_hash)
+            if sent is not None:
+                return await self.wait_mined(sent, finality, timeout)
+        return await self._wait(lambda: self._final_receipt(tx_hash, finality), tx_hash, timeout)
+
+    async def _wait(
+        self,
+        poll: Callable[[], Awaitable[TxReceipt | None]],
+        tx_hash: TxHash,
+        timeout: float,  # noqa: ASYNC109
+    ) -> TxReceipt:
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    receipt = await self._final_receipt(tx_hash, finality)
+                    receipt = await poll()
                     if receipt is not None:
                         break
                     await asyncio.sleep(self._config.poll_interval_s)
@@ -872,250 +902,93 @@ class EvmAdapter:
             ) from None
         if receipt.status != 1:
             reason = "transaction reverted" if receipt.status == 0 else "transaction status unknown"
-            raise TransactionFailed(reason, tx_hash=tx_hash, receipt=receipt)
+            raise TransactionFailed(reason, tx_hash=receipt.tx_hash, receipt=receipt)
         return receipt
 
     async def _final_receipt(self, tx_hash: TxHash, finality: Finality) -> TxReceipt | None:
         """The receipt once its block is final and canonical; None while waiting."""
-
-        async def fetch() -> TxReceipt | None:
-            raw = await self._receipt_json(tx_hash)
-            return None if raw is None else self._receipt_from_rpc(raw)
-
-        receipt = await self._retrying("receipt", fetch)
+        receipt = await self._retrying("receipt", lambda: self._mined_receipt(tx_hash))
         if receipt is None:
             missing = await self._missing_tx(tx_hash)
             if isinstance(missing, TransactionNotFound):
                 raise missing
             return None
+        if not await self._final_at(receipt.block_number, receipt.block_hash, finality):
+            return None
+        return receipt
+
+    async def _mined_receipt(self, tx_hash: TxHash) -> TxReceipt | None:
+        raw = await self._txs.receipt_json(tx_hash)
+        return None if raw is None else self._receipt_from_rpc(raw)
+
+    async def _final_at(self, number: Height, block_hash: Hash32, finality: Finality) -> bool:
+        """Whether block ``number`` is final at ``finality`` and still ``block_hash``."""
         try:
             final = await self.height(finality)
         except NotYetAvailable:
-            return None
-        if receipt.block_number > final:
-            return None
-        block = await self._retrying("header", lambda: self._block_once(receipt.block_number))
-        if block.hash != receipt.block_hash:
-            return None  # reorged out; the transaction may be mined again elsewhere
-        return receipt
+            return False
+        if number > final:
+            return False
+        block = await self._retrying("header", lambda: self._block_once(number))
+        return block.hash == block_hash  # else reorged out; it may be mined again elsewhere
+
+    async def _mined_is_final(self, mined: Mined) -> bool:
+        """For the writers: a mined attempt is settled once final at the chain's finality."""
+        return await self._final_at(mined.block_number, mined.block_hash, self.finality)
 
     def _receipt_from_rpc(self, r: Mapping[str, Any]) -> TxReceipt:
-        logs = _get(r, "logs", "receipt")
+        logs = field(r, "logs", "receipt")
         if not isinstance(logs, list):
             raise RpcResponseInvalid("receipt logs is not a list")
         status = r.get("status")
         return TxReceipt(
             chain_id=self._ref.chain_id,
-            tx_hash=TxHash(parse_data(_get(r, "transactionHash", "receipt"), "receipt", 32)),
-            block_number=Height(parse_quantity(_get(r, "blockNumber", "receipt"), "receipt", 64)),
-            block_hash=Hash32(parse_data(_get(r, "blockHash", "receipt"), "receipt", 32)),
-            tx_index=parse_quantity(_get(r, "transactionIndex", "receipt"), "receipt", 64),
+            tx_hash=TxHash(parse_data(field(r, "transactionHash", "receipt"), "receipt", 32)),
+            block_number=Height(parse_quantity(field(r, "blockNumber", "receipt"), "receipt", 64)),
+            block_hash=Hash32(parse_data(field(r, "blockHash", "receipt"), "receipt", 32)),
+            tx_index=parse_quantity(field(r, "transactionIndex", "receipt"), "receipt", 64),
             # Pre-Byzantium receipts have no status: STATUS_UNKNOWN, never success by default.
             status=parse_quantity(status, "receipt.status") if status is not None else -1,
-            gas_used=parse_quantity(_get(r, "gasUsed", "receipt"), "receipt.gasUsed", 64),
+            gas_used=parse_quantity(field(r, "gasUsed", "receipt"), "receipt.gasUsed", 64),
             effective_gas_price=parse_quantity(r.get("effectiveGasPrice", "0x0"), "receipt"),
-            sender=Address(parse_data(_get(r, "from", "receipt"), "receipt.from", 20)),
-            to=_opt_address(r.get("to"), "receipt.to"),
-            contract_address=_opt_address(r.get("contractAddress"), "receipt.contractAddress"),
+            sender=Address(parse_data(field(r, "from", "receipt"), "receipt.from", 20)),
+            to=optional_address(r.get("to"), "receipt.to"),
+            contract_address=optional_address(r.get("contractAddress"), "receipt.contractAddress"),
             logs=tuple(
-                self._event_from_rpc(_obj(entry, "log"), f"receipt.logs[{i}]")
+                self._event_from_rpc(as_object(entry, "log"), f"receipt.logs[{i}]")
                 for i, entry in enumerate(logs)
             ),
         )
 
-    async def pending_nonce(self, sender: Address) -> int:
-        """The sender's next nonce, counting the node's pending transactions."""
-        return await self._call(
-            "eth_getTransactionCount",
-            [to_checksum_address(sender), "pending"],
-            lambda r: parse_quantity(r, "nonce", 64),
-        )
 
-    async def _prepare(self, call: TxRequest, sender: Address, nonce: int) -> UnsignedTx:
-        """Fill in gas and fees: EIP-1559 (2 x base fee + tip) when the chain has a base fee,
-        else a legacy gas price."""
-        gas = call.gas if call.gas is not None else await self._estimate_gas(call, sender)
-        max_fee, tip, price = await self._fees()
-        return UnsignedTx(
-            chain_id=self._ref.chain_id,
-            nonce=nonce,
-            to=call.to,
-            value=call.value,
-            data=call.data,
-            gas=gas,
-            max_fee_per_gas=max_fee,
-            max_priority_fee_per_gas=tip,
-            gas_price=price,
-        )
-
-    async def _fees(self) -> _Fees:
-        """(max fee, tip, gas price) from the latest header, reused for ``fee_cache_s`` so a
-        burst of submissions does not re-ask per transaction (2x base fee absorbs the base
-        fee rising for several blocks)."""
-        now = asyncio.get_running_loop().time()
-        cached = self._fee_quote
-        if cached is not None and now - cached[0] < self._config.fee_cache_s:
-            return cached[1]
-        latest = await self._call("eth_getBlockByNumber", ["latest", False], _obj_or_none)
-        if latest is None:
-            raise RpcResponseInvalid("node has no latest block")
-        base_fee = latest.get("baseFeePerGas")
-        self._eip1559 = base_fee is not None
-        if base_fee is None:
-            price = await self._call("eth_gasPrice", [], lambda r: parse_quantity(r, "gasPrice"))
-            fees: _Fees = (None, None, price)
-        else:
-            tip = await self._priority_fee()
-            fees = (2 * parse_quantity(base_fee, "baseFeePerGas") + tip, tip, None)
-        self._fee_quote = (now, fees)
-        return fees
-
-    async def _priority_fee(self) -> int:
-        try:
-            return await self._call(
-                "eth_maxPriorityFeePerGas", [], lambda r: parse_quantity(r, "maxPriorityFeePerGas")
-            )
-        except RpcError as exc:
-            if exc.context.get("code") != _METHOD_NOT_FOUND:
-                raise
-            return self._config.default_priority_fee_wei
-
-    async def _estimate_gas(self, call: TxRequest, sender: Address) -> int:
-        params: dict[str, Any] = {
-            "from": to_checksum_address(sender),
-            "value": hex(call.value),
-            "data": _hex(call.data),
-        }
-        if call.to is not None:
-            params["to"] = to_checksum_address(call.to)
-        try:
-            estimate = await self._call(
-                "eth_estimateGas", [params], lambda r: parse_quantity(r, "gas", 64)
-            )
-        except RpcError as exc:
-            raise TransactionFailed(
-                "transaction would fail (gas estimation rejected it)",
-                sender=sender,
-                code=exc.context.get("code"),
-                rpc_message=exc.context.get("rpc_message"),
-                data=exc.context.get("data"),
-            ) from exc
-        return estimate * (100 + self._config.gas_margin_pct) // 100
-
-    async def _tx_known(self, tx_hash: TxHash) -> bool:
-        tx = await self._call("eth_getTransactionByHash", [_hex(tx_hash)], _obj_or_none)
-        return tx is not None
-
-    async def _broadcast(self, signed: SignedTx) -> None:
-        """Send a signed transaction; success if the node has it afterwards."""
-
-        async def once() -> None:
-            try:
-                result = await self._rpc("eth_sendRawTransaction", [_hex(signed.raw)])
-            except RpcUnavailable:
-                # The request may have reached the node before the connection failed.
-                if await self._tx_known(signed.tx_hash):
-                    return
-                raise
-            except RpcError as exc:
-                message = str(exc.context.get("rpc_message", ""))
-                if _has_hint(message, _ALREADY_KNOWN_HINTS) and await self._tx_known(
-                    signed.tx_hash
-                ):
-                    return  # an earlier attempt of ours got through
-                if _has_hint(message, _NONCE_CONFLICT_HINTS):
-                    if await self._tx_known(signed.tx_hash):
-                        return
-                    raise _NonceConflict(message) from exc
-                raise TransactionFailed(
-                    "node rejected the transaction",
-                    tx_hash=signed.tx_hash,
-                    code=exc.context.get("code"),
-                    rpc_message=message,
-                ) from exc
-            if parse_data(result, "txHash", 32) != signed.tx_hash:
-                raise RpcResponseInvalid(
-                    "node answered with another transaction hash", tx_hash=signed.tx_hash
-                )
-
-        await self._retrying("eth_sendRawTransaction", once)
+def _indexes(values: Sequence[int], what: str) -> tuple[int, ...]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise BadRequest(f"{what} must be a sequence of indexes")
+    for v in values:
+        check_height(v, what)
+    return tuple(dict.fromkeys(values))
 
 
-def _obj_or_none(value: Any) -> Mapping[str, Any] | None:
-    return None if value is None else _obj(value, "result")
+def _checked(proof: ReceiptProof) -> ReceiptProof:
+    """Cheap self-check: a proof handed out must verify."""
+    try:
+        proof.verify()
+    except ProofInvalid as exc:
+        raise RpcResponseInvalid("built receipt proof does not verify", reason=exc.message) from exc
+    return proof
 
 
-class _SignerWriter:
-    """The single writer of one signer: owns its nonce; jobs run strictly one at a time."""
-
-    _MAX_RESYNCS = 3
-
-    def __init__(self, adapter: EvmAdapter, signer: Signer) -> None:
-        self._adapter = adapter
-        self._signer = signer
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self._nonce: int | None = None  # None: ask the node (start, or after a conflict)
-        self._dead: BaseException | None = None
-
-    async def submit(self, call: TxRequest) -> TxHash:
-        if self._dead is not None:
-            raise AdapterClosed("signer writer stopped", reason=_clip(self._dead))
-        future: asyncio.Future[TxHash] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(call, future))
-        return await future
-
-    def fail_pending(self, error: XgateError) -> None:
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            if not job.future.done():
-                job.future.set_exception(error)
-
-    async def run(self) -> None:
-        job: _Job | None = None
-        try:
-            while True:
-                job = await self._queue.get()
-                if job.future.done():  # the caller gave up (cancelled) before we got to it
-                    continue
-                try:
-                    tx_hash = await self._send(job.request)
-                except XgateError as exc:
-                    # The nonce may or may not have been consumed: ask the node next time.
-                    self._nonce = None
-                    if not job.future.done():  # the caller may have been cancelled meanwhile
-                        job.future.set_exception(exc)
-                else:
-                    if not job.future.done():
-                        job.future.set_result(tx_hash)
-                job = None
-        except asyncio.CancelledError:
-            if job is not None and not job.future.done():
-                job.future.set_exception(AdapterClosed("adapter closed during the submission"))
-            raise
-        except Exception as exc:
-            # A bug, not a chain condition: fail loudly to every waiter instead of hanging them.
-            self._dead = exc
-            log.exception("signer writer for %s crashed", to_checksum_address(self._signer.address))
-            if job is not None and not job.future.done():
-                job.future.set_exception(exc)
-            self.fail_pending(AdapterClosed("signer writer crashed", reason=_clip(exc)))
-            raise
-
-    async def _send(self, call: TxRequest) -> TxHash:
-        address = self._signer.address
-        for _ in range(self._MAX_RESYNCS):
-            if self._nonce is None:
-                self._nonce = await self._adapter.pending_nonce(address)
-            tx = await self._adapter._prepare(call, address, self._nonce)
-            signed = await self._signer.sign_transaction(tx)
-            try:
-                await self._adapter._broadcast(signed)
-            except _NonceConflict:
-                log.info("nonce conflict for %s, resyncing", to_checksum_address(address))
-                self._nonce = None
-                continue
-            self._nonce += 1
-            return signed.tx_hash
-        raise TransactionFailed(
-            "nonce kept conflicting; another process sends from this account?", sender=address
+def _check_log_index(raw: Sequence[Mapping[str, Any]], proven: ProvenLog) -> None:
+    """The node's ``logIndex`` of the proven log must be its position in the block: a node
+    numbering logs per receipt would otherwise make callers prove the wrong log."""
+    logs = field(raw[proven.proof.tx_index], "logs", "receipt")
+    if not isinstance(logs, list) or len(logs) <= proven.receipt_log_index:
+        raise RpcResponseInvalid("receipt logs differ from the proven receipt")
+    entry = as_object(logs[proven.receipt_log_index], "log")
+    claimed = parse_quantity(field(entry, "logIndex", "log"), "logIndex", 64)
+    if claimed != proven.block_log_index:
+        raise RpcResponseInvalid(
+            "node's logIndex is not the log's position in the block",
+            claimed=claimed,
+            position=proven.block_log_index,
         )

@@ -22,11 +22,11 @@ from typing import Annotated, Any, ClassVar, Literal
 from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, Field, Strict
 
-from adapters.base import BadRequest, FinalityKind
+from adapters.base import BadRequest, FinalityKind, check_height
 from adapters.bft import decode_qbft_extra, qbft_block_hash
 from adapters.configmodel import AddressField, FinalityField, Hash32Field, NonNegativeInt
 from adapters.errors import DecodeError, HeaderInvalid, RpcResponseInvalid
-from adapters.evm import EvmAdapter, EvmConfig, _Block, _ensure_height, parse_data
+from adapters.evm import Block, EvmAdapter, EvmConfig
 from adapters.headers import Header
 from adapters.lightclient.qbft import (
     TrustedHeader,
@@ -35,6 +35,9 @@ from adapters.lightclient.qbft import (
     trust_header,
     verify_commit_seals,
 )
+from adapters.rpc.answers import parse_data
+from adapters.rpc.submit import SubmitPolicy, TxJournal
+from adapters.rpc.transport import RpcObserver
 from adapters.signer import Signer
 from adapters.types import Address, Finality, Hash32, Height
 
@@ -81,8 +84,18 @@ class QbftAdapter(EvmAdapter):
     poa: ClassVar[bool] = True
     chain_kind: ClassVar[Literal["qbft", "evm"]] = "qbft"
 
-    def __init__(self, config: QbftConfig, signers: Sequence[Signer] = ()) -> None:
-        super().__init__(config, signers)
+    def __init__(
+        self,
+        config: QbftConfig,
+        signers: Sequence[Signer] = (),
+        *,
+        journal: TxJournal | None = None,
+        submit_policy: SubmitPolicy | None = None,
+        observer: RpcObserver | None = None,
+    ) -> None:
+        super().__init__(
+            config, signers, journal=journal, submit_policy=submit_policy, observer=observer
+        )
         self._qconfig = config
         self._anchor: TrustedHeader | None = None  # the configured trust anchor
         # Verified headers (as skipping anchors), by height; heights kept sorted for bisect.
@@ -204,10 +217,10 @@ class QbftAdapter(EvmAdapter):
     async def verified_header(self, height: Height) -> VerifiedHeader:
         """The header at ``height`` with its verified signers and commit digest (what a relayer
         submits to the on-chain light client)."""
-        _ensure_height(height, "height")
+        check_height(height, "height")
 
         async def once() -> VerifiedHeader:
-            block: _Block = await self._fetch_block(height)
+            block: Block = await self._fetch_block(height)
             return await self._verify(block.header, block.hash)
 
         return await self._retrying("verified header", once)

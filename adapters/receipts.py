@@ -7,6 +7,7 @@ logsBloom, logs]`` and a log ``[address, [topic...], data]``. Trie keys are ``RL
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,10 @@ __all__ = [
     "RECEIPT_TYPES",
     "STATUS_UNKNOWN",
     "TX_TYPES",
+    "BlockReceipts",
     "Log",
     "OrderedTrie",
+    "ProvenLog",
     "Receipt",
     "ReceiptProof",
     "build_ordered_proof",
@@ -456,3 +459,98 @@ class ReceiptProof:
         if proven != self.receipt:
             raise ProofInvalid("proven receipt differs from the claimed one", index=self.tx_index)
         return proven
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenLog:
+    """One log with the proof of its receipt, located both ways: ``block_log_index`` among all
+    logs of the block (JSON-RPC ``logIndex``, ``ChainEvent.block_log_index``) and
+    ``receipt_log_index`` within the receipt (what ``BridgeEndpoint.deliver`` takes)."""
+
+    proof: ReceiptProof
+    block_log_index: int
+    receipt_log_index: int
+    log: Log
+
+
+class BlockReceipts:
+    """All receipts of one block in one trie, checked against the header's receiptsRoot once:
+    the proofs of any number of them, and where each log of the block sits.
+
+    The one place receipt proofs are built (the adapters, the tests and the benchmarks use it),
+    so every proof handed out stands on a rebuilt, compared root.
+    """
+
+    __slots__ = ("_first_log", "_trie", "block_hash", "block_number", "receipts", "receipts_root")
+
+    def __init__(
+        self,
+        block_hash: Hash32,
+        block_number: int,
+        receipts_root: bytes,
+        receipts: Sequence[Receipt],
+    ) -> None:
+        """``ProofInvalid`` when the receipts do not rebuild ``receipts_root``."""
+        self.block_hash = block_hash
+        self.block_number = block_number
+        self.receipts_root = Hash32(receipts_root)
+        self.receipts = tuple(receipts)
+        self._trie = OrderedTrie([encode_receipt(r) for r in self.receipts])
+        rebuilt = self._trie.root if self.receipts else EMPTY_TRIE_ROOT
+        if rebuilt != receipts_root:
+            raise ProofInvalid(
+                "block receipts do not rebuild the header's receiptsRoot",
+                height=block_number,
+                rebuilt=rebuilt,
+                header=receipts_root,
+            )
+        first, total = [], 0
+        for r in self.receipts:
+            first.append(total)
+            total += len(r.logs)
+        self._first_log = tuple(first)
+
+    def __len__(self) -> int:
+        return len(self.receipts)
+
+    def proof(self, tx_index: int) -> ReceiptProof:
+        """The proof of receipt ``tx_index``; ``IndexError`` past the block's last one."""
+        if not 0 <= tx_index < len(self.receipts):
+            raise IndexError(f"block has no transaction {tx_index}")
+        return ReceiptProof(
+            block_hash=self.block_hash,
+            block_number=self.block_number,
+            receipts_root=self.receipts_root,
+            tx_index=tx_index,
+            nodes=self._trie.proof(tx_index),
+            receipt=self.receipts[tx_index],
+        )
+
+    def first_log_index(self, tx_index: int) -> int:
+        """The block-wide index of receipt ``tx_index``'s first log (the logs of the receipts
+        before it, counted)."""
+        return self._first_log[tx_index]
+
+    def log_position(self, block_log_index: int) -> tuple[int, int] | None:
+        """(transaction index, index within its receipt) of the block's log number
+        ``block_log_index``, or None when the block has fewer logs."""
+        if block_log_index < 0:
+            return None
+        # The last receipt whose first log is at or before it (receipts without logs share
+        # their first index with the next one and are skipped this way).
+        tx_index = bisect.bisect_right(self._first_log, block_log_index) - 1
+        if tx_index < 0:
+            return None
+        offset = block_log_index - self._first_log[tx_index]
+        if offset >= len(self.receipts[tx_index].logs):
+            return None
+        return tx_index, offset
+
+    def proven_log(self, block_log_index: int) -> ProvenLog | None:
+        """The block's log number ``block_log_index`` with its receipt's proof, or None."""
+        position = self.log_position(block_log_index)
+        if position is None:
+            return None
+        tx_index, offset = position
+        proof = self.proof(tx_index)
+        return ProvenLog(proof, block_log_index, offset, proof.receipt.logs[offset])

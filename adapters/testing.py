@@ -27,6 +27,7 @@ from eth_hash.auto import keccak
 
 from adapters.base import (
     BadRequest,
+    CallReverted,
     ChainAdapter,
     ChainEvent,
     EventQuery,
@@ -39,11 +40,27 @@ from adapters.mpt import EMPTY_CODE_HASH
 from adapters.receipts import verify_receipt_proof
 from adapters.types import Address, Finality, FinalityTag, Height, TxHash
 
-__all__ = ["PING_TOPIC", "ChainAdapterContract", "Emitter", "ping_calldata"]
+__all__ = [
+    "LOG_COUNT",
+    "PING_TOPIC",
+    "ChainAdapterContract",
+    "Emitter",
+    "logging_init_code",
+    "ping_calldata",
+]
 
 PING_TOPIC = keccak(b"Ping(address,uint256,bytes)")
 _PING_SELECTOR = keccak(b"ping(uint256,bytes)")[:4]
 _FAIL_SELECTOR = keccak(b"fail()")[:4]
+_LAST_SELECTOR = keccak(b"last()")[:4]
+LOG_COUNT = 3
+
+
+def logging_init_code(count: int = LOG_COUNT) -> bytes:
+    """Init code that emits ``count`` logs while it runs (LOG1, topic = the log's number, no
+    data) and deploys nothing: one transaction with several logs, on any EVM chain."""
+    code = b"".join(bytes((0x60, n, 0x60, 0, 0x60, 0, 0xA1)) for n in range(count))
+    return code + b"\x00"  # PUSH1 n (topic), PUSH1 0 (size), PUSH1 0 (offset), LOG1; STOP
 
 
 def ping_calldata(n: int, data: bytes) -> bytes:
@@ -261,14 +278,34 @@ class ChainAdapterContract:
         assert log.topics == (PING_TOPIC, *emitter.ping.logs[0].topics[1:])
         assert log.data == emitter.ping.logs[0].data
 
-    async def test_receipt_proof_for_a_log_checks_the_log_index(
+    async def test_proven_log_locates_the_log_in_the_block_and_in_its_receipt(
         self, adapter: ChainAdapter, emitter: Emitter
     ) -> None:
-        log_index = emitter.ping.logs[0].log_index
-        proof = await adapter.receipt_proof(emitter.ping.tx_hash, log_index)
-        assert proof.tx_index == emitter.ping.tx_index
+        event = emitter.ping.logs[0]
+        proven = await adapter.proven_log(emitter.ping.tx_hash, event.block_log_index)
+        assert proven.block_log_index == event.block_log_index
+        assert proven.receipt_log_index == 0  # the ping's only log
+        assert proven.proof.tx_index == emitter.ping.tx_index
+        assert proven.log == proven.proof.verify().logs[0]
+        assert (proven.log.address, proven.log.topics) == (event.address, event.topics)
         with pytest.raises(BadRequest):
-            await adapter.receipt_proof(emitter.ping.tx_hash, log_index + 1000)
+            await adapter.proven_log(emitter.ping.tx_hash, event.block_log_index + 1000)
+
+    async def test_proven_log_of_a_transaction_with_several_logs_gives_both_indexes(
+        self, adapter: ChainAdapter
+    ) -> None:
+        mined = await self._final(
+            adapter, await adapter.submit(TxRequest(to=None, data=logging_init_code()))
+        )
+        assert len(mined.logs) == LOG_COUNT
+        for position, event in enumerate(mined.logs):
+            proven = await adapter.proven_log(mined.tx_hash, event.block_log_index)
+            assert proven.receipt_log_index == position
+            assert proven.block_log_index == event.block_log_index
+            assert proven.log.topics == (_word(position),)
+        # The block-wide indexes of one receipt's logs are consecutive.
+        first = mined.logs[0].block_log_index
+        assert [e.block_log_index for e in mined.logs] == list(range(first, first + LOG_COUNT))
 
     async def test_receipt_proofs_cover_every_transaction_of_a_busy_block(
         self, adapter: ChainAdapter, recipient: Address
@@ -277,10 +314,54 @@ class ChainAdapterContract:
             *(adapter.submit(TxRequest(to=recipient, value=1)) for _ in range(4))
         )
         receipts = await asyncio.gather(*(self._final(adapter, h) for h in hashes))
-        for r in receipts:
-            proof = await adapter.receipt_proof(r.tx_hash)
-            assert proof.tx_index == r.tx_index
-            assert proof.verify().status == 1
+        for block_number in {r.block_number for r in receipts}:
+            mined_here = [r for r in receipts if r.block_number == block_number]
+            proofs = await adapter.receipt_proofs(block_number, [r.tx_index for r in mined_here])
+            for r in mined_here:
+                proof = proofs[r.tx_index]
+                assert proof == await adapter.receipt_proof(r.tx_hash)
+                assert proof.block_hash == r.block_hash
+                assert proof.verify().status == 1
+
+    async def test_receipt_proofs_past_the_blocks_transactions_are_a_bad_request(
+        self, adapter: ChainAdapter, emitter: Emitter
+    ) -> None:
+        with pytest.raises(BadRequest):
+            await adapter.receipt_proofs(emitter.ping.block_number, [10_000])
+
+    # -- calls ------------------------------------------------------------------------------
+
+    async def test_call_reads_state_at_the_named_height(
+        self, adapter: ChainAdapter, emitter: Emitter
+    ) -> None:
+        at_ping = await adapter.call(
+            emitter.address, _LAST_SELECTOR, height=emitter.ping.block_number
+        )
+        assert at_ping == _word(emitter.ping_n)
+        before = await adapter.call(emitter.address, _LAST_SELECTOR, height=emitter.deployed_at)
+        assert before == _word(0)
+        assert await adapter.call(
+            emitter.address, _LAST_SELECTOR, finality=adapter.finality
+        ) == _word(emitter.ping_n)
+
+    async def test_call_names_exactly_one_block(
+        self, adapter: ChainAdapter, emitter: Emitter
+    ) -> None:
+        with pytest.raises(BadRequest):
+            await adapter.call(emitter.address, _LAST_SELECTOR)
+        with pytest.raises(BadRequest):
+            await adapter.call(
+                emitter.address, _LAST_SELECTOR, finality=adapter.finality, height=Height(1)
+            )
+
+    async def test_reverting_call_carries_the_revert_data_and_its_decoded_error(
+        self, adapter: ChainAdapter, emitter: Emitter
+    ) -> None:
+        with pytest.raises(CallReverted) as info:
+            await adapter.call(emitter.address, _FAIL_SELECTOR, finality=adapter.finality)
+        assert info.value.data[:4] == bytes.fromhex("08c379a0")  # Error(string)
+        assert info.value.decoded is not None
+        assert (info.value.decoded.name, info.value.decoded.args) == ("Error", ("Emitter: fail",))
 
     async def test_account_proof_verifies_code_and_storage(
         self, adapter: ChainAdapter, emitter: Emitter

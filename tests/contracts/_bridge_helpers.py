@@ -1,4 +1,5 @@
-"""Bridge test helpers: a deployed endpoint set on one chain, and receipt proofs built in Python.
+"""Bridge test helpers: a deployed endpoint set on one chain, and receipt proofs built by
+``adapters.receipts.BlockReceipts`` (the adapters' own proof path) from the node's receipts.
 
 Delivery is tested on ONE chain with two endpoint instances: ``remote`` (A) sends with
 ``dstChainId == chain id`` and ``local`` (B) delivers, trusting the test header oracle, which
@@ -14,24 +15,13 @@ from typing import Any
 from web3 import Web3
 from web3.contract import Contract
 
-from adapters.receipts import OrderedTrie, Receipt, encode_receipt, receipt_from_rpc
+from adapters.receipts import BlockReceipts, ReceiptProof, receipt_from_rpc
+from adapters.types import Hash32
 from gateway.domain.messages import MESSAGE_SENT_TOPIC, Message, decode_message_sent
 from tests.contracts.conftest import Chain
 
 ADMIN, PAUSER, USER, STRANGER = 0, 1, 2, 3
 OTHER_CHAIN = 999  # a destination that is not this chain
-
-
-@dataclass(frozen=True)
-class ProvenReceipt:
-    """A receipt of a mined transaction, with its proof against the block's receiptsRoot."""
-
-    block_hash: bytes
-    block_number: int
-    receipts_root: bytes
-    tx_index: int
-    nodes: tuple[bytes, ...]
-    receipt: Receipt
 
 
 def send_timed(chain: Chain, call: Any, sender: int = ADMIN) -> Any:
@@ -50,29 +40,22 @@ def rpc(w3: Web3, method: str, *params: Any) -> Any:
     return answer["result"]
 
 
-def prove_receipt(w3: Web3, tx_hash: bytes | str) -> ProvenReceipt:
-    """Fetch every receipt of the transaction's block and build the proof of its receipt."""
+def prove_receipt(w3: Web3, tx_hash: bytes | str) -> ReceiptProof:
+    """The proof of a mined transaction's receipt (synchronous web3 for the contract tests;
+    the proof itself is built and checked against the receiptsRoot by ``BlockReceipts``)."""
     tx_hex = tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex()
     raw = rpc(w3, "eth_getTransactionReceipt", tx_hex)
     block = rpc(w3, "eth_getBlockByHash", raw["blockHash"], False)
-    receipts = [
-        receipt_from_rpc(rpc(w3, "eth_getTransactionReceipt", h)) for h in block["transactions"]
-    ]
-    trie = OrderedTrie([encode_receipt(r) for r in receipts])
-    root = bytes.fromhex(block["receiptsRoot"][2:])
-    assert trie.root == root, "receipts rebuilt from RPC do not match the block's receiptsRoot"
-    index = int(raw["transactionIndex"], 16)
-    return ProvenReceipt(
-        block_hash=bytes.fromhex(block["hash"][2:]),
-        block_number=int(block["number"], 16),
-        receipts_root=root,
-        tx_index=index,
-        nodes=trie.proof(index),
-        receipt=receipts[index],
+    receipts = BlockReceipts(
+        Hash32(bytes.fromhex(block["hash"][2:])),
+        int(block["number"], 16),
+        bytes.fromhex(block["receiptsRoot"][2:]),
+        [receipt_from_rpc(rpc(w3, "eth_getTransactionReceipt", h)) for h in block["transactions"]],
     )
+    return receipts.proof(int(raw["transactionIndex"], 16))
 
 
-def sent_messages(proven: ProvenReceipt, chain_id: int) -> list[tuple[int, Message]]:
+def sent_messages(proven: ReceiptProof, chain_id: int) -> list[tuple[int, Message]]:
     """(log index within the receipt, message) of every MessageSent log of the receipt."""
     return [
         (i, decode_message_sent(log, chain_id))  # type: ignore[arg-type]
@@ -104,7 +87,7 @@ class Bridge:
         via: Contract | None = None,
         dst: int | None = None,
         receiver: str | None = None,
-    ) -> tuple[ProvenReceipt, int, Message]:
+    ) -> tuple[ReceiptProof, int, Message]:
         """Send one message from ``via`` (A by default) as USER; returns proof, log index, msg."""
         endpoint = via if via is not None else self.remote
         call = endpoint.functions.send(
@@ -116,7 +99,7 @@ class Bridge:
         [(log_index, msg)] = sent_messages(proven, self.chain_id)
         return proven, log_index, msg
 
-    def post_header(self, proven: ProvenReceipt, receipts_root: bytes | None = None) -> None:
+    def post_header(self, proven: ReceiptProof, receipts_root: bytes | None = None) -> None:
         self.chain.send(
             self.oracle.functions.post(
                 self.chain_id,
@@ -129,7 +112,7 @@ class Bridge:
 
     def deliver_call(
         self,
-        proven: ProvenReceipt,
+        proven: ReceiptProof,
         log_index: int,
         *,
         nodes: tuple[bytes, ...] | None = None,

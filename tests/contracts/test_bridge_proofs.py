@@ -10,10 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.errors import ProofInvalid
-from adapters.receipts import verify_receipt_proof
+from adapters.receipts import ReceiptProof, verify_receipt_proof
 from tests.contracts._bridge_helpers import (
     Bridge,
-    ProvenReceipt,
     deploy_bridge,
     mine_block,
     prove_receipt,
@@ -29,7 +28,7 @@ SHALLOW = 0  # key 0x80: the only key under nibble 8, a leaf in the root's branc
 @dataclass
 class DeepBlock:
     bridge: Bridge
-    proofs: dict[int, tuple[ProvenReceipt, int]]  # tx index -> (proof, log index)
+    proofs: dict[int, tuple[ReceiptProof, int]]  # tx index -> (proof, log index)
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,10 @@ from web3.contract import Contract
 
 from adapters.bft import qbft_block_hash
 from adapters.headers import Header, encode_header, header_from_rpc, header_hash
+from adapters.receipts import ReceiptProof
 from gateway.domain.messages import Message
 from gateway.domain.typed_data import HeaderData, attested_header_message
-from tests.contracts._bridge_helpers import ProvenReceipt, prove_receipt, rpc, sent_messages
+from tests.contracts._bridge_helpers import prove_receipt, rpc, sent_messages
 from tests.contracts.conftest import Chain, sync_clock
 
 
@@ -29,16 +30,16 @@ from tests.contracts.conftest import Chain, sync_clock
 class Outbound:
     """One MessageSent log of a mined transaction, proven against its block's receiptsRoot."""
 
-    proven: ProvenReceipt
-    log_index: int
+    proven: ReceiptProof
+    receipt_log_index: int  # the log's position within its receipt (what deliver takes)
     message: Message
 
 
 def outbound(src: Chain, receipt: Any) -> Outbound:
     """The single bridge message sent by the transaction of ``receipt`` on ``src``."""
     proven = prove_receipt(src.w3, receipt["transactionHash"])
-    [(log_index, message)] = sent_messages(proven, src.chain_id)
-    return Outbound(proven, log_index, message)
+    [(receipt_log_index, message)] = sent_messages(proven, src.chain_id)
+    return Outbound(proven, receipt_log_index, message)
 
 
 def fetch_header(chain: Chain, block_hash: bytes) -> Header:
@@ -110,5 +111,5 @@ def deliver_call(endpoint: Contract, src_chain_id: int, out: Outbound) -> Any:
         out.proven.block_hash,
         out.proven.tx_index,
         list(out.proven.nodes),
-        out.log_index,
+        out.receipt_log_index,
     )

@@ -20,6 +20,7 @@ from adapters.errors import DecodeError, ProofInvalid
 from adapters.mpt import EMPTY_TRIE_ROOT, verify_proof
 from adapters.receipts import (
     STATUS_UNKNOWN,
+    BlockReceipts,
     Log,
     OrderedTrie,
     Receipt,
@@ -510,3 +511,56 @@ def test_transaction_without_hash_is_encoded_without_the_hash_check() -> None:
     tx = _tx("0x1")
     del tx["hash"]
     assert keccak(encode_transaction_from_rpc(tx)) == h(_tx("0x1")["hash"])
+
+
+# --- one block's receipts, many proofs -----------------------------------------------------------
+
+
+def _block_receipts(receipts: list[Receipt] = RECEIPTS) -> BlockReceipts:
+    return BlockReceipts(
+        Hash32(h(BLOCK["hash"])), int(BLOCK["number"], 16), RECEIPTS_ROOT, receipts
+    )
+
+
+def test_block_receipts_give_the_same_proofs_as_one_trie_per_proof() -> None:
+    block = _block_receipts()
+    for index in (0, 5, 0x80, len(RECEIPTS) - 1):
+        proof = block.proof(index)
+        assert proof.nodes == build_ordered_proof(ENCODED_RECEIPTS, index)
+        assert proof.verify() == RECEIPTS[index]
+    with pytest.raises(IndexError):
+        block.proof(len(RECEIPTS))
+
+
+def test_block_receipts_that_do_not_rebuild_the_root_are_refused() -> None:
+    with pytest.raises(ProofInvalid):
+        _block_receipts(RECEIPTS[:-1])
+
+
+def test_every_node_log_index_maps_to_its_receipt_and_position_in_it() -> None:
+    block = _block_receipts()
+    seen = 0
+    for tx_index, raw in enumerate(RPC_RECEIPTS):
+        for position, raw_log in enumerate(raw["logs"]):
+            block_log_index = int(raw_log["logIndex"], 16)
+            assert block_log_index == seen  # the node numbers logs across the block
+            assert block.log_position(block_log_index) == (tx_index, position)
+            proven = block.proven_log(block_log_index)
+            assert proven is not None
+            assert (proven.receipt_log_index, proven.proof.tx_index) == (position, tx_index)
+            assert proven.log == RECEIPTS[tx_index].logs[position]
+            seen += 1
+    assert block.log_position(seen) is None
+    assert block.proven_log(-1) is None
+
+
+def test_receipts_without_logs_are_skipped_when_locating_a_log() -> None:
+    empty, one = Receipt(2, 1, 21_000, b"\0" * 256, ()), RECEIPTS[CREATION]
+    receipts = [empty, one, empty, one]
+    root = OrderedTrie([encode_receipt(r) for r in receipts]).root
+    block = BlockReceipts(Hash32(b"\1" * 32), 1, root, receipts)
+    count = len(one.logs)
+    assert block.log_position(0) == (1, 0)
+    assert block.log_position(count) == (3, 0)
+    assert block.first_log_index(2) == block.first_log_index(3) == count
+    assert block.log_position(2 * count) is None
