@@ -1,7 +1,9 @@
 """`xgate devnet up`: one consortium chain and one public chain for development.
 
-Prints what a developer needs and writes it to ``.xgate/devnet.json``. Everything it starts is
-dev-only (well-known keys); Ctrl-C stops it all cleanly.
+Prints what a developer needs and writes it to ``.xgate/devnet.json``, and beside it a ready
+``xgate.toml`` for the relay services (both chains, every contract, routes both ways, and key
+files under ``keys/`` for the relayer, attesters and keeper). Everything it starts is dev-only
+(well-known keys); Ctrl-C stops it all cleanly.
 
 With ``--data-dir`` both chains survive a restart (the consortium node's store in the folder,
 the public chain's in ``<folder>/public``), and a restart reuses the contracts listed in the
@@ -16,16 +18,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.evm import EvmAdapter, EvmConfig
 from adapters.qbft import QbftAdapter, QbftConfig
 from adapters.signer import LocalSigner
-from adapters.types import Address, ChainId, Finality
+from adapters.types import Address, ChainId, Finality, Hash32
 from gateway.cli.deployment import ChainPlan, Deployed, deployment_summary, execute, xgate_plan
+from gateway.config import XgateConfig, dump_config
 
 if TYPE_CHECKING:
     from devnet.launcher import RunningNode
@@ -33,6 +38,35 @@ if TYPE_CHECKING:
 log = logging.getLogger("xgate.devnet")
 
 DEFAULT_STATE_FILE = Path(".xgate/devnet.json")
+XGATE_CONFIG_NAME = "xgate.toml"  # written beside the summary file
+
+# Dev accounts of the services (0 deploys, 1-3 are the header store's attesters, 4 governs,
+# 9 guards): every dev account is funded on both chains and allowlisted on the consortium.
+RELAYER_ACCOUNT = 5
+ATTESTER_ACCOUNTS = (1, 2, 3)
+KEEPER_ACCOUNT = 6
+# Signer name in xgate.toml (and key file keys/NAME.key) -> dev account index.
+DEV_SIGNERS: Mapping[str, int] = {
+    "relayer": RELAYER_ACCOUNT,
+    **{f"attester-{i}": account for i, account in enumerate(ATTESTER_ACCOUNTS, 1)},
+    "keeper": KEEPER_ACCOUNT,
+}
+# The public devnets (anvil, the plain node) mine one block per transaction, so a deeper
+# confirmation depth would hold every public message until unrelated transactions arrive; and
+# nobody reorgs a dev chain. Reorg tests write their own config with a depth.
+PUBLIC_CONFIRMATIONS = 0
+# Deployment keys (gateway.cli.deployment) whose [chains.X.contracts] key differs.
+_CONTRACT_KEYS = {"qbft_light_client": "light_client"}
+_CONFIG_HEADER = (
+    "DEV ONLY: written by `xgate devnet up` for its local chains. The keys under keys/ are\n"
+    "public knowledge (anvil's mnemonic); never use this file or them on a real network."
+)
+
+
+def dev_config_path(summary_file: Path = DEFAULT_STATE_FILE) -> Path:
+    """Where ``xgate devnet up --out SUMMARY_FILE`` writes its xgate.toml (beside the summary;
+    its key files are in ``keys/`` beside that)."""
+    return summary_file.with_name(XGATE_CONFIG_NAME)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +96,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="use the plain Python node as the public chain even if anvil is installed",
     )
     up.add_argument(
-        "--out", type=Path, default=DEFAULT_STATE_FILE, help="where to write the summary"
+        "--out",
+        type=Path,
+        default=DEFAULT_STATE_FILE,
+        help=f"where to write the summary ({XGATE_CONFIG_NAME} and keys/ go beside it)",
     )
     up.set_defaults(run=_run_up)
 
@@ -145,18 +182,23 @@ async def _up(args: argparse.Namespace) -> int:
             if reused is not None:
                 log.info("reusing the %d contracts deployed earlier (all have code)", reused[1])
                 summary["contracts"] = reused[0]
+                anchor = TrustAnchor.from_summary(_read_json(args.out), consortium)
             else:
                 log.info("deploying and wiring the xgate contracts on both chains...")
-                contracts, death = await _until_stop_or_death(
-                    deploy_contracts(consortium, public), nodes
+                deployment, death = await _until_stop_or_death(
+                    deploy_anchored(consortium, public), nodes
                 )
                 if death is not None:
                     return _report_death(nodes, death)
+                contracts, anchor = deployment
                 log.info("deployed %d contracts", len(contracts))
                 summary["contracts"] = deployment_summary(contracts)
+            summary["consortium"]["trust_anchor"] = anchor.to_json()
             args.out.parent.mkdir(parents=True, exist_ok=True)
+            config_path = dev_config_path(args.out)
+            write_dev_config(config_path, summary, anchor, consortium)
             args.out.write_text(json.dumps(summary, indent=2) + "\n")
-            print(render_summary(summary, args.out), flush=True)
+            print(render_summary(summary, args.out, config_path), flush=True)
             _, death = await _until_stop_or_death(stop.wait(), nodes)
             if death is not None:
                 return _report_death(nodes, death)
@@ -205,8 +247,45 @@ async def reusable_contracts(
     return contracts, len(entries)
 
 
+@dataclass(frozen=True, slots=True)
+class TrustAnchor:
+    """The consortium header the public chain's light client was deployed with, and the
+    validators it lists: the trust anchor of every consortium adapter built from xgate.toml."""
+
+    height: int
+    hash: Hash32 | None  # None: genesis of a summary written before anchors were recorded
+    validators: tuple[Address, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "height": self.height,
+            "hash": None if self.hash is None else "0x" + self.hash.hex(),
+            "validators": [_addr(v) for v in self.validators],
+        }
+
+    @classmethod
+    def from_summary(cls, summary: Mapping[str, Any], consortium: RunningNode) -> TrustAnchor:
+        """The anchor recorded in an earlier summary; genesis when it has none."""
+        recorded = summary.get("consortium", {}).get("trust_anchor")
+        if not recorded:
+            return cls(0, None, tuple(Address(v) for v in consortium.validators))
+        return cls(
+            height=int(recorded["height"]),
+            hash=Hash32(bytes.fromhex(recorded["hash"][2:])) if recorded["hash"] else None,
+            validators=tuple(Address(bytes.fromhex(v[2:])) for v in recorded["validators"]),
+        )
+
+
 async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict[str, Deployed]:
     """Deploy every contract on both devnets, wired to each other (dev account 0 is admin)."""
+    contracts, _ = await deploy_anchored(consortium, public)
+    return contracts
+
+
+async def deploy_anchored(
+    consortium: RunningNode, public: RunningNode
+) -> tuple[dict[str, Deployed], TrustAnchor]:
+    """``deploy_contracts``, and the trust anchor the light client was deployed with."""
     admin = consortium.accounts[0]
     consortium_adapter = QbftAdapter(
         QbftConfig(
@@ -239,12 +318,97 @@ async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict
             consortium_validators=[Address(v) for v in consortium.validators],
             trusted_consortium_header=(head, trusted, trusted_header.timestamp),
         )
-        return await execute(
+        contracts = await execute(
             [
                 ChainPlan(consortium_adapter, Address(admin.address), consortium_steps),
                 ChainPlan(public_adapter, Address(admin.address), public_steps),
             ]
         )
+    validators = tuple(sorted(Address(v) for v in consortium.validators))
+    return contracts, TrustAnchor(head, trusted, validators)
+
+
+def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -> XgateConfig:
+    """The xgate.toml of a devnet: the consortium and every public chain of ``summary`` with
+    every deployed contract, routes both ways between the consortium and each public chain, a
+    SQLite store and one key-file signer per ``DEV_SIGNERS`` entry (``keys_dir/NAME.key``)."""
+    contracts = summary["contracts"]
+
+    def addresses(side: str) -> dict[str, str]:
+        return {_CONTRACT_KEYS.get(k, k): item["address"] for k, item in contracts[side].items()}
+
+    c = summary["consortium"]
+    chains: dict[str, Any] = {
+        "consortium": {
+            "kind": "qbft",
+            "rpc_urls": [c["rpc_url"]],
+            "chain_id": c["chain_id"],
+            "finality": "instant",
+            "trusted_validators": list(anchor.validators),
+            "trusted_height": anchor.height,
+            "trusted_hash": anchor.hash,
+            "contracts": addresses("consortium"),
+        }
+    }
+    routes: list[dict[str, Any]] = []
+    for side in public_sides(summary):
+        chains[side] = {
+            "kind": "evm",
+            "rpc_urls": [summary[side]["rpc_url"]],
+            "chain_id": summary[side]["chain_id"],
+            "finality": {"confirmations": PUBLIC_CONFIRMATIONS},
+            "contracts": addresses(side),
+        }
+        routes += [{"from": "consortium", "to": side}, {"from": side, "to": "consortium"}]
+    return XgateConfig.model_validate(
+        {
+            "store": {"url": "sqlite:///xgate.db"},  # beside xgate.toml (relative to its folder)
+            "chains": chains,
+            "routes": routes,
+            "signers": {name: {"key_file": f"{keys_dir}/{name}.key"} for name in DEV_SIGNERS},
+            "relayer": {"signer": "relayer"},
+            "attester": {"signer": "attester-1", "chains": public_sides(summary)},
+            "keeper": {"signer": "keeper"},
+            "log": {"format": "text", "level": "INFO"},
+            "ops": {"listen": "127.0.0.1:9464"},
+        }
+    )
+
+
+def public_sides(summary: Mapping[str, Any]) -> list[str]:
+    """The public chains of a devnet summary: every node entry besides ``consortium``."""
+    return [
+        side
+        for side, value in summary.items()
+        if side != "consortium" and isinstance(value, Mapping) and "rpc_url" in value
+    ]
+
+
+def write_dev_config(
+    path: Path, summary: Mapping[str, Any], anchor: TrustAnchor, consortium: RunningNode
+) -> XgateConfig:
+    """Write ``path`` (xgate.toml) and its key files ``keys/NAME.key`` beside it (folder 0700,
+    files 0600, each never readable by others even for a moment). Returns what it wrote."""
+    keys = path.parent / "keys"
+    keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys.chmod(0o700)  # an older folder may have been created with looser rights
+    for name, account in DEV_SIGNERS.items():
+        key = "0x" + consortium.accounts[account].private_key.hex() + "\n"
+        _write_private(keys / f"{name}.key", key)
+    config = dev_config(summary, anchor, keys_dir="keys")
+    path.write_text(dump_config(config, header=_CONFIG_HEADER))
+    return config
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` as mode 0600 through a fresh file renamed over it: an older copy with
+    looser rights is replaced, not rewritten in place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> Any:  # sync: a small local file (ASYNC240)
@@ -279,7 +443,7 @@ def _addr(value: bytes | str) -> str:
     return to_checksum_address(value)
 
 
-def render_summary(summary: dict[str, Any], path: Path) -> str:
+def render_summary(summary: dict[str, Any], path: Path, config_path: Path | None = None) -> str:
     c, p = summary["consortium"], summary["public"]
     lines = [
         "",
@@ -300,6 +464,8 @@ def render_summary(summary: dict[str, Any], path: Path) -> str:
             for name, item in contracts[side].items():
                 lines.append(f"    {name:<26} {item['address']}  ({item['contract']})")
         lines.append(f"  ABIs: {contracts['abi_dir']}")
+    if config_path is not None:
+        lines.append(f"  relay services config: {config_path} (check it: xgate config check)")
     lines += [
         "  DEV ONLY: these keys are public; never use them on a real network.",
         f"  Everything above is in {path}. Press Ctrl-C to stop.",

@@ -1,5 +1,6 @@
-"""`xgate devnet up` end to end: both chains answer, the summary file is right, a consortium
-header verifies with `xgate proof verify-header` and links to the next block, Ctrl-C stops all."""
+"""`xgate devnet up` end to end: both chains answer, the summary file is right, the xgate.toml
+written beside it loads and passes `xgate config check --connect`, a consortium header verifies
+with `xgate proof verify-header` and links to the next block, Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -194,6 +195,76 @@ def test_public_light_client_accepts_a_devnet_header_and_refuses_a_tampered_one(
     assert light_client.functions.isAccepted(block["hash"]).call() is True
 
 
+def test_the_written_xgate_toml_loads_with_every_chain_contract_route_and_signer(devnet_up):
+    import stat
+
+    from gateway.config import load_config, load_signer
+
+    proc, summary = devnet_up
+    folder = Path(proc.args[proc.args.index("--out") + 1]).parent
+    cfg = load_config(folder / "xgate.toml")
+    assert set(cfg.chains) == {"consortium", "public"} and cfg.hub == "consortium"
+    for side in ("consortium", "public"):
+        chain = cfg.chains[side]
+        assert chain.rpc_urls == (summary[side]["rpc_url"],)
+        assert chain.chain_id == summary[side]["chain_id"]
+        written = chain.contracts.model_dump(mode="json", exclude_none=True)
+        deployed = {
+            "light_client" if name == "qbft_light_client" else name: item["address"]
+            for name, item in summary["contracts"][side].items()
+        }
+        assert written == deployed  # every deployed contract, checksummed
+    consortium = cfg.chains["consortium"]
+    assert consortium.finality == "instant"
+    assert cfg.chains["public"].finality_policy.depth is not None
+    assert {"0x" + v.hex() for v in consortium.trusted_validators or ()} == {
+        v.lower() for v in summary["consortium"]["validators"]
+    }
+    anchor = summary["consortium"]["trust_anchor"]
+    assert (consortium.trusted_height, "0x" + (consortium.trusted_hash or b"").hex()) == (
+        anchor["height"],
+        anchor["hash"],
+    )
+    assert {route.name for route in cfg.routes} == {"consortium->public", "public->consortium"}
+    assert cfg.store.url == f"sqlite:///{folder.resolve() / 'xgate.db'}"
+    assert (cfg.relayer.signer, cfg.attester.signer, cfg.keeper.signer) == (
+        "relayer",
+        "attester-1",
+        "keeper",
+    )
+    assert cfg.attester.chains == ("public",)
+    accounts = summary["consortium"]["dev_accounts"]
+    expected = {"relayer": 5, "attester-1": 1, "attester-2": 2, "attester-3": 3, "keeper": 6}
+    assert set(cfg.signers) == set(expected)
+    assert stat.S_IMODE((folder / "keys").stat().st_mode) == 0o700
+    for name, account in expected.items():
+        key_file = cfg.signers[name].key_file
+        assert key_file == folder.resolve() / "keys" / f"{name}.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        signer = load_signer(cfg.signers[name], {}, name=name)
+        assert "0x" + signer.address.hex() == accounts[account]["address"].lower()
+
+
+async def test_config_check_connect_passes_against_the_running_devnet(devnet_up):
+    proc, _ = devnet_up
+    config = Path(proc.args[proc.args.index("--out") + 1]).with_name("xgate.toml")
+    check = await asyncio.create_subprocess_exec(
+        *XGATE,
+        "config",
+        "check",
+        "--config",
+        str(config),
+        "--connect",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await check.communicate()
+    assert (check.returncode, stderr.decode()) == (0, "")
+    assert (
+        stdout.decode() == "ok: 2 chains, 2 routes; 2 RPC endpoints answered with their chain ids\n"
+    )
+
+
 # Last: it stops the devnet the other tests share.
 def test_ctrl_c_stops_everything_cleanly(devnet_up):
     proc, summary = devnet_up
@@ -256,6 +327,13 @@ def test_a_restart_on_the_same_data_dir_reuses_the_deployed_contracts(tmp_path):
         second = _wait_summary(proc, out, log, newer_than=written)
         assert second["contracts"] == first["contracts"]
         assert "reusing the" in log.read_text()
+        # The rewritten xgate.toml keeps the light client's trust anchor and the new URLs.
+        from gateway.config import load_config
+
+        assert second["consortium"]["trust_anchor"] == first["consortium"]["trust_anchor"]
+        cfg = load_config(out.with_name("xgate.toml"))
+        assert cfg.chains["consortium"].rpc_urls == (second["consortium"]["rpc_url"],)
+        assert cfg.chains["public"].contracts.endpoint is not None
         for side in ("consortium", "public"):
             w3 = Web3(Web3.HTTPProvider(second[side]["rpc_url"]))
             for name, item in second["contracts"][side].items():
