@@ -133,7 +133,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def store(url: str, clock: Clock) -> AsyncIterator[Store]:
-    s = await Store.open(url, clock=clock)
+    # The session's PostgreSQL database is migrated once; a SQLite file is new in every test.
+    s = await Store.open(url, migrate=url.startswith("sqlite"), clock=clock)
     try:
         yield s
     finally:
