@@ -306,10 +306,12 @@ class TxRecord:
 
 @dataclass(frozen=True, slots=True)
 class SignatureRecord:
-    """A header this attester signed: one per (store chain, source chain, height), ever."""
+    """A header an attester signed: one per (store chain, source chain, attester, height),
+    ever."""
 
     store_chain_id: ChainId
     src_chain_id: ChainId
+    attester: Address
     number: Height
     block_hash: Hash32
     digest: Hash32

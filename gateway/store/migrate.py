@@ -22,7 +22,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from adapters.errors import XgateError
@@ -118,7 +118,26 @@ def check_models_match(url: str | StoreUrl) -> list[str]:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "render_as_batch": True}
         )
-        return [_describe(diff) for diff in compare_metadata(context, metadata)]
+        differences = [_describe(diff) for diff in compare_metadata(context, metadata)]
+        return differences + _primary_key_differences(conn)
+
+
+def _primary_key_differences(conn: Connection) -> list[str]:
+    """Alembic's comparison leaves primary keys out; the store's keys carry its rules (one
+    signature per attester and height), so they are compared here."""
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    differences = []
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        model = [column.name for column in table.primary_key.columns]
+        found = inspector.get_pk_constraint(table.name).get("constrained_columns") or []
+        if found != model:
+            differences.append(
+                f"change_primary_key: {table.name} ({', '.join(found)}) -> ({', '.join(model)})"
+            )
+    return differences
 
 
 def _describe(diff: Any) -> str:
@@ -126,10 +145,13 @@ def _describe(diff: Any) -> str:
     if isinstance(diff, list):
         return "; ".join(_describe(d) for d in diff)
     kind, *details = diff
-    return f"{kind}: " + ", ".join(_show(d) for d in details)
+    # Column diffs carry (schema, table, column, ...): the schema is None for the default one.
+    return f"{kind}: " + ", ".join(_show(d) for d in details if d is not None)
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value
     name = getattr(value, "name", None)
     table = getattr(value, "table", None)
     if name is not None and table is not None and getattr(table, "name", None):

@@ -162,6 +162,8 @@ class AttesterSignatureRow(StoreModel, table=True):
 
     store_chain_id: int = Field(sa_type=BigInteger, primary_key=True)
     src_chain_id: int = Field(sa_type=BigInteger, primary_key=True)
+    # Several attesters (consortium members) may share one store; each signs once per height.
+    attester: bytes = Field(sa_type=LargeBinary, primary_key=True)
     number: int = Field(sa_type=BigInteger, primary_key=True)
     block_hash: bytes = Field(sa_type=LargeBinary, nullable=False)
     digest: bytes = Field(sa_type=LargeBinary, nullable=False)

@@ -656,16 +656,29 @@ class Store:
             held = {bytes(mid) for mid in renewed}
         return [mid for mid in wanted if mid in held]
 
-    async def release(self, owner: str, ids: Iterable[MessageId]) -> int:
-        """End ``owner``'s leases on ``ids`` (others' leases are untouched); returns how many."""
+    async def release(
+        self,
+        owner: str,
+        ids: Iterable[MessageId],
+        *,
+        retry_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """End ``owner``'s leases on ``ids`` (others' leases are untouched); returns how many.
+        With ``retry_at`` the messages are due again only then (no attempt counted, no
+        history: waiting is not a failure)."""
         wanted = list(ids)
         if not wanted:
             return 0
+        values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+        if retry_at is not None:
+            values["next_attempt_at"] = self._now(retry_at)
+            values["updated_at"] = self._now(now)
         async with self._tx("release") as conn:
             result = await conn.execute(
                 update(_messages)
                 .where(_messages.c.id.in_(wanted), _messages.c.lease_owner == owner)
-                .values(lease_owner=None, lease_until=None)
+                .values(**values)
                 .returning(_messages.c.id)
             )
             return len(result.all())
@@ -1075,49 +1088,56 @@ class Store:
         digest: Hash32,
         signature: bytes,
         *,
+        attester: Address,
         now: datetime | None = None,
     ) -> SignatureRecord:
-        """Record, before it is used, that this attester signs ``block_hash`` at ``number``.
+        """Record, before it is used, that ``attester`` signs ``block_hash`` at ``number``.
 
         The same header again returns the record already there (with its signature: submit
-        that one). A different header at a recorded height is ``ConflictingSignature`` and
-        writes nothing: signing it would be equivocation."""
+        that one). A different header (or digest) at a height ``attester`` already signed is
+        ``ConflictingSignature`` and writes nothing: signing it would be equivocation. Other
+        attesters sharing the store have their own records."""
         for value, field in ((store_chain_id, "store_chain_id"), (src_chain_id, "src_chain_id")):
             _check_int64(value, field)
         _check_int64(number, "number")
+        _check_address(attester, "attester")
         at = self._now(now)
         s = _sigs.c
-        key = (
-            s.store_chain_id == store_chain_id,
-            s.src_chain_id == src_chain_id,
-            s.number == number,
-        )
         async with self._tx("record_signature") as conn:
             created = await conn.execute(
                 self._insert(_sigs)
                 .values(
                     store_chain_id=store_chain_id,
                     src_chain_id=src_chain_id,
+                    attester=attester,
                     number=number,
                     block_hash=block_hash,
                     digest=digest,
                     signature=signature,
                     signed_at=at,
                 )
-                .on_conflict_do_nothing(index_elements=[s.store_chain_id, s.src_chain_id, s.number])
-                .returning(s.number)
-            )
-            if created.first() is not None:
-                return SignatureRecord(
-                    store_chain_id, src_chain_id, number, block_hash, digest, signature, at, None
+                .on_conflict_do_nothing(
+                    index_elements=[s.store_chain_id, s.src_chain_id, s.attester, s.number]
                 )
-            row = (await conn.execute(select(_sigs).where(*key))).one()
+                .returning(*_sigs.c)
+            )
+            row = created.first()
+            if row is not None:
+                return _signature_record(row)
+            row = (
+                await conn.execute(
+                    select(_sigs).where(
+                        *_signature_key(store_chain_id, src_chain_id, attester, number)
+                    )
+                )
+            ).one()
         existing = _signature_record(row)
         if existing.block_hash != block_hash or existing.digest != digest:
             raise ConflictingSignature(
                 "attester already signed another header at this height",
                 store_chain_id=store_chain_id,
                 src_chain_id=src_chain_id,
+                attester=attester,
                 height=number,
                 signed_hash=existing.block_hash,
                 requested_hash=block_hash,
@@ -1125,18 +1145,20 @@ class Store:
         return existing
 
     async def mark_signature_submitted(
-        self, store_chain_id: ChainId, src_chain_id: ChainId, number: Height, tx_hash: TxHash
+        self,
+        store_chain_id: ChainId,
+        src_chain_id: ChainId,
+        number: Height,
+        tx_hash: TxHash,
+        *,
+        attester: Address,
     ) -> SignatureRecord:
-        s = _sigs.c
+        """Note the transaction that submitted ``attester``'s signature at ``number``."""
         async with self._tx("mark_signature_submitted") as conn:
             row = (
                 await conn.execute(
                     update(_sigs)
-                    .where(
-                        s.store_chain_id == store_chain_id,
-                        s.src_chain_id == src_chain_id,
-                        s.number == number,
-                    )
+                    .where(*_signature_key(store_chain_id, src_chain_id, attester, number))
                     .values(submitted_tx_hash=tx_hash)
                     .returning(*_sigs.c)
                 )
@@ -1145,21 +1167,18 @@ class Store:
             raise NotFound(
                 "no signature recorded at this height",
                 what="signature", store_chain_id=store_chain_id, src_chain_id=src_chain_id,
-                height=number,
+                attester=attester, height=number,
             )  # fmt: skip
         return _signature_record(row)
 
     async def signature(
-        self, store_chain_id: ChainId, src_chain_id: ChainId, number: Height
+        self, store_chain_id: ChainId, src_chain_id: ChainId, number: Height, *, attester: Address
     ) -> SignatureRecord | None:
-        s = _sigs.c
         async with self._tx("signature", write=False) as conn:
             row = (
                 await conn.execute(
                     select(_sigs).where(
-                        s.store_chain_id == store_chain_id,
-                        s.src_chain_id == src_chain_id,
-                        s.number == number,
+                        *_signature_key(store_chain_id, src_chain_id, attester, number)
                     )
                 )
             ).first()
@@ -1334,6 +1353,23 @@ def _check_owner(owner: str) -> None:
         raise StoreError("lease owner must be 1..200 characters", owner=owner)
 
 
+def _check_address(value: bytes, field: str) -> None:
+    if not isinstance(value, bytes) or len(value) != 20:
+        raise StoreError("an address must be 20 raw bytes", field=field)
+
+
+def _signature_key(
+    store_chain_id: ChainId, src_chain_id: ChainId, attester: Address, number: Height
+) -> tuple[Any, ...]:
+    s = _sigs.c
+    return (
+        s.store_chain_id == store_chain_id,
+        s.src_chain_id == src_chain_id,
+        s.attester == attester,
+        s.number == number,
+    )
+
+
 def _opt_bytes(value: bytes | None) -> bytes | None:
     return None if value is None else bytes(value)
 
@@ -1504,6 +1540,7 @@ def _signature_record(row: Row[Any]) -> SignatureRecord:
     return SignatureRecord(
         store_chain_id=ChainId(row.store_chain_id),
         src_chain_id=ChainId(row.src_chain_id),
+        attester=Address(bytes(row.attester)),
         number=Height(row.number),
         block_hash=Hash32(bytes(row.block_hash)),
         digest=Hash32(bytes(row.digest)),

@@ -367,6 +367,12 @@ async def test_release_and_defer(store: Store, clock: Clock) -> None:
     )
     assert [r.id for r in got] == [b.id]
 
+    # Given back until later: no attempt counted, no history.
+    assert await store.release("v", [a.id], retry_at=clock.now + _s(30)) == 1
+    postponed = await store.message(a.id)
+    assert postponed is not None and postponed.attempts == 0 and postponed.lease_owner is None
+    assert postponed.next_attempt_at == clock.now + _s(30) and len(await store.history(a.id)) == 1
+
     # retry_at on a transition reschedules too.
     await store.transition(b.id, "v", S.HEADER_READY, retry_at=clock.now + _s(5))
     await store.release("v", [b.id])

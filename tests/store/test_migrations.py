@@ -3,9 +3,12 @@ models equal what the migrations create (Alembic's autogenerate comparison finds
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import inspect, text
 
+from adapters.types import Address, ChainId, Hash32, Height
 from gateway.store import SchemaOutOfDate, Store, StoreError, migrate
 from gateway.store.db import parse_store_url, sync_engine
 from gateway.store.models import metadata
@@ -36,7 +39,7 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
         await Store.open(empty_url, migrate=False)
 
     migrate.upgrade(empty_url)
-    assert migrate.current(empty_url) == migrate.head() == "0001"
+    assert migrate.current(empty_url) == migrate.head() == "0002"
     assert _tables(empty_url) == store_tables | {"alembic_version"}
     assert migrate.check_models_match(empty_url) == []
     migrate.upgrade(empty_url)  # at head already: nothing to do
@@ -48,7 +51,7 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
     assert _tables(empty_url) <= {"alembic_version"}
 
     migrate.upgrade(empty_url)
-    assert migrate.current(empty_url) == "0001"
+    assert migrate.current(empty_url) == migrate.head()
     assert migrate.check_models_match(empty_url) == []
     async with await Store.open(empty_url, migrate=False) as store:
         assert await store.lock("l") is None  # the downgrade dropped the old rows
@@ -57,7 +60,7 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
 async def test_open_migrates_by_default(empty_url: str) -> None:
     async with await Store.open(empty_url) as store:
         assert store.dialect in ("sqlite", "postgresql")
-    assert migrate.current(empty_url) == "0001"
+    assert migrate.current(empty_url) == migrate.head()
     assert migrate.check_models_match(empty_url) == []
 
 
@@ -74,3 +77,41 @@ async def test_migration_errors(empty_url: str) -> None:
     with pytest.raises(StoreError):
         migrate.upgrade(empty_url, "no-such-revision")
     assert migrate.current(empty_url) is None
+
+
+async def test_signatures_survive_the_attester_key_migration(empty_url: str) -> None:
+    """0002 puts the attester into the signatures' key: rows signed before are kept (under the
+    zero address), and a downgrade keeps the earliest signature of each height."""
+    migrate.upgrade(empty_url, "0001")
+    assert migrate.check_models_match(empty_url)  # 0001 lacks the attester column
+    _execute(
+        empty_url,
+        "INSERT INTO attester_signatures (store_chain_id, src_chain_id, number, block_hash,"
+        " digest, signature, signed_at) VALUES (1, 2, 3, X'AA', X'BB', X'CC',"
+        " '2026-01-01 00:00:00.000000')"
+        if empty_url.startswith("sqlite")
+        else "INSERT INTO attester_signatures (store_chain_id, src_chain_id, number, block_hash,"
+        " digest, signature, signed_at) VALUES (1, 2, 3, '\\xaa', '\\xbb', '\\xcc',"
+        " '2026-01-01 00:00:00+00')",
+    )
+    migrate.upgrade(empty_url)
+    assert migrate.check_models_match(empty_url) == []
+    async with await Store.open(empty_url, migrate=False) as store:
+        old = await store.signature(ChainId(1), ChainId(2), Height(3), attester=Address(bytes(20)))
+        assert old is not None and (old.block_hash, old.signature) == (b"\xaa", b"\xcc")
+        later = datetime(2026, 1, 2, tzinfo=UTC)
+        mine = Address(b"\x01" * 20)
+        await store.record_signature(
+            ChainId(1), ChainId(2), Height(3), Hash32(b"\xdd" * 32), Hash32(b"\xee" * 32), b"",
+            attester=mine, now=later,
+        )  # fmt: skip
+    migrate.downgrade(empty_url, "0001")
+    engine = sync_engine(parse_store_url(empty_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT block_hash FROM attester_signatures")).all()
+    finally:
+        engine.dispose()
+    assert [bytes(r[0]) for r in rows] == [b"\xaa"]
+    migrate.upgrade(empty_url)
+    assert migrate.check_models_match(empty_url) == []

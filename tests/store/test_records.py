@@ -42,51 +42,65 @@ STORE_CHAIN, SRC_CHAIN = ChainId(10), ChainId(20)
 
 async def test_one_signed_header_per_height_across_reopen(url: str, clock: Clock) -> None:
     header, digest, sig = Hash32(h32("h", 100)), Hash32(h32("d", 100)), b"\x01" * 65
+    me, other = addr(0xA1), addr(0xA2)
     async with await Store.open(url, clock=clock) as store:
         first = await store.record_signature(
-            STORE_CHAIN, SRC_CHAIN, Height(100), header, digest, sig
+            STORE_CHAIN, SRC_CHAIN, Height(100), header, digest, sig, attester=me
         )
         assert (first.block_hash, first.signature, first.signed_at) == (header, sig, T0)
-        assert first.submitted_tx_hash is None
+        assert (first.attester, first.number, first.submitted_tx_hash) == (me, 100, None)
         # The same header again (a retry after a crash) returns what was signed first.
         clock.advance(5)
         again = await store.record_signature(
-            STORE_CHAIN, SRC_CHAIN, Height(100), header, digest, b"\x02" * 65
+            STORE_CHAIN, SRC_CHAIN, Height(100), header, digest, b"\x02" * 65, attester=me
         )
         assert again == first
 
     async with await Store.open(url, clock=clock) as store:
+        fork, fork_digest = Hash32(h32("fork")), Hash32(h32("fd"))
         with pytest.raises(ConflictingSignature) as err:
             await store.record_signature(
-                STORE_CHAIN, SRC_CHAIN, Height(100), Hash32(h32("fork")), Hash32(h32("fd")), sig
+                STORE_CHAIN, SRC_CHAIN, Height(100), fork, fork_digest, sig, attester=me
             )
         assert err.value.signed_hash == header and err.value.retryable is False
         with pytest.raises(ConflictingSignature):  # same header, another digest (domain)
             await store.record_signature(
-                STORE_CHAIN, SRC_CHAIN, Height(100), header, Hash32(h32("d2")), sig
+                STORE_CHAIN, SRC_CHAIN, Height(100), header, Hash32(h32("d2")), sig, attester=me
             )
-        assert await store.signature(STORE_CHAIN, SRC_CHAIN, Height(100)) == first
+        assert await store.signature(STORE_CHAIN, SRC_CHAIN, Height(100), attester=me) == first
         assert (
-            await store.record_signature(STORE_CHAIN, SRC_CHAIN, Height(100), header, digest, sig)
+            await store.record_signature(
+                STORE_CHAIN, SRC_CHAIN, Height(100), header, digest, sig, attester=me
+            )
             == first
         )
-        # Other heights, source chains and stores are separate.
-        for key in (
-            (STORE_CHAIN, SRC_CHAIN, 101),
-            (STORE_CHAIN, ChainId(21), 100),
-            (ChainId(11), SRC_CHAIN, 100),
+        # Other attesters, heights, source chains and stores are separate.
+        for store_chain, src_chain, who, height in (
+            (STORE_CHAIN, SRC_CHAIN, other, 100),
+            (STORE_CHAIN, SRC_CHAIN, me, 101),
+            (STORE_CHAIN, ChainId(21), me, 100),
+            (ChainId(11), SRC_CHAIN, me, 100),
         ):
             rec = await store.record_signature(
-                ChainId(key[0]), ChainId(key[1]), Height(key[2]), Hash32(h32("fork")), digest, sig
+                store_chain, src_chain, Height(height), fork, fork_digest, sig, attester=who
             )
-            assert rec.block_hash == h32("fork")
+            assert (rec.block_hash, rec.attester) == (fork, who)
+        assert await store.signature(STORE_CHAIN, SRC_CHAIN, Height(100), attester=me) == first
 
         sent = TxHash(h32("attest tx"))
-        marked = await store.mark_signature_submitted(STORE_CHAIN, SRC_CHAIN, Height(100), sent)
+        marked = await store.mark_signature_submitted(
+            STORE_CHAIN, SRC_CHAIN, Height(100), sent, attester=me
+        )
         assert marked.submitted_tx_hash == sent and marked.block_hash == header
         with pytest.raises(NotFound):
-            await store.mark_signature_submitted(STORE_CHAIN, SRC_CHAIN, Height(999), sent)
-        assert await store.signature(STORE_CHAIN, SRC_CHAIN, Height(999)) is None
+            await store.mark_signature_submitted(
+                STORE_CHAIN, SRC_CHAIN, Height(999), sent, attester=me
+            )
+        assert await store.signature(STORE_CHAIN, SRC_CHAIN, Height(999), attester=me) is None
+        with pytest.raises(StoreError):
+            await store.record_signature(
+                STORE_CHAIN, SRC_CHAIN, Height(1), header, digest, sig, attester=Address(b"\x01")
+            )
 
 
 # --- trust states ------------------------------------------------------------------------------
@@ -343,8 +357,9 @@ async def test_values_out_of_range_are_refused(store: Store) -> None:
         await store.record_scan(ChainId(2**63), STREAM, None, checkpoint(1, chain=2**63), [])
     with pytest.raises(ValueOutOfRange):
         await store.record_signature(
-            STORE_CHAIN, SRC_CHAIN, Height(2**63), Hash32(h32(1)), Hash32(h32(2)), b""
-        )
+            STORE_CHAIN, SRC_CHAIN, Height(2**63), Hash32(h32(1)), Hash32(h32(2)), b"",
+            attester=addr(1),
+        )  # fmt: skip
     with pytest.raises(StoreError):
         await store.claim_messages(
             "x" * 201, dst_chain_id=ChainId(1), statuses=[], limit=1, lease_s=1
