@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from adapters.errors import FatalError
+from adapters.rpc.submit import JournalEntry, TxAttempt, TxOutcome
 from adapters.types import Address, ChainId, Hash32, Height, TxHash
 from gateway.domain.messages import Message, MessageId
 
@@ -50,9 +51,7 @@ __all__ = [
     "TrackingKind",
     "TrackingRecord",
     "TrustState",
-    "TxAttempt",
     "TxRecord",
-    "TxRefs",
     "TxState",
     "check_transition",
 ]
@@ -141,10 +140,12 @@ class SwapState(StrEnum):
 
 
 class TxState(StrEnum):
-    PENDING = "pending"  # sent (or about to be), not mined
-    MINED = "mined"  # mined and succeeded
-    FAILED = "failed"  # mined and reverted
-    DROPPED = "dropped"  # gone from the pool; its nonce is free again
+    """A transaction journal entry (``adapters.rpc.submit``): open, or closed by its outcome."""
+
+    PENDING = "pending"  # open: signed and (about to be) sent, not final yet
+    MINED = "mined"  # an attempt is in a final block (``Mined.status``: 1 success, 0 reverted)
+    FAILED = "failed"  # the node refused it; the nonce goes to the signer's next transaction
+    DROPPED = "dropped"  # the nonce went to a transaction none of ours
 
 
 class AssetKind(StrEnum):
@@ -257,51 +258,21 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
-class TxAttempt:
-    """One signed version of a transaction (a replacement keeps the nonce, raises the fees)."""
-
-    tx_hash: TxHash
-    gas: int
-    sent_at: datetime
-    max_fee_per_gas: int | None = None
-    max_priority_fee_per_gas: int | None = None
-    gas_price: int | None = None
-
-    def __post_init__(self) -> None:
-        _check_len(self.tx_hash, 32, "tx_hash")
-
-
-@dataclass(frozen=True, slots=True)
-class TxRefs:
-    """What a transaction is for: the messages it delivers, the swap, the header it carries."""
-
-    message_ids: tuple[MessageId, ...] = ()
-    swap_id: Hash32 | None = None
-    height: Height | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class TxRecord:
-    """A transaction of one signer at one nonce, with every attempt in sending order."""
+    """One entry of a signer's transaction journal: the transaction at one nonce with every
+    attempt in sending order (``entry``), its state and, once closed, its outcome. A nonce the
+    node refused can have later entries; at most one entry per nonce is open."""
 
-    chain_id: ChainId
-    sender: Address
-    nonce: int
-    purpose: str
-    refs: TxRefs
-    attempts: tuple[TxAttempt, ...]
-    raw: bytes
+    id: int
+    entry: JournalEntry
     state: TxState
-    mined_tx_hash: TxHash | None
-    block_number: Height | None
-    gas_used: int | None
-    effective_gas_price: int | None
+    outcome: TxOutcome | None
     created_at: datetime
     updated_at: datetime
 
     @property
     def latest(self) -> TxAttempt:
-        return self.attempts[-1]
+        return self.entry.attempts[-1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 and the async ``Store`` facade, on SQLite (WAL) or PostgreSQL.
 
 ``Store`` returns frozen records of ``gateway.domain.status``; the tables in ``models`` are
-internal. ``migrate`` runs the migrations from code (``xgate db``).
+internal. ``StoreJournal`` is the signer writers' transaction journal on the store. ``migrate``
+runs the migrations from code (``xgate db``).
 """
 
 from gateway.store.errors import (
@@ -20,6 +21,7 @@ from gateway.store.errors import (
     TxConflict,
     ValueOutOfRange,
 )
+from gateway.store.journal import StoreJournal
 from gateway.store.store import Store
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "SchemaOutOfDate",
     "Store",
     "StoreError",
+    "StoreJournal",
     "StoreUnavailable",
     "SwapConflict",
     "SwapStateMoved",

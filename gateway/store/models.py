@@ -138,21 +138,35 @@ class TrustStateRow(StoreModel, table=True):
 
 
 class TransactionRow(StoreModel, table=True):
-    __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_open", "chain_id", "sender", "state"),)
+    """The transaction journal (``adapters.rpc.submit.TxJournal``): one row per entry. A nonce
+    the node refused is used again by a later entry, so (chain, sender, nonce) is not unique;
+    the signer's single writer keeps at most one entry per nonce open."""
 
-    chain_id: int = Field(sa_type=BigInteger, primary_key=True)
-    sender: bytes = Field(sa_type=LargeBinary, primary_key=True)
-    nonce: int = Field(sa_type=BigInteger, primary_key=True)
+    __tablename__ = "transactions"
+    __table_args__ = (
+        Index("ix_transactions_key", "chain_id", "sender", "nonce"),
+        Index("ix_transactions_open", "chain_id", "sender", "state"),
+    )
+
+    id: int | None = Field(default=None, sa_type=_SERIAL, primary_key=True)
+    chain_id: int = Field(sa_type=BigInteger, nullable=False)
+    sender: bytes = Field(sa_type=LargeBinary, nullable=False)
+    nonce: int = Field(sa_type=BigInteger, nullable=False)
+    to_address: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    value: int = Field(sa_type=Uint256, nullable=False)
+    data: bytes = Field(sa_type=LargeBinary, nullable=False)
     purpose: str = Field(sa_type=String(64), nullable=False)
-    refs: str = Field(sa_type=Text, nullable=False)  # JSON object
-    attempts: str = Field(sa_type=Text, nullable=False)  # JSON list, sending order
-    raw: bytes = Field(sa_type=LargeBinary, nullable=False)  # the latest signed transaction
+    refs: str = Field(sa_type=Text, nullable=False)  # JSON list of strings
+    # JSON list in sending order: hash, signed raw bytes, fees, gas, signing time.
+    attempts: str = Field(sa_type=Text, nullable=False)
     state: str = Field(sa_type=String(16), nullable=False)
     mined_tx_hash: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
     block_number: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    block_hash: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
     gas_used: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     effective_gas_price: int | None = Field(default=None, sa_type=Uint256, nullable=True)
+    receipt_status: int | None = Field(default=None, sa_type=Integer, nullable=True)
+    reason: str | None = Field(default=None, sa_type=Text, nullable=True)
     created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
 

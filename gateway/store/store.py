@@ -40,6 +40,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.errors import XgateError
+from adapters.rpc.submit import (
+    Dropped,
+    Failed,
+    Fees,
+    JournalEntry,
+    Mined,
+    TxAttempt,
+    TxOutcome,
+)
 from adapters.types import Address, ChainId, Hash32, Height, TxHash
 from gateway.domain.messages import Message, MessageId, Nonce
 from gateway.domain.status import (
@@ -60,9 +69,7 @@ from gateway.domain.status import (
     TrackingKind,
     TrackingRecord,
     TrustState,
-    TxAttempt,
     TxRecord,
-    TxRefs,
     TxState,
     check_transition,
 )
@@ -886,46 +893,64 @@ class Store:
 
     async def record_tx_attempt(
         self,
-        chain_id: ChainId,
-        sender: Address,
-        nonce: int,
+        entry: JournalEntry,
         attempt: TxAttempt,
-        raw: bytes,
-        purpose: str,
-        refs: TxRefs = TxRefs(),  # noqa: B008 (frozen value)
         *,
         fence: LockLease | None = None,
         now: datetime | None = None,
     ) -> TxRecord:
-        """Write a signed transaction before it is broadcast: a new nonce gets a row, a
-        replacement (same nonce) is appended to its attempts. Recording the same hash again
-        changes nothing. ``TxConflict`` for another purpose or refs at the nonce, or a nonce
-        whose transaction was already mined.
+        """Write a signed transaction before it is broadcast (``TxJournal.record_attempt``):
+        appended to the open entry at ``entry``'s (chain, sender, nonce), or a new open entry
+        with ``entry``'s fields when there is none, also after a refused one (``failed``: its
+        nonce is used again). Recording an attempt already there changes nothing.
 
+        ``TxConflict`` when the open entry is another transaction (to, value, data, purpose or
+        refs differ) or the nonce is used on chain already (an entry ``mined`` or ``dropped``).
         ``fence``: the signer's writer lock (``acquire_lock``); ``LeaseLost`` and nothing
         written when another writer holds it now (one writer per signer)."""
-        _check_int64(chain_id, "chain_id")
-        _check_int64(nonce, "nonce")
-        for fee in (attempt.max_fee_per_gas, attempt.max_priority_fee_per_gas, attempt.gas_price):
+        _check_int64(entry.chain_id, "chain_id")
+        _check_int64(entry.nonce, "nonce")
+        _check_address(entry.sender, "sender")
+        _check_uint256(entry.value, "value")
+        _check_int64(attempt.gas, "gas")
+        for fee in (
+            attempt.fees.max_fee_per_gas,
+            attempt.fees.max_priority_fee_per_gas,
+            attempt.fees.gas_price,
+        ):
             _check_uint256(fee, "fee")
         at = self._now(now)
-        refs_json = _dump_refs(refs)
-        key = _tx_key(chain_id, sender, nonce)
+        t = _txs.c
+        refs = _dump_json(list(entry.refs))
+        context = {"chain_id": entry.chain_id, "sender": entry.sender, "nonce": entry.nonce}
         async with self._tx("record_tx_attempt") as conn:
             if fence is not None:
                 await self._check_fence(conn, fence)
-            row = (await conn.execute(select(_txs).where(*key).with_for_update())).first()
-            if row is None:
+            rows = (
+                await conn.execute(
+                    select(_txs)
+                    .where(*_tx_key(entry.chain_id, entry.sender, entry.nonce))
+                    .order_by(t.id)
+                    .with_for_update()
+                )
+            ).all()
+            used = [r for r in rows if r.state in (TxState.MINED.value, TxState.DROPPED.value)]
+            if used:
+                raise TxConflict("nonce already used on chain", state=used[-1].state, **context)
+            current = next((r for r in rows if r.state == TxState.PENDING.value), None)
+            if current is None:
                 result = await conn.execute(
                     _txs.insert()
                     .values(
-                        chain_id=chain_id,
-                        sender=sender,
-                        nonce=nonce,
-                        purpose=purpose,
-                        refs=refs_json,
+                        chain_id=entry.chain_id,
+                        sender=entry.sender,
+                        nonce=entry.nonce,
+                        to_address=entry.to,
+                        value=entry.value,
+                        data=entry.data,
+                        purpose=entry.purpose,
+                        refs=refs,
                         attempts=_dump_attempts([attempt]),
-                        raw=raw,
                         state=TxState.PENDING.value,
                         created_at=at,
                         updated_at=at,
@@ -933,26 +958,22 @@ class Store:
                     .returning(*_txs.c)
                 )
                 return _tx_record(result.one())
-            context = {"chain_id": chain_id, "sender": sender, "nonce": nonce}
-            if row.purpose != purpose or row.refs != refs_json:
+            if (_opt_bytes(current.to_address), current.value, bytes(current.data)) != (
+                _opt_bytes(entry.to),
+                entry.value,
+                entry.data,
+            ) or (current.purpose, current.refs) != (entry.purpose, refs):
                 raise TxConflict(
-                    "nonce already recorded for another purpose",
-                    recorded=row.purpose, purpose=purpose, **context,
+                    "an open entry at this nonce is another transaction",
+                    recorded=current.purpose, purpose=entry.purpose, **context,
                 )  # fmt: skip
-            if row.state in (TxState.MINED.value, TxState.FAILED.value):
-                raise TxConflict("nonce already mined", state=row.state, **context)
-            attempts = _load_attempts(row.attempts)
+            attempts = _load_attempts(current.attempts)
             if any(a.tx_hash == attempt.tx_hash for a in attempts):
-                return _tx_record(row)
+                return _tx_record(current)
             result = await conn.execute(
                 update(_txs)
-                .where(*key)
-                .values(
-                    attempts=_dump_attempts([*attempts, attempt]),
-                    raw=raw,
-                    state=TxState.PENDING.value,
-                    updated_at=at,
-                )
+                .where(t.id == current.id)
+                .values(attempts=_dump_attempts([*attempts, attempt]), updated_at=at)
                 .returning(*_txs.c)
             )
             return _tx_record(result.one())
@@ -962,57 +983,70 @@ class Store:
         chain_id: ChainId,
         sender: Address,
         nonce: int,
-        state: TxState,
+        outcome: TxOutcome,
         *,
-        mined_tx_hash: TxHash | None = None,
-        block_number: Height | None = None,
-        gas_used: int | None = None,
-        effective_gas_price: int | None = None,
         fence: LockLease | None = None,
         now: datetime | None = None,
     ) -> TxRecord:
-        """Record what became of the transaction at a nonce (``NotFound`` if none was recorded).
-        ``mined_tx_hash`` is whichever attempt (or foreign transaction) took the nonce.
+        """Close the open entry at this nonce with ``outcome`` (``TxJournal.record_outcome``):
+        ``Mined`` (state ``mined``, the receipt's facts), ``Failed`` (``failed``: refused by
+        the node) or ``Dropped`` (``dropped``). ``NotFound`` when no entry is open there.
         ``fence`` as for ``record_tx_attempt``."""
-        state = TxState(state)
-        _check_uint256(effective_gas_price, "effective_gas_price")
-        _check_int64(gas_used, "gas_used")
-        _check_int64(block_number, "block_number")
+        values: dict[str, Any]
+        if isinstance(outcome, Mined):
+            _check_int64(outcome.block_number, "block_number")
+            _check_int64(outcome.gas_used, "gas_used")
+            _check_uint256(outcome.effective_gas_price, "effective_gas_price")
+            values = {
+                "state": TxState.MINED.value,
+                "mined_tx_hash": outcome.tx_hash,
+                "block_number": outcome.block_number,
+                "block_hash": outcome.block_hash,
+                "gas_used": outcome.gas_used,
+                "effective_gas_price": outcome.effective_gas_price,
+                "receipt_status": outcome.status,
+            }
+        elif isinstance(outcome, Failed):
+            values = {"state": TxState.FAILED.value, "reason": outcome.reason}
+        else:
+            values = {"state": TxState.DROPPED.value, "reason": outcome.reason}
         at = self._now(now)
+        t = _txs.c
         async with self._tx("update_tx") as conn:
             if fence is not None:
                 await self._check_fence(conn, fence)
             row = (
                 await conn.execute(
                     update(_txs)
-                    .where(*_tx_key(chain_id, sender, nonce))
-                    .values(
-                        state=state.value,
-                        mined_tx_hash=mined_tx_hash,
-                        block_number=block_number,
-                        gas_used=gas_used,
-                        effective_gas_price=effective_gas_price,
-                        updated_at=at,
-                    )
+                    .where(*_tx_key(chain_id, sender, nonce), t.state == TxState.PENDING.value)
+                    .values(**values, updated_at=at)
                     .returning(*_txs.c)
                 )
             ).first()
         if row is None:
             raise NotFound(
-                "no transaction recorded at this nonce",
+                "no open transaction at this nonce",
                 what="transaction", chain_id=chain_id, sender=sender, nonce=nonce,
             )  # fmt: skip
         return _tx_record(row)
 
+    async def txs(self, chain_id: ChainId, sender: Address, nonce: int) -> list[TxRecord]:
+        """Every entry at this nonce, oldest first (refused ones before the one that took it)."""
+        async with self._tx("txs", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(_txs).where(*_tx_key(chain_id, sender, nonce)).order_by(_txs.c.id)
+                )
+            ).all()
+        return [_tx_record(row) for row in rows]
+
     async def tx(self, chain_id: ChainId, sender: Address, nonce: int) -> TxRecord | None:
-        async with self._tx("tx", write=False) as conn:
-            row = (
-                await conn.execute(select(_txs).where(*_tx_key(chain_id, sender, nonce)))
-            ).first()
-        return None if row is None else _tx_record(row)
+        """The latest entry at this nonce (the open one, if any)."""
+        entries = await self.txs(chain_id, sender, nonce)
+        return entries[-1] if entries else None
 
     async def open_txs(self, chain_id: ChainId, sender: Address) -> list[TxRecord]:
-        """The signer's pending transactions, lowest nonce first: what to watch after a restart."""
+        """The signer's open entries, lowest nonce first: what to resume after a restart."""
         t = _txs.c
         async with self._tx("open_txs", write=False) as conn:
             rows = (
@@ -1023,7 +1057,7 @@ class Store:
                         t.sender == sender,
                         t.state == TxState.PENDING.value,
                     )
-                    .order_by(t.nonce)
+                    .order_by(t.nonce, t.id)
                 )
             ).all()
         return [_tx_record(row) for row in rows]
@@ -1464,42 +1498,24 @@ def _unhex(value: str) -> bytes:
     return bytes.fromhex(value[2:])
 
 
-def _dump_refs(refs: TxRefs) -> str:
-    return json.dumps(
-        {
-            "message_ids": [_hex(m) for m in refs.message_ids],
-            "swap_id": None if refs.swap_id is None else _hex(refs.swap_id),
-            "height": refs.height,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-
-
-def _load_refs(text: str) -> TxRefs:
-    data = json.loads(text)
-    return TxRefs(
-        message_ids=tuple(MessageId(_unhex(m)) for m in data["message_ids"]),
-        swap_id=None if data["swap_id"] is None else Hash32(_unhex(data["swap_id"])),
-        height=None if data["height"] is None else Height(data["height"]),
-    )
+def _dump_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _dump_attempts(attempts: Sequence[TxAttempt]) -> str:
-    return json.dumps(
+    return _dump_json(
         [
             {
                 "tx_hash": _hex(a.tx_hash),
+                "raw": _hex(a.raw),
                 "gas": a.gas,
-                "sent_at": a.sent_at.astimezone(UTC).isoformat(),
-                "max_fee_per_gas": a.max_fee_per_gas,
-                "max_priority_fee_per_gas": a.max_priority_fee_per_gas,
-                "gas_price": a.gas_price,
+                "signed_at": a.signed_at,
+                "max_fee_per_gas": a.fees.max_fee_per_gas,
+                "max_priority_fee_per_gas": a.fees.max_priority_fee_per_gas,
+                "gas_price": a.fees.gas_price,
             }
             for a in attempts
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
+        ]
     )
 
 
@@ -1507,30 +1523,54 @@ def _load_attempts(text: str) -> list[TxAttempt]:
     return [
         TxAttempt(
             tx_hash=TxHash(_unhex(a["tx_hash"])),
+            raw=_unhex(a["raw"]),
+            fees=Fees(
+                max_fee_per_gas=a["max_fee_per_gas"],
+                max_priority_fee_per_gas=a["max_priority_fee_per_gas"],
+                gas_price=a["gas_price"],
+            ),
             gas=a["gas"],
-            sent_at=datetime.fromisoformat(a["sent_at"]),
-            max_fee_per_gas=a["max_fee_per_gas"],
-            max_priority_fee_per_gas=a["max_priority_fee_per_gas"],
-            gas_price=a["gas_price"],
+            signed_at=a["signed_at"],
         )
         for a in json.loads(text)
     ]
 
 
+def _tx_outcome(row: Row[Any]) -> TxOutcome | None:
+    state = TxState(row.state)
+    if state is TxState.MINED:
+        return Mined(
+            tx_hash=TxHash(bytes(row.mined_tx_hash)),
+            block_number=Height(row.block_number),
+            block_hash=Hash32(bytes(row.block_hash)),
+            gas_used=row.gas_used,
+            effective_gas_price=row.effective_gas_price,
+            status=row.receipt_status,
+        )
+    if state is TxState.FAILED:
+        return Failed(row.reason or "")
+    if state is TxState.DROPPED:
+        return Dropped(row.reason or "")
+    return None
+
+
 def _tx_record(row: Row[Any]) -> TxRecord:
-    return TxRecord(
+    entry = JournalEntry(
         chain_id=ChainId(row.chain_id),
         sender=Address(bytes(row.sender)),
         nonce=row.nonce,
+        to=None if row.to_address is None else Address(bytes(row.to_address)),
+        value=row.value,
+        data=bytes(row.data),
         purpose=row.purpose,
-        refs=_load_refs(row.refs),
+        refs=tuple(json.loads(row.refs)),
         attempts=tuple(_load_attempts(row.attempts)),
-        raw=bytes(row.raw),
+    )
+    return TxRecord(
+        id=row.id,
+        entry=entry,
         state=TxState(row.state),
-        mined_tx_hash=None if row.mined_tx_hash is None else TxHash(bytes(row.mined_tx_hash)),
-        block_number=None if row.block_number is None else Height(row.block_number),
-        gas_used=row.gas_used,
-        effective_gas_price=row.effective_gas_price,
+        outcome=_tx_outcome(row),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -39,7 +39,7 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
         await Store.open(empty_url, migrate=False)
 
     migrate.upgrade(empty_url)
-    assert migrate.current(empty_url) == migrate.head() == "0002"
+    assert migrate.current(empty_url) == migrate.head() == "0003"
     assert _tables(empty_url) == store_tables | {"alembic_version"}
     assert migrate.check_models_match(empty_url) == []
     migrate.upgrade(empty_url)  # at head already: nothing to do

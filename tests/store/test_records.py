@@ -4,28 +4,31 @@ journal, swaps, and how the store reports a database it cannot use."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import make_url
 
 import gateway.store.db
-from adapters.types import Address, ChainId, Hash32, Height, TxHash
-from gateway.domain.status import (
-    AssetKind,
-    Swap,
-    SwapLeg,
-    SwapState,
+from adapters.rpc.submit import (
+    Dropped,
+    Failed,
+    Fees,
+    JournalEntry,
+    Mined,
     TxAttempt,
-    TxRefs,
-    TxState,
+    TxJournal,
 )
+from adapters.types import Address, ChainId, Hash32, Height, TxHash
+from gateway.domain.status import AssetKind, Swap, SwapLeg, SwapState, TxState
 from gateway.store import (
     ConflictingSignature,
     LeaseLost,
     NotFound,
     Store,
     StoreError,
+    StoreJournal,
     StoreUnavailable,
     SwapConflict,
     SwapStateMoved,
@@ -134,15 +137,40 @@ async def test_trust_state_survives_reopen(url: str, clock: Clock) -> None:
 
 # --- locks -------------------------------------------------------------------------------------
 
+SENDER = addr(0xAB)
+
+
+def entry(nonce: int, *, purpose: str = "deliver", data: bytes = b"\x01\x02") -> JournalEntry:
+    return JournalEntry(
+        chain_id=ChainId(1),
+        sender=SENDER,
+        nonce=nonce,
+        to=addr(0x22),
+        value=0,
+        data=data,
+        purpose=purpose,
+        refs=("0x" + "11" * 32, "0x" + "22" * 32),
+    )
+
+
+def attempt(name: str, *, fee: int = 10**9, legacy: bool = False) -> TxAttempt:
+    fees = (
+        Fees(gas_price=fee)
+        if legacy
+        else Fees(max_fee_per_gas=fee, max_priority_fee_per_gas=fee // 10)
+    )
+    return TxAttempt(TxHash(h32(name)), b"raw:" + name.encode(), fees, 300_000, 1_767_225_600.5)
+
+
+def mined(name: str) -> Mined:
+    return Mined(TxHash(h32(name)), Height(900), Hash32(h32("b900")), 210_000, 2**200, 1)
+
 
 async def test_lock_leases_and_fencing(store: Store, other_store: Store, clock: Clock) -> None:
     name = "signer:1:0x" + "ab" * 20
     a = await store.acquire_lock(name, "a", 30)
-    assert a is not None and (a.owner, a.fencing_token, a.lease_until) == (
-        "a",
-        1,
-        T0 + timedelta(seconds=30),
-    )
+    assert a is not None and (a.owner, a.fencing_token) == ("a", 1)
+    assert a.lease_until == T0 + timedelta(seconds=30)
     assert await other_store.acquire_lock(name, "b", 30) is None
     assert await other_store.lock(name) == a
     assert await store.lock("no such lock") is None
@@ -159,18 +187,14 @@ async def test_lock_leases_and_fencing(store: Store, other_store: Store, clock: 
     assert await store.release_lock(name, "a") is False
 
     # Work fenced with a's old lease is refused, b's goes through.
-    attempt = TxAttempt(TxHash(h32("t0")), 21_000, clock.now, 10**9, 10**8)
-    sender = Address(bytes.fromhex("ab" * 20))
     with pytest.raises(LeaseLost) as err:
-        await store.record_tx_attempt(
-            ChainId(1), sender, 0, attempt, b"raw", "deliver", fence=renewed
-        )
+        await store.record_tx_attempt(entry(0), attempt("t0"), fence=renewed)
     assert (err.value.holder, err.value.holder_token) == ("b", 2)
-    assert await store.tx(ChainId(1), sender, 0) is None
-    await other_store.record_tx_attempt(ChainId(1), sender, 0, attempt, b"raw", "deliver", fence=b)
+    assert await store.tx(ChainId(1), SENDER, 0) is None
+    await other_store.record_tx_attempt(entry(0), attempt("t0"), fence=b)
     with pytest.raises(LeaseLost):
-        await store.update_tx(ChainId(1), sender, 0, TxState.MINED, fence=renewed)
-    await other_store.update_tx(ChainId(1), sender, 0, TxState.MINED, fence=b)
+        await store.update_tx(ChainId(1), SENDER, 0, mined("t0"), fence=renewed)
+    await other_store.update_tx(ChainId(1), SENDER, 0, mined("t0"), fence=b)
 
     # Released and taken again: the token moves on, so b's old lease no longer fences.
     assert await other_store.release_lock(name, "b") is True
@@ -178,90 +202,103 @@ async def test_lock_leases_and_fencing(store: Store, other_store: Store, clock: 
     again = await store.acquire_lock(name, "a", 30)
     assert again is not None and again.fencing_token == 3
     with pytest.raises(LeaseLost):
-        await other_store.update_tx(ChainId(1), sender, 0, TxState.MINED, fence=b)
-    b_again = await other_store.acquire_lock(name, "b", 30)
-    assert b_again is None
+        await other_store.record_tx_attempt(entry(1), attempt("t1"), fence=b)
+    assert await other_store.acquire_lock(name, "b", 30) is None
     with pytest.raises(StoreError):
         await store.acquire_lock(name, "a", 0)
+
+    # The store-backed TxJournal fences each signer's writes with its lock.
+    fences = {SENDER: b}
+    journal = StoreJournal(other_store, fences=fences)
+    with pytest.raises(LeaseLost):
+        await journal.record_attempt(entry(1), attempt("t1"))
+    fences[SENDER] = again
+    await journal.record_attempt(entry(1), attempt("t1"))
 
 
 # --- transactions ------------------------------------------------------------------------------
 
 
 async def test_transaction_journal(store: Store, clock: Clock) -> None:
-    chain, sender = ChainId(1), addr(0xAB)
-    refs = TxRefs(message_ids=(h32("m1"), h32("m2")), height=Height(77))  # type: ignore[arg-type]
+    chain = ChainId(1)
     big = 2**200
-    first = TxAttempt(
-        TxHash(h32("t5a")), 300_000, T0, max_fee_per_gas=big, max_priority_fee_per_gas=2
-    )
-    rec = await store.record_tx_attempt(chain, sender, 5, first, b"raw-a", "deliver", refs)
-    assert (rec.nonce, rec.state, rec.attempts, rec.raw, rec.refs) == (
+    first = attempt("t5a", fee=big)
+    rec = await store.record_tx_attempt(entry(5), first)
+    assert (rec.entry.nonce, rec.state, rec.entry.attempts, rec.outcome) == (
         5,
         TxState.PENDING,
         (first,),
-        b"raw-a",
-        refs,
+        None,
     )
-    assert rec.latest.max_fee_per_gas == big and rec.mined_tx_hash is None
+    assert rec.entry == replace(entry(5), attempts=(first,))
+    assert rec.latest.fees.max_fee_per_gas == big and rec.latest.raw == b"raw:t5a"
     # Recording the same attempt again changes nothing.
-    assert await store.record_tx_attempt(chain, sender, 5, first, b"raw-a", "deliver", refs) == rec
+    assert await store.record_tx_attempt(entry(5), first) == rec
 
     clock.advance(30)
-    bump = TxAttempt(
-        TxHash(h32("t5b")),
-        300_000,
-        clock.now,
-        max_fee_per_gas=big + big // 10,
-        max_priority_fee_per_gas=3,
-    )
-    rec = await store.record_tx_attempt(chain, sender, 5, bump, b"raw-b", "deliver", refs)
-    assert rec.attempts == (first, bump) and rec.latest == bump and rec.raw == b"raw-b"
+    bump = attempt("t5b", fee=big + big // 10)
+    rec = await store.record_tx_attempt(replace(entry(5), attempts=(first,)), bump)
+    assert rec.entry.attempts == (first, bump) and rec.latest == bump
     assert (rec.created_at, rec.updated_at) == (T0, clock.now)
-    with pytest.raises(TxConflict):
-        await store.record_tx_attempt(chain, sender, 5, bump, b"raw-b", "attest", refs)
-    with pytest.raises(TxConflict):
-        await store.record_tx_attempt(chain, sender, 5, bump, b"raw-b", "deliver", TxRefs())
+    for other in (entry(5, purpose="attest"), entry(5, data=b"other call")):
+        with pytest.raises(TxConflict):
+            await store.record_tx_attempt(other, bump)
 
-    legacy = TxAttempt(TxHash(h32("t6")), 50_000, clock.now, gas_price=7)
-    await store.record_tx_attempt(
-        chain, sender, 6, legacy, b"raw-6", "attest", TxRefs(height=Height(3))
-    )
-    await store.record_tx_attempt(chain, sender, 4, legacy, b"raw-4", "attest")
-    await store.record_tx_attempt(ChainId(2), sender, 9, legacy, b"raw", "attest")
-    await store.record_tx_attempt(chain, addr(0xCD), 9, legacy, b"raw", "attest")
-    assert [t.nonce for t in await store.open_txs(chain, sender)] == [4, 5, 6]
-    assert await store.last_nonce(chain, sender) == 6
+    legacy = attempt("t6", legacy=True)
+    await store.record_tx_attempt(entry(6, purpose="attest"), legacy)
+    await store.record_tx_attempt(entry(4), attempt("t4"))
+    await store.record_tx_attempt(replace(entry(9), chain_id=ChainId(2)), attempt("c2"))
+    await store.record_tx_attempt(replace(entry(9), sender=addr(0xCD)), attempt("cd"))
+    assert [r.entry.nonce for r in await store.open_txs(chain, SENDER)] == [4, 5, 6]
+    assert await store.last_nonce(chain, SENDER) == 6  # nonce 9 was on other keys
     assert await store.last_nonce(chain, addr(0xEE)) is None
 
-    mined = await store.update_tx(
-        chain, sender, 5, TxState.MINED, mined_tx_hash=bump.tx_hash, block_number=Height(900),
-        gas_used=210_000, effective_gas_price=big,
-    )  # fmt: skip
-    assert (mined.state, mined.mined_tx_hash, mined.block_number, mined.gas_used) == (
-        TxState.MINED,
-        bump.tx_hash,
-        900,
-        210_000,
-    )
-    assert mined.effective_gas_price == big and mined.attempts == (first, bump)
-    await store.update_tx(chain, sender, 4, TxState.DROPPED)
-    assert [t.nonce for t in await store.open_txs(chain, sender)] == [6]
+    done = await store.update_tx(chain, SENDER, 5, mined("t5b"))
+    assert done.state is TxState.MINED and done.outcome == mined("t5b")
+    assert done.entry.attempts == (first, bump)
+    with pytest.raises(NotFound):  # closed already
+        await store.update_tx(chain, SENDER, 5, mined("t5b"))
     with pytest.raises(TxConflict):  # a mined nonce takes no more attempts
-        await store.record_tx_attempt(chain, sender, 5, legacy, b"raw", "deliver", refs)
-    # A dropped nonce is free again for the same work.
-    again = await store.record_tx_attempt(
-        chain, sender, 4, TxAttempt(TxHash(h32("t4b")), 1, clock.now), b"r", "attest"
-    )
-    assert again.state is TxState.PENDING and len(again.attempts) == 2
-    assert await store.tx(chain, sender, 5) == mined
-    assert await store.tx(chain, sender, 99) is None
+        await store.record_tx_attempt(entry(5), attempt("t5c"))
+
+    # The node refused nonce 4: a new entry uses it again; the refused one is kept.
+    refused = await store.update_tx(chain, SENDER, 4, Failed("insufficient funds"))
+    assert refused.state is TxState.FAILED and refused.outcome == Failed("insufficient funds")
+    again = await store.record_tx_attempt(entry(4, purpose="attest"), attempt("t4b"))
+    assert again.state is TxState.PENDING and again.entry.attempts == (attempt("t4b"),)
+    assert [r.state for r in await store.txs(chain, SENDER, 4)] == [TxState.FAILED, TxState.PENDING]
+    assert await store.tx(chain, SENDER, 4) == again
+    # Nonce 6 went to a transaction none of ours.
+    dropped = await store.update_tx(chain, SENDER, 6, Dropped("nonce used by 0xabc"))
+    assert dropped.outcome == Dropped("nonce used by 0xabc")
+    with pytest.raises(TxConflict):
+        await store.record_tx_attempt(entry(6, purpose="attest"), legacy)
+    assert [r.entry.nonce for r in await store.open_txs(chain, SENDER)] == [4]
+    assert await store.tx(chain, SENDER, 99) is None
     with pytest.raises(NotFound):
-        await store.update_tx(chain, sender, 99, TxState.MINED)
+        await store.update_tx(chain, SENDER, 99, Failed("x"))
     with pytest.raises(ValueOutOfRange):
-        await store.record_tx_attempt(chain, sender, 2**63, legacy, b"raw", "attest")
+        await store.record_tx_attempt(entry(2**63), legacy)
     with pytest.raises(ValueOutOfRange):
-        await store.update_tx(chain, sender, 6, TxState.MINED, effective_gas_price=2**256)
+        await store.record_tx_attempt(entry(7), attempt("t7", fee=2**256))
+
+
+async def test_journal_survives_reopen(url: str, clock: Clock) -> None:
+    """What a writer journaled before a crash is what the next writer resumes from."""
+    async with await Store.open(url, clock=clock) as store:
+        journal = StoreJournal(store)
+        assert isinstance(journal, TxJournal)
+        await journal.record_attempt(entry(0), attempt("j0"))
+        await journal.record_attempt(entry(1), attempt("j1"))
+        await journal.record_attempt(replace(entry(1), attempts=(attempt("j1"),)), attempt("j1b"))
+        await journal.record_outcome(ChainId(1), SENDER, 0, mined("j0"))
+    async with await Store.open(url, clock=clock) as store:
+        journal = StoreJournal(store)
+        [open_entry] = await journal.open_entries(ChainId(1), SENDER)
+        assert open_entry == replace(entry(1), attempts=(attempt("j1"), attempt("j1b")))
+        await journal.record_outcome(ChainId(1), SENDER, 1, Failed("refused"))
+        await journal.record_outcome(ChainId(1), SENDER, 1, Failed("refused"))  # repeated: no-op
+        assert await journal.open_entries(ChainId(1), SENDER) == []
 
 
 # --- swaps -------------------------------------------------------------------------------------

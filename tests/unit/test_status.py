@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +18,6 @@ from gateway.domain.status import (
     MessageStatus,
     Swap,
     SwapLeg,
-    TxAttempt,
     check_transition,
 )
 
@@ -66,8 +64,6 @@ def test_records_check_their_sizes() -> None:
         Checkpoint(ChainId(1), "s", Height(1), Hash32(b"\x00" * 31))
     with pytest.raises(InvalidRecord):
         Checkpoint(ChainId(1), "s", Height(-1), Hash32(b"\x00" * 32))
-    with pytest.raises(InvalidRecord):
-        TxAttempt(TxHash(b"\x00" * 20), 1, datetime.now(UTC))
     a = Address(b"\x01" * 20)
     leg = SwapLeg(ChainId(1), a, AssetKind.ERC20, a, 2**256 - 1, a, a, 1)
     with pytest.raises(InvalidRecord):
