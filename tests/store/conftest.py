@@ -61,11 +61,14 @@ class PgServer:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     shown = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
+    problem = ""
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.Error as exc:
+        problem = str(exc).strip()
+    if problem:
         pytest.fail(
-            f"PostgreSQL is not reachable at {shown} ({str(exc).strip()}). The store tests run on "
+            f"PostgreSQL is not reachable at {shown} ({problem}). The store tests run on "
             "SQLite and PostgreSQL and never skip: start it (`.ci/run` does, with "
             "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) or set "
             "XGATE_TEST_PG_URL.",

@@ -10,8 +10,9 @@ from sqlalchemy import inspect, text
 
 from adapters.types import Address, ChainId, Hash32, Height
 from gateway.store import SchemaOutOfDate, Store, StoreError, migrate
-from gateway.store.db import parse_store_url, sync_engine
+from gateway.store.db import SQLITE_BUSY_TIMEOUT_MS, parse_store_url, sync_engine
 from gateway.store.models import metadata
+from tests.store.conftest import new_message, scan
 
 
 def _tables(url: str) -> set[str]:
@@ -115,3 +116,27 @@ async def test_signatures_survive_the_attester_key_migration(empty_url: str) -> 
     assert [bytes(r[0]) for r in rows] == [b"\xaa"]
     migrate.upgrade(empty_url)
     assert migrate.check_models_match(empty_url) == []
+
+
+async def test_connection_settings(url: str) -> None:
+    """SQLite runs in WAL mode with a busy timeout, full sync and foreign keys; on both
+    databases a message's history goes with it (the foreign key is enforced)."""
+    async with await Store.open(url) as store:
+        item = new_message(1)
+        await scan(store, [item])
+        async with store._engine.connect() as conn:  # the store's own connections
+            if store.dialect == "sqlite":
+                pragmas = {
+                    name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+                    for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
+                }
+                assert pragmas == {
+                    "journal_mode": "wal",
+                    "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+                    "synchronous": 2,  # FULL
+                    "foreign_keys": 1,
+                }
+        async with store._engine.begin() as conn:
+            await conn.execute(text("DELETE FROM messages"))
+            count = await conn.execute(text("SELECT count(*) FROM message_status_history"))
+            assert count.scalar() == 0
