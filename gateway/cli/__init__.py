@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import config_cmd, devnet_cmd, proof_cmd
+from gateway.cli import config_cmd, db_cmd, devnet_cmd, proof_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_cmd.register(commands)
+    db_cmd.register(commands)
     devnet_cmd.register(commands)
     proof_cmd.register(commands)
     return parser
