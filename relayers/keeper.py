@@ -1,6 +1,6 @@
 """The HTLC keeper: watches the HTLC contracts of every configured chain, records what final
 blocks say about the stored swaps, and claims or refunds for users who authorised it
-(docs/relayer.md §6, docs/htlc.md §5).
+(docs/relayer.md "The HTLC keeper", docs/htlc.md §5).
 
 One step:
 

@@ -1,5 +1,5 @@
 """The rules of a two-chain HTLC swap as the keeper applies them (docs/htlc.md §3, §5;
-docs/relayer.md §6): pure and synchronous (style rule 4), tested offline.
+docs/relayer.md "The HTLC keeper"): pure and synchronous (style rule 4), tested offline.
 
 Roles (htlc.md §5.3): the **initiator** holds the secret and locks on chain A with timelock
 ``T_A`` (the swap's ``initiator_leg``, claimed by the participant); the **participant** locks on
