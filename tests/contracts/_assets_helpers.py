@@ -36,7 +36,7 @@ from gateway.domain.payloads import (
     Payload,
     payload_to_dict,
 )
-from tests.contracts.conftest import Chain, Reverted
+from harness import Chain, Reverted
 
 VECTORS_PATH = Path(__file__).parent.parent / "vectors" / "asset_payloads.json"
 
@@ -378,7 +378,7 @@ def encode_lock_data(dst_chain_id: int, recipient: str) -> bytes:
 
 async def _write_vectors() -> None:
     from devnet.anvil import start_anvil
-    from tests.contracts.conftest import make_chain
+    from harness import make_chain
 
     async with start_anvil(chain_id=31337) as node:
         chain = make_chain("anvil", node.url)

@@ -18,39 +18,29 @@ from web3.contract import Contract
 from adapters.receipts import BlockReceipts, ReceiptProof, receipt_from_rpc
 from adapters.types import Hash32
 from gateway.domain.messages import MESSAGE_SENT_TOPIC, Message, decode_message_sent
-from tests.contracts.conftest import Chain
+from harness import Chain, w3_rpc
+
+# tests/e2e/_relay.py still imports the raw call by this name.
+rpc = w3_rpc
 
 ADMIN, PAUSER, USER, STRANGER = 0, 1, 2, 3
 OTHER_CHAIN = 999  # a destination that is not this chain
-
-
-def send_timed(chain: Chain, call: Any, sender: int = ADMIN) -> Any:
-    """Send with a gas margin. Value-limit code paths depend on block.timestamp (the bucket
-    refill), and anvil's estimate is exact for the block it simulates, so the mined block (a
-    second later) may need a few more gas."""
-    gas = call.estimate_gas({"from": chain.accounts[sender].address})
-    return chain.send(call, sender=sender, gas=gas * 5 // 4 + 10_000)
-
-
-def rpc(w3: Web3, method: str, *params: Any) -> Any:
-    """A raw JSON-RPC call (hex strings, no web3 formatting)."""
-    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    if "error" in answer:
-        raise RuntimeError(f"{method} failed: {answer['error']}")
-    return answer["result"]
 
 
 def prove_receipt(w3: Web3, tx_hash: bytes | str) -> ReceiptProof:
     """The proof of a mined transaction's receipt (synchronous web3 for the contract tests;
     the proof itself is built and checked against the receiptsRoot by ``BlockReceipts``)."""
     tx_hex = tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex()
-    raw = rpc(w3, "eth_getTransactionReceipt", tx_hex)
-    block = rpc(w3, "eth_getBlockByHash", raw["blockHash"], False)
+    raw = w3_rpc(w3, "eth_getTransactionReceipt", tx_hex)
+    block = w3_rpc(w3, "eth_getBlockByHash", raw["blockHash"], False)
     receipts = BlockReceipts(
         Hash32(bytes.fromhex(block["hash"][2:])),
         int(block["number"], 16),
         bytes.fromhex(block["receiptsRoot"][2:]),
-        [receipt_from_rpc(rpc(w3, "eth_getTransactionReceipt", h)) for h in block["transactions"]],
+        [
+            receipt_from_rpc(w3_rpc(w3, "eth_getTransactionReceipt", h))
+            for h in block["transactions"]
+        ],
     )
     return receipts.proof(int(raw["transactionIndex"], 16))
 
@@ -94,7 +84,7 @@ class Bridge:
             self.chain_id if dst is None else dst, receiver or self.receiver.address, payload
         )
         self.chain.check_call(call, USER)  # a revert raises the decoded custom error
-        tx = send_timed(self.chain, call, sender=USER)
+        tx = self.chain.send_with_margin(call, sender=USER)
         proven = prove_receipt(self.chain.w3, tx["transactionHash"])
         [(log_index, msg)] = sent_messages(proven, self.chain_id)
         return proven, log_index, msg
@@ -155,7 +145,7 @@ def mine_block(chain: Chain, calls: list[Any | None], sender: int = USER) -> lis
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     fee = 4 * int(w3.eth.get_block("latest")["baseFeePerGas"]) + 1
     base = {"chainId": chain.chain_id, "maxPriorityFeePerGas": 1, "maxFeePerGas": fee}
-    rpc(w3, "evm_setAutomine", False)
+    chain.rpc("evm_setAutomine", False)
     try:
         hashes = []
         for i, call in enumerate(calls):
@@ -171,9 +161,9 @@ def mine_block(chain: Chain, calls: list[Any | None], sender: int = USER) -> lis
             else:
                 tx = call.build_transaction({**params, "gas": 300_000})
             hashes.append(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
-        rpc(w3, "evm_mine")
+        chain.rpc("evm_mine")
     finally:
-        rpc(w3, "evm_setAutomine", True)
+        chain.rpc("evm_setAutomine", True)
     receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=60) for h in hashes]
     assert len({r["blockHash"] for r in receipts}) == 1, "calls were not mined in one block"
     assert [r["transactionIndex"] for r in receipts] == list(range(len(calls)))

@@ -18,10 +18,10 @@ from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
-from web3.types import RPCEndpoint, TxReceipt
+from web3.types import TxReceipt
 
 from gateway.domain.typed_data import HtlcName, htlc_claim_message, permit_message, signature_vrs
-from tests.contracts.conftest import Chain, Reverted
+from harness import Chain, Reverted
 
 ZERO = "0x" + "00" * 20
 HOUR = 3600
@@ -90,26 +90,6 @@ def lock_data(hashlock: bytes, claimer: str, timelock: int, refunder: str | None
     )
 
 
-def send_unchecked(
-    chain: Chain, call: ContractFunction, sender: int = 0, value: int = 0, gas: int = 1_000_000
-) -> TxReceipt:
-    """Mine `call` without the pre-flight eth_call (fixed gas), so a revert happens on chain."""
-    account = chain.accounts[sender]
-    base = int(chain.w3.eth.get_block("latest")["baseFeePerGas"])
-    params: Any = {
-        "from": account.address,
-        "nonce": chain.w3.eth.get_transaction_count(account.address, "pending"),
-        "value": value,
-        "gas": gas,
-        "chainId": chain.chain_id,
-        "maxPriorityFeePerGas": 1,
-        "maxFeePerGas": 2 * base + 1,
-    }
-    tx: Any = call.build_transaction(params)
-    tx_hash = chain.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-    return chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
-
-
 def rejects(
     chain: Chain,
     call: ContractFunction,
@@ -122,7 +102,7 @@ def rejects(
     mined anyway it fails and leaves `watch()` (the state the test cares about) unchanged."""
     before = watch()
     reverted = chain.expect_revert(call, error, sender=sender, value=value)
-    receipt = send_unchecked(chain, call, sender=sender, value=value)
+    receipt = chain.send_unchecked(call, sender=sender, value=value)
     assert receipt["status"] == 0
     assert watch() == before
     return reverted
@@ -135,11 +115,6 @@ def eth_balance(chain: Chain, who: str) -> int:
 def sign_hash(signer: LocalAccount, digest: bytes) -> bytes:
     """A raw signature over an EIP-712 digest read from the contract."""
     return bytes(signer.unsafe_sign_hash(Hash32(digest)).signature)
-
-
-def rpc(chain: Chain, method: str, *params: Any) -> Any:
-    """A node-specific RPC call (evm_setNextBlockTimestamp, ...)."""
-    return chain.w3.provider.make_request(RPCEndpoint(method), list(params))
 
 
 def eth_spent(receipt: TxReceipt) -> int:

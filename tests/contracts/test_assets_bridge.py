@@ -26,6 +26,7 @@ from gateway.domain.payloads import (
     encode_payload,
 )
 from gateway.domain.typed_data import permit_message, signature_vrs
+from harness import Chain
 from tests.contracts._assets_helpers import (
     ADMIN,
     ALICE,
@@ -45,7 +46,6 @@ from tests.contracts._assets_helpers import (
     revert_args,
     send,
 )
-from tests.contracts.conftest import Chain
 
 CAROL = 5
 _labels = count()

@@ -15,6 +15,7 @@ import pytest
 from web3.contract import Contract
 
 from gateway.domain.payloads import Erc20Transfer, decode_payload
+from harness import Chain, Reverted, decode_revert
 from tests.contracts._assets_helpers import (
     ADMIN,
     ALICE,
@@ -30,7 +31,6 @@ from tests.contracts._assets_helpers import (
     send,
 )
 from tests.contracts._bridge_helpers import prove_receipt, sent_messages
-from tests.contracts.conftest import Chain, Reverted, decode_revert
 
 PAUSER = 1
 VALID, REVOKED = 1, 3

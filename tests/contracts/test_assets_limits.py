@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from web3.logs import DISCARD
 
+from harness import Chain
 from tests.contracts._assets_helpers import (
     ADMIN,
     ALICE,
@@ -24,7 +25,6 @@ from tests.contracts._assets_helpers import (
     relay,
     send,
 )
-from tests.contracts.conftest import Chain
 from tests.contracts.test_assets_bridge import tokenize
 
 GUARDIAN = 5

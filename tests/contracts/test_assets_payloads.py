@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 
 from gateway.domain.payloads import decode_payload, payload_from_dict
+from harness import Chain, Reverted
 from tests.contracts._assets_helpers import (
     build_vectors,
     harness_decode,
     harness_encode,
     load_vectors,
 )
-from tests.contracts.conftest import Chain, Reverted
 
 VECTORS = load_vectors()
 VALID = VECTORS["valid"]

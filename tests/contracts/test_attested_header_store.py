@@ -19,8 +19,8 @@ from web3.logs import DISCARD
 from adapters.bft import SECP256K1_N
 from adapters.rlpcodec import keccak
 from gateway.domain.typed_data import attested_header_message
+from harness import Chain, Reverted
 from tests.contracts._lc_helpers import addresses, lc_keys
-from tests.contracts.conftest import Chain, Reverted
 
 ATTESTERS = lc_keys(3, b"xgate lc test attester")
 OUTSIDER = lc_keys(1, b"xgate lc test not an attester")[0]

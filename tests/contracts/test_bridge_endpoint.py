@@ -16,6 +16,7 @@ from web3 import Web3
 from adapters.types import Address, ChainId
 from contracts import load_artifact
 from gateway.domain.messages import MESSAGE_DELIVERED_TOPIC, Message, Nonce, message_id
+from harness import Chain, as_reverted, selector
 from tests.contracts._bridge_helpers import (
     ADMIN,
     OTHER_CHAIN,
@@ -28,7 +29,6 @@ from tests.contracts._bridge_helpers import (
     prove_receipt,
     sent_messages,
 )
-from tests.contracts.conftest import Chain, _as_reverted, selector
 
 VECTORS = json.loads(
     (Path(__file__).parent.parent / "vectors" / "bridge_messages.json").read_text()
@@ -399,7 +399,7 @@ def test_endpoint_needs_an_admin_and_a_pauser(chain: Chain) -> None:
         data = factory.constructor(admin, pauser).data_in_transaction
         with pytest.raises(Exception) as info:
             chain.w3.eth.call({"from": chain.accounts[ADMIN].address, "data": data})
-        assert _as_reverted(info.value).error == "ZeroAddress"
+        assert as_reverted(info.value).error == "ZeroAddress"
 
 
 def test_global_pause_covers_routes_added_later_and_keeps_route_pauses(chain: Chain) -> None:

@@ -12,15 +12,14 @@ import pytest
 
 from adapters.bft import decode_qbft_extra, qbft_block_hash
 from adapters.headers import encode_header, header_from_rpc
+from harness import Chain, Reverted, sync_clock
 from tests.contracts._bridge_helpers import (
     STRANGER,
     USER,
     deploy_endpoint,
     prove_receipt,
-    rpc,
     sent_messages,
 )
-from tests.contracts.conftest import Chain, Reverted, sync_clock
 
 
 def test_consortium_message_is_delivered_on_anvil_through_the_qbft_light_client(
@@ -47,8 +46,8 @@ def test_consortium_message_is_delivered_on_anvil_through_the_qbft_light_client(
     [(log_index, msg)] = sent_messages(proven, consortium.chain_id)
 
     # The light client on anvil trusts the parent header and its validator set.
-    block = rpc(consortium.w3, "eth_getBlockByHash", "0x" + proven.block_hash.hex(), False)
-    parent = rpc(consortium.w3, "eth_getBlockByHash", block["parentHash"], False)
+    block = consortium.rpc("eth_getBlockByHash", "0x" + proven.block_hash.hex(), False)
+    parent = consortium.rpc("eth_getBlockByHash", block["parentHash"], False)
     header, parent_header = header_from_rpc(block), header_from_rpc(parent)
     assert qbft_block_hash(header) == proven.block_hash  # the RPC's hash is the QBFT hash
     validators = decode_qbft_extra(parent_header.extra_data).validators

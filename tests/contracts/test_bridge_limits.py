@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from web3.contract import Contract
 
-from tests.contracts._bridge_helpers import send_timed
-from tests.contracts.conftest import Chain
+from harness import Chain
 
 ADMIN, GUARDIAN, ALICE, STRANGER = 0, 1, 2, 3
 FOREIGN = 777
@@ -59,5 +58,7 @@ def test_strangers_messages_cannot_exhaust_the_vaults_outbound_limit(chain: Chai
         send = s.endpoint.functions.send(FOREIGN, chain.accounts[STRANGER].address, b"spam")
         chain.send(send, sender=STRANGER)
     alice = chain.accounts[ALICE].address
-    send_timed(chain, s.vault.functions.lockERC20(s.token.address, LOCK, FOREIGN, alice), ALICE)
+    chain.send_with_margin(
+        s.vault.functions.lockERC20(s.token.address, LOCK, FOREIGN, alice), ALICE
+    )
     assert s.vault.functions.lockedFor(s.token.address, FOREIGN).call() == LOCK

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from adapters.errors import ProofInvalid
 from adapters.receipts import ReceiptProof, verify_receipt_proof
+from harness import Chain, Reverted
 from tests.contracts._bridge_helpers import (
     Bridge,
     deploy_bridge,
@@ -18,7 +19,6 @@ from tests.contracts._bridge_helpers import (
     prove_receipt,
     sent_messages,
 )
-from tests.contracts.conftest import Chain, Reverted
 
 BLOCK_TXS = 40
 DEEP = (0x11, 0x12, 0x1F)  # share the first key nibble with 15 others: 3-node proofs

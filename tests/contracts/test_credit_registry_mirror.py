@@ -21,6 +21,7 @@ from gateway.domain.payloads import (
     Erc20Transfer,
     encode_payload,
 )
+from harness import Chain, decode_revert
 from tests.contracts._assets_helpers import (
     ADMIN,
     BOB,
@@ -38,7 +39,6 @@ from tests.contracts._assets_helpers import (
     send,
     sent_at,
 )
-from tests.contracts.conftest import Chain, decode_revert
 
 NONE, VALID, EXPIRED, REVOKED = range(4)
 OTHER_ISSUER, PUBLISHER = 6, 7

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from web3.contract import Contract
 
+from harness import Chain
 from tests.contracts._htlc_helpers import (
     HOUR,
     ZERO,
@@ -22,7 +23,6 @@ from tests.contracts._htlc_helpers import (
     sign_hash,
     swap_key,
 )
-from tests.contracts.conftest import Chain
 
 ALICE, BOB, KEEPER, MALLORY = 0, 1, 2, 3
 AMOUNT = 10**15

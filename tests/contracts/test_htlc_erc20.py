@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from harness import Chain
 from tests.contracts._htlc_helpers import (
     HOUR,
     Env,
@@ -17,7 +18,6 @@ from tests.contracts._htlc_helpers import (
     rejects,
     swap_key,
 )
-from tests.contracts.conftest import Chain
 
 ALICE, BOB, KEEPER, MALLORY = 0, 1, 2, 3
 AMOUNT = 10**18

@@ -34,8 +34,8 @@ import pytest
 from eth_abi.abi import decode
 from web3.contract import Contract
 
-from tests.contracts._htlc_helpers import HOUR, address, new_secret, send_unchecked
-from tests.contracts.conftest import Chain, Reverted, decode_revert, make_chain
+from harness import Chain, Reverted, decode_revert, make_chain
+from tests.contracts._htlc_helpers import HOUR, address, new_secret
 
 DEPTH_LIMIT = 1024  # the EVM's call-depth limit; the transaction's own frame is depth 0
 DEEP_GAS = 10**12  # enough for 1023 nested frames with a few thousand gas left at the bottom
@@ -112,7 +112,7 @@ def test_a_claim_at_the_call_depth_limit_cannot_match_the_swap_with_the_public_h
     assert info.value.error == "Sha256Failed"
     # Mined, the forged claim fails and the swap stays open with its value.
     run = deep.functions.run(DEPTH_LIMIT - 1, htlc.address, forged)
-    assert send_unchecked(chain, run, gas=DEEP_GAS)["status"] == 0
+    assert chain.send_unchecked(run, gas=DEEP_GAS)["status"] == 0
     assert htlc.functions.swaps(key).call()
     assert chain.w3.eth.get_balance(htlc.address) == AMOUNT
 

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.exceptions import Web3Exception
 
+from harness import Chain
 from tests.contracts._htlc_helpers import (
     HOUR,
     ZERO,
@@ -25,11 +26,8 @@ from tests.contracts._htlc_helpers import (
     logs,
     new_secret,
     rejects,
-    rpc,
-    send_unchecked,
     swap_key,
 )
-from tests.contracts.conftest import Chain
 
 ALICE, BOB, KEEPER, MALLORY = 0, 1, 2, 3
 AMOUNT = 10**15
@@ -313,14 +311,14 @@ def test_windows_are_disjoint_at_the_timelock_second(anvil_chain: Chain) -> None
     env = Env(chain, chain.deploy("HtlcNative"), "HtlcNative")
     preimage, _, timelock, key = _lock(env, ttl=HOUR)
     alice, bob = address(chain, ALICE), address(chain, BOB)
-    rpc(chain, "evm_setNextBlockTimestamp", timelock)
-    claim = send_unchecked(chain, env.htlc.functions.claim(preimage, AMOUNT, alice, timelock), BOB)
+    chain.rpc("evm_setNextBlockTimestamp", timelock)
+    claim = chain.send_unchecked(env.htlc.functions.claim(preimage, AMOUNT, alice, timelock), BOB)
     assert claim["status"] == 0
     assert chain.w3.eth.get_block(claim["blockNumber"])["timestamp"] == timelock
     assert env.is_open(key)
     _, hashlock2, timelock2, key2 = _lock(env, ttl=HOUR)
-    rpc(chain, "evm_setNextBlockTimestamp", timelock2)
-    refund = send_unchecked(chain, env.htlc.functions.refund(hashlock2, AMOUNT, bob, timelock2))
+    chain.rpc("evm_setNextBlockTimestamp", timelock2)
+    refund = chain.send_unchecked(env.htlc.functions.refund(hashlock2, AMOUNT, bob, timelock2))
     assert refund["status"] == 1
     assert chain.w3.eth.get_block(refund["blockNumber"])["timestamp"] == timelock2
     assert not env.is_open(key2)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from web3.contract import Contract
-from web3.types import RPCEndpoint
 
 from adapters.bft import decode_qbft_extra
 from adapters.headers import Header, encode_header, header_from_rpc
@@ -27,20 +26,14 @@ from adapters.lightclient.qbft import (
 from adapters.rlpcodec import keccak
 from devnet.keys import validator_keys
 from devnet.launcher import start_consortium
-from tests.contracts.conftest import Chain, make_chain, sync_clock
+from harness import Chain, make_chain, sync_clock
 
 TRUST = (2, 3, 30 * 24 * 3600, 15)
 
 
-def rpc(chain: Chain, method: str, *params: Any) -> Any:
-    answer = chain.w3.provider.make_request(RPCEndpoint(method), list(params))
-    assert "error" not in answer, answer
-    return answer["result"]
-
-
 def header_at(chain: Chain, number: int | str) -> Header:
     tag = hex(number) if isinstance(number, int) else number
-    return header_from_rpc(rpc(chain, "eth_getBlockByNumber", tag, False))
+    return header_from_rpc(chain.rpc("eth_getBlockByNumber", tag, False))
 
 
 class Relay:
@@ -88,7 +81,7 @@ class Relay:
 
 def mine_until(chain: Chain, done: Any, limit: int = 20) -> None:
     for _ in range(limit):
-        rpc(chain, "evm_mine")
+        chain.mine()
         listed = decode_qbft_extra(header_at(chain, "latest").extra_data).validators
         if done(listed):
             return
@@ -112,22 +105,22 @@ def test_validator_added_then_removed_is_followed_by_both_light_clients(
     voting: tuple[Chain, int], anvil_chain: Chain
 ) -> None:
     dev, n = voting
-    rpc(dev, "evm_mine")
+    dev.mine()
     relay = Relay(dev, anvil_chain, header_at(dev, "latest"))
     assert len(relay.trusted.validators) == n
 
     spare = validator_keys(n + 1)[-1].address
-    assert rpc(dev, "qbft_proposeValidatorVote", "0x" + spare.hex(), True) is True
+    assert dev.rpc("qbft_proposeValidatorVote", "0x" + spare.hex(), True) is True
     mine_until(dev, lambda listed: spare in listed)
-    rpc(dev, "evm_mine")  # a block of the new set on top
+    dev.mine()  # a block of the new set on top
     relay.to_head()
     assert spare in relay.trusted.validators and len(relay.trusted.validators) == n + 1
 
     leaving = relay.trusted.validators[0]
-    assert rpc(dev, "qbft_proposeValidatorVote", "0x" + leaving.hex(), False) is True
+    assert dev.rpc("qbft_proposeValidatorVote", "0x" + leaving.hex(), False) is True
     mine_until(dev, lambda listed: leaving not in listed)
     for _ in range(4):  # later blocks, whose sealers may vouch for the removal
-        rpc(dev, "evm_mine")
+        dev.mine()
     relay.to_head()
     assert leaving not in relay.trusted.validators and len(relay.trusted.validators) == n
     if n in (4, 7):

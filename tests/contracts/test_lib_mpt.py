@@ -17,8 +17,8 @@ from web3.contract import Contract
 from adapters.errors import ProofInvalid
 from adapters.mpt import account_proof_from_rpc, verify_account_proof, verify_proof
 from adapters.receipts import OrderedTrie, decode_receipt, ordered_trie_key
+from harness import Chain, Reverted
 from tests.contracts._lc_helpers import LIB_ERRORS, anvil_block_receipts, h, vector
-from tests.contracts.conftest import Chain, Reverted
 
 
 @pytest.fixture(scope="module", params=["anvil", "consortium"])

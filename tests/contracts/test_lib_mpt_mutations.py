@@ -23,8 +23,8 @@ from web3.contract import Contract
 from adapters.errors import ProofInvalid
 from adapters.mpt import proof_from_pytrie, verify_proof
 from adapters.receipts import OrderedTrie, ordered_trie_key, verify_receipt_proof
+from harness import Chain, Reverted
 from tests.contracts._lc_helpers import LIB_ERRORS, anvil_block_receipts
-from tests.contracts.conftest import Chain, Reverted
 
 
 @pytest.fixture(scope="module")

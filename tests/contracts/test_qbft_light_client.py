@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.contract import Contract
 from web3.logs import DISCARD
-from web3.types import RPCEndpoint
 
 from adapters.bft import (
     SECP256K1_N,
@@ -42,6 +41,7 @@ from adapters.lightclient.qbft import (
 )
 from adapters.rlpcodec import keccak, rlp_list, rlp_string
 from adapters.types import Address
+from harness import Chain, Reverted
 from tests.contracts._lc_helpers import (
     addresses,
     block_hash,
@@ -52,7 +52,6 @@ from tests.contracts._lc_helpers import (
     vector,
     with_seals,
 )
-from tests.contracts.conftest import Chain, Reverted
 from tests.helpers.headers import (
     BESU_ACCEPTED_VARIANTS,
     BESU_MAX_ROUND,
@@ -886,27 +885,22 @@ def test_one_seal_removed_above_quorum_is_still_valid(fresh: tuple[Chain, Contra
 # --- the consortium devnet -----------------------------------------------------------------------
 
 
-def rpc(chain: Chain, method: str, params: list[Any]) -> Any:
-    """A raw JSON-RPC call (hex strings, no web3 formatting)."""
-    return chain.w3.provider.make_request(RPCEndpoint(method), params)
-
-
 def rpc_block(chain: Chain, number: int | str) -> dict[str, Any]:
     tag = hex(number) if isinstance(number, int) else number
-    result = rpc(chain, "eth_getBlockByNumber", [tag, False])["result"]
+    result = chain.rpc("eth_getBlockByNumber", tag, False)
     assert isinstance(result, dict)
     return result
 
 
 def devnet_validators(chain: Chain, number: int) -> list[bytes]:
-    result = rpc(chain, "qbft_getValidatorsByBlockNumber", [hex(number)])
-    return sorted(h(a) for a in result["result"])
+    result = chain.rpc("qbft_getValidatorsByBlockNumber", hex(number))
+    return sorted(h(a) for a in result)
 
 
 def test_devnet_header_is_accepted_on_anvil_and_tampered_ones_refused(
     consortium_chain: Chain, anvil_chain: Chain
 ) -> None:
-    rpc(consortium_chain, "evm_mine", [])
+    consortium_chain.mine()
     block = rpc_block(consortium_chain, "latest")
     number = int(block["number"], 16)
     parent = rpc_block(consortium_chain, number - 1)

@@ -18,7 +18,7 @@ from gateway.domain.typed_data import (
     permit_message,
     signature_vrs,
 )
-from tests.contracts.conftest import Chain
+from harness import Chain
 
 ATTESTER_KEY = b"\x5a" * 32  # test-only key
 OWNER, SPENDER, KEEPER, CLAIMER = 0, 1, 2, 3

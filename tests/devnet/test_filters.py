@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from devnet.launcher import RunningNode, start_consortium
-from tests.devnet.conftest import Rpc, RpcFailure
+from harness import NodeRpc, RpcError
 
 # Emits LOG1(topic 0x2a) per call: PUSH1 0x2a PUSH1 0 PUSH1 0 LOG1 STOP
 EMITTER_INIT = "0x6008600c60003960086000f3" + "602a60006000a100"
@@ -28,11 +28,11 @@ async def node() -> AsyncIterator[RunningNode]:
 
 
 @pytest.fixture(scope="module")
-async def frpc(node: RunningNode, http: aiohttp.ClientSession) -> Rpc:
-    return Rpc(node, http)
+async def frpc(node: RunningNode, http: aiohttp.ClientSession) -> NodeRpc:
+    return NodeRpc(node, http)
 
 
-async def test_log_filter_returns_new_logs_once_and_all_logs_on_demand(frpc: Rpc) -> None:
+async def test_log_filter_returns_new_logs_once_and_all_logs_on_demand(frpc: NodeRpc) -> None:
     key = frpc.node.accounts[0]
     emitter = (await frpc.send(key, data=EMITTER_INIT, gas=100_000))["contractAddress"]
     filter_id = await frpc.call(
@@ -54,12 +54,12 @@ async def test_log_filter_returns_new_logs_once_and_all_logs_on_demand(frpc: Rpc
     assert await frpc.call("eth_uninstallFilter", filter_id) is True
     assert await frpc.call("eth_uninstallFilter", filter_id) is False
     assert await frpc.call("eth_uninstallFilter", other) is True
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await frpc.call("eth_getFilterChanges", filter_id)
     assert (exc.value.code, exc.value.message) == (-32000, "Filter not found")
 
 
-async def test_block_and_pending_transaction_filters(frpc: Rpc) -> None:
+async def test_block_and_pending_transaction_filters(frpc: NodeRpc) -> None:
     blocks = await frpc.call("eth_newBlockFilter")
     pending = await frpc.call("eth_newPendingTransactionFilter")
     key = frpc.node.accounts[1]
@@ -67,14 +67,14 @@ async def test_block_and_pending_transaction_filters(frpc: Rpc) -> None:
     assert await frpc.call("eth_getFilterChanges", blocks) == [receipt["blockHash"]]
     assert await frpc.call("eth_getFilterChanges", pending) == [receipt["transactionHash"]]
     assert await frpc.call("eth_getFilterChanges", pending) == []
-    with pytest.raises(RpcFailure):
+    with pytest.raises(RpcError):
         await frpc.call("eth_getFilterLogs", blocks)
     for filter_id in (blocks, pending):
         assert await frpc.call("eth_uninstallFilter", filter_id) is True
 
 
 async def test_pending_filters_each_see_the_transactions_sent_since_they_were_installed(
-    frpc: Rpc,
+    frpc: NodeRpc,
 ) -> None:
     key, to = frpc.node.accounts[3], frpc.node.accounts[4].hex_address
     early = await frpc.call("eth_newPendingTransactionFilter")
@@ -89,27 +89,27 @@ async def test_pending_filters_each_see_the_transactions_sent_since_they_were_in
         assert await frpc.call("eth_uninstallFilter", filter_id) is True
 
 
-async def test_filters_are_capped_and_unpolled_ones_expire(frpc: Rpc) -> None:
+async def test_filters_are_capped_and_unpolled_ones_expire(frpc: NodeRpc) -> None:
     ids = [await frpc.call("eth_newBlockFilter") for _ in range(5)]
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await frpc.call("eth_newBlockFilter")
     assert exc.value.code == -32005
     await asyncio.sleep(2.5)
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await frpc.call("eth_getFilterChanges", ids[0])
     assert exc.value.message == "Filter not found"
     fresh = await frpc.call("eth_newBlockFilter")  # room again: the expired ones are gone
     assert await frpc.call("eth_uninstallFilter", fresh) is True
 
 
-async def test_bad_filter_ids_are_invalid_params(frpc: Rpc) -> None:
+async def test_bad_filter_ids_are_invalid_params(frpc: NodeRpc) -> None:
     for bad in (12, "xyz", None):
-        with pytest.raises(RpcFailure) as exc:
+        with pytest.raises(RpcError) as exc:
             await frpc.call("eth_getFilterChanges", bad)
         assert exc.value.code == -32602
 
 
-async def test_create_access_list_lists_the_storage_a_call_reads(frpc: Rpc) -> None:
+async def test_create_access_list_lists_the_storage_a_call_reads(frpc: NodeRpc) -> None:
     key = frpc.node.accounts[3]
     # deploy the SLOAD contract: init copies 4 bytes of runtime
     init = "0x6004600c60003960046000f3" + SLOAD_CODE[2:]

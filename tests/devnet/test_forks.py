@@ -12,7 +12,7 @@ import pytest
 from adapters.headers import header_from_rpc
 from adapters.lightclient.qbft import trust_header, verify_next
 from devnet.launcher import start_consortium
-from tests.devnet.conftest import Rpc, RpcFailure
+from harness import NodeRpc, RpcError
 
 CALLER = "0x" + "22" * 20
 # BLOBBASEFEE (Cancun, 0x4a) PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN
@@ -24,7 +24,7 @@ async def test_fork_headers_verify_with_the_qbft_light_client(
     http: aiohttp.ClientSession, fork: str, fields: int
 ) -> None:
     async with start_consortium(config={"instant_seal": True, "fork": fork}) as node:
-        rpc = Rpc(node, http)
+        rpc = NodeRpc(node, http)
         for i in range(3):
             await rpc.send(node.accounts[i], to=node.accounts[i + 1].hex_address, value=1)
         head = await rpc.head()
@@ -45,9 +45,9 @@ async def test_fork_headers_verify_with_the_qbft_light_client(
         assert int(await rpc.call("eth_call", {"to": CALLER}, "latest", overrides), 16) >= 1
 
 
-async def test_shanghai_default_has_no_cancun_opcodes(rpc: Rpc) -> None:
+async def test_shanghai_default_has_no_cancun_opcodes(rpc: NodeRpc) -> None:
     overrides = {CALLER: {"code": BLOBBASEFEE_CODE}}
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await rpc.call("eth_call", {"to": CALLER}, "latest", overrides)
     assert exc.value.message == "invalid opcode: 0x4a"
     assert exc.value.data is None

@@ -6,18 +6,18 @@ import pytest
 from eth_account import Account
 
 from devnet.keys import DevKey
-from tests.devnet.conftest import Rpc, RpcFailure
+from harness import NodeRpc, RpcError
 
 OUTSIDER = DevKey(
     bytes.fromhex(Account.from_key(b"\x42" * 32).address[2:]), b"\x42" * 32
 )  # dev-only throwaway key
 
 
-async def _fund(rpc: Rpc, address: bytes) -> None:
+async def _fund(rpc: NodeRpc, address: bytes) -> None:
     await rpc.send(rpc.node.accounts[1], to="0x" + address.hex(), value=10**18)
 
 
-async def test_dev_accounts_and_validators_are_allowlisted_at_genesis(rpc: Rpc) -> None:
+async def test_dev_accounts_and_validators_are_allowlisted_at_genesis(rpc: NodeRpc) -> None:
     allowlist = await rpc.call("perm_getAccountsAllowlist")
     for key in rpc.node.accounts:
         assert key.hex_address in allowlist
@@ -25,16 +25,16 @@ async def test_dev_accounts_and_validators_are_allowlisted_at_genesis(rpc: Rpc) 
         assert "0x" + validator.hex() in allowlist
 
 
-async def test_a_sender_outside_the_allowlist_is_rejected_with_besus_error(rpc: Rpc) -> None:
+async def test_a_sender_outside_the_allowlist_is_rejected_with_besus_error(rpc: NodeRpc) -> None:
     await _fund(rpc, OUTSIDER.address)
     raw = await rpc.sign(OUTSIDER, to=rpc.node.accounts[0].hex_address, value=1)
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
     assert exc.value.code == -32007
     assert exc.value.message == "Sender account not authorized to send transactions"
 
 
-async def test_an_added_account_can_transact_and_a_removed_one_cannot(rpc: Rpc) -> None:
+async def test_an_added_account_can_transact_and_a_removed_one_cannot(rpc: NodeRpc) -> None:
     await _fund(rpc, OUTSIDER.address)
     assert await rpc.call("perm_addAccountsToAllowlist", [OUTSIDER.hex_address]) == "Success"
     assert OUTSIDER.hex_address in await rpc.call("perm_getAccountsAllowlist")
@@ -42,7 +42,7 @@ async def test_an_added_account_can_transact_and_a_removed_one_cannot(rpc: Rpc) 
     assert receipt["status"] == "0x1"
     assert await rpc.call("perm_removeAccountsFromAllowlist", [OUTSIDER.hex_address]) == "Success"
     raw = await rpc.sign(OUTSIDER, to=rpc.node.accounts[0].hex_address, value=1)
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
     assert exc.value.code == -32007
 
@@ -70,10 +70,10 @@ async def test_an_added_account_can_transact_and_a_removed_one_cannot(rpc: Rpc) 
     ],
 )
 async def test_bad_allowlist_requests_get_besus_errors_and_change_nothing(
-    rpc: Rpc, method: str, accounts: list[str], message: str
+    rpc: NodeRpc, method: str, accounts: list[str], message: str
 ) -> None:
     before = await rpc.call("perm_getAccountsAllowlist")
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await rpc.call(method, accounts)
     assert (exc.value.code, exc.value.message) == (-32000, message)
     assert await rpc.call("perm_getAccountsAllowlist") == before

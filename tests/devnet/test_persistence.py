@@ -12,7 +12,7 @@ from adapters.headers import header_from_rpc
 from adapters.lightclient.qbft import trust_header, verify_next
 from devnet.keys import validator_keys
 from devnet.launcher import start_consortium
-from tests.devnet.conftest import Rpc
+from harness import NodeRpc
 
 NEWCOMER = "0x" + "5a" * 20
 CANDIDATE = "0x" + validator_keys(5)[4].address.hex()
@@ -23,7 +23,7 @@ async def test_restart_keeps_blocks_state_seals_votes_and_allowlist(
 ) -> None:
     config = {"instant_seal": True, "spare_validators": 1}
     async with start_consortium(config=config, data_dir=tmp_path) as node:
-        rpc = Rpc(node, http)
+        rpc = NodeRpc(node, http)
         receipt = await rpc.send(node.accounts[0], to=node.accounts[1].hex_address, value=4242)
         await rpc.call("perm_addAccountsToAllowlist", [NEWCOMER])
         await rpc.call("qbft_proposeValidatorVote", CANDIDATE, True)
@@ -35,7 +35,7 @@ async def test_restart_keeps_blocks_state_seals_votes_and_allowlist(
 
     async with start_consortium(config=config, data_dir=tmp_path) as node:
         assert node.pid != first_pid
-        rpc = Rpc(node, http)
+        rpc = NodeRpc(node, http)
         assert await rpc.block("latest", True) == head
         assert await rpc.call("eth_getBalance", node.accounts[1].hex_address, "latest") == balance
         assert await rpc.call("eth_getTransactionReceipt", receipt["transactionHash"]) == receipt

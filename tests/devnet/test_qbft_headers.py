@@ -24,22 +24,22 @@ from adapters.errors import HeaderInvalid
 from adapters.headers import EMPTY_OMMERS_HASH, header_from_rpc, header_hash
 from adapters.lightclient.qbft import trust_header, verify_commit_seals, verify_next
 from devnet.launcher import start_consortium
-from tests.devnet.conftest import Rpc
+from harness import NodeRpc
 
 OFFLINE = bytes.fromhex("00000000000000000000000000000000000000aa")
 
 
-async def _mine(rpc: Rpc, count: int) -> None:
+async def _mine(rpc: NodeRpc, count: int) -> None:
     for _ in range(count):
         await rpc.call("evm_mine")
 
 
-async def _blocks(rpc: Rpc, first: int, last: int) -> list[dict[str, Any]]:
+async def _blocks(rpc: NodeRpc, first: int, last: int) -> list[dict[str, Any]]:
     return [await rpc.block(n) for n in range(first, last + 1)]
 
 
 async def test_every_block_verifies_with_the_qbft_light_client_and_links_to_its_parent(
-    rpc: Rpc,
+    rpc: NodeRpc,
 ) -> None:
     await _mine(rpc, 5)
     head = await rpc.head()
@@ -55,7 +55,7 @@ async def test_every_block_verifies_with_the_qbft_light_client_and_links_to_its_
     assert trusted.number == head
 
 
-async def test_commit_seals_are_distinct_validators_and_at_least_a_quorum(rpc: Rpc) -> None:
+async def test_commit_seals_are_distinct_validators_and_at_least_a_quorum(rpc: NodeRpc) -> None:
     await _mine(rpc, 1)
     block = await rpc.block("latest")
     header = header_from_rpc(block)
@@ -69,7 +69,7 @@ async def test_commit_seals_are_distinct_validators_and_at_least_a_quorum(rpc: R
     assert verify_commit_seals(header, rpc.node.validators).signers == tuple(signers)
 
 
-async def test_header_carries_besu_qbft_constants(rpc: Rpc) -> None:
+async def test_header_carries_besu_qbft_constants(rpc: NodeRpc) -> None:
     await _mine(rpc, 1)
     block = await rpc.block("latest")
     header = header_from_rpc(block)
@@ -86,7 +86,7 @@ async def test_header_carries_besu_qbft_constants(rpc: Rpc) -> None:
     assert "0x" + header_hash(header).hex() != block["hash"]
 
 
-async def test_genesis_lists_the_validators_without_seals_and_is_hashed_raw(rpc: Rpc) -> None:
+async def test_genesis_lists_the_validators_without_seals_and_is_hashed_raw(rpc: NodeRpc) -> None:
     genesis = await rpc.block(0)
     header = header_from_rpc(genesis)
     extra = decode_qbft_extra(header.extra_data)
@@ -95,7 +95,7 @@ async def test_genesis_lists_the_validators_without_seals_and_is_hashed_raw(rpc:
     assert "0x" + header_hash(header).hex() == genesis["hash"]
 
 
-async def test_proposer_rotates_round_robin_and_is_the_coinbase(rpc: Rpc) -> None:
+async def test_proposer_rotates_round_robin_and_is_the_coinbase(rpc: NodeRpc) -> None:
     await _mine(rpc, 8)
     head = await rpc.head()
     blocks = await _blocks(rpc, head - 7, head)
@@ -108,15 +108,15 @@ async def test_proposer_rotates_round_robin_and_is_the_coinbase(rpc: Rpc) -> Non
 
 
 @pytest.fixture(scope="module")
-async def rotating(http: aiohttp.ClientSession) -> AsyncIterator[Rpc]:
+async def rotating(http: aiohttp.ClientSession) -> AsyncIterator[NodeRpc]:
     # A fifth validator whose key the devnet does not hold: its turns become round-1 blocks.
     config = {"instant_seal": True, "offline_validators": ["0x" + OFFLINE.hex()]}
     async with start_consortium(config=config) as node:
-        yield Rpc(node, http)
+        yield NodeRpc(node, http)
 
 
 async def test_an_offline_proposer_turn_is_sealed_in_round_one_and_verifies_only_with_that_round(
-    rotating: Rpc,
+    rotating: NodeRpc,
 ) -> None:
     await _mine(rotating, 10)
     blocks = await _blocks(rotating, 1, 10)
@@ -149,7 +149,7 @@ async def test_selectable_fork_sets_the_header_field_count(
     http: aiohttp.ClientSession, fork: str, fields: int
 ) -> None:
     async with start_consortium(config={"instant_seal": True, "fork": fork}) as node:
-        rpc = Rpc(node, http)
+        rpc = NodeRpc(node, http)
         await _mine(rpc, 2)
         blocks = await _blocks(rpc, 0, 2)
         for parent, block in itertools.pairwise(blocks):
@@ -162,7 +162,7 @@ async def test_selectable_fork_sets_the_header_field_count(
 async def test_quorum_commit_seals_rotate_and_verify(http: aiohttp.ClientSession) -> None:
     config = {"instant_seal": True, "validator_count": 7, "commit_seals": "quorum"}
     async with start_consortium(config=config) as node:
-        rpc = Rpc(node, http)
+        rpc = NodeRpc(node, http)
         await _mine(rpc, 7)
         blocks = await _blocks(rpc, 0, 7)
         trusted = trust_header(header_from_rpc(blocks[0]))

@@ -16,7 +16,7 @@ from eth_utils.address import to_checksum_address
 from adapters.mpt import verify_account_proof, verify_storage_proof
 from devnet.artifacts import dev_token
 from devnet.launcher import start_consortium
-from tests.devnet.conftest import Rpc, RpcFailure
+from harness import NodeRpc, RpcError
 
 TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
 SUPPLY = 10**24
@@ -35,7 +35,7 @@ def _topic_address(address: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-async def token(rpc: Rpc) -> str:
+async def token(rpc: NodeRpc) -> str:
     """DevToken deployed by dev account 0, which holds the whole supply."""
     owner = rpc.node.accounts[0]
     init = dev_token()["bytecode"] + abi_encode(["uint256"], [SUPPLY]).hex()
@@ -46,13 +46,13 @@ async def token(rpc: Rpc) -> str:
 
 
 @pytest.fixture(scope="module")
-async def held(http: aiohttp.ClientSession) -> AsyncIterator[Rpc]:
+async def held(http: aiohttp.ClientSession) -> AsyncIterator[NodeRpc]:
     """A node that only seals on evm_mine (block_time far away), to watch the pool."""
     async with start_consortium(config={"block_time": 3600}) as node:
-        yield Rpc(node, http)
+        yield NodeRpc(node, http)
 
 
-async def test_identity_methods_answer_like_a_besu_node(rpc: Rpc) -> None:
+async def test_identity_methods_answer_like_a_besu_node(rpc: NodeRpc) -> None:
     assert await rpc.call("eth_chainId") == hex(20250)
     assert await rpc.call("net_version") == "20250"
     assert "DEV ONLY" in await rpc.call("web3_clientVersion")
@@ -63,7 +63,7 @@ async def test_identity_methods_answer_like_a_besu_node(rpc: Rpc) -> None:
     assert await rpc.call("web3_sha3", "0x") == "0x" + keccak(b"").hex()
 
 
-async def test_safe_and_finalized_are_the_latest_block_under_instant_finality(rpc: Rpc) -> None:
+async def test_safe_and_finalized_are_the_latest_block_under_instant_finality(rpc: NodeRpc) -> None:
     await rpc.call("evm_mine")
     latest = await rpc.block("latest")
     assert await rpc.block("safe") == latest == await rpc.block("finalized")
@@ -82,7 +82,7 @@ async def test_safe_and_finalized_are_the_latest_block_under_instant_finality(rp
     ids=["legacy", "eip2930", "eip1559"],
 )
 async def test_each_transaction_type_is_mined_with_a_matching_receipt(
-    rpc: Rpc, fields: dict[str, Any]
+    rpc: NodeRpc, fields: dict[str, Any]
 ) -> None:
     sender, to = rpc.node.accounts[2], rpc.node.accounts[3]
     before = int(await rpc.call("eth_getBalance", to.hex_address, "latest"), 16)
@@ -109,14 +109,14 @@ async def test_each_transaction_type_is_mined_with_a_matching_receipt(
     assert price >= base_fee
 
 
-async def _rejected(rpc: Rpc, raw: bytes) -> RpcFailure:
-    with pytest.raises(RpcFailure) as exc:
+async def _rejected(rpc: NodeRpc, raw: bytes) -> RpcError:
+    with pytest.raises(RpcError) as exc:
         await rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
     return exc.value
 
 
 async def test_invalid_transactions_are_rejected_with_clear_errors_and_change_nothing(
-    rpc: Rpc,
+    rpc: NodeRpc,
 ) -> None:
     sender = rpc.node.accounts[4]
     to = rpc.node.accounts[5].hex_address
@@ -160,7 +160,7 @@ async def test_invalid_transactions_are_rejected_with_clear_errors_and_change_no
     assert await rpc.head() == head
 
 
-async def test_a_spent_nonce_is_too_low(rpc: Rpc) -> None:
+async def test_a_spent_nonce_is_too_low(rpc: NodeRpc) -> None:
     sender = rpc.node.accounts[4]
     raw = await rpc.sign(sender, to=rpc.node.accounts[5].hex_address)
     await rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
@@ -168,7 +168,9 @@ async def test_a_spent_nonce_is_too_low(rpc: Rpc) -> None:
     assert (err.code, err.message) == (-32001, "Nonce too low")
 
 
-async def test_pending_nonce_counts_pool_transactions_until_a_block_takes_them(held: Rpc) -> None:
+async def test_pending_nonce_counts_pool_transactions_until_a_block_takes_them(
+    held: NodeRpc,
+) -> None:
     sender = held.node.accounts[0]
     latest = int(await held.call("eth_getTransactionCount", sender.hex_address, "latest"), 16)
     hashes = []
@@ -189,7 +191,7 @@ async def test_pending_nonce_counts_pool_transactions_until_a_block_takes_them(h
     assert [r["transactionIndex"] for r in receipts] == ["0x0", "0x1", "0x2"]
 
 
-async def test_a_batch_of_raw_transactions_is_sealed_in_one_block(rpc: Rpc) -> None:
+async def test_a_batch_of_raw_transactions_is_sealed_in_one_block(rpc: NodeRpc) -> None:
     sender = rpc.node.accounts[6]
     nonce = await rpc.nonce(sender.address)
     raws = [
@@ -215,7 +217,7 @@ async def test_a_batch_of_raw_transactions_is_sealed_in_one_block(rpc: Rpc) -> N
     assert len((await rpc.block("latest"))["transactions"]) == 50
 
 
-async def test_contract_deploy_call_and_events(rpc: Rpc, token: str) -> None:
+async def test_contract_deploy_call_and_events(rpc: NodeRpc, token: str) -> None:
     owner, alice = rpc.node.accounts[0], rpc.node.accounts[8]
     assert len(await rpc.call("eth_getCode", token, "latest")) > 100
     data = _call_data("balanceOf(address)", ["address"], [owner.hex_address])
@@ -241,7 +243,7 @@ async def test_contract_deploy_call_and_events(rpc: Rpc, token: str) -> None:
     assert int(slot, 16) == SUPPLY  # totalSupply
 
 
-async def test_a_reverting_call_reports_the_reason(rpc: Rpc, token: str) -> None:
+async def test_a_reverting_call_reports_the_reason(rpc: NodeRpc, token: str) -> None:
     owner, alice = rpc.node.accounts[0], rpc.node.accounts[8]
     data = _call_data(
         "transferFrom(address,address,uint256)",
@@ -249,14 +251,14 @@ async def test_a_reverting_call_reports_the_reason(rpc: Rpc, token: str) -> None
         [owner.hex_address, alice.hex_address, 1],
     )
     for method in ("eth_call", "eth_estimateGas"):
-        with pytest.raises(RpcFailure) as exc:
+        with pytest.raises(RpcError) as exc:
             await rpc.call(method, {"from": alice.hex_address, "to": token, "data": data}, "latest")
         assert exc.value.code == 3
         assert exc.value.message == "execution reverted: DevToken: allowance"
         assert exc.value.data.startswith("0x08c379a0")
 
 
-async def test_get_logs_filters_by_address_topics_and_range(rpc: Rpc, token: str) -> None:
+async def test_get_logs_filters_by_address_topics_and_range(rpc: NodeRpc, token: str) -> None:
     owner = rpc.node.accounts[0]
     bob, carol = rpc.node.accounts[9], rpc.node.accounts[1]
     first = await rpc.head() + 1
@@ -285,17 +287,17 @@ async def test_get_logs_filters_by_address_topics_and_range(rpc: Rpc, token: str
     assert await rpc.call("eth_getLogs", {**span, "address": "0x" + "00" * 20}) == []
     by_hash = await rpc.call("eth_getLogs", {"blockHash": logs[1]["blockHash"]})
     assert by_hash == [logs[1]]
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await rpc.call(
             "eth_getLogs", {"fromBlock": "0x0", "toBlock": hex(20_000), "address": token}
         )
     assert exc.value.code == -32005
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await rpc.call("eth_getLogs", {"fromBlock": hex(last), "toBlock": hex(first)})
     assert exc.value.code == -32602
 
 
-async def test_get_proof_verifies_against_the_block_state_root(rpc: Rpc, token: str) -> None:
+async def test_get_proof_verifies_against_the_block_state_root(rpc: NodeRpc, token: str) -> None:
     owner = rpc.node.accounts[0]
     await rpc.call("evm_mine")
     block = await rpc.block("latest")
@@ -335,7 +337,7 @@ async def test_get_proof_verifies_against_the_block_state_root(rpc: Rpc, token: 
     )
 
 
-async def test_fee_methods_follow_london_rules(rpc: Rpc) -> None:
+async def test_fee_methods_follow_london_rules(rpc: NodeRpc) -> None:
     await rpc.call("evm_mine")
     history = await rpc.call("eth_feeHistory", "0x4", "latest", [25, 75])
     assert len(history["baseFeePerGas"]) == 5 and len(history["gasUsedRatio"]) == 4
@@ -345,12 +347,12 @@ async def test_fee_methods_follow_london_rules(rpc: Rpc) -> None:
     assert history["baseFeePerGas"][-2] == latest["baseFeePerGas"]
     tip = int(await rpc.call("eth_maxPriorityFeePerGas"), 16)
     assert int(await rpc.call("eth_gasPrice"), 16) >= tip
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await rpc.call("eth_feeHistory", "0x4", "latest", [75, 25])
     assert exc.value.code == -32602
 
 
-async def test_bad_json_rpc_input_gets_the_standard_error_codes(rpc: Rpc) -> None:
+async def test_bad_json_rpc_input_gets_the_standard_error_codes(rpc: NodeRpc) -> None:
     assert (await rpc.post_raw(b"{not json"))["error"]["code"] == -32700
     assert (await rpc.post([]))["error"]["code"] == -32600
     assert (await rpc.post({"jsonrpc": "2.0", "id": 1}))["error"]["code"] == -32600
@@ -368,12 +370,12 @@ async def test_bad_json_rpc_input_gets_the_standard_error_codes(rpc: Rpc) -> Non
         assert answer["id"] == 7 and answer["error"]["code"] == -32602, (method, answer)
     mixed = await rpc.batch([("eth_chainId", []), ("eth_nope", []), ("eth_blockNumber", [])])
     assert "result" in mixed[0] and mixed[1]["error"]["code"] == -32601 and "result" in mixed[2]
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await rpc.call("eth_getBalance", rpc.node.accounts[0].hex_address, hex(10**9))
     assert exc.value.code == -39001
 
 
-async def test_web3_async_client_works_against_the_node(rpc: Rpc) -> None:
+async def test_web3_async_client_works_against_the_node(rpc: NodeRpc) -> None:
     from web3 import AsyncHTTPProvider, AsyncWeb3
     from web3.middleware import ExtraDataToPOAMiddleware
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from devnet import errors
 from devnet.launcher import RunningNode, start_consortium
 from devnet.rpc import RpcApi
-from tests.devnet.conftest import Rpc, RpcFailure
+from harness import NodeRpc, RpcError
 
 METHODS = sorted(name[len("m_") :] for name in dir(RpcApi) if name.startswith("m_"))
 ADDRESS = "0x" + "11" * 20
@@ -101,8 +101,8 @@ async def fuzzed() -> AsyncIterator[RunningNode]:
 
 
 @pytest.fixture(scope="module")
-async def frpc(fuzzed: RunningNode, http: aiohttp.ClientSession) -> Rpc:
-    return Rpc(fuzzed, http)
+async def frpc(fuzzed: RunningNode, http: aiohttp.ClientSession) -> NodeRpc:
+    return NodeRpc(fuzzed, http)
 
 
 def _check_answer(method: str, params: Any, resp: requests.Response) -> None:
@@ -143,14 +143,14 @@ def test_every_method_answers_hostile_params_with_a_specific_error(fuzzed: Runni
         time.sleep(0.1)
 
 
-async def test_state_override_storage_must_be_an_object(frpc: Rpc) -> None:
+async def test_state_override_storage_must_be_an_object(frpc: NodeRpc) -> None:
     for storage in (["0x1"], 5, "0x1"):
-        with pytest.raises(RpcFailure) as exc:
+        with pytest.raises(RpcError) as exc:
             await frpc.call("eth_call", {"to": ADDRESS}, "latest", {ADDRESS: {"state": storage}})
         assert exc.value.code == errors.INVALID_PARAMS
 
 
-async def _sealing(rpc: Rpc) -> None:
+async def _sealing(rpc: NodeRpc) -> None:
     first = await rpc.head()
     for _ in range(100):
         if await rpc.head() > first:
@@ -164,18 +164,18 @@ async def _sealing(rpc: Rpc) -> None:
     [("evm_increaseTime", ["0x" + "f" * 40]), ("evm_mine", ["0x" + "f" * 16])],
 )
 async def test_moving_the_clock_past_uint64_timestamps_is_refused_and_sealing_goes_on(
-    frpc: Rpc, method: str, params: list[Any]
+    frpc: NodeRpc, method: str, params: list[Any]
 ) -> None:
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await frpc.call(method, *params)
     assert exc.value.code == errors.INVALID_PARAMS
     assert "2**63" in str(exc.value.data)
     await _sealing(frpc)
 
 
-async def test_fee_history_reward_percentiles_are_limited_to_100(frpc: Rpc) -> None:
+async def test_fee_history_reward_percentiles_are_limited_to_100(frpc: NodeRpc) -> None:
     await frpc.call("eth_feeHistory", "0x2", "latest", list(range(100)))
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await frpc.call("eth_feeHistory", "0x2", "latest", [50] * 101)
     assert (exc.value.code, exc.value.message) == (
         errors.INVALID_PARAMS,
@@ -183,23 +183,23 @@ async def test_fee_history_reward_percentiles_are_limited_to_100(frpc: Rpc) -> N
     )
 
 
-async def test_blob_base_fee_before_cancun_is_method_not_found(frpc: Rpc) -> None:
-    with pytest.raises(RpcFailure) as exc:
+async def test_blob_base_fee_before_cancun_is_method_not_found(frpc: NodeRpc) -> None:
+    with pytest.raises(RpcError) as exc:
         await frpc.call("eth_blobBaseFee")
     assert exc.value.code == errors.METHOD_NOT_FOUND
 
 
-async def test_get_proof_takes_at_most_1024_storage_keys(frpc: Rpc) -> None:
+async def test_get_proof_takes_at_most_1024_storage_keys(frpc: NodeRpc) -> None:
     account = frpc.node.accounts[0].hex_address
     answer = await frpc.call("eth_getProof", account, ["0x1"] * 1024, "latest")
     assert len(answer["storageProof"]) == 1024
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await frpc.call("eth_getProof", account, ["0x1"] * 1025, "latest")
     assert exc.value.code == errors.LIMIT_EXCEEDED
 
 
 async def test_installed_log_filters_share_a_bounded_budget_of_addresses_and_topics(
-    frpc: Rpc,
+    frpc: NodeRpc,
 ) -> None:
     # 5,000 criteria each (~1.5 MB held per filter before the budget): 20 fit in 100,000.
     widest = {
@@ -208,7 +208,7 @@ async def test_installed_log_filters_share_a_bounded_budget_of_addresses_and_top
     }
     installed: list[str] = []
     try:
-        with pytest.raises(RpcFailure) as exc:
+        with pytest.raises(RpcError) as exc:
             for _ in range(25):
                 installed.append(await frpc.call("eth_newFilter", widest))
         assert exc.value.code == errors.LIMIT_EXCEEDED
@@ -220,7 +220,9 @@ async def test_installed_log_filters_share_a_bounded_budget_of_addresses_and_top
             await frpc.call("eth_uninstallFilter", filter_id)
 
 
-async def test_a_batch_of_filter_log_queries_costs_what_the_filter_ranges_cost(frpc: Rpc) -> None:
+async def test_a_batch_of_filter_log_queries_costs_what_the_filter_ranges_cost(
+    frpc: NodeRpc,
+) -> None:
     await frpc.batch([("evm_mine", [])] * 500)  # 500+ blocks: a whole-chain query costs 6 units
     filter_id = await frpc.call("eth_newFilter", {"fromBlock": "0x0", "toBlock": "latest"})
     try:

@@ -11,7 +11,7 @@ import pytest
 
 from devnet.launcher import RunningNode, start_consortium
 from devnet.txpool import PoolTx, TxPool
-from tests.devnet.conftest import Rpc, RpcFailure
+from harness import NodeRpc, RpcError
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +22,17 @@ async def small_pool() -> AsyncIterator[RunningNode]:
 
 
 @pytest.fixture(scope="module")
-async def prpc(small_pool: RunningNode, http: aiohttp.ClientSession) -> Rpc:
-    return Rpc(small_pool, http)
+async def prpc(small_pool: RunningNode, http: aiohttp.ClientSession) -> NodeRpc:
+    return NodeRpc(small_pool, http)
 
 
-async def _send_raw(rpc: Rpc, raw: bytes) -> str:
+async def _send_raw(rpc: NodeRpc, raw: bytes) -> str:
     result: str = await rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
     return result
 
 
 async def test_gapped_nonces_fill_the_pool_but_never_crowd_out_an_executable_transaction(
-    prpc: Rpc,
+    prpc: NodeRpc,
 ) -> None:
     spammer, other, to = prpc.node.accounts[0], prpc.node.accounts[1], prpc.node.accounts[2]
     base = await prpc.nonce(spammer.address)
@@ -42,7 +42,7 @@ async def test_gapped_nonces_fill_the_pool_but_never_crowd_out_an_executable_tra
     ]
     assert await prpc.call("txpool_status") == {"pending": "0x6", "queued": "0x0"}
     # Another gapped transaction is refused: the pool is full of them.
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await _send_raw(prpc, await prpc.sign(other, to=to.hex_address, nonce=50))
     assert (exc.value.code, exc.value.message) == (-32000, "Transaction pool is full")
     # An executable one evicts the newest gapped transaction and is mined at once.
@@ -57,7 +57,7 @@ async def test_gapped_nonces_fill_the_pool_but_never_crowd_out_an_executable_tra
     assert await prpc.nonce(spammer.address) == base + 7
 
 
-async def test_the_pool_is_bounded_in_bytes(prpc: Rpc) -> None:
+async def test_the_pool_is_bounded_in_bytes(prpc: NodeRpc) -> None:
     sender, to = prpc.node.accounts[3], prpc.node.accounts[4]
     base = await prpc.nonce(sender.address)
     big = "0x" + "ab" * 3000
@@ -67,7 +67,7 @@ async def test_the_pool_is_bounded_in_bytes(prpc: Rpc) -> None:
     await _send_raw(
         prpc, await prpc.sign(sender, to=to.hex_address, nonce=base + 6, data=big, gas=100_000)
     )
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await _send_raw(
             prpc, await prpc.sign(sender, to=to.hex_address, nonce=base + 7, data=big, gas=100_000)
         )

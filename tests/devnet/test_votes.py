@@ -14,7 +14,7 @@ from adapters.headers import header_from_rpc
 from adapters.lightclient.qbft import trust_header, verify_commit_seals, verify_header
 from devnet.keys import validator_keys
 from devnet.launcher import start_consortium
-from tests.devnet.conftest import Rpc, RpcFailure
+from harness import NodeRpc, RpcError
 
 SPARE = validator_keys(5)[4].address  # a dev validator key the node holds but did not start with
 STRANGER = bytes.fromhex("00000000000000000000000000000000000000bb")
@@ -25,13 +25,13 @@ def _hex(a: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-async def voting(http: aiohttp.ClientSession) -> AsyncIterator[Rpc]:
+async def voting(http: aiohttp.ClientSession) -> AsyncIterator[NodeRpc]:
     config = {"instant_seal": True, "spare_validators": 1}
     async with start_consortium(config=config) as node:
-        yield Rpc(node, http)
+        yield NodeRpc(node, http)
 
 
-async def _mine_until_set_changes(rpc: Rpc, size_before: int) -> list[dict[str, Any]]:
+async def _mine_until_set_changes(rpc: NodeRpc, size_before: int) -> list[dict[str, Any]]:
     """Mine blocks until a header lists a different number of validators; return them all."""
     mined = []
     for _ in range(10):
@@ -44,7 +44,7 @@ async def _mine_until_set_changes(rpc: Rpc, size_before: int) -> list[dict[str, 
 
 
 async def test_adding_a_validator_takes_a_majority_of_votes_and_the_new_set_seals_the_next_block(
-    voting: Rpc,
+    voting: NodeRpc,
 ) -> None:
     before = await voting.call("qbft_getValidatorsByBlockNumber", "latest")
     assert len(before) == 4 and _hex(SPARE) not in before
@@ -79,7 +79,7 @@ async def test_adding_a_validator_takes_a_majority_of_votes_and_the_new_set_seal
     assert len(await voting.call("qbft_getValidatorsByBlockNumber", parent["number"])) == 4
 
 
-async def test_removing_a_validator_drops_it_from_the_next_header(voting: Rpc) -> None:
+async def test_removing_a_validator_drops_it_from_the_next_header(voting: NodeRpc) -> None:
     assert len(await voting.call("qbft_getValidatorsByBlockNumber", "latest")) == 5
     await voting.call("qbft_proposeValidatorVote", _hex(SPARE), False)
     mined = await _mine_until_set_changes(voting, 5)
@@ -91,7 +91,7 @@ async def test_removing_a_validator_drops_it_from_the_next_header(voting: Rpc) -
     assert len(await voting.call("qbft_getValidatorsByBlockNumber", "latest")) == 4
 
 
-async def test_a_discarded_vote_is_never_cast(voting: Rpc) -> None:
+async def test_a_discarded_vote_is_never_cast(voting: NodeRpc) -> None:
     await voting.call("qbft_proposeValidatorVote", _hex(STRANGER), True)
     assert await voting.call("qbft_discardValidatorVote", _hex(STRANGER)) is True
     assert await voting.call("qbft_getPendingVotes") == {}
@@ -99,24 +99,24 @@ async def test_a_discarded_vote_is_never_cast(voting: Rpc) -> None:
     assert decode_qbft_extra(header_from_rpc(await voting.block("latest")).extra_data).vote is None
 
 
-async def test_a_vote_that_makes_no_sense_is_refused(voting: Rpc) -> None:
+async def test_a_vote_that_makes_no_sense_is_refused(voting: NodeRpc) -> None:
     member = (await voting.call("qbft_getValidatorsByBlockNumber", "latest"))[0]
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await voting.call("qbft_proposeValidatorVote", member, True)
     assert exc.value.code == -32602 and "already a validator" in exc.value.data
-    with pytest.raises(RpcFailure) as exc:
+    with pytest.raises(RpcError) as exc:
         await voting.call("qbft_proposeValidatorVote", _hex(STRANGER), "yes")
     assert exc.value.code == -32602 and exc.value.message == "Invalid vote type params"
 
 
 async def test_a_vote_that_would_lose_quorum_is_refused(http: aiohttp.ClientSession) -> None:
     async with start_consortium(config={"instant_seal": True, "validator_count": 1}) as node:
-        rpc = Rpc(node, http)
+        rpc = NodeRpc(node, http)
         # Adding a validator whose key the devnet lacks would need 2 seals from 1 held key.
-        with pytest.raises(RpcFailure) as exc:
+        with pytest.raises(RpcError) as exc:
             await rpc.call("qbft_proposeValidatorVote", _hex(STRANGER), True)
         assert exc.value.code == -32000 and "quorum" in exc.value.message
-        with pytest.raises(RpcFailure):
+        with pytest.raises(RpcError):
             await rpc.call("qbft_proposeValidatorVote", _hex(node.validators[0]), False)
         assert await rpc.call("qbft_getPendingVotes") == {}
         # A one-validator chain still seals and verifies.

@@ -13,10 +13,8 @@ transaction, one with a log, an empty block.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -49,6 +47,7 @@ from web3.middleware import ExtraDataToPOAMiddleware, SignAndSendRawMiddlewareBu
 from devnet.anvil import start_anvil
 from devnet.keys import dev_accounts
 from devnet.launcher import start_consortium
+from harness import rpc_sync, w3_rpc
 
 NODE = os.environ.get("XGATE_WEB3_SUITE_NODE", "devnet")
 ALL = os.environ.get("XGATE_WEB3_SUITE_ALL") == "1"
@@ -147,13 +146,6 @@ async def node_url() -> AsyncIterator[str]:
         yield node.url
 
 
-def _rpc(url: str, method: str, *params: Any) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-    req = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())["result"]
-
-
 @pytest.fixture(autouse=True)
 def _pool_drained(node_url: str, keyfile_account: LocalAccount) -> None:
     """Each test starts with none of the shared account's transactions pending (blocks come
@@ -162,7 +154,7 @@ def _pool_drained(node_url: str, keyfile_account: LocalAccount) -> None:
     address = keyfile_account.address
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if _rpc(node_url, "eth_getTransactionCount", address, "pending") == _rpc(
+        if rpc_sync(node_url, "eth_getTransactionCount", address, "pending") == rpc_sync(
             node_url, "eth_getTransactionCount", address, "latest"
         ):
             return
@@ -227,7 +219,7 @@ def chain_data(w3: Web3, keyfile_account: LocalAccount) -> dict[str, Any]:
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
     out["txn_hash_with_log"] = tx_hash
     out["block_hash_with_log"] = receipt["blockHash"]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    w3_rpc(w3, "evm_mine")
     out["empty_block_hash"] = w3.eth.get_block("latest")["hash"]
     tx_hash = w3.eth.send_transaction({"from": sender, "to": sender, "value": 1, "gas": 21000})
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)

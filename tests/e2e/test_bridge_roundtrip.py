@@ -29,7 +29,7 @@ from gateway.domain.payloads import (
     decode_payload,
 )
 from gateway.domain.typed_data import attested_header_message, digest
-from tests.contracts.conftest import Chain, make_chain, sync_clock
+from harness import Chain, make_chain, sync_clock
 from tests.e2e._relay import (
     Outbound,
     attest_public_header,

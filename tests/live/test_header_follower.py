@@ -8,11 +8,9 @@ only shows plain following. Forged headers come from a proxy in front of the rea
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
 import pytest
 from eth_utils.address import to_checksum_address
 
@@ -23,38 +21,25 @@ from adapters.headers import header_from_rpc, header_hash
 from adapters.retry import RetryPolicy
 from adapters.types import ChainId, Finality, Hash32
 from devnet.anvil import start_anvil
+from harness import RpcClient
 from tests.live.faulty_proxy import Fault, faulty_proxy
 
 pytestmark = pytest.mark.live
 
-_ids = itertools.count(1)
 
-
-class Rpc:
-    """Raw JSON-RPC to the node, for the test's own view of the chain and dev controls."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def __call__(self, method: str, *params: Any) -> Any:
-        body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": list(params)}
-        async with aiohttp.ClientSession() as s, s.post(self.url, json=body) as resp:
-            answer = await resp.json(content_type=None)
-        assert "error" not in answer, answer
-        return answer["result"]
-
-    async def head(self) -> int:
-        return int(await self("eth_blockNumber"), 16)
+class Rpc(RpcClient):
+    """The harness's raw JSON-RPC to the node, for the test's own view of the chain and dev
+    controls."""
 
     async def hash_at(self, height: int) -> Hash32:
-        block = await self("eth_getBlockByNumber", hex(height), False)
+        block = await self.block(height)
         return Hash32(bytes.fromhex(block["hash"][2:]))
 
     async def hashes(self, start: int, end: int) -> list[Hash32]:
         return [await self.hash_at(h) for h in range(start, end + 1)]
 
     async def mine(self, count: int) -> None:
-        await self("anvil_mine", hex(count)) if count > 1 else await self("evm_mine")
+        await self.call("anvil_mine", hex(count)) if count > 1 else await self.call("evm_mine")
 
 
 @dataclasses.dataclass
@@ -69,11 +54,11 @@ class Node:
 @pytest.fixture(scope="module")
 async def anvil() -> AsyncIterator[Node]:
     """A private anvil: these tests rewrite its chain."""
-    async with start_anvil(chain_id=31337) as node:
+    async with start_anvil(chain_id=31337) as node, Rpc(node.url) as rpc:
         yield Node(
             node.url,
             int(node.chain_id),
-            Rpc(node.url),
+            rpc,
             to_checksum_address(node.accounts[0].address),
             to_checksum_address(node.accounts[1].address),
         )
@@ -180,7 +165,7 @@ async def test_anvil_reorg_is_followed_and_reports_the_common_ancestor(
     old = await anvil.rpc.hashes(head - 3, head)
     # Replace the last 2 blocks; a transfer in the first new block makes them differ for sure.
     tx = {"from": anvil.sender, "to": anvil.recipient, "value": "0x1"}
-    await anvil.rpc("anvil_reorg", 2, [[tx, 0]])
+    await anvil.rpc.call("anvil_reorg", 2, [[tx, 0]])
     result = await follower.step()
     reorg = result.reorg
     assert reorg is not None
@@ -199,15 +184,15 @@ async def test_reverted_chain_with_a_longer_branch_is_followed(
 ) -> None:
     follower = await _follower_at_head(adapter, anvil.rpc, finality_depth=4)
     fork = follower.head
-    snapshot = await anvil.rpc("evm_snapshot")
+    snapshot = await anvil.rpc.call("evm_snapshot")
     await anvil.rpc.mine(3)
     await _catch_up(follower)
     dropped = tuple(_window(follower, fork.number + 1, fork.number + 3))
-    assert await anvil.rpc("evm_revert", snapshot) is True
+    assert await anvil.rpc.call("evm_revert", snapshot) is True
     # Later timestamps than the dropped blocks: the new blocks cannot equal the old ones.
     timestamp = follower.head.header.timestamp + 100
     for i in range(5):
-        await anvil.rpc("evm_mine", hex(timestamp + i))
+        await anvil.rpc.call("evm_mine", hex(timestamp + i))
     result = await follower.step()
     assert result.reorg is not None
     assert (result.reorg.common_ancestor, result.reorg.common_ancestor_hash) == (
@@ -226,11 +211,11 @@ async def test_reverted_chain_with_a_shorter_branch_is_followed(
 ) -> None:
     follower = await _follower_at_head(adapter, anvil.rpc, finality_depth=4)
     fork = follower.head
-    snapshot = await anvil.rpc("evm_snapshot")
+    snapshot = await anvil.rpc.call("evm_snapshot")
     await anvil.rpc.mine(3)
     await _catch_up(follower)
-    assert await anvil.rpc("evm_revert", snapshot) is True
-    await anvil.rpc("evm_mine", hex(follower.head.header.timestamp + 100))
+    assert await anvil.rpc.call("evm_revert", snapshot) is True
+    await anvil.rpc.call("evm_mine", hex(follower.head.header.timestamp + 100))
     assert await anvil.rpc.head() < follower.head.number  # the node's head is below ours
     result = await follower.step()
     assert result.reorg is not None
@@ -248,21 +233,21 @@ async def test_finality_floor_survives_a_shorter_branch_and_a_restart(
     follower = await _follower_at_head(adapter, anvil.rpc, finality_depth=4)
     start = follower.head.number
     await anvil.rpc.mine(1)
-    at_1 = await anvil.rpc("evm_snapshot")
+    at_1 = await anvil.rpc.call("evm_snapshot")
     await anvil.rpc.mine(2)
-    at_3 = await anvil.rpc("evm_snapshot")
+    at_3 = await anvil.rpc.call("evm_snapshot")
     await anvil.rpc.mine(3)
     await _catch_up(follower)
     assert follower.finalized_floor == start + 2  # head start+6, depth 4
     # a 3-block reorg to a shorter branch (head start+4): followed, the floor stays
-    assert await anvil.rpc("evm_revert", at_3) is True
-    await anvil.rpc("evm_mine", hex(follower.head.header.timestamp + 100))
+    assert await anvil.rpc.call("evm_revert", at_3) is True
+    await anvil.rpc.call("evm_mine", hex(follower.head.header.timestamp + 100))
     assert (await follower.step()).reorg is not None
     assert follower.head.number == start + 4
     assert follower.finalized_floor == start + 2
     # a branch from start+1 would replace start+2, already reported final: refused, loudly
-    assert await anvil.rpc("evm_revert", at_1) is True
-    await anvil.rpc("evm_mine", hex(follower.head.header.timestamp + 200))
+    assert await anvil.rpc.call("evm_revert", at_1) is True
+    await anvil.rpc.call("evm_mine", hex(follower.head.header.timestamp + 200))
     await anvil.rpc.mine(1)
     with pytest.raises(FinalityViolation):
         await follower.step()
@@ -289,7 +274,7 @@ async def test_reorg_deeper_than_finality_is_refused_and_not_followed(
     head = follower.head
     window = _window(follower, head.number - 6, head.number)
     tx = {"from": anvil.sender, "to": anvil.recipient, "value": "0x2"}
-    await anvil.rpc("anvil_reorg", 3, [[tx, 0]])  # drops 3 blocks; only 2 may be reorganised
+    await anvil.rpc.call("anvil_reorg", 3, [[tx, 0]])  # drops 3 blocks; only 2 may be reorganised
     with pytest.raises(ReorgDetected) as caught:
         await follower.step()
     assert caught.value.context["common_ancestor"] == head.number - 3
@@ -309,7 +294,7 @@ async def test_reorg_within_finality_depth_is_followed_at_the_limit(
     await _catch_up(follower)
     head = follower.head.number
     tx = {"from": anvil.sender, "to": anvil.recipient, "value": "0x3"}
-    await anvil.rpc("anvil_reorg", 3, [[tx, 0]])  # exactly the finality depth
+    await anvil.rpc.call("anvil_reorg", 3, [[tx, 0]])  # exactly the finality depth
     result = await follower.step()
     assert result.reorg is not None
     assert (result.reorg.common_ancestor, result.reorg.depth) == (head - 3, 3)
@@ -380,12 +365,14 @@ async def test_forged_header_is_rejected_and_the_chain_is_unchanged(
 
 
 async def test_follower_tracks_the_plain_devnet(plain_node: Any) -> None:
-    rpc = Rpc(plain_node.url)
-    async with EvmAdapter(_config(plain_node.url, plain_node.chain_id)) as adapter:
+    async with (
+        Rpc(plain_node.url) as rpc,
+        EvmAdapter(_config(plain_node.url, plain_node.chain_id)) as adapter,
+    ):
         follower = await _follower_at_head(adapter, rpc, finality_depth=2, max_batch=2)
         start = follower.head.number
         for _ in range(5):
-            await rpc("evm_mine")
+            await rpc.call("evm_mine")
         await _catch_up(follower)
         assert follower.head.number >= start + 5
         end = follower.head.number

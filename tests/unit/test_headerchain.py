@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from adapters.headers import Header, header_hash
 from adapters.lightclient.headerchain import HeaderChain, Reorg, verified_rpc_header
 from adapters.types import Finality
 from devnet.anvil import start_anvil
+from harness import SyncRpcClient
 from tests.helpers.headers import plain_branch, plain_header
 
 VECTORS = Path(__file__).parent.parent / "vectors"
@@ -194,52 +194,30 @@ def test_rpc_header_is_checked_against_the_claimed_hash() -> None:
 # --- a real reorg on anvil ---------------------------------------------------------------------
 
 
-class _Rpc:
-    """Blocking JSON-RPC, so the test reads as the sequence of node calls it makes."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def __call__(self, method: str, *params: Any) -> Any:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-        request = urllib.request.Request(
-            self.url, body.encode(), {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answer = json.loads(response.read())
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return answer["result"]
-
-    def block(self, number: int) -> dict[str, Any]:
-        result: dict[str, Any] = self("eth_getBlockByNumber", hex(number), False)
-        return result
-
-
 @pytest.fixture
-async def anvil() -> AsyncIterator[_Rpc]:
+async def anvil() -> AsyncIterator[SyncRpcClient]:
     """A private anvil: the test snapshots and reverts it, so not the shared session node."""
     async with start_anvil() as node:
-        yield _Rpc(node.url)
+        yield SyncRpcClient(node.url)
 
 
-def test_reorg_on_a_real_node_is_detected_and_reconciled(anvil: _Rpc) -> None:
+def test_reorg_on_a_real_node_is_detected_and_reconciled(anvil: SyncRpcClient) -> None:
     base_time = 1_800_000_000
     for i in range(3):
-        anvil("evm_mine", base_time + i)
+        anvil.call("evm_mine", base_time + i)
     checkpoint = verified_rpc_header(anvil.block(1))
     chain = HeaderChain(checkpoint.header, finality_depth=3, checkpoint_hash=checkpoint.hash)
     chain.extend([verified_rpc_header(anvil.block(n)).header for n in (2, 3)])
 
-    snapshot = anvil("evm_snapshot")
+    snapshot = anvil.call("evm_snapshot")
     for i in range(2):
-        anvil("evm_mine", base_time + 10 + i)
+        anvil.call("evm_mine", base_time + 10 + i)
     chain.extend([verified_rpc_header(anvil.block(n)).header for n in (4, 5)])
     old_tip = chain.head.hash
 
-    anvil("evm_revert", snapshot)
+    anvil.call("evm_revert", snapshot)
     for i in range(3):
-        anvil("evm_mine", base_time + 20 + i)  # different timestamps: different blocks
+        anvil.call("evm_mine", base_time + 20 + i)  # different timestamps: different blocks
     new_tip = verified_rpc_header(anvil.block(6))
     with pytest.raises(ReorgDetected, match="does not build on the current head"):
         chain.extend([new_tip.header])
