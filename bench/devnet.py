@@ -37,48 +37,21 @@ from eth_utils.address import to_checksum_address
 from bench._table import emit, progress
 from devnet.artifacts import dev_token
 from devnet.keys import DevKey
-from devnet.launcher import RunningNode, start_consortium
+from devnet.launcher import start_consortium
 from devnet.txpool import PoolTx, TxPool
+from harness import NodeRpc
 
 BATCH = 250
 SENDERS = 8
 FEE = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
 
 
-class Client:
-    def __init__(self, node: RunningNode, session: aiohttp.ClientSession) -> None:
-        self.node = node
-        self.session = session
-
-    async def call(self, method: str, *params: Any) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        async with self.session.post(self.node.url, json=body) as resp:
-            answer = await resp.json()
-        if "error" in answer:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"]
-
-    async def send_batch(self, raws: list[bytes]) -> None:
-        body = [
-            {
-                "jsonrpc": "2.0",
-                "id": i,
-                "method": "eth_sendRawTransaction",
-                "params": ["0x" + r.hex()],
-            }
-            for i, r in enumerate(raws)
-        ]
-        async with self.session.post(self.node.url, json=body) as resp:
-            answers = await resp.json()
-        failed = [a["error"] for a in answers if "error" in a]
-        if failed:
-            raise RuntimeError(f"{len(failed)} transactions rejected, first: {failed[0]}")
-
-    async def nonce(self, address: str, tag: str = "latest") -> int:
-        return int(await self.call("eth_getTransactionCount", address, tag), 16)
-
-    async def head(self) -> int:
-        return int(await self.call("eth_blockNumber"), 16)
+async def _send_batch(client: NodeRpc, raws: list[bytes]) -> None:
+    """``eth_sendRawTransaction`` of every one of ``raws`` in one batch; all must be accepted."""
+    answers = await client.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
+    failed = [a["error"] for a in answers if "error" in a]
+    if failed:
+        raise RuntimeError(f"{len(failed)} transactions rejected, first: {failed[0]}")
 
 
 def _sign(key: DevKey, chain_id: int, nonce: int, **fields: Any) -> bytes:
@@ -86,19 +59,19 @@ def _sign(key: DevKey, chain_id: int, nonce: int, **fields: Any) -> bytes:
     return bytes(Account.sign_transaction(tx, key.private_key).raw_transaction)
 
 
-async def _push_and_wait(client: Client, raws: list[bytes], finals: dict[str, int]) -> float:
+async def _push_and_wait(client: NodeRpc, raws: list[bytes], finals: dict[str, int]) -> float:
     """Send ``raws`` in batches; seconds until every sender reached its final nonce."""
     start = time.perf_counter()
     for i in range(0, len(raws), BATCH):
-        await client.send_batch(raws[i : i + BATCH])
+        await _send_batch(client, raws[i : i + BATCH])
     while True:
-        done = [await client.nonce(a) >= n for a, n in finals.items()]
+        done = [await client.nonce(a, "latest") >= n for a, n in finals.items()]
         if all(done):
             return time.perf_counter() - start
         await asyncio.sleep(0.02)
 
 
-async def _transfers(client: Client, count: int) -> float:
+async def _transfers(client: NodeRpc, count: int) -> float:
     node = client.node
     senders = node.accounts[:SENDERS]
     per = count // len(senders)
@@ -119,14 +92,14 @@ async def _transfers(client: Client, count: int) -> float:
     return len(raws) / await _push_and_wait(client, raws, finals)
 
 
-async def _erc20(client: Client, count: int) -> float:
+async def _erc20(client: NodeRpc, count: int) -> float:
     node = client.node
     owner = node.accounts[9]
     nonce = await client.nonce(owner.hex_address, "pending")
     init = bytes.fromhex(dev_token()["bytecode"][2:]) + abi_encode(["uint256"], [10**30])
-    await client.send_batch([_sign(owner, node.chain_id, nonce, data=init, gas=2_000_000)])
+    await _send_batch(client, [_sign(owner, node.chain_id, nonce, data=init, gas=2_000_000)])
     token = "0x" + keccak(rlp.encode([owner.address, nonce]))[12:].hex()
-    while await client.nonce(owner.hex_address) <= nonce:
+    while await client.nonce(owner.hex_address, "latest") <= nonce:
         await asyncio.sleep(0.05)
     assert len(await client.call("eth_getCode", token, "latest")) > 2, "token not deployed"
     selector = keccak(b"transfer(address,uint256)")[:4]
@@ -149,7 +122,7 @@ async def _erc20(client: Client, count: int) -> float:
     return count / await _push_and_wait(client, raws, {owner.hex_address: nonce + 1 + count})
 
 
-async def _block_interval(client: Client, blocks: int = 4) -> float:
+async def _block_interval(client: NodeRpc, blocks: int = 4) -> float:
     """Mean wall-clock interval between blocks of an idle node, seen by polling."""
     seen: list[float] = []
     last = await client.head()
@@ -162,7 +135,7 @@ async def _block_interval(client: Client, blocks: int = 4) -> float:
     return statistics.mean(b - a for a, b in itertools.pairwise(seen))
 
 
-async def _latency(client: Client, samples: int = 4) -> float:
+async def _latency(client: NodeRpc, samples: int = 4) -> float:
     """Mean seconds from sending one transfer to its receipt being served."""
     node = client.node
     key = node.accounts[8]
@@ -177,7 +150,7 @@ async def _latency(client: Client, samples: int = 4) -> float:
             gas=21000,
         )
         start = time.perf_counter()
-        tx_hash = await client.call("eth_sendRawTransaction", "0x" + raw.hex())
+        tx_hash = await client.send_raw(raw)
         while await client.call("eth_getTransactionReceipt", tx_hash) is None:
             await asyncio.sleep(0.01)
         out.append(time.perf_counter() - start)
@@ -189,7 +162,7 @@ LOOP = "0x" + "11" * 20
 LOOP_CODE = "0x5b600056"  # JUMPDEST PUSH1 0 JUMP: runs until the gas cap is spent
 
 
-async def _load_client(client: Client, stop: asyncio.Event, kind: int, served: list[int]) -> None:
+async def _load_client(client: NodeRpc, stop: asyncio.Event, kind: int, served: list[int]) -> None:
     addresses = ["0x" + i.to_bytes(20, "big").hex() for i in range(1, 1_001)]
     overrides = {LOOP: {"code": LOOP_CODE}}
     call = {"jsonrpc": "2.0", "method": "eth_call", "params": [{"to": LOOP}, "latest", overrides]}
@@ -212,15 +185,14 @@ async def _load_client(client: Client, stop: asyncio.Event, kind: int, served: l
     ]
     body = bodies[kind % len(bodies)]
     while not stop.is_set():
-        async with client.session.post(client.node.url, json=body) as resp:
-            answer = await resp.json()
+        answer = await client.post(body)
         refused = isinstance(answer, dict) and "result" not in answer
         if refused and "gas" not in answer["error"]["message"].lower():  # out of gas: expected
             raise RuntimeError(f"load request refused: {answer['error']}")
         served[0] += 1
 
 
-async def _under_load(client: Client, seconds: float) -> dict[str, float]:
+async def _under_load(client: NodeRpc, seconds: float) -> dict[str, float]:
     """Block interval seen by polling while LOAD_CLIENTS send expensive requests."""
     stop = asyncio.Event()
     served = [0]
@@ -255,7 +227,7 @@ async def run_load(seconds: float) -> dict[str, Any]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
         progress(f"starting a consortium devnet node (1 s blocks) for {seconds:.0f} s of load...")
         async with start_consortium(config={"block_time": 1.0}) as node:
-            figures.update(await _under_load(Client(node, session), seconds))
+            figures.update(await _under_load(NodeRpc(node, session), seconds))
     figures["load_deviation_pct"] = 100 * (figures["load_block_interval_s"] - 1.0)
     return figures
 
@@ -280,14 +252,14 @@ async def run(count: int) -> dict[str, Any]:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         progress("starting a consortium devnet node (1 s blocks)...")
         async with start_consortium(config={"block_time": 1.0}) as node:
-            client = Client(node, session)
+            client = NodeRpc(node, session)
             figures["block_interval_s"] = await _block_interval(client)
             figures["block_latency_s"] = await _latency(client)
             figures["transfers_per_s"] = await _transfers(client, count)
             figures["erc20_transfers_per_s"] = await _erc20(client, count)
         progress("starting a consortium devnet node (instant seal)...")
         async with start_consortium(config={"instant_seal": True}) as node:
-            client = Client(node, session)
+            client = NodeRpc(node, session)
             figures["block_latency_s_instant"] = await _latency(client)
             figures["transfers_per_s_instant"] = await _transfers(client, count)
             figures["erc20_transfers_per_s_instant"] = await _erc20(client, count)

@@ -27,10 +27,11 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from bench._evm import Evm, median, standalone
+from bench._evm import median, standalone
 from bench._table import progress
 from gateway.cli.deployment import RECEIVABLE_LIMIT, SETTLEMENT_LIMIT
 from gateway.domain.typed_data import permit_message, signature_vrs
+from harness import Chain
 
 ROUNDS = 5
 FOREIGN = 777  # the gateway's chain id: vault and gateway share the bench chain
@@ -42,17 +43,17 @@ ISSUER_ROLE = Web3.keccak(text="ISSUER_ROLE")
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 
 
-def _permit(b: Evm, token: Contract, owner: int, spender: str, value: int) -> tuple[Any, ...]:
+def _permit(b: Chain, token: Contract, owner: int, spender: str, value: int) -> tuple[Any, ...]:
     deadline = b.now() + 3600
     msg = permit_message(
         token.functions.name().call(),
         "1",
         b.w3.eth.chain_id,
         token.address,
-        b.addr(owner),
+        b.address(owner),
         spender,
         value,
-        token.functions.nonces(b.addr(owner)).call(),
+        token.functions.nonces(b.address(owner)).call(),
         deadline,
     )
     return deadline, *signature_vrs(bytes(b.accounts[owner].sign_message(msg).signature))
@@ -64,22 +65,22 @@ def _last_id(receipt: TxReceipt, endpoint: Contract) -> tuple[bytes, bytes]:
     return bytes(event["args"]["id"]), bytes(event["args"]["payload"])
 
 
-def _run(b: Evm) -> dict[str, int]:
+def _run(b: Chain) -> dict[str, int]:
     admin, alice, bob = 0, 1, 2
     home = b.w3.eth.chain_id
     endpoint = b.deploy("AssetsTestEndpoint", False)
-    vault = b.deploy("AssetVault", endpoint.address, b.addr(admin))
-    gateway = b.deploy("WrappedAssetGateway", endpoint.address, b.addr(admin))
-    receivable = b.deploy("Receivable", "Receivables", "RCV", b.addr(admin))
-    token = b.deploy("SettlementToken", "Settlement CNY", "sCNY", 6, b.addr(admin))
+    vault = b.deploy("AssetVault", endpoint.address, b.address(admin))
+    gateway = b.deploy("WrappedAssetGateway", endpoint.address, b.address(admin))
+    receivable = b.deploy("Receivable", "Receivables", "RCV", b.address(admin))
+    token = b.deploy("SettlementToken", "Settlement CNY", "sCNY", 6, b.address(admin))
     wtoken = b.deploy("WrappedERC20", "w", "w", 6, gateway.address, home, token.address)
     wnft = b.deploy("WrappedReceivable", "w", "w", gateway.address, home, receivable.address)
-    registry = b.deploy("CreditRegistry", endpoint.address, b.addr(admin))
-    mirror = b.deploy("CreditMirror", endpoint.address, b.addr(admin))
+    registry = b.deploy("CreditRegistry", endpoint.address, b.address(admin))
+    mirror = b.deploy("CreditMirror", endpoint.address, b.address(admin))
     for call in (
-        receivable.functions.grantRole(ISSUER_ROLE, b.addr(admin)),
-        token.functions.grantRole(MINTER_ROLE, b.addr(admin)),
-        registry.functions.grantRole(ISSUER_ROLE, b.addr(admin)),
+        receivable.functions.grantRole(ISSUER_ROLE, b.address(admin)),
+        token.functions.grantRole(MINTER_ROLE, b.address(admin)),
+        registry.functions.grantRole(ISSUER_ROLE, b.address(admin)),
         vault.functions.setRemote(FOREIGN, gateway.address),
         vault.functions.setRoute(token.address, FOREIGN, True),
         vault.functions.setRoute(receivable.address, FOREIGN, True),
@@ -88,7 +89,7 @@ def _run(b: Evm) -> dict[str, int]:
         gateway.functions.registerWrapped(wnft.address),
         registry.functions.setRemote(FOREIGN, mirror.address),
         mirror.functions.setRemote(home, registry.address),
-        token.functions.mint(b.addr(alice), 10**15),
+        token.functions.mint(b.address(alice), 10**15),
         *(
             app.functions.setLimit(asset, remote, direction, limit)
             for app, remote, pairs in (
@@ -118,24 +119,24 @@ def _run(b: Evm) -> dict[str, int]:
 
     # Steady state: something of each asset is already locked and bridged; bob holds wrapped.
     first = b.send_with_margin(
-        vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice
+        vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.address(bob)), alice
     )
     to_gateway(first)
     for _ in range(ROUNDS):
         r = b.send_with_margin(
-            vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.addr(bob)), alice
+            vault.functions.lockERC20(token.address, 10**6, FOREIGN, b.address(bob)), alice
         )
         note("assets_lock_erc20", int(r["gasUsed"]))
         note("assets_mint_erc20_delivery", to_gateway(r))
         r = b.send_with_margin(
-            gateway.functions.burnERC20(wtoken.address, 10**6, b.addr(alice)), bob
+            gateway.functions.burnERC20(wtoken.address, 10**6, b.address(alice)), bob
         )
         note("assets_burn_erc20", int(r["gasUsed"]))
         note("assets_release_erc20_delivery", to_vault(r))
-        b.gas_with_margin(token.functions.mint(b.addr(bob), 10**6))
+        b.gas_with_margin(token.functions.mint(b.address(bob), 10**6))
         permit = _permit(b, token, bob, vault.address, 10**6)
         call = vault.functions.lockERC20WithPermit(
-            token.address, 10**6, FOREIGN, b.addr(bob), *permit
+            token.address, 10**6, FOREIGN, b.address(bob), *permit
         )
         note("assets_lock_erc20_permit", b.gas_with_margin(call, sender=bob))
 
@@ -144,18 +145,18 @@ def _run(b: Evm) -> dict[str, int]:
     for i in range(ROUNDS + 1):
         due = b.now() + 90 * DAY
         doc = os.urandom(32)
-        f = (b.addr(bob), b.addr(alice), 10**8, b"CNY", due, doc)
-        tokenize = b.gas_with_margin(receivable.functions.tokenize(b.addr(alice), f))
+        f = (b.address(bob), b.address(alice), 10**8, b"CNY", due, doc)
+        tokenize = b.gas_with_margin(receivable.functions.tokenize(b.address(alice), f))
         token_id = receivable.functions.tokenOfDocument(doc).call()
         if i % 2:
             r = b.send_with_margin(
-                vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.addr(bob)),
+                vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.address(bob)),
                 alice,
             )
             name = "assets_lock_erc721"
         else:
-            data = encode(["uint256", "address"], [FOREIGN, b.addr(bob)])
-            r = b.send_with_margin(safe(b.addr(alice), vault.address, token_id, data), alice)
+            data = encode(["uint256", "address"], [FOREIGN, b.address(bob)])
+            r = b.send_with_margin(safe(b.address(alice), vault.address, token_id, data), alice)
             name = "assets_lock_erc721_safe_transfer"
         if i == 0:  # the steady-state receivable stays bridged
             to_gateway(r)
@@ -164,7 +165,7 @@ def _run(b: Evm) -> dict[str, int]:
         note(name, int(r["gasUsed"]))
         note("assets_mint_erc721_delivery", to_gateway(r))
         r = b.send_with_margin(
-            gateway.functions.burnERC721(wnft.address, token_id, b.addr(alice)), bob
+            gateway.functions.burnERC721(wnft.address, token_id, b.address(alice)), bob
         )
         note("assets_burn_erc721", int(r["gasUsed"]))
         note("assets_release_erc721_delivery", to_vault(r))
@@ -191,7 +192,7 @@ def _run(b: Evm) -> dict[str, int]:
 def measure(url: str) -> dict[str, int]:
     """Receipt gasUsed per asset/credit path on the anvil at ``url`` (dev accounts funded)."""
     progress("gas_assets: vault, wrapped assets, credit registry and mirror")
-    return _run(Evm.connect(url, 3))
+    return _run(Chain.connect("anvil", url, accounts=3))
 
 
 def main(argv: list[str] | None = None) -> None:

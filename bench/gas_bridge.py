@@ -31,9 +31,10 @@ from adapters.bft import address_of_key, qbft_block_hash, seal_qbft_header
 from adapters.headers import encode_header
 from adapters.receipts import OrderedTrie, encode_receipt, receipt_from_rpc
 from adapters.rlpcodec import keccak
-from bench._evm import Evm, median, standalone
+from bench._evm import median, standalone
 from bench._table import progress
 from bench.gas_lightclient import BENCH_TRUST, bench_header, bench_keys
+from harness import Chain
 
 ROUNDS = 5
 BLOCK_TXS = 40  # indices 0x10-0x1f share a first key nibble: their proofs have 3 nodes
@@ -53,7 +54,7 @@ def erc20_payload(token: str, home_chain_id: int, recipient: str, amount: int) -
     )
 
 
-def _block_proofs(b: Evm, block_hash: str) -> tuple[bytes, bytes, OrderedTrie]:
+def _block_proofs(b: Chain, block_hash: str) -> tuple[bytes, bytes, OrderedTrie]:
     block = b.rpc("eth_getBlockByHash", block_hash, False)
     receipts = [
         receipt_from_rpc(b.rpc("eth_getTransactionReceipt", h)) for h in block["transactions"]
@@ -65,7 +66,7 @@ def _block_proofs(b: Evm, block_hash: str) -> tuple[bytes, bytes, OrderedTrie]:
     return bytes.fromhex(block["hash"][2:]), root, trie
 
 
-def _setup(b: Evm) -> dict[str, Contract]:
+def _setup(b: Chain) -> dict[str, Contract]:
     admin = b.accounts[0].address
     here = b.w3.eth.chain_id
     # The real light client: the "consortium" is this chain, its blocks re-sealed as QBFT
@@ -101,7 +102,7 @@ def _setup(b: Evm) -> dict[str, Contract]:
     }
 
 
-def _send_block(b: Evm, sends: list[Any]) -> tuple[bytes, bytes, OrderedTrie, list[int]]:
+def _send_block(b: Chain, sends: list[Any]) -> tuple[bytes, bytes, OrderedTrie, list[int]]:
     """Mine one block of BLOCK_TXS transactions with ``sends`` at 0x11, 0x12, ..."""
     wanted = list(range(FIRST_MESSAGE_INDEX, FIRST_MESSAGE_INDEX + len(sends)))
     b.rpc("evm_setAutomine", False)
@@ -125,7 +126,7 @@ def _send_block(b: Evm, sends: list[Any]) -> tuple[bytes, bytes, OrderedTrie, li
     return block, root, trie, wanted
 
 
-def _seal_block(b: Evm, lc: Contract, receipts_root: bytes) -> bytes:
+def _seal_block(b: Chain, lc: Contract, receipts_root: bytes) -> bytes:
     """Submit a QBFT header carrying ``receipts_root`` to the light client; its block hash."""
     validators = [address_of_key(k) for k in VALIDATOR_KEYS]
     header = replace(
@@ -138,7 +139,7 @@ def _seal_block(b: Evm, lc: Contract, receipts_root: bytes) -> bytes:
 
 
 def measure(url: str) -> dict[str, int]:
-    b = Evm.connect(url, 10)
+    b = Chain.connect("anvil", url, accounts=10)
     c = _setup(b)
     here = b.w3.eth.chain_id
     recipient = b.accounts[5].address

@@ -16,8 +16,9 @@ import os
 from eth_abi.abi import encode
 from web3.contract import Contract
 
-from bench._evm import Evm, median, standalone
+from bench._evm import median, standalone
 from gateway.domain.typed_data import htlc_claim_message, permit_message, signature_vrs
+from harness import Chain
 
 ROUNDS = 5
 BATCH = 10
@@ -31,7 +32,7 @@ def _preimage() -> tuple[bytes, bytes]:
     return preimage, hashlib.sha256(preimage).digest()
 
 
-def _native(b: Evm) -> dict[str, int]:
+def _native(b: Chain) -> dict[str, int]:
     htlc = b.deploy("HtlcNative")
     fn = htlc.functions
     alice, bob = b.accounts[0].address, b.accounts[1].address
@@ -48,7 +49,7 @@ def _native(b: Evm) -> dict[str, int]:
         _, h = _preimage()
         timelock = b.now() + 60
         b.gas(fn.lock(h, bob, timelock), value=AMOUNT)
-        b.advance(61)
+        b.advance_time(61)
         refunds.append(b.gas(fn.refund(h, AMOUNT, bob, timelock)))
     relayed = []
     for _ in range(ROUNDS):
@@ -81,7 +82,7 @@ def _native(b: Evm) -> dict[str, int]:
         timelock = b.now() + 60
         b.gas(fn.lock(h, bob, timelock), value=AMOUNT)
         refund_batch.append((h, AMOUNT, bob, timelock))
-    b.advance(61)
+    b.advance_time(61)
     refund_batch_gas = b.gas(fn.refundBatch(refund_batch))
     return {
         "eth_lock": median(locks),
@@ -94,7 +95,7 @@ def _native(b: Evm) -> dict[str, int]:
     }
 
 
-def _erc20(b: Evm) -> dict[str, int]:
+def _erc20(b: Chain) -> dict[str, int]:
     htlc = b.deploy("HtlcErc20")
     token = b.deploy("HtlcTestToken")
     fn, tk = htlc.functions, token.functions
@@ -133,7 +134,7 @@ def _erc20(b: Evm) -> dict[str, int]:
         timelock = b.now() + 60
         b.gas(tk.approve(htlc.address, AMOUNT))
         b.gas(fn.lock(h, AMOUNT, token.address, bob, timelock))
-        b.advance(61)
+        b.advance_time(61)
         refunds.append(b.gas(fn.refund(h, AMOUNT, token.address, bob, timelock)))
     batch = []
     for _ in range(BATCH):
@@ -152,7 +153,7 @@ def _erc20(b: Evm) -> dict[str, int]:
     }
 
 
-def _permit(b: Evm, token: Contract, spender: str, amount: int) -> tuple[int, int, bytes, bytes]:
+def _permit(b: Chain, token: Contract, spender: str, amount: int) -> tuple[int, int, bytes, bytes]:
     owner = b.accounts[0]
     deadline = b.now() + HOUR
     msg = permit_message(
@@ -169,7 +170,7 @@ def _permit(b: Evm, token: Contract, spender: str, amount: int) -> tuple[int, in
     return deadline, *signature_vrs(bytes(owner.sign_message(msg).signature))
 
 
-def _erc721(b: Evm) -> dict[str, int]:
+def _erc721(b: Chain) -> dict[str, int]:
     htlc = b.deploy("HtlcErc721")
     nft = b.deploy("HtlcTestNft")
     fn, nf = htlc.functions, nft.functions
@@ -198,7 +199,7 @@ def _erc721(b: Evm) -> dict[str, int]:
         b.gas(nf.mint(alice, token_id))
         timelock = b.now() + 60
         b.gas(nf.safeTransferFrom(alice, htlc.address, token_id, _lock_data(h, bob, timelock)))
-        b.advance(61)
+        b.advance_time(61)
         refunds.append(b.gas(fn.refund(h, token_id, nft.address, bob, timelock)))
     return {
         "erc721_lock": median(locks),
@@ -213,7 +214,7 @@ def _lock_data(hashlock: bytes, claimer: str, timelock: int) -> bytes:
 
 def measure(url: str) -> dict[str, int]:
     """Gas figures of every HTLC path on the anvil node at ``url``."""
-    b = Evm.connect(url, 10)
+    b = Chain.connect("anvil", url, accounts=10)
     figures: dict[str, int] = {}
     for part in (_native, _erc20, _erc721):
         figures.update(part(b))

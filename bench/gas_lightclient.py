@@ -49,8 +49,9 @@ from adapters.headers import EMPTY_OMMERS_HASH, Header, encode_header
 from adapters.lightclient.qbft import validator_set_rlp
 from adapters.receipts import OrderedTrie, encode_receipt, receipt_from_rpc
 from adapters.rlpcodec import keccak
-from bench._evm import Evm, median, standalone
+from bench._evm import median, standalone
 from gateway.domain.typed_data import HeaderData, attested_header_message
+from harness import Chain
 
 ROUNDS = 5
 # trust 2/3, a trusting period long enough for the bench headers' 2025 timestamps, drift 15 s
@@ -102,7 +103,7 @@ def bench_header(
 class _QbftChain:
     """A light client on anvil fed with consecutive headers sealed by the given keys."""
 
-    def __init__(self, b: Evm, keys: list[bytes]) -> None:
+    def __init__(self, b: Chain, keys: list[bytes]) -> None:
         self.b = b
         self.keys = keys
         self.validators: list[bytes] = [address_of_key(k) for k in keys]
@@ -146,7 +147,7 @@ class _QbftChain:
         return gas
 
 
-def _qbft(b: Evm, n: int) -> dict[str, int]:
+def _qbft(b: Chain, n: int) -> dict[str, int]:
     keys = bench_keys(n, b"xgate bench validator")
     quorum = -(-2 * n // 3)
     chain = _QbftChain(b, keys)
@@ -164,7 +165,7 @@ def _qbft(b: Evm, n: int) -> dict[str, int]:
     }
 
 
-def _set_change(b: Evm) -> dict[str, int]:
+def _set_change(b: Chain) -> dict[str, int]:
     added, removed, history, ancestry_1, ancestry_8, double_sign = [], [], [], [], [], []
     for round_ in range(ROUNDS):
         keys = bench_keys(4, b"xgate bench validator")
@@ -202,7 +203,7 @@ def _set_change(b: Evm) -> dict[str, int]:
     }
 
 
-def _removal(b: Evm) -> int:
+def _removal(b: Chain) -> int:
     """4 -> 3: the removal header and its child, sealed 2 + 2 by 3 distinct trusted validators."""
     keys = bench_keys(4, b"xgate bench validator")
     chain = _QbftChain(b, keys)
@@ -216,7 +217,7 @@ def _removal(b: Evm) -> int:
 # --- attested header store -------------------------------------------------------------------
 
 
-def _attested(b: Evm) -> dict[str, int]:
+def _attested(b: Chain) -> dict[str, int]:
     keys = bench_keys(3, b"xgate bench attester")
     attesters = [Web3.to_checksum_address(address_of_key(k)) for k in keys]
     admin = b.accounts[0].address
@@ -256,7 +257,7 @@ def _attested(b: Evm) -> dict[str, int]:
 # --- receipt proofs --------------------------------------------------------------------------
 
 
-def _receipt_proof(b: Evm) -> dict[str, int]:
+def _receipt_proof(b: Chain) -> dict[str, int]:
     data = json.loads((VECTORS / "receipts_anvil_block.json").read_text())
     encoded = [encode_receipt(receipt_from_rpc(r)) for r in data["receipts"]]
     trie = OrderedTrie(encoded)
@@ -278,8 +279,8 @@ def _receipt_proof(b: Evm) -> dict[str, int]:
 
 def measure(url: str) -> dict[str, int]:
     """Receipt gasUsed of every light-client path against the anvil at ``url``."""
-    b = Evm.connect(url, 1)
-    steps: list[Callable[[Evm], dict[str, int]]] = [
+    b = Chain.connect("anvil", url, accounts=1)
+    steps: list[Callable[[Chain], dict[str, int]]] = [
         lambda x: _qbft(x, 4),
         lambda x: _qbft(x, 16),
         _set_change,
