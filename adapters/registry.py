@@ -18,6 +18,8 @@ from adapters.configmodel import config_error
 from adapters.errors import ConfigError
 from adapters.evm import EvmAdapter, EvmConfig
 from adapters.qbft import QbftAdapter, QbftConfig
+from adapters.rpc.submit import SubmitPolicy, TxJournal
+from adapters.rpc.transport import RpcObserver
 from adapters.signer import Signer
 
 __all__ = ["KINDS", "AdapterConfig", "adapter_config", "build_adapter"]
@@ -36,12 +38,19 @@ _PARSER: Final[TypeAdapter[AdapterConfig]] = TypeAdapter(
 )
 
 
-def build_adapter(cfg: AdapterConfig, signers: Sequence[Signer] = ()) -> EvmAdapter:
+def build_adapter(
+    cfg: AdapterConfig,
+    signers: Sequence[Signer] = (),
+    *,
+    journal: TxJournal | None = None,
+    submit_policy: SubmitPolicy | None = None,
+    observer: RpcObserver | None = None,
+) -> EvmAdapter:
     """The adapter for ``cfg``'s kind. Start it with ``async with``."""
     entry = KINDS.get(cfg.kind)
     if entry is None or type(cfg) is not entry[0]:
         raise ConfigError("no adapter for this config type", type=type(cfg).__name__)
-    return entry[1](cfg, signers)
+    return entry[1](cfg, signers, journal=journal, submit_policy=submit_policy, observer=observer)
 
 
 def adapter_config(raw: Mapping[str, Any]) -> AdapterConfig:

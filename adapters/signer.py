@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from eth_account import Account
+from eth_account.messages import SignableMessage
 from eth_utils.address import to_checksum_address
 
 from adapters.errors import ConfigError, FatalError
@@ -113,6 +114,15 @@ class LocalSigner:
         except (TypeError, ValueError) as exc:
             raise SigningFailed("transaction could not be signed", reason=str(exc)) from exc
         return SignedTx(raw=bytes(signed.raw_transaction), tx_hash=TxHash(bytes(signed.hash)))
+
+    def sign_message(self, message: SignableMessage) -> bytes:
+        """Sign an EIP-191/EIP-712 message (an attester's header, a relayed-claim authorisation):
+        65 bytes r || s || v with v in {27, 28}, as OpenZeppelin's ECDSA.recover takes them."""
+        try:
+            signed = Account.sign_message(message, self.__key)
+        except (TypeError, ValueError) as exc:
+            raise SigningFailed("message could not be signed", reason=str(exc)) from exc
+        return bytes(signed.signature)
 
     def __repr__(self) -> str:
         return f"LocalSigner(address={to_checksum_address(self._address)})"

@@ -367,7 +367,8 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
             "routes": routes,
             "signers": {name: {"key_file": f"{keys_dir}/{name}.key"} for name in DEV_SIGNERS},
             "relayer": {"signer": "relayer"},
-            "attester": {"signer": "attester-1", "chains": public_sides(summary)},
+            # Two members' keys: the header store's threshold (attester-3 stays spare).
+            "attester": {"signers": ["attester-1", "attester-2"], "chains": public_sides(summary)},
             "keeper": {"signer": "keeper"},
             "log": {"format": "text", "level": "INFO"},
             "ops": {"listen": "127.0.0.1:9464"},

@@ -402,9 +402,14 @@ class RelayerConfig(ConfigModel):
 
 
 class AttesterConfig(ConfigModel):
-    signer: Name
+    """A consortium member runs one attester with its own key; one process may also play
+    several members (the devnet does), each key attesting on its own."""
+
+    signers: Annotated[tuple[Name, ...], Field(min_length=1)]
     chains: Annotated[tuple[Name, ...], Field(min_length=1)]  # public chains it attests
     poll_interval_s: PositiveFloat = 1.0
+    log_range: PositiveInt = 2000  # blocks per scan
+    confirm_timeout_s: PositiveFloat = 120.0
 
 
 class KeeperConfig(ConfigModel):
@@ -486,15 +491,18 @@ class XgateConfig(ConfigModel):
                 )
             )
         problems += self._route_problems(hubs)
-        for service in ("relayer", "attester", "keeper"):
+        named: list[tuple[tuple[str | int, ...], str]] = []
+        for service in ("relayer", "keeper"):
             section = getattr(self, service)
-            if section is not None and section.signer not in self.signers:
-                problems.append(
-                    (
-                        (service, "signer"),
-                        f"no signer named {section.signer!r} in [signers]",
-                    )
-                )
+            if section is not None:
+                named.append(((service, "signer"), section.signer))
+        if self.attester is not None:
+            named += [(("attester", "signers", i), n) for i, n in enumerate(self.attester.signers)]
+        problems += [
+            (loc, f"no signer named {name!r} in [signers]")
+            for loc, name in named
+            if name not in self.signers
+        ]
         if self.attester is not None:
             for i, name in enumerate(self.attester.chains):
                 chain = self.chains.get(name)

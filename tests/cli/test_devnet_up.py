@@ -227,9 +227,9 @@ def test_the_written_xgate_toml_loads_with_every_chain_contract_route_and_signer
     )
     assert {route.name for route in cfg.routes} == {"consortium->public", "public->consortium"}
     assert cfg.store.url == f"sqlite:///{folder.resolve() / 'xgate.db'}"
-    assert (cfg.relayer.signer, cfg.attester.signer, cfg.keeper.signer) == (
+    assert (cfg.relayer.signer, cfg.attester.signers, cfg.keeper.signer) == (
         "relayer",
-        "attester-1",
+        ("attester-1", "attester-2"),
         "keeper",
     )
     assert cfg.attester.chains == ("public",)

@@ -68,7 +68,7 @@ def base() -> dict[str, Any]:
         ],
         "signers": {"relayer": {"key_file": "keys/relayer.key"}},
         "relayer": {"signer": "relayer"},
-        "attester": {"signer": "relayer", "chains": ["public"]},
+        "attester": {"signers": ["relayer"], "chains": ["public"]},
         "keeper": {"signer": "relayer"},
         "log": {"format": "json", "level": "DEBUG"},
         "ops": {"listen": "0.0.0.0:9500"},
@@ -362,8 +362,8 @@ def test_services_must_name_a_defined_signer(tmp_path: Path) -> None:
     data = base()
     data["signers"] = {}
     assert problems(tmp_path, data) == [
-        f"{service}.signer: no signer named 'relayer' in [signers]"
-        for service in ("relayer", "attester", "keeper")
+        f"{key}: no signer named 'relayer' in [signers]"
+        for key in ("relayer.signer", "keeper.signer", "attester.signers[0]")
     ]
 
 

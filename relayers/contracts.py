@@ -1,0 +1,133 @@
+"""Typed access to the deployed contracts the relay workers read and call.
+
+Views go through ``EvmAdapter.call`` at a named finality; writes are ``TxRequest`` values for
+the signer's writer. Revert data is decoded with the artifacts' error tables, so a worker can
+tell ``AlreadyDelivered`` from ``ReceiverFailed`` from ``RoutePaused``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.base import TxRequest
+from adapters.evm import EvmAdapter
+from adapters.lightclient.qbft import TrustPolicy
+from adapters.types import Address, ChainId, Finality, Hash32
+from contracts import Artifact, load_artifact
+
+__all__ = ["AttestedHeaderStoreView", "EndpointView", "LightClientState", "QbftLightClientView"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Contract:
+    adapter: EvmAdapter
+    address: Address
+    artifact: Artifact
+
+    async def view(self, function: str, *args: Any, finality: Finality | None = None) -> Any:
+        data = self.artifact.call_data(function, *args)
+        raw = await self.adapter.call(self.address, data, finality=finality or Finality.latest())
+        result = self.artifact.decode_result(function, raw)
+        return result[0] if len(result) == 1 else result
+
+    def request(self, function: str, *args: Any, gas: int | None = None) -> TxRequest:
+        return TxRequest(to=self.address, data=self.artifact.call_data(function, *args), gas=gas)
+
+
+@dataclass(frozen=True, slots=True)
+class LightClientState:
+    latest_number: int
+    latest_hash: Hash32
+    latest_timestamp: int
+    validator_set_hash: Hash32
+    frozen: bool
+
+
+class QbftLightClientView:
+    """``QbftLightClient`` on a public chain."""
+
+    def __init__(self, adapter: EvmAdapter, address: Address) -> None:
+        self._c = _Contract(adapter, address, load_artifact("QbftLightClient"))
+
+    @property
+    def address(self) -> Address:
+        return self._c.address
+
+    async def state(self) -> LightClientState:
+        v = self._c.view
+        return LightClientState(
+            latest_number=int(await v("latestNumber")),
+            latest_hash=Hash32(bytes(await v("latestHash"))),
+            latest_timestamp=int(await v("latestTimestamp")),
+            validator_set_hash=Hash32(bytes(await v("validatorSetHash"))),
+            frozen=bool(await v("frozen")),
+        )
+
+    async def is_accepted(self, block_hash: bytes) -> bool:
+        return bool(await self._c.view("isAccepted", block_hash))
+
+    async def trust_policy(self) -> TrustPolicy:
+        """The client's constructor parameters, as the off-chain planner takes them."""
+        v = self._c.view
+        return TrustPolicy(
+            numerator=int(await v("trustNumerator")),
+            denominator=int(await v("trustDenominator")),
+            trusting_period_s=int(await v("trustingPeriod")),
+            max_clock_drift_s=int(await v("maxClockDrift")),
+        )
+
+    def submit_header(self, header_rlp: bytes) -> TxRequest:
+        return self._c.request("submitHeader", header_rlp)
+
+    def update_validator_set(self, trusted_set_rlp: bytes, run: Sequence[bytes]) -> TxRequest:
+        return self._c.request("updateValidatorSet", trusted_set_rlp, list(run))
+
+    def submit_ancestors(self, chain: Sequence[bytes]) -> TxRequest:
+        return self._c.request("submitAncestors", list(chain))
+
+
+class AttestedHeaderStoreView:
+    """``AttestedHeaderStore`` on the consortium chain."""
+
+    def __init__(self, adapter: EvmAdapter, address: Address) -> None:
+        self._c = _Contract(adapter, address, load_artifact("AttestedHeaderStore"))
+
+    @property
+    def address(self) -> Address:
+        return self._c.address
+
+    async def is_accepted(self, chain_id: ChainId, block_hash: bytes) -> bool:
+        return bool(await self._c.view("isAccepted", chain_id, block_hash))
+
+    async def has_attested(self, data: tuple[Any, ...], attester: Address) -> bool:
+        return bool(await self._c.view("hasAttested", data, attester))
+
+    def attest(self, data: tuple[Any, ...], signature: bytes) -> TxRequest:
+        return self._c.request("attest", data, signature)
+
+
+class EndpointView:
+    """``BridgeEndpoint`` on a destination chain."""
+
+    def __init__(self, adapter: EvmAdapter, address: Address) -> None:
+        self._c = _Contract(adapter, address, load_artifact("BridgeEndpoint"))
+
+    @property
+    def address(self) -> Address:
+        return self._c.address
+
+    async def delivered(self, message_id: bytes, finality: Finality | None = None) -> bool:
+        return bool(await self._c.view("delivered", message_id, finality=finality))
+
+    def deliver_batch(
+        self,
+        src_chain_id: ChainId,
+        block_hash: bytes,
+        items: Sequence[tuple[int, int, Sequence[bytes]]],
+    ) -> TxRequest:
+        """``deliverBatch`` of ``items`` = (txIndex, receiptLogIndex, proof nodes)."""
+        return self._c.request(
+            "deliverBatch", src_chain_id, block_hash, [(t, i, list(p)) for t, i, p in items]
+        )

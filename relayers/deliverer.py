@@ -1,0 +1,306 @@
+"""The deliverer: a route's ``header_ready`` messages, proven and delivered in batches, and
+``submitted`` ones whose outcome a crashed process never saw (docs/relayer.md §3, §4).
+
+Per source block: one fetch of the block's receipts proves every message in it
+(``proven_logs``); each proof is checked off-chain against the block (hash, receipts root,
+the log decodes to the stored message) before any gas is spent; the ``deliverBatch`` call is
+simulated, and what the simulation says decides:
+
+- ``AlreadyDelivered(id)``: someone else delivered it: ``already_delivered``, no gas spent;
+- ``ReceiverFailed(id, reason)`` / ``ReceiverNotContract``: the message can never be delivered
+  as it is: ``parked`` with the reason (an operator may retry it), never retried in a loop;
+- ``RoutePaused`` / ``Paused`` / ``UnknownHeader``: nothing wrong with the message: it waits;
+- anything else reverting a batch is found by simulating its messages one by one.
+
+Then the batch is sent through the signer's writer and its messages are ``submitted``; once
+mined they are ``delivered``. A batch reverted on chain (a race with another relayer) is
+sorted out by the endpoint's ``delivered`` view: ``already_delivered`` or back to
+``header_ready``, parked after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from adapters.base import CallReverted, TransactionNotFound, TxReceipt, TxRequest
+from adapters.errors import NotYetAvailable, RpcResponseInvalid, TransactionFailed
+from adapters.receipts import ProvenLog
+from adapters.rpc.submit import SentTx
+from adapters.types import Finality, Hash32, Height
+from gateway.domain.messages import MessageId, decode_message_sent
+from gateway.domain.status import MessageRecord, MessageStatus
+from relayers.contracts import EndpointView
+from relayers.headers import by_block
+from relayers.metrics import RelayMetrics
+from relayers.queue import WorkQueue
+from relayers.routes import Route
+from relayers.sending import Sender, reverted_with
+
+__all__ = ["Deliverer"]
+
+log = logging.getLogger(__name__)
+
+WAIT_ERRORS = ("RoutePaused", "Paused", "UnknownHeader")
+NEVER_ERRORS = ("ReceiverFailed", "ReceiverNotContract")
+# A submitted message whose transaction no node knows any more is re-delivered after this long
+# (its writer re-broadcasts journalled attempts when it restarts; give it the time to).
+PAUSED_RETRY_S = 30.0
+
+
+class Deliverer:
+    def __init__(
+        self,
+        route: Route,
+        queue: WorkQueue,
+        *,
+        endpoint: EndpointView,
+        sender: Sender,
+        metrics: RelayMetrics,
+        interval_s: float,
+        max_attempts: int,
+        confirm_timeout_s: float,
+    ) -> None:
+        self.route = route
+        self._queue = queue
+        self._endpoint = endpoint
+        self._sender = sender
+        self._metrics = metrics
+        self._interval_s = interval_s
+        self._max_attempts = max_attempts
+        self._confirm_timeout_s = confirm_timeout_s
+
+    @property
+    def name(self) -> str:
+        return f"deliver:{self.route.name}"
+
+    @property
+    def interval_s(self) -> float:
+        return self._interval_s
+
+    async def step(self) -> bool:
+        q = self._queue
+        limit = self.route.batch_size
+        claimed = await q.claim(
+            self.route, [MessageStatus.HEADER_READY, MessageStatus.SUBMITTED], limit
+        )
+        if not claimed:
+            return False
+        async with q.held(r.id for r in claimed):
+            orphans = [r for r in claimed if r.status is MessageStatus.SUBMITTED]
+            for r in orphans:
+                await self._recover(r)
+            ready = [r for r in claimed if r.status is MessageStatus.HEADER_READY]
+            for number, block_hash, records in by_block(ready):
+                await self._deliver_block(number, block_hash, records)
+        return len(claimed) == limit
+
+    # -- a block's batch ------------------------------------------------------------------
+
+    async def _deliver_block(
+        self, number: Height, block_hash: Hash32, records: list[MessageRecord]
+    ) -> None:
+        proven = await self._prove(number, block_hash, records)
+        batch = await self._deliverable(block_hash, records, proven)
+        if not batch:
+            return
+        request = self._request(block_hash, batch, proven)
+        try:
+            receipt = await self._send(request, [r.id for r in batch])
+        except TransactionFailed as exc:
+            await self._after_failure(batch, str(exc))
+            return
+        except NotYetAvailable:
+            return  # still submitted; the next claim after the lease looks again
+        await self._delivered(batch, receipt)
+
+    async def _prove(
+        self, number: Height, block_hash: Hash32, records: Sequence[MessageRecord]
+    ) -> dict[int, ProvenLog]:
+        src = self.route.src
+        proven = await src.adapter.proven_logs(number, [r.block_log_index for r in records])
+        for r in records:
+            p = proven[r.block_log_index]
+            if p.proof.block_hash != block_hash or p.proof.tx_index != r.src_tx_index:
+                raise RpcResponseInvalid(
+                    "receipt proof is not of the message's block and transaction",
+                    chain_id=src.chain_id,
+                    message_id=r.id,
+                    block=number,
+                )
+            # The adapter verified the proof against the block's receiptsRoot; what is left is
+            # that it proves this message, emitted by the route's source endpoint.
+            if p.log.address != src.endpoint:
+                raise RpcResponseInvalid(
+                    "the proven log was not emitted by the source endpoint",
+                    chain_id=src.chain_id,
+                    message_id=r.id,
+                )
+            found = decode_message_sent(p.log, src.chain_id)
+            if found.id != r.id:
+                raise RpcResponseInvalid(
+                    "the proven log is another message than the one recorded",
+                    chain_id=src.chain_id,
+                    message_id=r.id,
+                    proven_id=found.id,
+                )
+        return proven
+
+    def _request(
+        self, block_hash: Hash32, batch: Sequence[MessageRecord], proven: dict[int, ProvenLog]
+    ) -> TxRequest:
+        items = [
+            (p.proof.tx_index, p.receipt_log_index, p.proof.nodes)
+            for p in (proven[r.block_log_index] for r in batch)
+        ]
+        return self._endpoint.deliver_batch(self.route.src.chain_id, block_hash, items)
+
+    async def _deliverable(
+        self, block_hash: Hash32, records: list[MessageRecord], proven: dict[int, ProvenLog]
+    ) -> list[MessageRecord]:
+        """Simulate the batch; take out what the endpoint says cannot or need not go."""
+        batch = list(records)
+        while batch:
+            try:
+                await self._sender.simulate(self._request(block_hash, batch, proven))
+                return batch
+            except CallReverted as exc:
+                if reverted_with(exc, *WAIT_ERRORS):
+                    await self._queue.postpone(batch, PAUSED_RETRY_S)
+                    log.warning(
+                        "%s: waiting, the destination says %s",
+                        self.name,
+                        exc.decoded.name if exc.decoded else "?",
+                        extra={"route": self.route.name},
+                    )
+                    return []
+                culprit = self._named(exc, batch)
+                if culprit is None and len(batch) > 1:
+                    culprit = await self._find_culprit(block_hash, batch, proven)
+                if culprit is None:
+                    culprit = batch[0]
+                await self._settle_refused(culprit, exc)
+                batch.remove(culprit)
+        return batch
+
+    @staticmethod
+    def _named(exc: CallReverted, batch: Sequence[MessageRecord]) -> MessageRecord | None:
+        """The batch member a revert names by id (AlreadyDelivered, ReceiverFailed)."""
+        if exc.decoded is None or not exc.decoded.args:
+            return None
+        first = exc.decoded.args[0]
+        for r in batch:
+            if first == r.id:
+                return r
+        return None
+
+    async def _find_culprit(
+        self, block_hash: Hash32, batch: Sequence[MessageRecord], proven: dict[int, ProvenLog]
+    ) -> MessageRecord | None:
+        for r in batch:
+            try:
+                await self._sender.simulate(self._request(block_hash, [r], proven))
+            except CallReverted:
+                return r
+        return None
+
+    async def _settle_refused(self, r: MessageRecord, exc: CallReverted) -> None:
+        q = self._queue
+        if reverted_with(exc, "AlreadyDelivered"):
+            await q.store.transition(
+                r.id, q.owner, MessageStatus.ALREADY_DELIVERED, detail="delivered by someone else"
+            )
+            return
+        reason = _reason(exc)
+        await q.store.transition(r.id, q.owner, MessageStatus.PARKED, reason=reason)
+        log.error(
+            "%s: message 0x%s parked: %s",
+            self.name,
+            r.id.hex(),
+            reason,
+            extra={"route": self.route.name, "message_id": "0x" + r.id.hex()},
+        )
+
+    # -- sending and outcomes -------------------------------------------------------------
+
+    async def _send(self, request: TxRequest, ids: Sequence[MessageId]) -> TxReceipt:
+        """Submit, record ``submitted`` for every message, wait for the receipt."""
+        q = self._queue
+
+        async def submitted(sent: SentTx) -> None:
+            for mid in ids:
+                await q.store.transition(
+                    mid, q.owner, MessageStatus.SUBMITTED, tx_hash=sent.tx_hash
+                )
+
+        return await self._sender.send(
+            request,
+            purpose="deliver",
+            refs=["0x" + i.hex() for i in ids],
+            on_sent=submitted,
+        )
+
+    async def _delivered(self, batch: Sequence[MessageRecord], receipt: TxReceipt) -> None:
+        q = self._queue
+        now = q.clock()
+        for r in batch:
+            await q.store.transition(
+                r.id,
+                q.owner,
+                MessageStatus.DELIVERED,
+                tx_hash=receipt.tx_hash,
+                block_number=receipt.block_number,
+            )
+            self._metrics.delivery_latency.labels(route=self.route.name).observe(
+                (now - r.created_at).total_seconds()
+            )
+        log.info(
+            "%s: delivered %d message(s) in block %d",
+            self.name,
+            len(batch),
+            receipt.block_number,
+            extra={"route": self.route.name, "chain": self.route.dst.name},
+        )
+
+    async def _after_failure(self, batch: Sequence[MessageRecord], why: str) -> None:
+        """The batch reverted on chain or was dropped: who delivered what?"""
+        q = self._queue
+        for r in batch:
+            if await self._endpoint.delivered(r.id, finality=Finality.latest()):
+                await q.store.transition(r.id, q.owner, MessageStatus.ALREADY_DELIVERED, detail=why)
+            elif r.attempts + 1 >= self._max_attempts:
+                await q.store.transition(
+                    r.id,
+                    q.owner,
+                    MessageStatus.PARKED,
+                    reason=f"delivery failed {r.attempts + 1} times; last: {why}",
+                )
+            else:
+                await q.store.transition(r.id, q.owner, MessageStatus.HEADER_READY, detail=why)
+
+    async def _recover(self, r: MessageRecord) -> None:
+        """A ``submitted`` message whose lease ended: find out what became of its transaction
+        (ours from before a restart, or another process's that died)."""
+        q = self._queue
+        assert r.delivery_tx_hash is not None
+        dst = self._sender.adapter
+        try:
+            receipt = await dst.wait_final(r.delivery_tx_hash, Finality.latest(), timeout=1.0)
+        except TransactionFailed as exc:
+            await self._after_failure([r], str(exc))
+            return
+        except TransactionNotFound:
+            await self._after_failure([r], "no node knows the delivery transaction any more")
+            return
+        except NotYetAvailable:
+            await q.postpone([r], self._interval_s)  # still pending: wait for it
+            return
+        await self._delivered([r], receipt)
+
+
+def _reason(exc: CallReverted) -> str:
+    d = exc.decoded
+    if d is None:
+        return f"delivery reverts: 0x{exc.data.hex()}" if exc.data else "delivery reverts"
+    args = ", ".join(f"0x{a.hex()}" if isinstance(a, bytes) else str(a) for a in d.args)
+    return f"{d.name}({args})"

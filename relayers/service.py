@@ -1,0 +1,377 @@
+"""The composition of the relay services from an ``xgate.toml`` (docs/relayer.md §1, §7):
+adapters with their signers, the store, the workers of the relayer, the attester and the
+keeper, one supervisor and the ops server.
+
+``run_services`` is what ``xgate relayer run``, ``xgate attester run`` and ``xgate run`` call.
+Every chain gets one adapter carrying every signer this process uses on it, so each signer has
+exactly one writer (its nonces); a store lock per signer keeps a second process from writing
+for the same key at the same time (``SignerBusy``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from adapters.errors import ConfigError, FatalError, XgateError
+from adapters.evm import EvmAdapter
+from adapters.qbft import QbftAdapter
+from adapters.registry import build_adapter
+from adapters.rpc.submit import SubmitPolicy
+from adapters.signer import LocalSigner
+from adapters.types import Address
+from gateway.config import XgateConfig, load_signer
+from gateway.domain.status import LockLease
+from gateway.store import Store
+from gateway.store.journal import StoreJournal
+from relayers.attester import HeaderAttester
+from relayers.contracts import AttestedHeaderStoreView, EndpointView, QbftLightClientView
+from relayers.deliverer import Deliverer
+from relayers.headers import AttestedHeaderGate, QbftHeaderFeeder
+from relayers.metrics import RelayMetrics
+from relayers.ops import ops_app, serve_ops
+from relayers.queue import WorkQueue
+from relayers.routes import ChainSide, OracleKind, Route
+from relayers.sending import Sender
+from relayers.supervisor import Supervisor, Worker
+from relayers.watcher import MessageWatcher
+
+__all__ = ["Role", "SignerBusy", "run_services"]
+
+log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    RELAYER = "relayer"
+    ATTESTER = "attester"
+
+
+class SignerBusy(FatalError):
+    """Another live process holds this signer's lock: two writers would fight over nonces."""
+
+
+def process_owner() -> str:
+    """This process's name in leases and locks: unique per start, readable in the store."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class _Signers:
+    """Which key signs on which chain, loaded once."""
+
+    by_name: dict[str, LocalSigner] = field(default_factory=dict)
+    on_chain: dict[str, list[LocalSigner]] = field(default_factory=dict)
+
+    def use(
+        self, cfg: XgateConfig, name: str, chains: Sequence[str], env: Mapping[str, str]
+    ) -> LocalSigner:
+        signer = self.by_name.get(name)
+        if signer is None:
+            signer = load_signer(cfg.signers[name], env, name=name)
+            self.by_name[name] = signer
+        for chain in chains:
+            listed = self.on_chain.setdefault(chain, [])
+            if signer not in listed:
+                listed.append(signer)
+        return signer
+
+
+class _MessageCounts:
+    """A worker that refreshes the messages-by-status gauges from the store."""
+
+    name = "metrics"
+
+    def __init__(
+        self, store: Store, metrics: RelayMetrics, routes: Mapping[tuple[int, int], str]
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._routes = routes
+        self.interval_s = 5.0
+
+    async def step(self) -> bool:
+        counts = await self._store.count_by_route()
+        named = {
+            (self._routes.get((src, dst), f"{src}->{dst}"), status.value): n
+            for (src, dst, status), n in counts.items()
+        }
+        self._metrics.set_message_counts(named)
+        return False
+
+
+class _RpcErrors:
+    """``RpcObserver`` counting RPC errors by chain and kind."""
+
+    def __init__(self, metrics: RelayMetrics, names: Mapping[int, str]) -> None:
+        self._metrics = metrics
+        self._names = names
+
+    def on_response(
+        self, chain_id: int, method: str, seconds: float, error: XgateError | None
+    ) -> None:
+        if error is not None:
+            chain = self._names.get(chain_id, str(chain_id))
+            self._metrics.rpc_errors.labels(chain=chain, kind=type(error).__name__).inc()
+
+
+async def run_services(
+    cfg: XgateConfig,
+    roles: set[Role],
+    stop: asyncio.Event,
+    *,
+    environ: Mapping[str, str] | None = None,
+    ops_port: int | None = None,
+    on_ready: asyncio.Future[int] | None = None,
+) -> None:
+    """Run the ``roles`` of ``cfg`` until ``stop`` is set. ``on_ready`` receives the bound ops
+    port once everything started (tests and the demo wait for it)."""
+    env = os.environ if environ is None else environ
+    missing = [r.value for r in roles if getattr(cfg, r.value) is None]
+    if missing:
+        raise ConfigError(f"xgate.toml has no [{missing[0]}] section", section=missing[0])
+    metrics = RelayMetrics()
+    owner = process_owner()
+    signers = _Signers()
+    hub = cfg.hub
+    relayer_signer: LocalSigner | None = None
+    if Role.RELAYER in roles:
+        assert cfg.relayer is not None
+        relayer_signer = signers.use(cfg, cfg.relayer.signer, list(cfg.chains), env)
+    attesters: list[LocalSigner] = []
+    if Role.ATTESTER in roles:
+        assert cfg.attester is not None
+        attesters = [signers.use(cfg, name, [hub], env) for name in cfg.attester.signers]
+    names: dict[int, str] = {chain.chain_id: name for name, chain in cfg.chains.items()}
+    observer = _RpcErrors(metrics, names)
+
+    async with AsyncExitStack() as stack:
+        store = await Store.open(cfg.store.url)
+        stack.push_async_callback(store.close)
+        # One writer per signer: its lock, and the journal fenced by the lock's token.
+        fences = {
+            signer.address: await _lock_signer(stack, store, signer, owner, cfg, stop)
+            for signer in signers.by_name.values()
+        }
+        journal = StoreJournal(store, fences=fences)
+        relayer = cfg.relayer
+        policy = SubmitPolicy(
+            stuck_after_s=relayer.stuck_after_s if relayer else 30.0,
+            fee_bump_pct=relayer.fee_bump_pct if relayer else 15,
+        )
+        adapters: dict[str, EvmAdapter] = {}
+        for name, chain in cfg.chains.items():
+            adapter = build_adapter(
+                chain.adapter_config(name),
+                signers.on_chain.get(name, []),
+                journal=journal,
+                submit_policy=policy,
+                observer=observer,
+            )
+            adapters[name] = await stack.enter_async_context(adapter)
+        sides = {
+            name: ChainSide(
+                name=name,
+                chain_id=chain.chain_id,
+                adapter=adapters[name],
+                endpoint=Address(chain.contracts.endpoint),
+                finality=chain.finality_policy,
+            )
+            for name, chain in cfg.chains.items()
+            if chain.contracts.endpoint is not None
+        }
+        workers: list[Worker] = []
+        if Role.RELAYER in roles:
+            assert relayer is not None and relayer_signer is not None
+            queue = WorkQueue(store, owner, relayer.lease_ttl_s)
+            workers += _relayer_workers(cfg, sides, queue, relayer_signer.address, metrics)
+        if Role.ATTESTER in roles:
+            workers += _attester_workers(cfg, sides, attesters, store, metrics)
+        supervisor = Supervisor(workers)
+
+        def refresh() -> None:
+            metrics.observe_workers(supervisor.health)
+
+        app = ops_app(supervisor, metrics, refresh)
+        port = cfg.ops.port if ops_port is None else ops_port
+        bound = await stack.enter_async_context(serve_ops(app, cfg.ops.host, port))
+        log.info(
+            "%s: %d workers; ops on %s:%d",
+            ", ".join(sorted(roles)),
+            len(workers),
+            cfg.ops.host,
+            bound,
+        )
+        if on_ready is not None and not on_ready.done():
+            on_ready.set_result(bound)
+        await supervisor.run(stop)
+
+
+async def _lock_signer(
+    stack: AsyncExitStack,
+    store: Store,
+    signer: LocalSigner,
+    owner: str,
+    cfg: XgateConfig,
+    stop: asyncio.Event,
+) -> LockLease:
+    """One writer per signer across processes: hold its lock for as long as we run."""
+    name = "signer:0x" + signer.address.hex()
+    ttl = cfg.relayer.lease_ttl_s if cfg.relayer else 30.0
+    lease = await store.acquire_lock(name, owner, ttl)
+    if lease is None:
+        raise SignerBusy(
+            "another process is signing with this key; run one process per signer",
+            signer="0x" + signer.address.hex(),
+        )
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                held = await store.acquire_lock(name, owner, ttl) is not None
+            except XgateError as exc:
+                log.warning(
+                    "could not renew the lock of signer 0x%s: %s", signer.address.hex(), exc
+                )
+                continue
+            if not held:
+                # Another process took the key over (our lease ran out): stop writing now.
+                log.critical("lost the lock of signer 0x%s; stopping", signer.address.hex())
+                stop.set()
+                return
+
+    task = asyncio.create_task(keep(), name=f"lock-{name}")
+
+    async def release() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.release_lock(name, owner)
+
+    stack.push_async_callback(release)
+    return lease
+
+
+def _relayer_workers(
+    cfg: XgateConfig,
+    sides: Mapping[str, ChainSide],
+    queue: WorkQueue,
+    signer: Address,
+    metrics: RelayMetrics,
+) -> list[Worker]:
+    """A watcher per source chain; a header gate and a deliverer per enabled route."""
+    relayer = cfg.relayer
+    assert relayer is not None
+    routes = [r for r in cfg.routes if r.enabled]
+    workers: list[Worker] = []
+    for src_name in sorted({r.source for r in routes}):
+        workers.append(
+            MessageWatcher(
+                source=sides[src_name],
+                destinations=[
+                    sides[r.destination].chain_id for r in routes if r.source == src_name
+                ],
+                store=queue.store,
+                log_range=relayer.log_range,
+                interval_s=relayer.poll_interval_s,
+            )
+        )
+    route_names: dict[tuple[int, int], str] = {}
+    for rc in routes:
+        src, dst = sides[rc.source], sides[rc.destination]
+        contracts = cfg.chains[rc.destination].contracts
+        sender = Sender(dst.adapter, metrics, dst.name, relayer.confirm_timeout_s, signer)
+        gate: Worker
+        if cfg.chains[rc.destination].kind == "evm":
+            assert contracts.light_client is not None  # checked by the config
+            route = Route(
+                src,
+                dst,
+                Address(contracts.light_client),
+                OracleKind.QBFT_LIGHT_CLIENT,
+                rc.batch_size,
+            )
+            consortium = src.adapter
+            assert isinstance(consortium, QbftAdapter)
+            gate = QbftHeaderFeeder(
+                route,
+                queue,
+                oracle=QbftLightClientView(dst.adapter, route.oracle),
+                consortium=consortium,
+                sender=sender,
+                metrics=metrics,
+                interval_s=relayer.poll_interval_s,
+            )
+        else:
+            assert contracts.header_store is not None  # checked by the config
+            route = Route(
+                src,
+                dst,
+                Address(contracts.header_store),
+                OracleKind.ATTESTED_HEADERS,
+                rc.batch_size,
+            )
+            gate = AttestedHeaderGate(
+                route,
+                queue,
+                oracle=AttestedHeaderStoreView(dst.adapter, route.oracle),
+                interval_s=relayer.poll_interval_s,
+            )
+        route_names[(src.chain_id, dst.chain_id)] = route.name
+        workers.append(gate)
+        workers.append(
+            Deliverer(
+                route,
+                queue,
+                endpoint=EndpointView(dst.adapter, dst.endpoint),
+                sender=sender,
+                metrics=metrics,
+                interval_s=relayer.poll_interval_s,
+                max_attempts=relayer.max_attempts,
+                confirm_timeout_s=relayer.confirm_timeout_s,
+            )
+        )
+    workers.append(_MessageCounts(queue.store, metrics, route_names))
+    return workers
+
+
+def _attester_workers(
+    cfg: XgateConfig,
+    sides: Mapping[str, ChainSide],
+    signers: Sequence[LocalSigner],
+    store: Store,
+    metrics: RelayMetrics,
+) -> list[Worker]:
+    """One attester per (signer, public chain)."""
+    attester = cfg.attester
+    assert attester is not None
+    hub = sides[cfg.hub]
+    header_store = cfg.chains[cfg.hub].contracts.header_store
+    if header_store is None:
+        raise ConfigError(
+            f"the attester needs chains.{cfg.hub}.contracts.header_store", chain=cfg.hub
+        )
+    view = AttestedHeaderStoreView(hub.adapter, Address(header_store))
+    workers: list[Worker] = []
+    for signer in signers:
+        sender = Sender(hub.adapter, metrics, hub.name, attester.confirm_timeout_s, signer.address)
+        for chain_name in attester.chains:
+            workers.append(
+                HeaderAttester(
+                    public=sides[chain_name],
+                    consortium_chain_id=hub.chain_id,
+                    header_store=view,
+                    signer=signer,
+                    sender=sender,
+                    store=store,
+                    log_range=attester.log_range,
+                    interval_s=attester.poll_interval_s,
+                )
+            )
+    return workers
