@@ -19,7 +19,7 @@ from gateway.cli.devnet_cmd import deploy_anchored, devnet_summary, write_dev_co
 from gateway.config import XgateConfig, load_config
 from gateway.domain.status import MessageStatus
 from gateway.store import Store
-from tests.contracts.conftest import Chain, make_chain, sync_clock
+from harness.chain import Chain, make_chain, sync_clock
 from tests.helpers.services import ServiceProcess, wait_until
 
 ADMIN, USER = 0, 7
