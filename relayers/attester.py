@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from adapters.base import CallReverted, EventQuery
-from adapters.errors import RpcResponseInvalid
+from adapters.errors import RpcResponseInvalid, TransactionFailed
 from adapters.signer import LocalSigner
 from adapters.types import ChainId, Hash32, Height
 from gateway.domain.messages import MESSAGE_SENT_TOPIC
@@ -108,9 +108,7 @@ class HeaderAttester:
             self._signer.sign_message(message),
             attester=self._signer.address,
         )
-        if await self._header_store.is_accepted(self._public.chain_id, block_hash):
-            return
-        if await self._header_store.has_attested(data, self._signer.address):
+        if await self._done(data, block_hash):
             return
         try:
             receipt = await self._sender.send(
@@ -120,6 +118,12 @@ class HeaderAttester:
             )
         except CallReverted as exc:
             if reverted_with(exc, "HeaderAlreadyAccepted", "DuplicateAttestation"):
+                return
+            raise
+        except TransactionFailed:
+            # Reverted on chain after a good simulation: another attestation reached the
+            # threshold (or ours was relayed by someone else) in between.
+            if await self._done(data, block_hash):
                 return
             raise
         await self._store.mark_signature_submitted(
@@ -136,3 +140,9 @@ class HeaderAttester:
             self._public.name,
             extra={"chain": self._public.name},
         )
+
+    async def _done(self, data: HeaderData, block_hash: Hash32) -> bool:
+        """The header is accepted, or our attestation of it is on chain."""
+        return await self._header_store.is_accepted(
+            self._public.chain_id, block_hash
+        ) or await self._header_store.has_attested(data, self._signer.address)

@@ -20,6 +20,11 @@ from contracts import Artifact, load_artifact
 __all__ = ["AttestedHeaderStoreView", "EndpointView", "LightClientState", "QbftLightClientView"]
 
 
+# attest() measured on the devnet: ~95k for a plain attestation, ~150k for the one that
+# accepts the header (roots and a dispute check); with room for larger attester sets.
+ATTEST_GAS = 250_000
+
+
 @dataclass(frozen=True, slots=True)
 class _Contract:
     adapter: EvmAdapter
@@ -105,7 +110,10 @@ class AttestedHeaderStoreView:
         return bool(await self._c.view("hasAttested", data, attester))
 
     def attest(self, data: tuple[Any, ...], signature: bytes) -> TxRequest:
-        return self._c.request("attest", data, signature)
+        # A fixed limit, not an estimate: the attestation that reaches the threshold also
+        # stores the header, and which one that is depends on what lands first (an estimate
+        # made while another attestation is in flight runs out of gas).
+        return self._c.request("attest", data, signature, gas=ATTEST_GAS)
 
 
 class EndpointView:

@@ -28,13 +28,16 @@ from adapters.rpc.submit import SubmitPolicy
 from adapters.signer import LocalSigner
 from adapters.types import Address
 from gateway.config import XgateConfig, load_signer
-from gateway.domain.status import LockLease
+from gateway.config.model import ContractsConfig
+from gateway.domain.status import AssetKind, LockLease
+from gateway.domain.swaps import KeeperRules
 from gateway.store import Store
 from gateway.store.journal import StoreJournal
 from relayers.attester import HeaderAttester
 from relayers.contracts import AttestedHeaderStoreView, EndpointView, QbftLightClientView
 from relayers.deliverer import Deliverer
 from relayers.headers import AttestedHeaderGate, QbftHeaderFeeder
+from relayers.keeper import HtlcKeeper, KeeperChain
 from relayers.metrics import RelayMetrics
 from relayers.ops import ops_app, serve_ops
 from relayers.queue import WorkQueue
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 class Role(StrEnum):
     RELAYER = "relayer"
     ATTESTER = "attester"
+    KEEPER = "keeper"
 
 
 class SignerBusy(FatalError):
@@ -148,6 +152,10 @@ async def run_services(
     if Role.ATTESTER in roles:
         assert cfg.attester is not None
         attesters = [signers.use(cfg, name, [hub], env) for name in cfg.attester.signers]
+    keeper_signer: LocalSigner | None = None
+    if Role.KEEPER in roles:
+        assert cfg.keeper is not None
+        keeper_signer = signers.use(cfg, cfg.keeper.signer, _htlc_chains(cfg), env)
     names: dict[int, str] = {chain.chain_id: name for name, chain in cfg.chains.items()}
     observer = _RpcErrors(metrics, names)
 
@@ -180,11 +188,11 @@ async def run_services(
                 name=name,
                 chain_id=chain.chain_id,
                 adapter=adapters[name],
-                endpoint=Address(chain.contracts.endpoint),
+                endpoint=Address(chain.contracts.endpoint or bytes(20)),  # none: no bridge
                 finality=chain.finality_policy,
+                start_height=chain.start_height,
             )
             for name, chain in cfg.chains.items()
-            if chain.contracts.endpoint is not None
         }
         workers: list[Worker] = []
         if Role.RELAYER in roles:
@@ -193,6 +201,9 @@ async def run_services(
             workers += _relayer_workers(cfg, sides, queue, relayer_signer.address, metrics)
         if Role.ATTESTER in roles:
             workers += _attester_workers(cfg, sides, attesters, store, metrics)
+        if Role.KEEPER in roles:
+            assert keeper_signer is not None
+            workers.append(_keeper_worker(cfg, sides, keeper_signer.address, store, metrics))
         supervisor = Supervisor(workers)
 
         def refresh() -> None:
@@ -375,3 +386,49 @@ def _attester_workers(
                 )
             )
     return workers
+
+
+def _htlc_chains(cfg: XgateConfig) -> list[str]:
+    return [name for name, chain in cfg.chains.items() if _htlcs(chain.contracts)]
+
+
+def _htlcs(contracts: ContractsConfig) -> dict[Address, AssetKind]:
+    found = {
+        AssetKind.NATIVE: contracts.htlc_native,
+        AssetKind.ERC20: contracts.htlc_erc20,
+        AssetKind.ERC721: contracts.htlc_erc721,
+    }
+    return {Address(address): kind for kind, address in found.items() if address is not None}
+
+
+def _keeper_worker(
+    cfg: XgateConfig,
+    sides: Mapping[str, ChainSide],
+    signer: Address,
+    store: Store,
+    metrics: RelayMetrics,
+) -> Worker:
+    """The HTLC keeper over every chain with HTLC contracts."""
+    keeper = cfg.keeper
+    assert keeper is not None
+    chains = [
+        KeeperChain(
+            side=sides[name],
+            htlcs=_htlcs(cfg.chains[name].contracts),
+            sender=Sender(sides[name].adapter, metrics, name, 120.0, signer),
+        )
+        for name in _htlc_chains(cfg)
+    ]
+    rules = KeeperRules(
+        finality_s={c.side.chain_id: cfg.chains[c.side.name].time_to_finality_s for c in chains},
+        relay_latency_s=keeper.relay_latency_s,
+        clock_skew_s=keeper.clock_skew_s,
+        safety_delay_s=keeper.safety_delay_s,
+    )
+    return HtlcKeeper(
+        chains=chains,
+        store=store,
+        rules=rules,
+        log_range=keeper.log_range,
+        interval_s=keeper.poll_interval_s,
+    )

@@ -1,5 +1,5 @@
-"""`xgate relayer run`, `xgate attester run` and `xgate run` (relayer and attester in one
-process): the long-running services of docs/relayer.md, configured by ``xgate.toml``.
+"""`xgate relayer run`, `xgate attester run`, `xgate keeper run` and `xgate run` (all three in
+one process): the long-running services of docs/relayer.md, configured by ``xgate.toml``.
 
 A bad configuration fails at start with one line per problem (exit 2); SIGINT/SIGTERM stop the
 services cleanly (leases released, signer locks given back)."""
@@ -22,15 +22,15 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for role in (Role.RELAYER, Role.ATTESTER):
+    for role in Role:
         parser = commands.add_parser(role.value, help=f"the {role.value} service")
         sub = parser.add_subparsers(dest=f"{role.value}_command", required=True, metavar="CMD")
         run = sub.add_parser("run", help=f"run the {role.value} until stopped")
         _common(run)
         run.set_defaults(run=lambda args, r=role: _run(args, {r}))
-    both = commands.add_parser("run", help="run relayer and attester in one process")
-    _common(both)
-    both.set_defaults(run=lambda args: _run(args, {Role.RELAYER, Role.ATTESTER}))
+    every = commands.add_parser("run", help="run relayer, attester and keeper in one process")
+    _common(every)
+    every.set_defaults(run=lambda args: _run(args, set(Role)))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -113,6 +113,17 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
     return path if path.is_absolute() or base is None else Path(base) / path
 
 
+def _first_per_key(
+    problems: list[tuple[tuple[str | int, ...], str]],
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """A key that several sections need (a contract for two routes and the attester) is one
+    problem, reported for the first of them."""
+    first: dict[tuple[str | int, ...], str] = {}
+    for loc, message in problems:
+        first.setdefault(loc, message)
+    return list(first.items())
+
+
 def _problems(title: str, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
     """Raise several located problems at once from a model validator."""
     if problems:
@@ -250,6 +261,13 @@ class ChainConfig(ConfigModel):
     trusted_height: NonNegativeInt | None = None
     trusted_hash: HashHex | None = None
     max_anchors: Annotated[int, Strict(), Field(ge=2)] | None = None
+    # Seconds until a block is final under ``finality`` (the keeper's timelock rule). Unset: a
+    # qbft chain is final at its next seal (5 s); N confirmations of 12-s slots; "finalized"
+    # is Ethereum's two epochs (13 min) with a margin.
+    finality_time_s: PositiveFloat | None = None
+    # First block the services scan while the store has no checkpoint (the contracts'
+    # deployment block: nothing before it concerns xgate).
+    start_height: NonNegativeInt = 0
     contracts: ContractsConfig = Field(default_factory=ContractsConfig)
 
     @field_validator("finality")
@@ -293,6 +311,14 @@ class ChainConfig(ConfigModel):
         if isinstance(self.finality, Confirmations):
             return Finality.confirmations(self.finality.confirmations)
         return Finality.finalized() if self.finality == "finalized" else Finality.latest()
+
+    @property
+    def time_to_finality_s(self) -> float:
+        if self.finality_time_s is not None:
+            return self.finality_time_s
+        if isinstance(self.finality, Confirmations):
+            return 12.0 * (self.finality.confirmations + 1)
+        return 900.0 if self.finality == "finalized" else 5.0
 
     def adapter_config(self, name: str) -> EvmConfig | QbftConfig:
         """The adapter settings of this chain, named ``name`` (its key under ``[chains]``).
@@ -413,9 +439,15 @@ class AttesterConfig(ConfigModel):
 
 
 class KeeperConfig(ConfigModel):
+    """The HTLC keeper. It refuses swaps whose timelocks leave less than both chains' time to
+    finality + ``relay_latency_s`` + ``clock_skew_s`` + ``safety_delay_s`` between them."""
+
     signer: Name
     safety_delay_s: NonNegativeFloat = 300.0  # act this long before a timelock ends, not later
+    relay_latency_s: NonNegativeFloat = 60.0  # observe a secret and get a claim mined
+    clock_skew_s: NonNegativeFloat = 15.0  # between the chains' block times
     poll_interval_s: PositiveFloat = 1.0
+    log_range: PositiveInt = 2000  # blocks per scan
 
 
 class LogConfig(ConfigModel):
@@ -512,7 +544,14 @@ class XgateConfig(ConfigModel):
                     problems.append(
                         (("attester", "chains", i), "attesters sign public (evm) chains' headers")
                     )
-        _problems(type(self).__name__, problems)
+                elif chain.contracts.endpoint is None:
+                    problems.append(
+                        (
+                            ("chains", name, "contracts", "endpoint"),
+                            "required by the attester (it attests blocks with bridge messages)",
+                        )
+                    )
+        _problems(type(self).__name__, _first_per_key(problems))
         return self
 
     def _route_problems(self, hubs: list[str]) -> list[tuple[tuple[str | int, ...], str]]:
@@ -557,8 +596,4 @@ class XgateConfig(ConfigModel):
                         f"required by route {route.name} (it verifies {route.source}'s headers)",
                     )
                 )
-        # A contract that several routes need is one problem, reported for the first route.
-        first: dict[tuple[str | int, ...], str] = {}
-        for loc, message in problems:
-            first.setdefault(loc, message)
-        return list(first.items())
+        return problems

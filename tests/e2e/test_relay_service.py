@@ -138,5 +138,16 @@ def test_settlement_tokens_cross_to_the_public_chain_and_back_through_the_servic
         "the message recorded as delivered",
         services,
     )
+    # The message gauges are refreshed from the store every few seconds.
+    wait_until(
+        lambda: (
+            'xgate_messages{route="public->consortium",status="delivered"} 1.0'
+            in services.metrics()
+        ),
+        DELIVERY_TIMEOUT_S,
+        "the delivered messages in /metrics",
+        services,
+    )
     metrics = services.metrics()
-    assert 'xgate_messages{route="consortium->public",status="delivered"}' in metrics
+    assert 'xgate_messages{route="consortium->public",status="delivered"} 1.0' in metrics
+    assert 'xgate_light_client_height{chain="public",source="consortium"}' in metrics
