@@ -17,7 +17,7 @@ The guardian key may pause the endpoints and cancel held transfers or tighten li
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ import rlp
 from eth_utils.address import to_checksum_address
 
 from adapters.base import TxRequest
-from adapters.errors import TransactionFailed
+from adapters.errors import ConfigError, TransactionFailed
 from adapters.evm import EvmAdapter
 from adapters.rlpcodec import keccak
 from adapters.types import Address, Finality, Hash32
@@ -123,6 +123,26 @@ def create_address(sender: bytes, nonce: int) -> Address:
     return Address(keccak(rlp.encode([sender, nonce]))[12:])
 
 
+def public_prefix(index: int) -> str:
+    """The deployment-key prefix of the ``index``-th public chain (from 0): ``p``, ``p2``,
+    ``p3`` ... (the consortium's is ``c``)."""
+    if index < 0:
+        raise ConfigError("a public chain's index is never negative", index=index)
+    return "p" if index == 0 else f"p{index + 1}"
+
+
+def side_name(prefix: str) -> str:
+    """The chain a deployment-key prefix names in .xgate/devnet.json and xgate.toml:
+    ``c`` -> ``consortium``, ``p`` -> ``public``, ``p2`` -> ``public-2`` ..."""
+    if prefix == "c":
+        return "consortium"
+    if prefix == "p":
+        return "public"
+    if prefix.startswith("p") and prefix[1:].isdigit() and int(prefix[1:]) >= 2:
+        return f"public-{int(prefix[1:])}"
+    raise ConfigError("not a deployment-key prefix", prefix=prefix)
+
+
 def xgate_plan(
     *,
     admin: Address,
@@ -137,15 +157,65 @@ def xgate_plan(
     timelock_delay_s: int = DEVNET_TIMELOCK_DELAY_S,
     hold_delay_s: int = DEVNET_HOLD_DELAY_S,
 ) -> tuple[list[Step], list[Step]]:
-    """Steps for (consortium, public). Keys: ``c.*`` live on the consortium chain, ``p.*`` on the
-    public chain. Roles: ``admin`` deploys and configures, then hands DEFAULT_ADMIN_ROLE of
-    every contract to the chain's timelock (``governor`` proposes there) and keeps only the
-    operational roles (minter, issuer); ``guardian`` pauses and cancels. Governor and guardian
-    default to the devnet's dev accounts DEVNET_GOVERNOR_ACCOUNT and DEVNET_GUARDIAN_ACCOUNT."""
+    """Steps for (consortium, public): ``hub_plan`` with one public chain (keys ``c.*`` and
+    ``p.*``)."""
+    consortium, (public,) = hub_plan(
+        admin=admin,
+        attesters=attesters,
+        attester_threshold=attester_threshold,
+        consortium_chain_id=consortium_chain_id,
+        public_chain_ids=(public_chain_id,),
+        consortium_validators=consortium_validators,
+        trusted_consortium_header=trusted_consortium_header,
+        governor=governor,
+        guardian=guardian,
+        timelock_delay_s=timelock_delay_s,
+        hold_delay_s=hold_delay_s,
+    )
+    return consortium, public
+
+
+def hub_plan(
+    *,
+    admin: Address,
+    attesters: Sequence[Address],
+    attester_threshold: int,
+    consortium_chain_id: int,
+    public_chain_ids: Sequence[int],
+    consortium_validators: Sequence[Address],
+    trusted_consortium_header: tuple[int, Hash32, int],
+    governor: Address | None = None,
+    guardian: Address | None = None,
+    timelock_delay_s: int = DEVNET_TIMELOCK_DELAY_S,
+    hold_delay_s: int = DEVNET_HOLD_DELAY_S,
+) -> tuple[list[Step], list[list[Step]]]:
+    """Steps for the consortium (the hub) and for each public chain, in the order of
+    ``public_chain_ids``. Keys: ``c.*`` live on the consortium chain, ``p.*`` on the first
+    public chain, ``p2.*``, ``p3.*`` ... on the others (``public_prefix``). The consortium's
+    contracts are deployed once and wired to every public chain (endpoint route with the
+    header store as oracle, vault and credit registry remotes, vault routes and limits, the
+    credit revocations' mirror chains); each public chain gets its own set (light client
+    anchored on ``trusted_consortium_header``, endpoint, gateway and wrapped tokens, credit
+    mirror, HTLCs, timelock), wired to the consortium only.
+
+    Roles: ``admin`` deploys and configures, then hands DEFAULT_ADMIN_ROLE of every contract
+    to its chain's timelock (``governor`` proposes there) and keeps only the operational roles
+    (minter, issuer); ``guardian`` pauses and cancels. Governor and guardian default to the
+    devnet's dev accounts DEVNET_GOVERNOR_ACCOUNT and DEVNET_GUARDIAN_ACCOUNT."""
+    ids = [int(i) for i in public_chain_ids]
+    if not ids:
+        raise ConfigError("the hub needs at least one public chain")
+    if len(set(ids)) != len(ids) or consortium_chain_id in ids:
+        raise ConfigError(
+            "every chain needs its own chain id",
+            consortium_chain_id=consortium_chain_id,
+            public_chain_ids=ids,
+        )
     dev = devnet_keys.dev_accounts(10)
     governor = governor or Address(dev[DEVNET_GOVERNOR_ACCOUNT].address)
     guardian = guardian or Address(dev[DEVNET_GUARDIAN_ACCOUNT].address)
     trusted_number, trusted_hash, trusted_timestamp = trusted_consortium_header
+    prefixes = [public_prefix(i) for i in range(len(ids))]
 
     def timelock(side: str, administered: Sequence[str], limits: dict[str, Any]) -> Deploy:
         return Deploy(
@@ -164,16 +234,6 @@ def xgate_plan(
             ),
         )
 
-    c_admin = ("c.endpoint", "c.header_store", "c.receivable", "c.settlement_token", "c.vault",
-               "c.credit_registry")  # fmt: skip
-    p_admin = ("p.endpoint", "p.asset_gateway", "p.credit_mirror", "p.settlement_token")
-    vault_limits = _both_ways(
-        ("c.settlement_token", SETTLEMENT_LIMIT), ("c.receivable", RECEIVABLE_LIMIT)
-    )
-    gateway_limits = _both_ways(
-        ("p.wrapped_settlement_token", SETTLEMENT_LIMIT), ("p.wrapped_receivable", RECEIVABLE_LIMIT)
-    )
-
     def described(limits: list[tuple[str, int, Limit]], remote: int) -> dict[str, Any]:
         return {
             f"{token.split('.', 1)[1]} {'inbound' if d == INBOUND else 'outbound'} "
@@ -181,8 +241,17 @@ def xgate_plan(
             for token, d, limit in limits
         }
 
+    c_admin = ("c.endpoint", "c.header_store", "c.receivable", "c.settlement_token", "c.vault",
+               "c.credit_registry")  # fmt: skip
+    vault_limits = _both_ways(
+        ("c.settlement_token", SETTLEMENT_LIMIT), ("c.receivable", RECEIVABLE_LIMIT)
+    )
     consortium: list[Step] = [
-        timelock("c", c_admin, {"vault": described(vault_limits, public_chain_id)}),
+        timelock(
+            "c",
+            c_admin,
+            {"vault": {k: v for i in ids for k, v in described(vault_limits, i).items()}},
+        ),
         Deploy("c.endpoint", "BridgeEndpoint", (admin, guardian)),
         Deploy(
             "c.header_store", "AttestedHeaderStore", (admin, list(attesters), attester_threshold)
@@ -194,24 +263,68 @@ def xgate_plan(
         Deploy("c.htlc_native", "HtlcNative"),
         Deploy("c.htlc_erc20", "HtlcErc20"),
         Deploy("c.htlc_erc721", "HtlcErc721"),
-        Call("c.endpoint", "setRoute", (public_chain_id, Ref("p.endpoint"), Ref("c.header_store"))),
-        Call("c.vault", "setRemote", (public_chain_id, Ref("p.asset_gateway"))),
-        Call("c.vault", "setRoute", (Ref("c.settlement_token"), public_chain_id, True)),
-        Call("c.vault", "setRoute", (Ref("c.receivable"), public_chain_id, True)),
-        Call("c.credit_registry", "setRemote", (public_chain_id, Ref("p.credit_mirror"))),
+    ]
+    for p, chain_id in zip(prefixes, ids, strict=True):
+        consortium += [
+            # one header store answers for every public chain (headers are keyed by chain id)
+            Call("c.endpoint", "setRoute", (chain_id, Ref(f"{p}.endpoint"), Ref("c.header_store"))),
+            Call("c.vault", "setRemote", (chain_id, Ref(f"{p}.asset_gateway"))),
+            Call("c.vault", "setRoute", (Ref("c.settlement_token"), chain_id, True)),
+            Call("c.vault", "setRoute", (Ref("c.receivable"), chain_id, True)),
+            Call("c.credit_registry", "setRemote", (chain_id, Ref(f"{p}.credit_mirror"))),
+        ]
+    consortium += [
         # revocations fan out on chain to every mirror chain (no publisher needed)
-        Call("c.credit_registry", "setMirrorChains", ([public_chain_id],)),
+        Call("c.credit_registry", "setMirrorChains", (ids,)),
         Call("c.receivable", "grantRole", (_role("ISSUER_ROLE"), admin)),
         Call("c.settlement_token", "grantRole", (_role("MINTER_ROLE"), admin)),
         Call("c.credit_registry", "grantRole", (_role("ISSUER_ROLE"), admin)),
-        *_limit_steps("c.vault", vault_limits, public_chain_id, guardian, hold_delay_s),
+        *(step for i in ids for step in _limit_steps("c.vault", vault_limits, i)),
+        *_guard_steps("c.vault", guardian, hold_delay_s),
         *_handover(c_admin, "c.timelock", admin),
     ]
-    public: list[Step] = [
-        timelock("p", p_admin, {"asset_gateway": described(gateway_limits, consortium_chain_id)}),
-        Deploy("p.endpoint", "BridgeEndpoint", (admin, guardian)),
+    publics = [
+        _public_plan(
+            p,
+            admin=admin,
+            guardian=guardian,
+            consortium_chain_id=consortium_chain_id,
+            consortium_validators=consortium_validators,
+            trusted=(trusted_number, trusted_hash, trusted_timestamp),
+            timelock=timelock,
+            described=described,
+            hold_delay_s=hold_delay_s,
+        )
+        for p in prefixes
+    ]
+    return consortium, publics
+
+
+def _public_plan(
+    p: str,
+    *,
+    admin: Address,
+    guardian: Address,
+    consortium_chain_id: int,
+    consortium_validators: Sequence[Address],
+    trusted: tuple[int, Hash32, int],
+    timelock: Callable[[str, Sequence[str], dict[str, Any]], Deploy],
+    described: Callable[[list[tuple[str, int, Limit]], int], dict[str, Any]],
+    hold_delay_s: int,
+) -> list[Step]:
+    """One public chain's steps (keys ``{p}.*``), wired to the consortium's contracts."""
+    trusted_number, trusted_hash, trusted_timestamp = trusted
+    p_admin = (f"{p}.endpoint", f"{p}.asset_gateway", f"{p}.credit_mirror",
+               f"{p}.settlement_token")  # fmt: skip
+    gateway_limits = _both_ways(
+        (f"{p}.wrapped_settlement_token", SETTLEMENT_LIMIT),
+        (f"{p}.wrapped_receivable", RECEIVABLE_LIMIT),
+    )
+    return [
+        timelock(p, p_admin, {"asset_gateway": described(gateway_limits, consortium_chain_id)}),
+        Deploy(f"{p}.endpoint", "BridgeEndpoint", (admin, guardian)),
         Deploy(
-            "p.qbft_light_client",
+            f"{p}.qbft_light_client",
             "QbftLightClient",
             (
                 consortium_chain_id,
@@ -219,58 +332,58 @@ def xgate_plan(
                 trusted_number,
                 trusted_hash,
                 trusted_timestamp,
-                Ref("p.timelock"),  # governance: re-anchor, revoke, periods (time-locked)
+                Ref(f"{p}.timelock"),  # governance: re-anchor, revoke, periods (time-locked)
                 LIGHT_CLIENT_TRUST,
             ),
         ),
-        Deploy("p.asset_gateway", "WrappedAssetGateway", (Ref("p.endpoint"), admin)),
+        Deploy(f"{p}.asset_gateway", "WrappedAssetGateway", (Ref(f"{p}.endpoint"), admin)),
         Deploy(
-            "p.wrapped_settlement_token",
+            f"{p}.wrapped_settlement_token",
             "WrappedERC20",
             (
                 "Wrapped Settlement Token",
                 "wXST",
                 6,
-                Ref("p.asset_gateway"),
+                Ref(f"{p}.asset_gateway"),
                 consortium_chain_id,
                 Ref("c.settlement_token"),
             ),
         ),
         Deploy(
-            "p.wrapped_receivable",
+            f"{p}.wrapped_receivable",
             "WrappedReceivable",
             (
                 "Wrapped xgate Receivable",
                 "wXRCV",
-                Ref("p.asset_gateway"),
+                Ref(f"{p}.asset_gateway"),
                 consortium_chain_id,
                 Ref("c.receivable"),
             ),
         ),
-        Deploy("p.credit_mirror", "CreditMirror", (Ref("p.endpoint"), admin)),
+        Deploy(f"{p}.credit_mirror", "CreditMirror", (Ref(f"{p}.endpoint"), admin)),
         Deploy(
-            "p.settlement_token", "SettlementToken", ("Public Settlement Token", "PST", 6, admin)
+            f"{p}.settlement_token",
+            "SettlementToken",
+            ("Public Settlement Token", "PST", 6, admin),
         ),
-        Deploy("p.htlc_native", "HtlcNative"),
-        Deploy("p.htlc_erc20", "HtlcErc20"),
-        Deploy("p.htlc_erc721", "HtlcErc721"),
+        Deploy(f"{p}.htlc_native", "HtlcNative"),
+        Deploy(f"{p}.htlc_erc20", "HtlcErc20"),
+        Deploy(f"{p}.htlc_erc721", "HtlcErc721"),
         Call(
-            "p.endpoint",
+            f"{p}.endpoint",
             "setRoute",
-            (consortium_chain_id, Ref("c.endpoint"), Ref("p.qbft_light_client")),
+            (consortium_chain_id, Ref("c.endpoint"), Ref(f"{p}.qbft_light_client")),
         ),
-        Call("p.asset_gateway", "setRemote", (consortium_chain_id, Ref("c.vault"))),
-        Call("p.asset_gateway", "registerWrapped", (Ref("p.wrapped_settlement_token"),)),
-        Call("p.asset_gateway", "registerWrapped", (Ref("p.wrapped_receivable"),)),
-        Call("p.credit_mirror", "setRemote", (consortium_chain_id, Ref("c.credit_registry"))),
-        Call("p.credit_mirror", "setSourceChain", (consortium_chain_id,)),
-        Call("p.settlement_token", "grantRole", (_role("MINTER_ROLE"), admin)),
-        *_limit_steps(
-            "p.asset_gateway", gateway_limits, consortium_chain_id, guardian, hold_delay_s
-        ),
-        *_handover(p_admin, "p.timelock", admin),
+        Call(f"{p}.asset_gateway", "setRemote", (consortium_chain_id, Ref("c.vault"))),
+        Call(f"{p}.asset_gateway", "registerWrapped", (Ref(f"{p}.wrapped_settlement_token"),)),
+        Call(f"{p}.asset_gateway", "registerWrapped", (Ref(f"{p}.wrapped_receivable"),)),
+        Call(f"{p}.credit_mirror", "setRemote", (consortium_chain_id, Ref("c.credit_registry"))),
+        Call(f"{p}.credit_mirror", "setSourceChain", (consortium_chain_id,)),
+        Call(f"{p}.settlement_token", "grantRole", (_role("MINTER_ROLE"), admin)),
+        *_limit_steps(f"{p}.asset_gateway", gateway_limits, consortium_chain_id),
+        *_guard_steps(f"{p}.asset_gateway", guardian, hold_delay_s),
+        *_handover(p_admin, f"{p}.timelock", admin),
     ]
-    return consortium, public
 
 
 def _both_ways(*limits: tuple[str, Limit]) -> list[tuple[str, int, Limit]]:
@@ -279,18 +392,18 @@ def _both_ways(*limits: tuple[str, Limit]) -> list[tuple[str, int, Limit]]:
 
 
 def _limit_steps(
-    app: str,
-    limits: Sequence[tuple[str, int, Limit]],
-    remote_chain_id: int,
-    guardian: Address,
-    hold_delay_s: int,
+    app: str, limits: Sequence[tuple[str, int, Limit]], remote_chain_id: int
 ) -> list[Step]:
-    """Turn on an asset app's value limits, its hold delay and its guardian."""
+    """Turn on an asset app's value limits towards one remote chain."""
     return [
-        *(
-            Call(app, "setLimit", (Ref(token), remote_chain_id, direction, limit.config()))
-            for token, direction, limit in limits
-        ),
+        Call(app, "setLimit", (Ref(token), remote_chain_id, direction, limit.config()))
+        for token, direction, limit in limits
+    ]
+
+
+def _guard_steps(app: str, guardian: Address, hold_delay_s: int) -> list[Step]:
+    """An asset app's hold delay and its guardian (once per app, whatever its remotes)."""
+    return [
         Call(app, "setHoldDelay", (hold_delay_s,)),
         Call(app, "grantRole", (_role("GUARDIAN_ROLE"), guardian)),
     ]
@@ -380,26 +493,24 @@ def _describe(step: Step) -> str:
 
 
 def deployment_summary(deployed: dict[str, Deployed]) -> dict[str, Any]:
-    """The contracts part of .xgate/devnet.json: per chain, each contract's address and ABI,
+    """The contracts part of .xgate/devnet.json: per chain (``consortium``, ``public``,
+    ``public-2`` ...: ``side_name`` of the keys' prefixes), each contract's address and ABI,
     and, under ``governance``, who holds which role and the limits in force."""
-    out: dict[str, Any] = {
-        "abi_dir": str(ARTIFACTS_DIR.resolve()),
-        "consortium": {},
-        "public": {},
-        "governance": {},
-    }
+    out: dict[str, Any] = {"abi_dir": str(ARTIFACTS_DIR.resolve()), "consortium": {}, "public": {}}
+    governance: dict[str, Any] = {}
     for key, item in sorted(deployed.items()):
-        side, name = key.split(".", 1)
-        chain = "consortium" if side == "c" else "public"
-        out[chain][name] = {
+        prefix, name = key.split(".", 1)
+        chain = side_name(prefix)
+        out.setdefault(chain, {})[name] = {
             "address": to_checksum_address(item.address),
             "contract": item.artifact,
             "abi": str((ARTIFACTS_DIR / f"{item.artifact}.json").resolve()),
         }
         if item.meta:
-            out["governance"][chain] = {"timelock": to_checksum_address(item.address)} | {
+            governance[chain] = {"timelock": to_checksum_address(item.address)} | {
                 k: _json_value(v) for k, v in item.meta
             }
+    out["governance"] = governance
     return out
 
 

@@ -1,14 +1,21 @@
-"""`xgate devnet up`: one consortium chain and one public chain for development.
+"""`xgate devnet up`: one consortium chain (the hub) and one or more public chains for
+development.
 
 Prints what a developer needs and writes it to ``.xgate/devnet.json``, and beside it a ready
-``xgate.toml`` for the relay services (both chains, every contract, routes both ways, and key
-files under ``keys/`` for the relayer, attesters and keeper). Everything it starts is dev-only
-(well-known keys); Ctrl-C stops it all cleanly.
+``xgate.toml`` for the relay services (every chain, every contract, routes both ways between
+the consortium and each public chain, and key files under ``keys/`` for the relayer,
+attesters and keeper). Everything it starts is dev-only (well-known keys); Ctrl-C stops it all
+cleanly.
 
-With ``--data-dir`` both chains survive a restart (the consortium node's store in the folder,
-the public chain's in ``<folder>/public``), and a restart reuses the contracts listed in the
-summary file when every one of them still has code on its chain; otherwise it deploys a fresh
-set. If a node process dies, the command says which and exits with status 1.
+``--public-chains N`` starts N public chains, named ``public``, ``public-2`` ... in the summary
+and in xgate.toml, with chain ids 31337, 31338 ...; the consortium's contracts are deployed
+once and wired to every one of them, each public chain gets its own set.
+
+With ``--data-dir`` every chain survives a restart (the consortium node's store in the folder,
+each public chain's in ``<folder>/<its name>``), and a restart reuses the contracts listed in
+the summary file when it names the same chains and every contract still has code on its chain;
+otherwise it deploys a fresh set. If a node process dies, the command says which and exits with
+status 1.
 """
 
 from __future__ import annotations
@@ -20,16 +27,26 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.errors import ConfigError
 from adapters.evm import EvmAdapter, EvmConfig
 from adapters.qbft import QbftAdapter, QbftConfig
 from adapters.signer import LocalSigner
 from adapters.types import Address, ChainId, Finality, Hash32
-from gateway.cli.deployment import ChainPlan, Deployed, deployment_summary, execute, xgate_plan
+from gateway.cli.deployment import (
+    ChainPlan,
+    Deployed,
+    deployment_summary,
+    execute,
+    hub_plan,
+    public_prefix,
+    side_name,
+)
 from gateway.config import XgateConfig, dump_config
 
 if TYPE_CHECKING:
@@ -55,6 +72,8 @@ DEV_SIGNERS: Mapping[str, int] = {
 # confirmation depth would hold every public message until unrelated transactions arrive; and
 # nobody reorgs a dev chain. Reorg tests write their own config with a depth.
 PUBLIC_CONFIRMATIONS = 0
+# The public chains' ids: the first one's (anvil's default), then the next ones.
+PUBLIC_CHAIN_ID = 31337
 # Deployment keys (gateway.cli.deployment) whose [chains.X.contracts] key differs.
 _CONTRACT_KEYS = {"qbft_light_client": "light_client"}
 _CONFIG_HEADER = (
@@ -74,7 +93,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sub = devnet.add_subparsers(dest="devnet_command", required=True, metavar="DEVNET_COMMAND")
     up = sub.add_parser(
         "up",
-        help="start a QBFT consortium devnet and a public devnet (anvil, or the plain Python node)",
+        help="start a QBFT consortium devnet and public devnets (anvil, or the plain Python node)",
     )
     up.add_argument("--validators", type=int, default=4, help="consortium validators (default 4)")
     up.add_argument(
@@ -84,16 +103,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="consortium block period in seconds (0 = seal on every transaction)",
     )
     up.add_argument(
+        "--public-chains",
+        type=int,
+        default=1,
+        help="public chains, each wired to the consortium hub (default 1; named public, "
+        f"public-2 ..., chain ids {PUBLIC_CHAIN_ID}, {PUBLIC_CHAIN_ID + 1} ...)",
+    )
+    up.add_argument(
         "--data-dir",
         type=Path,
         default=None,
-        help="keep both chains in this folder across restarts (the public one in <folder>/public)"
-        " and reuse the contracts deployed earlier",
+        help="keep every chain in this folder across restarts (the public ones in <folder>/public,"
+        " <folder>/public-2 ...) and reuse the contracts deployed earlier",
     )
     up.add_argument(
         "--no-anvil",
         action="store_true",
-        help="use the plain Python node as the public chain even if anvil is installed",
+        help="use the plain Python node for the public chains even if anvil is installed",
     )
     up.add_argument(
         "--out",
@@ -110,6 +136,9 @@ def _run_up(args: argparse.Namespace) -> int:
         return 2
     if args.block_time < 0:
         log.error("--block-time must be >= 0")
+        return 2
+    if args.public_chains < 1:
+        log.error("--public-chains must be at least 1")
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_up(args))
@@ -168,41 +197,53 @@ async def _up(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("starting the consortium devnet (%d QBFT validators)...", args.validators)
-    public_dir = None if args.data_dir is None else args.data_dir / "public"
-    async with start_consortium(config=config, data_dir=args.data_dir) as consortium:
+    async with (
+        start_consortium(config=config, data_dir=args.data_dir) as consortium,
+        AsyncExitStack() as stack,
+    ):
         log.info("consortium devnet ready at %s", consortium.url)
-        log.info("starting the public devnet...")
-        async with start_public(prefer_anvil=not args.no_anvil, data_dir=public_dir) as public:
-            log.info("public devnet (%s) ready at %s", public.mode, public.url)
-            nodes = {"consortium": consortium, "public": public}
-            summary = devnet_summary(consortium, public)
-            reused = None
-            if args.data_dir is not None:
-                reused = await reusable_contracts(args.out, nodes)
-            if reused is not None:
-                log.info("reusing the %d contracts deployed earlier (all have code)", reused[1])
-                summary["contracts"] = reused[0]
-                anchor = TrustAnchor.from_summary(_read_json(args.out), consortium)
-            else:
-                log.info("deploying and wiring the xgate contracts on both chains...")
-                deployment, death = await _until_stop_or_death(
-                    deploy_anchored(consortium, public), nodes
+        publics: list[RunningNode] = []
+        for index in range(args.public_chains):
+            side = public_side(index)
+            log.info("starting the public devnet %s...", side)
+            public = await stack.enter_async_context(
+                start_public(
+                    prefer_anvil=not args.no_anvil,
+                    chain_id=PUBLIC_CHAIN_ID + index,
+                    data_dir=None if args.data_dir is None else args.data_dir / side,
                 )
-                if death is not None:
-                    return _report_death(nodes, death)
-                contracts, anchor = deployment
-                log.info("deployed %d contracts", len(contracts))
-                summary["contracts"] = deployment_summary(contracts)
-            summary["consortium"]["trust_anchor"] = anchor.to_json()
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            config_path = dev_config_path(args.out)
-            write_dev_config(config_path, summary, anchor, consortium)
-            args.out.write_text(json.dumps(summary, indent=2) + "\n")
-            print(render_summary(summary, args.out, config_path), flush=True)
-            _, death = await _until_stop_or_death(stop.wait(), nodes)
+            )
+            log.info("public devnet %s (%s) ready at %s", side, public.mode, public.url)
+            publics.append(public)
+        nodes = {"consortium": consortium} | {
+            public_side(i): node for i, node in enumerate(publics)
+        }
+        summary = devnet_summary(consortium, *publics)
+        reused = None
+        if args.data_dir is not None:
+            reused = await reusable_contracts(args.out, nodes)
+        if reused is not None:
+            log.info("reusing the %d contracts deployed earlier (all have code)", reused[1])
+            summary["contracts"] = reused[0]
+            anchor = TrustAnchor.from_summary(_read_json(args.out), consortium)
+        else:
+            log.info("deploying and wiring the xgate contracts on %d chains...", len(nodes))
+            hub, death = await _until_stop_or_death(deploy_hub(consortium, publics), nodes)
             if death is not None:
                 return _report_death(nodes, death)
-            log.info("stopping devnets...")
+            log.info("deployed %d contracts", len(hub.contracts))
+            summary["contracts"] = deployment_summary(hub.contracts)
+            anchor = hub.anchor
+        summary["consortium"]["trust_anchor"] = anchor.to_json()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        config_path = dev_config_path(args.out)
+        write_dev_config(config_path, summary, anchor, consortium)
+        args.out.write_text(json.dumps(summary, indent=2) + "\n")
+        print(render_summary(summary, args.out, config_path), flush=True)
+        _, death = await _until_stop_or_death(stop.wait(), nodes)
+        if death is not None:
+            return _report_death(nodes, death)
+        log.info("stopping devnets...")
     log.info("stopped")
     return 0
 
@@ -211,11 +252,14 @@ async def reusable_contracts(
     summary_file: Path, chains: dict[str, RunningNode]
 ) -> tuple[dict[str, Any], int] | None:
     """The ``contracts`` of an earlier summary when they can be reused on these chains (by
-    side: consortium, public): same chain ids and every address has code. None (with the reason
-    logged) otherwise."""
+    side: consortium, public, public-2 ...): the same public chains, the same chain ids and
+    every address has code. None (with the reason logged) otherwise."""
     try:
         earlier = _read_json(summary_file)
         contracts = earlier["contracts"]
+        if set(public_sides(earlier)) != set(chains) - {"consortium"}:
+            log.info("earlier public chains differ: deploying a fresh set")
+            return None
         for side, node in chains.items():
             if earlier[side]["chain_id"] != node.chain_id:
                 log.info("earlier %s chain id differs: deploying a fresh set", side)
@@ -276,6 +320,30 @@ class TrustAnchor:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class HubDeployment:
+    """The contracts of a consortium hub and its public chains (keys ``c.*``, then ``p.*``,
+    ``p2.*`` ... per public chain, in order: ``gateway.cli.deployment.public_prefix``) and the
+    trust anchor every public light client was deployed with."""
+
+    contracts: dict[str, Deployed]
+    anchor: TrustAnchor
+    public_count: int
+
+    def for_public(self, index: int) -> dict[str, Deployed]:
+        """The consortium's contracts and those of public chain ``index`` (from 0), the latter
+        under ``p.*`` keys: what a one-public-chain deployment holds."""
+        if not 0 <= index < self.public_count:
+            raise IndexError(f"no public chain {index} (deployed {self.public_count})")
+        prefix = public_prefix(index) + "."
+        out = {k: v for k, v in self.contracts.items() if k.startswith("c.")}
+        for key, item in self.contracts.items():
+            if key.startswith(prefix):
+                local = "p." + key.removeprefix(prefix)
+                out[local] = replace(item, key=local)
+        return out
+
+
 async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict[str, Deployed]:
     """Deploy every contract on both devnets, wired to each other (dev account 0 is admin)."""
     contracts, _ = await deploy_anchored(consortium, public)
@@ -285,7 +353,19 @@ async def deploy_contracts(consortium: RunningNode, public: RunningNode) -> dict
 async def deploy_anchored(
     consortium: RunningNode, public: RunningNode
 ) -> tuple[dict[str, Deployed], TrustAnchor]:
-    """``deploy_contracts``, and the trust anchor the light client was deployed with."""
+    """``deploy_contracts``, and the trust anchor the light client was deployed with: the
+    one-public-chain case of ``deploy_hub``."""
+    hub = await deploy_hub(consortium, [public])
+    return hub.contracts, hub.anchor
+
+
+async def deploy_hub(consortium: RunningNode, publics: Sequence[RunningNode]) -> HubDeployment:
+    """Deploy the consortium's contracts once and each public chain's own set, every public
+    chain wired to the consortium hub (``gateway.cli.deployment.hub_plan``; dev account 0 is
+    admin). Every light client is anchored on the same consortium header. The chains' plans
+    are sent in parallel."""
+    if not publics:
+        raise ConfigError("the hub needs at least one public chain")
     admin = consortium.accounts[0]
     consortium_adapter = QbftAdapter(
         QbftConfig(
@@ -296,36 +376,45 @@ async def deploy_anchored(
         ),
         signers=[LocalSigner(admin.private_key)],
     )
-    public_adapter = EvmAdapter(
-        EvmConfig(
-            rpc_url=public.url,
-            chain_id=ChainId(public.chain_id),
-            name="public",
-            finality=Finality.latest(),  # a dev chain: nobody reorgs it
-        ),
-        signers=[LocalSigner(admin.private_key)],
-    )
-    async with consortium_adapter, public_adapter:
+    public_adapters = [
+        EvmAdapter(
+            EvmConfig(
+                rpc_url=public.url,
+                chain_id=ChainId(public.chain_id),
+                name=public_side(index),
+                finality=Finality.latest(),  # a dev chain: nobody reorgs it
+            ),
+            signers=[LocalSigner(admin.private_key)],
+        )
+        for index, public in enumerate(publics)
+    ]
+    async with AsyncExitStack() as stack:
+        for adapter in (consortium_adapter, *public_adapters):
+            await stack.enter_async_context(adapter)
         head = await consortium_adapter.height(Finality.latest())
         trusted_header = await consortium_adapter.header(head)
         trusted = consortium_adapter.block_hash(trusted_header)
-        consortium_steps, public_steps = xgate_plan(
+        consortium_steps, public_steps = hub_plan(
             admin=Address(admin.address),
             attesters=[Address(a.address) for a in consortium.accounts[1:4]],
             attester_threshold=2,
             consortium_chain_id=consortium.chain_id,
-            public_chain_id=public.chain_id,
+            public_chain_ids=[public.chain_id for public in publics],
             consortium_validators=[Address(v) for v in consortium.validators],
             trusted_consortium_header=(head, trusted, trusted_header.timestamp),
         )
+        deployer = Address(admin.address)
         contracts = await execute(
             [
-                ChainPlan(consortium_adapter, Address(admin.address), consortium_steps),
-                ChainPlan(public_adapter, Address(admin.address), public_steps),
+                ChainPlan(consortium_adapter, deployer, consortium_steps),
+                *(
+                    ChainPlan(adapter, deployer, steps)
+                    for adapter, steps in zip(public_adapters, public_steps, strict=True)
+                ),
             ]
         )
     validators = tuple(sorted(Address(v) for v in consortium.validators))
-    return contracts, TrustAnchor(head, trusted, validators)
+    return HubDeployment(contracts, TrustAnchor(head, trusted, validators), len(publics))
 
 
 def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -> XgateConfig:
@@ -376,6 +465,12 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
     )
 
 
+def public_side(index: int) -> str:
+    """The name of public chain ``index`` (from 0) in the summary and xgate.toml: ``public``,
+    ``public-2`` ..."""
+    return side_name(public_prefix(index))
+
+
 def public_sides(summary: Mapping[str, Any]) -> list[str]:
     """The public chains of a devnet summary: every node entry besides ``consortium``."""
     return [
@@ -416,11 +511,13 @@ def _read_json(path: Path) -> Any:  # sync: a small local file (ASYNC240)
     return json.loads(path.read_text())
 
 
-def devnet_summary(consortium: RunningNode, public: RunningNode) -> dict[str, Any]:
+def devnet_summary(consortium: RunningNode, *publics: RunningNode) -> dict[str, Any]:
+    """The nodes part of .xgate/devnet.json: ``consortium``, then ``public``, ``public-2`` ...
+    (``public_side``) for the public chains in order."""
     return {
         "warning": "DEV ONLY: these private keys are public knowledge; never use them elsewhere",
         "consortium": _node_json(consortium),
-        "public": _node_json(public),
+        **{public_side(i): _node_json(public) for i, public in enumerate(publics)},
     }
 
 
@@ -445,14 +542,18 @@ def _addr(value: bytes | str) -> str:
 
 
 def render_summary(summary: dict[str, Any], path: Path, config_path: Path | None = None) -> str:
-    c, p = summary["consortium"], summary["public"]
+    c, sides = summary["consortium"], public_sides(summary)
     lines = [
         "",
         "xgate devnet is up",
         f"  consortium  chain id {c['chain_id']:<8} {c['rpc_url']}  ({len(c['validators'])} QBFT validators)",
-        f"  public      chain id {p['chain_id']:<8} {p['rpc_url']}  ({p['mode']})",
+        *(
+            f"  {side:<11} chain id {summary[side]['chain_id']:<8} {summary[side]['rpc_url']}"
+            f"  ({summary[side]['mode']})"
+            for side in sides
+        ),
         "",
-        "  dev accounts (funded on both chains, allowlisted on the consortium chain):",
+        "  dev accounts (funded on every chain, allowlisted on the consortium chain):",
     ]
     for account in c["dev_accounts"][:3]:
         lines.append(f"    {account['address']}  key {account['private_key']}")
@@ -460,9 +561,9 @@ def render_summary(summary: dict[str, Any], path: Path, config_path: Path | None
     contracts = summary.get("contracts")
     if contracts:
         lines.append("")
-        for side in ("consortium", "public"):
+        for side in ("consortium", *sides):
             lines.append(f"  {side} contracts:")
-            for name, item in contracts[side].items():
+            for name, item in contracts.get(side, {}).items():
                 lines.append(f"    {name:<26} {item['address']}  ({item['contract']})")
         lines.append(f"  ABIs: {contracts['abi_dir']}")
     if config_path is not None:
