@@ -14,9 +14,6 @@ import pytest
 
 from harness import Chain, make_chain
 
-# tests/e2e/_relay.py and tests/e2e/test_relay_service.py still import these from here.
-from harness import sync_clock as sync_clock
-
 
 @pytest.fixture(scope="session")
 def anvil_chain(anvil_node: Any) -> Chain:

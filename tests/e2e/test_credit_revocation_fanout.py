@@ -1,9 +1,10 @@
-"""End to end: a credit revocation reaches the public mirror without anyone calling ``publish``.
+"""End to end: a credit attestation issued on the consortium reaches the public mirror, and its
+revocation follows without anyone calling ``publish``; the relay services (``xgate run``, the
+shared ``services`` of tests/e2e/conftest.py) carry both.
 
 The contracts as ``xgate devnet up`` deploys them (consortium = QBFT devnet, public = anvil),
-whose plan lists the public chain in ``CreditRegistry.setMirrorChains``. ``revoke`` then sends the revocation through the
-consortium endpoint in the same transaction; a relayer proves that MessageSent log against a
-sealed consortium header accepted by the public ``QbftLightClient`` and delivers it.
+whose plan lists the public chain in ``CreditRegistry.setMirrorChains``: ``revoke`` sends the
+revocation through the consortium endpoint in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,89 +18,99 @@ from web3.logs import DISCARD
 
 from adapters.types import Address
 from gateway.cli.deployment import DEVNET_GUARDIAN_ACCOUNT as GUARDIAN  # pauses the endpoints
+from gateway.domain.messages import MESSAGE_SENT_TOPIC
 from gateway.domain.payloads import CreditAttestation, CreditRevocation, decode_payload
-from tests.e2e.test_bridge_roundtrip import (  # the deployed devnet (its own per module)
-    ADMIN,
-    REVOKED,
-    STRANGER,
-    VALID,
-    Devnet,
-    net,  # noqa: F401
-)
+from tests.e2e.conftest import Devnet, wait_delivered
+from tests.helpers.services import ServiceProcess
 
+ADMIN = 0  # the dev deployment's issuer and publisher
+STRANGER = 3  # replays a delivery
+VALID, REVOKED = 1, 3  # CreditStatus
 YEAR = 365 * 86400
 _subjects = count(1)
 
 
-def relay(net: Devnet, receipt: Any) -> Any:  # noqa: F811
-    """Relay the one message of a consortium transaction; returns the decoded payload."""
-    deliver, out = net.to_public(receipt)
-    net.public.send(deliver, sender=STRANGER)
-    return decode_payload(out.message.payload)
+def raw(address: str) -> Address:
+    return Address(bytes.fromhex(address[2:]))
 
 
 def _subject() -> str:
-    return to_checksum_address(keccak(text=f"fan-out sme {next(_subjects)}")[:20])
+    """A fresh subject per test (the contracts are shared by the whole e2e folder)."""
+    return to_checksum_address(keccak(text=f"e2e credit sme {next(_subjects)}")[:20])
 
 
-def _attest_and_publish(net: Devnet, who: str) -> None:  # noqa: F811
-    c, registry = net.consortium, net.contract("c.credit_registry")
-    valid_until = c.now() + YEAR
-    report = keccak(text=f"report of {who}")
-    grade = b"A".ljust(32, b"\0")
-    c.send(registry.functions.attest(who, 655, grade, valid_until, report), sender=ADMIN)
-    publish = c.send(registry.functions.publish(who, net.public.chain_id), sender=ADMIN)
-    assert isinstance(relay(net, publish), CreditAttestation)
-    assert net.contract("p.credit_mirror").functions.creditOf(who).call()[4] == VALID
-
-
-def _registry_events(net: Devnet, name: str, receipt: Any) -> list[dict[str, Any]]:  # noqa: F811
-    registry = net.contract("c.credit_registry")
+def _registry_events(devnet: Devnet, name: str, receipt: Any) -> list[dict[str, Any]]:
+    registry = devnet.contract("c.credit_registry")
     found = getattr(registry.events, name)().process_receipt(receipt, errors=DISCARD)
     return [dict(e["args"]) for e in found if e["address"] == registry.address]
 
 
-def test_a_revocation_is_sent_by_revoke_itself_and_relayed_to_the_public_mirror(
-    net: Devnet,  # noqa: F811
+def _attest_and_publish(
+    devnet: Devnet, services: ServiceProcess, who: str, score: int, grade: str
+) -> tuple[CreditAttestation, int]:
+    """Attest ``who``, publish it to the public chain and wait for the services to deliver it;
+    the delivered payload and the attestation's valid_until."""
+    c, registry = devnet.consortium, devnet.contract("c.credit_registry")
+    valid_until = c.now() + YEAR
+    report = keccak(text=f"rating report of {who}")
+    grade32 = grade.encode().ljust(32, b"\0")
+    c.send(registry.functions.attest(who, score, grade32, valid_until, report), sender=ADMIN)
+    publish = c.send(registry.functions.publish(who, devnet.pid), sender=ADMIN)
+    [record] = wait_delivered(devnet, services, "c", publish)
+    payload = decode_payload(record.message.payload)
+    assert isinstance(payload, CreditAttestation)
+    assert (payload.subject, payload.score, payload.grade) == (raw(who), score, grade)
+    assert (payload.valid_until, payload.report_hash) == (valid_until, report)
+    return payload, valid_until
+
+
+def test_credit_attestation_and_its_revocation_reach_the_public_mirror(
+    devnet: Devnet, services: ServiceProcess
 ) -> None:
-    c, registry = net.consortium, net.contract("c.credit_registry")
+    c, p = devnet.consortium, devnet.public
+    registry, mirror = devnet.contract("c.credit_registry"), devnet.contract("p.credit_mirror")
     # The deployment plan wires the fan-out (see CreditRegistry's notes).
-    assert registry.functions.mirrorChains().call() == [net.pid]
-    mirror = net.contract("p.credit_mirror")
-    who = _subject()
-    _attest_and_publish(net, who)
+    assert registry.functions.mirrorChains().call() == [devnet.pid]
+    who, issuer = _subject(), devnet.address(ADMIN)
+    grade = b"AA-".ljust(32, b"\0")
+    _, valid_until = _attest_and_publish(devnet, services, who, 742, "AA-")
+    assert mirror.functions.creditOf(who).call() == [742, grade, issuer, valid_until, VALID]
+    assert registry.functions.creditOf(who).call() == mirror.functions.creditOf(who).call()
 
     revoke = c.send(registry.functions.revoke(who), sender=ADMIN)
-    issuer = Address(bytes.fromhex(c.accounts[ADMIN].address[2:]))
-    payload = relay(net, revoke)  # the revoke transaction's own MessageSent
-    assert payload == CreditRevocation(Address(bytes.fromhex(who[2:])), 2, issuer)
-    (published,) = _registry_events(net, "Published", revoke)
-    assert (published["dstChainId"], published["version"]) == (net.public.chain_id, 2)
+    (published,) = _registry_events(devnet, "Published", revoke)
+    assert (published["dstChainId"], published["version"]) == (devnet.pid, 2)
+    [record] = wait_delivered(devnet, services, "c", revoke)  # revoke's own MessageSent
+    assert decode_payload(record.message.payload) == CreditRevocation(raw(who), 2, raw(issuer))
     score, _, _, _, status = mirror.functions.creditOf(who).call()
-    assert (score, status) == (655, REVOKED)
+    assert (score, status) == (742, REVOKED)  # the revoked attestation's figures stay visible
     assert registry.functions.creditOf(who).call() == mirror.functions.creditOf(who).call()
+    p.expect_revert(devnet.redeliver("c", record), "AlreadyDelivered", sender=STRANGER)
 
 
 def test_a_revocation_on_a_paused_route_is_recorded_and_publish_sends_it_later(
-    net: Devnet,  # noqa: F811
+    devnet: Devnet, services: ServiceProcess
 ) -> None:
-    c, registry = net.consortium, net.contract("c.credit_registry")
-    endpoint, mirror = net.contract("c.endpoint"), net.contract("p.credit_mirror")
-    pid = net.public.chain_id
+    c, registry = devnet.consortium, devnet.contract("c.credit_registry")
+    endpoint, mirror = devnet.contract("c.endpoint"), devnet.contract("p.credit_mirror")
+    pid = devnet.pid
     who = _subject()
-    _attest_and_publish(net, who)
+    _attest_and_publish(devnet, services, who, 655, "A")
 
     c.send(endpoint.functions.pauseRoute(pid), sender=GUARDIAN)
     try:
         revoke = c.send(registry.functions.revoke(who), sender=ADMIN)
     finally:  # only the timelock unpauses
-        net.govern("c", endpoint.functions.unpauseRoute(pid), salt=b"fan-out".rjust(32, b"\0"))
+        devnet.govern("c", endpoint.functions.unpauseRoute(pid), salt=b"fan-out".rjust(32, b"\0"))
     assert registry.functions.creditOf(who).call()[4] == REVOKED
-    (failed,) = _registry_events(net, "PublishFailed", revoke)
+    (failed,) = _registry_events(devnet, "PublishFailed", revoke)
     route_paused = keccak(text="RoutePaused(uint256)")[:4] + pid.to_bytes(32, "big")
     assert (failed["dstChainId"], failed["version"], failed["reason"]) == (pid, 2, route_paused)
-    assert mirror.functions.creditOf(who).call()[4] == VALID  # nothing was sent
+    sent = [log for log in revoke["logs"] if bytes(log["topics"][0]) == MESSAGE_SENT_TOPIC]
+    assert sent == []  # nothing was sent
+    assert mirror.functions.creditOf(who).call()[4] == VALID
 
-    publish = c.send(registry.functions.publish(who, pid), sender=ADMIN)  # the relayer's retry
-    assert isinstance(relay(net, publish), CreditRevocation)
+    publish = c.send(registry.functions.publish(who, pid), sender=ADMIN)  # the issuer's retry
+    [record] = wait_delivered(devnet, services, "c", publish)
+    assert isinstance(decode_payload(record.message.payload), CreditRevocation)
     assert mirror.functions.creditOf(who).call()[4] == REVOKED

@@ -2,7 +2,8 @@
 
 The deployment plan hands DEFAULT_ADMIN_ROLE of every contract to each chain's XgateTimelock
 (OpenZeppelin TimelockController) and the deployer renounces it; the guardian may pause but
-not unpause; the governor may only propose. Value limits are on.
+not unpause; the governor may only propose. Value limits are on. The devnet is the e2e
+folder's shared one (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from gateway.cli.deployment import (
     SETTLEMENT_LIMIT,
     deployment_summary,
 )
-from tests.e2e.test_bridge_roundtrip import Devnet, net  # noqa: F401  (the deployed devnet)
+from tests.e2e.conftest import Devnet
 
 DEPLOYER, GOVERNOR, GUARDIAN, STRANGER = 0, DEVNET_GOVERNOR_ACCOUNT, DEVNET_GUARDIAN_ACCOUNT, 8
 ADMIN_ROLE = b"\x00" * 32
@@ -25,37 +26,37 @@ INBOUND, OUTBOUND = 0, 1
 NO_PREDECESSOR = b"\x00" * 32
 
 
-def _governance(net: Devnet, chain: str) -> dict[str, Any]:  # noqa: F811
-    return dict(deployment_summary(net.deployed)["governance"][chain])
+def _governance(devnet: Devnet, chain: str) -> dict[str, Any]:
+    return dict(deployment_summary(devnet.deployed)["governance"][chain])
 
 
-def test_every_admin_role_is_the_timelocks_and_the_deployer_keeps_none(net: Devnet) -> None:  # noqa: F811
+def test_every_admin_role_is_the_timelocks_and_the_deployer_keeps_none(devnet: Devnet) -> None:
     for chain, side in (("consortium", "c"), ("public", "p")):
-        gov = _governance(net, chain)
-        timelock = net.contract(f"{side}.timelock")
+        gov = _governance(devnet, chain)
+        timelock = devnet.contract(f"{side}.timelock")
         assert gov["timelock"] == timelock.address
-        assert gov["proposers"] == [net.address(GOVERNOR)]
-        assert gov["guardian"] == net.address(GUARDIAN)
+        assert gov["proposers"] == [devnet.address(GOVERNOR)]
+        assert gov["guardian"] == devnet.address(GUARDIAN)
         assert timelock.functions.getMinDelay().call() == gov["min_delay_s"] > 0
-        for key, item in net.deployed.items():
+        for key, item in devnet.deployed.items():
             if key.startswith(side + ".") and to_checksum_address(item.address) in gov["admin_of"]:
-                has = net.contract(key).functions.hasRole
+                has = devnet.contract(key).functions.hasRole
                 assert has(ADMIN_ROLE, timelock.address).call(), key
                 for who in (DEPLOYER, GOVERNOR, GUARDIAN):
-                    assert not has(ADMIN_ROLE, net.address(who)).call(), (key, who)
+                    assert not has(ADMIN_ROLE, devnet.address(who)).call(), (key, who)
         assert len(gov["admin_of"]) >= 4
     # The timelock administers itself: nobody else holds its admin role.
-    timelock = net.contract("p.timelock")
+    timelock = devnet.contract("p.timelock")
     for who in (DEPLOYER, GOVERNOR, GUARDIAN):
-        assert not timelock.functions.hasRole(ADMIN_ROLE, net.address(who)).call()
+        assert not timelock.functions.hasRole(ADMIN_ROLE, devnet.address(who)).call()
 
 
 def test_a_route_change_goes_through_the_timelock_and_nobody_makes_it_directly(
-    net: Devnet,  # noqa: F811
+    devnet: Devnet,
 ) -> None:
-    p = net.public
-    endpoint, timelock = net.contract("p.endpoint"), net.contract("p.timelock")
-    peer, oracle = net.address(STRANGER), net.contract("p.qbft_light_client").address
+    p = devnet.public
+    endpoint, timelock = devnet.contract("p.endpoint"), devnet.contract("p.timelock")
+    peer, oracle = devnet.address(STRANGER), devnet.contract("p.qbft_light_client").address
     change = endpoint.functions.setRoute(4242, peer, oracle)
     for who in (DEPLOYER, GOVERNOR, GUARDIAN):
         p.expect_revert(change, "AccessControlUnauthorizedAccount", who)
@@ -73,34 +74,37 @@ def test_a_route_change_goes_through_the_timelock_and_nobody_makes_it_directly(
     p.expect_revert(execute, "TimelockUnexpectedOperationState", STRANGER)  # too early
     assert endpoint.functions.route(4242).call()[0] == "0x" + "00" * 20
     p.advance_time(delay)
+    devnet.sync_clocks()  # the services' light clients take no header from the future
     p.send(execute, sender=STRANGER)  # after the delay anyone executes it
     assert endpoint.functions.route(4242).call()[0] == peer
 
 
-def test_the_guardian_pauses_at_once_but_only_the_timelock_unpauses(net: Devnet) -> None:  # noqa: F811
-    c = net.consortium
-    endpoint = net.contract("c.endpoint")
+def test_the_guardian_pauses_at_once_but_only_the_timelock_unpauses(devnet: Devnet) -> None:
+    c = devnet.consortium
+    endpoint = devnet.contract("c.endpoint")
     c.send(endpoint.functions.pause(), sender=GUARDIAN)
     for who in (DEPLOYER, GUARDIAN):
         c.expect_revert(endpoint.functions.unpause(), "AccessControlUnauthorizedAccount", who)
-    net.govern("c", endpoint.functions.unpause(), salt=b"\x02" * 32)
+    devnet.govern("c", endpoint.functions.unpause(), salt=b"\x02" * 32)
     assert endpoint.functions.paused().call() is False
 
 
-def test_value_limits_are_on_and_the_guardian_can_only_tighten_them(net: Devnet) -> None:  # noqa: F811
-    c = net.consortium
-    vault, token = net.contract("c.vault"), net.contract("c.settlement_token")
+def test_value_limits_are_on_and_the_guardian_can_only_tighten_them(devnet: Devnet) -> None:
+    c = devnet.consortium
+    vault, token = devnet.contract("c.vault"), devnet.contract("c.settlement_token")
     for direction in (INBOUND, OUTBOUND):
-        config, _ = vault.functions.limit(token.address, net.pid, direction).call()
+        config, _ = vault.functions.limit(token.address, devnet.pid, direction).call()
         assert list(config) == list(SETTLEMENT_LIMIT.config())
-    gov = _governance(net, "consortium")
-    assert gov["limits"]["vault"]  # written to .xgate/devnet.json
+    gov = _governance(devnet, "consortium")
+    assert gov["limits"]["vault"]  # written to .xgate/devdevnet.json
     looser = (True, SETTLEMENT_LIMIT.capacity * 2, SETTLEMENT_LIMIT.rate, 0)
     c.expect_revert(
-        vault.functions.lowerLimit(token.address, net.pid, OUTBOUND, looser), "NotTighter", GUARDIAN
+        vault.functions.lowerLimit(token.address, devnet.pid, OUTBOUND, looser),
+        "NotTighter",
+        GUARDIAN,
     )
     c.expect_revert(
-        vault.functions.setLimit(token.address, net.pid, OUTBOUND, looser),
+        vault.functions.setLimit(token.address, devnet.pid, OUTBOUND, looser),
         "AccessControlUnauthorizedAccount",
         DEPLOYER,
     )
