@@ -1,5 +1,5 @@
-"""Bridge test helpers: a deployed endpoint set on one chain, and receipt proofs built by
-``adapters.receipts.BlockReceipts`` (the adapters' own proof path) from the node's receipts.
+"""Bridge test helpers: a deployed endpoint set on one chain; receipt proofs come from the
+adapters' own proof path (``EvmAdapter.receipt_proof`` through tests/helpers/proofs.py).
 
 Delivery is tested on ONE chain with two endpoint instances: ``remote`` (A) sends with
 ``dstChainId == chain id`` and ``local`` (B) delivers, trusting the test header oracle, which
@@ -12,37 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from web3 import Web3
 from web3.contract import Contract
 
-from adapters.receipts import BlockReceipts, ReceiptProof, receipt_from_rpc
-from adapters.types import Hash32
+from adapters.receipts import ReceiptProof
 from gateway.domain.messages import MESSAGE_SENT_TOPIC, Message, decode_message_sent
-from harness import Chain, w3_rpc
-
-# tests/e2e/_relay.py still imports the raw call by this name.
-rpc = w3_rpc
+from harness import Chain
+from tests.helpers.proofs import receipt_proof
 
 ADMIN, PAUSER, USER, STRANGER = 0, 1, 2, 3
 OTHER_CHAIN = 999  # a destination that is not this chain
-
-
-def prove_receipt(w3: Web3, tx_hash: bytes | str) -> ReceiptProof:
-    """The proof of a mined transaction's receipt (synchronous web3 for the contract tests;
-    the proof itself is built and checked against the receiptsRoot by ``BlockReceipts``)."""
-    tx_hex = tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex()
-    raw = w3_rpc(w3, "eth_getTransactionReceipt", tx_hex)
-    block = w3_rpc(w3, "eth_getBlockByHash", raw["blockHash"], False)
-    receipts = BlockReceipts(
-        Hash32(bytes.fromhex(block["hash"][2:])),
-        int(block["number"], 16),
-        bytes.fromhex(block["receiptsRoot"][2:]),
-        [
-            receipt_from_rpc(w3_rpc(w3, "eth_getTransactionReceipt", h))
-            for h in block["transactions"]
-        ],
-    )
-    return receipts.proof(int(raw["transactionIndex"], 16))
 
 
 def sent_messages(proven: ReceiptProof, chain_id: int) -> list[tuple[int, Message]]:
@@ -85,7 +63,7 @@ class Bridge:
         )
         self.chain.check_call(call, USER)  # a revert raises the decoded custom error
         tx = self.chain.send_with_margin(call, sender=USER)
-        proven = prove_receipt(self.chain.w3, tx["transactionHash"])
+        proven = receipt_proof(self.chain, tx["transactionHash"])
         [(log_index, msg)] = sent_messages(proven, self.chain_id)
         return proven, log_index, msg
 

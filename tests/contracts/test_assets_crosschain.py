@@ -30,7 +30,8 @@ from tests.contracts._assets_helpers import (
     revert_args,
     send,
 )
-from tests.contracts._bridge_helpers import prove_receipt, sent_messages
+from tests.contracts._bridge_helpers import sent_messages
+from tests.helpers.proofs import receipt_proof
 
 PAUSER = 1
 VALID, REVOKED = 1, 3
@@ -128,7 +129,7 @@ def w(anvil_chain: Chain, consortium_chain: Chain) -> World:
 
 def relay(src: Side, dst: Side, receipt: Any) -> tuple[Any, Any]:
     """Prove the MessageSent log of ``receipt`` (mined on ``src``) and deliver it on ``dst``."""
-    proven = prove_receipt(src.chain.w3, receipt["transactionHash"])
+    proven = receipt_proof(src.chain, receipt["transactionHash"])
     [(log_index, msg)] = sent_messages(proven, src.id)
     send(
         dst.chain,

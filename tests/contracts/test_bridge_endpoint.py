@@ -26,9 +26,9 @@ from tests.contracts._bridge_helpers import (
     Bridge,
     deploy_bridge,
     deploy_endpoint,
-    prove_receipt,
     sent_messages,
 )
+from tests.helpers.proofs import receipt_proof
 
 VECTORS = json.loads(
     (Path(__file__).parent.parent / "vectors" / "bridge_messages.json").read_text()
@@ -109,7 +109,7 @@ def test_send_from_a_contract_names_the_contract_as_sender(bridge: Bridge) -> No
         ),
         sender=USER,
     )
-    [(_, msg)] = sent_messages(prove_receipt(chain.w3, tx["transactionHash"]), chain.chain_id)
+    [(_, msg)] = sent_messages(receipt_proof(chain, tx["transactionHash"]), chain.chain_id)
     assert msg.sender == _addr(bridge.sender.address)
 
 
@@ -206,7 +206,7 @@ def test_log_of_another_contract_in_the_same_receipt_is_rejected(bridge: Bridge)
         ),
         sender=USER,
     )
-    proven = prove_receipt(chain.w3, tx["transactionHash"])
+    proven = receipt_proof(chain, tx["transactionHash"])
     bridge.post_header(proven)
     assert proven.receipt.logs[0].address == _addr(bridge.sender.address)  # the Noise event
     err = chain.expect_revert(bridge.deliver_call(proven, 0), "WrongEmitter")
@@ -288,7 +288,7 @@ def test_batch_delivers_several_messages_of_one_receipt(bridge: Bridge) -> None:
         ),
         sender=USER,
     )
-    proven = prove_receipt(chain.w3, tx["transactionHash"])
+    proven = receipt_proof(chain, tx["transactionHash"])
     bridge.post_header(proven)
     sent = sent_messages(proven, chain.chain_id)
     assert [m.payload for _, m in sent] == payloads

@@ -17,9 +17,9 @@ from tests.contracts._bridge_helpers import (
     STRANGER,
     USER,
     deploy_endpoint,
-    prove_receipt,
     sent_messages,
 )
+from tests.helpers.proofs import receipt_proof
 
 
 def test_consortium_message_is_delivered_on_anvil_through_the_qbft_light_client(
@@ -42,7 +42,7 @@ def test_consortium_message_is_delivered_on_anvil_through_the_qbft_light_client(
     tx = consortium.send(
         source.functions.send(anvil.chain_id, receiver.address, payload), sender=USER
     )
-    proven = prove_receipt(consortium.w3, tx["transactionHash"])
+    proven = receipt_proof(consortium, tx["transactionHash"])
     [(log_index, msg)] = sent_messages(proven, consortium.chain_id)
 
     # The light client on anvil trusts the parent header and its validator set.

@@ -16,9 +16,9 @@ from tests.contracts._bridge_helpers import (
     Bridge,
     deploy_bridge,
     mine_block,
-    prove_receipt,
     sent_messages,
 )
+from tests.helpers.proofs import receipt_proof
 
 BLOCK_TXS = 40
 DEEP = (0x11, 0x12, 0x1F)  # share the first key nibble with 15 others: 3-node proofs
@@ -44,7 +44,7 @@ def deep(anvil_chain: Chain) -> DeepBlock:
     receipts = mine_block(anvil_chain, calls)
     proofs = {}
     for i in (*DEEP, SHALLOW):
-        proven = prove_receipt(anvil_chain.w3, receipts[i]["transactionHash"])
+        proven = receipt_proof(anvil_chain, receipts[i]["transactionHash"])
         [(log_index, _)] = sent_messages(proven, here)
         proofs[i] = (proven, log_index)
     bridge.post_header(proofs[SHALLOW][0])
