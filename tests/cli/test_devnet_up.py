@@ -342,3 +342,30 @@ def test_a_restart_on_the_same_data_dir_reuses_the_deployed_contracts(tmp_path):
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
+
+
+def test_two_public_chains_are_summarised_and_written_with_four_routes(tmp_path):
+    from gateway.config import load_config
+
+    out, log = tmp_path / "devnet.json", tmp_path / "up.log"
+    proc = _start_up(out, log, "--public-chains", "2")
+    try:
+        summary = _wait_summary(proc, out, log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    ids = {side: summary[side]["chain_id"] for side in ("consortium", "public", "public-2")}
+    assert len(set(ids.values())) == 3
+    assert summary["public"]["rpc_url"] != summary["public-2"]["rpc_url"]
+    for side in ("public", "public-2"):
+        assert {"endpoint", "qbft_light_client", "asset_gateway"} <= set(summary["contracts"][side])
+    cfg = load_config(out.with_name("xgate.toml"))
+    assert {name: chain.chain_id for name, chain in cfg.chains.items()} == ids
+    assert {route.name for route in cfg.routes} == {
+        "consortium->public",
+        "public->consortium",
+        "consortium->public-2",
+        "public-2->consortium",
+    }
+    assert cfg.attester is not None and set(cfg.attester.chains) == {"public", "public-2"}
