@@ -344,7 +344,7 @@ def test_a_restart_on_the_same_data_dir_reuses_the_deployed_contracts(tmp_path):
             proc.wait(timeout=30)
 
 
-def test_two_public_chains_are_summarised_and_written_with_four_routes(tmp_path):
+def test_two_public_chains_are_summarised_and_written_with_four_routes(tmp_path: Path) -> None:
     from gateway.config import load_config
 
     out, log = tmp_path / "devnet.json", tmp_path / "up.log"
