@@ -51,6 +51,13 @@ def _native(b: Chain) -> dict[str, int]:
         b.gas(fn.lock(h, bob, timelock), value=AMOUNT)
         b.advance_time(61)
         refunds.append(b.gas(fn.refund(h, AMOUNT, bob, timelock)))
+    refunds_for = []  # a keeper (account 2) refunds alice's swap to alice
+    for _ in range(ROUNDS):
+        _, h = _preimage()
+        timelock = b.now() + 60
+        b.gas(fn.lock(h, bob, timelock), value=AMOUNT)
+        b.advance_time(61)
+        refunds_for.append(b.gas(fn.refundFor(h, AMOUNT, bob, alice, timelock), sender=2))
     relayed = []
     for _ in range(ROUNDS):
         p, h = _preimage()
@@ -84,14 +91,24 @@ def _native(b: Chain) -> dict[str, int]:
         refund_batch.append((h, AMOUNT, bob, timelock))
     b.advance_time(61)
     refund_batch_gas = b.gas(fn.refundBatch(refund_batch))
+    refund_for_batch = []
+    for _ in range(BATCH):
+        _, h = _preimage()
+        timelock = b.now() + 60
+        b.gas(fn.lock(h, bob, timelock), value=AMOUNT)
+        refund_for_batch.append((h, AMOUNT, bob, alice, timelock))
+    b.advance_time(61)
+    refund_for_batch_gas = b.gas(fn.refundForBatch(refund_for_batch), sender=2)
     return {
         "eth_lock": median(locks),
         "eth_claim": median(claims),
         "eth_refund": median(refunds),
+        "eth_refund_for": median(refunds_for),
         "eth_claim_relayed": median(relayed),
         "claim_single_x10": sum(singles),
         "claim_batch_10": batch_gas,
         "refund_batch_10": refund_batch_gas,
+        "refund_for_batch_10": refund_for_batch_gas,
     }
 
 
@@ -136,6 +153,15 @@ def _erc20(b: Chain) -> dict[str, int]:
         b.gas(fn.lock(h, AMOUNT, token.address, bob, timelock))
         b.advance_time(61)
         refunds.append(b.gas(fn.refund(h, AMOUNT, token.address, bob, timelock)))
+    refunds_for = []
+    for _ in range(ROUNDS):
+        _, h = _preimage()
+        timelock = b.now() + 60
+        b.gas(tk.approve(htlc.address, AMOUNT))
+        b.gas(fn.lock(h, AMOUNT, token.address, bob, timelock))
+        b.advance_time(61)
+        call = fn.refundFor(h, AMOUNT, token.address, bob, alice, timelock)
+        refunds_for.append(b.gas(call, sender=2))
     batch = []
     for _ in range(BATCH):
         p, h = _preimage()
@@ -149,6 +175,7 @@ def _erc20(b: Chain) -> dict[str, int]:
         "erc20_claim_batch_10": batch_gas,
         "erc20_claim": median(claims),
         "erc20_refund": median(refunds),
+        "erc20_refund_for": median(refunds_for),
         "erc20_permit_lock": median(permit_locks),
     }
 
@@ -201,10 +228,21 @@ def _erc721(b: Chain) -> dict[str, int]:
         b.gas(nf.safeTransferFrom(alice, htlc.address, token_id, _lock_data(h, bob, timelock)))
         b.advance_time(61)
         refunds.append(b.gas(fn.refund(h, token_id, nft.address, bob, timelock)))
+    refunds_for = []
+    for _ in range(ROUNDS):
+        _, h = _preimage()
+        token_id = next(next_id)
+        b.gas(nf.mint(alice, token_id))
+        timelock = b.now() + 60
+        b.gas(nf.safeTransferFrom(alice, htlc.address, token_id, _lock_data(h, bob, timelock)))
+        b.advance_time(61)
+        call = fn.refundFor(h, token_id, nft.address, bob, alice, timelock)
+        refunds_for.append(b.gas(call, sender=2))
     return {
         "erc721_lock": median(locks),
         "erc721_claim": median(claims),
         "erc721_refund": median(refunds),
+        "erc721_refund_for": median(refunds_for),
     }
 
 

@@ -144,7 +144,7 @@ def test_a_batch_with_one_bad_entry_reverts_as_a_whole(d: Deployed) -> None:
 
 def test_empty_batches_are_refused(d: Deployed) -> None:
     for contract in (d.native, d.erc20, d.erc721):
-        for fn in ("claimBatch", "refundBatch"):
+        for fn in ("claimBatch", "refundBatch", "refundForBatch"):
             d.chain.expect_revert(getattr(contract.functions, fn)([]), "EmptyBatch")
 
 
@@ -197,6 +197,98 @@ def test_erc721_batch_claim_and_refund(d: Deployed) -> None:
     d.chain.send(d.erc721.functions.refundBatch(batch))
     assert [d.nft.functions.ownerOf(r[2]).call() for r in refunds] == [alice, alice]
     assert _open(d.erc721, [c[-1] for c in claims + refunds]) == [False] * 4
+
+
+def _lock_native_for(d: Deployed, refunder: str, ttl: int = 30) -> tuple[Any, ...]:
+    """alice locks for bob with ``refunder`` named (lockFor)."""
+    _, hashlock = new_secret()
+    timelock = d.chain.now() + ttl
+    bob = address(d.chain, BOB)
+    d.chain.send(d.native.functions.lockFor(hashlock, bob, refunder, timelock), value=AMOUNT)
+    key = swap_key(hashlock, AMOUNT, ZERO, bob, refunder, timelock)
+    return hashlock, timelock, refunder, key
+
+
+def test_native_refund_for_batch_by_a_stranger_pays_each_refunder(d: Deployed) -> None:
+    alice, bob, keeper = (address(d.chain, i) for i in (ALICE, BOB, KEEPER))
+    swaps = [_lock_native_for(d, r) for r in (alice, alice, keeper, alice)]
+    d.chain.advance_time(31)
+    before = {who: _eth(d, who) for who in (alice, keeper)}
+    mallory = address(d.chain, MALLORY)
+    mallory_before = _eth(d, mallory)
+    batch = [(h, AMOUNT, bob, r, t) for h, t, r, _ in swaps]
+    receipt = d.chain.send(d.native.functions.refundForBatch(batch), sender=MALLORY)
+    assert _eth(d, alice) == before[alice] + 3 * AMOUNT
+    assert _eth(d, keeper) == before[keeper] + AMOUNT
+    assert _eth(d, mallory) == mallory_before - eth_spent(receipt)
+    assert _open(d.native, [k for *_, k in swaps]) == [False] * 4
+    assert [e["hashlock"] for e in logs(d.native, "Refunded", receipt)] == [s[0] for s in swaps]
+
+
+def test_a_refund_for_batch_with_an_entry_not_due_or_not_open_reverts_as_a_whole(
+    d: Deployed,
+) -> None:
+    alice, bob, mallory = (address(d.chain, i) for i in (ALICE, BOB, MALLORY))
+    due = [_lock_native_for(d, alice) for _ in range(2)]
+    d.chain.advance_time(31)
+    early = _lock_native_for(d, alice, ttl=HOUR)
+    keys = [k for *_, k in [*due, early]]
+    state = lambda: (_open(d.native, keys), _eth(d, d.native.address))  # noqa: E731
+    batch = [(h, AMOUNT, bob, r, t) for h, t, r, _ in [*due, early]]
+    call = d.native.functions.refundForBatch(batch)
+    rejects(d.chain, call, "SwapNotExpired", state, sender=MALLORY)
+    wrong = [(h, AMOUNT, bob, r, t) for h, t, r, _ in due]
+    wrong[1] = (wrong[1][0], AMOUNT, bob, mallory, wrong[1][4])  # another refunder
+    call = d.native.functions.refundForBatch(wrong)
+    rejects(d.chain, call, "SwapNotFound", state, sender=MALLORY)
+    assert _open(d.native, keys) == [True] * 3
+
+
+def test_erc20_refund_for_batch_makes_one_transfer_per_run_of_token_and_refunder(
+    d: Deployed,
+) -> None:
+    a, b = d.token_a, d.token_b
+    alice, bob, keeper = (address(d.chain, i) for i in (ALICE, BOB, KEEPER))
+    entries = []
+    for token, refunder in ((a, alice), (a, alice), (a, keeper), (b, keeper)):
+        _, hashlock = new_secret()
+        timelock = d.chain.now() + 30
+        d.chain.send(token.functions.approve(d.erc20.address, AMOUNT))
+        d.chain.send(
+            d.erc20.functions.lockFor(hashlock, AMOUNT, token.address, bob, refunder, timelock)
+        )
+        entries.append((hashlock, AMOUNT, token.address, bob, refunder, timelock))
+    d.chain.advance_time(31)
+
+    def held() -> list[int]:
+        return [t.functions.balanceOf(who).call() for t in (a, b) for who in (alice, keeper)]
+
+    before = held()
+    receipt = d.chain.send(d.erc20.functions.refundForBatch(entries), sender=MALLORY)
+    # (a, alice), (a, keeper), (b, alice), (b, keeper)
+    gained = [x - y for x, y in zip(held(), before, strict=True)]
+    assert gained == [2 * AMOUNT, AMOUNT, 0, AMOUNT]
+    assert len(logs(a, "Transfer", receipt)) == 2
+    assert len(logs(b, "Transfer", receipt)) == 1
+    keys = [swap_key(h, v, t, c, r, tl) for h, v, t, c, r, tl in entries]
+    assert _open(d.erc20, keys) == [False] * 4
+
+
+def test_erc721_refund_for_batch_returns_each_token_to_its_refunder(d: Deployed) -> None:
+    alice, bob, keeper = (address(d.chain, i) for i in (ALICE, BOB, KEEPER))
+    entries = []
+    for refunder in (alice, keeper):
+        token_id = d.token_id()
+        _, hashlock = new_secret()
+        timelock = d.chain.now() + 30
+        data = lock_data(hashlock, bob, timelock, refunder)
+        d.chain.send(d.nft.functions.safeTransferFrom(alice, d.erc721.address, token_id, data))
+        entries.append((hashlock, token_id, d.nft.address, bob, refunder, timelock))
+    d.chain.advance_time(31)
+    d.chain.send(d.erc721.functions.refundForBatch(entries), sender=MALLORY)
+    assert [d.nft.functions.ownerOf(e[1]).call() for e in entries] == [alice, keeper]
+    keys = [swap_key(h, i, t, c, r, tl) for h, i, t, c, r, tl in entries]
+    assert _open(d.erc721, keys) == [False] * 2
 
 
 # -- relayed claims ------------------------------------------------------------------------------

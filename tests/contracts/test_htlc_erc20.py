@@ -306,3 +306,80 @@ def test_lock_for_with_a_zero_refunder_is_refused(env: Env) -> None:
     key = swap_key(hashlock, AMOUNT, env.token.address, bob, zero, timelock)
     call = env.htlc.functions.lockFor(hashlock, AMOUNT, env.token.address, bob, zero, timelock)
     rejects(chain, call, "ZeroRefunder", lambda: _state(env, key))
+
+
+# -- refundFor: anyone refunds to the refunder after the timelock -------------------------------
+
+
+@pytest.mark.parametrize("kind", ["openzeppelin", "no-return"])
+def test_refund_for_by_a_stranger_pays_the_refunder_after_the_timelock(env: Env, kind: str) -> None:
+    token = env.token if kind == "openzeppelin" else _usdt(env)
+    _, hashlock, timelock, key = _lock(env, token, ttl=30)
+    chain = env.chain
+    chain.advance_time(31)
+    alice, bob, mallory = address(chain, ALICE), address(chain, BOB), address(chain, MALLORY)
+    before = (_bal(token, alice), _bal(token, mallory), _bal(token, env.htlc.address))
+    call = env.htlc.functions.refundFor(hashlock, AMOUNT, token.address, bob, alice, timelock)
+    receipt = chain.send(call, sender=MALLORY)
+    assert (_bal(token, alice), _bal(token, mallory), _bal(token, env.htlc.address)) == (
+        before[0] + AMOUNT,
+        before[1],
+        before[2] - AMOUNT,
+    )
+    assert not env.is_open(key)
+    assert logs(env.htlc, "Refunded", receipt) == [{"hashlock": hashlock}]
+    refund = env.htlc.functions.refund(hashlock, AMOUNT, token.address, bob, timelock)
+    rejects(chain, refund, "SwapNotFound", lambda: _state(env, key, token))
+
+
+def test_refund_for_before_the_timelock_after_a_claim_or_twice_is_refused(env: Env) -> None:
+    chain = env.chain
+    alice, bob = address(chain, ALICE), address(chain, BOB)
+    fn = env.htlc.functions
+    token = env.token.address
+    # before the timelock
+    _, hashlock, timelock, key = _lock(env, ttl=30)
+    early = fn.refundFor(hashlock, AMOUNT, token, bob, alice, timelock)
+    rejects(chain, early, "SwapNotExpired", lambda: _state(env, key), sender=MALLORY)
+    # after a claim
+    preimage, claimed_hashlock, claimed_timelock, claimed_key = _lock(env, ttl=30)
+    chain.send(fn.claim(preimage, AMOUNT, token, alice, claimed_timelock), sender=BOB)
+    chain.advance_time(31)
+    after_claim = fn.refundFor(claimed_hashlock, AMOUNT, token, bob, alice, claimed_timelock)
+    rejects(chain, after_claim, "SwapNotFound", lambda: _state(env, claimed_key), sender=MALLORY)
+    # twice
+    chain.send(early, sender=MALLORY)
+    rejects(chain, early, "SwapNotFound", lambda: _state(env, key), sender=MALLORY)
+
+
+def test_refund_for_naming_another_refunder_or_term_is_refused(env: Env) -> None:
+    _, hashlock, timelock, key = _lock(env, ttl=30)
+    chain = env.chain
+    chain.advance_time(31)
+    alice, bob, mallory = (address(chain, i) for i in (ALICE, BOB, MALLORY))
+    fn = env.htlc.functions
+    token, usdt = env.token.address, _usdt(env).address
+    for call in (
+        fn.refundFor(hashlock, AMOUNT, token, bob, mallory, timelock),
+        fn.refundFor(hashlock, AMOUNT, token, bob, bob, timelock),
+        fn.refundFor(hashlock, AMOUNT, usdt, bob, alice, timelock),
+        fn.refundFor(hashlock, AMOUNT - 1, token, bob, alice, timelock),
+    ):
+        rejects(chain, call, "SwapNotFound", lambda: _state(env, key), sender=MALLORY)
+    assert env.is_open(key)
+
+
+def test_refund_for_returns_a_lock_for_to_its_named_refunder(env: Env) -> None:
+    chain = env.chain
+    bob, keeper = address(chain, BOB), address(chain, KEEPER)
+    _, hashlock = new_secret()
+    timelock = chain.now() + 30
+    chain.send(env.token.functions.approve(env.htlc.address, AMOUNT))
+    chain.send(
+        env.htlc.functions.lockFor(hashlock, AMOUNT, env.token.address, bob, keeper, timelock)
+    )
+    chain.advance_time(31)
+    before = _bal(env.token, keeper)
+    call = env.htlc.functions.refundFor(hashlock, AMOUNT, env.token.address, bob, keeper, timelock)
+    chain.send(call, sender=MALLORY)
+    assert _bal(env.token, keeper) == before + AMOUNT

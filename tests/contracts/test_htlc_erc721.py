@@ -254,3 +254,67 @@ def test_a_refunder_contract_without_the_receiver_hook_still_gets_its_token_back
     chain.send(wallet.functions.execute(env.htlc.address, data))
     assert _owner(env, token_id) == wallet.address
     assert not env.is_open(key)
+
+
+# -- refundFor: anyone refunds to the refunder after the timelock -------------------------------
+
+
+def test_refund_for_by_a_stranger_returns_the_token_to_the_refunder(env: Env) -> None:
+    assert env.token is not None
+    _, hashlock, token_id, timelock, key = _lock(env, ttl=30)
+    chain = env.chain
+    chain.advance_time(31)
+    alice, bob = address(chain, ALICE), address(chain, BOB)
+    call = env.htlc.functions.refundFor(hashlock, token_id, env.token.address, bob, alice, timelock)
+    receipt = chain.send(call, sender=MALLORY)
+    assert _owner(env, token_id) == alice
+    assert not env.is_open(key)
+    assert logs(env.htlc, "Refunded", receipt) == [{"hashlock": hashlock}]
+    state = lambda: (env.is_open(key), _owner(env, token_id))  # noqa: E731
+    rejects(chain, call, "SwapNotFound", state, sender=MALLORY)  # twice
+    refund = env.htlc.functions.refund(hashlock, token_id, env.token.address, bob, timelock)
+    rejects(chain, refund, "SwapNotFound", state, sender=ALICE)
+
+
+def test_refund_for_before_the_timelock_after_a_claim_or_for_another_refunder_is_refused(
+    env: Env,
+) -> None:
+    assert env.token is not None
+    chain = env.chain
+    alice, bob, mallory = (address(chain, i) for i in (ALICE, BOB, MALLORY))
+    fn, nft = env.htlc.functions, env.token.address
+    _, hashlock, token_id, timelock, key = _lock(env, ttl=30)
+    state = lambda: (env.is_open(key), _owner(env, token_id))  # noqa: E731
+    call = fn.refundFor(hashlock, token_id, nft, bob, alice, timelock)
+    rejects(chain, call, "SwapNotExpired", state, sender=MALLORY)
+    preimage, c_hashlock, c_id, c_timelock, c_key = _lock(env, ttl=30)
+    chain.send(fn.claim(preimage, c_id, nft, alice, c_timelock), sender=BOB)
+    chain.advance_time(31)
+    after_claim = fn.refundFor(c_hashlock, c_id, nft, bob, alice, c_timelock)
+    c_state = lambda: (env.is_open(c_key), _owner(env, c_id))  # noqa: E731
+    rejects(chain, after_claim, "SwapNotFound", c_state, sender=MALLORY)
+    assert _owner(env, c_id) == bob
+    for wrong in (
+        fn.refundFor(hashlock, token_id, nft, bob, mallory, timelock),
+        fn.refundFor(hashlock, token_id, nft, bob, bob, timelock),
+        fn.refundFor(hashlock, token_id + 1, nft, bob, alice, timelock),
+    ):
+        rejects(chain, wrong, "SwapNotFound", state, sender=MALLORY)
+    assert env.is_open(key) and _owner(env, token_id) == env.htlc.address
+
+
+def test_refund_for_returns_the_token_to_a_refunder_without_the_receiver_hook(env: Env) -> None:
+    """As ``refund``, ``refundFor`` uses ``transferFrom``: a refunder contract that cannot
+    receive ERC-721 safely (no hook) still gets its token back, whoever triggers it."""
+    assert env.token is not None
+    chain = env.chain
+    wallet = chain.deploy("HtlcTestWallet", address(chain, ALICE))
+    _, hashlock, token_id, timelock, key = _lock(env, ttl=30, refunder=wallet.address)
+    chain.advance_time(31)
+    bob = address(chain, BOB)
+    call = env.htlc.functions.refundFor(
+        hashlock, token_id, env.token.address, bob, wallet.address, timelock
+    )
+    chain.send(call, sender=MALLORY)
+    assert _owner(env, token_id) == wallet.address
+    assert not env.is_open(key)

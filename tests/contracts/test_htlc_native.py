@@ -375,3 +375,103 @@ def test_lock_for_with_a_zero_refunder_is_refused(env: Env) -> None:
         hashlock, address(env.chain, BOB), ZERO, env.chain.now() + HOUR
     )
     rejects(env.chain, call, "ZeroRefunder", lambda: _balance(env, env.htlc.address), value=AMOUNT)
+
+
+# -- refundFor: anyone refunds to the refunder after the timelock -------------------------------
+
+
+def test_refund_for_by_a_stranger_pays_the_refunder_after_the_timelock(env: Env) -> None:
+    chain = env.chain
+    _, hashlock, timelock, key = _lock(env, ttl=30)
+    chain.advance_time(31)
+    bob = address(chain, BOB)
+    alice_before, mallory_before = _balance(env, ALICE), _balance(env, MALLORY)
+    escrow = _balance(env, env.htlc.address)
+    call = env.htlc.functions.refundFor(hashlock, AMOUNT, bob, address(chain, ALICE), timelock)
+    receipt = chain.send(call, sender=MALLORY)
+    # The refunder gets the value without sending anything; the caller only pays gas.
+    assert _balance(env, ALICE) == alice_before + AMOUNT
+    assert _balance(env, MALLORY) == mallory_before - eth_spent(receipt)
+    assert _balance(env, env.htlc.address) == escrow - AMOUNT
+    assert not env.is_open(key)
+    assert logs(env.htlc, "Refunded", receipt) == [{"hashlock": hashlock}]
+    # The refunder's own refund finds nothing left.
+    refund = env.htlc.functions.refund(hashlock, AMOUNT, bob, timelock)
+    rejects(chain, refund, "SwapNotFound", lambda: _state(env, key), sender=ALICE)
+
+
+def test_refund_for_before_the_timelock_is_refused(env: Env) -> None:
+    _, hashlock, timelock, key = _lock(env)
+    chain = env.chain
+    call = env.htlc.functions.refundFor(
+        hashlock, AMOUNT, address(chain, BOB), address(chain, ALICE), timelock
+    )
+    for sender in (MALLORY, ALICE):
+        rejects(chain, call, "SwapNotExpired", lambda: _state(env, key), sender=sender)
+
+
+def test_refund_for_after_a_claim_is_refused(env: Env) -> None:
+    preimage, hashlock, timelock, key = _lock(env, ttl=30)
+    chain = env.chain
+    alice, bob = address(chain, ALICE), address(chain, BOB)
+    chain.send(env.htlc.functions.claim(preimage, AMOUNT, alice, timelock), sender=BOB)
+    chain.advance_time(31)
+    call = env.htlc.functions.refundFor(hashlock, AMOUNT, bob, alice, timelock)
+    rejects(chain, call, "SwapNotFound", lambda: _state(env, key), sender=MALLORY)
+
+
+def test_refund_for_twice_is_refused(env: Env) -> None:
+    _, hashlock, timelock, key = _lock(env, ttl=30)
+    chain = env.chain
+    chain.advance_time(31)
+    call = env.htlc.functions.refundFor(
+        hashlock, AMOUNT, address(chain, BOB), address(chain, ALICE), timelock
+    )
+    chain.send(call, sender=KEEPER)
+    for sender in (KEEPER, MALLORY):
+        rejects(chain, call, "SwapNotFound", lambda: _state(env, key), sender=sender)
+
+
+def test_refund_for_naming_another_refunder_or_term_is_refused(env: Env) -> None:
+    _, hashlock, timelock, key = _lock(env, ttl=30)
+    chain = env.chain
+    chain.advance_time(31)
+    alice, bob, mallory = (address(chain, i) for i in (ALICE, BOB, MALLORY))
+    fn = env.htlc.functions
+    for call in (
+        fn.refundFor(hashlock, AMOUNT, bob, mallory, timelock),  # the caller as refunder
+        fn.refundFor(hashlock, AMOUNT, bob, bob, timelock),  # the claimer as refunder
+        fn.refundFor(hashlock, AMOUNT, mallory, alice, timelock),  # another claimer
+        fn.refundFor(hashlock, AMOUNT + 1, bob, alice, timelock),  # another amount
+    ):
+        rejects(chain, call, "SwapNotFound", lambda: _state(env, key), sender=MALLORY)
+    assert env.is_open(key)
+
+
+def test_refund_for_pays_a_named_refunder_not_the_payer_of_the_lock(env: Env) -> None:
+    chain = env.chain
+    _, hashlock = new_secret()
+    timelock = chain.now() + 30
+    bob, keeper = address(chain, BOB), address(chain, KEEPER)
+    chain.send(env.htlc.functions.lockFor(hashlock, bob, keeper, timelock), value=AMOUNT)
+    chain.advance_time(31)
+    before = _balance(env, KEEPER)
+    chain.send(env.htlc.functions.refundFor(hashlock, AMOUNT, bob, keeper, timelock), MALLORY)
+    assert _balance(env, KEEPER) == before + AMOUNT
+
+
+def test_refund_for_to_a_refunder_that_refuses_payment_fails_and_keeps_the_swap_open(
+    env: Env,
+) -> None:
+    chain = env.chain
+    wallet = chain.deploy("HtlcReentrantClaimer", env.htlc.address)
+    chain.send(wallet.functions.setRefuse(True))
+    _, hashlock = new_secret()
+    timelock = chain.now() + 30
+    bob = address(chain, BOB)
+    chain.send(env.htlc.functions.lockFor(hashlock, bob, wallet.address, timelock), value=AMOUNT)
+    key = swap_key(hashlock, AMOUNT, ZERO, bob, wallet.address, timelock)
+    chain.advance_time(31)
+    call = env.htlc.functions.refundFor(hashlock, AMOUNT, bob, wallet.address, timelock)
+    rejects(chain, call, "TransferFailed", lambda: _state(env, key), sender=MALLORY)
+    assert env.is_open(key)

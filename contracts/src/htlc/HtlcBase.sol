@@ -12,7 +12,10 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 ///   deleted on claim or refund. The hashlock is `sha256(preimage)` over an exact 32-byte
 ///   preimage (`bytes32`), compatible with Bitcoin/Lightning (docs/htlc.md §5.4-5.5).
 ///   Windows are disjoint: claim only while `block.timestamp < timelock`, refund only from
-///   `timelock` on, so a claim and a refund can never race (htlc.md §4.2).
+///   `timelock` on, so a claim and a refund can never race (htlc.md §4.2). From the timelock on
+///   the refund to the swap's refunder is therefore its only possible outcome, so anyone may
+///   trigger it (`refundFor`, a keeper for the user): it always pays the refunder, never the
+///   caller (htlc.md §2.7).
 abstract contract HtlcBase is EIP712 {
     /// @notice EIP-712 type of a relayed claim: the claimer lets `submitter` (and only it)
     ///   claim swap `swapKey`, paying out to `destination`. Deleting the swap on claim makes
@@ -126,7 +129,8 @@ abstract contract HtlcBase is EIP712 {
         delete swaps[key];
     }
 
-    /// Closes a swap for a refund: from the timelock on only.
+    /// Closes a swap for a refund (`refund` by the refunder, `refundFor` by anyone for the
+    /// refunder): from the timelock on only.
     function _closeForRefund(bytes32 key, uint256 timelock) internal {
         if (block.timestamp < timelock) revert SwapNotExpired(timelock);
         if (!swaps[key]) revert SwapNotFound(key);

@@ -33,6 +33,16 @@ contract HtlcErc20 is HtlcBase {
         uint256 timelock;
     }
 
+    /// @notice One refund of a `refundForBatch` (any caller; paid to `refunder`).
+    struct RefundForArgs {
+        bytes32 hashlock;
+        uint256 amount;
+        address token;
+        address claimer;
+        address refunder;
+        uint256 timelock;
+    }
+
     /// @notice An EIP-2612 permit of msg.sender for this contract and exactly `amount`.
     struct Permit {
         uint256 deadline;
@@ -187,6 +197,59 @@ contract HtlcErc20 is HtlcBase {
             total += r.amount;
         }
         IERC20(token).safeTransfer(msg.sender, total);
+    }
+
+    /// @notice Refunds a swap to its `refunder`, from the timelock on; anyone may call it. After
+    ///   the timelock the refund is the swap's only possible outcome and the tokens go to the
+    ///   refunder in the key, never to msg.sender.
+    function refundFor(
+        bytes32 hashlock,
+        uint256 amount,
+        address token,
+        address claimer,
+        address refunder,
+        uint256 timelock
+    ) external {
+        _closeForRefundFor(hashlock, amount, token, claimer, refunder, timelock);
+        IERC20(token).safeTransfer(refunder, amount);
+    }
+
+    /// @notice `refundFor` of several swaps (any refunders): every swap is closed first, then
+    ///   one transfer per run of consecutive entries with the same token and refunder (order
+    ///   the batch by token and refunder).
+    function refundForBatch(RefundForArgs[] calldata batch) external {
+        if (batch.length == 0) revert EmptyBatch();
+        for (uint256 i; i < batch.length; ++i) {
+            RefundForArgs calldata r = batch[i];
+            _closeForRefundFor(r.hashlock, r.amount, r.token, r.claimer, r.refunder, r.timelock);
+        }
+        // Effects for the whole batch first, then the transfers.
+        (address token, address to) = (batch[0].token, batch[0].refunder);
+        uint256 total;
+        for (uint256 i; i < batch.length; ++i) {
+            RefundForArgs calldata r = batch[i];
+            if (r.token != token || r.refunder != to) {
+                IERC20(token).safeTransfer(to, total);
+                (token, to, total) = (r.token, r.refunder, 0);
+            }
+            total += r.amount;
+        }
+        IERC20(token).safeTransfer(to, total);
+    }
+
+    /// Closes a swap for `refundFor` / `refundForBatch` and logs it (one copy of the code: a
+    /// further copy of the `Refunded` topic would make the optimizer load it with CODECOPY in
+    /// every refund, `refund` included).
+    function _closeForRefundFor(
+        bytes32 hashlock,
+        uint256 amount,
+        address token,
+        address claimer,
+        address refunder,
+        uint256 timelock
+    ) private {
+        _closeForRefund(_key(hashlock, amount, token, claimer, refunder, timelock), timelock);
+        emit Refunded(hashlock);
     }
 
     function _lock(

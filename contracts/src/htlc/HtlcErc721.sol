@@ -16,9 +16,10 @@ import {HtlcBase} from "./HtlcBase.sol";
 ///   checks the token address before it acts on a lock.
 ///   Swap key: `keccak256(abi.encode(hashlock, tokenId, token, claimer, refunder, timelock))`.
 ///   Claims pay out with `safeTransferFrom` (a claimer contract must accept ERC-721; otherwise
-///   it claims through `claimWithSig` to another destination). Refunds use `transferFrom`: the
-///   token goes back where it came from, and a refunder without the receiver hook (a vault that
-///   sent it) must not be able to block its own refund.
+///   it claims through `claimWithSig` to another destination). Refunds (`refund`, and
+///   `refundFor` by anyone for the refunder) use `transferFrom`: the token goes back where it
+///   came from, and a refunder without the receiver hook (a vault that sent it) must not be
+///   able to block its own refund.
 contract HtlcErc721 is HtlcBase, IERC721Receiver {
     /// @notice One claim of a batch (the claimer is msg.sender).
     struct ClaimArgs {
@@ -35,6 +36,16 @@ contract HtlcErc721 is HtlcBase, IERC721Receiver {
         uint256 tokenId;
         address token;
         address claimer;
+        uint256 timelock;
+    }
+
+    /// @notice One refund of a `refundForBatch` (any caller; paid to `refunder`).
+    struct RefundForArgs {
+        bytes32 hashlock;
+        uint256 tokenId;
+        address token;
+        address claimer;
+        address refunder;
         uint256 timelock;
     }
 
@@ -166,6 +177,49 @@ contract HtlcErc721 is HtlcBase, IERC721Receiver {
         for (uint256 i; i < batch.length; ++i) {
             IERC721(batch[i].token).transferFrom(address(this), msg.sender, batch[i].tokenId);
         }
+    }
+
+    /// @notice Refunds a swap to its `refunder`, from the timelock on; anyone may call it. After
+    ///   the timelock the refund is the swap's only possible outcome and the token goes to the
+    ///   refunder in the key (with `transferFrom`, as `refund`), never to msg.sender.
+    function refundFor(
+        bytes32 hashlock,
+        uint256 tokenId,
+        address token,
+        address claimer,
+        address refunder,
+        uint256 timelock
+    ) external {
+        _closeForRefundFor(hashlock, tokenId, token, claimer, refunder, timelock);
+        IERC721(token).transferFrom(address(this), refunder, tokenId);
+    }
+
+    /// @notice `refundFor` of several swaps (any refunders; one transfer per token id).
+    function refundForBatch(RefundForArgs[] calldata batch) external {
+        if (batch.length == 0) revert EmptyBatch();
+        for (uint256 i; i < batch.length; ++i) {
+            RefundForArgs calldata r = batch[i];
+            _closeForRefundFor(r.hashlock, r.tokenId, r.token, r.claimer, r.refunder, r.timelock);
+        }
+        for (uint256 i; i < batch.length; ++i) {
+            RefundForArgs calldata r = batch[i];
+            IERC721(r.token).transferFrom(address(this), r.refunder, r.tokenId);
+        }
+    }
+
+    /// Closes a swap for `refundFor` / `refundForBatch` and logs it (one copy of the code: a
+    /// further copy of the `Refunded` topic would make the optimizer load it with CODECOPY in
+    /// every refund, `refund` included).
+    function _closeForRefundFor(
+        bytes32 hashlock,
+        uint256 tokenId,
+        address token,
+        address claimer,
+        address refunder,
+        uint256 timelock
+    ) private {
+        _closeForRefund(_key(hashlock, tokenId, token, claimer, refunder, timelock), timelock);
+        emit Refunded(hashlock);
     }
 
     /// Whether `token.ownerOf(tokenId)` is this contract. Hand-written staticcall so that a

@@ -24,6 +24,15 @@ contract HtlcNative is HtlcBase {
         uint256 timelock;
     }
 
+    /// @notice One refund of a `refundForBatch` (any caller; paid to `refunder`).
+    struct RefundForArgs {
+        bytes32 hashlock;
+        uint256 amount;
+        address claimer;
+        address refunder;
+        uint256 timelock;
+    }
+
     /// @notice A swap was opened; together with the contract address this is everything
     ///   needed to claim or refund it.
     event Locked(
@@ -121,10 +130,61 @@ contract HtlcNative is HtlcBase {
         _pay(msg.sender, total);
     }
 
+    /// @notice Refunds a swap to its `refunder`, from the timelock on; anyone may call it. After
+    ///   the timelock the refund is the swap's only possible outcome and the value goes to the
+    ///   refunder in the key, never to msg.sender.
+    function refundFor(
+        bytes32 hashlock,
+        uint256 amount,
+        address claimer,
+        address refunder,
+        uint256 timelock
+    ) external {
+        _closeForRefundFor(hashlock, amount, claimer, refunder, timelock);
+        _pay(refunder, amount);
+    }
+
+    /// @notice `refundFor` of several swaps (any refunders): every swap is closed first, then
+    ///   one payout per run of consecutive entries with the same refunder (order the batch by
+    ///   refunder for one payout each). A refunder that refuses the payout fails the batch.
+    function refundForBatch(RefundForArgs[] calldata batch) external {
+        if (batch.length == 0) revert EmptyBatch();
+        for (uint256 i; i < batch.length; ++i) {
+            RefundForArgs calldata r = batch[i];
+            _closeForRefundFor(r.hashlock, r.amount, r.claimer, r.refunder, r.timelock);
+        }
+        // Effects for the whole batch first, then the payouts.
+        address to = batch[0].refunder;
+        uint256 total;
+        for (uint256 i; i < batch.length; ++i) {
+            RefundForArgs calldata r = batch[i];
+            if (r.refunder != to) {
+                _pay(to, total);
+                (to, total) = (r.refunder, 0);
+            }
+            total += r.amount;
+        }
+        _pay(to, total);
+    }
+
     function _lock(bytes32 hashlock, address claimer, address refunder, uint256 timelock) private {
         if (msg.value == 0) revert ZeroAmount();
         _open(_key(hashlock, msg.value, address(0), claimer, refunder, timelock), timelock);
         emit Locked(hashlock, claimer, refunder, msg.value, timelock);
+    }
+
+    /// Closes a swap for `refundFor` / `refundForBatch` and logs it (one copy of the code: a
+    /// further copy of the `Refunded` topic would make the optimizer load it with CODECOPY in
+    /// every refund, `refund` included).
+    function _closeForRefundFor(
+        bytes32 hashlock,
+        uint256 amount,
+        address claimer,
+        address refunder,
+        uint256 timelock
+    ) private {
+        _closeForRefund(_key(hashlock, amount, address(0), claimer, refunder, timelock), timelock);
+        emit Refunded(hashlock);
     }
 
     /// Hand-written call: Solidity's `to.call{value: amount}("")` may copy the returndata,
