@@ -15,10 +15,11 @@ One step:
    compare-and-set), the checkpoints after: a crash repeats at most one range, idempotently.
 2. **Decide** (``gateway.domain.swaps.decide``) on the final facts and each chain's time: the
    block time of the newest final block scanned there, never the local clock.
-3. **Act.** ``claimWithSig`` / ``refund`` through the chain's ``Sender`` (simulated first). A
-   ``SwapNotFound`` revert means the leg was settled already (by us before a restart, by its
-   owner, by another keeper): done, the scan will record how. Other reverts of one swap are
-   noted on it and do not stop the others.
+3. **Act.** ``claimWithSig`` / ``refundFor`` through the chain's ``Sender`` (simulated first);
+   ``refundFor`` pays the leg's refunder (the user) whoever sends it, so the keeper refunds
+   legs locked with a plain ``lock``. A ``SwapNotFound`` revert means the leg was settled
+   already (by us before a restart, by its owner, by another keeper): done, the scan will
+   record how. Other reverts of one swap are noted on it and do not stop the others.
 
 Everything the keeper knows comes from the store and the chains, so a restart carries on. What
 it refuses or cannot do for a swap is logged once and kept in ``notes`` (the store has no reason
@@ -311,7 +312,7 @@ class HtlcKeeper:
         if unknown:
             notes.append("refused: a leg's chain or HTLC is not one this keeper watches")
         else:
-            decision = decide(swap, times, self._rules, self.address)
+            decision = decide(swap, times, self._rules)
             notes += decision.reasons
             for action in decision.actions:
                 note = await self._send(swap, action)
@@ -374,9 +375,15 @@ class HtlcKeeper:
                 swap.claim_destination,
                 swap.claim_signature,
             )
-        else:
+        else:  # paid to the leg's refunder, never to the keeper (htlc.md §2.7)
             data = artifact.call_data(
-                "refund", swap.hashlock, leg.value, *token, leg.claimer, leg.timelock
+                "refundFor",
+                swap.hashlock,
+                leg.value,
+                *token,
+                leg.claimer,
+                leg.refunder,
+                leg.timelock,
             )
         return TxRequest(to=leg.htlc, data=data, sender=self.address)
 

@@ -388,7 +388,7 @@ def derive_state(swap: Swap, times: Mapping[ChainId, int]) -> SwapState:
 
 class ActionKind(StrEnum):
     CLAIM = "claim"  # claimWithSig of the initiator's leg for the participant
-    REFUND = "refund"  # refund of a leg whose timelock passed (the keeper is its refunder)
+    REFUND = "refund"  # refundFor of a leg whose timelock passed, paid to the leg's refunder
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,11 +414,8 @@ class Decision:
     refusal: UnsafeTimelocks | None = None
 
 
-def decide(
-    swap: Swap, times: Mapping[ChainId, int], rules: KeeperRules, keeper: Address
-) -> Decision:
-    """The keeper's decision for ``swap`` on final facts (``times`` as in ``derive_state``),
-    acting as ``keeper`` (the address that submits its transactions).
+def decide(swap: Swap, times: Mapping[ChainId, int], rules: KeeperRules) -> Decision:
+    """The keeper's decision for ``swap`` on final facts (``times`` as in ``derive_state``).
 
     - A swap over (``TERMINAL_STATES``) needs nothing.
     - Unsafe timelocks (``KeeperRules.margin``): refused, nothing is sent, ever.
@@ -426,9 +423,10 @@ def decide(
       preimage is known from a final claim and hashes to the swap's hashlock, the participant
       authorised a relayed claim (``claim_signature`` and ``claim_destination``), and the
       scanned chain time is before ``T_A`` (``late`` from ``T_A - D`` on).
-    - Refund a leg when it is open, a final block at or after its timelock was scanned, the
-      refunder authorised it (``refund_authorised``) and the keeper is the leg's refunder (the
-      contracts refund only to ``msg.sender``).
+    - Refund a leg (``refundFor``, which anyone may send and which always pays the leg's
+      refunder, htlc.md §2.7) when it is open, a final block at or after its timelock was
+      scanned and the user authorised it (``refund_authorised``). The keeper need not be the
+      refunder: the legs are locked with a plain ``lock``, and the asset goes back to the user.
     """
     state = derive_state(swap, times)
     if state in TERMINAL_STATES:
@@ -458,11 +456,6 @@ def decide(
             continue
         if not swap.refund_authorised:
             reasons.append(f"{role} leg is refundable but no refund was authorised")
-        elif leg.refunder != keeper:
-            reasons.append(
-                f"{role} leg is refundable but its refunder is not the keeper "
-                "(only the refunder can refund)"
-            )
         else:
             actions.append(Action(ActionKind.REFUND, role, leg))
     return Decision(state, tuple(actions), tuple(reasons))

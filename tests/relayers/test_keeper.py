@@ -3,9 +3,10 @@
 - happy path: the initiator locks coin on A, the participant locks tokens on B, the initiator
   claims B (revealing the secret), and the keeper claims A for the participant with its relayed
   claim signature, paying the participant's chosen destination;
-- timeout path: both legs (locked with the keeper as refunder, refund authorised) are refunded
-  by the keeper, each only once its own chain's block time reached its timelock (anvil's
-  ``evm_increaseTime``), never before;
+- timeout path: both users lock with a plain ``lock`` (each is its leg's refunder) and authorise
+  refunds; the keeper refunds both legs with ``refundFor``, the assets going back to the users
+  (not to the keeper), each only once its own chain's block time reached its timelock, never
+  before;
 - refusal: a swap whose timelocks leave less than the rule's margin gets nothing sent (the
   keeper's nonce does not move, the leg stays open) and the reason is recorded;
 - a new keeper on the same store carries on where the first stopped (nothing sent twice).
@@ -238,7 +239,7 @@ async def plan_swap(
     chains: tuple[Chain, Chain],
     *,
     margin_s: int,
-    keeper_refunds: bool = False,
+    authorise_refund: bool = False,
     authorise_claim: bool = True,
     submitter: int = KEEPER,
 ) -> Plan:
@@ -246,15 +247,14 @@ async def plan_swap(
     preimage = os.urandom(32)
     hashlock = Hash32(hashlib.sha256(preimage).digest())
     t_b = max(await a.now(), await b.now()) + 120
-    refunder_a = a.address(KEEPER) if keeper_refunds else a.address(INITIATOR)
-    refunder_b = b.address(KEEPER) if keeper_refunds else b.address(PARTICIPANT)
+    # Plain locks: each user is its own leg's refunder (the keeper refunds with refundFor).
     leg_a = SwapLeg(
         a.chain_id, a.htlc_native, AssetKind.NATIVE, Address(bytes(20)), COIN,
-        a.address(PARTICIPANT), refunder_a, t_b + margin_s,
+        a.address(PARTICIPANT), a.address(INITIATOR), t_b + margin_s,
     )  # fmt: skip
     leg_b = SwapLeg(
         b.chain_id, b.htlc_erc20, AssetKind.ERC20, b.token, TOKENS,
-        b.address(INITIATOR), refunder_b, t_b,
+        b.address(INITIATOR), b.address(PARTICIPANT), t_b,
     )  # fmt: skip
     signature = destination = None
     if authorise_claim:
@@ -273,25 +273,23 @@ async def plan_swap(
         participant_leg=leg_b,
         claim_signature=signature,
         claim_destination=destination,
-        refund_authorised=keeper_refunds,
+        refund_authorised=authorise_refund,
     )
     return Plan(swap, preimage)
 
 
 async def lock_both(chains: tuple[Chain, Chain], plan: Plan) -> None:
+    """Each user locks its leg with a plain ``lock`` (refunder = the user)."""
     a, b = chains
     h = plan.swap.hashlock
     await a.send(
         INITIATOR, plan.a.htlc,
-        NATIVE.call_data("lockFor", h, plan.a.claimer, plan.a.refunder, plan.a.timelock),
+        NATIVE.call_data("lock", h, plan.a.claimer, plan.a.timelock),
         value=plan.a.value,
     )  # fmt: skip
     await b.send(
         PARTICIPANT, plan.b.htlc,
-        ERC20.call_data(
-            "lockFor", h, plan.b.value, plan.b.token, plan.b.claimer, plan.b.refunder,
-            plan.b.timelock,
-        ),
+        ERC20.call_data("lock", h, plan.b.value, plan.b.token, plan.b.claimer, plan.b.timelock),
     )  # fmt: skip
 
 
@@ -362,11 +360,12 @@ async def test_happy_path_keeper_claims_the_initiators_leg_for_the_participant(
             await adapter.aclose()
 
 
-async def test_timeout_path_keeper_refunds_each_leg_at_its_own_timelock(
+async def test_timeout_path_keeper_refunds_each_leg_to_its_user_at_its_own_timelock(
     chains: tuple[Chain, Chain], keeper: Keeper
 ) -> None:
     a, b = chains
-    plan = await plan_swap(chains, margin_s=REQUIRED_S + 40, keeper_refunds=True)
+    plan = await plan_swap(chains, margin_s=REQUIRED_S + 40, authorise_refund=True)
+    assert (plan.a.refunder, plan.b.refunder) == (a.address(INITIATOR), b.address(PARTICIPANT))
     await keeper.store.upsert_swap(plan.swap)
     await lock_both(chains, plan)
     await keeper.settle()
@@ -382,7 +381,9 @@ async def test_timeout_path_keeper_refunds_each_leg_at_its_own_timelock(
     assert await b.view(plan.b.htlc, key_b) and await a.view(plan.a.htlc, key_a)
     assert (await state(keeper.store, plan)).state == SwapState.BOTH_LOCKED
 
-    # B reaches T_B: the keeper refunds B (tokens back to the keeper, the leg's refunder).
+    # B reaches T_B: the keeper refunds B with refundFor; the tokens go back to the participant
+    # (the leg's refunder), who sends nothing, and the keeper only pays the gas.
+    participant_tokens = await b.token_balance(b.address(PARTICIPANT))
     keeper_tokens = await b.token_balance(b.address(KEEPER))
     await b.advance_to(plan.b.timelock)
     await keeper.settle()
@@ -390,16 +391,22 @@ async def test_timeout_path_keeper_refunds_each_leg_at_its_own_timelock(
     swap = await state(keeper.store, plan)
     assert swap.state == SwapState.REFUNDING
     assert swap.participant_leg.refund_tx is not None and swap.initiator_leg.refund_tx is None
-    assert await b.token_balance(b.address(KEEPER)) == keeper_tokens + TOKENS
+    assert await b.token_balance(b.address(PARTICIPANT)) == participant_tokens + TOKENS
+    assert await b.token_balance(b.address(KEEPER)) == keeper_tokens
+    assert await b.nonce(b.address(KEEPER)) == nonces[1] + 1  # one refundFor, no retry
     assert await a.view(plan.a.htlc, key_a)  # A waits for its own timelock
+    assert await a.nonce(a.address(KEEPER)) == nonces[0]
 
-    # A reaches T_A: the keeper refunds A; the swap is refunded.
+    # A reaches T_A: the keeper refunds A; the coin goes back to the initiator, to the wei.
+    initiator_coin = await a.balance(a.address(INITIATOR))
     await a.advance_to(plan.a.timelock)
     await keeper.settle()
     await keeper.settle()
     swap = await state(keeper.store, plan)
     assert swap.state == SwapState.REFUNDED
     assert swap.initiator_leg.refund_tx is not None
+    assert await a.balance(a.address(INITIATOR)) == initiator_coin + COIN
+    assert await a.nonce(a.address(KEEPER)) == nonces[0] + 1
     assert not await a.view(plan.a.htlc, key_a) and not await b.view(plan.b.htlc, key_b)
     assert plan.swap.swap_id not in keeper.worker.notes
 
@@ -408,7 +415,7 @@ async def test_unsafe_timelocks_are_refused_nothing_sent_reason_recorded(
     chains: tuple[Chain, Chain], keeper: Keeper
 ) -> None:
     a, b = chains
-    plan = await plan_swap(chains, margin_s=REQUIRED_S - 1, keeper_refunds=True)
+    plan = await plan_swap(chains, margin_s=REQUIRED_S - 1, authorise_refund=True)
     await keeper.store.upsert_swap(plan.swap)
     await lock_both(chains, plan)
     # The initiator claims B: a claim of A for the participant would be due, but not here.

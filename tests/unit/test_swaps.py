@@ -70,7 +70,7 @@ def make_swap(**changes: object) -> Swap:
             token=Address(bytes(20)),
             value=10**18,
             claimer=PARTICIPANT,
-            refunder=KEEPER,
+            refunder=INITIATOR,  # a plain lock: the user refunds (the keeper for them)
             timelock=T_A,
         ),
         participant_leg=SwapLeg(
@@ -80,7 +80,7 @@ def make_swap(**changes: object) -> Swap:
             token=TOKEN,
             value=500,
             claimer=INITIATOR,
-            refunder=KEEPER,
+            refunder=PARTICIPANT,
             timelock=T_B,
         ),
         claim_signature=b"\x99" * 65,
@@ -305,13 +305,13 @@ def test_state_sets() -> None:
 def test_no_action_while_waiting_for_locks_or_the_secret() -> None:
     swap = make_swap()
     for a, b in [(L.ABSENT, L.ABSENT), (L.LOCKED, L.ABSENT), (L.LOCKED, L.LOCKED)]:
-        decision = decide(legs(swap, a, b), EARLY, RULES, KEEPER)
+        decision = decide(legs(swap, a, b), EARLY, RULES)
         assert (decision.actions, decision.reasons, decision.refusal) == ((), (), None)
 
 
 def test_claims_the_initiators_leg_for_the_participant_once_the_secret_is_final() -> None:
     swap = legs(make_swap(preimage=PREIMAGE), L.LOCKED, L.CLAIMED)
-    decision = decide(swap, EARLY, RULES, KEEPER)
+    decision = decide(swap, EARLY, RULES)
     assert decision.state == SwapState.INITIATOR_CLAIMED
     assert decision.actions == (
         Action(ActionKind.CLAIM, LegRole.INITIATOR, swap.initiator_leg, late=False),
@@ -321,15 +321,15 @@ def test_claims_the_initiators_leg_for_the_participant_once_the_secret_is_final(
 def test_claim_inside_the_safety_delay_is_late_and_none_at_the_timelock() -> None:
     swap = legs(make_swap(preimage=PREIMAGE), L.LOCKED, L.CLAIMED)
     just_before = {A: T_A - int(RULES.safety_delay_s) - 1, B: T_B}
-    (claim,) = decide(swap, just_before, RULES, KEEPER).actions
+    (claim,) = decide(swap, just_before, RULES).actions
     assert not claim.late
     inside = {A: T_A - int(RULES.safety_delay_s), B: T_B}
-    (claim,) = decide(swap, inside, RULES, KEEPER).actions
+    (claim,) = decide(swap, inside, RULES).actions
     assert claim.late
     last_second = {A: T_A - 1, B: T_B}
-    assert decide(swap, last_second, RULES, KEEPER).actions[0].late
+    assert decide(swap, last_second, RULES).actions[0].late
     at_timelock = {A: T_A, B: T_B}
-    decision = decide(swap, at_timelock, RULES, KEEPER)
+    decision = decide(swap, at_timelock, RULES)
     assert all(a.kind != ActionKind.CLAIM for a in decision.actions)
     assert any("reached its timelock" in r for r in decision.reasons)
 
@@ -337,21 +337,21 @@ def test_claim_inside_the_safety_delay_is_late_and_none_at_the_timelock() -> Non
 def test_no_claim_without_the_participants_authorisation() -> None:
     for changes in ({"claim_signature": None}, {"claim_destination": None}):
         swap = legs(make_swap(preimage=PREIMAGE, **changes), L.LOCKED, L.CLAIMED)
-        decision = decide(swap, EARLY, RULES, KEEPER)
+        decision = decide(swap, EARLY, RULES)
         assert decision.actions == ()
         assert decision.reasons == ("participant did not authorise a relayed claim",)
 
 
 def test_no_claim_before_the_initiators_chain_was_scanned() -> None:
     swap = legs(make_swap(preimage=PREIMAGE), L.LOCKED, L.CLAIMED)
-    decision = decide(swap, {B: T_B - 10}, RULES, KEEPER)
+    decision = decide(swap, {B: T_B - 10}, RULES)
     assert decision.actions == ()
     assert decision.reasons == ("no final block scanned on the initiator's chain yet",)
 
 
 def test_no_claim_with_a_preimage_of_another_hashlock() -> None:
     swap = legs(make_swap(preimage=b"\x07" * 32), L.LOCKED, L.CLAIMED)
-    decision = decide(swap, EARLY, RULES, KEEPER)
+    decision = decide(swap, EARLY, RULES)
     assert decision.actions == ()
     assert decision.reasons == ("stored preimage does not hash to the swap's hashlock",)
 
@@ -359,46 +359,59 @@ def test_no_claim_with_a_preimage_of_another_hashlock() -> None:
 def test_no_claim_of_a_leg_that_is_not_open() -> None:
     for a in (L.ABSENT, L.CLAIMED, L.REFUNDED):
         swap = legs(make_swap(preimage=PREIMAGE), a, L.CLAIMED)
-        assert decide(swap, EARLY, RULES, KEEPER).actions == ()
+        assert decide(swap, EARLY, RULES).actions == ()
 
 
 def test_refunds_each_leg_only_from_its_timelock_on_its_own_chains_time() -> None:
     swap = legs(make_swap(), L.LOCKED, L.LOCKED)
-    assert decide(swap, {A: T_A - 1, B: T_B - 1}, RULES, KEEPER).actions == ()
-    decision = decide(swap, {A: T_A - 1, B: T_B}, RULES, KEEPER)
+    assert decide(swap, {A: T_A - 1, B: T_B - 1}, RULES).actions == ()
+    decision = decide(swap, {A: T_A - 1, B: T_B}, RULES)
     assert decision.state == SwapState.REFUNDING
     assert decision.actions == (
         Action(ActionKind.REFUND, LegRole.PARTICIPANT, swap.participant_leg),
     )
     # A's chain time decides A, even when B's chain is far ahead.
-    assert decide(swap, {A: T_A - 1, B: T_A + 10_000}, RULES, KEEPER).actions == (
+    assert decide(swap, {A: T_A - 1, B: T_A + 10_000}, RULES).actions == (
         Action(ActionKind.REFUND, LegRole.PARTICIPANT, swap.participant_leg),
     )
-    both = decide(swap, BOTH_PASSED, RULES, KEEPER)
+    both = decide(swap, BOTH_PASSED, RULES)
     assert {(a.kind, a.role) for a in both.actions} == {
         (ActionKind.REFUND, LegRole.INITIATOR),
         (ActionKind.REFUND, LegRole.PARTICIPANT),
     }
 
 
-def test_refund_only_when_authorised_and_the_keeper_is_the_refunder() -> None:
+def test_refund_only_when_authorised() -> None:
     swap = legs(make_swap(refund_authorised=False), L.LOCKED, L.LOCKED)
-    decision = decide(swap, BOTH_PASSED, RULES, KEEPER)
+    decision = decide(swap, BOTH_PASSED, RULES)
     assert decision.actions == ()
-    assert len(decision.reasons) == 2 and "no refund was authorised" in decision.reasons[0]
-    other = legs(make_swap(), L.LOCKED, L.LOCKED)
-    other = replace(other, participant_leg=replace(other.participant_leg, refunder=PARTICIPANT))
-    decision = decide(other, BOTH_PASSED, RULES, KEEPER)
-    assert [a.role for a in decision.actions] == [LegRole.INITIATOR]
     assert decision.reasons == (
-        "participant leg is refundable but its refunder is not the keeper "
-        "(only the refunder can refund)",
+        "initiator leg is refundable but no refund was authorised",
+        "participant leg is refundable but no refund was authorised",
     )
+
+
+def test_the_keeper_refunds_for_the_user_whoever_the_refunder_is() -> None:
+    """``refundFor`` pays the leg's refunder whoever sends it: the keeper need not be the
+    refunder (users lock with a plain ``lock``), and the action carries the leg's refunder."""
+    swap = legs(make_swap(), L.LOCKED, L.LOCKED)
+    for a_refunder, b_refunder in ((INITIATOR, PARTICIPANT), (KEEPER, DESTINATION)):
+        other = replace(
+            swap,
+            initiator_leg=replace(swap.initiator_leg, refunder=a_refunder),
+            participant_leg=replace(swap.participant_leg, refunder=b_refunder),
+        )
+        decision = decide(other, BOTH_PASSED, RULES)
+        assert decision.reasons == ()
+        assert [(a.kind, a.role, a.leg.refunder) for a in decision.actions] == [
+            (ActionKind.REFUND, LegRole.INITIATOR, a_refunder),
+            (ActionKind.REFUND, LegRole.PARTICIPANT, b_refunder),
+        ]
 
 
 def test_the_initiators_leg_is_refunded_after_the_participant_missed_its_claim() -> None:
     swap = legs(make_swap(preimage=PREIMAGE), L.LOCKED, L.CLAIMED)
-    decision = decide(swap, BOTH_PASSED, RULES, KEEPER)
+    decision = decide(swap, BOTH_PASSED, RULES)
     assert decision.state == SwapState.INITIATOR_CLAIMED
     assert decision.actions == (Action(ActionKind.REFUND, LegRole.INITIATOR, swap.initiator_leg),)
 
@@ -413,7 +426,7 @@ def test_unsafe_timelocks_are_refused_whatever_is_due() -> None:
         (L.LOCKED, L.LOCKED, {A: T_B + 2941, B: T_B + 2941}),  # refunds would be due
         (L.ABSENT, L.ABSENT, EARLY),  # nothing due: refused all the same, and said so early
     ]:
-        decision = decide(legs(tight, a, b), times, RULES, KEEPER)
+        decision = decide(legs(tight, a, b), times, RULES)
         assert decision.actions == ()
         assert isinstance(decision.refusal, UnsafeTimelocks)
         assert decision.refusal.context["margin_s"] == 2941
@@ -423,10 +436,10 @@ def test_unsafe_timelocks_are_refused_whatever_is_due() -> None:
 
 def test_a_finished_swap_needs_nothing_even_with_unsafe_timelocks() -> None:
     tight = make_swap(initiator_leg=replace(make_swap().initiator_leg, timelock=T_B))
-    decision = decide(legs(tight, L.REFUNDED, L.REFUNDED), BOTH_PASSED, RULES, KEEPER)
+    decision = decide(legs(tight, L.REFUNDED, L.REFUNDED), BOTH_PASSED, RULES)
     assert (decision.state, decision.actions, decision.refusal) == (SwapState.REFUNDED, (), None)
 
 
 def test_nothing_locked_in_time_expires_without_action() -> None:
-    decision = decide(make_swap(), BOTH_PASSED, RULES, KEEPER)
+    decision = decide(make_swap(), BOTH_PASSED, RULES)
     assert (decision.state, decision.actions, decision.reasons) == (SwapState.EXPIRED, (), ())
