@@ -11,6 +11,7 @@ for the same key at the same time (``SignerBusy``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from adapters.errors import ConfigError, FatalError, XgateError
@@ -49,6 +51,9 @@ from relayers.watcher import MessageWatcher
 __all__ = ["Role", "SignerBusy", "run_services"]
 
 log = logging.getLogger(__name__)
+
+# Longest wait at start for the signer lock of a process that died holding it.
+MAX_LOCK_WAIT_S = 120.0
 
 
 class Role(StrEnum):
@@ -237,10 +242,7 @@ async def _lock_signer(
     ttl = cfg.relayer.lease_ttl_s if cfg.relayer else 30.0
     lease = await store.acquire_lock(name, owner, ttl)
     if lease is None:
-        raise SignerBusy(
-            "another process is signing with this key; run one process per signer",
-            signer="0x" + signer.address.hex(),
-        )
+        lease = await _take_over_dead_lock(store, name, owner, ttl, stop)
 
     async def keep() -> None:
         while True:
@@ -266,6 +268,35 @@ async def _lock_signer(
         await store.release_lock(name, owner)
 
     stack.push_async_callback(release)
+    return lease
+
+
+async def _take_over_dead_lock(
+    store: Store, name: str, owner: str, ttl: float, stop: asyncio.Event
+) -> LockLease:
+    """The signer's lock is held. A holder that was killed (SIGKILL, a crash) never releases
+    it, and its lease runs out within its lease time: wait for the recorded lease to end once
+    (at most ``MAX_LOCK_WAIT_S``) and take the lock then, so a restarted process resumes
+    instead of exiting. A holder that renewed its lease meanwhile is alive: ``SignerBusy``."""
+    held = await store.lock(name)
+    if held is not None:
+        wait_s = (held.lease_until - datetime.now(UTC)).total_seconds() + 0.5
+        wait_s = min(max(wait_s, 0.0), MAX_LOCK_WAIT_S)
+        log.warning(
+            "%s is held by %s; waiting %.1f s for its lease to run out (a killed process "
+            "cannot release it)",
+            name,
+            held.owner,
+            wait_s,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait_s)
+    lease = None if stop.is_set() else await store.acquire_lock(name, owner, ttl)
+    if lease is None:
+        raise SignerBusy(
+            "another process is signing with this key; run one process per signer",
+            signer=name.removeprefix("signer:"),
+        )
     return lease
 
 

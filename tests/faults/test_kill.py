@@ -1,0 +1,91 @@
+"""Relayer processes killed with SIGKILL at random moments while 200 transfers cross both
+ways, and started again: every message is delivered exactly once (one ``MessageDelivered`` per
+id, the wrapped supply equal to what the vault holds), none is lost, and the store records each
+as delivered (or already delivered), on SQLite and on PostgreSQL; and three relayer processes
+sharing PostgreSQL, one of them killed again and again (docs/relayer.md §2, §7)."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_config
+from tests.faults._fleet import (
+    Killer,
+    check_exactly_once,
+    mixed_rounds,
+    snapshot,
+    wait_all_delivered,
+)
+from tests.faults._net import USERS, FaultNet, Transfers
+from tests.helpers.services import ServiceProcess
+
+SEED = int(os.environ.get("XGATE_FAULT_SEED", random.randrange(10**6)))
+SETUP_AMOUNT = 10**7
+
+
+@pytest.fixture(scope="module")
+def load(net: FaultNet) -> Transfers:
+    transfers = Transfers(net)
+    transfers.fund(10**10)
+    return transfers
+
+
+def _start(config: Path, *commands: tuple[str, ...]) -> list[ServiceProcess]:
+    services = [ServiceProcess(config, command).start() for command in commands]
+    for service in services:
+        service.wait_serving()
+    return services
+
+
+def _stop(services: list[ServiceProcess]) -> None:
+    for service in services:
+        assert service.stop() == 0, service.output()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None: SQLite beside the config; else a scratch PostgreSQL database."""
+    yield None if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def _give_wrapped_tokens(load: Transfers, url: str, services: list[ServiceProcess]) -> None:
+    """Every user gets wrapped tokens on the public chain to burn (a lock each, relayed)."""
+    load.send([(u, SETUP_AMOUNT) for u in USERS], [])
+    wait_all_delivered(load, url, 60, services)
+
+
+def test_relayer_killed_at_random_moments_during_200_transfers_delivers_each_exactly_once(
+    net: FaultNet, load: Transfers, store_url: str | None
+) -> None:
+    dialect = "postgresql" if store_url else "sqlite"
+    config = net.config(f"kill-{dialect}.toml", store_url=store_url)
+    url = load_config(config).store.url
+    _attester, relayer = services = _start(config, ("attester", "run"), ("relayer", "run"))
+    _give_wrapped_tokens(load, url, services)
+
+    before = snapshot(load)
+    started = time.monotonic()
+    killer = Killer(relayer, between_s=(1.0, 4.0), seed=SEED).start()
+    # 200 transfers: 140 to the public chain, 60 back (the devnet's py-evm consortium node
+    # executes each proof-carrying delivery several times: simulation, estimate, block).
+    mixed_rounds(load, rounds=10, locks=14, burns=6, pause_s=1.0, users=USERS)
+    sent_s = time.monotonic() - started
+    # Keep killing while the backlog drains: at least six kills in all.
+    while killer.kills < 6:
+        time.sleep(0.5)
+    killer.stop()
+    drained_s = wait_all_delivered(load, url, 150, services, killer)
+
+    check_exactly_once(load, url, before)
+    print(
+        f"\n[{dialect}] seed {SEED}: {len(load.sent) - before.count} transfers sent in "
+        f"{sent_s:.0f} s, {killer.kills} SIGKILLs, all delivered {time.monotonic() - started:.0f} s "
+        f"after the first (drain after the last kill {drained_s:.0f} s)"
+    )
+    _stop(services)
