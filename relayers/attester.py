@@ -54,7 +54,9 @@ class HeaderAttester:
         self._store = store
         self._log_range = log_range
         self._interval_s = interval_s
-        self.stream = f"attest:0x{header_store.address.hex()}:0x{signer.address.hex()}"
+        # Per signer and header store, within the store's 64 characters (the checkpoint is
+        # per public chain already): the signer in full, the header store by its first bytes.
+        self.stream = f"attest:0x{signer.address.hex()}:{header_store.address.hex()[:12]}"
         self._query = EventQuery(
             addresses=(public.endpoint,),
             topics=((MESSAGE_SENT_TOPIC,), None, (int(consortium_chain_id).to_bytes(32, "big"),)),

@@ -57,6 +57,7 @@ _SERIAL = BigInteger().with_variant(Integer(), "sqlite")
 
 OWNER_LEN = 200
 TRACKING_ID_LEN = 100
+STREAM_LEN = 64  # checkpoints.stream (PostgreSQL enforces it; SQLite does not)
 
 
 class StoreModel(SQLModel, registry=registry(metadata=metadata)):
@@ -119,7 +120,7 @@ class CheckpointRow(StoreModel, table=True):
     __tablename__ = "checkpoints"
 
     chain_id: int = Field(sa_type=BigInteger, primary_key=True)
-    stream: str = Field(sa_type=String(64), primary_key=True)
+    stream: str = Field(sa_type=String(STREAM_LEN), primary_key=True)
     height: int = Field(sa_type=BigInteger, nullable=False)
     block_hash: bytes = Field(sa_type=LargeBinary, nullable=False)
     updated_at: datetime = Field(sa_type=UtcDateTime, nullable=False)

@@ -90,7 +90,7 @@ from gateway.store.errors import (
     ValueOutOfRange,
 )
 from gateway.store.migrate import head, upgrade
-from gateway.store.models import OWNER_LEN, TRACKING_ID_LEN, metadata
+from gateway.store.models import OWNER_LEN, STREAM_LEN, TRACKING_ID_LEN, metadata
 from gateway.store.types import UINT256_MAX
 
 __all__ = ["Store"]
@@ -249,6 +249,7 @@ class Store:
     # --- scans and checkpoints ----------------------------------------------------------------
 
     async def checkpoint(self, chain_id: ChainId, stream: str) -> Checkpoint | None:
+        _check_stream(stream)
         async with self._tx("checkpoint", write=False) as conn:
             row = (
                 await conn.execute(
@@ -283,6 +284,7 @@ class Store:
         """
         at = self._now(now)
         _check_int64(chain_id, "chain_id")
+        _check_stream(stream)
         for cp in (expected_prev, new):
             if cp is not None and (cp.chain_id != chain_id or cp.stream != stream):
                 raise InvalidCheckpoint(
@@ -1380,6 +1382,12 @@ def _check_int64(value: int | None, field: str) -> int | None:
 def _check_uint256(value: int | None, field: str) -> None:
     if value is not None and not 0 <= value <= UINT256_MAX:
         raise ValueOutOfRange("value is not a uint256", field=field, value=value)
+
+
+def _check_stream(stream: str) -> None:
+    # SQLite would keep a longer name that PostgreSQL refuses: refuse it on both alike.
+    if not 0 < len(stream) <= STREAM_LEN:
+        raise StoreError(f"stream name must be 1..{STREAM_LEN} characters", stream=stream)
 
 
 def _check_owner(owner: str) -> None:

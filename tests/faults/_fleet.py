@@ -4,6 +4,7 @@ delivered exactly once on chain, none lost, the store agreeing, balances adding 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from gateway.domain.messages import MessageId
 from gateway.domain.status import MessageStatus
+from gateway.store import Store
 from tests.faults._net import DONE, Transfers, store_statuses
 from tests.helpers.services import ServiceProcess
 
@@ -150,3 +152,21 @@ def mixed_rounds(
         k += max(locks, burns)
         load.send(batch_locks, batch_burns)
         time.sleep(pause_s)
+
+
+def delivering_processes(url: str, ids: Sequence[MessageId]) -> Counter[str]:
+    """How many of the messages each process (lease owner, one per start) recorded delivered."""
+
+    async def read() -> Counter[str]:
+        store = await Store.open(url, migrate=False)
+        try:
+            owners: Counter[str] = Counter()
+            for mid in ids:
+                for change in await store.history(mid):
+                    if change.new_status in DONE:
+                        owners[change.owner or "?"] += 1
+            return owners
+        finally:
+            await store.close()
+
+    return asyncio.run(read())

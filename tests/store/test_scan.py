@@ -79,6 +79,22 @@ async def test_bad_scans_are_refused(store: Store) -> None:
     assert await store.count_by_status() == {}
 
 
+async def test_a_stream_name_longer_than_the_column_is_refused_on_both_databases(
+    store: Store,
+) -> None:
+    # PostgreSQL refuses a varchar(64) overflow, SQLite would keep it: the store refuses it
+    # first on both (an attester's long stream name once failed only on PostgreSQL).
+    stream = "s" * 65
+    with pytest.raises(StoreError, match="stream name"):
+        await store.checkpoint(CHAIN, stream)
+    cp = Checkpoint(CHAIN, stream, Height(1), Hash32(h32(1)))
+    with pytest.raises(StoreError, match="stream name"):
+        await store.record_scan(CHAIN, stream, None, cp, [])
+    ok = Checkpoint(CHAIN, "s" * 64, Height(1), Hash32(h32(1)))
+    await store.record_scan(CHAIN, "s" * 64, None, ok, [])
+    assert await store.checkpoint(CHAIN, "s" * 64) == ok
+
+
 async def test_scan_is_atomic_when_the_write_fails(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
