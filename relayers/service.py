@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from adapters.errors import ConfigError, FatalError, XgateError
+from adapters.errors import ConfigError, FatalError, RpcUnavailable, XgateError
 from adapters.evm import EvmAdapter
 from adapters.qbft import QbftAdapter
 from adapters.registry import build_adapter
@@ -187,7 +187,14 @@ async def run_services(
                 submit_policy=policy,
                 observer=observer,
             )
-            adapters[name] = await stack.enter_async_context(adapter)
+            # Closed also when it cannot start (its HTTP session exists from construction).
+            stack.push_async_callback(adapter.aclose)
+            try:
+                await adapter.start()
+            except RpcUnavailable as exc:
+                # Say which [chains.NAME] the operator must look at, in the one line printed.
+                raise RpcUnavailable(f"chains.{name}: {exc.message}", **exc.context) from exc
+            adapters[name] = adapter
         sides = {
             name: ChainSide(
                 name=name,
