@@ -246,6 +246,22 @@ class Transfers:
                 [message_id] = self._message_ids(receipt, chain_id, side)
                 self.sent.append(Sent(message_id, side, self.user(u), amount))
 
+    def sign_burn(self, user: int, amount: int, *, nonce: int | None = None) -> tuple[bytes, bytes]:
+        """A signed burn (raw, hash), not sent: for tests that mine by hand. ``nonce`` re-uses
+        a nonce (a replacement of a reorged-out burn)."""
+        call = self.gateway.functions.burnERC20(self.wrapped.address, amount, self.user(user))
+        if nonce is not None:
+            self._nonces[(self.net.public.name, self.net.public.accounts[user].address)] = nonce
+        return self._sign(self.net.public, user, call)
+
+    def record(self, side: str, receipt: Any, user: int, amount: int) -> Sent:
+        """Note the message of a mined source transaction sent outside ``send``."""
+        chain = self.net.consortium if side == "c" else self.net.public
+        [message_id] = self._message_ids(receipt, chain.chain_id, side)
+        sent = Sent(message_id, side, self.user(user), amount)
+        self.sent.append(sent)
+        return sent
+
     def _sign(self, chain: Chain, sender: int, call: Any) -> tuple[bytes, bytes]:
         account = chain.accounts[sender]
         key = (chain.name, account.address)
