@@ -23,7 +23,7 @@ $(STAMP_NPM): package.json package-lock.json
 	@touch $@
 
 run: setup
-	$(BIN)/xgate devnet up
+	$(BIN)/xgate devnet up --demo
 
 contracts: $(STAMP_NPM)
 	node contracts/build.mjs

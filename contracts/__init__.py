@@ -36,7 +36,11 @@ class Artifact:
     source: str
 
     def _entry(self, kind: str, name: str | None = None) -> dict[str, Any]:
-        matches = [e for e in self.abi if e.get("type") == kind and e.get("name") == name]
+        """The ABI entry ``name``, or ``name(type,...)`` to pick one of overloaded functions."""
+        if name is not None and "(" in name:
+            matches = [e for e in self.abi if e.get("type") == kind and _signature(e) == name]
+        else:
+            matches = [e for e in self.abi if e.get("type") == kind and e.get("name") == name]
         if kind == "constructor" and not matches:
             return {"type": "constructor", "inputs": []}
         if len(matches) != 1:
@@ -50,13 +54,19 @@ class Artifact:
         return self.bytecode + _encode_inputs(self._entry("constructor"), args)
 
     def call_data(self, function: str, *args: Any) -> bytes:
-        """Calldata for ``function(args)`` (overloaded names are not supported)."""
+        """Calldata for ``function(args)``; name an overloaded function by its signature
+        (``"safeTransferFrom(address,address,uint256,bytes)"``)."""
         entry = self._entry("function", function)
         return function_abi_to_4byte_selector(entry) + _encode_inputs(entry, args)  # type: ignore[arg-type]
 
     def decode_result(self, function: str, data: bytes) -> tuple[Any, ...]:
         entry = self._entry("function", function)
         return tuple(decode([collapse_if_tuple(o) for o in entry["outputs"]], data))
+
+
+def _signature(entry: dict[str, Any]) -> str:
+    types = ",".join(collapse_if_tuple(i) for i in entry.get("inputs", []))
+    return f"{entry.get('name')}({types})"
 
 
 def _encode_inputs(entry: dict[str, Any], args: tuple[Any, ...]) -> bytes:

@@ -38,6 +38,7 @@ from adapters.evm import EvmAdapter, EvmConfig
 from adapters.qbft import QbftAdapter, QbftConfig
 from adapters.signer import LocalSigner
 from adapters.types import Address, ChainId, Finality, Hash32
+from devnet.anvil import set_interval_mining
 from gateway.cli.deployment import (
     ChainPlan,
     Deployed,
@@ -47,6 +48,7 @@ from gateway.cli.deployment import (
     public_prefix,
     side_name,
 )
+from gateway.cli.logs import configure_logging
 from gateway.config import XgateConfig, dump_config
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ DEV_SIGNERS: Mapping[str, int] = {
 # confirmation depth would hold every public message until unrelated transactions arrive; and
 # nobody reorgs a dev chain. Reorg tests write their own config with a depth.
 PUBLIC_CONFIRMATIONS = 0
+PUBLIC_BLOCK_TIME_S = 1  # anvil mines a block every second once the contracts are deployed
 # The public chains' ids: the first one's (anvil's default), then the next ones.
 PUBLIC_CHAIN_ID = 31337
 # Deployment keys (gateway.cli.deployment) whose [chains.X.contracts] key differs.
@@ -127,6 +130,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=DEFAULT_STATE_FILE,
         help=f"where to write the summary ({XGATE_CONFIG_NAME} and keys/ go beside it)",
     )
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="also start the relay services and walk through the flows (what `make run` does)",
+    )
     up.set_defaults(run=_run_up)
 
 
@@ -153,6 +161,25 @@ async def _watch(nodes: dict[str, RunningNode], poll_s: float = 0.5) -> tuple[st
             if code is not None:
                 return name, code
         await asyncio.sleep(poll_s)
+
+
+async def _demo_until(stop: asyncio.Event, summary: dict[str, Any], config_path: Path) -> None:
+    """Run the services and the narrated flows (gateway/cli/demo.py) until ``stop``."""
+    from gateway.cli.demo import demo_with_services  # the services only load for the demo
+
+    # The narration is the demo's output; the services speak up only when something is wrong.
+    configure_logging("text", "WARNING")
+    demo = asyncio.create_task(demo_with_services(summary, config_path), name="demo")
+    try:
+        await asyncio.wait(
+            {demo, asyncio.ensure_future(stop.wait())}, return_when="FIRST_COMPLETED"
+        )
+        if demo.done():
+            demo.result()  # a failed demo ends the command with its error
+    finally:
+        demo.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await demo
 
 
 async def _until_stop_or_death(
@@ -239,8 +266,13 @@ async def _up(args: argparse.Namespace) -> int:
         config_path = dev_config_path(args.out)
         write_dev_config(config_path, summary, anchor, consortium)
         args.out.write_text(json.dumps(summary, indent=2) + "\n")
+        for public in publics:
+            if public.mode == "anvil":
+                # A public chain mines on its own clock: idle time and confirmations advance.
+                await set_interval_mining(public.url, PUBLIC_BLOCK_TIME_S)
         print(render_summary(summary, args.out, config_path), flush=True)
-        _, death = await _until_stop_or_death(stop.wait(), nodes)
+        work = _demo_until(stop, summary, config_path) if args.demo else stop.wait()
+        _, death = await _until_stop_or_death(work, nodes)
         if death is not None:
             return _report_death(nodes, death)
         log.info("stopping devnets...")

@@ -1,0 +1,386 @@
+"""The narrated walk through xgate's flows that `make run` (`xgate devnet up --demo`) shows once
+the devnet and the services are up.
+
+Users here only sign their own transactions on their own chain (dev accounts: alice 7, bob 8);
+everything that crosses a chain is carried by the services (relayer, attesters, keeper) started
+beside the devnet. Each step prints what was done and how long the crossing took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+
+from adapters.base import TxReceipt, TxRequest
+from adapters.errors import XgateError
+from adapters.evm import EvmAdapter
+from adapters.registry import build_adapter
+from adapters.signer import LocalSigner
+from adapters.types import Address, ChainId, Finality, Hash32
+from contracts import load_artifact
+from devnet.keys import dev_accounts
+from gateway.cli.logs import configure_logging
+from gateway.config import XgateConfig, load_config, load_signer
+from gateway.domain.status import AssetKind, Swap, SwapLeg, SwapState
+from gateway.domain.swaps import swap_key
+from gateway.domain.typed_data import htlc_claim_message
+from gateway.store import Store
+from relayers.service import Role, run_services
+
+ADMIN, ALICE, BOB = 0, 7, 8
+REVOKED = 3  # CreditRegistry's CreditStatus
+CROSSING_TIMEOUT_S = 120.0
+
+
+class DemoFailed(XgateError):
+    """A flow did not complete: the services did not carry a step in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One chain as a user sees it: an adapter with the users' keys and the deployed contracts
+    by deployment name (``vault``, ``asset_gateway`` ...)."""
+
+    name: str
+    adapter: EvmAdapter
+    contracts: Mapping[str, tuple[str, Address]]  # name -> (artifact, address)
+
+    @property
+    def chain_id(self) -> ChainId:
+        return self.adapter.ref.chain_id
+
+    def address(self, name: str) -> Address:
+        return self.contracts[name][1]
+
+    async def view(self, name: str, function: str, *args: Any) -> Any:
+        artifact, address = self.contracts[name]
+        a = load_artifact(artifact)
+        raw = await self.adapter.call(
+            address, a.call_data(function, *args), finality=Finality.latest()
+        )
+        out = a.decode_result(function, raw)
+        return out[0] if len(out) == 1 else out
+
+    async def send(self, user: int, name: str, function: str, *args: Any) -> TxReceipt:
+        artifact, address = self.contracts[name]
+        data = load_artifact(artifact).call_data(function, *args)
+        sender = _account(user)
+        writer = self.adapter.writer(sender)
+        sent = await writer.submit(TxRequest(to=address, data=data, sender=sender))
+        return await self.adapter.wait_mined(sent, Finality.latest(), CROSSING_TIMEOUT_S)
+
+    async def now(self) -> int:
+        adapter = self.adapter
+        return int((await adapter.header(await adapter.height(Finality.latest()))).timestamp)
+
+
+def _account(index: int) -> Address:
+    return Address(dev_accounts(10)[index].address)
+
+
+def _address(value: str) -> Address:
+    """An address as the ABI decoder returns it (checksummed hex)."""
+    return Address(bytes.fromhex(value[2:]))
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _crossing(what: str, check: Callable[[], Awaitable[bool]]) -> float:
+    """Wait until ``check()``, showing a progress line; the seconds it took."""
+    start = time.monotonic()
+    frames = "|/-\\"
+    i = 0
+    while not await check():
+        waited = time.monotonic() - start
+        if waited > CROSSING_TIMEOUT_S:
+            raise DemoFailed(
+                f"{what}: not done after {CROSSING_TIMEOUT_S:.0f} s; see the services' log lines "
+                "above (is a worker failing?)"
+            )
+        if sys.stdout.isatty():
+            print(f"\r    {frames[i % 4]} {what} ({waited:4.1f} s)", end="", flush=True)
+        i += 1
+        await asyncio.sleep(0.25)
+    took = time.monotonic() - start
+    if sys.stdout.isatty():
+        print("\r" + " " * (len(what) + 20) + "\r", end="")
+    _say(f"    ✓ {what} ({took:.1f} s)")
+    return took
+
+
+def open_sides(summary: Mapping[str, Any], cfg: XgateConfig) -> tuple[Side, list[Side]]:
+    """The consortium and the public chains of a devnet, with the users' keys (adapters as the
+    services build them from ``cfg``, so consortium headers are verified the same way)."""
+    keys = [LocalSigner(dev_accounts(10)[i].private_key) for i in (ADMIN, ALICE, BOB)]
+
+    def side(name: str) -> Side:
+        adapter = build_adapter(cfg.chains[name].adapter_config(name), keys)
+        contracts = {
+            key: (item["contract"], Address(bytes.fromhex(item["address"][2:])))
+            for key, item in summary["contracts"][name].items()
+        }
+        return Side(name, adapter, contracts)
+
+    return side(cfg.hub), [side(n) for n in cfg.public_chains]
+
+
+async def run_demo(summary: Mapping[str, Any], cfg: XgateConfig, keeper: Address) -> None:
+    consortium, publics = open_sides(summary, cfg)
+    public = publics[0]
+    adapters = [consortium.adapter, *(p.adapter for p in publics)]
+    for adapter in adapters:
+        await adapter.start()
+    try:
+        flows: Sequence[tuple[str, Callable[[], Awaitable[None]]]] = (
+            ("settlement tokens, consortium -> public -> consortium",
+             lambda: settlement_round_trip(consortium, public)),
+            ("a receivable with its financing terms, there and back",
+             lambda: receivable_round_trip(consortium, public)),
+            ("a credit attestation reaches the public mirror, then its revocation",
+             lambda: credit_attestation(consortium, public)),
+            ("an atomic swap: a receivable against settlement tokens, the keeper completes it",
+             lambda: atomic_swap(consortium, public, cfg.store.url, keeper)),
+        )  # fmt: skip
+        for i, (title, flow) in enumerate(flows, 1):
+            _say(f"\n[{i}/{len(flows)}] {title}")
+            await flow()
+        _say("\nAll flows done. The devnet and the services keep running; Ctrl-C stops them.")
+    finally:
+        for adapter in adapters:
+            await adapter.aclose()
+
+
+async def settlement_round_trip(consortium: Side, public: Side) -> None:
+    amount = 2_500 * 10**6
+    alice = _account(ALICE)
+    token = consortium.address("settlement_token")
+    await consortium.send(ADMIN, "settlement_token", "mint", alice, amount)
+    await consortium.send(ALICE, "settlement_token", "approve", consortium.address("vault"), amount)
+    before = await public.view("wrapped_settlement_token", "balanceOf", alice)
+    lock = await consortium.send(ALICE, "vault", "lockERC20", token, amount, public.chain_id, alice)
+    _say(
+        f"    alice locked 2,500 settlement tokens in the vault (consortium block {lock.block_number})"
+    )
+
+    async def minted() -> bool:
+        return bool(
+            await public.view("wrapped_settlement_token", "balanceOf", alice) == before + amount
+        )
+
+    await _crossing("relayed and minted on the public chain", minted)
+    home = await consortium.view("settlement_token", "balanceOf", alice)
+    burn = await public.send(
+        ALICE, "asset_gateway", "burnERC20", public.address("wrapped_settlement_token"),
+        amount, alice,
+    )  # fmt: skip
+    _say(f"    alice burnt them on the public chain (block {burn.block_number})")
+
+    async def released() -> bool:
+        return bool(await consortium.view("settlement_token", "balanceOf", alice) == home + amount)
+
+    await _crossing("attested, relayed and released on the consortium", released)
+
+
+async def receivable_round_trip(consortium: Side, public: Side) -> None:
+    alice, bob = _account(ALICE), _account(BOB)
+    document = hashlib.sha256(b"demo invoice " + os.urandom(8)).digest()
+    due = await consortium.now() + 90 * 86400
+    financing = (bob, alice, 125_000_00, b"CNY", due, document)
+    await consortium.send(ADMIN, "receivable", "tokenize", alice, financing)
+    token_id = await consortium.view("receivable", "tokenOfDocument", document)
+    _say(f"    receivable #{token_id} tokenized for alice: bob owes 125,000.00 CNY in 90 days")
+    await consortium.send(ALICE, "receivable", "approve", consortium.address("vault"), token_id)
+    await consortium.send(
+        ALICE, "vault", "lockERC721", consortium.address("receivable"), token_id,
+        public.chain_id, alice,
+    )  # fmt: skip
+
+    async def wrapped() -> bool:
+        try:
+            return _address(await public.view("wrapped_receivable", "ownerOf", token_id)) == alice
+        except XgateError:
+            return False  # not minted yet
+
+    await _crossing("wrapped receivable minted to alice on the public chain", wrapped)
+    terms = tuple(await public.view("wrapped_receivable", "financingOf", token_id))
+    home_terms = tuple(await consortium.view("receivable", "financingOf", token_id))
+    if terms != home_terms:
+        raise DemoFailed("the wrapped receivable's terms differ from the original's")
+    _say("    its financing terms on the public chain equal the consortium's")
+    await public.send(
+        ALICE, "asset_gateway", "burnERC721", public.address("wrapped_receivable"), token_id, alice
+    )
+
+    async def back() -> bool:
+        return _address(await consortium.view("receivable", "ownerOf", token_id)) == alice
+
+    await _crossing("released back to alice on the consortium", back)
+
+
+async def credit_attestation(consortium: Side, public: Side) -> None:
+    subject = _account(BOB)
+    grade = b"AA-".ljust(32, b"\0")
+    valid_until = await consortium.now() + 365 * 86400
+    report = hashlib.sha256(b"demo rating report").digest()
+    await consortium.send(
+        ADMIN, "credit_registry", "attest", subject, 742, grade, valid_until, report
+    )
+    await consortium.send(ADMIN, "credit_registry", "publish", subject, public.chain_id)
+    _say("    the issuer attested bob's credit (742, AA-) and published it to the public chain")
+
+    async def mirrored() -> bool:
+        return bool((await public.view("credit_mirror", "creditOf", subject))[0] == 742)
+
+    await _crossing("creditOf(bob) on the public chain reads 742 / AA-", mirrored)
+    await consortium.send(ADMIN, "credit_registry", "revoke", subject)
+    await consortium.send(ADMIN, "credit_registry", "publish", subject, public.chain_id)
+    _say("    the issuer revoked it")
+
+    async def revoked() -> bool:
+        return bool((await public.view("credit_mirror", "creditOf", subject))[4] == REVOKED)
+
+    await _crossing("the revocation reached the public mirror", revoked)
+
+
+async def atomic_swap(consortium: Side, public: Side, store_url: str, keeper: Address) -> None:
+    """Alice sells a receivable (consortium) to bob for settlement tokens (public). Alice holds
+    the secret; bob authorises the keeper to claim the receivable for him."""
+    alice, bob = _account(ALICE), _account(BOB)
+    price = 100_000 * 10**6
+    document = hashlib.sha256(b"demo swap invoice " + os.urandom(8)).digest()
+    due = await consortium.now() + 60 * 86400
+    await consortium.send(
+        ADMIN, "receivable", "tokenize", alice, (bob, alice, price, b"CNY", due, document)
+    )
+    token_id = await consortium.view("receivable", "tokenOfDocument", document)
+    # Bob's settlement tokens on the public chain (bridged in, as in flow 1).
+    await consortium.send(ADMIN, "settlement_token", "mint", bob, price)
+    await consortium.send(BOB, "settlement_token", "approve", consortium.address("vault"), price)
+    await consortium.send(
+        BOB, "vault", "lockERC20", consortium.address("settlement_token"), price,
+        public.chain_id, bob,
+    )  # fmt: skip
+    wrapped_token = public.address("wrapped_settlement_token")
+
+    async def funded() -> bool:
+        return bool(await public.view("wrapped_settlement_token", "balanceOf", bob) >= price)
+
+    await _crossing("bob's settlement tokens arrived on the public chain", funded)
+
+    preimage = os.urandom(32)
+    hashlock = Hash32(hashlib.sha256(preimage).digest())
+    t_b = max(await consortium.now(), await public.now()) + 900
+    leg_a = SwapLeg(
+        consortium.chain_id, consortium.address("htlc_erc721"), AssetKind.ERC721,
+        consortium.address("receivable"), token_id, bob, alice, t_b + 900,
+    )  # fmt: skip
+    leg_b = SwapLeg(
+        public.chain_id, public.address("htlc_erc20"), AssetKind.ERC20, wrapped_token, price,
+        alice, bob, t_b,
+    )  # fmt: skip
+    claim = htlc_claim_message(
+        "HtlcErc721", consortium.chain_id, leg_a.htlc, swap_key(hashlock, leg_a), keeper, bob
+    )
+    swap = Swap(
+        swap_id=Hash32(hashlib.sha256(hashlock + b"demo").digest()),
+        hashlock=hashlock,
+        initiator=alice,
+        participant=bob,
+        initiator_leg=leg_a,
+        participant_leg=leg_b,
+        claim_signature=LocalSigner(dev_accounts(10)[BOB].private_key).sign_message(claim),
+        claim_destination=bob,
+    )
+    store = await Store.open(store_url, migrate=False)
+    try:
+        await store.upsert_swap(swap)
+        _say("    swap agreed: bob signed the keeper's relayed claim of the receivable")
+        lock_data = abi_encode(["bytes32", "address", "uint256"], [hashlock, bob, leg_a.timelock])
+        await consortium.send(
+            ALICE, "receivable", "safeTransferFrom(address,address,uint256,bytes)",
+            alice, leg_a.htlc, token_id, lock_data,
+        )  # fmt: skip
+        _say(f"    alice locked receivable #{token_id} in the consortium HTLC until T_A")
+        await public.send(BOB, "wrapped_settlement_token", "approve", leg_b.htlc, price)
+        await public.send(
+            BOB, "htlc_erc20", "lock", hashlock, price, wrapped_token, alice, leg_b.timelock
+        )
+        _say("    bob locked 100,000 settlement tokens in the public HTLC until T_B < T_A")
+        await public.send(ALICE, "htlc_erc20", "claim", preimage, price, wrapped_token, bob, t_b)
+        _say("    alice claimed the tokens on the public chain, revealing the secret")
+
+        async def completed() -> bool:
+            found = await store.swap(swap.swap_id)
+            owner = _address(await consortium.view("receivable", "ownerOf", token_id))
+            return owner == bob and found is not None and found.state is SwapState.COMPLETED
+
+        await _crossing("the keeper claimed the receivable for bob on the consortium", completed)
+    finally:
+        await store.close()
+
+
+async def demo_with_services(summary: Mapping[str, Any], config_path: Path) -> None:
+    """Start relayer, attesters and keeper in this process on ``config_path``, walk through
+    the flows, then keep the services running until cancelled."""
+    cfg = load_config(config_path)
+    if cfg.keeper is None:
+        raise DemoFailed("the demo needs a [keeper] section in " + str(config_path))
+    keeper = load_signer(cfg.signers[cfg.keeper.signer], os.environ, name=cfg.keeper.signer)
+    stop = asyncio.Event()
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    services = asyncio.create_task(
+        run_services(cfg, set(Role), stop, ops_port=0, on_ready=ready), name="services"
+    )
+    try:
+        port = await asyncio.wait_for(asyncio.shield(ready), 60)
+        _say(f"\nxgate services running (relayer, attesters, keeper); metrics on :{port}/metrics")
+        await run_demo(summary, cfg, keeper.address)
+        await services
+    finally:
+        stop.set()
+        await asyncio.gather(services, return_exceptions=True)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo", help="start the services and walk through the flows on a running devnet"
+    )
+    demo.add_argument(
+        "--summary",
+        type=Path,
+        default=Path(".xgate/devnet.json"),
+        help="the devnet summary `xgate devnet up` wrote (its xgate.toml is beside it)",
+    )
+    demo.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.summary.exists():
+        print(
+            f"{args.summary} not found: start the devnet first (`xgate devnet up`)", file=sys.stderr
+        )
+        return 2
+    summary = json.loads(args.summary.read_text())
+    # The narration is the demo's output; the services speak up only when something is wrong.
+    configure_logging("text", "WARNING")
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            asyncio.run(demo_with_services(summary, args.summary.with_name("xgate.toml")))
+        except XgateError as exc:
+            print(f"xgate demo: {exc}", file=sys.stderr)
+            return 1
+    return 0
