@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, Field, Strict
 
-from adapters.base import BadRequest, FinalityKind, check_height
+from adapters.base import AdapterClosed, BadRequest, FinalityKind, check_height
 from adapters.bft import decode_qbft_extra, qbft_block_hash
 from adapters.configmodel import AddressField, FinalityField, Hash32Field, NonNegativeInt
 from adapters.errors import DecodeError, HeaderInvalid, RpcResponseInvalid
@@ -147,6 +147,41 @@ class QbftAdapter(EvmAdapter):
         self._remember(anchor)
 
     # -- light client -----------------------------------------------------------------------
+
+    def latest_trusted(self) -> TrustedHeader:
+        """The highest header this light client has verified (what to persist so that a
+        restart does not verify forward from the configured anchor again)."""
+        if not self._trusted_heights:
+            raise AdapterClosed("QBFT adapter has no trust anchor (not started?)")
+        return self._trusted[self._trusted_heights[-1]]
+
+    async def adopt_trusted(self, trusted: TrustedHeader) -> None:
+        """Take ``trusted`` (verified by this light client before a restart, kept in the
+        operator's own store) as an anchor. The node must still serve that block, sealed by
+        the set it lists: otherwise the chain is not the one verified (``HeaderInvalid``)."""
+        anchor = self._anchor
+        if anchor is None:
+            raise AdapterClosed("QBFT adapter has no trust anchor (not started?)")
+        if trusted.number <= anchor.number:
+            return  # nothing the configured anchor does not already give
+
+        async def check() -> None:
+            block = await self._fetch_block(trusted.number)
+            if block.hash != trusted.hash:
+                raise HeaderInvalid(
+                    "the node's block differs from the header verified before the restart",
+                    height=trusted.number,
+                    verified=trusted.hash,
+                    node=block.hash,
+                )
+            verified = verify_commit_seals(block.header, trusted.validators)
+            if verified.trusted() != trusted:
+                raise HeaderInvalid(
+                    "stored trusted header does not match its block", height=trusted.number
+                )
+
+        await self._retrying("adopt trusted header", check)
+        self._remember(trusted)
 
     def _remember(self, trusted: TrustedHeader) -> None:
         if trusted.number in self._trusted:

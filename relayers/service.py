@@ -46,6 +46,7 @@ from relayers.queue import WorkQueue
 from relayers.routes import ChainSide, OracleKind, Route
 from relayers.sending import Sender
 from relayers.supervisor import Supervisor, Worker
+from relayers.trust import TrustSaver, restore_trust
 from relayers.watcher import MessageWatcher
 
 __all__ = ["Role", "SignerBusy", "run_services"]
@@ -206,7 +207,10 @@ async def run_services(
             )
             for name, chain in cfg.chains.items()
         }
-        workers: list[Worker] = []
+        hub_adapter = adapters[hub]
+        assert isinstance(hub_adapter, QbftAdapter)  # the config's one qbft chain
+        await restore_trust(store, hub_adapter)
+        workers: list[Worker] = [TrustSaver(store, hub_adapter, interval_s=5.0)]
         if Role.RELAYER in roles:
             assert relayer is not None and relayer_signer is not None
             queue = WorkQueue(store, owner, relayer.lease_ttl_s)
