@@ -9,7 +9,7 @@ from adapters.types import Address
 from gateway.domain.payloads import Erc20Release, Erc20Transfer, decode_payload
 from gateway.domain.status import MessageStatus
 from tests.e2e.conftest import Devnet, wait_delivered
-from tests.helpers.services import ServiceProcess
+from tests.helpers.services import ServiceProcess, wait_until
 
 ADMIN, USER, STRANGER = 0, 7, 3
 
@@ -54,6 +54,14 @@ def test_settlement_tokens_cross_to_the_public_chain_and_back_through_the_servic
 
     history = [r.status for r in devnet.records("c", lock) + devnet.records("p", burn)]
     assert history == [MessageStatus.DELIVERED, MessageStatus.DELIVERED]
-    metrics = services.metrics()
-    assert 'xgate_messages{route="consortium->public",status="delivered"}' in metrics
-    assert 'xgate_messages{route="public->consortium",status="delivered"}' in metrics
+    # The message gauges are refreshed from the store every few seconds.
+    routes = ("consortium->public", "public->consortium")
+    wait_until(
+        lambda: all(
+            f'xgate_messages{{route="{r}",status="delivered"}}' in services.metrics()
+            for r in routes
+        ),
+        30,
+        "both routes' delivered messages in /metrics",
+        services,
+    )
