@@ -1,0 +1,151 @@
+"""The relay services as real processes, for benchmarks (and any test that wants them):
+``xgate run`` (or ``xgate relayer run`` ...) on an ``xgate.toml``, its ops port probed over
+HTTP, stopped with SIGTERM or killed with SIGKILL, its memory read from ``/proc``.
+
+The same shape as tests/helpers/services.py (which the e2e tests keep using), shared here so
+that bench/ never imports tests/.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+__all__ = ["XGATE", "ServiceProcess", "free_port", "rss_kib", "wait_until"]
+
+XGATE = [sys.executable, "-m", "gateway"]
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of process ``pid`` in KiB (``VmRSS`` of ``/proc/PID/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ValueError(f"no VmRSS for process {pid}")
+
+
+@dataclass
+class ServiceProcess:
+    """One ``xgate`` service process; its stderr goes to ``log``."""
+
+    config: Path
+    command: tuple[str, ...] = ("run",)
+    log: Path | None = None
+    ops_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        log = self.log or self.config.with_name(f"{'-'.join(self.command)}-{self.ops_port}.log")
+        self.log = log
+        with log.open("ab") as stderr:
+            self.proc = subprocess.Popen(
+                [
+                    *XGATE,
+                    *self.command,
+                    "--config",
+                    str(self.config),
+                    "--ops-port",
+                    str(self.ops_port),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.pid)
+
+    def readyz(self) -> tuple[int, dict[str, object]] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}/readyz", timeout=2) as r:
+                return int(r.status), json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), json.loads(exc.read() or b"{}")
+        except OSError:
+            return None
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}/metrics", timeout=2) as r:
+            return str(r.read().decode())
+
+    def wait_serving(self, timeout_s: float = 60.0) -> None:
+        """Until the ops server answers (the services started their workers)."""
+        deadline = time.monotonic() + timeout_s
+        while self.readyz() is None:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"xgate {' '.join(self.command)} exited:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"xgate did not serve ops within {timeout_s} s:\n{self.output()}"
+                )
+            time.sleep(0.2)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:] if self.log else ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout_s: float = 20.0) -> int:
+        """SIGTERM and wait; the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"xgate did not stop on SIGTERM:\n{self.output()}") from None
+        return int(self.proc.returncode)
+
+
+def wait_until(
+    check: Callable[[], T],
+    timeout_s: float,
+    what: str,
+    service: ServiceProcess | None = None,
+    poll_s: float = 0.25,
+) -> T:
+    """Poll ``check()`` until it returns something truthy; fail with ``what`` and the
+    service's log on timeout or when the service exits."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if service is not None and service.proc is not None and service.proc.poll() is not None:
+            raise AssertionError(f"service exited while waiting for {what}:\n{service.output()}")
+        if time.monotonic() > deadline:
+            log = service.output() if service is not None else ""
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{log}")
+        time.sleep(poll_s)
