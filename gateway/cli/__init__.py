@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import config_cmd, db_cmd, demo, devnet_cmd, proof_cmd, services_cmd
+from gateway.cli import config_cmd, db_cmd, demo, devnet_cmd, messages_cmd, proof_cmd, services_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_cmd.register(commands)
     demo.register(commands)
     devnet_cmd.register(commands)
+    messages_cmd.register(commands)
     proof_cmd.register(commands)
     services_cmd.register(commands)
     return parser

@@ -752,6 +752,23 @@ class Store:
             "messages_by_tx", m.src_chain_id == src_chain_id, m.src_tx_hash == tx_hash
         )
 
+    async def messages_in(
+        self, statuses: Iterable[MessageStatus], *, limit: int = 100
+    ) -> list[MessageRecord]:
+        """Messages in any of ``statuses``, oldest source block first (an operator's list of
+        parked messages, a queue's head)."""
+        wanted = [MessageStatus(s).value for s in statuses]
+        async with self._tx("messages_in", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(_messages)
+                    .where(_messages.c.status.in_(wanted))
+                    .order_by(*_MESSAGE_ORDER)
+                    .limit(limit)
+                )
+            ).all()
+        return [_message_record(row) for row in rows]
+
     async def messages_by_tracking(self, tracking_id: str) -> list[MessageRecord]:
         return await self._messages_where(
             "messages_by_tracking", _messages.c.tracking_id == tracking_id
