@@ -254,6 +254,24 @@ class Transfers:
             self._nonces[(self.net.public.name, self.net.public.accounts[user].address)] = nonce
         return self._sign(self.net.public, user, call)
 
+    def sign_lock(self, user: int, amount: int) -> tuple[bytes, bytes]:
+        """A signed lock (raw, hash), not sent."""
+        c = self.net.consortium
+        call = self.vault.functions.lockERC20(
+            self.token.address, amount, self.net.public.chain_id, self.user(user)
+        )
+        return self._sign(c, user, call)
+
+    def submit(self, side: str, signed: tuple[bytes, bytes], user: int, amount: int) -> Any:
+        """Send one signed lock ("c") or burn ("p"), wait for it, record its message; the
+        receipt."""
+        chain = self.net.consortium if side == "c" else self.net.public
+        raw, tx_hash = signed
+        post_batch(chain.w3.provider.endpoint_uri, [raw])  # type: ignore[attr-defined]
+        receipt = chain.wait(tx_hash, f"{side} transfer")
+        self.record(side, receipt, user, amount)
+        return receipt
+
     def record(self, side: str, receipt: Any, user: int, amount: int) -> Sent:
         """Note the message of a mined source transaction sent outside ``send``."""
         chain = self.net.consortium if side == "c" else self.net.public

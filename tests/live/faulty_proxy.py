@@ -8,6 +8,12 @@ or failing answer) are injected by wrapping the real node, never by mocking it:
         adapter pointed at proxy.url ...
 
 Without a fault (or once ``times`` is used up) requests pass through unchanged.
+
+A test that blocks (service processes, ``time.sleep``) runs the proxy on its own event loop
+in a thread instead, and sets ``proxy.fault`` from the test's thread:
+
+    with proxy_thread(node.url) as proxy:
+        proxy.fault = Fault(drop=True)            # every connection closed unanswered
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import contextlib
 import copy
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +36,8 @@ Mutation = Callable[[Any], Any]
 
 @dataclass
 class Fault:
-    """What to do with matching calls. Exactly one of mutate/body/error/status, or only delay."""
+    """What to do with matching calls. Exactly one of mutate/body/error/status/drop, or only
+    delay."""
 
     method: str | None = None  # JSON-RPC method to hit; None hits every call
     times: int | None = None  # hit only the first N matching calls
@@ -38,6 +46,7 @@ class Fault:
     error: tuple[int, str] | None = None  # answer a JSON-RPC error
     status: int | None = None  # answer this HTTP status
     delay: float = 0.0  # sleep before answering
+    drop: bool = False  # close the connection without an answer
     hits: int = 0
 
     def applies(self, method: str) -> bool:
@@ -66,6 +75,10 @@ class FaultyProxy:
             fault.hits += 1
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.drop:
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=599)  # never sent: the connection is gone
             if fault.status is not None:
                 return web.Response(status=fault.status, text="injected HTTP error")
             if fault.body is not None:
@@ -112,6 +125,34 @@ async def faulty_proxy(upstream: str) -> AsyncIterator[FaultyProxy]:
     finally:
         await runner.cleanup()
         sock.close()
+
+
+@contextlib.contextmanager
+def proxy_thread(upstream: str) -> Iterator[FaultyProxy]:
+    """``faulty_proxy`` served by a thread of its own (its own event loop), for tests that
+    block; stopped when the block ends."""
+    loop = asyncio.new_event_loop()
+    started: asyncio.Future[FaultyProxy] = loop.create_future()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with faulty_proxy(upstream) as proxy:
+            started.set_result(proxy)
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    proxy = asyncio.run_coroutine_threadsafe(_result(started), loop).result(timeout=10)
+    try:
+        yield proxy
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()
+
+
+async def _result(future: asyncio.Future[FaultyProxy]) -> FaultyProxy:
+    return await future
 
 
 # --- mutations ---------------------------------------------------------------------------------
