@@ -155,6 +155,12 @@ async def run_demo(summary: Mapping[str, Any], cfg: XgateConfig, keeper: Address
             ("an atomic swap: a receivable against settlement tokens, the keeper completes it",
              lambda: atomic_swap(consortium, public, cfg.store.url, keeper)),
         )  # fmt: skip
+        if len(publics) > 1:
+            flows = (*flows, (
+                f"a receivable travels {publics[0].name} -> consortium -> {publics[1].name} "
+                "while settlement tokens flow to both",
+                lambda: across_the_hub(consortium, publics[0], publics[1]),
+            ))  # fmt: skip
         for i, (title, flow) in enumerate(flows, 1):
             _say(f"\n[{i}/{len(flows)}] {title}")
             await flow()
@@ -229,6 +235,61 @@ async def receivable_round_trip(consortium: Side, public: Side) -> None:
         return _address(await consortium.view("receivable", "ownerOf", token_id)) == alice
 
     await _crossing("released back to alice on the consortium", back)
+
+
+async def across_the_hub(consortium: Side, first: Side, second: Side) -> None:
+    """The consortium is the hub: a receivable bridged out to one public chain comes home and
+    goes on to another, every hop verified; settlement tokens cross to both meanwhile."""
+    alice, bob = _account(ALICE), _account(BOB)
+    amount = 500 * 10**6
+    token = consortium.address("settlement_token")
+    await consortium.send(ADMIN, "settlement_token", "mint", bob, 2 * amount)
+    await consortium.send(
+        BOB, "settlement_token", "approve", consortium.address("vault"), 2 * amount
+    )
+    before = [await p.view("wrapped_settlement_token", "balanceOf", bob) for p in (first, second)]
+    for p in (first, second):
+        await consortium.send(BOB, "vault", "lockERC20", token, amount, p.chain_id, bob)
+    _say(f"    bob sent 500 settlement tokens to each of {first.name} and {second.name}")
+
+    document = hashlib.sha256(b"demo hub invoice " + os.urandom(8)).digest()
+    due = await consortium.now() + 30 * 86400
+    financing = (bob, alice, 80_000_00, b"CNY", due, document)
+    await consortium.send(ADMIN, "receivable", "tokenize", alice, financing)
+    token_id = await consortium.view("receivable", "tokenOfDocument", document)
+    receivable, vault = consortium.address("receivable"), consortium.address("vault")
+    await consortium.send(ALICE, "receivable", "approve", vault, token_id)
+    await consortium.send(ALICE, "vault", "lockERC721", receivable, token_id, first.chain_id, alice)
+
+    async def owned_on(side: Side) -> bool:
+        try:
+            return _address(await side.view("wrapped_receivable", "ownerOf", token_id)) == alice
+        except XgateError:
+            return False  # not minted there (yet)
+
+    await _crossing(f"receivable #{token_id} wrapped on {first.name}", lambda: owned_on(first))
+    await first.send(
+        ALICE, "asset_gateway", "burnERC721", first.address("wrapped_receivable"), token_id, alice
+    )
+
+    async def home() -> bool:
+        return _address(await consortium.view("receivable", "ownerOf", token_id)) == alice
+
+    await _crossing("back in the consortium hub", home)
+    await consortium.send(ALICE, "receivable", "approve", vault, token_id)
+    await consortium.send(
+        ALICE, "vault", "lockERC721", receivable, token_id, second.chain_id, alice
+    )
+    await _crossing(f"wrapped on {second.name}", lambda: owned_on(second))
+    terms = tuple(await second.view("wrapped_receivable", "financingOf", token_id))
+    if terms != tuple(await consortium.view("receivable", "financingOf", token_id)):
+        raise DemoFailed(f"the receivable's terms on {second.name} differ from the original's")
+
+    async def both_funded() -> bool:
+        now = [await p.view("wrapped_settlement_token", "balanceOf", bob) for p in (first, second)]
+        return all(n == b + amount for n, b in zip(now, before, strict=True))
+
+    await _crossing("bob's settlement tokens arrived on both public chains", both_funded)
 
 
 async def credit_attestation(consortium: Side, public: Side) -> None:

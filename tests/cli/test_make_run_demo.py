@@ -1,5 +1,5 @@
-"""`make run` = `xgate devnet up --demo`: on fresh chains it deploys, starts the services and
-walks through the four flows, each step carried across by the services, then keeps running
+"""`make run` = `xgate devnet up --public-chains 2 --demo`: on fresh chains it deploys, starts
+the services and walks through the five flows, each step carried across by the services, then keeps running
 until Ctrl-C."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 DEMO_TIMEOUT_S = 300
-FLOWS = ("[1/4]", "[2/4]", "[3/4]", "[4/4]")
+FLOWS = ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]")
 
 
 def test_make_run_walks_through_every_flow_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "devnet", "up", "--demo",
+            [sys.executable, "-m", "gateway", "devnet", "up", "--public-chains", "2", "--demo",
              "--out", str(tmp_path / "devnet.json")],
             stdout=stdout,
             stderr=stderr,
@@ -31,7 +31,7 @@ def test_make_run_walks_through_every_flow_and_stops_on_ctrl_c(tmp_path: Path) -
             time.sleep(0.5)
         text = out.read_text()
         assert all(flow in text for flow in FLOWS)
-        assert text.count("✓") == 8  # every crossing was seen on the other side
+        assert text.count("✓") == 12  # every crossing was seen on the other side
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:
