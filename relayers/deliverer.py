@@ -176,11 +176,9 @@ class Deliverer:
                     return []
                 culprit = self._named(exc, batch)
                 if culprit is None and len(batch) > 1:
-                    culprit = await self._find_culprit(block_hash, batch, proven)
-                if culprit is None:
-                    culprit = batch[0]
-                await self._settle_refused(culprit, exc)
-                batch.remove(culprit)
+                    culprit, exc = await self._find_culprit(block_hash, batch, proven, exc)
+                await self._settle_refused(culprit or batch[0], exc)
+                batch.remove(culprit or batch[0])
         return batch
 
     @staticmethod
@@ -195,14 +193,19 @@ class Deliverer:
         return None
 
     async def _find_culprit(
-        self, block_hash: Hash32, batch: Sequence[MessageRecord], proven: dict[int, ProvenLog]
-    ) -> MessageRecord | None:
+        self,
+        block_hash: Hash32,
+        batch: Sequence[MessageRecord],
+        proven: dict[int, ProvenLog],
+        batch_error: CallReverted,
+    ) -> tuple[MessageRecord | None, CallReverted]:
+        """The first message that reverts alone, with its own error (its reason is parked)."""
         for r in batch:
             try:
                 await self._sender.simulate(self._request(block_hash, [r], proven))
-            except CallReverted:
-                return r
-        return None
+            except CallReverted as exc:
+                return r, exc
+        return None, batch_error
 
     async def _settle_refused(self, r: MessageRecord, exc: CallReverted) -> None:
         q = self._queue
