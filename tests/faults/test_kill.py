@@ -57,8 +57,9 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 def _give_wrapped_tokens(load: Transfers, url: str, services: list[ServiceProcess]) -> None:
     """Every user gets wrapped tokens on the public chain to burn (a lock each, relayed)."""
+    since = len(load.sent)
     load.send([(u, SETUP_AMOUNT) for u in USERS], [])
-    wait_all_delivered(load, url, 60, services)
+    wait_all_delivered(load, url, 60, services, since=since)
 
 
 def test_relayer_killed_at_random_moments_during_200_transfers_delivers_each_exactly_once(
@@ -81,7 +82,7 @@ def test_relayer_killed_at_random_moments_during_200_transfers_delivers_each_exa
     while killer.kills < 6:
         time.sleep(0.5)
     killer.stop()
-    drained_s = wait_all_delivered(load, url, 150, services, killer)
+    drained_s = wait_all_delivered(load, url, 150, services, killer, since=before.count)
 
     check_exactly_once(load, url, before)
     print(
@@ -117,7 +118,7 @@ def test_three_relayers_sharing_postgresql_one_killed_repeatedly_deliver_each_ex
     while killer.kills < 4:
         time.sleep(0.5)
     killer.stop()
-    wait_all_delivered(load, pg_url, 120, services, killer)
+    wait_all_delivered(load, pg_url, 120, services, killer, since=before.count)
 
     check_exactly_once(load, pg_url, before)
     owners = delivering_processes(pg_url, [s.id for s in load.sent[before.count :]])
