@@ -44,6 +44,14 @@ class Killer:
         if self._thread is not None:
             self._thread.join()
 
+    def wait_kills(self, kills: int, timeout_s: float = 120.0) -> None:
+        """Until ``kills`` kills happened (the victim keeps being killed meanwhile)."""
+        deadline = time.monotonic() + timeout_s
+        while self.kills < kills:
+            assert not self.restarts_failed, self.restarts_failed[0]
+            assert time.monotonic() < deadline, f"only {self.kills} kills in {timeout_s} s"
+            time.sleep(0.5)
+
     def _run(self) -> None:
         rng = random.Random(self.seed)
         while self.kills < self.max_kills and not self._stop.wait(rng.uniform(*self.between_s)):

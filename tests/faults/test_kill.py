@@ -79,8 +79,7 @@ def test_relayer_killed_at_random_moments_during_200_transfers_delivers_each_exa
     mixed_rounds(load, rounds=10, locks=14, burns=6, pause_s=1.0, users=USERS)
     sent_s = time.monotonic() - started
     # Keep killing while the backlog drains: at least six kills in all.
-    while killer.kills < 6:
-        time.sleep(0.5)
+    killer.wait_kills(6)
     killer.stop()
     drained_s = wait_all_delivered(load, url, 150, services, killer, since=before.count)
 
@@ -115,8 +114,7 @@ def test_three_relayers_sharing_postgresql_one_killed_repeatedly_deliver_each_ex
     started = time.monotonic()
     killer = Killer(victim, between_s=(1.0, 3.0), seed=SEED).start()
     mixed_rounds(load, rounds=5, locks=8, burns=4, pause_s=1.0, users=USERS)
-    while killer.kills < 4:
-        time.sleep(0.5)
+    killer.wait_kills(4)
     killer.stop()
     wait_all_delivered(load, pg_url, 120, services, killer, since=before.count)
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+from hexbytes import HexBytes
 
 from adapters.types import Address, ChainId, Height
 from gateway.config import load_config
 from gateway.domain.messages import MessageId
-from gateway.domain.status import Checkpoint, SignatureRecord
+from gateway.domain.status import Checkpoint, MessageRecord, SignatureRecord
 from gateway.store import Store
 from tests.faults._fleet import wait_all_delivered
 from tests.faults._net import PUBLIC_BLOCK_TIME_S, USERS, FaultNet, Transfers, post_batch
@@ -38,8 +41,13 @@ def mined_by_hand(net: FaultNet) -> Iterator[None]:
         p.rpc("evm_setIntervalMining", PUBLIC_BLOCK_TIME_S)
 
 
-def _read(url: str, what):  # type: ignore[no-untyped-def]
-    async def run():  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _read(url: str, what: Callable[[Store], Awaitable[T]]) -> T:
+    """``what(store)`` on a store opened for it."""
+
+    async def run() -> T:
         store = await Store.open(url, migrate=False)
         try:
             return await what(store)
@@ -69,7 +77,7 @@ def test_reorgs_shallower_than_the_depth_never_reach_the_relay_and_a_deeper_one_
     pid, cid = ChainId(p.chain_id), ChainId(c.chain_id)
 
     def checkpoint() -> Checkpoint | None:
-        return _read(url, lambda s: s.checkpoint(pid, stream))  # type: ignore[no-any-return]
+        return _read(url, lambda s: s.checkpoint(pid, stream))
 
     def signatures(height: int) -> list[SignatureRecord]:
         attesters = [Address(bytes.fromhex(c.accounts[a].address[2:])) for a in ATTESTERS]
@@ -78,9 +86,9 @@ def test_reorgs_shallower_than_the_depth_never_reach_the_relay_and_a_deeper_one_
             found = [await store.signature(cid, pid, Height(height), attester=a) for a in attesters]
             return [f for f in found if f is not None]
 
-        return _read(url, read)  # type: ignore[no-any-return]
+        return _read(url, read)
 
-    def message(mid: MessageId):  # type: ignore[no-untyped-def]
+    def message(mid: MessageId) -> MessageRecord | None:
         return _read(url, lambda s: s.message(mid))
 
     with mined_by_hand(net):
@@ -90,7 +98,7 @@ def test_reorgs_shallower_than_the_depth_never_reach_the_relay_and_a_deeper_one_
         post_batch(public_url, [raw])
         p.mine()
         p.mine()
-        receipt = p.w3.eth.get_transaction_receipt(tx_hash)
+        receipt = p.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         gone = load.record("p", receipt, USER, 111)
         load.sent.remove(gone)  # it will not exist: the load's sums must not count it
         height = int(receipt["blockNumber"])
@@ -105,7 +113,7 @@ def test_reorgs_shallower_than_the_depth_never_reach_the_relay_and_a_deeper_one_
         p.rpc("anvil_reorg", 2, [["0x" + raw2.hex(), 0]])
         for _ in range(CONFIRMATIONS + 1):
             p.mine()
-        replacement = load.record("p", p.w3.eth.get_transaction_receipt(tx2), USER, 222)
+        replacement = load.record("p", p.w3.eth.get_transaction_receipt(HexBytes(tx2)), USER, 222)
         new_hash = bytes(p.w3.eth.get_block(height)["hash"])
         assert new_hash != old_hash
         wait_all_delivered(load, url, 60, [service])
@@ -129,7 +137,7 @@ def test_reorgs_shallower_than_the_depth_never_reach_the_relay_and_a_deeper_one_
         depth = head - recorded.height + 1  # CONFIRMATIONS + 1: the checkpoint's block too
         filler = p.accounts[USER].sign_transaction(
             {
-                "to": p.address(USER),
+                "to": p.address(USER),  # type: ignore[dict-item]
                 "value": 1,
                 "gas": 21_000,
                 "nonce": p.w3.eth.get_transaction_count(p.accounts[USER].address),
@@ -141,16 +149,18 @@ def test_reorgs_shallower_than_the_depth_never_reach_the_relay_and_a_deeper_one_
         p.rpc("anvil_reorg", depth, [["0x" + bytes(filler.raw_transaction).hex(), 0]])
         p.mine()
 
-        def stopped() -> dict[str, object] | None:
+        def stopped() -> Any:
+            """The watcher's /readyz entry once it stopped (and the process is not ready)."""
             answer = service.readyz()
             if answer is None:
                 return None
             status, body = answer
-            worker = body.get("workers", {}).get("watch:public", {})  # type: ignore[union-attr]
-            return body if status == 503 and worker.get("stopped") else None
+            workers: Any = body.get("workers", {})
+            worker = workers.get("watch:public", {})
+            return worker if status == 503 and worker.get("stopped") else None
 
-        body = wait_until(stopped, 30, "the public watcher stopped", service)
-        assert "finality violated" in str(body["workers"]["watch:public"]["stopped"])  # type: ignore[index]
+        worker = wait_until(stopped, 30, "the public watcher stopped", service)
+        assert "finality violated" in str(worker["stopped"])
         assert "CRITICAL relayers.supervisor: watch:public stopped" in service.output()
         assert checkpoint() == recorded  # nothing was recorded past the broken floor
     assert service.stop() == 0, service.output()
