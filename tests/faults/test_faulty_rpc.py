@@ -104,6 +104,7 @@ def test_the_relayer_waits_out_a_faulty_endpoint_and_delivers_after_it(
     relayer, url = relay
     first = len(load.sent)
     hits: dict[str, list[int]] = {}
+    ready: dict[str, int | None] = {}  # /readyz's status at the end of each fault
     try:
         for k, (name, fault) in enumerate(FAULTS.items()):
             faults = {side: replace(fault) for side in proxies}
@@ -112,11 +113,14 @@ def test_the_relayer_waits_out_a_faulty_endpoint_and_delivers_after_it(
             load.send([(USERS[k % 4], 1_001 + k)], [(USERS[(k + 1) % 4], 501 + k)])
             time.sleep(FAULT_S)
             hits[name] = [f.hits for f in faults.values()]
+            answer = relayer.readyz()
+            ready[name] = None if answer is None else answer[0]
             assert relayer.proc is not None and relayer.proc.poll() is None, relayer.output()
     finally:
         for proxy in proxies.values():
             proxy.fault = None
     assert all(all(h) for h in hits.values()), hits  # every fault met the relayer on both
+    assert 503 in ready.values(), ready  # the relayer said it was not ready: it waited
     wait_all_delivered(load, url, 90, [relayer])
     statuses = store_statuses(url, [s.id for s in load.sent[first:]])
     assert Counter(statuses.values()) == {MessageStatus.DELIVERED: 2 * len(FAULTS)}
