@@ -57,9 +57,22 @@ class Sender:
         (another relayer got there between the simulation and the block); ``NotYetAvailable``
         when it is not mined within ``confirm_timeout_s``."""
         await self.simulate(request)
-        sent = await self.adapter.writer(self.address).submit(
-            request, purpose=purpose, refs=tuple(refs)
-        )
+        try:
+            sent = await self.adapter.writer(self.address).submit(
+                request, purpose=purpose, refs=tuple(refs)
+            )
+        except TransactionFailed as exc:
+            data = exc.context.get("data")
+            if not isinstance(data, bytes):
+                raise
+            # The state moved between our simulation and the writer's gas estimate (another
+            # relayer's transaction landed): the same decoded revert as a simulation's.
+            raise CallReverted(
+                "transaction would revert now",
+                data=data,
+                decoded=exc.context.get("decoded"),
+                to=request.to,
+            ) from exc
         if on_sent is not None:
             await on_sent(sent)
         try:
