@@ -51,7 +51,9 @@ MAX_RUN = 64
 
 class LightClientFrozen(FatalError):
     """The destination's light client froze on misbehaviour evidence: nothing is delivered
-    over this route until governance re-anchors it (docs/relayer.md, runbook)."""
+    over this route until governance re-anchors it. Stops the worker (the supervisor)."""
+
+    stops_worker = True
 
 
 def by_block(records: Sequence[MessageRecord]) -> list[tuple[Height, Hash32, list[MessageRecord]]]:

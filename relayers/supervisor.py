@@ -49,6 +49,9 @@ class Worker(Protocol):
         ...
 
 
+FATAL_HEAD_START = 2  # doublings a fatal error's retry starts above a retryable one's
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Delay before retry k (1-based) after consecutive failures: ``min(first * 2**(k-1), cap)``."""
@@ -123,20 +126,15 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except FinalityViolation as exc:
-                health.stopped = f"finality violated: {exc}"
-                health.last_error = str(exc)
-                log.critical(
-                    "%s stopped: the source chain replaced a block it had reported final; "
-                    "nothing more is relayed here until an operator has checked the chain "
-                    "(docs/relayer.md): %s",
-                    worker.name,
-                    exc,
-                    extra={"worker": worker.name, **_context(exc)},
-                )
+                self._stop(worker, health, exc, "the source chain replaced a block it had "
+                           "reported final")  # fmt: skip
                 return
             except XgateError as exc:
-                await self._failed(worker, health, exc, retryable=exc.retryable)
-                continue
+                if not getattr(exc, "stops_worker", False):
+                    await self._failed(worker, health, exc, retryable=exc.retryable)
+                    continue
+                self._stop(worker, health, exc, "its chain's trust is broken")
+                return
             except Exception as exc:  # a bug: keep the process, report it, back off
                 await self._failed(worker, health, exc, retryable=False)
                 continue
@@ -146,6 +144,19 @@ class Supervisor:
             health.last_ok = self.clock()
             if not more:
                 await asyncio.sleep(worker.interval_s)
+
+    @staticmethod
+    def _stop(worker: Worker, health: WorkerHealth, exc: XgateError, why: str) -> None:
+        health.stopped = f"{why}: {exc}"
+        health.last_error = str(exc)
+        log.critical(
+            "%s stopped: %s; nothing more is relayed here until an operator has checked "
+            "the chain (docs/relayer.md): %s",
+            worker.name,
+            why,
+            exc,
+            extra={"worker": worker.name, **_context(exc)},
+        )
 
     async def _failed(
         self, worker: Worker, health: WorkerHealth, exc: Exception, *, retryable: bool
@@ -158,7 +169,9 @@ class Supervisor:
             delay = self.backoff.delay(health.failures)
             log.warning("%s: %s (retrying in %.1fs)", worker.name, exc, delay, extra=extra)
         else:
-            delay = self.backoff.cap_s
+            # Fatal for this step's input (a revert, an answer that does not verify): retried
+            # more patiently, four times the first delay and doubling, never in a hot loop.
+            delay = self.backoff.delay(health.failures + FATAL_HEAD_START)
             log.error(
                 "%s failed: %s (retrying in %.0fs)",
                 worker.name,

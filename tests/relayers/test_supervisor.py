@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from adapters.errors import FinalityViolation, RpcUnavailable, TransactionFailed
+from relayers.headers import LightClientFrozen
 from relayers.metrics import RelayMetrics
 from relayers.ops import ops_app, serve_ops
 from relayers.supervisor import Backoff, Supervisor
@@ -73,6 +74,14 @@ async def test_finality_violation_stops_only_that_worker() -> None:
     assert "block 7 replaced" in str(sup.health["watch:public"].stopped)
     assert fine.calls > 3 and sup.health["deliver:public"].ready
     assert not sup.ready
+
+
+async def test_a_frozen_light_client_stops_its_header_worker() -> None:
+    frozen = Scripted("headers:c->p", [LightClientFrozen("frozen on misbehaviour evidence")])
+    sup = Supervisor([frozen], backoff=FAST)
+    await _run_until(sup)
+    assert frozen.calls == 1
+    assert "frozen on misbehaviour evidence" in str(sup.health["headers:c->p"].stopped)
 
 
 async def test_fatal_errors_and_bugs_keep_the_worker_failing_but_alive() -> None:
