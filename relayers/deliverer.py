@@ -107,6 +107,8 @@ class Deliverer:
         request = self._request(block_hash, batch, proven)
         try:
             receipt = await self._send(request, [r.id for r in batch])
+        except CallReverted:
+            return  # the state moved since the simulation (nothing sent): the next step sees it
         except TransactionFailed as exc:
             await self._after_failure(batch, str(exc))
             return
