@@ -151,15 +151,35 @@ class Blocks:
     def ts(self, number: int) -> int:
         return self._ts[number]
 
-    async def head_at(self, timestamp: int, low: int, high: int) -> int:
-        """The last block in ``low..high`` with a timestamp at or before ``timestamp`` (the
-        chain's head at that time); ``low - 1`` when none."""
+    async def head_at(self, timestamp: int, low: int, high: int, *, same_second: bool) -> int:
+        """The chain's head (in ``low..high``) at the moment another chain made a block with
+        ``timestamp``: the last block with an earlier timestamp, or with the same one when
+        ``same_second`` (this chain's blocks of a second come before the other's); ``low - 1``
+        when none."""
         await self.fetch(range(low, high + 1))
         best = low - 1
         for n in range(low, high + 1):
-            if self._ts[n] <= timestamp:
+            if self._ts[n] < timestamp or (same_second and self._ts[n] == timestamp):
                 best = n
         return best
+
+
+async def phase(rpc: RpcClient, blocks: int = 4) -> float:
+    """When in its second a chain makes its blocks: the smallest (arrival - timestamp) mod 1
+    over ``blocks`` new blocks, their arrival seen by polling every 10 ms. Both devnets make a
+    block every second at a fixed phase and stamp it with the whole second (``int(time)``), so
+    this turns whole-second timestamps into comparable times across the chains."""
+    seen: list[float] = []
+    last = await rpc.head()
+    while len(seen) < blocks:
+        head = await rpc.head()
+        if head > last:
+            arrived = time.time()
+            block = await rpc.block(head)
+            seen.append((arrived - int(block["timestamp"], 16)) % 1.0)
+            last = head
+        await asyncio.sleep(0.01)
+    return min(seen)
 
 
 async def logs(
@@ -211,39 +231,43 @@ MESSAGE_SENT_TOPIC_HEX = "0x" + MESSAGE_SENT_TOPIC.hex()
 MESSAGE_DELIVERED_TOPIC_HEX = "0x" + MESSAGE_DELIVERED_TOPIC.hex()
 
 
+class Stalled(Exception):
+    """No delivery for a while: ``missing`` messages are not delivered (parked, or stuck)."""
+
+    def __init__(self, missing: set[str], stall_s: float) -> None:
+        super().__init__(f"{len(missing)} messages not delivered; none for {stall_s:.0f} s")
+        self.missing = missing
+
+
 async def wait_delivered(
     rpc: RpcClient,
     endpoint: str,
     src_chain_id: int,
     start: int,
     ids: set[str],
-    timeout_s: float,
+    stall_s: float,
     alive: Any = None,
 ) -> None:
-    """Until every id in ``ids`` has a ``MessageDelivered`` on the destination (from ``start``)."""
-    deadline = time.monotonic() + timeout_s
+    """Until every id in ``ids`` has a ``MessageDelivered`` on the destination (from
+    ``start``); ``Stalled`` when none arrives for ``stall_s`` seconds (a parked message)."""
     seen: set[str] = set()
     lo = start
+    last_progress = time.monotonic()
     while True:
         head = await rpc.head()
         if head >= lo:
-            found = await logs(
-                rpc,
-                endpoint,
-                [MESSAGE_DELIVERED_TOPIC_HEX, None, topic_int(src_chain_id)],
-                lo,
-                head,
-            )
+            topics = [MESSAGE_DELIVERED_TOPIC_HEX, None, topic_int(src_chain_id)]
+            found = await logs(rpc, endpoint, topics, lo, head)
+            if found:
+                last_progress = time.monotonic()
             seen.update(e["topics"][1] for e in found)
             lo = head + 1
         if ids <= seen:
             return
         if alive is not None:
             alive()
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"{len(ids - seen)} of {len(ids)} messages not delivered in {timeout_s} s"
-            )
+        if time.monotonic() - last_progress > stall_s:
+            raise Stalled(ids - seen, stall_s)
         await asyncio.sleep(0.5)
 
 
