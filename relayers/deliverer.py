@@ -233,10 +233,9 @@ class Deliverer:
         q = self._queue
 
         async def submitted(sent: SentTx) -> None:
-            for mid in ids:
-                await q.store.transition(
-                    mid, q.owner, MessageStatus.SUBMITTED, tx_hash=sent.tx_hash
-                )
+            await q.store.transition_many(
+                ids, q.owner, MessageStatus.SUBMITTED, tx_hash=sent.tx_hash
+            )
 
         return await self._sender.send(
             request,
@@ -248,14 +247,14 @@ class Deliverer:
     async def _delivered(self, batch: Sequence[MessageRecord], receipt: TxReceipt) -> None:
         q = self._queue
         now = q.clock()
+        await q.store.transition_many(
+            [r.id for r in batch],
+            q.owner,
+            MessageStatus.DELIVERED,
+            tx_hash=receipt.tx_hash,
+            block_number=receipt.block_number,
+        )
         for r in batch:
-            await q.store.transition(
-                r.id,
-                q.owner,
-                MessageStatus.DELIVERED,
-                tx_hash=receipt.tx_hash,
-                block_number=receipt.block_number,
-            )
             self._metrics.delivery_latency.labels(route=self.route.name).observe(
                 (now - r.created_at).total_seconds()
             )

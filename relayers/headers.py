@@ -92,13 +92,12 @@ class _Gate:
                 if not await self._accepted(number, block_hash):
                     await q.postpone(records, self._interval_s)
                     continue
-                for r in records:
-                    await q.store.transition(
-                        r.id,
-                        q.owner,
-                        MessageStatus.HEADER_READY,
-                        detail=f"header {number} accepted on {self.route.dst.name}",
-                    )
+                await q.store.transition_many(
+                    [r.id for r in records],
+                    q.owner,
+                    MessageStatus.HEADER_READY,
+                    detail=f"header {number} accepted on {self.route.dst.name}",
+                )
                 progressed = True
         return progressed and len(claimed) == self._limit
 

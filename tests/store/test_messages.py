@@ -443,3 +443,34 @@ def _needs(status: MessageStatus) -> dict[str, object]:
     if status is S.PARKED:
         return {"reason": "receiver reverts"}
     return {}
+
+
+async def test_a_batch_moves_in_one_transaction_or_not_at_all(
+    store: Store, other_store: Store, clock: Clock
+) -> None:
+    items = [new_message(i) for i in range(4)]
+    await scan(store, items)
+    ids = [m.id for m in items]
+    await store.claim_messages("a", dst_chain_id=ChainId(2), statuses=WAITING, limit=3, lease_s=30)
+    moved = await store.transition_many(ids[:3], "a", S.HEADER_READY, detail="header 12")
+    assert [r.id for r in moved] == ids[:3]
+    assert all(r.status is S.HEADER_READY and r.lease_owner == "a" for r in moved)
+    sent = await store.transition_many(ids[:3], "a", S.SUBMITTED, tx_hash=tx("batch"))
+    assert {(r.attempts, r.delivery_tx_hash) for r in sent} == {(1, tx("batch"))}
+    for mid in ids[:3]:
+        assert [c.new_status for c in await store.history(mid)][-2:] == [
+            S.HEADER_READY,
+            S.SUBMITTED,
+        ]
+
+    # One message of the batch is not "a"'s: nothing of the batch changes.
+    await other_store.claim_messages(
+        "b", dst_chain_id=ChainId(2), statuses=WAITING, limit=1, lease_s=30
+    )
+    with pytest.raises(LeaseLost):
+        await store.transition_many([ids[0], ids[3]], "a", S.DELIVERED, tx_hash=tx("batch"))
+    assert (await store.message(ids[0])).status is S.SUBMITTED  # type: ignore[union-attr]
+    with pytest.raises(NotFound):
+        await store.transition_many([ids[1], h32("unknown")], "a", S.DELIVERED)  # type: ignore[list-item]
+    assert (await store.message(ids[1])).status is S.SUBMITTED  # type: ignore[union-attr]
+    assert await store.transition_many([], "a", S.DELIVERED) == []
