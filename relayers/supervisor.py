@@ -126,8 +126,8 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except FinalityViolation as exc:
-                self._stop(worker, health, exc, "the source chain replaced a block it had "
-                           "reported final")  # fmt: skip
+                self._stop(worker, health, exc, "finality violated (the source chain "
+                           "replaced a block it had reported final)")  # fmt: skip
                 return
             except XgateError as exc:
                 if not getattr(exc, "stops_worker", False):
