@@ -33,7 +33,7 @@ contracts-check: $(STAMP_NPM)
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check adapters devnet gateway relayers bench tests
+	$(BIN)/ruff format --check adapters devnet gateway relayers bench tests harness
 
 typecheck: setup
 	$(BIN)/mypy

@@ -1,9 +1,6 @@
-"""The relay services as real processes, for benchmarks (and any test that wants them):
+"""The relay services as real processes, for the end-to-end, fault and benchmark runs:
 ``xgate run`` (or ``xgate relayer run`` ...) on an ``xgate.toml``, its ops port probed over
 HTTP, stopped with SIGTERM or killed with SIGKILL, its memory read from ``/proc``.
-
-The same shape as tests/helpers/services.py (which the e2e tests keep using), shared here so
-that bench/ never imports tests/.
 """
 
 from __future__ import annotations

@@ -31,9 +31,8 @@ from adapters.types import Finality, Hash32, Height
 from gateway.domain.messages import MessageId, decode_message_sent
 from gateway.domain.status import MessageRecord, MessageStatus
 from relayers.contracts import EndpointView
-from relayers.headers import by_block
 from relayers.metrics import RelayMetrics
-from relayers.queue import WorkQueue
+from relayers.queue import WorkQueue, by_block
 from relayers.routes import Route
 from relayers.sending import Sender, reverted_with
 

@@ -16,7 +16,6 @@ oracle has accepted their source block, then move to ``header_ready`` (docs/rela
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 
 from adapters.base import CallReverted, TxRequest
@@ -31,10 +30,10 @@ from adapters.lightclient.qbft import (
 )
 from adapters.qbft import QbftAdapter
 from adapters.types import Finality, Hash32, Height
-from gateway.domain.status import MessageRecord, MessageStatus
+from gateway.domain.status import MessageStatus
 from relayers.contracts import AttestedHeaderStoreView, LightClientState, QbftLightClientView
 from relayers.metrics import RelayMetrics
-from relayers.queue import WorkQueue
+from relayers.queue import WorkQueue, by_block
 from relayers.routes import Route
 from relayers.sending import Sender, reverted_with
 
@@ -54,14 +53,6 @@ class LightClientFrozen(FatalError):
     over this route until governance re-anchors it. Stops the worker (the supervisor)."""
 
     stops_worker = True
-
-
-def by_block(records: Sequence[MessageRecord]) -> list[tuple[Height, Hash32, list[MessageRecord]]]:
-    """Messages grouped by source block, lowest block first."""
-    groups: dict[tuple[int, bytes], list[MessageRecord]] = defaultdict(list)
-    for r in records:
-        groups[(r.src_block_number, r.src_block_hash)].append(r)
-    return [(Height(n), Hash32(h), groups[(n, h)]) for n, h in sorted(groups)]
 
 
 class _Gate:

@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from adapters.types import Hash32, Height
 from gateway.domain.messages import MessageId
 from gateway.domain.status import MessageRecord, MessageStatus
 from gateway.store import Store
 from relayers.routes import Route
 
-__all__ = ["WorkQueue"]
+__all__ = ["WorkQueue", "by_block"]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +80,11 @@ class WorkQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await self.store.release(self.owner, wanted)
+
+
+def by_block(records: Sequence[MessageRecord]) -> list[tuple[Height, Hash32, list[MessageRecord]]]:
+    """Messages grouped by source block, lowest block first."""
+    groups: dict[tuple[int, bytes], list[MessageRecord]] = defaultdict(list)
+    for r in records:
+        groups[(r.src_block_number, r.src_block_hash)].append(r)
+    return [(Height(n), Hash32(h), groups[(n, h)]) for n, h in sorted(groups)]

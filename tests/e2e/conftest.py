@@ -33,8 +33,8 @@ from gateway.config import XgateConfig, load_config
 from gateway.domain.status import MessageRecord, MessageStatus
 from gateway.store import Store
 from harness import Chain, make_chain, sync_clock
+from harness.services import ServiceProcess, wait_until
 from tests.helpers.proofs import with_adapter
-from tests.helpers.services import ServiceProcess, wait_until
 
 PUBLIC_BLOCK_TIME_S = 1
 DELIVERY_TIMEOUT_S = 90

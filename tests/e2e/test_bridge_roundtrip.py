@@ -25,9 +25,9 @@ from adapters.types import Address, Hash32
 from devnet.keys import dev_accounts
 from gateway.domain.payloads import Erc721Release, Erc721Transfer, Financing, decode_payload
 from gateway.domain.typed_data import HeaderData, attested_header_message, digest
+from harness.services import ServiceProcess
 from tests.e2e.conftest import Devnet, wait_delivered
 from tests.helpers.proofs import checked_header
-from tests.helpers.services import ServiceProcess
 
 ADMIN = 0  # admin, minter and issuer in the dev deployment
 ATTESTERS = (1, 2, 3)

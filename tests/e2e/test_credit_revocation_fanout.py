@@ -20,8 +20,8 @@ from adapters.types import Address
 from gateway.cli.deployment import DEVNET_GUARDIAN_ACCOUNT as GUARDIAN  # pauses the endpoints
 from gateway.domain.messages import MESSAGE_SENT_TOPIC
 from gateway.domain.payloads import CreditAttestation, CreditRevocation, decode_payload
+from harness.services import ServiceProcess
 from tests.e2e.conftest import Devnet, wait_delivered
-from tests.helpers.services import ServiceProcess
 
 ADMIN = 0  # the dev deployment's issuer and publisher
 STRANGER = 3  # replays a delivery

@@ -19,8 +19,8 @@ from gateway.domain.status import AssetKind, Swap, SwapLeg, SwapState
 from gateway.domain.swaps import swap_key
 from gateway.domain.typed_data import htlc_claim_message
 from gateway.store import Store
+from harness.services import ServiceProcess, wait_until
 from tests.e2e.conftest import Devnet, wait_delivered
-from tests.helpers.services import ServiceProcess, wait_until
 
 ADMIN, ALICE, BOB = 0, 7, 8  # alice sells a receivable to bob
 PRICE = 40_000 * 10**6

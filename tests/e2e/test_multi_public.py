@@ -38,7 +38,7 @@ from gateway.config import XgateConfig, load_config
 from gateway.domain.status import MessageStatus
 from gateway.store import Store
 from harness.chain import Chain, make_chain, sync_clock
-from tests.helpers.services import ServiceProcess, wait_until
+from harness.services import ServiceProcess, wait_until
 
 ADMIN, ALICE, BOB = 0, 7, 8
 PUBLIC_BLOCK_TIME_S = 1

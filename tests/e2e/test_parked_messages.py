@@ -10,8 +10,8 @@ import sys
 import time
 
 from gateway.domain.status import MessageStatus
+from harness.services import ServiceProcess, wait_until
 from tests.e2e.conftest import DELIVERY_TIMEOUT_S, Devnet
-from tests.helpers.services import ServiceProcess, wait_until
 
 SENDER, OWNER = 9, 4
 QUIET_S = 5  # a parked message must not be touched again on its own

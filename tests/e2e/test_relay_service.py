@@ -8,8 +8,8 @@ from __future__ import annotations
 from adapters.types import Address
 from gateway.domain.payloads import Erc20Release, Erc20Transfer, decode_payload
 from gateway.domain.status import MessageStatus
+from harness.services import ServiceProcess, wait_until
 from tests.e2e.conftest import Devnet, wait_delivered
-from tests.helpers.services import ServiceProcess, wait_until
 
 ADMIN, USER, STRANGER = 0, 7, 3
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from gateway.domain.messages import MessageId
 from gateway.domain.status import MessageStatus
 from gateway.store import Store
+from harness.services import ServiceProcess
 from tests.faults._net import DONE, Transfers, store_statuses
-from tests.helpers.services import ServiceProcess
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import tomli_w
 
+from harness.services import XGATE, ServiceProcess, free_port
 from tests.faults._net import FaultNet
-from tests.helpers.services import XGATE, ServiceProcess, free_port
 
 START_TIMEOUT_S = 60.0
 

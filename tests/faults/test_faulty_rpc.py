@@ -21,9 +21,9 @@ from gateway.config import load_config
 from gateway.domain.messages import MESSAGE_SENT_TOPIC
 from gateway.domain.status import MessageStatus
 from gateway.store import Store
+from harness.services import ServiceProcess, wait_until
 from tests.faults._fleet import wait_all_delivered
 from tests.faults._net import RELAYER_ACCOUNTS, USERS, FaultNet, Transfers, store_statuses
-from tests.helpers.services import ServiceProcess, wait_until
 from tests.live.faulty_proxy import Fault, FaultyProxy, Mutation, proxy_thread
 
 FORGERY_S = 5.0  # a forgery is served this long after the relayer first met it

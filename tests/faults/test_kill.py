@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
+from harness.services import ServiceProcess
 from tests.faults._fleet import (
     Killer,
     check_exactly_once,
@@ -26,7 +27,6 @@ from tests.faults._fleet import (
     wait_all_delivered,
 )
 from tests.faults._net import USERS, FaultNet, Transfers
-from tests.helpers.services import ServiceProcess
 
 SEED = int(os.environ.get("XGATE_FAULT_SEED", random.randrange(10**6)))
 SETUP_AMOUNT = 10**7
