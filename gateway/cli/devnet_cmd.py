@@ -74,6 +74,9 @@ DEV_SIGNERS: Mapping[str, int] = {
 # confirmation depth would hold every public message until unrelated transactions arrive; and
 # nobody reorgs a dev chain. Reorg tests write their own config with a depth.
 PUBLIC_CONFIRMATIONS = 0
+# Local chains answer in microseconds: the services look four times a block, so a delivery
+# lands in the block after its header (bench.relay: 2 public blocks at 0.25 s, 4 at 1 s).
+DEV_POLL_S = 0.25
 PUBLIC_BLOCK_TIME_S = 1  # anvil mines a block every second once the contracts are deployed
 # The public chains' ids: the first one's (anvil's default), then the next ones.
 PUBLIC_CHAIN_ID = 31337
@@ -465,6 +468,7 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
             "rpc_urls": [c["rpc_url"]],
             "chain_id": c["chain_id"],
             "finality": "instant",
+            "poll_interval_s": DEV_POLL_S,
             "trusted_validators": list(anchor.validators),
             "trusted_height": anchor.height,
             "trusted_hash": anchor.hash,
@@ -478,6 +482,7 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
             "rpc_urls": [summary[side]["rpc_url"]],
             "chain_id": summary[side]["chain_id"],
             "finality": {"confirmations": PUBLIC_CONFIRMATIONS},
+            "poll_interval_s": DEV_POLL_S,
             "contracts": addresses(side),
         }
         routes += [{"from": "consortium", "to": side}, {"from": side, "to": "consortium"}]
@@ -487,9 +492,13 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
             "chains": chains,
             "routes": routes,
             "signers": {name: {"key_file": f"{keys_dir}/{name}.key"} for name in DEV_SIGNERS},
-            "relayer": {"signer": "relayer"},
+            "relayer": {"signer": "relayer", "poll_interval_s": DEV_POLL_S},
             # Two members' keys: the header store's threshold (attester-3 stays spare).
-            "attester": {"signers": ["attester-1", "attester-2"], "chains": public_sides(summary)},
+            "attester": {
+                "signers": ["attester-1", "attester-2"],
+                "chains": public_sides(summary),
+                "poll_interval_s": DEV_POLL_S,
+            },
             "keeper": {"signer": "keeper"},
             "log": {"format": "text", "level": "INFO"},
             "ops": {"listen": "127.0.0.1:9464"},
