@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import logging
 
-from adapters.base import CallReverted, EventQuery
+from adapters.base import CallReverted
 from adapters.errors import RpcResponseInvalid, TransactionFailed
 from adapters.signer import LocalSigner
 from adapters.types import ChainId, Hash32, Height
-from gateway.domain.messages import MESSAGE_SENT_TOPIC
 from gateway.domain.typed_data import HeaderData, attested_header_message, digest
 from gateway.store import Store
 from relayers.contracts import AttestedHeaderStoreView
 from relayers.routes import ChainSide
 from relayers.sending import Sender, reverted_with
-from relayers.watcher import next_range
+from relayers.watcher import message_sent_query, next_range
 
 __all__ = ["HeaderAttester"]
 
@@ -57,10 +56,7 @@ class HeaderAttester:
         # Per signer and header store, within the store's 64 characters (the checkpoint is
         # per public chain already): the signer in full, the header store by its first bytes.
         self.stream = f"attest:0x{signer.address.hex()}:{header_store.address.hex()[:12]}"
-        self._query = EventQuery(
-            addresses=(public.endpoint,),
-            topics=((MESSAGE_SENT_TOPIC,), None, (int(consortium_chain_id).to_bytes(32, "big"),)),
-        )
+        self._query = message_sent_query(public.endpoint, [consortium_chain_id])
 
     @property
     def name(self) -> str:

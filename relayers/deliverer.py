@@ -41,9 +41,7 @@ __all__ = ["Deliverer"]
 log = logging.getLogger(__name__)
 
 WAIT_ERRORS = ("RoutePaused", "Paused", "UnknownHeader")
-NEVER_ERRORS = ("ReceiverFailed", "ReceiverNotContract")
-# A submitted message whose transaction no node knows any more is re-delivered after this long
-# (its writer re-broadcasts journalled attempts when it restarts; give it the time to).
+# A paused route or a header the destination does not know (yet): look again this much later.
 PAUSED_RETRY_S = 30.0
 
 

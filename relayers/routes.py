@@ -4,19 +4,11 @@ composition root from ``xgate.toml`` (the workers never read configuration thems
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from adapters.evm import EvmAdapter
 from adapters.types import Address, ChainId, Finality
 
-__all__ = ["ChainSide", "OracleKind", "Route"]
-
-
-class OracleKind(StrEnum):
-    """How a destination chain learns source headers."""
-
-    QBFT_LIGHT_CLIENT = "qbft_light_client"  # public chain: consortium headers with seals
-    ATTESTED_HEADERS = "attested_headers"  # consortium: public headers signed by attesters
+__all__ = ["ChainSide", "Route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +23,10 @@ class ChainSide:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Messages from ``src``'s endpoint to ``dst``'s, verified by ``oracle`` on ``dst``."""
+    """Messages from ``src``'s endpoint to ``dst``'s (the header gate holds ``dst``'s oracle)."""
 
     src: ChainSide
     dst: ChainSide
-    oracle: Address
-    oracle_kind: OracleKind
     batch_size: int = 16
 
     @property

@@ -43,7 +43,7 @@ from relayers.keeper import HtlcKeeper, KeeperChain
 from relayers.metrics import RelayMetrics
 from relayers.ops import ops_app, serve_ops
 from relayers.queue import WorkQueue
-from relayers.routes import ChainSide, OracleKind, Route
+from relayers.routes import ChainSide, Route
 from relayers.sending import Sender
 from relayers.supervisor import Supervisor, Worker
 from relayers.trust import TrustSaver, restore_trust
@@ -343,19 +343,13 @@ def _relayer_workers(
         gate: Worker
         if cfg.chains[rc.destination].kind == "evm":
             assert contracts.light_client is not None  # checked by the config
-            route = Route(
-                src,
-                dst,
-                Address(contracts.light_client),
-                OracleKind.QBFT_LIGHT_CLIENT,
-                rc.batch_size,
-            )
+            route = Route(src, dst, rc.batch_size)
             consortium = src.adapter
             assert isinstance(consortium, QbftAdapter)
             gate = QbftHeaderFeeder(
                 route,
                 queue,
-                oracle=QbftLightClientView(dst.adapter, route.oracle),
+                oracle=QbftLightClientView(dst.adapter, Address(contracts.light_client)),
                 consortium=consortium,
                 sender=sender,
                 metrics=metrics,
@@ -363,17 +357,11 @@ def _relayer_workers(
             )
         else:
             assert contracts.header_store is not None  # checked by the config
-            route = Route(
-                src,
-                dst,
-                Address(contracts.header_store),
-                OracleKind.ATTESTED_HEADERS,
-                rc.batch_size,
-            )
+            route = Route(src, dst, rc.batch_size)
             gate = AttestedHeaderGate(
                 route,
                 queue,
-                oracle=AttestedHeaderStoreView(dst.adapter, route.oracle),
+                oracle=AttestedHeaderStoreView(dst.adapter, Address(contracts.header_store)),
                 interval_s=relayer.poll_interval_s,
             )
         route_names[(src.chain_id, dst.chain_id)] = route.name

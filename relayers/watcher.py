@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from adapters.base import ChainEvent, EventQuery
 from adapters.errors import DecodeError, FinalityViolation, RpcResponseInvalid
 from adapters.receipts import Log
-from adapters.types import ChainId, Hash32, Height
+from adapters.types import Address, ChainId, Hash32, Height
 from gateway.domain.messages import MESSAGE_SENT_TOPIC, decode_message_sent
 from gateway.domain.status import Checkpoint, NewMessage
 from gateway.store import Store
 from relayers.routes import ChainSide
 
-__all__ = ["MessageWatcher", "ScanRange", "next_range"]
+__all__ = ["MessageWatcher", "ScanRange", "message_sent_query", "next_range"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,18 @@ class ScanRange:
         """The checkpoint after this range (its last block, hash recomputed by the adapter)."""
         header = await side.adapter.header(self.end)
         return Checkpoint(side.chain_id, self.stream, self.end, side.adapter.block_hash(header))
+
+
+def message_sent_query(endpoint: Address, destinations: Sequence[ChainId]) -> EventQuery:
+    """The endpoint's ``MessageSent`` logs to any of ``destinations`` (topic 2)."""
+    return EventQuery(
+        addresses=(endpoint,),
+        topics=(
+            (MESSAGE_SENT_TOPIC,),
+            None,
+            tuple(int(d).to_bytes(32, "big") for d in destinations),
+        ),
+    )
 
 
 async def next_range(
@@ -97,14 +109,7 @@ class MessageWatcher:
         self._log_range = log_range
         self._interval_s = interval_s
         self.stream = "message_sent:0x" + source.endpoint.hex()
-        self._query = EventQuery(
-            addresses=(source.endpoint,),
-            topics=(
-                (MESSAGE_SENT_TOPIC,),
-                None,
-                tuple(int(d).to_bytes(32, "big") for d in self._destinations),
-            ),
-        )
+        self._query = message_sent_query(source.endpoint, self._destinations)
 
     @property
     def name(self) -> str:
