@@ -445,7 +445,7 @@ def _keeper_worker(
         KeeperChain(
             side=sides[name],
             htlcs=_htlcs(cfg.chains[name].contracts),
-            sender=Sender(sides[name].adapter, metrics, name, 120.0, signer),
+            sender=Sender(sides[name].adapter, metrics, name, keeper.confirm_timeout_s, signer),
         )
         for name in _htlc_chains(cfg)
     ]

@@ -425,6 +425,9 @@ class RelayerConfig(ConfigModel):
     # geth and Besu refuse a replacement without +10 % fees.
     fee_bump_pct: Annotated[int, Strict(), Field(ge=10)] = 15
     max_attempts: PositiveInt = 5  # delivery attempts before a message is parked
+    # Batches a deliverer (and headers a header feeder) sends on consecutive nonces before
+    # waiting for the first to be mined: one in flight caps a route at a batch per block.
+    max_in_flight: PositiveInt = 8
 
 
 class AttesterConfig(ConfigModel):
@@ -448,6 +451,7 @@ class KeeperConfig(ConfigModel):
     clock_skew_s: NonNegativeFloat = 15.0  # between the chains' block times
     poll_interval_s: PositiveFloat = 1.0
     log_range: PositiveInt = 2000  # blocks per scan
+    confirm_timeout_s: PositiveFloat = 120.0
 
 
 class LogConfig(ConfigModel):
