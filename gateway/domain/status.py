@@ -358,7 +358,10 @@ class Swap:
 
     ``claim_signature`` / ``claim_destination``: the claimer's EIP-712 authorisation for a
     keeper to claim for them; ``refund_authorised``: the refunder asked the keeper to refund.
-    The store fills ``created_at`` / ``updated_at``.
+    ``reason``: what the keeper refuses or cannot do for the swap as of its last decision
+    (a refusal starts with ``refused:``; several reasons are joined with ``"; "``), None when
+    nothing is in its way; progress, not terms. The store fills ``created_at`` /
+    ``updated_at``.
     """
 
     swap_id: Hash32
@@ -372,10 +375,13 @@ class Swap:
     claim_signature: bytes | None = None
     claim_destination: Address | None = None
     refund_authorised: bool = False
+    reason: str | None = None
     created_at: datetime | None = field(default=None, compare=False)
     updated_at: datetime | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if self.reason is not None and not self.reason.strip():
+            raise InvalidRecord("a swap's reason is None or a non-blank text", field="reason")
         _check_len(self.swap_id, 32, "swap_id")
         _check_len(self.hashlock, 32, "hashlock")
         _check_len(self.initiator, 20, "initiator")

@@ -230,6 +230,8 @@ class SwapRow(StoreModel, table=True):
     claim_signature: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
     claim_destination: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
     refund_authorised: bool = Field(default=False, sa_type=Boolean, nullable=False)
+    # Why the keeper refuses or cannot act on the swap (Swap.reason); NULL when nothing does.
+    reason: str | None = Field(default=None, sa_type=Text, nullable=True)
     created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
 

@@ -121,7 +121,7 @@ _MESSAGE_ORDER = (
 _LEGS = ("initiator_leg", "participant_leg")
 _LEG_TX_FIELDS = ("lock_tx", "claim_tx", "refund_tx")
 _SWAP_FIELDS = frozenset(
-    {"preimage", "claim_signature", "claim_destination", "refund_authorised"}
+    {"preimage", "claim_signature", "claim_destination", "refund_authorised", "reason"}
     | {f"{leg}_{name}" for leg in _LEGS for name in _LEG_TX_FIELDS}
 )
 
@@ -1335,10 +1335,10 @@ class Store:
         now: datetime | None = None,
         **fields: Any,
     ) -> Swap:
-        """Compare-and-set: move the swap from ``old`` to ``new`` and set ``fields`` (progress
-        only: ``preimage``, ``claim_signature``, ``claim_destination``, ``refund_authorised``,
-        ``<initiator|participant>_leg_<lock|claim|refund>_tx``). ``SwapStateMoved`` (retryable)
-        when the swap is not in ``old`` any more."""
+        """Compare-and-set: move the swap from ``old`` to ``new`` (which may be ``old``) and set
+        ``fields`` (progress only: ``preimage``, ``claim_signature``, ``claim_destination``,
+        ``refund_authorised``, ``reason``, ``<initiator|participant>_leg_<lock|claim|refund>_tx``).
+        ``SwapStateMoved`` (retryable) when the swap is not in ``old`` any more."""
         unknown = set(fields) - _SWAP_FIELDS
         if unknown:
             raise StoreError("not a swap progress field", fields=sorted(unknown))
@@ -1674,6 +1674,7 @@ def _swap_row(swap: Swap) -> dict[str, Any]:
         "claim_signature": swap.claim_signature,
         "claim_destination": swap.claim_destination,
         "refund_authorised": swap.refund_authorised,
+        "reason": swap.reason,
     }
     for prefix, leg in (
         ("initiator_leg", swap.initiator_leg),
@@ -1735,6 +1736,7 @@ def _swap_record(row: Row[Any]) -> Swap:
             None if row.claim_destination is None else Address(bytes(row.claim_destination))
         ),
         refund_authorised=bool(row.refund_authorised),
+        reason=row.reason,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -8,8 +8,12 @@
   (not to the keeper), each only once its own chain's block time reached its timelock, never
   before;
 - refusal: a swap whose timelocks leave less than the rule's margin gets nothing sent (the
-  keeper's nonce does not move, the leg stays open) and the reason is recorded;
-- a new keeper on the same store carries on where the first stopped (nothing sent twice).
+  keeper's nonce does not move, the leg stays open) and the reason is recorded, on the swap in
+  the store too; a reason is written when it changes and cleared when it goes away;
+- a new keeper on the same store carries on where the first stopped (nothing sent twice);
+- a swap stored only after the keeper scanned past its locks (and claims or refunds) is still
+  followed: its legs' past is read back from the contracts' slots and logs, so it is completed
+  or refunded, and a leg settled before it was stored is recorded settled.
 
 The module runs its own two anvils: it moves their clocks forward.
 """
@@ -36,7 +40,7 @@ from gateway.domain.status import AssetKind, Swap, SwapLeg, SwapState
 from gateway.domain.swaps import KeeperRules, swap_key
 from gateway.domain.typed_data import htlc_claim_message
 from gateway.store import Store
-from relayers.keeper import HtlcKeeper, KeeperChain
+from relayers.keeper import LOOK_BACK_BLOCKS, HtlcKeeper, KeeperChain
 from relayers.metrics import RelayMetrics
 from relayers.routes import ChainSide
 from relayers.sending import Sender
@@ -190,6 +194,7 @@ async def start_keeper(
     *,
     start_heights: tuple[int, int] = (0, 0),
     log_range: int = 1000,
+    look_back_blocks: int = LOOK_BACK_BLOCKS,
 ) -> Keeper:
     adapters: list[EvmAdapter] = []
     sides: list[KeeperChain] = []
@@ -205,7 +210,14 @@ async def start_keeper(
         htlcs = {chain.htlc_native: AssetKind.NATIVE, chain.htlc_erc20: AssetKind.ERC20}
         sides.append(KeeperChain(side, htlcs, sender))
     rules = KeeperRules(finality_s={c.chain_id: 2.0 for c in chains}, **RULES_TERMS)
-    worker = HtlcKeeper(chains=sides, store=store, rules=rules, log_range=log_range, interval_s=0.1)
+    worker = HtlcKeeper(
+        chains=sides,
+        store=store,
+        rules=rules,
+        log_range=log_range,
+        interval_s=0.1,
+        look_back_blocks=look_back_blocks,
+    )
     return Keeper(worker, store, adapters)
 
 
@@ -278,18 +290,30 @@ async def plan_swap(
     return Plan(swap, preimage)
 
 
-async def lock_both(chains: tuple[Chain, Chain], plan: Plan) -> None:
-    """Each user locks its leg with a plain ``lock`` (refunder = the user)."""
+async def lock_both(chains: tuple[Chain, Chain], plan: Plan) -> tuple[Any, Any]:
+    """Each user locks its leg with a plain ``lock`` (refunder = the user); the receipts."""
     a, b = chains
     h = plan.swap.hashlock
-    await a.send(
+    lock_a = await a.send(
         INITIATOR, plan.a.htlc,
         NATIVE.call_data("lock", h, plan.a.claimer, plan.a.timelock),
         value=plan.a.value,
     )  # fmt: skip
-    await b.send(
+    lock_b = await b.send(
         PARTICIPANT, plan.b.htlc,
         ERC20.call_data("lock", h, plan.b.value, plan.b.token, plan.b.claimer, plan.b.timelock),
+    )  # fmt: skip
+    return lock_a, lock_b
+
+
+async def initiator_claims_b(chains: tuple[Chain, Chain], plan: Plan) -> Any:
+    """The initiator claims the tokens on B, revealing the secret; the receipt."""
+    b = chains[1]
+    return await b.send(
+        INITIATOR, plan.b.htlc,
+        ERC20.call_data(
+            "claim", plan.preimage, TOKENS, b.token, plan.b.refunder, plan.b.timelock
+        ),
     )  # fmt: skip
 
 
@@ -438,6 +462,10 @@ async def test_unsafe_timelocks_are_refused_nothing_sent_reason_recorded(
     )
     assert await a.nonce(a.address(KEEPER)) == nonce_a
     assert await a.view(plan.a.htlc, swap_key(plan.swap.hashlock, plan.a))
+    # Operators see the refusal on the stored swap, written once (not at every step).
+    assert swap.reason == "; ".join(notes) and swap.reason.startswith("refused:")
+    await keeper.worker.step()
+    assert (await state(keeper.store, plan)).updated_at == swap.updated_at
 
     # Past T_A a refund would be due: still refused.
     await a.advance_to(plan.a.timelock)
@@ -445,6 +473,8 @@ async def test_unsafe_timelocks_are_refused_nothing_sent_reason_recorded(
     assert await a.nonce(a.address(KEEPER)) == nonce_a
     assert await a.view(plan.a.htlc, swap_key(plan.swap.hashlock, plan.a))
     assert keeper.worker.notes[plan.swap.swap_id][0].startswith("refused:")
+    stored = await state(keeper.store, plan)
+    assert stored.reason == "; ".join(keeper.worker.notes[plan.swap.swap_id])
 
 
 async def test_a_leg_its_owner_claimed_already_is_done_not_claimed_again(
@@ -516,3 +546,241 @@ async def test_a_claim_signature_for_another_submitter_is_noted_not_retried_blin
     )
     assert await a.nonce(a.address(KEEPER)) == nonce_a
     assert await a.view(plan.a.htlc, swap_key(plan.swap.hashlock, plan.a))
+
+
+async def test_a_swaps_reason_is_written_when_it_changes_and_cleared_when_it_goes_away(
+    chains: tuple[Chain, Chain], keeper: Keeper
+) -> None:
+    """Nobody authorised the keeper to refund: once B's timelock passed, the stored swap says
+    so (written at that change only); when the participant refunds B itself the reason goes
+    away and is cleared, while A is still open (the swap still active)."""
+    b = chains[1]
+    plan = await plan_swap(chains, margin_s=REQUIRED_S + 40, authorise_claim=False)
+    await keeper.store.upsert_swap(plan.swap)
+    await lock_both(chains, plan)
+    await keeper.settle()
+    swap = await state(keeper.store, plan)
+    assert swap.state == SwapState.BOTH_LOCKED and swap.reason is None
+
+    await b.advance_to(plan.b.timelock)
+    await keeper.settle()
+    swap = await state(keeper.store, plan)
+    assert swap.reason == "participant leg is refundable but no refund was authorised"
+    assert keeper.worker.notes[plan.swap.swap_id] == (swap.reason,)
+    await b.advance_to(plan.b.timelock + 1)
+    await keeper.settle()
+    assert (await state(keeper.store, plan)).updated_at == swap.updated_at  # unchanged: no write
+
+    refund = await b.send(
+        PARTICIPANT, plan.b.htlc,
+        ERC20.call_data(
+            "refund", plan.swap.hashlock, TOKENS, b.token, plan.b.claimer, plan.b.timelock
+        ),
+    )  # fmt: skip
+    await keeper.settle()
+    swap = await state(keeper.store, plan)
+    assert swap.participant_leg.refund_tx == refund.tx_hash
+    assert swap.state == SwapState.REFUNDING and swap.reason is None
+    assert plan.swap.swap_id not in keeper.worker.notes
+
+
+async def test_a_swap_stored_after_its_locks_were_scanned_is_still_completed(
+    chains: tuple[Chain, Chain], keeper: Keeper
+) -> None:
+    """Both locks are mined and scanned before the swap is in the store: the keeper reads the
+    legs' slots and finds their locks, then claims A for the participant once the initiator's
+    claim of B reveals the secret."""
+    a, b = chains
+    plan = await plan_swap(chains, margin_s=REQUIRED_S + 40)
+    lock_a, lock_b = await lock_both(chains, plan)
+    await keeper.settle()  # the checkpoints pass both locks; no swap is stored yet
+    for chain, lock in ((a, lock_a), (b, lock_b)):
+        checkpoint = await keeper.store.checkpoint(chain.chain_id, keeper.worker.stream)
+        assert checkpoint is not None and checkpoint.height >= lock.block_number
+
+    await keeper.store.upsert_swap(plan.swap)
+    await keeper.settle()
+    swap = await state(keeper.store, plan)
+    assert swap.state == SwapState.BOTH_LOCKED
+    assert swap.initiator_leg.lock_tx == lock_a.tx_hash
+    assert swap.participant_leg.lock_tx == lock_b.tx_hash
+    assert swap.reason is None
+
+    claim_b = await initiator_claims_b(chains, plan)
+    destination_before = await a.balance(a.address(DESTINATION))
+    keeper_nonce = await a.nonce(a.address(KEEPER))
+    await keeper.settle()
+    await keeper.settle()
+    swap = await state(keeper.store, plan)
+    assert swap.state == SwapState.COMPLETED
+    assert swap.participant_leg.claim_tx == claim_b.tx_hash
+    assert swap.initiator_leg.claim_tx is not None
+    assert await a.balance(a.address(DESTINATION)) == destination_before + COIN
+    assert await a.nonce(a.address(KEEPER)) == keeper_nonce + 1
+
+
+async def test_a_swap_stored_after_the_secret_was_revealed_is_still_completed(
+    chains: tuple[Chain, Chain], keeper: Keeper
+) -> None:
+    """Both locks and the initiator's claim of B are scanned before the swap is stored. B's
+    slot is empty by then: its past says claimed (not "never locked"), with the secret, so the
+    keeper claims A for the participant."""
+    a, b = chains
+    plan = await plan_swap(chains, margin_s=REQUIRED_S + 40)
+    lock_a, lock_b = await lock_both(chains, plan)
+    claim_b = await initiator_claims_b(chains, plan)
+    await keeper.settle()
+    assert not await b.view(plan.b.htlc, swap_key(plan.swap.hashlock, plan.b))
+
+    await keeper.store.upsert_swap(plan.swap)
+    destination_before = await a.balance(a.address(DESTINATION))
+    keeper_nonce = await a.nonce(a.address(KEEPER))
+    await keeper.settle()  # reads the past, records it and sends the relayed claim on A
+    swap = await state(keeper.store, plan)
+    assert swap.preimage == plan.preimage
+    assert swap.initiator_leg.lock_tx == lock_a.tx_hash
+    assert swap.participant_leg.lock_tx == lock_b.tx_hash
+    assert swap.participant_leg.claim_tx == claim_b.tx_hash
+    await keeper.settle()  # records the keeper's claim
+    swap = await state(keeper.store, plan)
+    assert swap.state == SwapState.COMPLETED and swap.initiator_leg.claim_tx is not None
+    assert await a.balance(a.address(DESTINATION)) == destination_before + COIN
+    assert await a.nonce(a.address(KEEPER)) == keeper_nonce + 1
+
+
+async def test_a_swap_stored_after_its_locks_were_scanned_is_refunded_at_its_timelocks(
+    chains: tuple[Chain, Chain], keeper: Keeper
+) -> None:
+    a, b = chains
+    plan = await plan_swap(chains, margin_s=REQUIRED_S + 40, authorise_refund=True)
+    await lock_both(chains, plan)
+    await keeper.settle()
+    await keeper.store.upsert_swap(plan.swap)
+    await keeper.settle()
+    assert (await state(keeper.store, plan)).state == SwapState.BOTH_LOCKED
+
+    participant_tokens = await b.token_balance(b.address(PARTICIPANT))
+    initiator_coin = await a.balance(a.address(INITIATOR))
+    await b.advance_to(plan.b.timelock)
+    await a.advance_to(plan.a.timelock)
+    await keeper.settle()
+    await keeper.settle()
+    swap = await state(keeper.store, plan)
+    assert swap.state == SwapState.REFUNDED
+    assert swap.initiator_leg.refund_tx is not None and swap.participant_leg.refund_tx is not None
+    assert await b.token_balance(b.address(PARTICIPANT)) == participant_tokens + TOKENS
+    assert await a.balance(a.address(INITIATOR)) == initiator_coin + COIN
+
+
+async def test_legs_settled_before_the_swap_was_stored_are_recorded_settled(
+    chains: tuple[Chain, Chain], keeper: Keeper
+) -> None:
+    """Swap 1: both legs claimed by their owners, all before it is stored: it is recorded
+    completed at once, nothing sent. Swap 2: the participant refunded B before it was stored:
+    B is recorded refunded (the swap is refunding), not mistaken for a leg never locked."""
+    a, b = chains
+    done = await plan_swap(chains, margin_s=REQUIRED_S + 40)
+    await lock_both(chains, done)
+    claim_b = await initiator_claims_b(chains, done)
+    claim_a = await a.send(
+        PARTICIPANT, done.a.htlc,
+        NATIVE.call_data("claim", done.preimage, COIN, done.a.refunder, done.a.timelock),
+    )  # fmt: skip
+    refunded = await plan_swap(chains, margin_s=REQUIRED_S + 40)
+    lock_a, lock_b = await lock_both(chains, refunded)
+    await b.advance_to(refunded.b.timelock)
+    refund_b = await b.send(
+        PARTICIPANT, refunded.b.htlc,
+        ERC20.call_data(
+            "refund", refunded.swap.hashlock, TOKENS, b.token, refunded.b.claimer,
+            refunded.b.timelock,
+        ),
+    )  # fmt: skip
+    await keeper.settle()
+
+    await keeper.store.upsert_swap(done.swap)
+    await keeper.store.upsert_swap(refunded.swap)
+    nonces = (await a.nonce(a.address(KEEPER)), await b.nonce(b.address(KEEPER)))
+    await keeper.settle()
+    swap = await state(keeper.store, done)
+    assert swap.state == SwapState.COMPLETED
+    assert (swap.initiator_leg.claim_tx, swap.participant_leg.claim_tx) == (
+        claim_a.tx_hash,
+        claim_b.tx_hash,
+    )
+    swap = await state(keeper.store, refunded)
+    assert swap.state == SwapState.REFUNDING
+    assert swap.participant_leg.lock_tx == lock_b.tx_hash
+    assert swap.participant_leg.refund_tx == refund_b.tx_hash
+    assert swap.initiator_leg.lock_tx == lock_a.tx_hash and swap.initiator_leg.refund_tx is None
+    assert (await a.nonce(a.address(KEEPER)), await b.nonce(b.address(KEEPER))) == nonces
+
+
+async def test_a_leg_settled_deeper_than_the_look_back_stays_absent(
+    chains: tuple[Chain, Chain], store: Store
+) -> None:
+    """The look-back at an empty slot is bounded (``look_back_blocks``): a swap whose legs were
+    both claimed more blocks back than that is not found (it stays proposed, nothing is sent),
+    while the same swap within reach is recorded completed."""
+    a, b = chains
+    plan = await plan_swap(chains, margin_s=REQUIRED_S + 40)
+    await lock_both(chains, plan)
+    await initiator_claims_b(chains, plan)
+    await a.send(
+        PARTICIPANT, plan.a.htlc,
+        NATIVE.call_data("claim", plan.preimage, COIN, plan.a.refunder, plan.a.timelock),
+    )  # fmt: skip
+    for chain in chains:  # the claims end up 3 blocks below the scanned height
+        for _ in range(3):
+            await chain.advance_to(await chain.now() + 1)
+    short = await start_keeper(chains, store, look_back_blocks=3)
+    try:
+        await short.settle()
+        await store.upsert_swap(plan.swap)
+        nonces = (await a.nonce(a.address(KEEPER)), await b.nonce(b.address(KEEPER)))
+        await short.settle()
+        swap = await state(store, plan)
+        assert swap.state == SwapState.PROPOSED and swap.preimage is None
+        assert swap.initiator_leg.lock_tx is None and swap.participant_leg.lock_tx is None
+        assert (await a.nonce(a.address(KEEPER)), await b.nonce(b.address(KEEPER))) == nonces
+    finally:
+        for adapter in short.adapters:
+            await adapter.aclose()
+    deep = await start_keeper(chains, store, look_back_blocks=50)  # a restart looks again
+    try:
+        await deep.settle()
+        swap = await state(store, plan)
+        assert swap.state == SwapState.COMPLETED and swap.preimage == plan.preimage
+    finally:
+        for adapter in deep.adapters:
+            await adapter.aclose()
+
+
+async def test_an_open_leg_whose_lock_log_is_out_of_reach_is_noted_not_recorded(
+    chains: tuple[Chain, Chain], store: Store
+) -> None:
+    """A keeper whose chains start after the locks (as a misconfigured ``start_height`` would)
+    sees both legs open in the contracts but cannot find their locks: it records no lock it
+    has no transaction for, sends nothing, and says why on the stored swap."""
+    a, b = chains
+    plan = await plan_swap(chains, margin_s=REQUIRED_S + 40, authorise_refund=True)
+    lock_a, lock_b = await lock_both(chains, plan)
+    await store.upsert_swap(plan.swap)
+    late = await start_keeper(
+        chains, store, start_heights=(lock_a.block_number + 1, lock_b.block_number + 1)
+    )
+    try:
+        await a.advance_to(await a.now() + 1)  # a block to scan on each chain
+        await b.advance_to(await b.now() + 1)
+        nonces = (await a.nonce(a.address(KEEPER)), await b.nonce(b.address(KEEPER)))
+        await late.settle()
+        swap = await state(store, plan)
+        assert swap.state == SwapState.PROPOSED and swap.initiator_leg.lock_tx is None
+        assert swap.reason is not None
+        for role in ("initiator", "participant"):
+            assert f"{role} leg is open on chain at block" in swap.reason
+        assert "not followed" in swap.reason
+        assert (await a.nonce(a.address(KEEPER)), await b.nonce(b.address(KEEPER))) == nonces
+    finally:
+        for adapter in late.adapters:
+            await adapter.aclose()

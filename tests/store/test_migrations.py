@@ -9,10 +9,13 @@ import pytest
 from sqlalchemy import inspect, text
 
 from adapters.types import Address, ChainId, Hash32, Height
+from gateway.domain.status import SwapState
 from gateway.store import SchemaOutOfDate, Store, StoreError, migrate
 from gateway.store.db import SQLITE_BUSY_TIMEOUT_MS, parse_store_url, sync_engine
 from gateway.store.models import metadata
-from tests.store.conftest import new_message, scan
+from gateway.store.store import _swap_row
+from tests.store.conftest import T0, new_message, scan
+from tests.store.test_records import _swap
 
 
 def _tables(url: str) -> set[str]:
@@ -40,7 +43,7 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
         await Store.open(empty_url, migrate=False)
 
     migrate.upgrade(empty_url)
-    assert migrate.current(empty_url) == migrate.head() == "0003"
+    assert migrate.current(empty_url) == migrate.head() == "0004"
     assert _tables(empty_url) == store_tables | {"alembic_version"}
     assert migrate.check_models_match(empty_url) == []
     migrate.upgrade(empty_url)  # at head already: nothing to do
@@ -114,6 +117,43 @@ async def test_signatures_survive_the_attester_key_migration(empty_url: str) -> 
     finally:
         engine.dispose()
     assert [bytes(r[0]) for r in rows] == [b"\xaa"]
+    migrate.upgrade(empty_url)
+    assert migrate.check_models_match(empty_url) == []
+
+
+async def test_swaps_survive_the_reason_migration(empty_url: str) -> None:
+    """0004 adds the swaps' reason: a swap recorded before starts without one and can get one;
+    a downgrade drops the column and keeps the swap."""
+    migrate.upgrade(empty_url, "0003")
+    assert migrate.check_models_match(empty_url)  # 0003 lacks the reason column
+    swap = _swap()
+    row = {**_swap_row(swap), "created_at": T0, "updated_at": T0}
+    del row["reason"]  # the models' table, without the column 0003 lacks
+    engine = sync_engine(parse_store_url(empty_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(metadata.tables["swaps"].insert().values(**row))
+    finally:
+        engine.dispose()
+    migrate.upgrade(empty_url)
+    assert migrate.check_models_match(empty_url) == []
+    async with await Store.open(empty_url, migrate=False) as store:
+        old = await store.swap(swap.swap_id)
+        assert old == swap and old is not None and old.reason is None
+        noted = await store.set_swap_state(
+            swap.swap_id, SwapState.PROPOSED, SwapState.PROPOSED, reason="refused: unsafe"
+        )
+        assert noted.reason == "refused: unsafe"
+    migrate.downgrade(empty_url, "0003")
+    engine = sync_engine(parse_store_url(empty_url))
+    try:
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("swaps")}
+            rows = conn.execute(text("SELECT swap_id, state FROM swaps")).all()
+    finally:
+        engine.dispose()
+    assert "reason" not in columns
+    assert [(bytes(r[0]), r[1]) for r in rows] == [(swap.swap_id, "proposed")]
     migrate.upgrade(empty_url)
     assert migrate.check_models_match(empty_url) == []
 

@@ -21,7 +21,14 @@ from adapters.rpc.submit import (
     TxJournal,
 )
 from adapters.types import Address, ChainId, Hash32, Height, TxHash
-from gateway.domain.status import AssetKind, Swap, SwapLeg, SwapState, TxState
+from gateway.domain.status import (
+    AssetKind,
+    InvalidRecord,
+    Swap,
+    SwapLeg,
+    SwapState,
+    TxState,
+)
 from gateway.store import (
     ConflictingSignature,
     LeaseLost,
@@ -384,6 +391,39 @@ async def test_swaps(store: Store, clock: Clock) -> None:
     ] == [swap.swap_id, other.swap_id]
     assert await store.swaps_in([SwapState.REFUNDED]) == []
     assert await store.swap(Hash32(h32("none"))) is None
+
+
+async def test_a_swaps_reason_is_set_kept_and_cleared(store: Store, clock: Clock) -> None:
+    """The keeper's reason is progress: written with the state unchanged (compare-and-set on
+    it all the same), kept by later writes that do not name it, cleared with None."""
+    swap = await store.upsert_swap(_swap())
+    assert swap.reason is None
+    clock.advance(5)
+    reason = "refused: timelocks leave less margin (margin_s=19, required_s=20.0); x"
+    noted = await store.set_swap_state(
+        swap.swap_id, SwapState.PROPOSED, SwapState.PROPOSED, reason=reason
+    )
+    assert noted.reason == reason and noted.updated_at == clock.now
+    assert await store.swap(swap.swap_id) == noted
+    locked = await store.set_swap_state(
+        swap.swap_id,
+        SwapState.PROPOSED,
+        SwapState.INITIATOR_LOCKED,
+        initiator_leg_lock_tx=TxHash(h32("lock tx")),
+    )
+    assert locked.reason == reason
+    with pytest.raises(SwapStateMoved):
+        await store.set_swap_state(swap.swap_id, SwapState.PROPOSED, SwapState.PROPOSED, reason="y")
+    cleared = await store.set_swap_state(
+        swap.swap_id, SwapState.INITIATOR_LOCKED, SwapState.INITIATOR_LOCKED, reason=None
+    )
+    assert cleared.reason is None
+    reread = await store.swap(swap.swap_id)
+    assert reread is not None and reread.reason is None
+    with pytest.raises(InvalidRecord):
+        await store.set_swap_state(
+            swap.swap_id, SwapState.INITIATOR_LOCKED, SwapState.INITIATOR_LOCKED, reason=" "
+        )
 
 
 # --- errors ------------------------------------------------------------------------------------
