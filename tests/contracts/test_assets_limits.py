@@ -37,6 +37,10 @@ BIG = 10**30
 
 @pytest.fixture
 def s(chain: Chain) -> AssetStack:
+    return _limited_stack(chain)
+
+
+def _limited_stack(chain: Chain) -> AssetStack:
     stack = deploy_asset_stack(chain)
     role = chain.w3.keccak(text="GUARDIAN_ROLE")
     for contract in (stack.vault, stack.gateway):
@@ -285,3 +289,31 @@ def test_a_receivable_cannot_be_locked_through_the_erc20_path(s: AssetStack) -> 
         sender=ALICE,
     )
     assert s.vault.functions.lockedTo(s.receivable.address, token_id).call() == FOREIGN
+
+
+def test_a_call_simulated_before_the_buckets_last_update_sees_no_refill_not_a_panic(
+    anvil_chain: Chain,
+) -> None:
+    """A node may simulate at a time before its latest block's (anvil's eth_call does under
+    load; here a block override says so): the bucket holds what it held at its last update,
+    and the call answers as it would then (an underflow panic made relayers park deliverable
+    messages). anvil only: the devnet node takes no block overrides."""
+    s = _limited_stack(anvil_chain)
+    limit = (True, 3 * 10**6, 10**5, 0)
+    send(s.chain, s.vault.functions.setLimit(s.token.address, FOREIGN, OUTBOUND, limit))
+    lock = s.vault.functions.lockERC20(s.token.address, 10**6, FOREIGN, _addr(s, BOB))
+    updated_at = s.chain.w3.eth.get_block(send(s.chain, lock, sender=ALICE)["blockNumber"])[
+        "timestamp"
+    ]
+
+    def simulate(amount: int) -> dict[str, Any]:
+        call = s.vault.functions.lockERC20(s.token.address, amount, FOREIGN, _addr(s, BOB))
+        tx = {"from": _addr(s, ALICE), "to": s.vault.address}
+        tx["data"] = call._encode_transaction_data()
+        early = {"time": hex(updated_at - 30)}
+        return dict(s.chain.w3.provider.make_request("eth_call", [tx, "latest", {}, early]))
+
+    assert "error" not in simulate(2 * 10**6)  # what was left at the update
+    refused = simulate(2 * 10**6 + 1)["error"]
+    rate_limited = s.chain.w3.keccak(text="RateLimited(address,uint256,uint256,uint256)")[:4]
+    assert refused["data"].startswith("0x" + rate_limited.hex())

@@ -247,12 +247,16 @@ abstract contract TransferLimits is AssetsEndpointClient, ReentrancyGuard {
     }
 
     /// @dev Units `b` holds at `block.timestamp`: the refill since `updatedAt`, capped (CCIP's
-    /// RateLimiter shape). updatedAt <= block.timestamp (written from it); tokens, capacity and
-    /// rate < 2^112, updatedAt good until 2106, so nothing overflows.
+    /// RateLimiter shape). tokens, capacity and rate < 2^112, updatedAt good until 2106, so
+    /// nothing overflows. On chain updatedAt <= block.timestamp (written from it), but a node
+    /// may simulate a call (eth_call, eth_estimateGas) at a time before the latest block's
+    /// (anvil does under load): no refill then, rather than an underflow panic that would make
+    /// a relayer park a deliverable message.
     function _available(Bucket storage b) private view returns (uint256) {
         // All four fields read before any arithmetic: one SLOAD per slot.
         (uint256 tokens, uint256 updatedAt, uint256 rate, uint256 capacity) = (b.tokens, b.updatedAt, b.rate, b.capacity);
-        uint256 refilled = tokens + (block.timestamp - updatedAt) * rate;
+        uint256 elapsed = block.timestamp > updatedAt ? block.timestamp - updatedAt : 0;
+        uint256 refilled = tokens + elapsed * rate;
         return refilled < capacity ? refilled : capacity;
     }
 
