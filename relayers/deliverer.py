@@ -12,23 +12,26 @@ simulated, and what the simulation says decides:
 - ``RoutePaused`` / ``Paused`` / ``UnknownHeader``: nothing wrong with the message: it waits;
 - anything else reverting a batch is found by simulating its messages one by one.
 
-Then the batch is sent through the signer's writer and its messages are ``submitted``; once
-mined they are ``delivered``. A batch reverted on chain (a race with another relayer) is
-sorted out by the endpoint's ``delivered`` view: ``already_delivered`` or back to
+Then the batch is sent through the signer's writer and its messages are ``submitted``. A step
+claims up to ``max_in_flight`` batches and sends them all (consecutive nonces) before waiting
+for any; once mined they are ``delivered``. A batch reverted on chain (a race with another
+relayer) is sorted out by the endpoint's ``delivered`` view: ``already_delivered`` or back to
 ``header_ready``, parked after ``max_attempts``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from adapters.base import CallReverted, TransactionNotFound, TxReceipt, TxRequest
 from adapters.errors import NotYetAvailable, RpcResponseInvalid, TransactionFailed
 from adapters.receipts import ProvenLog
 from adapters.rpc.submit import SentTx
-from adapters.types import Finality, Hash32, Height
-from gateway.domain.messages import MessageId, decode_message_sent
+from adapters.types import Finality, Hash32, Height, TxHash
+from gateway.domain.messages import decode_message_sent
 from gateway.domain.status import MessageRecord, MessageStatus
 from relayers.contracts import EndpointView
 from relayers.metrics import RelayMetrics
@@ -56,7 +59,7 @@ class Deliverer:
         metrics: RelayMetrics,
         interval_s: float,
         max_attempts: int,
-        confirm_timeout_s: float,
+        max_in_flight: int,
     ) -> None:
         self.route = route
         self._queue = queue
@@ -65,7 +68,7 @@ class Deliverer:
         self._metrics = metrics
         self._interval_s = interval_s
         self._max_attempts = max_attempts
-        self._confirm_timeout_s = confirm_timeout_s
+        self._max_in_flight = max_in_flight
 
     @property
     def name(self) -> str:
@@ -77,7 +80,7 @@ class Deliverer:
 
     async def step(self) -> bool:
         q = self._queue
-        limit = self.route.batch_size
+        limit = self.route.batch_size * self._max_in_flight
         claimed = await q.claim(
             self.route, [MessageStatus.HEADER_READY, MessageStatus.SUBMITTED], limit
         )
@@ -85,27 +88,54 @@ class Deliverer:
             return False
         async with q.held(r.id for r in claimed):
             orphans = [r for r in claimed if r.status is MessageStatus.SUBMITTED]
-            for r in orphans:
-                await self._recover(r)
             ready = [r for r in claimed if r.status is MessageStatus.HEADER_READY]
+            in_flight: list[tuple[list[MessageRecord], SentTx]] = []
+            # Every batch goes out before any is awaited (consecutive nonces, often one
+            # destination block for all): a route is not held to a batch per block.
             for number, block_hash, records in by_block(ready):
-                await self._deliver_block(number, block_hash, records)
+                proven = await self._prove(number, block_hash, records)
+                for start in range(0, len(records), self.route.batch_size):
+                    chunk = records[start : start + self.route.batch_size]
+                    sent = await self._submit(block_hash, chunk, proven)
+                    if sent is not None:
+                        in_flight.append(sent)
+            outcomes = [self._confirm(batch, sent) for batch, sent in in_flight]
+            outcomes += [self._recover(tx_hash, rs) for tx_hash, rs in _by_tx(orphans).items()]
+            await _all(outcomes)
         return len(claimed) == limit
 
     # -- a block's batch ------------------------------------------------------------------
 
-    async def _deliver_block(
-        self, number: Height, block_hash: Hash32, records: list[MessageRecord]
-    ) -> None:
-        proven = await self._prove(number, block_hash, records)
+    async def _submit(
+        self, block_hash: Hash32, records: list[MessageRecord], proven: dict[int, ProvenLog]
+    ) -> tuple[list[MessageRecord], SentTx] | None:
+        """The deliverable part of ``records``, sent and recorded ``submitted``."""
         batch = await self._deliverable(block_hash, records, proven)
         if not batch:
-            return
-        request = self._request(block_hash, batch, proven)
+            return None
+        q = self._queue
+        ids = [r.id for r in batch]
+
+        async def submitted(sent: SentTx) -> None:
+            await q.store.transition_many(
+                ids, q.owner, MessageStatus.SUBMITTED, tx_hash=sent.tx_hash
+            )
+
         try:
-            receipt = await self._send(request, [r.id for r in batch])
+            sent = await self._sender.submit(
+                self._request(block_hash, batch, proven),
+                purpose="deliver",
+                refs=["0x" + i.hex() for i in ids],
+                on_sent=submitted,
+            )
         except CallReverted:
-            return  # the state moved since the simulation (nothing sent): the next step sees it
+            # The state moved since the simulation (nothing sent): the next step sees it.
+            return None
+        return batch, sent
+
+    async def _confirm(self, batch: Sequence[MessageRecord], sent: SentTx) -> None:
+        try:
+            receipt = await self._sender.confirm(sent, "deliver")
         except TransactionFailed as exc:
             await self._after_failure(batch, str(exc))
             return
@@ -225,22 +255,6 @@ class Deliverer:
 
     # -- sending and outcomes -------------------------------------------------------------
 
-    async def _send(self, request: TxRequest, ids: Sequence[MessageId]) -> TxReceipt:
-        """Submit, record ``submitted`` for every message, wait for the receipt."""
-        q = self._queue
-
-        async def submitted(sent: SentTx) -> None:
-            await q.store.transition_many(
-                ids, q.owner, MessageStatus.SUBMITTED, tx_hash=sent.tx_hash
-            )
-
-        return await self._sender.send(
-            request,
-            purpose="deliver",
-            refs=["0x" + i.hex() for i in ids],
-            on_sent=submitted,
-        )
-
     async def _delivered(self, batch: Sequence[MessageRecord], receipt: TxReceipt) -> None:
         q = self._queue
         now = q.clock()
@@ -279,24 +293,39 @@ class Deliverer:
             else:
                 await q.store.transition(r.id, q.owner, MessageStatus.HEADER_READY, detail=why)
 
-    async def _recover(self, r: MessageRecord) -> None:
-        """A ``submitted`` message whose lease ended: find out what became of its transaction
+    async def _recover(self, tx_hash: TxHash, records: Sequence[MessageRecord]) -> None:
+        """``submitted`` messages whose lease ended: find out what became of their transaction
         (ours from before a restart, or another process's that died)."""
-        q = self._queue
-        assert r.delivery_tx_hash is not None
-        dst = self._sender.adapter
         try:
-            receipt = await dst.wait_final(r.delivery_tx_hash, Finality.latest(), timeout=1.0)
+            receipt = await self._sender.adapter.wait_final(tx_hash, Finality.latest(), timeout=1.0)
         except TransactionFailed as exc:
-            await self._after_failure([r], str(exc))
+            await self._after_failure(records, str(exc))
             return
         except TransactionNotFound:
-            await self._after_failure([r], "no node knows the delivery transaction any more")
+            await self._after_failure(records, "no node knows the delivery transaction any more")
             return
         except NotYetAvailable:
-            await q.postpone([r], self._interval_s)  # still pending: wait for it
+            await self._queue.postpone(records, self._interval_s)  # still pending: wait for it
             return
-        await self._delivered([r], receipt)
+        await self._delivered(records, receipt)
+
+
+def _by_tx(records: Sequence[MessageRecord]) -> dict[TxHash, list[MessageRecord]]:
+    """``submitted`` messages grouped by their delivery transaction."""
+    groups: dict[TxHash, list[MessageRecord]] = {}
+    for r in records:
+        assert r.delivery_tx_hash is not None  # recorded with the status
+        groups.setdefault(TxHash(r.delivery_tx_hash), []).append(r)
+    return groups
+
+
+async def _all(outcomes: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Await every outcome, even when one fails (each records its own batch); then raise
+    the first failure for the supervisor."""
+    results = await asyncio.gather(*outcomes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _reason(exc: CallReverted) -> str:

@@ -8,27 +8,32 @@ oracle has accepted their source block, then move to ``header_ready`` (docs/rela
   bisection when it changed too much); at or below it, ``submitHeader`` when the header lists
   the set of its epoch, else ``submitAncestors`` from the latest header when that chain is
   short. Every header comes from ``QbftAdapter.verified_header`` (the off-chain client checked
-  it with the contract's rules) and every transaction is simulated before it is sent.
+  it with the contract's rules) and every transaction is simulated before it is sent. Up to
+  ``max_in_flight`` blocks' headers go out back to back per step and are awaited together
+  (a set change waits for what is in flight before and after it).
 - ``AttestedHeaderGate`` (public -> consortium): the attesters put public headers into
   ``AttestedHeaderStore``; the gate only watches for acceptance.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
 from adapters.base import CallReverted, TxRequest
 from adapters.bft import decode_qbft_extra
-from adapters.errors import FatalError, FinalityViolation
+from adapters.errors import FatalError, FinalityViolation, TransactionFailed
 from adapters.headers import Header, encode_header
 from adapters.lightclient.qbft import (
     TrustedHeader,
     TrustPathPlanner,
     TrustPolicy,
+    VerifiedHeader,
     validator_set_rlp,
 )
 from adapters.qbft import QbftAdapter
+from adapters.rpc.submit import SentTx
 from adapters.types import Finality, Hash32, Height
 from gateway.domain.status import MessageStatus
 from relayers.contracts import AttestedHeaderStoreView, LightClientState, QbftLightClientView
@@ -79,8 +84,12 @@ class _Gate:
             return False
         progressed = False
         async with q.held(r.id for r in claimed):
-            for number, block_hash, records in by_block(claimed):
-                if not await self._accepted(number, block_hash):
+            blocks = by_block(claimed)
+            accepted = await self._accept(
+                [(number, block_hash) for number, block_hash, _ in blocks]
+            )
+            for number, block_hash, records in blocks:
+                if block_hash not in accepted:
                     await q.postpone(records, self._interval_s)
                     continue
                 await q.store.transition_many(
@@ -92,7 +101,9 @@ class _Gate:
                 progressed = True
         return progressed and len(claimed) == self._limit
 
-    async def _accepted(self, number: Height, block_hash: Hash32) -> bool:
+    async def _accept(self, blocks: Sequence[tuple[Height, Hash32]]) -> set[Hash32]:
+        """The hashes of ``blocks`` (lowest first) the destination's oracle has accepted,
+        after doing what this gate does to get them accepted."""
         raise NotImplementedError
 
 
@@ -107,13 +118,14 @@ class AttestedHeaderGate(_Gate):
         *,
         oracle: AttestedHeaderStoreView,
         interval_s: float,
-        limit: int = 256,
+        limit: int = 1024,
     ) -> None:
         super().__init__(route, queue, interval_s, limit)
         self._oracle = oracle
 
-    async def _accepted(self, number: Height, block_hash: Hash32) -> bool:
-        return await self._oracle.is_accepted(self.route.src.chain_id, block_hash)
+    async def _accept(self, blocks: Sequence[tuple[Height, Hash32]]) -> set[Hash32]:
+        src = self.route.src.chain_id
+        return {h for _, h in blocks if await self._oracle.is_accepted(src, h)}
 
 
 class QbftHeaderFeeder(_Gate):
@@ -129,47 +141,45 @@ class QbftHeaderFeeder(_Gate):
         sender: Sender,
         metrics: RelayMetrics,
         interval_s: float,
-        limit: int = 256,
+        max_in_flight: int,
+        limit: int = 1024,
     ) -> None:
         super().__init__(route, queue, interval_s, limit)
+        self._max_in_flight = max_in_flight  # headers sent before waiting for the first
         self._lc = oracle
         self._consortium = consortium
         self._sender = sender
         self._metrics = metrics
         self._policy: TrustPolicy | None = None
 
-    async def _accepted(self, number: Height, block_hash: Hash32) -> bool:
-        if await self._lc.is_accepted(block_hash):
-            return True
+    async def _accept(self, blocks: Sequence[tuple[Height, Hash32]]) -> set[Hash32]:
+        lc = self._lc
+        accepted = {h for _, h in blocks if await lc.is_accepted(h)}
+        waiting = [(n, h) for n, h in blocks if h not in accepted][: self._max_in_flight]
+        if not waiting:
+            return accepted
         state = await self._state()
-        verified = await self._consortium.verified_header(number)
-        if verified.hash != block_hash:
-            raise FinalityViolation(
-                "the consortium block of a final message was replaced",
-                chain_id=self.route.src.chain_id,
-                height=number,
-                recorded=block_hash,
-                canonical=verified.hash,
-            )
-        if number > state.latest_number:
-            now = await self._destination_time()
-            policy = await self._trust_policy()
-            if verified.header.timestamp > now + policy.max_clock_drift_s:
-                # The consortium's clock runs ahead of the destination's (a burst of blocks, or
-                # skew): the client would refuse the header as from the future. Not yet.
-                log.info(
-                    "%s: header %d is %d s ahead of %s's clock; waiting",
-                    self.name,
-                    number,
-                    verified.header.timestamp - now,
-                    self.route.dst.name,
-                    extra={"route": self.route.name},
+        headers: dict[int, VerifiedHeader] = {}
+        for number, block_hash in waiting:
+            verified = await self._consortium.verified_header(number)
+            if verified.hash != block_hash:
+                raise FinalityViolation(
+                    "the consortium block of a final message was replaced",
+                    chain_id=self.route.src.chain_id,
+                    height=number,
+                    recorded=block_hash,
+                    canonical=verified.hash,
                 )
-                return False
-            await self._advance(state, number, now)
-        else:
-            await self._backfill(state, verified.header)
-        return await self._lc.is_accepted(block_hash)
+            headers[number] = verified
+        flight = _Flight(self._sender, self._lc, self.route, self.name)
+        for number, _ in waiting:
+            if number <= state.latest_number:
+                await self._backfill(flight, state, headers[number])
+        above = [headers[n].header for n, _ in waiting if n > state.latest_number]
+        if above:
+            await self._advance(flight, state, above)
+        await flight.drain()
+        return accepted | {h for _, h in waiting if await lc.is_accepted(h)}
 
     async def _state(self) -> LightClientState:
         state = await self._lc.state()
@@ -196,9 +206,13 @@ class QbftHeaderFeeder(_Gate):
         dst = self.route.dst.adapter
         return int((await dst.header(await dst.height(Finality.latest()))).timestamp)
 
-    async def _advance(self, state: LightClientState, target: Height, now: int) -> None:
-        """Move the client's latest header up to ``target`` (one step when the set is the
-        same, the planner's steps when it changed)."""
+    async def _advance(
+        self, flight: _Flight, state: LightClientState, targets: Sequence[Header]
+    ) -> None:
+        """Move the client's latest header up through ``targets`` (ascending): one
+        ``submitHeader`` each while the set is the same, the planner's steps where it changed.
+        Same-set headers go out back to back; a set change waits for what is in flight (its
+        simulation must see it) and is awaited before the next step (which builds on it)."""
         latest = await self._consortium.verified_header(Height(state.latest_number))
         if latest.hash != state.latest_hash:
             raise FinalityViolation(
@@ -208,30 +222,51 @@ class QbftHeaderFeeder(_Gate):
                 light_client=state.latest_hash,
                 node=latest.hash,
             )
-        planner = TrustPathPlanner(
-            latest.trusted(), target, now=now, policy=await self._trust_policy(), max_run=MAX_RUN
-        )
-        while planner.wanted is not None:
-            planner.give((await self._consortium.verified_header(Height(planner.wanted))).header)
+        now = await self._destination_time()
+        policy = await self._trust_policy()
         trusted: TrustedHeader = latest.trusted()
-        for step, accepted in zip(planner.steps, planner.accepted, strict=True):
-            await self._submit(self._step_request(trusted, step), accepted.number)
-            trusted = accepted.trusted()
-
-    def _step_request(self, trusted: TrustedHeader, step: Sequence[Header]) -> TxRequest:
-        first = step[0]
-        if len(step) == 1 and self._lists(first) == trusted.validators:
-            return self._lc.submit_header(encode_header(first))
-        return self._lc.update_validator_set(
-            validator_set_rlp(trusted.validators), [encode_header(h) for h in step]
-        )
+        for target in targets:
+            if target.timestamp > now + policy.max_clock_drift_s:
+                # The consortium's clock runs ahead of the destination's (a burst of blocks, or
+                # skew): the client would refuse the header as from the future. Not yet.
+                log.info(
+                    "%s: header %d is %d s ahead of %s's clock; waiting",
+                    self.name,
+                    target.number,
+                    target.timestamp - now,
+                    self.route.dst.name,
+                    extra={"route": self.route.name},
+                )
+                return
+            planner = TrustPathPlanner(
+                trusted, target.number, now=now, policy=policy, max_run=MAX_RUN
+            )
+            while planner.wanted is not None:
+                wanted = await self._consortium.verified_header(Height(planner.wanted))
+                planner.give(wanted.header)
+            for step, accepted in zip(planner.steps, planner.accepted, strict=True):
+                same_set = len(step) == 1 and self._lists(step[0]) == trusted.validators
+                if same_set:
+                    request = self._lc.submit_header(encode_header(step[0]))
+                    await flight.submit(request, accepted.number, accepted.hash)
+                else:
+                    await flight.drain()
+                    request = self._lc.update_validator_set(
+                        validator_set_rlp(trusted.validators), [encode_header(h) for h in step]
+                    )
+                    await flight.submit(request, accepted.number, accepted.hash)
+                    await flight.drain()
+                trusted = accepted.trusted()
 
     @staticmethod
     def _lists(header: Header) -> tuple[bytes, ...]:
         return tuple(decode_qbft_extra(header.extra_data).validators)
 
-    async def _backfill(self, state: LightClientState, header: Header) -> None:
+    async def _backfill(
+        self, flight: _Flight, state: LightClientState, verified: VerifiedHeader
+    ) -> None:
         """A header at or below the latest one: its epoch's set, else ancestry."""
+        header = verified.header
         request = self._lc.submit_header(encode_header(header))
         try:
             await self._sender.simulate(request)
@@ -241,7 +276,7 @@ class QbftHeaderFeeder(_Gate):
             if not reverted_with(exc, "NotTrustedSetAt", "TrustExpired"):
                 raise
             request = await self._ancestry(state, header)
-        await self._submit(request, header.number)
+        await flight.submit(request, header.number, verified.hash)
 
     async def _ancestry(self, state: LightClientState, header: Header) -> TxRequest:
         depth = state.latest_number - header.number
@@ -259,17 +294,48 @@ class QbftHeaderFeeder(_Gate):
             chain.append(encode_header(h))
         return self._lc.submit_ancestors(chain)
 
-    async def _submit(self, request: TxRequest, number: int) -> None:
+
+class _Flight:
+    """A feeder step's header transactions: submitted back to back, awaited together."""
+
+    def __init__(self, sender: Sender, lc: QbftLightClientView, route: Route, name: str) -> None:
+        self._sender = sender
+        self._lc = lc
+        self._route = route
+        self._name = name
+        self._sent: list[tuple[SentTx, int, Hash32]] = []
+
+    async def submit(self, request: TxRequest, number: int, block_hash: Hash32) -> None:
         try:
-            await self._sender.send(request, purpose="header", refs=(str(number),))
+            sent = await self._sender.submit(request, purpose="header", refs=(str(number),))
         except CallReverted as exc:
             # Another relayer submitted it between our read and our simulation: fine.
             if not reverted_with(exc, "HeaderAlreadyAccepted", "NotNewer"):
                 raise
-        log.info(
-            "%s: light client on %s accepted consortium header %d",
-            self.name,
-            self.route.dst.name,
-            number,
-            extra={"route": self.route.name, "chain": self.route.dst.name},
+            return
+        self._sent.append((sent, number, block_hash))
+
+    async def drain(self) -> None:
+        """Wait for every header in flight. One that reverted on chain is fine when the header
+        is accepted all the same (another relayer's transaction came first); the first other
+        failure is raised once all are settled."""
+        sent, self._sent = self._sent, []
+        outcomes = await asyncio.gather(
+            *(self._sender.confirm(tx, "header") for tx, _, _ in sent), return_exceptions=True
         )
+        failure: BaseException | None = None
+        for (_, number, block_hash), outcome in zip(sent, outcomes, strict=True):
+            if isinstance(outcome, TransactionFailed) and await self._lc.is_accepted(block_hash):
+                continue
+            if isinstance(outcome, BaseException):
+                failure = failure or outcome
+                continue
+            log.info(
+                "%s: light client on %s accepted consortium header %d",
+                self._name,
+                self._route.dst.name,
+                number,
+                extra={"route": self._route.name, "chain": self._route.dst.name},
+            )
+        if failure is not None:
+            raise failure

@@ -51,12 +51,25 @@ class Sender:
         refs: Iterable[str] = (),
         on_sent: Callable[[SentTx], Awaitable[None]] | None = None,
     ) -> TxReceipt:
-        """Simulate, submit through the writer and wait until mined (any attempt of the nonce:
-        fee-bumped replacements count). ``on_sent`` runs once the node has the transaction
-        (record it before waiting). ``TransactionFailed`` if it reverted on chain after all
-        (another relayer got there between the simulation and the block); ``NotYetAvailable``
-        when it is not mined within ``confirm_timeout_s``."""
-        await self.simulate(request)
+        """``submit`` and ``confirm``: one transaction, sent and mined."""
+        sent = await self.submit(request, purpose=purpose, refs=refs, on_sent=on_sent)
+        return await self.confirm(sent, purpose)
+
+    async def submit(
+        self,
+        request: TxRequest,
+        *,
+        purpose: str,
+        refs: Iterable[str] = (),
+        on_sent: Callable[[SentTx], Awaitable[None]] | None = None,
+    ) -> SentTx:
+        """Simulate and submit through the writer; returns once the node has the transaction,
+        after ``on_sent`` (record it before waiting). ``CallReverted`` when it would revert:
+        nothing was sent. Several submits in a row go out on consecutive nonces, each
+        simulated on the latest state (not on the ones still pending)."""
+        if request.gas is not None:
+            await self.simulate(request)
+        # else the writer's gas estimate is the simulation: one call less per transaction
         try:
             sent = await self.adapter.writer(self.address).submit(
                 request, purpose=purpose, refs=tuple(refs)
@@ -65,8 +78,7 @@ class Sender:
             data = exc.context.get("data")
             if not isinstance(data, bytes):
                 raise
-            # The state moved between our simulation and the writer's gas estimate (another
-            # relayer's transaction landed): the same decoded revert as a simulation's.
+            # The gas estimate reverted: the same decoded revert as a simulation's.
             raise CallReverted(
                 "transaction would revert now",
                 data=data,
@@ -75,6 +87,13 @@ class Sender:
             ) from exc
         if on_sent is not None:
             await on_sent(sent)
+        return sent
+
+    async def confirm(self, sent: SentTx, purpose: str) -> TxReceipt:
+        """Wait until ``sent`` is mined (any attempt of its nonce: fee-bumped replacements
+        count). ``TransactionFailed`` if it reverted on chain after all (another relayer got
+        there between the simulation and the block); ``NotYetAvailable`` when it is not mined
+        within ``confirm_timeout_s``."""
         try:
             receipt = await self.adapter.wait_mined(sent, Finality.latest(), self.confirm_timeout_s)
         except TransactionFailed as exc:

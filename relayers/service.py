@@ -354,6 +354,7 @@ def _relayer_workers(
                 sender=sender,
                 metrics=metrics,
                 interval_s=relayer.poll_interval_s,
+                max_in_flight=relayer.max_in_flight,
             )
         else:
             assert contracts.header_store is not None  # checked by the config
@@ -375,7 +376,7 @@ def _relayer_workers(
                 metrics=metrics,
                 interval_s=relayer.poll_interval_s,
                 max_attempts=relayer.max_attempts,
-                confirm_timeout_s=relayer.confirm_timeout_s,
+                max_in_flight=relayer.max_in_flight,
             )
         )
     workers.append(_MessageCounts(queue.store, metrics, route_names))
@@ -461,4 +462,5 @@ def _keeper_worker(
         rules=rules,
         log_range=keeper.log_range,
         interval_s=keeper.poll_interval_s,
+        look_back_blocks=keeper.look_back_blocks,
     )

@@ -452,6 +452,8 @@ class KeeperConfig(ConfigModel):
     poll_interval_s: PositiveFloat = 1.0
     log_range: PositiveInt = 2000  # blocks per scan
     confirm_timeout_s: PositiveFloat = 120.0
+    # How deep a swap registered after its lock is searched for a lock already settled.
+    look_back_blocks: NonNegativeInt = 10_000
 
 
 class LogConfig(ConfigModel):
