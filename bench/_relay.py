@@ -112,11 +112,28 @@ async def capacity(senders: Senders, count: int, sink: str) -> float:
     """Plain transfers per second the chain accepts and mines: ``count`` 21,000-gas transfers
     signed beforehand (not timed), pushed in batches; from the first send until all are mined."""
     await senders.sync()
-    raws = senders.sign_many(count, lambda key: (sink, b"", 21_000))
+    return await mined_per_s(senders, senders.sign_many(count, lambda key: (sink, b"", 21_000)))
+
+
+async def mined_per_s(senders: Senders, raws: Sequence[bytes]) -> float:
+    """Transactions per second the chain accepts and mines of ``raws`` (signed beforehand, not
+    timed), pushed in batches; from the first send until all are mined."""
     start = time.perf_counter()
     await senders.push(raws, max_pending=3_000)
     await senders.wait_mined()
-    return count / (time.perf_counter() - start)
+    return len(raws) / (time.perf_counter() - start)
+
+
+async def gas_used(rpc: RpcClient, start: int, end: int) -> tuple[int, int]:
+    """Gas used by the blocks ``start..end`` together, and their (last) block gas limit."""
+    used, limit = 0, 0
+    for i in range(start, end + 1, 200):
+        numbers = range(i, min(i + 200, end + 1))
+        answers = await rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        for a in answers:
+            used += int(a["result"]["gasUsed"], 16)
+            limit = int(a["result"]["gasLimit"], 16)
+    return used, limit
 
 
 # -- chain data ---------------------------------------------------------------------------------

@@ -35,9 +35,14 @@ def test_the_relay_benchmark_quick_mode_reports_latency_throughput_and_memory() 
 
     throughput = figures["throughput"]
     assert throughput["capacity_slower_tx_per_s"] > 0
+    assert throughput["capacity_consortium_lock_per_s"] > 0
     for run in ("1_sqlite", "1_pg", "3_pg"):
         assert throughput[f"{run}_transfers"] == 20
-        assert throughput[f"{run}_delivered_per_s"] > 0
+        assert throughput[f"{run}_undelivered"] == 0
+        assert throughput[f"{run}_delivered_per_s"] >= throughput[f"{run}_end_to_end_per_s"] > 0
+        assert throughput[f"{run}_relay_gas_per_message"] > 0
+        assert throughput[f"{run}_relay_capacity_per_s"] > 0
+        assert throughput[f"{run}_share_of_relay_capacity"] > 0
         assert throughput[f"{run}_share_of_capacity"] > 0
         assert isinstance(throughput[f"{run}_target_met"], bool)
 
