@@ -16,41 +16,38 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 
 import pytest
-from eth_utils.address import to_checksum_address
-from web3.contract import Contract
 
 from adapters.receipts import ProvenLog
 from adapters.registry import AdapterConfig
 from adapters.types import ChainId, TxHash
-from gateway.cli.deployment import DEVNET_GOVERNOR_ACCOUNT, Deployed, deployment_summary
-from gateway.cli.devnet_cmd import deploy_anchored, devnet_summary, write_dev_config
+from gateway.cli.deployment import DEVNET_GOVERNOR_ACCOUNT
 from gateway.config import XgateConfig, load_config
 from gateway.domain.status import MessageRecord, MessageStatus
 from gateway.store import Store
-from harness import Chain, make_chain, sync_clock
+from harness.chain import sync_clock
+from harness.relaynet import SELF_FUNDED_ACCOUNTS, RelayNet, running_services
 from harness.services import ServiceProcess, wait_until
 from tests.helpers.proofs import with_adapter
 
-PUBLIC_BLOCK_TIME_S = 1
 DELIVERY_TIMEOUT_S = 90
 NO_PREDECESSOR = b"\x00" * 32
 
 
-@dataclass
-class Devnet:
+class Devnet(RelayNet):
     """Both chains, the deployment and the services' configuration."""
 
-    consortium: Chain
-    public: Chain
-    deployed: dict[str, Deployed]
-    validators: tuple[bytes, ...]  # the consortium's QBFT validators
-    config_path: Path
-    config: XgateConfig
+    @cached_property
+    def config(self) -> XgateConfig:
+        return load_config(self.config_path)  # the store path resolves beside the file
+
+    @property
+    def validators(self) -> tuple[bytes, ...]:
+        """The consortium's QBFT validators."""
+        return self.consortium_node.validators
 
     @property
     def cid(self) -> int:
@@ -59,18 +56,6 @@ class Devnet:
     @property
     def pid(self) -> int:
         return self.public.chain_id
-
-    def chain(self, side: str) -> Chain:
-        """ "c" (consortium) or "p" (public)."""
-        return self.consortium if side == "c" else self.public
-
-    def contract(self, key: str) -> Contract:
-        """A deployed contract by its deployment key ("c.vault", "p.asset_gateway" ...)."""
-        item = self.deployed[key]
-        return self.chain(key[0]).at(item.artifact, to_checksum_address(item.address))
-
-    def address(self, account: int) -> str:
-        return str(self.consortium.accounts[account].address)
 
     def adapter_config(self, side: str) -> AdapterConfig:
         """The adapter settings the services use for chain ``side``."""
@@ -134,42 +119,17 @@ class Devnet:
 
 @pytest.fixture(scope="package")
 async def devnet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Devnet]:
-    from devnet.launcher import start_consortium, start_public
-
+    # Only the accounts the nodes fund themselves: the tests need no more.
     folder = tmp_path_factory.mktemp("e2e-devnet")
-    async with (
-        start_consortium(config={"instant_seal": True}) as consortium,
-        start_public(prefer_anvil=True) as public,  # anvil: make installs it
-    ):
-        contracts, anchor = await deploy_anchored(consortium, public)
-        c = make_chain("consortium", consortium.url, poa=True)
-        p = make_chain("public", public.url)
-        # Deployed in a burst, the consortium's block times ran ahead of the wall clock; the
-        # public chain catches up, then mines a block every second as a public chain does.
-        sync_clock(p, c)
-        p.rpc("evm_setIntervalMining", PUBLIC_BLOCK_TIME_S)
-        summary = devnet_summary(consortium, public)
-        summary["contracts"] = deployment_summary(contracts)
-        config_path = folder / "xgate.toml"
-        write_dev_config(config_path, summary, anchor, consortium)
-        yield Devnet(
-            c,
-            p,
-            contracts,
-            consortium.validators,
-            config_path,
-            load_config(config_path),  # the store path resolves beside the file
-        )
+    async with Devnet.start(folder, accounts=SELF_FUNDED_ACCOUNTS) as net:
+        yield net
 
 
 @pytest.fixture(scope="package")
 def services(devnet: Devnet) -> Iterator[ServiceProcess]:
     """One ``xgate run`` process for the whole folder; it must stop cleanly on SIGTERM."""
-    service = ServiceProcess(devnet.config_path).start()
-    service.wait_serving()
-    yield service
-    code = service.stop()
-    assert code == 0, service.output()
+    with running_services(devnet.config_path) as service:
+        yield service
 
 
 def wait_delivered(

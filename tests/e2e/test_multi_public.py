@@ -16,56 +16,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 
 import pytest
-from eth_utils.address import to_checksum_address
-from web3.contract import Contract
 
 from adapters.types import ChainId, TxHash
-from gateway.cli.deployment import Deployed, deployment_summary
-from gateway.cli.devnet_cmd import (
-    PUBLIC_CHAIN_ID,
-    deploy_hub,
-    devnet_summary,
-    public_side,
-    write_dev_config,
-)
 from gateway.config import XgateConfig, load_config
 from gateway.domain.status import MessageStatus
 from gateway.store import Store
-from harness.chain import Chain, make_chain, sync_clock
+from harness.chain import sync_clock
+from harness.relaynet import SELF_FUNDED_ACCOUNTS, RelayNet, running_services
 from harness.services import ServiceProcess, wait_until
 
 ADMIN, ALICE, BOB = 0, 7, 8
-PUBLIC_BLOCK_TIME_S = 1
 DELIVERY_TIMEOUT_S = 120
 # Deployment-key prefixes (gateway.cli.deployment.public_prefix) of public A and public B.
 A, B = "p", "p2"
 
 
-@dataclass
-class Hub:
-    consortium: Chain
-    publics: dict[str, Chain]  # by deployment-key prefix
-    deployed: dict[str, Deployed]
-    config_path: Path
-    config: XgateConfig
-
-    def chain(self, prefix: str) -> Chain:
-        return self.consortium if prefix == "c" else self.publics[prefix]
-
-    def contract(self, key: str) -> Contract:
-        """A deployed contract by its deployment key ("c.vault", "p2.asset_gateway" ...)."""
-        item = self.deployed[key]
-        chain = self.chain(key.split(".", 1)[0])
-        return chain.at(item.artifact, to_checksum_address(item.address))
-
-    def address(self, account: int) -> str:
-        return str(self.consortium.accounts[account].address)
+class Hub(RelayNet):
+    @cached_property
+    def config(self) -> XgateConfig:
+        return load_config(self.config_path)
 
     def sync_clocks(self) -> None:
         """The consortium's instant-seal blocks run ahead of the wall clock; the public light
@@ -91,42 +64,15 @@ class Hub:
 
 @pytest.fixture(scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hub]:
-    from devnet.launcher import start_consortium, start_public
-
     folder = tmp_path_factory.mktemp("multi-public")
-    async with (
-        start_consortium(config={"instant_seal": True}) as consortium,
-        AsyncExitStack() as stack,
-    ):
-        nodes = [
-            await stack.enter_async_context(
-                start_public(prefer_anvil=True, chain_id=PUBLIC_CHAIN_ID + i)
-            )
-            for i in range(2)
-        ]
-        deployment = await deploy_hub(consortium, nodes)
-        c = make_chain("consortium", consortium.url, poa=True)
-        publics = {A: make_chain(public_side(0), nodes[0].url)}
-        publics[B] = make_chain(public_side(1), nodes[1].url)
-        for public in publics.values():
-            # Deployed in a burst, the consortium's block times ran ahead of the wall clock;
-            # each public chain catches up, then mines a block every second.
-            sync_clock(public, c)
-            public.rpc("evm_setIntervalMining", PUBLIC_BLOCK_TIME_S)
-        summary = devnet_summary(consortium, *nodes)
-        summary["contracts"] = deployment_summary(deployment.contracts)
-        config_path = folder / "xgate.toml"
-        write_dev_config(config_path, summary, deployment.anchor, consortium)
-        yield Hub(c, publics, deployment.contracts, config_path, load_config(config_path))
+    async with Hub.start(folder, public_chains=2, accounts=SELF_FUNDED_ACCOUNTS) as net:
+        yield net
 
 
 @pytest.fixture(scope="module")
 def services(hub: Hub) -> Iterator[ServiceProcess]:
-    service = ServiceProcess(hub.config_path).start()
-    service.wait_serving()
-    yield service
-    code = service.stop()
-    assert code == 0, service.output()
+    with running_services(hub.config_path) as service:
+        yield service
 
 
 def test_the_hub_config_relays_four_routes_and_attests_both_public_chains(hub: Hub) -> None:

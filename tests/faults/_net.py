@@ -1,9 +1,9 @@
 """The relay devnet of the fault tests, and the load they put on it.
 
-``fault_net``: a consortium devnet node (instant seal) and anvil with every xgate contract
-deployed as ``xgate devnet up`` does, sixteen dev accounts funded on both chains, the public
-clock caught up with the consortium's and a public block every second; ``FaultNet.config``
-writes variants of the dev ``xgate.toml`` (another store, other signers, lower lease times,
+``FaultNet``: the relay devnet of ``harness.relaynet`` (a consortium devnet node, instant seal,
+and anvil with every xgate contract deployed as ``xgate devnet up`` does, sixteen dev accounts
+funded on both chains, a public block every second); ``FaultNet.config`` writes the fault
+tests' variants of the dev ``xgate.toml`` (another store, other signers, lower lease times,
 another RPC URL, a confirmation depth ...).
 
 ``Transfers``: settlement tokens both ways, sent by several users in JSON-RPC batches of
@@ -15,66 +15,35 @@ double mint or a lost message would break.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import tomllib
 import urllib.request
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
-from web3.contract import Contract
 
 from adapters.receipts import Log
 from adapters.types import Address, ChainId
-from devnet.launcher import RunningNode, start_consortium, start_public
-from gateway.cli.deployment import Deployed, deployment_summary
-from gateway.cli.devnet_cmd import deploy_anchored, devnet_summary, write_dev_config
-from gateway.config import load_config
 from gateway.domain.messages import MESSAGE_SENT_TOPIC, MessageId, decode_message_sent
 from gateway.domain.status import MessageStatus
 from gateway.store import Store
-from harness.chain import Chain, sync_clock
+from harness.chain import Chain
+from harness.relaynet import RelayNet
 
-PUBLIC_BLOCK_TIME_S = 1
-ACCOUNTS = 16  # anvil funds 0-9; the net funds 10-15 on the public chain itself
 ADMIN = 0
 # Accounts the dev config's services sign with (1-3 attesters, 5 relayer, 6 keeper) and the
 # extra relayer signers of the scale-out test: load is never sent from them.
 RELAYER_ACCOUNTS = {"relayer": 5, "relayer-2": 10, "relayer-3": 11}
 USERS = (7, 8, 12, 13)
 DONE = {MessageStatus.DELIVERED, MessageStatus.ALREADY_DELIVERED}
+# Dead leases expire fast; a short poll keeps the tests short.
+FAULT_RELAYER = {"lease_ttl_s": 4.0, "poll_interval_s": 0.5, "confirm_timeout_s": 20.0}
+FAULT_ATTESTER = {"poll_interval_s": 0.5}
 
 
-@dataclass
-class FaultNet:
-    consortium: Chain
-    public: Chain
-    consortium_node: RunningNode
-    public_node: RunningNode
-    deployed: dict[str, Deployed]
-    folder: Path
-    config_path: Path  # the dev xgate.toml, as `xgate devnet up` writes it
-
-    def contract(self, key: str) -> Contract:
-        """A deployed contract by its deployment key ("c.vault", "p.asset_gateway" ...)."""
-        item = self.deployed[key]
-        chain = self.consortium if key.startswith("c.") else self.public
-        return chain.at(item.artifact, to_checksum_address(item.address))
-
-    def heights(self) -> dict[str, int]:
-        """Each chain's current height: a later config's ``start_height`` skips older blocks
-        (messages of earlier tests sharing the net)."""
-        return {
-            "consortium": int(self.consortium.w3.eth.block_number),
-            "public": int(self.public.w3.eth.block_number),
-        }
-
+class FaultNet(RelayNet):
     def config(
         self,
         name: str,
@@ -93,68 +62,21 @@ class FaultNet:
         ``RELAYER_ACCOUNTS`` (key files written 0600); ``drop`` removes sections;
         ``start_now`` starts both chains' scans at their current height. Checked with
         ``load_config``."""
-        raw: dict[str, Any] = tomllib.loads(self.config_path.read_text())
-        raw["store"] = {"url": store_url or f"sqlite:///{Path(name).stem}.db"}
-        # Dead leases expire fast; a short poll keeps the tests short.
-        raw["relayer"] = {
-            **raw["relayer"],
-            "lease_ttl_s": 4.0,
-            "poll_interval_s": 0.5,
-            "confirm_timeout_s": 20.0,
-            **(relayer or {}),
+        knobs: dict[str, dict[str, Any]] = {
+            chain: {"start_height": height}
+            for chain, height in (self.heights() if start_now else {}).items()
         }
-        if "attester" in raw:
-            raw["attester"]["poll_interval_s"] = 0.5
-        for signer in signers:
-            key = self.config_path.parent / "keys" / f"{signer}.key"
-            account = self.consortium_node.accounts[RELAYER_ACCOUNTS[signer]]
-            _write_private(key, "0x" + account.private_key.hex() + "\n")
-            raw["signers"][signer] = {"key_file": f"keys/{signer}.key"}
-        heights = self.heights() if start_now else {}
-        for chain, values in raw["chains"].items():
-            if chain in heights:
-                values["start_height"] = heights[chain]
-            values.update((chains or {}).get(chain, {}))
-        for section in drop:
-            raw.pop(section, None)
-        path = self.folder / name
-        path.write_text(tomli_w.dumps(raw))
-        load_config(path)
-        return path
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
-
-
-@contextlib.asynccontextmanager
-async def fault_net(
-    folder: Path, *, public_block_time_s: int = PUBLIC_BLOCK_TIME_S
-) -> AsyncIterator[FaultNet]:
-    async with (
-        start_consortium(config={"instant_seal": True, "dev_accounts": ACCOUNTS}) as consortium,
-        start_public(prefer_anvil=True) as public,
-    ):
-        contracts, anchor = await deploy_anchored(consortium, public)
-        c = Chain.connect("consortium", consortium.url, poa=True, accounts=ACCOUNTS)
-        p = Chain.connect("public", public.url, accounts=ACCOUNTS)
-        for account in p.accounts[10:]:
-            p.rpc("anvil_setBalance", account.address, hex(10**22))
-        # Deployed in a burst, the consortium's block times ran ahead of the wall clock; the
-        # public chain catches up, then mines a block every second as a public chain does.
-        sync_clock(p, c)
-        if public_block_time_s:
-            p.rpc("evm_setIntervalMining", public_block_time_s)
-        summary = devnet_summary(consortium, public)
-        summary["contracts"] = deployment_summary(contracts)
-        config_path = folder / "xgate.toml"
-        write_dev_config(config_path, summary, anchor, consortium)
-        yield FaultNet(c, p, consortium, public, contracts, folder, config_path)
+        for chain, values in (chains or {}).items():
+            knobs[chain] = {**knobs.get(chain, {}), **values}
+        return self.write_config(
+            name,
+            store_url=store_url or f"sqlite:///{Path(name).stem}.db",
+            signers={signer: RELAYER_ACCOUNTS[signer] for signer in signers},
+            relayer={**FAULT_RELAYER, **(relayer or {})},
+            attester=FAULT_ATTESTER,
+            chains=knobs,
+            drop=tuple(drop),
+        )
 
 
 # --- load ----------------------------------------------------------------------------------------

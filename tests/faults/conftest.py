@@ -20,14 +20,14 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from tests.faults._net import FaultNet, fault_net
+from tests.faults._net import FaultNet
 
 PG_ADMIN_URL = os.environ.get("XGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(scope="package")
 async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultNet]:
-    async with fault_net(tmp_path_factory.mktemp("faults")) as n:
+    async with FaultNet.start(tmp_path_factory.mktemp("faults")) as n:
         yield n
 
 

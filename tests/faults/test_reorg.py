@@ -20,9 +20,10 @@ from gateway.config import load_config
 from gateway.domain.messages import MessageId
 from gateway.domain.status import Checkpoint, MessageRecord, SignatureRecord
 from gateway.store import Store
+from harness.relaynet import PUBLIC_BLOCK_TIME_S
 from harness.services import ServiceProcess, wait_until
 from tests.faults._fleet import wait_all_delivered
-from tests.faults._net import PUBLIC_BLOCK_TIME_S, USERS, FaultNet, Transfers, post_batch
+from tests.faults._net import USERS, FaultNet, Transfers, post_batch
 
 CONFIRMATIONS = 3
 ATTESTERS = (1, 2)  # dev accounts of attester-1 and attester-2
