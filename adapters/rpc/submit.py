@@ -719,14 +719,16 @@ class SignerWriter:
                 job.future.set_result(sent)
 
     async def _checked_step(self) -> None:
-        """``step()``, its errors classified (style rule 6): a retryable one waits for the next
-        check; anything else stops the writer (``run`` fails every waiter)."""
+        """``step()``, its errors classified (style rule 6). A chain error, retryable or not,
+        waits for the next check: the transactions in flight are still there, and a stopped
+        writer would leave every worker of the process unable to send until a restart.
+        Anything else (a bug) stops the writer (``run`` fails every waiter)."""
         try:
             await self.step()
         except XgateError as exc:
-            if not exc.retryable:
-                raise
-            log.warning(
+            level = logging.WARNING if exc.retryable else logging.ERROR
+            log.log(
+                level,
                 "checking transactions of %s failed, next check in %.1fs: %s",
                 to_checksum_address(self.address),
                 self._policy.check_interval_s,

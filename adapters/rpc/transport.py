@@ -62,6 +62,7 @@ T = TypeVar("T")
 # JSON-RPC error codes with a meaning we act on.
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603  # JSON-RPC 2.0: the server failed
 LIMIT_EXCEEDED = -32005  # EIP-1474: "limit exceeded" (too many logs, rate limits)
 EXECUTION_REVERTED = 3  # geth, anvil, the devnet: eth_call / eth_estimateGas reverted
 
@@ -310,6 +311,12 @@ def _rpc_error(error: Any, method: str) -> XgateError:
             "node is rate limiting", method=method, code=code, rpc_message=clip(message)
         )
     data = error.get("data")
+    if code == INTERNAL_ERROR and data is None:
+        # The node failed on its side (overload, a storage hiccup): the same request may
+        # succeed later. With data it may be a revert (Hardhat reports them so): fatal.
+        return RpcUnavailable(
+            "node failed internally", method=method, code=code, rpc_message=clip(message)
+        )
     if data is not None and not (isinstance(data, str) and len(data) <= _MAX_ERROR_DATA_CHARS):
         data = clip(data)
     return RpcError(

@@ -88,8 +88,7 @@ FAULTS = {
     "http-503": Fault(status=503),
     "truncated-json": Fault(body=b'{"jsonrpc": "2.0", "id": 1, "result": '),
     "garbage-result": Fault(mutate=lambda _: "0xzz"),
-    # Last: a JSON-RPC error is fatal to a step (RpcError), retried at the backoff cap (30 s),
-    # so the workers would sleep through whatever came after it.
+    # A JSON-RPC internal error without data: the node failed, retried as unavailability.
     "rpc-error": Fault(error=(-32603, "internal error")),
 }
 FAULT_S = 3.0  # each fault, on both proxies, while messages wait

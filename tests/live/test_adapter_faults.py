@@ -16,6 +16,7 @@ from adapters.base import AdapterClosed, EventQuery, TxRequest
 from adapters.errors import ConfigError, RpcError, RpcResponseInvalid, RpcUnavailable
 from adapters.evm import MAX_RPC_RESPONSE_BYTES, EvmAdapter, EvmConfig
 from adapters.retry import RetryPolicy
+from adapters.rpc.submit import SubmitPolicy
 from adapters.signer import LocalSigner
 from adapters.testing import PING_TOPIC, ping_calldata
 from adapters.types import ChainId, Finality, Height
@@ -234,6 +235,29 @@ async def test_json_rpc_error_carries_code_and_message_and_is_not_retried(
     assert proxy.count("eth_blockNumber") == 1
 
 
+async def test_internal_error_without_data_is_retried_until_the_node_recovers(
+    adapter: EvmAdapter, proxy: FaultyProxy
+) -> None:
+    proxy.fault = Fault(method="eth_blockNumber", times=ATTEMPTS - 1, error=(-32603, "internal"))
+    assert await adapter.height(Finality.latest()) >= 0
+    assert proxy.count("eth_blockNumber") == ATTEMPTS
+
+
+async def test_internal_error_with_data_is_a_fatal_rpc_error(
+    adapter: EvmAdapter, proxy: FaultyProxy
+) -> None:
+    # Hardhat reports reverts as -32603 with the revert data: not a node failure.
+    body = (
+        b'{"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, '
+        b'"message": "VM Exception while processing transaction", "data": "0x08c379a0"}}'
+    )
+    proxy.fault = Fault(method="eth_blockNumber", body=body)
+    with pytest.raises(RpcError) as info:
+        await adapter.height(Finality.latest())
+    assert info.value.context["data"] == "0x08c379a0"
+    assert proxy.count("eth_blockNumber") == 1
+
+
 async def test_slow_node_is_unavailable(adapter: EvmAdapter, proxy: FaultyProxy) -> None:
     proxy.fault = Fault(method="eth_blockNumber", delay=0.8)
     with pytest.raises(RpcUnavailable):
@@ -407,6 +431,25 @@ async def test_send_that_timed_out_but_reached_the_node_is_not_sent_twice(
         await adapter.wait_final(following, adapter.finality, 30)
         assert await _nonce(adapter, signer.address) == start + 2
         assert proxy.fault.hits == 1
+
+
+async def test_writer_keeps_sending_after_a_failed_check_of_its_transactions(
+    proxy: FaultyProxy, anvil_node: Any
+) -> None:
+    """A node error while the writer checks what it has in flight (even a fatal one) waits
+    for the next check: a stopped writer would leave the whole process unable to send."""
+    signer = LocalSigner(anvil_node.accounts[8].private_key)
+    config = _config(proxy.url, anvil_node.chain_id)
+    policy = SubmitPolicy(check_interval_s=0.05)
+    async with EvmAdapter(config, [signer], submit_policy=policy) as adapter:
+        recipient = anvil_node.accounts[6].address
+        proxy.fault = Fault(method="eth_getTransactionCount", times=3, error=(-32000, "boom"))
+        first = await adapter.submit(TxRequest(to=recipient, value=1))  # in flight: checked
+        while proxy.fault.hits < 3:
+            await asyncio.sleep(0.05)
+        assert (await adapter.wait_final(first, adapter.finality, 30)).status == 1
+        second = await adapter.submit(TxRequest(to=recipient, value=1))
+        assert (await adapter.wait_final(second, adapter.finality, 30)).status == 1
 
 
 async def test_submit_needs_a_running_adapter(anvil_node: Any) -> None:
