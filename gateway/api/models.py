@@ -1,0 +1,517 @@
+"""The API's request and response bodies (docs/api.md §1): pydantic models that refuse unknown
+fields and validate strictly, and that generate the OpenAPI document's schemas (``spec.py``),
+so the schema and the validation have one source.
+
+Wire forms, each a reusable annotated type:
+
+- ``Hash32Hex`` / ``MessageIdHex`` / ``TxHashHex``: ``0x`` and lowercase hex of exactly 32
+  bytes (``bytes`` in Python); ``HexBytes``: ``0x`` and lowercase hex of any length;
+- ``ChecksumAddress``: an EIP-55 checksummed address (20 ``bytes`` in Python); a wrong or
+  missing checksum is refused;
+- ``Uint256`` / ``Uint64``: decimal strings (``int`` in Python): JSON numbers lose precision
+  above 2**53 in most clients;
+- ``ChainIdParam``: a positive integer; in a request it must name a configured chain (the
+  validation context's ``chain_ids``, set by ``spec.py``);
+- ``UtcTime``: RFC 3339 in UTC (``...Z``).
+
+Response models are built in Python from the store's records (``from_record``); the same
+validators accept the Python values (``bytes``, ``int``) there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from eth_utils.address import is_checksum_address, to_canonical_address, to_checksum_address
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from adapters.types import Address, ChainId, Hash32, TxHash
+from gateway.config.model import ChainConfig, Confirmations
+from gateway.domain.messages import MessageId
+from gateway.domain.status import MessageRecord, MessageStatus, StatusChange
+
+__all__ = [
+    "MAX_CHAIN_ID",
+    "TRACKING_ID_PATTERN",
+    "ApiModel",
+    "Chain",
+    "ChainIdParam",
+    "ChainList",
+    "ChecksumAddress",
+    "FieldErrorItem",
+    "FinalityPolicy",
+    "Hash32Hex",
+    "HexBytes",
+    "MessageIdHex",
+    "NoBody",
+    "NoParams",
+    "ProblemDetails",
+    "StatusChangeItem",
+    "Transfer",
+    "TransferPage",
+    "TransferPath",
+    "TransferRef",
+    "TransferSummary",
+    "TransfersByTxQuery",
+    "TxHashHex",
+    "Uint64",
+    "Uint256",
+    "UtcTime",
+]
+
+MAX_CHAIN_ID = 2**63 - 1  # the store keeps chain ids as BIGINT
+_UINT256_MAX = 2**256 - 1
+_UINT64_MAX = 2**64 - 1
+# A tracking id the API hands out: url-safe, and never "0x..." (that is a message id).
+TRACKING_ID_PATTERN = r"^(?!0x)[A-Za-z0-9_-]{1,100}$"
+_TRACKING_ID = re.compile(TRACKING_ID_PATTERN)
+
+
+class ApiModel(BaseModel):
+    """Every API model: frozen, unknown fields refused, no type coercion. A response always
+    carries every field (null when unset), so its schema lists them all as required."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, json_schema_serialization_defaults_required=True
+    )
+
+
+# --- hex ---------------------------------------------------------------------------------------
+
+
+def _hex_parser(size: int | None) -> Callable[[Any], bytes]:
+    """``0x`` and lowercase hex of ``size`` bytes (any whole number of bytes when None)."""
+    digits = "(?:[0-9a-f]{2})*" if size is None else f"[0-9a-f]{{{2 * size}}}"
+    shape = re.compile(f"^0x{digits}$")
+    what = "hex bytes" if size is None else f"{2 * size} hex digits ({size} bytes)"
+
+    def parse(value: Any) -> bytes:
+        if isinstance(value, bytes) and (size is None or len(value) == size):
+            return value  # built in Python from a record
+        if not isinstance(value, str) or not shape.match(value):
+            raise PydanticCustomError(
+                "hex", "expected 0x and {what}, in lower case", {"what": what}
+            )
+        return bytes.fromhex(value[2:])
+
+    return parse
+
+
+def _to_hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _hex_schema(size: int | None, description: str) -> dict[str, Any]:
+    pattern = "^0x(?:[0-9a-f]{2})*$" if size is None else f"^0x[0-9a-f]{{{2 * size}}}$"
+    return {"type": "string", "pattern": pattern, "description": description}
+
+
+Hash32Hex = Annotated[
+    Hash32,
+    PlainValidator(_hex_parser(32)),
+    PlainSerializer(_to_hex, return_type=str),
+    WithJsonSchema(_hex_schema(32, "32 bytes: 0x and 64 lowercase hex digits")),
+]
+MessageIdHex = Annotated[
+    MessageId,
+    PlainValidator(_hex_parser(32)),
+    PlainSerializer(_to_hex, return_type=str),
+    WithJsonSchema(_hex_schema(32, "a message id: 0x and 64 lowercase hex digits")),
+]
+TxHashHex = Annotated[
+    TxHash,
+    PlainValidator(_hex_parser(32)),
+    PlainSerializer(_to_hex, return_type=str),
+    WithJsonSchema(_hex_schema(32, "a transaction hash: 0x and 64 lowercase hex digits")),
+]
+HexBytes = Annotated[
+    bytes,
+    PlainValidator(_hex_parser(None)),
+    PlainSerializer(_to_hex, return_type=str),
+    WithJsonSchema(_hex_schema(None, "bytes: 0x and lowercase hex, two digits a byte")),
+]
+
+
+# --- addresses ---------------------------------------------------------------------------------
+
+_ADDRESS_SHAPE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def _address(value: Any) -> Address:
+    if isinstance(value, bytes) and len(value) == 20:
+        return Address(value)
+    if not isinstance(value, str) or not _ADDRESS_SHAPE.match(value):
+        raise PydanticCustomError("address", "expected an address: 0x and 40 hex digits")
+    if not is_checksum_address(value):
+        raise PydanticCustomError(
+            "address_checksum",
+            "expected the address's EIP-55 checksummed spelling (mixed case); a digit may be "
+            "mistyped",
+        )
+    return Address(to_canonical_address(value))
+
+
+ChecksumAddress = Annotated[
+    Address,
+    PlainValidator(_address),
+    PlainSerializer(to_checksum_address, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^0x[0-9a-fA-F]{40}$",
+            "description": "an EIP-55 checksummed address",
+        }
+    ),
+]
+
+
+# --- integers as decimal strings ---------------------------------------------------------------
+
+_DECIMAL = re.compile(r"^(?:0|[1-9][0-9]*)$")
+
+
+def _uint_parser(bits: int) -> Callable[[Any], int]:
+    top = 2**bits - 1
+    digits = len(str(top))
+
+    def parse(value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value  # built in Python
+        elif isinstance(value, str) and len(value) <= digits and _DECIMAL.match(value):
+            number = int(value)
+        else:
+            raise PydanticCustomError(
+                "uint", "expected a decimal string without sign or leading zeros"
+            )
+        if not 0 <= number <= top:
+            raise PydanticCustomError(
+                "uint_range", "must be between 0 and 2**{bits} - 1", {"bits": bits}
+            )
+        return number
+
+    return parse
+
+
+def _uint_schema(bits: int) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "pattern": "^(?:0|[1-9][0-9]*)$",
+        "maxLength": len(str(2**bits - 1)),
+        "description": f"a uint{bits} as a decimal string",
+    }
+
+
+Uint256 = Annotated[
+    int,
+    PlainValidator(_uint_parser(256)),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(_uint_schema(256)),
+]
+Uint64 = Annotated[
+    int,
+    PlainValidator(_uint_parser(64)),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(_uint_schema(64)),
+]
+
+
+# --- chain ids ---------------------------------------------------------------------------------
+
+_CHAIN_ID_TEXT = re.compile(r"^[1-9][0-9]{0,18}$")
+
+
+def _chain_id(value: Any, info: ValidationInfo) -> ChainId:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _CHAIN_ID_TEXT.match(value):
+        number = int(value)  # a query or path parameter is text
+    else:
+        raise PydanticCustomError("chain_id", "expected a positive integer chain id")
+    if not 1 <= number <= MAX_CHAIN_ID:
+        raise PydanticCustomError("chain_id", "expected a positive integer chain id")
+    known = (info.context or {}).get("chain_ids")
+    if known is not None and number not in known:
+        raise PydanticCustomError("chain_id_unknown", "no configured chain has this id")
+    return ChainId(number)
+
+
+ChainIdParam = Annotated[
+    ChainId,
+    PlainValidator(_chain_id),
+    WithJsonSchema(
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_CHAIN_ID,
+            "description": "a chain id of a configured chain",
+        }
+    ),
+]
+
+
+# --- times -------------------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise PydanticCustomError("timezone", "expected a time with a time zone")
+    return value.astimezone(UTC)
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcTime = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    PlainSerializer(_rfc3339, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time", "description": "RFC 3339, UTC"}),
+]
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+class NoParams(ApiModel):
+    """An operation without path or query parameters: any given is refused."""
+
+
+_MESSAGE_ID = _hex_parser(32)
+
+
+def _transfer_ref(value: Any) -> MessageId | str:
+    if isinstance(value, bytes):
+        return MessageId(_MESSAGE_ID(value))
+    if not isinstance(value, str):
+        raise PydanticCustomError("transfer_ref", "expected a message id or a tracking id")
+    if value.startswith("0x"):
+        return MessageId(_MESSAGE_ID(value))
+    if not _TRACKING_ID.match(value):
+        raise PydanticCustomError(
+            "transfer_ref",
+            "expected a message id (0x and 64 lowercase hex digits) or a tracking id "
+            "(1 to 100 of A-Z, a-z, 0-9, _ and -)",
+        )
+    return value
+
+
+TransferRef = Annotated[
+    MessageId | str,
+    PlainValidator(_transfer_ref),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "a message id (0x and 64 lowercase hex digits) or a tracking id",
+            "anyOf": [
+                {"pattern": "^0x[0-9a-f]{64}$"},
+                {"pattern": TRACKING_ID_PATTERN},
+            ],
+        }
+    ),
+]
+
+
+class TransferPath(ApiModel):
+    id: TransferRef = Field(description="a message id, or a tracking id the API handed out")
+
+
+class TransfersByTxQuery(ApiModel):
+    """The messages one source transaction sent."""
+
+    src_chain_id: ChainIdParam = Field(description="the chain the transaction is on")
+    src_tx_hash: TxHashHex = Field(description="the source transaction's hash")
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+class FinalityPolicy(ApiModel):
+    """When a block of the chain counts as final: ``instant`` (BFT, once sealed),
+    ``finalized`` (the chain's finalized tag) or ``confirmations`` blocks on top of it."""
+
+    kind: Literal["instant", "finalized", "confirmations"]
+    confirmations: Annotated[int, Field(ge=0)] | None = None
+    time_to_finality_s: Annotated[float, Field(gt=0)] = Field(
+        description="seconds until a block is final under this policy (an estimate)"
+    )
+
+
+class Chain(ApiModel):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
+    chain_id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+    kind: Literal["qbft", "evm"] = Field(description="qbft: the consortium; evm: a public chain")
+    finality: FinalityPolicy
+
+    @classmethod
+    def from_config(cls, name: str, chain: ChainConfig) -> Chain:
+        finality = chain.finality
+        if isinstance(finality, Confirmations):
+            policy = FinalityPolicy(
+                kind="confirmations",
+                confirmations=finality.confirmations,
+                time_to_finality_s=chain.time_to_finality_s,
+            )
+        else:
+            policy = FinalityPolicy(kind=finality, time_to_finality_s=chain.time_to_finality_s)
+        return cls(name=name, chain_id=chain.chain_id, kind=chain.kind, finality=policy)
+
+
+class ChainList(ApiModel):
+    items: list[Chain]
+
+
+class StatusChangeItem(ApiModel):
+    """One step of a message's life; ``from`` is null for the first."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        json_schema_serialization_defaults_required=True,
+        serialize_by_alias=True,
+    )
+
+    from_status: MessageStatus | None = Field(alias="from")
+    to_status: MessageStatus = Field(alias="to")
+    at: UtcTime
+    detail: str | None = None
+    tx_hash: TxHashHex | None = Field(
+        default=None,
+        description="the transaction of this step, if any: the source transaction for "
+        "final, the delivery for submitted and delivered",
+    )
+
+    @classmethod
+    def from_change(cls, change: StatusChange) -> StatusChangeItem:
+        return cls.model_validate(
+            {
+                "from": change.old_status,
+                "to": change.new_status,
+                "at": change.at,
+                "detail": change.detail,
+                "tx_hash": change.tx_hash,
+            }
+        )
+
+
+class TransferSummary(ApiModel):
+    """A bridge message and where it is."""
+
+    id: MessageIdHex
+    tracking_id: str | None = None
+    status: MessageStatus
+    reason: str | None = Field(
+        default=None, description="why it is parked or was retried, if it is"
+    )
+    src_chain_id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+    dst_chain_id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+    src_endpoint: ChecksumAddress
+    dst_endpoint: ChecksumAddress
+    nonce: Uint64
+    sender: ChecksumAddress
+    receiver: ChecksumAddress
+    payload: HexBytes
+    src_block_number: Annotated[int, Field(ge=0)]
+    src_block_hash: Hash32Hex
+    src_tx_hash: TxHashHex
+    src_log_index: Annotated[int, Field(ge=0)] = Field(
+        description="the MessageSent log's position in its block"
+    )
+    attempts: Annotated[int, Field(ge=0)] = Field(description="delivery attempts so far")
+    delivery_tx_hash: TxHashHex | None = None
+    delivery_block_number: Annotated[int, Field(ge=0)] | None = None
+    created_at: UtcTime
+    updated_at: UtcTime
+
+    @staticmethod
+    def fields_of(record: MessageRecord) -> dict[str, Any]:
+        m = record.message
+        return {
+            "id": record.id,
+            "tracking_id": record.tracking_id,
+            "status": record.status,
+            "reason": record.reason,
+            "src_chain_id": m.src_chain_id,
+            "dst_chain_id": m.dst_chain_id,
+            "src_endpoint": m.src_endpoint,
+            "dst_endpoint": m.dst_endpoint,
+            "nonce": m.nonce,
+            "sender": m.sender,
+            "receiver": m.receiver,
+            "payload": m.payload,
+            "src_block_number": record.src_block_number,
+            "src_block_hash": record.src_block_hash,
+            "src_tx_hash": record.src_tx_hash,
+            "src_log_index": record.block_log_index,
+            "attempts": record.attempts,
+            "delivery_tx_hash": record.delivery_tx_hash,
+            "delivery_block_number": record.delivery_block_number,
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: MessageRecord) -> TransferSummary:
+        return cls.model_validate(cls.fields_of(record))
+
+
+class Transfer(TransferSummary):
+    """A bridge message with its full status history, oldest first."""
+
+    history: list[StatusChangeItem]
+
+    @classmethod
+    def from_records(cls, record: MessageRecord, history: Sequence[StatusChange]) -> Transfer:
+        return cls.model_validate(
+            {
+                **TransferSummary.fields_of(record),
+                "history": [StatusChangeItem.from_change(c) for c in history],
+            }
+        )
+
+
+class TransferPage(ApiModel):
+    """One page of transfers; ``next_cursor`` asks for the next page, null at the end."""
+
+    items: list[TransferSummary]
+    next_cursor: str | None = None
+
+
+class FieldErrorItem(ApiModel):
+    field: str = Field(description="location and path: path.id, query.limit, body.items[0].to")
+    message: str
+
+
+class NoBody(ApiModel):
+    """An operation that takes no request body: any body is refused."""
+
+
+class ProblemDetails(ApiModel):
+    """An RFC 9457 problem (``application/problem+json``); ``request_id`` and ``errors`` are
+    left out when they do not apply."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+
+    type: str = Field(description="https://xgate.dev/problems/<slug>")
+    title: str
+    status: Annotated[int, Field(ge=400, le=599)]
+    detail: str
+    instance: str = Field(description="the request's path, percent-encoded as sent")
+    request_id: str | None = Field(default=None, description="quote it when reporting a 5xx")
+    errors: list[FieldErrorItem] | None = Field(
+        default=None, description="every bad field of a validation problem"
+    )

@@ -1,0 +1,83 @@
+"""The OpenAPI document the registry generates is valid OpenAPI 3.1, documents every
+operation with its scope and problem answers, and /docs renders it as one self-contained
+page. (Every answer of the API tests is checked against this document: tests/api/conftest.)"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator
+
+from gateway.api.models import NoBody, NoParams, TransferPage
+from gateway.api.spec import Api, Call, Scope
+from gateway.api.v1 import v1_api
+from tests.api.conftest import ApiClient
+
+
+async def test_the_document_is_valid_openapi_3_1(api: ApiClient) -> None:
+    document = api.document
+    OpenAPIV31SpecValidator(document).validate()
+    assert document["openapi"] == "3.1.0"
+    assert document == v1_api().openapi()
+
+
+async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -> None:
+    operations = [
+        (path, method, op)
+        for path, methods in api.document["paths"].items()
+        for method, op in methods.items()
+    ]
+    assert {(method, path) for path, method, _ in operations} == {
+        ("get", "/v1/chains"),
+        ("get", "/v1/transfers"),
+        ("get", "/v1/transfers/{id}"),
+    }
+    for path, method, op in operations:
+        assert op["x-xgate-scope"] == "read", path
+        problems = {
+            status
+            for status, response in op["responses"].items()
+            if "application/problem+json" in response.get("content", {})
+        }
+        assert {"400", "413", "500", "503"} <= problems, (method, path)
+        assert "200" in op["responses"]
+    by_id = api.document["paths"]["/v1/transfers/{id}"]["get"]
+    assert "404" in by_id["responses"] and "409" in by_id["responses"]
+    [param] = by_id["parameters"]
+    assert (param["name"], param["in"], param["required"]) == ("id", "path", True)
+    query = api.document["paths"]["/v1/transfers"]["get"]["parameters"]
+    assert {(p["name"], p["in"], p["required"]) for p in query} == {
+        ("src_chain_id", "query", True),
+        ("src_tx_hash", "query", True),
+    }
+
+
+async def test_docs_is_a_self_contained_page(api: ApiClient) -> None:
+    answer = await api.get("/docs")
+    assert (answer.status, answer.content_type) == (200, "text/html")
+    page = answer.body
+    for path in api.document["paths"]:
+        assert path.replace("{", "&#x7b;") in page or path in page
+    for name in api.document["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)=["']https?:""", page)  # nothing from elsewhere
+
+
+def test_one_operation_is_declared_once() -> None:
+    async def twice(call: Call[NoParams, NoParams, NoBody]) -> TransferPage:
+        raise NotImplementedError
+
+    api = Api("t", "1")
+    kwargs = dict(
+        summary="s",
+        scope=Scope.READ,
+        path_params=NoParams,
+        query=NoParams,
+        body=NoBody,
+        response=TransferPage,
+    )
+    api.add("GET", "/x", twice, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="declared twice"):
+        api.add("GET", "/x", twice, **kwargs)  # type: ignore[arg-type]
