@@ -10,7 +10,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import config_cmd, db_cmd, demo, devnet_cmd, messages_cmd, proof_cmd, services_cmd
+from gateway.cli import (
+    api_cmd,
+    config_cmd,
+    db_cmd,
+    demo,
+    devnet_cmd,
+    messages_cmd,
+    proof_cmd,
+    services_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    api_cmd.register(commands)
     config_cmd.register(commands)
     db_cmd.register(commands)
     demo.register(commands)
