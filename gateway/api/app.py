@@ -166,4 +166,5 @@ async def _observe_middleware(request: web.Request, handler: Handler) -> web.Str
             request_id,
         )
     response.headers[REQUEST_ID_HEADER] = request_id
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response

@@ -10,10 +10,13 @@ Wire forms, each a reusable annotated type:
   missing checksum is refused;
 - ``Uint256`` / ``Uint64``: decimal strings (``int`` in Python): JSON numbers lose precision
   above 2**53 in most clients;
-- ``ChainIdParam``: a positive integer; in a request it must name a configured chain (the
-  validation context's ``chain_ids``, set by ``spec.py``);
+- ``ChainIdParam``: a positive integer (a JSON number; decimal text in a query or path); in
+  a request it must name a configured chain (the validation context's ``chain_ids``, set by
+  ``spec.py``);
 - ``UtcTime``: RFC 3339 in UTC (``...Z``).
 
+Path and query parameters are validated as text (``model_validate_strings``), bodies as JSON
+(``model_validate_json``), so a JSON body's chain id must be a number and its amounts strings.
 Response models are built in Python from the store's records (``from_record``); the same
 validators accept the Python values (``bytes``, ``int``) there.
 """
@@ -183,13 +186,23 @@ ChecksumAddress = Annotated[
 _DECIMAL = re.compile(r"^(?:0|[1-9][0-9]*)$")
 
 
-def _uint_parser(bits: int) -> Callable[[Any], int]:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _from_text(info: ValidationInfo) -> bool:
+    """Validating path or query text (``model_validate_strings``: mode ``"string"``, which
+    pydantic's type hints do not list)."""
+    return str(info.mode) == "string"
+
+
+def _uint_parser(bits: int) -> Callable[[Any, ValidationInfo], int]:
     top = 2**bits - 1
     digits = len(str(top))
 
-    def parse(value: Any) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value  # built in Python
+    def parse(value: Any, info: ValidationInfo) -> int:
+        if _is_int(value) and info.mode == "python":
+            number = int(value)  # built in Python; a JSON number is refused
         elif isinstance(value, str) and len(value) <= digits and _DECIMAL.match(value):
             number = int(value)
         else:
@@ -234,9 +247,9 @@ _CHAIN_ID_TEXT = re.compile(r"^[1-9][0-9]{0,18}$")
 
 
 def _chain_id(value: Any, info: ValidationInfo) -> ChainId:
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and _CHAIN_ID_TEXT.match(value):
+    if _is_int(value) and not _from_text(info):
+        number = int(value)  # a JSON number, or built in Python
+    elif isinstance(value, str) and _from_text(info) and _CHAIN_ID_TEXT.match(value):
         number = int(value)  # a query or path parameter is text
     else:
         raise PydanticCustomError("chain_id", "expected a positive integer chain id")

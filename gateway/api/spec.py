@@ -135,13 +135,15 @@ VALIDATION_CONTEXT_KEY = web.AppKey("validation_context", Mapping)
 
 def _validate(
     model: type[P],
-    data: Any,
+    data: dict[str, str],
     location: Location,
     context: Mapping[str, Any],
     errors: list[FieldError],
 ) -> P | None:
+    """Path and query parameters: text, parsed as each field's type says (pydantic's strings
+    mode, which the wire types of ``models`` follow)."""
     try:
-        return model.model_validate(data, context=context)
+        return model.model_validate_strings(data, context=context)
     except ValidationError as exc:
         errors.extend(field_errors(exc, location))
         return None
