@@ -37,9 +37,11 @@ __all__ = [
     "WAITING_STATUSES",
     "AssetKind",
     "Checkpoint",
+    "CreditReport",
     "InvalidRecord",
     "InvalidTransition",
     "LockLease",
+    "MessageCursor",
     "MessageRecord",
     "MessageStatus",
     "NewMessage",
@@ -411,4 +413,29 @@ class TrackingRecord:
     ref: bytes | None
     src_chain_id: ChainId | None
     src_tx_hash: TxHash | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCursor:
+    """Where a page of messages ended (``Store.messages_page``): the last message's creation
+    time and id. The API hands it out opaquely (base64url)."""
+
+    created_at: datetime
+    id: MessageId
+
+    def __post_init__(self) -> None:
+        _check_len(self.id, 32, "cursor id")
+
+
+@dataclass(frozen=True, slots=True)
+class CreditReport:
+    """A credit report behind an attestation, as ciphertexts only: ``sealed`` maps each reader's
+    X25519 public key (32 bytes) to the report sealed to it (a NaCl sealed box). The gateway
+    never holds a reader's private key; ``report_sha256`` binds the plaintext."""
+
+    attestation_id: Hash32
+    subject: Address
+    report_sha256: Hash32
+    sealed: Mapping[bytes, bytes]
     created_at: datetime

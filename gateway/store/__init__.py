@@ -1,5 +1,6 @@
-"""Persistence of the relay service (docs/relayer.md §2): sqlmodel tables, Alembic migrations
-and the async ``Store`` facade, on SQLite (WAL) or PostgreSQL.
+"""Persistence of the relay service (docs/relayer.md §2) and of the gateway API (docs/api.md
+§3, §4): sqlmodel tables, Alembic migrations and the async ``Store`` facade, on SQLite (WAL) or
+PostgreSQL.
 
 ``Store`` returns frozen records of ``gateway.domain.status``; the tables in ``models`` are
 internal. ``StoreJournal`` is the signer writers' transaction journal on the store. ``migrate``
@@ -9,8 +10,10 @@ runs the migrations from code (``xgate db``).
 from gateway.store.errors import (
     CheckpointMoved,
     ConflictingSignature,
+    CreditReportConflict,
     InvalidCheckpoint,
     LeaseLost,
+    NotDeadLettered,
     NotFound,
     SchemaOutOfDate,
     StoreError,
@@ -27,8 +30,10 @@ from gateway.store.store import Store
 __all__ = [
     "CheckpointMoved",
     "ConflictingSignature",
+    "CreditReportConflict",
     "InvalidCheckpoint",
     "LeaseLost",
+    "NotDeadLettered",
     "NotFound",
     "SchemaOutOfDate",
     "Store",

@@ -11,8 +11,10 @@ from adapters.errors import FatalError, RetryableError
 __all__ = [
     "CheckpointMoved",
     "ConflictingSignature",
+    "CreditReportConflict",
     "InvalidCheckpoint",
     "LeaseLost",
+    "NotDeadLettered",
     "NotFound",
     "SchemaOutOfDate",
     "StoreError",
@@ -79,3 +81,12 @@ class SwapStateMoved(RetryableError):
 
 class TrackingConflict(StoreError):
     """A tracking id already recorded for something else."""
+
+
+class NotDeadLettered(StoreError):
+    """A webhook delivery that is not dead-lettered cannot be replayed (``state`` says what it
+    is)."""
+
+
+class CreditReportConflict(StoreError):
+    """An attestation already recorded with another credit report."""

@@ -19,7 +19,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -27,16 +37,23 @@ from gateway.store.types import Uint256, UtcDateTime
 
 __all__ = [
     "NAMING",
+    "ApiKeyRow",
     "AttesterSignatureRow",
     "CheckpointRow",
+    "CreditReportRow",
+    "EventRow",
+    "IdempotencyRow",
     "LockRow",
     "MessageRow",
     "MessageStatusHistoryRow",
+    "RequestNonceRow",
     "StoreModel",
     "SwapRow",
     "TrackingRow",
     "TransactionRow",
     "TrustStateRow",
+    "WebhookDeliveryRow",
+    "WebhookRow",
     "metadata",
 ]
 
@@ -58,6 +75,12 @@ _SERIAL = BigInteger().with_variant(Integer(), "sqlite")
 OWNER_LEN = 200
 TRACKING_ID_LEN = 100
 STREAM_LEN = 64  # checkpoints.stream (PostgreSQL enforces it; SQLite does not)
+KEY_ID_LEN = 16  # api_keys.key_id: 8 random bytes in hex
+KEY_NAME_LEN = 100
+NONCE_LEN = 64
+IDEM_KEY_LEN = 128
+URL_LEN = 2048
+WEBHOOK_SECRET_LEN = 256
 
 
 class StoreModel(SQLModel, registry=registry(metadata=metadata)):
@@ -70,6 +93,8 @@ class MessageRow(StoreModel, table=True):
         # The work queue: claim_messages filters on exactly these.
         Index("ix_messages_status_dst_next", "status", "dst_chain_id", "next_attempt_at"),
         Index("ix_messages_src_tx", "src_chain_id", "src_tx_hash"),
+        # The API's transfer list: keyset pages in (created_at, id) order.
+        Index("ix_messages_created_at_id", "created_at", "id"),
     )
 
     id: bytes = Field(sa_type=LargeBinary, primary_key=True)
@@ -255,4 +280,137 @@ class TrackingRow(StoreModel, table=True):
     ref: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
     src_chain_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     src_tx_hash: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
+# --- the gateway API's tables (docs/api.md §4) -------------------------------------------------
+
+
+class EventRow(StoreModel, table=True):
+    """The event log: appended by the facade in the transaction of each change it reports."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, sa_type=_SERIAL, primary_key=True)
+    kind: str = Field(sa_type=String(16), nullable=False)
+    ref: bytes = Field(sa_type=LargeBinary, nullable=False)
+    data: str = Field(sa_type=Text, nullable=False)  # JSON object
+    created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
+class ApiKeyRow(StoreModel, table=True):
+    __tablename__ = "api_keys"
+
+    key_id: str = Field(sa_type=String(KEY_ID_LEN), primary_key=True)
+    name: str = Field(sa_type=String(KEY_NAME_LEN), nullable=False)
+    secret_sha256: bytes = Field(sa_type=LargeBinary, nullable=False)
+    scopes: str = Field(sa_type=String(64), nullable=False)  # sorted, comma-separated
+    ed25519_public_key: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    rate_per_s: float = Field(sa_type=Double, nullable=False)
+    burst: int = Field(sa_type=Integer, nullable=False)
+    created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+
+
+class RequestNonceRow(StoreModel, table=True):
+    """Nonces of signed requests, kept until their window passed (replays are refused)."""
+
+    __tablename__ = "request_nonces"
+    __table_args__ = (Index("ix_request_nonces_expires_at", "expires_at"),)
+
+    key_id: str = Field(
+        sa_type=String(KEY_ID_LEN),
+        foreign_key="api_keys.key_id",
+        ondelete="CASCADE",
+        primary_key=True,
+    )
+    nonce: str = Field(sa_type=String(NONCE_LEN), primary_key=True)
+    expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
+class IdempotencyRow(StoreModel, table=True):
+    """POST answers by ``Idempotency-Key``: ``in_progress`` while the request runs, then
+    ``done`` with the answer (``status``, ``response``)."""
+
+    __tablename__ = "idempotency"
+    __table_args__ = (Index("ix_idempotency_created_at", "created_at"),)
+
+    key_id: str = Field(
+        sa_type=String(KEY_ID_LEN),
+        foreign_key="api_keys.key_id",
+        ondelete="CASCADE",
+        primary_key=True,
+    )
+    idem_key: str = Field(sa_type=String(IDEM_KEY_LEN), primary_key=True)
+    body_sha256: bytes = Field(sa_type=LargeBinary, nullable=False)
+    state: str = Field(sa_type=String(16), nullable=False)
+    status: int | None = Field(default=None, sa_type=Integer, nullable=True)
+    response: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
+class WebhookRow(StoreModel, table=True):
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_key_id", "key_id"),)
+
+    id: int | None = Field(default=None, sa_type=_SERIAL, primary_key=True)
+    key_id: str = Field(
+        sa_type=String(KEY_ID_LEN),
+        foreign_key="api_keys.key_id",
+        ondelete="CASCADE",
+        nullable=False,
+    )
+    url: str = Field(sa_type=String(URL_LEN), nullable=False)
+    secret: str = Field(sa_type=String(WEBHOOK_SECRET_LEN), nullable=False)
+    kinds: str = Field(sa_type=String(64), nullable=False)  # sorted, comma-separated
+    created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    disabled_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+
+
+class WebhookDeliveryRow(StoreModel, table=True):
+    """One event for one webhook, leased to a dispatcher while it posts it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # The dispatcher's queue: claim_deliveries filters on exactly these.
+        Index("ix_webhook_deliveries_state_next_at", "state", "next_at"),
+        Index("ix_webhook_deliveries_event_id", "event_id"),
+    )
+
+    webhook_id: int = Field(
+        sa_type=BigInteger,
+        foreign_key="webhooks.id",
+        ondelete="CASCADE",
+        primary_key=True,
+        sa_column_kwargs={"autoincrement": False},
+    )
+    event_id: int = Field(
+        sa_type=BigInteger,
+        foreign_key="events.id",
+        ondelete="CASCADE",
+        primary_key=True,
+        sa_column_kwargs={"autoincrement": False},
+    )
+    state: str = Field(sa_type=String(16), nullable=False)
+    attempts: int = Field(default=0, sa_type=Integer, nullable=False)
+    next_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    last_error: str | None = Field(default=None, sa_type=Text, nullable=True)
+    lease_owner: str | None = Field(default=None, sa_type=String(OWNER_LEN), nullable=True)
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+    created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
+class CreditReportRow(StoreModel, table=True):
+    """Credit reports as sealed boxes only (``sealed``: JSON of reader key hex -> ciphertext
+    hex); the gateway never holds a reader's key."""
+
+    __tablename__ = "credit_reports"
+    __table_args__ = (Index("ix_credit_reports_subject", "subject"),)
+
+    attestation_id: bytes = Field(sa_type=LargeBinary, primary_key=True)
+    subject: bytes = Field(sa_type=LargeBinary, nullable=False)
+    report_sha256: bytes = Field(sa_type=LargeBinary, nullable=False)
+    sealed: str = Field(sa_type=Text, nullable=False)
     created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)

@@ -13,6 +13,13 @@ Times come from the caller's clock (``now=`` or the store's ``clock``), not the 
 tests can drive expiry; processes sharing a database need clocks that agree to well within a
 lease.
 
+Events (docs/api.md §3): every message status change and swap state change appends to the
+``events`` log in the transaction of the change (``_append_events``, the last statement before
+the commit), with a delivery for each webhook of its kind; ``events_after`` reads the log in id
+order and ``wait_for_events`` waits for it to grow (PostgreSQL LISTEN/NOTIFY, SQLite polling).
+The gateway API's own state (keys, nonces, idempotent answers, webhooks, credit reports) is
+here too, behind the same rules.
+
 Errors: ``StoreUnavailable`` (retryable) when the database is unreachable, busy past its
 timeout, or aborted the transaction; ``StoreError`` and its kin (fatal) for broken constraints
 and rules. Nothing is written when a method raises.
@@ -21,17 +28,38 @@ and rules. Nothing is written when a method raises.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+import math
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+import psycopg
 from alembic.migration import MigrationContext
-from sqlalchemy import Row, Table, and_, case, func, or_, select, update
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -50,14 +78,34 @@ from adapters.rpc.submit import (
     TxOutcome,
 )
 from adapters.types import Address, ChainId, Hash32, Height, TxHash
+from gateway.domain.apikeys import (
+    SIGNING_SCOPES,
+    ApiKey,
+    CreatedApiKey,
+    IdempotencyAnswer,
+    IdempotencyOutcome,
+    Scope,
+    format_api_key,
+    parse_api_key,
+)
+from gateway.domain.events import (
+    DeliveryState,
+    Event,
+    EventKind,
+    Webhook,
+    WebhookDelivery,
+    WebhookDue,
+)
 from gateway.domain.messages import Message, MessageId, Nonce
 from gateway.domain.status import (
     DONE_STATUSES,
     WAITING_STATUSES,
     AssetKind,
     Checkpoint,
+    CreditReport,
     InvalidTransition,
     LockLease,
+    MessageCursor,
     MessageRecord,
     MessageStatus,
     NewMessage,
@@ -77,8 +125,10 @@ from gateway.store.db import BEGIN_OPTION, StoreUrl, async_engine, parse_store_u
 from gateway.store.errors import (
     CheckpointMoved,
     ConflictingSignature,
+    CreditReportConflict,
     InvalidCheckpoint,
     LeaseLost,
+    NotDeadLettered,
     NotFound,
     SchemaOutOfDate,
     StoreError,
@@ -90,7 +140,16 @@ from gateway.store.errors import (
     ValueOutOfRange,
 )
 from gateway.store.migrate import head, upgrade
-from gateway.store.models import OWNER_LEN, STREAM_LEN, TRACKING_ID_LEN, metadata
+from gateway.store.models import (
+    IDEM_KEY_LEN,
+    KEY_NAME_LEN,
+    OWNER_LEN,
+    STREAM_LEN,
+    TRACKING_ID_LEN,
+    URL_LEN,
+    WEBHOOK_SECRET_LEN,
+    metadata,
+)
 from gateway.store.types import UINT256_MAX
 
 __all__ = ["Store"]
@@ -112,6 +171,30 @@ _sigs: Table = metadata.tables["attester_signatures"]
 _swaps: Table = metadata.tables["swaps"]
 _locks: Table = metadata.tables["locks"]
 _tracking: Table = metadata.tables["tracking"]
+_events: Table = metadata.tables["events"]
+_api_keys: Table = metadata.tables["api_keys"]
+_nonces: Table = metadata.tables["request_nonces"]
+_idem: Table = metadata.tables["idempotency"]
+_webhooks: Table = metadata.tables["webhooks"]
+_deliveries: Table = metadata.tables["webhook_deliveries"]
+_credit: Table = metadata.tables["credit_reports"]
+
+# The event log (docs/api.md §3). NOTIFY channel of new events (payload: the highest new id),
+# the advisory lock that orders their commits ("xgevents" in ASCII), how often SQLite is polled.
+EVENTS_CHANNEL = "xgate_events"
+_EVENTS_LOCK = 0x78676576656E7473
+_EVENTS_POLL_S = 0.2
+_EVENTS_PAGE_MAX = 1000
+_DETAIL_LEN = 500  # an event's detail is cut to this many characters
+
+MESSAGES_PAGE_MAX = 200
+_DELIVERY_ERROR_LEN = 2000
+_IDEM_RESPONSE_MAX = 1024 * 1024
+_PRUNE_BATCH = 500  # expired nonces / idempotent answers removed per call, at most
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+_MAX_READERS = 32
+_SEALED_MAX = 64 * 1024 + 48  # a sealed box: the report (64 KiB at most) + 48 bytes of overhead
 
 _MESSAGE_ORDER = (
     _messages.c.src_chain_id,
@@ -124,6 +207,9 @@ _SWAP_FIELDS = frozenset(
     {"preimage", "claim_signature", "claim_destination", "refund_authorised", "reason"}
     | {f"{leg}_{name}" for leg in _LEGS for name in _LEG_TX_FIELDS}
 )
+
+
+_E = TypeVar("_E", EventKind, MessageStatus, Scope)
 
 
 def _utcnow() -> datetime:
@@ -144,6 +230,7 @@ class Store:
         self._url = url
         self._clock = clock
         self._sqlite = url.dialect == "sqlite"
+        self._listener: _EventListener | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -169,6 +256,9 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         await self._engine.dispose()
 
     async def __aenter__(self) -> Store:
@@ -348,6 +438,20 @@ class Store:
                         }
                         for mid in new_ids
                     ],
+                )
+                await self._append_events(
+                    conn,
+                    [
+                        _message_event(
+                            rows[mid],
+                            None,
+                            MessageStatus.FINAL,
+                            tx_hash=rows[mid]["src_tx_hash"],
+                            detail=f"seen in final block {rows[mid]['src_block_number']}",
+                        )
+                        for mid in new_ids
+                    ],
+                    at,
                 )
         return len(new_ids)
 
@@ -603,6 +707,20 @@ class Store:
                     for mid in wanted
                 ],
             )
+            await self._append_events(
+                conn,
+                [
+                    _message_event(
+                        updated[mid]._mapping,
+                        old[mid],
+                        new_status,
+                        tx_hash=tx_hash if tx_hash is not None else updated[mid].delivery_tx_hash,
+                        detail=detail if detail is not None else reason,
+                    )
+                    for mid in wanted
+                ],
+                at,
+            )
         return [_message_record(updated[mid]) for mid in wanted]
 
     async def operator_retry(
@@ -639,6 +757,7 @@ class Store:
                     .returning(*_messages.c)
                 )
             ).one()
+            note = detail or f"operator retry (was parked: {row.reason})"
             await conn.execute(
                 _history.insert().values(
                     message_id=message_id,
@@ -646,9 +765,18 @@ class Store:
                     new_status=MessageStatus.HEADER_READY.value,
                     owner=operator,
                     at=at,
-                    detail=detail or f"operator retry (was parked: {row.reason})",
+                    detail=note,
                     tx_hash=None,
                 )
+            )
+            await self._append_events(
+                conn,
+                [
+                    _message_event(
+                        updated._mapping, old, MessageStatus.HEADER_READY, tx_hash=None, detail=note
+                    )
+                ],
+                at,
             )
         return _message_record(updated)
 
@@ -1301,6 +1429,7 @@ class Store:
                 .returning(_swaps.c.swap_id)
             )
             if created.first() is not None:
+                await self._append_events(conn, [_swap_event(swap, None)], at)
                 return replace(swap, created_at=at, updated_at=at)
             row = (await conn.execute(select(_swaps).where(_swaps.c.swap_id == swap.swap_id))).one()
         existing = _swap_record(row)
@@ -1363,6 +1492,8 @@ class Store:
                 .where(_swaps.c.swap_id == swap_id, _swaps.c.state == current.state.value)
                 .values(**_swap_row(changed), updated_at=at)
             )
+            if changed.state != current.state:
+                await self._append_events(conn, [_swap_event(changed, current.state)], at)
         return replace(changed, updated_at=at)
 
     # --- tracking -----------------------------------------------------------------------------
@@ -1432,6 +1563,921 @@ class Store:
             ).first()
         return None if row is None else _tracking_record(row)
 
+    # --- the event log (docs/api.md §3) ---------------------------------------------------------
+
+    async def _append_events(
+        self,
+        conn: AsyncConnection,
+        items: Sequence[tuple[EventKind, bytes, dict[str, Any]]],
+        at: datetime,
+    ) -> None:
+        """Append ``items`` to the event log in ``conn``'s transaction (call it last in the
+        transaction: on PostgreSQL it holds the log's lock until the commit), give them to the
+        webhooks of their kinds and, on PostgreSQL, notify ``EVENTS_CHANNEL`` at the commit."""
+        if not items:
+            return
+        hooks = (
+            await conn.execute(
+                select(_webhooks.c.id, _webhooks.c.kinds).where(_webhooks.c.disabled_at.is_(None))
+            )
+        ).all()
+        if not self._sqlite:
+            # Serial ids are drawn in one order and committed in another: without this lock, a
+            # transaction that drew id 7 could commit before one holding id 6, and a reader
+            # that saw 7 would skip 6 forever. Holding a transaction-scoped lock from before the
+            # id is drawn until the commit makes ids become visible in id order. (SQLite has
+            # one writer at a time already.)
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
+        result = await conn.execute(
+            _events.insert().returning(_events.c.id, _events.c.kind, sort_by_parameter_order=True),
+            [
+                {"kind": kind.value, "ref": ref, "data": _dump_json(data), "created_at": at}
+                for kind, ref, data in items
+            ],
+        )
+        appended = [(int(row.id), row.kind) for row in result.all()]
+        deliveries = [
+            {
+                "webhook_id": hook.id,
+                "event_id": event_id,
+                "state": DeliveryState.PENDING.value,
+                "attempts": 0,
+                "next_at": at,
+                "created_at": at,
+                "updated_at": at,
+            }
+            for hook in hooks
+            for event_id, kind in appended
+            if kind in _split_set(hook.kinds)
+        ]
+        if deliveries:
+            await conn.execute(_deliveries.insert(), deliveries)
+        if not self._sqlite:
+            # Sent when (and only if) the transaction commits.
+            await conn.execute(
+                select(func.pg_notify(EVENTS_CHANNEL, str(max(i for i, _ in appended))))
+            )
+
+    async def events_after(
+        self, after_id: int, limit: int, kinds: Iterable[EventKind] | None = None
+    ) -> list[Event]:
+        """Up to ``limit`` events with ids above ``after_id`` (of ``kinds``, if given), in id
+        order. Ids only grow in commit order: events never appear below one already read."""
+        _check_int64(after_id, "after_id")
+        _check_limit(limit, _EVENTS_PAGE_MAX)
+        e = _events.c
+        conditions = [e.id > after_id]
+        if kinds is not None:
+            wanted = [_enum(EventKind, k, "kinds").value for k in kinds]
+            if not wanted:
+                return []
+            conditions.append(e.kind.in_(wanted))
+        async with self._tx("events_after", write=False) as conn:
+            rows = (
+                await conn.execute(select(_events).where(*conditions).order_by(e.id).limit(limit))
+            ).all()
+        return [_event_record(row) for row in rows]
+
+    async def last_event_id(self) -> int:
+        """The highest event id committed so far, 0 before the first event."""
+        async with self._tx("last_event_id", write=False) as conn:
+            value = (await conn.execute(select(func.max(_events.c.id)))).scalar()
+        return 0 if value is None else int(value)
+
+    async def wait_for_events(self, after_id: int, timeout_s: float) -> bool:
+        """Wait until an event with an id above ``after_id`` exists: True as soon as one does
+        (at once if one does already), False when ``timeout_s`` passed first. PostgreSQL wakes
+        on ``LISTEN xgate_events`` (one listening connection per ``Store``, shared by every
+        waiter); SQLite is polled every 0.2 s. Events from any process are seen."""
+        _check_int64(after_id, "after_id")
+        if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s >= 0):
+            raise StoreError("timeout_s must be a finite number >= 0", timeout_s=timeout_s)
+        if self._sqlite:
+            return await self._poll_events(after_id, timeout_s)
+        if self._listener is None:
+            conninfo = self._url.sync_url.set(drivername="postgresql").render_as_string(
+                hide_password=False
+            )
+            self._listener = _EventListener(conninfo, self._url.shown)
+        return await self._listener.wait(after_id, timeout_s, self.last_event_id)
+
+    async def _poll_events(self, after_id: int, timeout_s: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            if await self.last_event_id() > after_id:
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.sleep(min(_EVENTS_POLL_S, remaining))
+
+    # --- the API's transfer list --------------------------------------------------------------
+
+    async def messages_page(
+        self,
+        *,
+        src_chain_id: ChainId | None = None,
+        dst_chain_id: ChainId | None = None,
+        statuses: Iterable[MessageStatus] | None = None,
+        after: MessageCursor | None = None,
+        limit: int = 50,
+    ) -> tuple[list[MessageRecord], MessageCursor | None]:
+        """One page of messages, newest first ((created_at, id) descending), filtered by
+        source chain, destination chain and statuses, starting after ``after`` (the previous
+        page's cursor). Returns the page and the cursor of the next one, None at the end.
+        Keyset pages: messages recorded meanwhile never shift or repeat a later page."""
+        _check_limit(limit, MESSAGES_PAGE_MAX)
+        m = _messages.c
+        conditions: list[Any] = []
+        if src_chain_id is not None:
+            conditions.append(m.src_chain_id == _check_int64(src_chain_id, "src_chain_id"))
+        if dst_chain_id is not None:
+            conditions.append(m.dst_chain_id == _check_int64(dst_chain_id, "dst_chain_id"))
+        if statuses is not None:
+            wanted = [_enum(MessageStatus, s, "statuses").value for s in statuses]
+            if not wanted:
+                return [], None
+            conditions.append(m.status.in_(wanted))
+        if after is not None:
+            if not isinstance(after, MessageCursor):
+                raise StoreError("after must be a MessageCursor", after=after)
+            conditions.append(
+                tuple_(m.created_at, m.id)
+                < tuple_(
+                    literal(self._now(after.created_at), m.created_at.type),
+                    literal(after.id, m.id.type),
+                )
+            )
+        async with self._tx("messages_page", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(_messages)
+                    .where(*conditions)
+                    .order_by(m.created_at.desc(), m.id.desc())
+                    .limit(limit + 1)
+                )
+            ).all()
+        page = [_message_record(row) for row in rows[:limit]]
+        if len(rows) <= limit:
+            return page, None
+        last = page[-1]
+        return page, MessageCursor(last.created_at, last.id)
+
+    # --- API keys -------------------------------------------------------------------------------
+
+    async def create_api_key(
+        self,
+        name: str,
+        scopes: Iterable[Scope],
+        *,
+        ed25519_public_key: bytes | None = None,
+        rate_per_s: float = 10.0,
+        burst: int = 20,
+        now: datetime | None = None,
+    ) -> CreatedApiKey:
+        """A new API key. Its token ``xg_<key_id>_<secret>`` is in the result and nowhere else:
+        the store keeps ``sha256(secret)``. Keys with a signing scope (``issuer``,
+        ``operator``) need their Ed25519 public key (32 bytes)."""
+        _check_text(name, KEY_NAME_LEN, "name")
+        wanted = frozenset(_enum(Scope, s, "scopes") for s in scopes)
+        if not wanted:
+            raise StoreError("an API key needs at least one scope", field="scopes")
+        if ed25519_public_key is not None and (
+            not isinstance(ed25519_public_key, bytes) or len(ed25519_public_key) != 32
+        ):
+            raise StoreError("an Ed25519 public key is 32 bytes", field="ed25519_public_key")
+        if wanted & SIGNING_SCOPES and ed25519_public_key is None:
+            raise StoreError(
+                "a key with a signing scope needs an Ed25519 public key",
+                field="ed25519_public_key", scopes=sorted(wanted & SIGNING_SCOPES),
+            )  # fmt: skip
+        if not (
+            isinstance(rate_per_s, int | float)
+            and not isinstance(rate_per_s, bool)
+            and math.isfinite(rate_per_s)
+            and 0 < rate_per_s <= 1_000_000
+        ):
+            raise ValueOutOfRange("rate_per_s must be in (0, 1e6]", field="rate_per_s")
+        _check_count(burst, 1, 1_000_000, "burst")
+        at = self._now(now)
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        record = ApiKey(
+            key_id=key_id,
+            name=name,
+            scopes=wanted,
+            ed25519_public_key=ed25519_public_key,
+            rate_per_s=float(rate_per_s),
+            burst=burst,
+            created_at=at,
+            revoked_at=None,
+        )
+        async with self._tx("create_api_key") as conn:
+            await conn.execute(
+                _api_keys.insert().values(
+                    key_id=key_id,
+                    name=name,
+                    secret_sha256=_sha256(secret),
+                    scopes=_join_set(wanted),
+                    ed25519_public_key=ed25519_public_key,
+                    rate_per_s=float(rate_per_s),
+                    burst=burst,
+                    created_at=at,
+                    revoked_at=None,
+                )
+            )
+        return CreatedApiKey(record, format_api_key(key_id, secret))
+
+    async def verify_api_key(self, token: str) -> ApiKey | None:
+        """The active key ``token`` belongs to; None for a malformed token, an unknown or
+        revoked key, or a wrong secret (the secret's hash is compared in constant time)."""
+        parsed = parse_api_key(token) if isinstance(token, str) else None
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        async with self._tx("verify_api_key", write=False) as conn:
+            row = (
+                await conn.execute(select(_api_keys).where(_api_keys.c.key_id == key_id))
+            ).first()
+        stored = bytes(row.secret_sha256) if row is not None else bytes(32)
+        matches = hmac.compare_digest(stored, _sha256(secret))
+        if row is None or not matches or row.revoked_at is not None:
+            return None
+        return _api_key_record(row)
+
+    async def api_key(self, key_id: str) -> ApiKey | None:
+        if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+            return None
+        async with self._tx("api_key", write=False) as conn:
+            row = (
+                await conn.execute(select(_api_keys).where(_api_keys.c.key_id == key_id))
+            ).first()
+        return None if row is None else _api_key_record(row)
+
+    async def api_keys(self, *, include_revoked: bool = True) -> list[ApiKey]:
+        """Every key, oldest first."""
+        k = _api_keys.c
+        query = select(_api_keys).order_by(k.created_at, k.key_id)
+        if not include_revoked:
+            query = query.where(k.revoked_at.is_(None))
+        async with self._tx("api_keys", write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [_api_key_record(row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, *, now: datetime | None = None) -> ApiKey:
+        """Revoke the key (it verifies no more) and disable its webhooks. Revoking it again
+        changes nothing. ``NotFound`` for an unknown key."""
+        _check_key_id(key_id)
+        at = self._now(now)
+        k = _api_keys.c
+        async with self._tx("revoke_api_key") as conn:
+            row = (
+                await conn.execute(
+                    update(_api_keys)
+                    .where(k.key_id == key_id, k.revoked_at.is_(None))
+                    .values(revoked_at=at)
+                    .returning(*_api_keys.c)
+                )
+            ).first()
+            if row is None:
+                row = (await conn.execute(select(_api_keys).where(k.key_id == key_id))).first()
+                if row is None:
+                    raise NotFound("no such API key", what="api_key", key_id=key_id)
+                return _api_key_record(row)
+            await conn.execute(
+                update(_webhooks)
+                .where(_webhooks.c.key_id == key_id, _webhooks.c.disabled_at.is_(None))
+                .values(disabled_at=at)
+            )
+        return _api_key_record(row)
+
+    # --- signed requests' nonces and idempotent POSTs -------------------------------------------
+
+    async def use_nonce(
+        self, key_id: str, nonce: str, expires_at: datetime, *, now: datetime | None = None
+    ) -> bool:
+        """Record that ``key_id`` used ``nonce`` until ``expires_at``; False when it was used
+        already and has not expired (a replay). Expired nonces are pruned on the way.
+        ``nonce``: 16-64 url-safe characters; ``expires_at`` must be later than now."""
+        _check_key_id(key_id)
+        if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+            raise StoreError("a nonce is 16-64 url-safe characters", field="nonce")
+        at = self._now(now)
+        until = self._now(expires_at)
+        if until <= at:
+            raise StoreError("a nonce must expire after now", field="expires_at", now=at)
+        n = _nonces.c
+        async with self._tx("use_nonce") as conn:
+            await self._prune(conn, _nonces, (n.key_id, n.nonce), n.expires_at <= at)
+            stmt = self._insert(_nonces).values(key_id=key_id, nonce=nonce, expires_at=until)
+            # A row still there but expired (another pruner held it) is a nonce free to reuse.
+            result = await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[n.key_id, n.nonce],
+                    set_={"expires_at": until},
+                    where=n.expires_at <= at,
+                ).returning(n.nonce)
+            )
+            return result.first() is not None
+
+    async def _prune(
+        self, conn: AsyncConnection, table: Table, key: tuple[Any, ...], expired: Any
+    ) -> None:
+        """Delete up to ``_PRUNE_BATCH`` rows matching ``expired``, skipping rows another
+        transaction holds (PostgreSQL): pruning never waits, never deadlocks."""
+        victims = select(*key).where(expired).limit(_PRUNE_BATCH).with_for_update(skip_locked=True)
+        await conn.execute(delete(table).where(tuple_(*key).in_(victims)))
+
+    async def begin_idempotent(
+        self,
+        key_id: str,
+        idem_key: str,
+        body_sha256: bytes,
+        *,
+        ttl_s: float = 24 * 3600,
+        abandoned_after_s: float = 300,
+        now: datetime | None = None,
+    ) -> IdempotencyAnswer:
+        """Start a POST with ``Idempotency-Key: idem_key``: ``NEW`` (run it, then
+        ``finish_idempotent``), ``IN_PROGRESS`` (409), ``MISMATCH`` (the key came with another
+        body: 422) or ``DONE`` with the stored answer. Answers are kept ``ttl_s``; a request
+        still marked running after ``abandoned_after_s`` died with its process and may run
+        again."""
+        _check_key_id(key_id)
+        _check_idem_key(idem_key)
+        _check_digest(body_sha256, "body_sha256")
+        for value, field in ((ttl_s, "ttl_s"), (abandoned_after_s, "abandoned_after_s")):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise StoreError(f"{field} must be a finite number > 0", field=field)
+        at = self._now(now)
+        expired_before = at - timedelta(seconds=ttl_s)
+        i = _idem.c
+        fresh = {
+            "body_sha256": body_sha256,
+            "state": "in_progress",
+            "status": None,
+            "response": None,
+            "created_at": at,
+            "updated_at": at,
+        }
+        async with self._tx("begin_idempotent") as conn:
+            await self._prune(conn, _idem, (i.key_id, i.idem_key), i.created_at <= expired_before)
+            created = await conn.execute(
+                self._insert(_idem)
+                .values(key_id=key_id, idem_key=idem_key, **fresh)
+                .on_conflict_do_nothing(index_elements=[i.key_id, i.idem_key])
+                .returning(i.idem_key)
+            )
+            if created.first() is not None:
+                return IdempotencyAnswer(IdempotencyOutcome.NEW)
+            row = (
+                await conn.execute(
+                    select(_idem)
+                    .where(i.key_id == key_id, i.idem_key == idem_key)
+                    .with_for_update()
+                )
+            ).one()
+            abandoned = row.state == "in_progress" and row.updated_at <= at - timedelta(
+                seconds=abandoned_after_s
+            )
+            if row.created_at <= expired_before or abandoned:
+                await conn.execute(
+                    update(_idem).where(i.key_id == key_id, i.idem_key == idem_key).values(**fresh)
+                )
+                return IdempotencyAnswer(IdempotencyOutcome.NEW)
+        if bytes(row.body_sha256) != body_sha256:
+            return IdempotencyAnswer(IdempotencyOutcome.MISMATCH)
+        if row.state == "in_progress":
+            return IdempotencyAnswer(IdempotencyOutcome.IN_PROGRESS)
+        return IdempotencyAnswer(
+            IdempotencyOutcome.DONE, status=row.status, response=bytes(row.response)
+        )
+
+    async def finish_idempotent(
+        self,
+        key_id: str,
+        idem_key: str,
+        body_sha256: bytes,
+        status: int,
+        response: bytes,
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """Store the answer of the POST ``begin_idempotent`` started (HTTP ``status``, the
+        ``response`` bytes, 1 MiB at most). ``NotFound`` unless that request is running."""
+        _check_key_id(key_id)
+        _check_idem_key(idem_key)
+        _check_digest(body_sha256, "body_sha256")
+        _check_count(status, 100, 599, "status")
+        if not isinstance(response, bytes) or len(response) > _IDEM_RESPONSE_MAX:
+            raise ValueOutOfRange("response must be bytes, 1 MiB at most", field="response")
+        at = self._now(now)
+        i = _idem.c
+        async with self._tx("finish_idempotent") as conn:
+            done = (
+                await conn.execute(
+                    update(_idem)
+                    .where(
+                        i.key_id == key_id,
+                        i.idem_key == idem_key,
+                        i.body_sha256 == body_sha256,
+                        i.state == "in_progress",
+                    )
+                    .values(state="done", status=status, response=response, updated_at=at)
+                    .returning(i.idem_key)
+                )
+            ).first()
+            if done is None:
+                raise NotFound(
+                    "no running request with this idempotency key",
+                    what="idempotency", key_id=key_id, idem_key=idem_key,
+                )  # fmt: skip
+
+    async def abandon_idempotent(self, key_id: str, idem_key: str, body_sha256: bytes) -> bool:
+        """Forget a running request that failed without an answer worth repeating, so the
+        client may retry it; False if it was not running."""
+        _check_key_id(key_id)
+        _check_idem_key(idem_key)
+        _check_digest(body_sha256, "body_sha256")
+        i = _idem.c
+        async with self._tx("abandon_idempotent") as conn:
+            result = await conn.execute(
+                delete(_idem)
+                .where(
+                    i.key_id == key_id,
+                    i.idem_key == idem_key,
+                    i.body_sha256 == body_sha256,
+                    i.state == "in_progress",
+                )
+                .returning(i.idem_key)
+            )
+            return result.first() is not None
+
+    # --- webhooks -------------------------------------------------------------------------------
+
+    async def create_webhook(
+        self,
+        key_id: str,
+        url: str,
+        secret: str,
+        kinds: Iterable[EventKind],
+        *,
+        now: datetime | None = None,
+    ) -> Webhook:
+        """Register ``url`` (http or https) for the events of ``kinds`` committed from now on,
+        signed with ``secret`` (16-256 printable characters). ``NotFound`` for an unknown or
+        revoked key."""
+        _check_key_id(key_id)
+        _check_url(url)
+        _check_text(secret, WEBHOOK_SECRET_LEN, "secret", min_len=16)
+        wanted = frozenset(_enum(EventKind, k, "kinds") for k in kinds)
+        if not wanted:
+            raise StoreError("a webhook needs at least one event kind", field="kinds")
+        at = self._now(now)
+        k = _api_keys.c
+        async with self._tx("create_webhook") as conn:
+            owner = (
+                await conn.execute(
+                    select(k.key_id).where(k.key_id == key_id, k.revoked_at.is_(None))
+                )
+            ).first()
+            if owner is None:
+                raise NotFound("no such active API key", what="api_key", key_id=key_id)
+            row = (
+                await conn.execute(
+                    _webhooks.insert()
+                    .values(
+                        key_id=key_id,
+                        url=url,
+                        secret=secret,
+                        kinds=_join_set(wanted),
+                        created_at=at,
+                        disabled_at=None,
+                    )
+                    .returning(*_webhooks.c)
+                )
+            ).one()
+        return _webhook_record(row)
+
+    async def webhook(self, webhook_id: int) -> Webhook | None:
+        _check_int64(webhook_id, "webhook_id")
+        async with self._tx("webhook", write=False) as conn:
+            row = (
+                await conn.execute(select(_webhooks).where(_webhooks.c.id == webhook_id))
+            ).first()
+        return None if row is None else _webhook_record(row)
+
+    async def webhooks(self, key_id: str | None = None) -> list[Webhook]:
+        """Every webhook (of ``key_id``, if given), oldest first."""
+        query = select(_webhooks).order_by(_webhooks.c.id)
+        if key_id is not None:
+            _check_key_id(key_id)
+            query = query.where(_webhooks.c.key_id == key_id)
+        async with self._tx("webhooks", write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [_webhook_record(row) for row in rows]
+
+    async def disable_webhook(self, webhook_id: int, *, now: datetime | None = None) -> Webhook:
+        """Stop the webhook: no new deliveries, and its pending ones are not claimed any more.
+        Disabling it again changes nothing. ``NotFound`` for an unknown webhook."""
+        _check_int64(webhook_id, "webhook_id")
+        at = self._now(now)
+        w = _webhooks.c
+        async with self._tx("disable_webhook") as conn:
+            row = (
+                await conn.execute(
+                    update(_webhooks)
+                    .where(w.id == webhook_id, w.disabled_at.is_(None))
+                    .values(disabled_at=at)
+                    .returning(*_webhooks.c)
+                )
+            ).first()
+            if row is None:
+                row = (await conn.execute(select(_webhooks).where(w.id == webhook_id))).first()
+        if row is None:
+            raise NotFound("no such webhook", what="webhook", webhook_id=webhook_id)
+        return _webhook_record(row)
+
+    async def claim_deliveries(
+        self, owner: str, *, limit: int, lease_s: float, now: datetime | None = None
+    ) -> list[WebhookDue]:
+        """Lease up to ``limit`` due deliveries (pending, ``next_at <= now``, no live lease, of
+        an enabled webhook) to ``owner`` for ``lease_s`` seconds, with their webhook and event.
+        Earliest due first; rows another dispatcher holds are skipped, never waited for."""
+        _check_owner(owner)
+        if not (isinstance(lease_s, int | float) and math.isfinite(lease_s) and lease_s > 0):
+            raise StoreError("lease_s must be > 0", lease_s=lease_s)
+        _check_limit(limit, _EVENTS_PAGE_MAX)
+        at = self._now(now)
+        d = _deliveries.c
+        async with self._tx("claim_deliveries") as conn:
+            keys = (
+                await conn.execute(
+                    select(d.webhook_id, d.event_id)
+                    .join(_webhooks, _webhooks.c.id == d.webhook_id)
+                    .where(
+                        d.state == DeliveryState.PENDING.value,
+                        d.next_at <= at,
+                        or_(d.lease_until.is_(None), d.lease_until <= at),
+                        _webhooks.c.disabled_at.is_(None),
+                    )
+                    .order_by(d.next_at, d.event_id, d.webhook_id)
+                    .limit(limit)
+                    .with_for_update(of=_deliveries, skip_locked=True)
+                )
+            ).all()
+            if not keys:
+                return []
+            pairs = [(k.webhook_id, k.event_id) for k in keys]
+            claimed = (
+                await conn.execute(
+                    update(_deliveries)
+                    .where(tuple_(d.webhook_id, d.event_id).in_(pairs))
+                    .values(
+                        lease_owner=owner,
+                        lease_until=at + timedelta(seconds=lease_s),
+                        updated_at=at,
+                    )
+                    .returning(*_deliveries.c)
+                )
+            ).all()
+            hooks = {
+                row.id: _webhook_record(row)
+                for row in (
+                    await conn.execute(
+                        select(_webhooks).where(_webhooks.c.id.in_({p[0] for p in pairs}))
+                    )
+                ).all()
+            }
+            events = {
+                row.id: _event_record(row)
+                for row in (
+                    await conn.execute(
+                        select(_events).where(_events.c.id.in_({p[1] for p in pairs}))
+                    )
+                ).all()
+            }
+        due = [
+            WebhookDue(_delivery_record(row), hooks[row.webhook_id], events[row.event_id])
+            for row in claimed
+        ]
+        due.sort(key=lambda x: (x.delivery.next_at, x.delivery.event_id, x.delivery.webhook_id))
+        return due
+
+    async def record_delivery_success(
+        self, webhook_id: int, event_id: int, owner: str, *, now: datetime | None = None
+    ) -> WebhookDelivery:
+        """The receiver acknowledged the delivery ``owner`` holds: ``delivered``, lease ended.
+        ``LeaseLost`` when the lease is someone else's."""
+        return await self._finish_delivery(
+            "record_delivery_success", webhook_id, event_id, owner, now,
+            lambda row: {"state": DeliveryState.DELIVERED.value},
+        )  # fmt: skip
+
+    async def record_delivery_failure(
+        self,
+        webhook_id: int,
+        event_id: int,
+        owner: str,
+        error: str,
+        *,
+        retry_at: datetime,
+        max_attempts: int,
+        now: datetime | None = None,
+    ) -> WebhookDelivery:
+        """A post of the delivery ``owner`` holds failed with ``error``: the attempt is counted
+        and the delivery is due again at ``retry_at`` (the caller's backoff), or dead-lettered
+        once ``max_attempts`` attempts failed. The lease ends either way. ``LeaseLost`` when
+        the lease is someone else's."""
+        if not isinstance(error, str) or not error:
+            raise StoreError("a failed delivery needs its error", field="error")
+        _check_count(max_attempts, 1, 1000, "max_attempts")
+        retry = self._now(retry_at)
+
+        def values(row: Row[Any]) -> dict[str, Any]:
+            attempts = row.attempts + 1
+            dead = attempts >= max_attempts
+            return {
+                "attempts": attempts,
+                "state": (DeliveryState.DEAD if dead else DeliveryState.PENDING).value,
+                "next_at": row.next_at if dead else retry,
+                "last_error": error[:_DELIVERY_ERROR_LEN],
+            }
+
+        return await self._finish_delivery(
+            "record_delivery_failure", webhook_id, event_id, owner, now, values
+        )
+
+    async def _finish_delivery(
+        self,
+        op: str,
+        webhook_id: int,
+        event_id: int,
+        owner: str,
+        now: datetime | None,
+        values: Callable[[Row[Any]], dict[str, Any]],
+    ) -> WebhookDelivery:
+        _check_int64(webhook_id, "webhook_id")
+        _check_int64(event_id, "event_id")
+        _check_owner(owner)
+        at = self._now(now)
+        d = _deliveries.c
+        key = (d.webhook_id == webhook_id, d.event_id == event_id)
+        async with self._tx(op) as conn:
+            row = (await conn.execute(select(_deliveries).where(*key).with_for_update())).first()
+            if row is None:
+                raise NotFound(
+                    "no such delivery", what="delivery", webhook_id=webhook_id, event_id=event_id
+                )
+            if row.lease_owner != owner or row.state != DeliveryState.PENDING.value:
+                raise LeaseLost(
+                    "delivery lease is not held by this owner",
+                    webhook_id=webhook_id, event_id=event_id, owner=owner,
+                    holder=row.lease_owner, state=row.state,
+                )  # fmt: skip
+            updated = (
+                await conn.execute(
+                    update(_deliveries)
+                    .where(*key)
+                    .values(**values(row), lease_owner=None, lease_until=None, updated_at=at)
+                    .returning(*_deliveries.c)
+                )
+            ).one()
+        return _delivery_record(updated)
+
+    async def dead_deliveries(
+        self, *, webhook_id: int | None = None, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        """Dead-lettered deliveries (of ``webhook_id``, if given), oldest event first."""
+        _check_limit(limit, _EVENTS_PAGE_MAX)
+        d = _deliveries.c
+        query = select(_deliveries).where(d.state == DeliveryState.DEAD.value)
+        if webhook_id is not None:
+            query = query.where(d.webhook_id == _check_int64(webhook_id, "webhook_id"))
+        async with self._tx("dead_deliveries", write=False) as conn:
+            rows = (await conn.execute(query.order_by(d.event_id, d.webhook_id).limit(limit))).all()
+        return [_delivery_record(row) for row in rows]
+
+    async def delivery(self, webhook_id: int, event_id: int) -> WebhookDelivery | None:
+        _check_int64(webhook_id, "webhook_id")
+        _check_int64(event_id, "event_id")
+        d = _deliveries.c
+        async with self._tx("delivery", write=False) as conn:
+            row = (
+                await conn.execute(
+                    select(_deliveries).where(d.webhook_id == webhook_id, d.event_id == event_id)
+                )
+            ).first()
+        return None if row is None else _delivery_record(row)
+
+    async def replay_delivery(
+        self, webhook_id: int, event_id: int, *, now: datetime | None = None
+    ) -> WebhookDelivery:
+        """An operator sends a dead-lettered delivery again: pending, due now, attempts reset
+        (its last error is kept until the next attempt). ``NotFound`` for an unknown delivery,
+        ``NotDeadLettered`` for one that is not dead."""
+        _check_int64(webhook_id, "webhook_id")
+        _check_int64(event_id, "event_id")
+        at = self._now(now)
+        d = _deliveries.c
+        key = (d.webhook_id == webhook_id, d.event_id == event_id)
+        async with self._tx("replay_delivery") as conn:
+            row = (
+                await conn.execute(
+                    update(_deliveries)
+                    .where(*key, d.state == DeliveryState.DEAD.value)
+                    .values(
+                        state=DeliveryState.PENDING.value,
+                        attempts=0,
+                        next_at=at,
+                        lease_owner=None,
+                        lease_until=None,
+                        updated_at=at,
+                    )
+                    .returning(*_deliveries.c)
+                )
+            ).first()
+            if row is None:
+                found = (await conn.execute(select(d.state).where(*key))).first()
+                if found is None:
+                    raise NotFound(
+                        "no such delivery",
+                        what="delivery", webhook_id=webhook_id, event_id=event_id,
+                    )  # fmt: skip
+                raise NotDeadLettered(
+                    "only a dead-lettered delivery can be replayed",
+                    webhook_id=webhook_id, event_id=event_id, state=found.state,
+                )  # fmt: skip
+        return _delivery_record(row)
+
+    # --- credit reports -------------------------------------------------------------------------
+
+    async def put_credit_report(
+        self,
+        attestation_id: Hash32,
+        subject: Address,
+        report_sha256: bytes,
+        sealed: Mapping[bytes, bytes],
+        *,
+        now: datetime | None = None,
+    ) -> CreditReport:
+        """Keep the sealed report behind ``attestation_id``: ``sealed`` maps each reader's
+        X25519 public key (32 bytes; 1-32 readers) to the report sealed to it (49 bytes to
+        64 KiB + 48). Storing the same again returns the stored record;
+        ``CreditReportConflict`` when the attestation has another report."""
+        _check_digest(attestation_id, "attestation_id")
+        _check_address(subject, "subject")
+        _check_digest(report_sha256, "report_sha256")
+        if not isinstance(sealed, Mapping) or not 0 < len(sealed) <= _MAX_READERS:
+            raise StoreError(f"a report is sealed to 1..{_MAX_READERS} readers", field="sealed")
+        for reader, box in sealed.items():
+            if not isinstance(reader, bytes) or len(reader) != 32:
+                raise StoreError("a reader key is 32 bytes (X25519)", field="sealed")
+            if not isinstance(box, bytes) or not 48 < len(box) <= _SEALED_MAX:
+                raise ValueOutOfRange("a sealed box is 49 bytes to 64 KiB + 48", field="sealed")
+        text_sealed = _dump_json({_hex(r): _hex(b) for r, b in sealed.items()})
+        at = self._now(now)
+        c = _credit.c
+        async with self._tx("put_credit_report") as conn:
+            created = await conn.execute(
+                self._insert(_credit)
+                .values(
+                    attestation_id=attestation_id,
+                    subject=subject,
+                    report_sha256=report_sha256,
+                    sealed=text_sealed,
+                    created_at=at,
+                )
+                .on_conflict_do_nothing(index_elements=[c.attestation_id])
+                .returning(*_credit.c)
+            )
+            row = created.first()
+            if row is None:
+                row = (
+                    await conn.execute(select(_credit).where(c.attestation_id == attestation_id))
+                ).one()
+                if (bytes(row.subject), bytes(row.report_sha256), row.sealed) != (
+                    subject,
+                    report_sha256,
+                    text_sealed,
+                ):
+                    raise CreditReportConflict(
+                        "attestation recorded with another report", attestation_id=attestation_id
+                    )
+        return _credit_record(row)
+
+    async def credit_report(self, attestation_id: Hash32) -> CreditReport | None:
+        _check_digest(attestation_id, "attestation_id")
+        async with self._tx("credit_report", write=False) as conn:
+            row = (
+                await conn.execute(
+                    select(_credit).where(_credit.c.attestation_id == attestation_id)
+                )
+            ).first()
+        return None if row is None else _credit_record(row)
+
+    async def credit_reports_of(self, subject: Address) -> list[CreditReport]:
+        """The subject's reports, oldest first."""
+        _check_address(subject, "subject")
+        c = _credit.c
+        async with self._tx("credit_reports_of", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(_credit)
+                    .where(c.subject == subject)
+                    .order_by(c.created_at, c.attestation_id)
+                )
+            ).all()
+        return [_credit_record(row) for row in rows]
+
+
+class _EventListener:
+    """The ``LISTEN xgate_events`` connection of one ``Store`` on PostgreSQL, shared by every
+    ``wait_for_events`` call. Its task is owned by the store: started by the first wait,
+    restarted by the next wait after the connection broke, cancelled and awaited by ``close``.
+    After each (re)start a waiter reads the log once, so events committed while nobody
+    listened are not missed."""
+
+    def __init__(self, conninfo: str, shown: str) -> None:
+        self._conninfo = conninfo
+        self._shown = shown
+        self._task: asyncio.Task[None] | None = None
+        self._generation = 0
+        self._latest = 0  # the highest id notified
+        self._changed = asyncio.Event()  # replaced by a new one at each wake-up
+        self._starting = asyncio.Lock()
+
+    async def wait(
+        self, after_id: int, timeout_s: float, last_event_id: Callable[[], Awaitable[int]]
+    ) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        checked = -1
+        while True:
+            generation = await self._ensure_started()
+            changed = self._changed  # taken before looking: a later notification sets it
+            if self._latest > after_id:
+                return True
+            if generation != checked:
+                if await last_event_id() > after_id:
+                    return True
+                checked = generation
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return self._latest > after_id
+
+    async def _ensure_started(self) -> int:
+        async with self._starting:
+            if self._task is None or self._task.done():
+                try:
+                    conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                except psycopg.Error as exc:
+                    raise StoreUnavailable(
+                        "database unavailable", op="wait_for_events", url=self._shown,
+                        reason=str(exc),
+                    ) from exc  # fmt: skip
+                try:
+                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                except psycopg.Error as exc:
+                    await conn.close()
+                    raise StoreUnavailable(
+                        "database unavailable", op="wait_for_events", url=self._shown,
+                        reason=str(exc),
+                    ) from exc  # fmt: skip
+                self._generation += 1
+                self._task = asyncio.create_task(self._listen(conn), name="xgate-event-listener")
+            return self._generation
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        try:
+            async for note in conn.notifies():
+                try:
+                    self._latest = max(self._latest, int(note.payload))
+                except ValueError:
+                    continue
+                self._wake()
+        except psycopg.Error as exc:
+            log.warning("event listener lost its connection", extra={"reason": str(exc)})
+        finally:
+            self._wake()  # waiters look again, and restart the listener
+            await conn.close()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
 
 # --- value checks ------------------------------------------------------------------------------
 
@@ -1461,6 +2507,86 @@ def _check_owner(owner: str) -> None:
 def _check_address(value: bytes, field: str) -> None:
     if not isinstance(value, bytes) or len(value) != 20:
         raise StoreError("an address must be 20 raw bytes", field=field)
+
+
+def _check_limit(limit: int, most: int) -> None:
+    _check_count(limit, 1, most, "limit")
+
+
+def _check_count(value: int, low: int, high: int, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueOutOfRange(f"{field} must be an integer in {low}..{high}", field=field)
+
+
+def _enum(kind: type[_E], value: Any, field: str) -> _E:
+    try:
+        return kind(value)
+    except ValueError as exc:
+        raise StoreError(
+            f"not a {kind.__name__}", field=field, value=value, allowed=[k.value for k in kind]
+        ) from exc
+
+
+def _check_text(value: str, most: int, field: str, *, min_len: int = 1) -> None:
+    """Printable text of ``min_len``..``most`` characters that is not blank."""
+    if (
+        not isinstance(value, str)
+        or not min_len <= len(value) <= most
+        or not value.isprintable()
+        or not value.strip()
+    ):
+        raise StoreError(
+            f"{field} must be {min_len}..{most} printable characters, not blank", field=field
+        )
+
+
+def _check_key_id(key_id: str) -> None:
+    if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+        raise StoreError("an API key id is 16 lowercase hex characters", field="key_id")
+
+
+def _check_idem_key(idem_key: str) -> None:
+    # Printable ASCII only: the header's value, compared byte for byte on both databases.
+    if (
+        not isinstance(idem_key, str)
+        or not 0 < len(idem_key) <= IDEM_KEY_LEN
+        or not all(" " <= ch <= "~" for ch in idem_key)
+    ):
+        raise StoreError(
+            f"an idempotency key is 1..{IDEM_KEY_LEN} printable ASCII characters",
+            field="idem_key",
+        )
+
+
+def _check_digest(value: bytes, field: str) -> None:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise StoreError("a hash is 32 raw bytes", field=field)
+
+
+def _check_url(url: str) -> None:
+    if not isinstance(url, str) or not 0 < len(url) <= URL_LEN or not url.isprintable():
+        raise StoreError(f"a webhook url is 1..{URL_LEN} printable characters", field="url")
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if not port_ok or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StoreError("a webhook url is an absolute http(s) url", field="url")
+    if " " in url or parts.fragment:
+        raise StoreError("a webhook url has no spaces and no fragment", field="url")
+
+
+def _sha256(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _join_set(values: Iterable[str]) -> str:
+    return ",".join(sorted(values))
+
+
+def _split_set(text_value: str) -> set[str]:
+    return set(text_value.split(",")) if text_value else set()
 
 
 def _signature_key(
@@ -1762,5 +2888,113 @@ def _tracking_record(row: Row[Any]) -> TrackingRecord:
         ref=_opt_bytes(row.ref),
         src_chain_id=None if row.src_chain_id is None else ChainId(row.src_chain_id),
         src_tx_hash=None if row.src_tx_hash is None else TxHash(bytes(row.src_tx_hash)),
+        created_at=row.created_at,
+    )
+
+
+def _short(detail: str | None) -> str | None:
+    return None if detail is None else detail[:_DETAIL_LEN]
+
+
+def _message_event(
+    row: Mapping[Any, Any],
+    old: MessageStatus | None,
+    new: MessageStatus,
+    *,
+    tx_hash: bytes | None,
+    detail: str | None,
+) -> tuple[EventKind, bytes, dict[str, Any]]:
+    return (
+        EventKind.MESSAGE,
+        bytes(row["id"]),
+        {
+            "status": new.value,
+            "old_status": None if old is None else old.value,
+            "src_chain_id": row["src_chain_id"],
+            "dst_chain_id": row["dst_chain_id"],
+            "tx_hash": None if tx_hash is None else _hex(bytes(tx_hash)),
+            "tracking_id": row["tracking_id"],
+            "detail": _short(detail),
+        },
+    )
+
+
+def _swap_event(swap: Swap, old: SwapState | None) -> tuple[EventKind, bytes, dict[str, Any]]:
+    txs = {
+        f"{prefix}_{name}": _hex(value)
+        for prefix in _LEGS
+        for name in _LEG_TX_FIELDS
+        if (value := getattr(getattr(swap, prefix), name)) is not None
+    }
+    return (
+        EventKind.SWAP,
+        swap.swap_id,
+        {
+            "state": swap.state.value,
+            "old_state": None if old is None else old.value,
+            "initiator_chain_id": swap.initiator_leg.chain_id,
+            "participant_chain_id": swap.participant_leg.chain_id,
+            "txs": txs,
+            "detail": _short(swap.reason),
+        },
+    )
+
+
+def _event_record(row: Row[Any]) -> Event:
+    return Event(
+        id=int(row.id),
+        kind=EventKind(row.kind),
+        ref=bytes(row.ref),
+        data=MappingProxyType(json.loads(row.data)),
+        created_at=row.created_at,
+    )
+
+
+def _api_key_record(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        key_id=row.key_id,
+        name=row.name,
+        scopes=frozenset(Scope(s) for s in _split_set(row.scopes)),
+        ed25519_public_key=_opt_bytes(row.ed25519_public_key),
+        rate_per_s=float(row.rate_per_s),
+        burst=int(row.burst),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _webhook_record(row: Row[Any]) -> Webhook:
+    return Webhook(
+        id=int(row.id),
+        key_id=row.key_id,
+        url=row.url,
+        secret=row.secret,
+        kinds=frozenset(EventKind(k) for k in _split_set(row.kinds)),
+        created_at=row.created_at,
+        disabled_at=row.disabled_at,
+    )
+
+
+def _delivery_record(row: Row[Any]) -> WebhookDelivery:
+    return WebhookDelivery(
+        webhook_id=int(row.webhook_id),
+        event_id=int(row.event_id),
+        state=DeliveryState(row.state),
+        attempts=int(row.attempts),
+        next_at=row.next_at,
+        last_error=row.last_error,
+        lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _credit_record(row: Row[Any]) -> CreditReport:
+    return CreditReport(
+        attestation_id=Hash32(bytes(row.attestation_id)),
+        subject=Address(bytes(row.subject)),
+        report_sha256=Hash32(bytes(row.report_sha256)),
+        sealed=MappingProxyType({_unhex(r): _unhex(b) for r, b in json.loads(row.sealed).items()}),
         created_at=row.created_at,
     )

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from adapters.types import Address, ChainId, Hash32, Height
+from gateway.domain.apikeys import Scope
 from gateway.domain.status import SwapState
 from gateway.store import SchemaOutOfDate, Store, StoreError, migrate
 from gateway.store.db import SQLITE_BUSY_TIMEOUT_MS, parse_store_url, sync_engine
@@ -43,7 +44,7 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
         await Store.open(empty_url, migrate=False)
 
     migrate.upgrade(empty_url)
-    assert migrate.current(empty_url) == migrate.head() == "0004"
+    assert migrate.current(empty_url) == migrate.head() == "0005"
     assert _tables(empty_url) == store_tables | {"alembic_version"}
     assert migrate.check_models_match(empty_url) == []
     migrate.upgrade(empty_url)  # at head already: nothing to do
@@ -180,3 +181,40 @@ async def test_connection_settings(url: str) -> None:
             await conn.execute(text("DELETE FROM messages"))
             count = await conn.execute(text("SELECT count(*) FROM message_status_history"))
             assert count.scalar() == 0
+
+
+async def test_the_api_tables_come_and_go_with_0005(empty_url: str) -> None:
+    """0005 adds the API's tables and the transfer list's index; a downgrade drops them (and
+    their rows) and keeps the relay's messages."""
+    api_tables = {
+        "events",
+        "api_keys",
+        "request_nonces",
+        "idempotency",
+        "webhooks",
+        "webhook_deliveries",
+        "credit_reports",
+    }
+    migrate.upgrade(empty_url, "0004")
+    assert not api_tables & _tables(empty_url)
+    migrate.upgrade(empty_url)
+    assert api_tables <= _tables(empty_url)
+    async with await Store.open(empty_url, migrate=False) as store:
+        item = new_message(1)
+        await scan(store, [item])
+        await store.create_api_key("k", [Scope.READ])
+        assert len(await store.events_after(0, 10)) == 1
+    migrate.downgrade(empty_url, "0004")
+    assert not api_tables & _tables(empty_url)
+    engine = sync_engine(parse_store_url(empty_url))
+    try:
+        with engine.connect() as conn:
+            indexes = {i["name"] for i in inspect(conn).get_indexes("messages")}
+            ids = [bytes(r[0]) for r in conn.execute(text("SELECT id FROM messages")).all()]
+    finally:
+        engine.dispose()
+    assert "ix_messages_created_at_id" not in indexes and ids == [item.id]
+    migrate.upgrade(empty_url)
+    assert migrate.check_models_match(empty_url) == []
+    async with await Store.open(empty_url, migrate=False) as store:
+        assert await store.api_keys() == [] and await store.events_after(0, 10) == []
