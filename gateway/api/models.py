@@ -23,9 +23,10 @@ validators accept the Python values (``bytes``, ``int``) there.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from eth_utils.address import is_checksum_address, to_canonical_address, to_checksum_address
@@ -36,15 +37,17 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    ValidationError,
     ValidationInfo,
     WithJsonSchema,
+    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adapters.types import Address, ChainId, Hash32, TxHash
 from gateway.config.model import ChainConfig, Confirmations
 from gateway.domain.messages import MessageId
-from gateway.domain.status import MessageRecord, MessageStatus, StatusChange
+from gateway.domain.status import MessageCursor, MessageRecord, MessageStatus, StatusChange
 
 __all__ = [
     "MAX_CHAIN_ID",
@@ -54,6 +57,7 @@ __all__ = [
     "ChainIdParam",
     "ChainList",
     "ChecksumAddress",
+    "Cursor",
     "FieldErrorItem",
     "FinalityPolicy",
     "Hash32Hex",
@@ -61,18 +65,21 @@ __all__ = [
     "MessageIdHex",
     "NoBody",
     "NoParams",
+    "PageLimit",
     "ProblemDetails",
     "StatusChangeItem",
+    "StatusList",
     "Transfer",
     "TransferPage",
     "TransferPath",
     "TransferRef",
     "TransferSummary",
-    "TransfersByTxQuery",
+    "TransfersQuery",
     "TxHashHex",
     "Uint64",
     "Uint256",
     "UtcTime",
+    "encode_cursor",
 ]
 
 MAX_CHAIN_ID = 2**63 - 1  # the store keeps chain ids as BIGINT
@@ -342,11 +349,149 @@ class TransferPath(ApiModel):
     id: TransferRef = Field(description="a message id, or a tracking id the API handed out")
 
 
-class TransfersByTxQuery(ApiModel):
-    """The messages one source transaction sent."""
+# --- paging ------------------------------------------------------------------------------------
 
-    src_chain_id: ChainIdParam = Field(description="the chain the transaction is on")
-    src_tx_hash: TxHashHex = Field(description="the source transaction's hash")
+PAGE_LIMIT_MAX = 200
+PAGE_LIMIT_DEFAULT = 50
+_LIMIT_TEXT = re.compile(r"^[1-9][0-9]{0,2}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR_TEXT = re.compile(r"^[A-Za-z0-9_-]{54}$")  # 40 bytes, base64url without padding
+
+
+def _limit(value: Any, info: ValidationInfo) -> int:
+    text = _from_text(info)
+    given = isinstance(value, str) and bool(_LIMIT_TEXT.match(value)) if text else _is_int(value)
+    number = int(value) if given else 0
+    if not 1 <= number <= PAGE_LIMIT_MAX:
+        raise PydanticCustomError(
+            "limit", "expected an integer from 1 to {most}", {"most": PAGE_LIMIT_MAX}
+        )
+    return number
+
+
+PageLimit = Annotated[
+    int,
+    PlainValidator(_limit),
+    WithJsonSchema(
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": PAGE_LIMIT_MAX,
+            "default": PAGE_LIMIT_DEFAULT,
+            "description": "items per page",
+        }
+    ),
+]
+
+
+def encode_cursor(cursor: MessageCursor) -> str:
+    """A page's end as an opaque token: the last item's creation time (microseconds since the
+    epoch) and id, base64url."""
+    micros = (cursor.created_at - _EPOCH) // timedelta(microseconds=1)
+    raw = micros.to_bytes(8, "big", signed=True) + bytes(cursor.id)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _cursor(value: Any) -> MessageCursor:
+    if isinstance(value, MessageCursor):
+        return value
+    if isinstance(value, str) and _CURSOR_TEXT.match(value):
+        raw = base64.urlsafe_b64decode(value + "==")
+        micros = int.from_bytes(raw[:8], "big", signed=True)
+        try:
+            created = _EPOCH + timedelta(microseconds=micros)
+        except OverflowError:
+            pass
+        else:
+            return MessageCursor(created, MessageId(raw[8:]))
+    raise PydanticCustomError(
+        "cursor", "not a cursor this API handed out (use a page's next_cursor as it is)"
+    )
+
+
+Cursor = Annotated[
+    MessageCursor,
+    PlainValidator(_cursor),
+    PlainSerializer(encode_cursor, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "description": "opaque: a page's next_cursor, to ask for the page after it",
+        }
+    ),
+]
+
+_STATUSES = ", ".join(s.value for s in MessageStatus)
+
+
+def _statuses(value: Any) -> tuple[MessageStatus, ...]:
+    if isinstance(value, tuple | list) and all(isinstance(v, MessageStatus) for v in value):
+        return tuple(value)
+    if isinstance(value, str):
+        try:
+            return tuple(dict.fromkeys(MessageStatus(part) for part in value.split(",")))
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "statuses", "expected statuses separated by commas, among: {all}", {"all": _STATUSES}
+    )
+
+
+StatusList = Annotated[
+    tuple[MessageStatus, ...],
+    PlainValidator(_statuses),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^({0})(,({0}))*$".format("|".join(s.value for s in MessageStatus)),
+            "description": f"statuses separated by commas, among: {_STATUSES}",
+        }
+    ),
+]
+
+
+def _located(title: str, problems: list[tuple[str, str]]) -> None:
+    """Raise several problems, each at its field, from a model validator."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("query", message), loc=(name,), input=None
+                )
+                for name, message in problems
+            ],
+        )
+
+
+class TransfersQuery(ApiModel):
+    """Transfers newest first, filtered by chains and statuses, a page at a time; or, with
+    ``src_tx_hash`` and ``src_chain_id``, the transfers that source transaction sent (all of
+    them, in log order, no other filter)."""
+
+    src_chain_id: ChainIdParam | None = Field(default=None, description="the source chain")
+    dst_chain_id: ChainIdParam | None = Field(default=None, description="the destination chain")
+    status: StatusList | None = None
+    src_tx_hash: TxHashHex | None = Field(
+        default=None, description="the source transaction (needs src_chain_id)"
+    )
+    cursor: Cursor | None = None
+    limit: PageLimit = PAGE_LIMIT_DEFAULT
+
+    @model_validator(mode="after")
+    def _by_transaction_alone(self) -> TransfersQuery:
+        if self.src_tx_hash is None:
+            return self
+        problems = [
+            (name, "not with src_tx_hash (a transaction's transfers are one page)")
+            for name in ("dst_chain_id", "status", "cursor")
+            if getattr(self, name) is not None
+        ]
+        if self.src_chain_id is None:
+            problems.append(("src_chain_id", "required with src_tx_hash"))
+        _located(type(self).__name__, problems)
+        return self
 
 
 # --- responses ---------------------------------------------------------------------------------
@@ -501,7 +646,7 @@ class TransferPage(ApiModel):
     """One page of transfers; ``next_cursor`` asks for the next page, null at the end."""
 
     items: list[TransferSummary]
-    next_cursor: str | None = None
+    next_cursor: Cursor | None = None
 
 
 class FieldErrorItem(ApiModel):

@@ -18,7 +18,6 @@ import html
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
 from aiohttp import web
@@ -33,6 +32,7 @@ from gateway.api.problems import (
     field_errors,
     invalid_request,
 )
+from gateway.domain.apikeys import Scope
 
 __all__ = [
     "OPERATION_KEY",
@@ -45,15 +45,6 @@ __all__ = [
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 JSON = "application/json"
-
-
-class Scope(StrEnum):
-    """What an API key must hold to call an operation (docs/api.md §2)."""
-
-    READ = "read"
-    DAPP = "dapp"
-    ISSUER = "issuer"
-    OPERATOR = "operator"
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -353,6 +344,7 @@ class _OpenApiBuilder:
         required = set(schema.get("required", ()))
         out = []
         for name, prop in schema.get("properties", {}).items():
+            prop = _without_null(prop)
             param: dict[str, Any] = {
                 "name": name,
                 "in": where,
@@ -385,6 +377,19 @@ class _OpenApiBuilder:
                 f"two schemas named {name} (a model used for requests and responses whose "
                 "forms differ?): give them different models"
             )
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter's schema without its ``null``: a query never sends null, an
+    absent parameter is how it says none."""
+    options = schema.get("anyOf")
+    if not isinstance(options, list) or {"type": "null"} not in options:
+        return schema
+    rest = [o for o in options if o != {"type": "null"}]
+    if len(rest) != 1:
+        return schema
+    outer = {k: v for k, v in schema.items() if k != "anyOf" and (k, v) != ("default", None)}
+    return {**rest[0], **outer}
 
 
 # --- /docs -------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 - ``GET /v1/chains``: the configured chains (name, chain id, kind, finality policy);
 - ``GET /v1/transfers/{id}``: one message by message id or tracking id, with its history;
-- ``GET /v1/transfers?src_chain_id=&src_tx_hash=``: the messages one source transaction sent.
+- ``GET /v1/transfers``: messages newest first by chains and statuses, cursor-paged; with
+  ``src_chain_id`` and ``src_tx_hash``, the messages one source transaction sent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from gateway.api.models import (
     Transfer,
     TransferPage,
     TransferPath,
-    TransfersByTxQuery,
+    TransfersQuery,
     TransferSummary,
 )
 from gateway.api.problems import Problem
@@ -66,10 +67,10 @@ def v1_api() -> Api:
         "GET",
         "/v1/transfers",
         list_transfers,
-        summary="The transfers one source transaction sent",
+        summary="Transfers, newest first, by chains and statuses; or those of one transaction",
         scope=Scope.READ,
         path_params=NoParams,
-        query=TransfersByTxQuery,
+        query=TransfersQuery,
         body=NoBody,
         response=TransferPage,
         tags=["transfers"],
@@ -131,12 +132,22 @@ async def _by_tracking_id(store: Store, tracking_id: str) -> MessageRecord:
     return records[0]
 
 
-async def list_transfers(call: Call[NoParams, TransfersByTxQuery, NoBody]) -> TransferPage:
-    """The messages the source transaction sent, in log order; empty when the relay service
-    has not recorded any (yet)."""
+async def list_transfers(call: Call[NoParams, TransfersQuery, NoBody]) -> TransferPage:
+    """A page of transfers, newest first, filtered by source and destination chain and by
+    statuses; ``next_cursor`` asks for the next page (null at the end). With ``src_tx_hash``
+    (and ``src_chain_id``): the transfers that transaction sent, in log order, in one page
+    (empty when the relay service has not recorded any yet)."""
     store = call.request.app[STORE_KEY]
-    records = await store.messages_by_tx(call.query.src_chain_id, call.query.src_tx_hash)
-    return TransferPage(
-        items=[TransferSummary.from_record(r) for r in records],
-        next_cursor=None,
+    q = call.query
+    if q.src_tx_hash is not None:
+        assert q.src_chain_id is not None  # the query model requires it
+        records = await store.messages_by_tx(q.src_chain_id, q.src_tx_hash)
+        return TransferPage(items=[TransferSummary.from_record(r) for r in records])
+    records, cursor = await store.messages_page(
+        src_chain_id=q.src_chain_id,
+        dst_chain_id=q.dst_chain_id,
+        statuses=q.status,
+        after=q.cursor,
+        limit=q.limit,
     )
+    return TransferPage(items=[TransferSummary.from_record(r) for r in records], next_cursor=cursor)

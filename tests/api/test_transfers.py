@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from eth_utils.address import to_checksum_address
 
 from adapters.types import ChainId, Height, TxHash
-from gateway.domain.status import MessageStatus, NewMessage, TrackingKind
+from gateway.api.models import encode_cursor
+from gateway.domain.messages import MessageId
+from gateway.domain.status import MessageCursor, MessageStatus, NewMessage, TrackingKind
 from gateway.store import Store
 from tests.api.conftest import HUB, PUBLIC, ApiClient
-from tests.store.conftest import Clock, h32, new_message, scan
+from tests.store.conftest import T0, Clock, h32, new_message, scan
 
 S = MessageStatus
 UNKNOWN_ID = "0x" + "ab" * 32
@@ -216,12 +218,13 @@ async def test_bad_queries_list_every_bad_field(api: ApiClient) -> None:
     }
     assert "query.colour" in answer.body["detail"]
 
-    answer = await api.get("/v1/transfers")
-    assert {e["field"] for e in answer.body["errors"]} == {
-        "query.src_chain_id",
-        "query.src_tx_hash",
+    cursor = encode_cursor(MessageCursor(T0, MessageId(h32("last"))))
+    answer = await api.get(f"/v1/transfers?src_tx_hash={tx}&status=final&cursor={cursor}")
+    assert {(e["field"], e["message"]) for e in answer.body["errors"]} == {
+        ("query.src_chain_id", "required with src_tx_hash"),
+        ("query.status", "not with src_tx_hash (a transaction's transfers are one page)"),
+        ("query.cursor", "not with src_tx_hash (a transaction's transfers are one page)"),
     }
-    assert {e["message"] for e in answer.body["errors"]} == {"required field is missing"}
 
     for bad_chain in ("0", "-1", "1.0", "+1", " 1", "0x1", "99999999999999999999", "abc"):
         answer = await api.get(
@@ -239,3 +242,87 @@ async def test_bad_queries_list_every_bad_field(api: ApiClient) -> None:
     answer = await api.get("/v1/chains?verbose=1")
     assert answer.status == 400
     assert answer.body["errors"] == [{"field": "query.verbose", "message": "unknown field"}]
+
+
+async def test_transfer_list_newest_first_in_pages(
+    api: ApiClient, store: Store, clock: Clock
+) -> None:
+    outbound = [hub_message(n) for n in range(1, 6)]
+    for item in outbound:  # one scan a second: each message newer than the one before
+        clock.advance(1)
+        await scan(store, [item], chain=HUB)
+    clock.advance(1)
+    inbound = new_message(1, src=PUBLIC, dst=HUB)
+    await scan(store, [inbound], chain=PUBLIC)
+
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        query = f"/v1/transfers?src_chain_id={HUB}&limit=2"
+        answer = await api.get(query + (f"&cursor={cursor}" if cursor else ""))
+        assert answer.status == 200, answer.body
+        seen += [item["id"] for item in answer.body["items"]]
+        pages += 1
+        cursor = answer.body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == [hx(item.id) for item in reversed(outbound)]
+
+    everything = (await api.get("/v1/transfers")).body
+    assert everything["items"][0]["id"] == hx(inbound.id)
+    assert len(everything["items"]) == 6 and everything["next_cursor"] is None
+
+    to_hub = (await api.get(f"/v1/transfers?dst_chain_id={HUB}")).body["items"]
+    assert [i["id"] for i in to_hub] == [hx(inbound.id)]
+
+    await deliver(store, clock, outbound[0])
+    answer = await api.get("/v1/transfers?status=delivered,parked")
+    assert [i["id"] for i in answer.body["items"]] == [hx(outbound[0].id)]
+    answer = await api.get("/v1/transfers?status=final&limit=200")
+    assert len(answer.body["items"]) == 5
+
+
+async def test_transfer_list_refuses_bad_paging_and_filters(api: ApiClient) -> None:
+    cases = {
+        "limit=0": ("query.limit", "expected an integer from 1 to 200"),
+        "limit=201": ("query.limit", "expected an integer from 1 to 200"),
+        "limit=ten": ("query.limit", "expected an integer from 1 to 200"),
+        "cursor=not-a-cursor": (
+            "query.cursor",
+            "not a cursor this API handed out (use a page's next_cursor as it is)",
+        ),
+        "status=lost": (
+            "query.status",
+            "expected statuses separated by commas, among: final, header_ready, submitted, "
+            "delivered, already_delivered, parked",
+        ),
+        "status=final,": (
+            "query.status",
+            "expected statuses separated by commas, among: final, header_ready, submitted, "
+            "delivered, already_delivered, parked",
+        ),
+        "dst_chain_id=7": ("query.dst_chain_id", "no configured chain has this id"),
+    }
+    for query, error in cases.items():
+        answer = await api.get(f"/v1/transfers?{query}")
+        assert answer.status == 400, query
+        assert [(e["field"], e["message"]) for e in answer.body["errors"]] == [error], query
+
+
+async def test_transfer_pages_split_messages_recorded_together(
+    api: ApiClient, store: Store
+) -> None:
+    # One scan: every message has the same creation time; the cursor's id orders them.
+    items = [hub_message(n, block=10) for n in range(1, 5)]
+    await scan(store, items, chain=HUB)
+    seen: list[str] = []
+    query = "/v1/transfers?limit=1"
+    while True:
+        page = (await api.get(query)).body
+        seen += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        query = f"/v1/transfers?limit=1&cursor={page['next_cursor']}"
+    assert seen == sorted((hx(item.id) for item in items), reverse=True)
