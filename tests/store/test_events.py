@@ -325,14 +325,20 @@ async def test_the_listener_survives_a_lost_connection(
     async with await psycopg.AsyncConnection.connect(
         _conninfo(pg_store_url), autocommit=True
     ) as admin:
-        await admin.execute(
+        cur = await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE query LIKE 'LISTEN xgate_events%' AND pid <> pg_backend_pid()"
             " AND datname = current_database()"
         )
-    await asyncio.sleep(0.2)
-    waiting = asyncio.create_task(store.wait_for_events(0, 30))
-    await asyncio.sleep(0.5)
+        assert await cur.fetchall() == [(True,)]  # the store's one listening connection
+    # An event committed while nobody listens is found by the next wait (it reads the log
+    # after listening again); a later one wakes it through the new connection.
     await scan(other, [new_message(1)])
+    assert await store.wait_for_events(0, 10) is True
+    waiting = asyncio.create_task(store.wait_for_events(1, 30))
+    await asyncio.sleep(0.5)
+    assert not waiting.done()
+    await scan(other, [new_message(2)])
     assert await asyncio.wait_for(waiting, 10) is True
-    assert [e.id for e in await store.events_after(0, 10)] == [1]
+    assert store._listener is not None and store._listener._generation == 2  # reconnected
+    assert [e.id for e in await store.events_after(0, 10)] == [1, 2]
