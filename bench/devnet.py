@@ -11,11 +11,20 @@ with 1,000 addresses over the whole chain, batches of 100 eth_estimateGas) to a 
 the bench reports the block interval measured meanwhile against the configured one (target:
 within 10%).
 
+Then (or alone, with ``--reads-only``) a read-latency run: a 1 s block node mines ``--count``
+ERC-20 transfers pushed in batches (blocks of up to 1,000 contract calls, seconds of py-evm
+each) while ``READERS`` clients poll like a watcher (eth_blockNumber, then eth_getBlockByNumber
+of that number, every 20 ms); the bench reports p50/p99/max of both reads. A node that seals on
+its event loop answers nothing while it builds a block; one that seals on a producer thread
+keeps answering.
+
 Figures (``--json``): ``transfers_per_s``, ``erc20_transfers_per_s``, ``block_interval_s``,
 ``block_latency_s``, the same rates in instant mode (``*_instant``), and under load
 ``load_block_interval_s``, ``load_max_gap_s``, ``load_requests``, ``load_deviation_pct``, and
 ``pool_select_s``: how long the pool takes to select a block from 5,000 transactions whose nonces
-arrived in reverse (it runs on the sealing loop; target: under 1 s).
+arrived in reverse (it runs on the sealing loop; target: under 1 s); under mining
+``reads_block_number_{p50,p99,max}_ms``, ``reads_get_block_{p50,p99,max}_ms``, ``reads_samples``,
+``reads_blocks`` and ``reads_max_block_txs``.
 """
 
 from __future__ import annotations
@@ -92,7 +101,8 @@ async def _transfers(client: NodeRpc, count: int) -> float:
     return len(raws) / await _push_and_wait(client, raws, finals)
 
 
-async def _erc20(client: NodeRpc, count: int) -> float:
+async def _deploy_token(client: NodeRpc) -> tuple[str, int]:
+    """Deploy the dev ERC-20 from account 9; (token address, the owner's next nonce)."""
     node = client.node
     owner = node.accounts[9]
     nonce = await client.nonce(owner.hex_address, "pending")
@@ -102,24 +112,118 @@ async def _erc20(client: NodeRpc, count: int) -> float:
     while await client.nonce(owner.hex_address, "latest") <= nonce:
         await asyncio.sleep(0.05)
     assert len(await client.call("eth_getCode", token, "latest")) > 2, "token not deployed"
+    return token, nonce + 1
+
+
+def _sign_erc20(node: Any, token: str, first_nonce: int, count: int) -> list[bytes]:
+    """``count`` ERC-20 transfers from account 9 (nonces from ``first_nonce``)."""
     selector = keccak(b"transfer(address,uint256)")[:4]
-    progress(f"signing {count} ERC-20 transfers...")
     raws = []
     for i in range(count):
         to = node.accounts[i % 9].address
         data = selector + abi_encode(["address", "uint256"], [to, 1 + i])
         raws.append(
             _sign(
-                owner,
+                node.accounts[9],
                 node.chain_id,
-                nonce + 1 + i,
+                first_nonce + i,
                 to=to_checksum_address(token),
                 data=data,
                 gas=60_000,
             )
         )
+    return raws
+
+
+async def _erc20(client: NodeRpc, count: int) -> float:
+    node = client.node
+    owner = node.accounts[9]
+    token, first = await _deploy_token(client)
+    progress(f"signing {count} ERC-20 transfers...")
+    raws = _sign_erc20(node, token, first, count)
     progress("sending ERC-20 transfers...")
-    return count / await _push_and_wait(client, raws, {owner.hex_address: nonce + 1 + count})
+    return count / await _push_and_wait(client, raws, {owner.hex_address: first + count})
+
+
+READERS = 2
+READ_PAUSE_S = 0.02
+
+
+async def _reader(
+    client: NodeRpc, stop: asyncio.Event, samples: dict[str, list[float]], sizes: dict[int, int]
+) -> None:
+    """Poll like a watcher until ``stop``: the head number, then that block."""
+    while not stop.is_set():
+        start = time.perf_counter()
+        head = await client.head()
+        middle = time.perf_counter()
+        block = await client.block(head)
+        samples["block_number"].append(middle - start)
+        samples["get_block"].append(time.perf_counter() - middle)
+        if block is None:
+            raise RuntimeError(f"block {head} was announced but is not served")
+        sizes[head] = len(block["transactions"])
+        await asyncio.sleep(READ_PAUSE_S)
+
+
+def _ms_quantiles(values: list[float]) -> tuple[float, float, float]:
+    """(p50, p99, max) of ``values`` (seconds) in milliseconds."""
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return 1000 * statistics.median(ordered), 1000 * p99, 1000 * ordered[-1]
+
+
+async def run_reads(count: int) -> dict[str, Any]:
+    """Read latency while a 1 s block node mines ``count`` ERC-20 transfers."""
+    figures: dict[str, Any] = {"reads_count": count}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+        progress("starting a consortium devnet node (1 s blocks) for reads under mining...")
+        async with start_consortium(config={"block_time": 1.0}) as node:
+            client = NodeRpc(node, session)
+            token, first = await _deploy_token(client)
+            progress(f"signing {count} ERC-20 transfers...")
+            raws = _sign_erc20(node, token, first, count)
+            samples: dict[str, list[float]] = {"block_number": [], "get_block": []}
+            sizes: dict[int, int] = {}
+            stop = asyncio.Event()
+            readers = [
+                asyncio.create_task(_reader(NodeRpc(node, session), stop, samples, sizes))
+                for _ in range(READERS)
+            ]
+            progress("sending ERC-20 transfers while readers poll...")
+            try:
+                await _push_and_wait(client, raws, {node.accounts[9].hex_address: first + count})
+            finally:
+                stop.set()
+                await asyncio.gather(*readers)
+    for name in ("block_number", "get_block"):
+        p50, p99, worst = _ms_quantiles(samples[name])
+        figures.update(
+            {
+                f"reads_{name}_p50_ms": p50,
+                f"reads_{name}_p99_ms": p99,
+                f"reads_{name}_max_ms": worst,
+            }
+        )
+    figures["reads_samples"] = len(samples["block_number"])
+    figures["reads_blocks"] = sum(1 for n in sizes.values() if n)
+    figures["reads_max_block_txs"] = max(sizes.values(), default=0)
+    return figures
+
+
+def _read_rows(figures: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
+    return [
+        (
+            method,
+            figures[f"reads_{name}_p50_ms"],
+            figures[f"reads_{name}_p99_ms"],
+            figures[f"reads_{name}_max_ms"],
+        )
+        for method, name in (
+            ("eth_blockNumber", "block_number"),
+            ("eth_getBlockByNumber", "get_block"),
+        )
+    ]
 
 
 async def _block_interval(client: NodeRpc, blocks: int = 4) -> float:
@@ -272,7 +376,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=2000, help="transactions per run (2000)")
     parser.add_argument("--load-seconds", type=float, default=60.0, help="load run length (60)")
     parser.add_argument("--load-only", action="store_true", help="only the load run")
+    parser.add_argument(
+        "--reads-only", action="store_true", help="only the read-latency run under mining"
+    )
     args = parser.parse_args(argv)
+    if args.reads_only:
+        reads = asyncio.run(run_reads(args.count))
+        emit(
+            reads,
+            args.json,
+            title=(
+                f"consortium devnet reads (ms) while mining {args.count} ERC-20 transfers, "
+                f"1 s blocks of up to {reads['reads_max_block_txs']} txs"
+            ),
+            rows=_read_rows(reads),
+            headers=("read", "p50 ms", "p99 ms", "max ms"),
+        )
+        return 0
     load = asyncio.run(run_load(args.load_seconds))
     load_rows = [
         ("configured block interval (s)", load["configured_block_time_s"]),
@@ -290,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             headers=("figure", "value"),
         )
         return 0
-    figures = {**asyncio.run(run(args.count)), **load}
+    figures = {**asyncio.run(run(args.count)), **asyncio.run(run_reads(args.count)), **load}
     rows = [
         ("simple transfers/s", figures["transfers_per_s"], figures["transfers_per_s_instant"]),
         (
@@ -303,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
         ("block interval under load (s)", figures["load_block_interval_s"], "n/a"),
         ("longest gap under load (s)", figures["load_max_gap_s"], "n/a"),
         ("pool select, 5,000 reversed txs (s, target < 1)", figures["pool_select_s"], "n/a"),
+        *(
+            (f"{method} under mining, p50/p99/max (ms)", f"{p50:.0f}/{p99:.0f}/{worst:.0f}", "n/a")
+            for method, p50, p99, worst in _read_rows(figures)
+        ),
     ]
     emit(
         figures,

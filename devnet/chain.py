@@ -1,10 +1,14 @@
 """The devnet chain: py-evm execution, QBFT sealing, transaction pool, votes and allowlist.
 
-Everything here is synchronous. Only the event loop of ``devnet.server`` writes (block
-production, the pool, votes); read-only queries (eth_call, eth_getLogs ...) also run on worker
-threads. They read immutable data (content-addressed trie nodes, sealed headers, blocks and
-receipts by number up to ``head``), and ``head`` is replaced only after a block is persisted;
-the block and receipt caches take a lock.
+Everything here is synchronous and has one writer at a time: ``devnet.server`` seals blocks
+on its producer thread and runs the other changes (pool, votes, allowlist, clock) on its event
+loop, never both at once. Reads run meanwhile, on the loop and on worker threads, and see
+either the previous head or the new one with all of it: they read immutable data
+(content-addressed trie nodes, sealed headers, blocks and receipts by number or hash up to
+``head``), and ``seal_block`` publishes ``head`` only after the block, its transactions,
+receipts and sealed extraData are stored, then removes the block's transactions from the pool
+(a pooled transaction is never missing from both the pool and the chain). The block and
+receipt caches take a lock. SQLite belongs to the thread that opened it (``flush``: the loop).
 
 Block hashes. py-evm stores each header with the *filtered* QBFT extraData (round 0, no
 seals), so its own keccak(header) is exactly the Besu QBFT block hash and parent links work
@@ -123,6 +127,7 @@ class DevnetChain:
         self._block_cache: OrderedDict[int, BlockAPI] = OrderedDict()
         self._receipt_cache: OrderedDict[int, tuple[ReceiptAPI, ...]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._unflushed: dict[int, bytes] = {}  # sealed extraData of blocks not yet flushed
         if self.db.kv:
             self._restore()
         else:
@@ -193,7 +198,7 @@ class DevnetChain:
         return meta
 
     def close(self) -> None:
-        self.store.flush(self.db, None, self._meta())
+        self.flush()
         self.store.close()
 
     # --- block production --------------------------------------------------------------------
@@ -217,8 +222,23 @@ class DevnetChain:
         return max(int(time.time()) + self.time_offset, int(self.head.timestamp) + 1)
 
     def produce_block(self, allow_empty: bool = True) -> SealedBlock | None:
-        """Seal one block with the executable pool transactions. With ``allow_empty=False``,
-        return None instead of sealing a block without transactions."""
+        """Seal one block with the executable pool transactions and persist it. With
+        ``allow_empty=False``, return None instead of sealing a block without transactions."""
+        try:
+            return self.seal_block(allow_empty)
+        finally:
+            self.flush()
+
+    def flush(self) -> None:
+        """Persist what changed since the last flush (blocks sealed by ``seal_block``, votes,
+        allowlist, clock) in one SQLite transaction. On the thread that opened the store."""
+        sealed, self._unflushed = self._unflushed, {}
+        self.store.flush(self.db, sealed, self._meta())
+
+    def seal_block(self, allow_empty: bool = True) -> SealedBlock | None:
+        """``produce_block`` without writing SQLite (``flush`` does): the part the server runs
+        on its producer thread. Readers see the new block once ``head`` is published, with its
+        transactions, receipts and sealed extraData already stored."""
         parent = self.head
         number = parent.block_number + 1
         timestamp = self.next_timestamp()
@@ -273,11 +293,19 @@ class DevnetChain:
                     )
             self.pending_votes.prune(self.tally)
         self.sealed_extra[number] = sealed_extra
-        for ptx in (*applied, *stale, *dropped):
-            self.pool.remove(ptx.hash)
+        self._unflushed[number] = sealed_extra
+        # Readers find the block and receipts as built (transactions with their senders
+        # recovered) instead of decoding them again on the event loop.
+        self._remember(self._block_cache, number, block)
+        self._remember(self._receipt_cache, number, tuple(receipts))
+        # Publish last: a reader holding the old head never looks past it (header_by_number,
+        # header_by_hash and transaction_location stop at ``head``); one reference assignment.
         self.head = block.header
         self._head_state = None
-        self.store.flush(self.db, {number: sealed_extra}, self._meta())
+        # Only then leave the pool: a reader that misses a transaction in the pool finds it
+        # mined (eth_getTransactionByHash looks in the pool first).
+        for ptx in (*applied, *stale, *dropped):
+            self.pool.remove(ptx.hash)
         sealed_block = SealedBlock(number, block.hash, len(applied), coinbase, round_, len(dropped))
         log.info(
             "sealed block %d: %d txs, proposer 0x%s, round %d%s",
@@ -343,9 +371,13 @@ class DevnetChain:
     # --- transactions ------------------------------------------------------------------------
 
     def head_state(self) -> StateAPI:
-        if self._head_state is None or self._head_state[0] != self.head.hash:
-            self._head_state = (self.head.hash, self.chain.get_vm(self.head).state)
-        return self._head_state[1]
+        return self._state_of_head(self.head)  # read once: a new head may be published
+
+    def _state_of_head(self, head: BlockHeaderAPI) -> StateAPI:
+        cached = self._head_state
+        if cached is None or cached[0] != head.hash:
+            cached = self._head_state = (head.hash, self.chain.get_vm(head).state)
+        return cached[1]
 
     def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
         try:
@@ -537,6 +569,8 @@ class DevnetChain:
             header = self.chain.get_block_header_by_hash(EthHash(block_hash))
         except (HeaderNotFound, ValidationError):
             return None
+        if header.block_number > self.head.block_number:
+            return None  # stored by a block being sealed, not yet published
         return header
 
     def block(self, header: BlockHeaderAPI) -> BlockAPI:
@@ -576,5 +610,5 @@ class DevnetChain:
 
     def state_at(self, header: BlockHeaderAPI) -> StateAPI:
         if header.hash == self.head.hash:
-            return self.head_state()
+            return self._state_of_head(header)
         return self.chain.get_vm(header).state

@@ -1256,6 +1256,37 @@ EXPENSIVE: Final = frozenset(
         "eth_getBlockReceipts",
     }
 )
+# Methods that change the node (pool, votes, allowlist, clock, filters, blocks) or read what
+# block production changes while it runs (the pending nonce, the pending votes): the server
+# runs them one at a time with block production (``devnet.server``). Everything else reads
+# sealed data and does not wait for a block being built.
+SERIALISED: Final = frozenset(
+    {
+        "eth_sendRawTransaction",
+        "eth_sendTransaction",
+        "qbft_proposeValidatorVote",
+        "qbft_discardValidatorVote",
+        "qbft_getPendingVotes",
+        "perm_addAccountsToAllowlist",
+        "perm_removeAccountsFromAllowlist",
+        "evm_mine",
+        "evm_increaseTime",
+        "eth_newFilter",
+        "eth_newBlockFilter",
+        "eth_newPendingTransactionFilter",
+        "eth_uninstallFilter",
+    }
+)
+
+
+def serialised(method: str, params: Any) -> bool:
+    """Whether ``method`` runs one at a time with block production (``SERIALISED``, and
+    eth_getTransactionCount of the "pending" block: the pool and the head nonce together)."""
+    if method == "eth_getTransactionCount":
+        return isinstance(params, list) and len(params) > 1 and params[1] == "pending"
+    return method in SERIALISED
+
+
 GAS_PER_UNIT: Final = 1_000_000  # ~0.25 s of py-evm execution on the dev machine
 BLOCKS_PER_UNIT: Final = 100
 

@@ -1,14 +1,17 @@
 """HTTP JSON-RPC server of the devnet node (aiohttp) and its block producer.
 
-Threads. Block production and every request that changes the node (transactions, votes,
-allowlist, filters) run on the event loop, one at a time, so the chain is written by one
-thread only. Requests whose work grows with their parameters (``devnet.rpc.EXPENSIVE``:
-eth_call, eth_estimateGas, eth_getLogs, ...) are read-only and run on ``rpc_workers`` worker
-threads, at most that many at once; they read content-addressed trie nodes and immutable
-headers, so a block sealed meanwhile does not disturb them. The loop stays free to seal on
-time: under the GIL a busy worker hands the interpreter back every few milliseconds, and a
-block takes a few milliseconds to seal. Large bodies are parsed and large answers encoded on
-the workers too.
+Threads. One producer thread builds blocks (py-evm takes a second or more for a block of many
+contract calls); the loop then writes them to SQLite (the connection is the loop's). One
+asyncio lock (``write_lock``) keeps one writer: sealing holds it, and so does every request
+that changes the node or reads what sealing changes (``devnet.rpc.serialised``: raw
+transactions, votes, allowlist, filters, evm_* helpers, the pending nonce); those run on the
+loop, one batch item at a time, and wait for a block being built (evm_mine seals on the loop).
+Other requests read sealed data and never wait: bounded lookups on the loop, the
+``devnet.rpc.EXPENSIVE`` ones (eth_call, eth_getLogs, ...) on ``rpc_workers`` worker threads,
+at most that many at once. The producer publishes ``head`` last (``devnet.chain``), so a reader
+sees the previous head or the new one with all its data; the new block and receipts are cached
+as built, not decoded again on the loop. Under the GIL the producer hands the interpreter back
+every few milliseconds. Large bodies are parsed and large answers encoded on the workers.
 
 Budgets. A body is at most ``max_request_bytes`` (else HTTP 413) and ``max_json_depth`` deep
 (else -32700 naming the depth), parsed with ``adapters.jsonlimits.loads_bounded``. A batch has
@@ -20,8 +23,9 @@ Block production:
 - ``block_time`` > 0 and not ``instant_seal``: a block every ``block_time`` seconds, empty or
   not (like Besu QBFT);
 - ``instant_seal``: after each request (or JSON-RPC batch) that pooled transactions, seal
-  blocks until the pool has nothing executable, before answering; so a batch of many raw
-  transactions lands in as few blocks as the gas limit allows.
+  blocks (on the producer thread) until the pool has nothing executable, before answering; so
+  a batch of many raw transactions lands in as few blocks as the gas limit allows (requests
+  answered meanwhile do not seal).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from adapters.jsonlimits import loads_bounded
 from devnet import errors
 from devnet.chain import DevnetChain
 from devnet.errors import RpcMethodError
-from devnet.rpc import EXPENSIVE, RpcApi, request_cost
+from devnet.rpc import EXPENSIVE, RpcApi, request_cost, serialised
 
 log = logging.getLogger("devnet.server")
 
@@ -101,6 +105,10 @@ class DevnetServer:
         self.app.cleanup_ctx.append(self._workers_ctx)
         self.workers: ThreadPoolExecutor | None = None
         self.slots: asyncio.Semaphore | None = None
+        self.producer: ThreadPoolExecutor | None = None
+        # Held while a block is sealed and by every request that changes the node
+        # (``devnet.rpc.serialised``): one writer at a time.
+        self.write_lock = asyncio.Lock()
 
     async def _workers_ctx(self, app: web.Application) -> Any:
         workers = self.chain.config.rpc_workers
@@ -110,6 +118,7 @@ class DevnetServer:
         self.workers.shutdown(wait=True, cancel_futures=True)
 
     async def _producer_ctx(self, app: web.Application) -> Any:
+        self.producer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devnet-producer")
         task = None
         cfg = self.chain.config
         if not cfg.instant_seal and cfg.block_time > 0:
@@ -119,6 +128,7 @@ class DevnetServer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.producer.shutdown(wait=True)  # the chain is closed after this: no block half-sealed
 
     async def _produce_periodically(self, interval: float) -> None:
         loop = asyncio.get_running_loop()
@@ -126,12 +136,37 @@ class DevnetServer:
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             try:
-                self.chain.produce_block()
+                await self._seal(allow_empty=True)
             except Exception:  # keep producing: one bad block attempt must not stop the chain
                 log.exception("block production failed")
             self.api.expire_filters()
             # A block that took longer than the interval is followed at once, without a burst.
             next_at = max(next_at + interval, loop.time())
+
+    async def _seal(self, allow_empty: bool) -> None:
+        """On the producer thread, seal one block, empty or not (``allow_empty``), or else
+        blocks until the pool has nothing executable; then flush them here (SQLite belongs to
+        the loop's thread). The write lock is held throughout; reads go on meanwhile."""
+        async with self.write_lock:
+            try:
+                sealed = await self._on_producer(self.chain.seal_block, allow_empty)
+                while sealed is not None and not allow_empty:
+                    sealed = await self._on_producer(self.chain.seal_block, allow_empty)
+            finally:
+                self.chain.flush()
+
+    async def _on_producer(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the producer thread. A cancelled caller still waits for it to end,
+        so the write lock is never released while the producer writes."""
+        assert self.producer is not None
+        future = asyncio.get_running_loop().run_in_executor(self.producer, fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({future})
+            raise
 
     async def _offload(self, fn: Any, *args: Any) -> Any:
         assert self.workers is not None and self.slots is not None
@@ -174,17 +209,19 @@ class DevnetServer:
                     f"batch costs {cost} units, at most {cfg.max_batch_cost}",
                 )
             answers = []
+            pooled = False
             for item in payload:
-                answer = await self._one(item)
+                answer, pooled_one = await self._one(item)
+                pooled |= pooled_one
                 if answer is not None:
                     answers.append(answer)
                 await asyncio.sleep(0)  # let the producer in between the requests of a batch
-            self._seal_if_instant()
+            await self._seal_if_instant(pooled)
             if not answers:  # JSON-RPC 2.0: a batch of notifications gets nothing back
                 return web.Response(status=204)
             return self._reply(await self._encode_answer(answers))
-        answer = await self._one(payload)
-        self._seal_if_instant()
+        answer, pooled = await self._one(payload)
+        await self._seal_if_instant(pooled)
         if answer is None:
             return web.Response(status=204)
         return self._reply(await self._encode_answer(answer))
@@ -203,16 +240,26 @@ class DevnetServer:
             return encoded
         return _encode(answer)
 
-    async def _one(self, req: Any) -> dict[str, Any] | None:
+    async def _one(self, req: Any) -> tuple[dict[str, Any] | None, bool]:
+        """The answer to one request (None for a notification), and whether it pooled a
+        transaction."""
         if not isinstance(req, dict) or not _valid_id(req.get("id")):
-            return _invalid_request(None)
+            return _invalid_request(None), False
         id_ = req.get("id")
         method = req.get("method")
         if not isinstance(method, str) or req.get("jsonrpc", "2.0") != "2.0":
-            return _invalid_request(id_)
+            return _invalid_request(id_), False
+        pooled = False
         try:
             if method in EXPENSIVE:
                 result = await self._offload(self.api.call, method, req.get("params"))
+            elif serialised(method, req.get("params")):
+                async with self.write_lock:  # waits for a block being sealed
+                    self.api.accepted_tx = False
+                    try:
+                        result = self.api.call(method, req.get("params"))
+                    finally:
+                        pooled = self.api.accepted_tx
             else:
                 result = self.api.call(method, req.get("params"))
         except RpcMethodError as exc:
@@ -224,16 +271,13 @@ class DevnetServer:
             answer = _error(id_, errors.INTERNAL_ERROR, "Internal error")
         else:
             answer = {"jsonrpc": "2.0", "id": id_, "result": result}
-        return answer if "id" in req else None
+        return (answer if "id" in req else None), pooled
 
-    def _seal_if_instant(self) -> None:
-        if not self.api.accepted_tx:
-            return
-        self.api.accepted_tx = False
-        if not self.chain.config.instant_seal:
-            return
-        while self.chain.produce_block(allow_empty=False) is not None:
-            pass
+    async def _seal_if_instant(self, pooled: bool) -> None:
+        # Only the request that pooled seals: a read answered meanwhile does not cut a batch
+        # of raw transactions into several blocks.
+        if pooled and self.chain.config.instant_seal:
+            await self._seal(allow_empty=False)
 
 
 def _large_result(answer: Any) -> bool:
