@@ -46,8 +46,16 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adapters.types import Address, ChainId, Hash32, TxHash
 from gateway.config.model import ChainConfig, Confirmations
+from gateway.domain.events import DeliveryState, Event, EventKind, WebhookDelivery
+from gateway.domain.events import Webhook as WebhookRecord
 from gateway.domain.messages import MessageId
-from gateway.domain.status import MessageCursor, MessageRecord, MessageStatus, StatusChange
+from gateway.domain.status import (
+    MessageCursor,
+    MessageRecord,
+    MessageStatus,
+    StatusChange,
+    SwapState,
+)
 
 __all__ = [
     "MAX_CHAIN_ID",
@@ -58,10 +66,19 @@ __all__ = [
     "ChainList",
     "ChecksumAddress",
     "Cursor",
+    "DeadLetterPath",
+    "DeadLettersQuery",
+    "Delivery",
+    "DeliveryList",
+    "EventIdParam",
+    "EventItem",
+    "EventsQuery",
     "FieldErrorItem",
     "FinalityPolicy",
     "Hash32Hex",
     "HexBytes",
+    "KindList",
+    "MessageEventData",
     "MessageIdHex",
     "NoBody",
     "NoParams",
@@ -69,6 +86,7 @@ __all__ = [
     "ProblemDetails",
     "StatusChangeItem",
     "StatusList",
+    "SwapEventData",
     "Transfer",
     "TransferPage",
     "TransferPath",
@@ -79,7 +97,13 @@ __all__ = [
     "Uint64",
     "Uint256",
     "UtcTime",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookCreated",
+    "WebhookList",
+    "WebhookPath",
     "encode_cursor",
+    "parse_event_id",
 ]
 
 MAX_CHAIN_ID = 2**63 - 1  # the store keeps chain ids as BIGINT
@@ -673,3 +697,242 @@ class ProblemDetails(ApiModel):
     errors: list[FieldErrorItem] | None = Field(
         default=None, description="every bad field of a validation problem"
     )
+
+
+# --- events and webhooks (docs/api.md §3) ------------------------------------------------------
+
+_EVENT_ID_TEXT = re.compile(r"^(?:0|[1-9][0-9]{0,18})$")
+_KINDS = ", ".join(k.value for k in EventKind)
+
+
+def _event_id(value: Any, info: ValidationInfo) -> int:
+    given = _is_int(value) and not _from_text(info)
+    if not given and not (isinstance(value, str) and _EVENT_ID_TEXT.match(value)):
+        raise PydanticCustomError("event_id", "expected an event id: a decimal integer >= 0")
+    number = int(value)
+    if number > MAX_CHAIN_ID:
+        raise PydanticCustomError("event_id", "expected an event id: a decimal integer >= 0")
+    return number
+
+
+EventIdParam = Annotated[
+    int,
+    PlainValidator(_event_id),
+    WithJsonSchema(
+        {"type": "integer", "minimum": 0, "maximum": MAX_CHAIN_ID, "description": "an event id"}
+    ),
+]
+
+
+def parse_event_id(text: str) -> int | None:
+    """An event id given as text (``Last-Event-ID``), None when it is not one."""
+    if not _EVENT_ID_TEXT.match(text) or int(text) > MAX_CHAIN_ID:
+        return None
+    return int(text)
+
+
+def _kinds(value: Any) -> tuple[EventKind, ...]:
+    if isinstance(value, tuple | list) and all(isinstance(v, EventKind) for v in value):
+        return tuple(value)
+    if isinstance(value, str):
+        try:
+            return tuple(dict.fromkeys(EventKind(part) for part in value.split(",")))
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "kinds", "expected event kinds separated by commas, among: {all}", {"all": _KINDS}
+    )
+
+
+KindList = Annotated[
+    tuple[EventKind, ...],
+    PlainValidator(_kinds),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^({0})(,({0}))*$".format("|".join(k.value for k in EventKind)),
+            "description": f"event kinds separated by commas, among: {_KINDS}",
+        }
+    ),
+]
+
+
+class EventsQuery(ApiModel):
+    """Where the stream starts: after ``Last-Event-ID`` (the header a reconnecting client
+    sends; it wins over ``after``), else after ``after``, else at the current end of the log
+    (only events from now on). ``kinds`` keeps the events of those kinds."""
+
+    after: EventIdParam | None = Field(
+        default=None, description="start after this event id (0: from the first event)"
+    )
+    kinds: KindList | None = None
+
+
+class MessageEventData(ApiModel):
+    """A message's status changed (``kind`` ``message``)."""
+
+    status: MessageStatus
+    old_status: MessageStatus | None = Field(description="null when it was first recorded")
+    src_chain_id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+    dst_chain_id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+    tx_hash: TxHashHex | None = Field(description="the transaction of this step, if any")
+    tracking_id: str | None
+    detail: str | None
+
+
+class SwapEventData(ApiModel):
+    """A swap was recorded or its state changed (``kind`` ``swap``)."""
+
+    state: SwapState
+    old_state: SwapState | None = Field(description="null when it was first recorded")
+    initiator_chain_id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+    participant_chain_id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+    txs: dict[str, TxHashHex] = Field(
+        description="the legs' transactions known so far, e.g. initiator_leg_lock_tx"
+    )
+    detail: str | None
+
+
+def _opt(kind: Callable[[Any], Any], value: Any) -> Any:
+    return None if value is None else kind(value)
+
+
+def _tx_hash(value: Any) -> TxHash:
+    return TxHash(bytes.fromhex(str(value).removeprefix("0x")))
+
+
+class EventItem(ApiModel):
+    """One event of the log: the ``data:`` line of ``GET /v1/events`` and the body of a
+    webhook post. ``id`` orders events; clients de-duplicate by it (delivery is at least
+    once). ``ref`` is the message id (``kind`` ``message``) or the swap id (``swap``)."""
+
+    id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+    kind: EventKind
+    ref: Hash32Hex
+    created_at: UtcTime
+    data: MessageEventData | SwapEventData
+
+    @classmethod
+    def from_event(cls, event: Event) -> EventItem:
+        d = event.data
+        data: MessageEventData | SwapEventData
+        if event.kind is EventKind.MESSAGE:
+            data = MessageEventData(
+                status=MessageStatus(d["status"]),
+                old_status=_opt(MessageStatus, d.get("old_status")),
+                src_chain_id=d["src_chain_id"],
+                dst_chain_id=d["dst_chain_id"],
+                tx_hash=_opt(_tx_hash, d.get("tx_hash")),
+                tracking_id=d.get("tracking_id"),
+                detail=d.get("detail"),
+            )
+        else:
+            data = SwapEventData(
+                state=SwapState(d["state"]),
+                old_state=_opt(SwapState, d.get("old_state")),
+                initiator_chain_id=d["initiator_chain_id"],
+                participant_chain_id=d["participant_chain_id"],
+                txs={k: _tx_hash(v) for k, v in dict(d.get("txs") or {}).items()},
+                detail=d.get("detail"),
+            )
+        return cls(
+            id=event.id,
+            kind=event.kind,
+            ref=Hash32(event.ref),
+            created_at=event.created_at,
+            data=data,
+        )
+
+
+WEBHOOK_URL_MAX = 2048
+
+
+class WebhookCreate(ApiModel):
+    """A URL to post the events of ``kinds`` to. ``https`` only; plain ``http`` to a loopback
+    address (127.0.0.0/8, ::1, localhost) only on a gateway started for development
+    (``xgate api --dev-webhooks``). User info and fragments are refused."""
+
+    url: Annotated[str, Field(min_length=1, max_length=WEBHOOK_URL_MAX)]
+    kinds: Annotated[list[EventKind], Field(min_length=1, max_length=len(EventKind))]
+
+
+class Webhook(ApiModel):
+    """A registered webhook (its secret is shown once, when it is created)."""
+
+    id: Annotated[int, Field(ge=1)]
+    key_id: str = Field(description="the API key that registered it")
+    url: str
+    kinds: list[EventKind]
+    created_at: UtcTime
+    disabled_at: UtcTime | None = Field(default=None, description="set once it is deleted")
+
+    @classmethod
+    def from_record(cls, hook: WebhookRecord) -> Webhook:
+        return cls(
+            id=hook.id,
+            key_id=hook.key_id,
+            url=hook.url,
+            kinds=sorted(hook.kinds),
+            created_at=hook.created_at,
+            disabled_at=hook.disabled_at,
+        )
+
+
+class WebhookCreated(Webhook):
+    """The new webhook and its signing secret, shown here only: keep it to verify the posts
+    (``X-Xgate-Signature``, docs/api.md §3)."""
+
+    secret: str
+
+
+class WebhookList(ApiModel):
+    """The caller's webhooks that are not deleted, oldest first (an operator's: everyone's)."""
+
+    items: list[Webhook]
+
+
+class WebhookPath(ApiModel):
+    id: EventIdParam = Field(description="the webhook's id")
+
+
+class DeadLetterPath(ApiModel):
+    webhook_id: EventIdParam = Field(description="the webhook's id")
+    event_id: EventIdParam = Field(description="the event's id")
+
+
+class DeadLettersQuery(ApiModel):
+    webhook_id: EventIdParam | None = Field(default=None, description="of this webhook only")
+    limit: PageLimit = PAGE_LIMIT_DEFAULT
+
+
+class Delivery(ApiModel):
+    """One event for one webhook: ``pending`` (due at ``next_at``), ``delivered`` or ``dead``
+    (every attempt failed; an operator may replay it). ``attempts`` counts failed posts."""
+
+    webhook_id: Annotated[int, Field(ge=1)]
+    event_id: Annotated[int, Field(ge=1)]
+    state: DeliveryState
+    attempts: Annotated[int, Field(ge=0)]
+    next_at: UtcTime
+    last_error: str | None
+    created_at: UtcTime
+    updated_at: UtcTime
+
+    @classmethod
+    def from_record(cls, delivery: WebhookDelivery) -> Delivery:
+        return cls(
+            webhook_id=delivery.webhook_id,
+            event_id=delivery.event_id,
+            state=delivery.state,
+            attempts=delivery.attempts,
+            next_at=delivery.next_at,
+            last_error=delivery.last_error,
+            created_at=delivery.created_at,
+            updated_at=delivery.updated_at,
+        )
+
+
+class DeliveryList(ApiModel):
+    """Dead-lettered deliveries, oldest event first (at most ``limit``)."""
+
+    items: list[Delivery]

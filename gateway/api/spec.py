@@ -8,24 +8,34 @@
   self-contained HTML page of it (``/docs``, rendered here, no script).
 
 A handler takes one ``Call`` (the request and its parsed parts) and returns its response model;
-errors are ``Problem``s (``problems.py``). The ``scope`` is what an API key needs to call the
+errors are ``Problem``s (``problems.py``). A streaming operation (``Api.add_stream``) answers
+``text/event-stream`` instead: its handler returns an async iterator of ``ServerSentEvent``s
+(problems raised before it returns are answered as usual), each event's ``data`` an instance of
+the declared model, which the document names (``x-xgate-event-data``). The registry writes the
+frames and ends every stream when the application shuts down, so open streams never hold the
+shutdown. The ``scope`` is what an API key needs to call the
 operation (docs/api.md §2): the auth layer reads it from ``OPERATION_KEY`` on the request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from adapters.errors import XgateError
 from gateway.api.models import NoBody, ProblemDetails
 from gateway.api.problems import (
     PROBLEM_CONTENT_TYPE,
+    REQUEST_ID_KEY,
     FieldError,
     Location,
     Problem,
@@ -35,16 +45,22 @@ from gateway.api.problems import (
 from gateway.domain.apikeys import Scope
 
 __all__ = [
+    "EVENT_STREAM",
     "OPERATION_KEY",
     "VALIDATION_CONTEXT_KEY",
     "Api",
     "Call",
     "Operation",
     "Scope",
+    "ServerSentEvent",
 ]
 
+log = logging.getLogger(__name__)
+
 REF_TEMPLATE = "#/components/schemas/{model}"
-JSON = "application/json"
+MediaType = Literal["application/json", "text/event-stream"]
+JSON: MediaType = "application/json"
+EVENT_STREAM: MediaType = "text/event-stream"
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -63,6 +79,35 @@ class Call(Generic[P, Q, B]):
     path: P
     query: Q
     body: B
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    """One frame of a ``text/event-stream`` answer: an event (``id``, ``event``, ``data`` as
+    one line of JSON), a ``retry`` hint for reconnecting clients, or a ``comment`` alone (a
+    keep-alive, which clients ignore)."""
+
+    data: BaseModel | None = None
+    id: int | None = None
+    event: str | None = None
+    retry_ms: int | None = None
+    comment: str | None = None
+
+    def encode(self) -> bytes:
+        lines: list[str] = []
+        if self.comment is not None:
+            lines += [f": {line}" for line in self.comment.splitlines() or [""]]
+        if self.retry_ms is not None:
+            lines.append(f"retry: {self.retry_ms}")
+        if self.id is not None:
+            lines.append(f"id: {self.id}")
+        if self.event is not None:
+            if "\n" in self.event or "\r" in self.event:
+                raise ValueError("an event name is one line")
+            lines.append(f"event: {self.event}")
+        if self.data is not None:
+            lines.append(f"data: {self.data.model_dump_json()}")  # JSON: one line
+        return ("\n".join(lines) + "\n\n").encode()
 
 
 # The problems every operation may answer, with what they mean.
@@ -89,7 +134,11 @@ class Operation(Generic[P, Q, B, R]):
 
     method: Method
     path: str
-    handler: Callable[[Call[P, Q, B]], Awaitable[R]]
+    # Answers ``response`` (JSON), or the frames of an event stream (``media_type``).
+    handler: (
+        Callable[[Call[P, Q, B]], Awaitable[R]]
+        | Callable[[Call[P, Q, B]], Awaitable[AsyncIterator[ServerSentEvent]]]
+    )
     summary: str
     scope: Scope
     path_params: type[P]
@@ -100,6 +149,11 @@ class Operation(Generic[P, Q, B, R]):
     problems: tuple[int, ...]
     description: str
     tags: tuple[str, ...]
+    media_type: MediaType = JSON
+
+    @property
+    def streams(self) -> bool:
+        return self.media_type == EVENT_STREAM
 
     @property
     def operation_id(self) -> str:
@@ -122,6 +176,8 @@ class Operation(Generic[P, Q, B, R]):
 OPERATION_KEY = web.RequestKey("operation", Operation)
 # The validation context of request models (configured chain ids ...), set by the app.
 VALIDATION_CONTEXT_KEY = web.AppKey("validation_context", Mapping)
+# Set when the application shuts down: every open event stream ends.
+STREAMS_CLOSING_KEY = web.AppKey("streams_closing", asyncio.Event)
 
 
 def _validate(
@@ -152,6 +208,65 @@ def _query(request: web.Request, errors: list[FieldError]) -> tuple[dict[str, st
             repeated.add(f"query.{name}")
             errors.append(FieldError(f"query.{name}", "given more than once"))
     return out, repeated
+
+
+_CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+async def _stream(
+    op: Operation[Any, Any, Any, Any],
+    request: web.Request,
+    frames: AsyncIterator[ServerSentEvent],
+) -> web.StreamResponse:
+    """Write ``frames`` as ``text/event-stream`` until they end, the client goes away or the
+    application shuts down. Once the answer has started an error can only end it: a store
+    that fails mid-stream is logged and the stream ends (the client reconnects with
+    ``Last-Event-ID``)."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": f"{EVENT_STREAM}; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",  # proxies must not buffer the stream
+            "X-Content-Type-Options": "nosniff",
+            "X-Request-Id": request.get(REQUEST_ID_KEY) or "",
+        }
+    )
+    closing = request.app[STREAMS_CLOSING_KEY]
+    closed = asyncio.ensure_future(closing.wait())
+    step: asyncio.Future[ServerSentEvent] | None = None
+    try:
+        await response.prepare(request)
+        while not closing.is_set():
+            step = asyncio.ensure_future(anext(frames))
+            await asyncio.wait({step, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                break  # shutting down: the step is cancelled below
+            try:
+                frame = step.result()
+            except StopAsyncIteration:
+                break
+            if frame.data is not None and type(frame.data) is not op.response:
+                raise TypeError(f"{op.operation_id} streamed {type(frame.data).__name__}")
+            await response.write(frame.encode())
+        with contextlib.suppress(*_CLIENT_GONE):
+            await response.write_eof()
+    except _CLIENT_GONE:
+        pass  # the client went away
+    except XgateError as exc:
+        log.warning("%s stream ended: %s", op.operation_id, exc)
+    except Exception:
+        log.exception("%s stream failed (request %s)", op.operation_id, request.get(REQUEST_ID_KEY))
+    finally:
+        closed.cancel()
+        if step is not None and not step.done():
+            step.cancel()
+            with contextlib.suppress(BaseException):
+                await step
+        aclose = getattr(frames, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+    return response
 
 
 class Api:
@@ -188,23 +303,63 @@ class Api:
         """Declare an operation. ``path_params`` / ``query`` are ``NoParams`` and ``body`` is
         ``NoBody`` when it takes none; ``problems`` are the statuses it may answer beyond the
         common ones (400, 413, 500, 503)."""
-        if any(op.method == method and op.path == path for op in self._operations):
-            raise ValueError(f"{method} {path} is declared twice")
-        op = Operation(
-            method=method,
-            path=path,
-            handler=handler,
-            summary=summary,
-            scope=scope,
-            path_params=path_params,
-            query=query,
-            body=body,
-            response=response,
-            status=status,
-            problems=tuple(problems),
-            description=description or (handler.__doc__ or "").strip(),
-            tags=tuple(tags),
+        return self._declare(
+            Operation(
+                method=method,
+                path=path,
+                handler=handler,
+                summary=summary,
+                scope=scope,
+                path_params=path_params,
+                query=query,
+                body=body,
+                response=response,
+                status=status,
+                problems=tuple(problems),
+                description=description or (handler.__doc__ or "").strip(),
+                tags=tuple(tags),
+            )
         )
+
+    def add_stream(
+        self,
+        path: str,
+        handler: Callable[[Call[P, Q, NoBody]], Awaitable[AsyncIterator[ServerSentEvent]]],
+        *,
+        summary: str,
+        scope: Scope,
+        path_params: type[P],
+        query: type[Q],
+        data: type[R],
+        problems: Sequence[int] = (),
+        description: str = "",
+        tags: Sequence[str] = (),
+    ) -> Operation[P, Q, NoBody, R]:
+        """Declare a ``GET`` answering ``text/event-stream``: the handler validates and looks
+        (raising ``Problem``s as any handler does), then returns the stream's frames; each
+        event's ``data`` is a ``data`` model."""
+        return self._declare(
+            Operation(
+                method="GET",
+                path=path,
+                handler=handler,
+                summary=summary,
+                scope=scope,
+                path_params=path_params,
+                query=query,
+                body=NoBody,
+                response=data,
+                status=200,
+                problems=tuple(problems),
+                description=description or (handler.__doc__ or "").strip(),
+                tags=tuple(tags),
+                media_type=EVENT_STREAM,
+            )
+        )
+
+    def _declare(self, op: Operation[P, Q, B, R]) -> Operation[P, Q, B, R]:
+        if any(o.method == op.method and o.path == op.path for o in self._operations):
+            raise ValueError(f"{op.method} {op.path} is declared twice")
         self._operations.append(op)
         self._document = None
         return op
@@ -212,7 +367,15 @@ class Api:
     # --- serving ----------------------------------------------------------------------------
 
     def install(self, app: web.Application) -> None:
-        """Route every operation, ``/openapi.json`` and ``/docs`` on ``app``."""
+        """Route every operation, ``/openapi.json`` and ``/docs`` on ``app``; end the event
+        streams when ``app`` shuts down."""
+        closing = asyncio.Event()
+        app[STREAMS_CLOSING_KEY] = closing
+
+        async def end_streams(_: web.Application) -> None:
+            closing.set()
+
+        app.on_shutdown.append(end_streams)
         for op in self._operations:
             app.router.add_route(op.method, op.path, self._endpoint(op), name=op.operation_id)
 
@@ -227,8 +390,8 @@ class Api:
 
     def _endpoint(
         self, op: Operation[P, Q, B, R]
-    ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def endpoint(request: web.Request) -> web.Response:
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
             request[OPERATION_KEY] = op
             context = request.app.get(VALIDATION_CONTEXT_KEY) or {}
             errors: list[FieldError] = []
@@ -240,7 +403,14 @@ class Api:
             body = await self._body(op, request, context, errors)
             if errors or path is None or query is None or body is None:
                 raise invalid_request(errors)
-            result = await op.handler(Call(request, path, query, body))
+            call = Call(request, path, query, body)
+            if op.streams:
+                streamer = cast(
+                    Callable[[Call[P, Q, B]], Awaitable[AsyncIterator[ServerSentEvent]]],
+                    op.handler,
+                )
+                return await _stream(op, request, await streamer(call))
+            result = await cast(Callable[[Call[P, Q, B]], Awaitable[R]], op.handler)(call)
             if type(result) is not op.response:
                 raise TypeError(f"{op.operation_id} returned {type(result).__name__}")
             return web.Response(
@@ -316,6 +486,16 @@ class _OpenApiBuilder:
         if op.tags:
             doc["tags"] = list(op.tags)
         parameters = self.parameters(op.path_params, "path") + self.parameters(op.query, "query")
+        if op.streams:  # the header of the SSE protocol that resumes a stream
+            parameters.append(
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "description": "resume after this event id (sent by reconnecting clients)",
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+                }
+            )
         if parameters:
             doc["parameters"] = parameters
         if op.takes_body:
@@ -323,14 +503,25 @@ class _OpenApiBuilder:
                 "required": True,
                 "content": {JSON: {"schema": self.ref(op.body, "validation")}},
             }
-        responses: dict[str, Any] = {
-            str(op.status): {
-                "description": op.response.__doc__.strip().splitlines()[0]
-                if op.response.__doc__
-                else "success",
-                "content": {JSON: {"schema": self.ref(op.response, "serialization")}},
+        summary = op.response.__doc__.strip().splitlines()[0] if op.response.__doc__ else "success"
+        content: dict[str, Any]
+        if op.streams:
+            model = op.response.__name__
+            summary = f"server-sent events, each event's data a {model}"
+            content = {
+                EVENT_STREAM: {
+                    "schema": {
+                        "type": "string",
+                        "description": "text/event-stream: frames of `id:`, `event:` and "
+                        f"`data:` (one line of JSON, a {model}); lines starting with `:` are "
+                        "keep-alive comments",
+                    },
+                    "x-xgate-event-data": self.ref(op.response, "serialization"),
+                }
             }
-        }
+        else:
+            content = {JSON: {"schema": self.ref(op.response, "serialization")}}
+        responses: dict[str, Any] = {str(op.status): {"description": summary, "content": content}}
         for status, text in op.problem_statuses().items():
             responses[str(status)] = {
                 "description": text,
@@ -454,6 +645,11 @@ def render_docs(doc: Mapping[str, Any]) -> str:
             for status, response in op["responses"].items():
                 bodies = ", ".join(
                     f"{_e(ctype)}: {_schema_name(media['schema'])}"
+                    + (
+                        f" (each event's data: {_schema_name(media['x-xgate-event-data'])})"
+                        if "x-xgate-event-data" in media
+                        else ""
+                    )
                     for ctype, media in response.get("content", {}).items()
                 )
                 parts.append(

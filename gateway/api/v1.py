@@ -3,15 +3,20 @@
 - ``GET /v1/chains``: the configured chains (name, chain id, kind, finality policy);
 - ``GET /v1/transfers/{id}``: one message by message id or tracking id, with its history;
 - ``GET /v1/transfers``: messages newest first by chains and statuses, cursor-paged; with
-  ``src_chain_id`` and ``src_tx_hash``, the messages one source transaction sent.
+  ``src_chain_id`` and ``src_tx_hash``, the messages one source transaction sent;
+- ``GET /v1/events``: the event log as server-sent events (``events.py``);
+- webhooks and their dead letters (``webhooks.py``).
 """
 
 from __future__ import annotations
 
+from gateway.api.events import stream_events
 from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.models import (
     Chain,
     ChainList,
+    EventItem,
+    EventsQuery,
     NoBody,
     NoParams,
     Transfer,
@@ -74,6 +79,16 @@ def v1_api() -> Api:
         body=NoBody,
         response=TransferPage,
         tags=["transfers"],
+    )
+    api.add_stream(
+        "/v1/events",
+        stream_events,
+        summary="The event log as server-sent events, from Last-Event-ID or after=",
+        scope=Scope.READ,
+        path_params=NoParams,
+        query=EventsQuery,
+        data=EventItem,
+        tags=["events"],
     )
     return api
 
