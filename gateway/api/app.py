@@ -7,6 +7,10 @@ Besides the ``/v1`` operations (``v1.py``), ``/openapi.json`` and ``/docs`` (``s
   the reason otherwise (readiness: take the instance out of the load balancer);
 - ``/metrics``: Prometheus text (``metrics.py``), on the app's own registry.
 
+Every ``/v1`` operation needs an API key of its scope; state-changing requests of signing
+scopes are signed, POSTs may be made idempotent, each key is rate limited (``auth.py``,
+docs/api.md §2). The ops endpoints, ``/openapi.json`` and ``/docs`` are open.
+
 Every answer carries ``X-Request-Id`` (the caller's when it is a plain token, a new one
 otherwise); every error is a problem document (``problems.py``); request bodies above
 ``max_body_bytes`` (64 KiB) are 413. Each request is logged once on ``gateway.api.access``:
@@ -21,15 +25,24 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from adapters.errors import XgateError
+from gateway.api.auth import (
+    API_KEY_KEY,
+    Security,
+    highest_scope,
+    idempotency_middleware,
+    install_security,
+    security_middleware,
+)
 from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.metrics import ApiMetrics
 from gateway.api.problems import REQUEST_ID_KEY, problem_middleware
-from gateway.api.spec import OPERATION_KEY, VALIDATION_CONTEXT_KEY
+from gateway.api.spec import VALIDATION_CONTEXT_KEY, Api
 from gateway.api.v1 import v1_api
 from gateway.config import XgateConfig
 from gateway.store import Store, migrate
@@ -55,11 +68,22 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     registry: CollectorRegistry | None = None,
     readiness_timeout_s: float = 5.0,
+    api: Api | None = None,
+    clock: Callable[[], datetime] | None = None,
+    rate_clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     """The API on ``store``, whose URL is ``config.store.url``. The caller owns the store
-    (opens it before, closes it after the app)."""
+    (opens it before, closes it after the app). ``api``: the operations (``v1_api()``);
+    ``clock``: the wall clock signed requests' timestamps are checked against (UTC now);
+    ``rate_clock``: the rate limits' monotonic clock."""
     app = web.Application(
-        client_max_size=max_body_bytes, middlewares=[_observe_middleware, problem_middleware]
+        client_max_size=max_body_bytes,
+        middlewares=[
+            _observe_middleware,
+            problem_middleware,
+            security_middleware,
+            idempotency_middleware,
+        ],
     )
     app[STORE_KEY] = store
     app[CONFIG_KEY] = config
@@ -68,11 +92,21 @@ def create_app(
         "chain_ids": frozenset(chain.chain_id for chain in config.chains.values())
     }
     app[_READINESS_KEY] = StoreReadiness(config.store.url, readiness_timeout_s)
-    v1_api().install(app)
+    api = v1_api() if api is None else api
+    api.install(app)
+    install_security(
+        app,
+        api,
+        Security(store, api.operations, clock=clock or _utcnow, rate_clock=rate_clock),
+    )
     app.router.add_get("/healthz", _healthz, allow_head=False)
     app.router.add_get("/readyz", _readyz, allow_head=False)
     app.router.add_get("/metrics", _metrics, allow_head=False)
     return app
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 # --- ops endpoints -----------------------------------------------------------------------------
@@ -149,12 +183,12 @@ async def _observe_middleware(request: web.Request, handler: Handler) -> web.Str
         raise
     finally:
         elapsed = time.perf_counter() - start
-        op = request.get(OPERATION_KEY)
+        key = request.get(API_KEY_KEY)
         request.app[METRICS_KEY].observe(
             request.method,
             _route(request),
             status,
-            op.scope.value if op is not None else "none",
+            highest_scope(key.scopes).value if key is not None else "none",
             elapsed,
         )
         access_log.info(

@@ -14,8 +14,8 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 class ApiMetrics:
     """``xgate_api_requests_total{method, route, status, scope}`` (``route`` is the route's
-    template, ``unmatched`` when none matched; ``scope`` the operation's, ``none`` outside the
-    API's operations) and ``xgate_api_request_duration_seconds{method, route}``."""
+    template, ``unmatched`` when none matched; ``scope`` the calling API key's highest scope,
+    ``none`` without an authenticated key) and ``xgate_api_request_duration_seconds{method, route}``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()

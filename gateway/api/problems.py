@@ -31,6 +31,7 @@ __all__ = [
     "FieldError",
     "Location",
     "Problem",
+    "answer_or_problem",
     "field_errors",
     "internal_error",
     "invalid_request",
@@ -215,6 +216,13 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> Problem:
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error answer of the API is a problem document (see the module's docstring)."""
+    return await answer_or_problem(request, handler)
+
+
+async def answer_or_problem(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``handler``'s answer, or the problem document of what it raised (a redirect and a
+    cancellation pass through): what ``problem_middleware`` answers, for an inner middleware
+    that needs the final answer (the idempotency layer stores it)."""
     try:
         return await handler(request)
     except Problem as problem:

@@ -5,13 +5,31 @@ served over HTTP on a loopback port.
 ``ApiClient`` checks every answer against the app's own OpenAPI document: an operation's
 answer must have a declared status and match that status's schema, and every problem
 (``application/problem+json``) matches the ``ProblemDetails`` schema, wherever it came from.
+
+Every ``/v1`` operation needs an API key (docs/api.md §2). The fixtures:
+
+- ``keys``: one API key of each scope in the test store, ``keys.read``, ``keys.dapp``,
+  ``keys.issuer``, ``keys.operator`` (``Caller``: ``.token``, ``.key`` the stored ``ApiKey``,
+  ``.signing_key`` the Ed25519 key of the signing scopes), generous rate limits;
+- ``api``: an ``ApiClient`` that sends ``keys.read``'s token. ``api.using(keys.dapp)`` (or
+  ``api.using("dapp")``) is the same client with another key, ``api.using(None)`` without
+  one. A client whose key has a signing scope signs its state-changing requests itself
+  (``sign=False`` to send one unsigned). ``json=`` bodies are serialised by the client (the
+  bytes it signs are the bytes it sends);
+- ``api.auth_headers()``: the ``Authorization`` header, for requests made on ``api.client``
+  (the raw aiohttp ``TestClient``, e.g. for a stream);
+- the app's wall clock is the test's ``clock`` (``tests.store.conftest.Clock``, shared with the
+  store); ``serve(store, config, clock, keys)`` serves another app (another ``Api``
+  registry, a restart) the same way.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +38,16 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator, FormatChecker
 from multidict import CIMultiDictProxy
+from nacl.signing import SigningKey
+from yarl import URL
 
 from gateway.api.app import create_app
+from gateway.api.auth import STATE_CHANGING_METHODS
 from gateway.api.problems import PROBLEM_CONTENT_TYPE
+from gateway.api.signing import signature_headers
+from gateway.api.spec import Api
 from gateway.config import XgateConfig
+from gateway.domain.apikeys import SIGNING_SCOPES, ApiKey, Scope
 from gateway.store import Store
 from tests.store.conftest import Clock
 
@@ -67,16 +91,99 @@ class Answer:
     body: Any  # parsed JSON, or the text when not JSON
 
 
+@dataclass(frozen=True)
+class Caller:
+    """An API key of the test store: its token, its record and, for signing scopes, the
+    Ed25519 key it signs with."""
+
+    token: str = field(repr=False)
+    key: ApiKey
+    signing_key: SigningKey | None = field(default=None, repr=False)
+
+    @property
+    def key_id(self) -> str:
+        return self.key.key_id
+
+
+@dataclass(frozen=True)
+class Keys:
+    """One key of each scope (``keys[Scope.DAPP]`` or ``keys.dapp``)."""
+
+    read: Caller
+    dapp: Caller
+    issuer: Caller
+    operator: Caller
+
+    def __getitem__(self, scope: Scope | str) -> Caller:
+        caller: Caller = getattr(self, Scope(scope).value)
+        return caller
+
+
+async def create_caller(
+    store: Store,
+    *scopes: Scope,
+    name: str = "test",
+    rate_per_s: float = 1000.0,
+    burst: int = 1000,
+) -> Caller:
+    """A new API key of ``scopes`` in ``store`` (with an Ed25519 key when one is a signing
+    scope)."""
+    signer = SigningKey.generate() if set(scopes) & SIGNING_SCOPES else None
+    created = await store.create_api_key(
+        name,
+        scopes,
+        ed25519_public_key=None if signer is None else bytes(signer.verify_key),
+        rate_per_s=rate_per_s,
+        burst=burst,
+    )
+    return Caller(created.token, created.api_key, signer)
+
+
 @dataclass
 class ApiClient:
-    """HTTP to the app under test; every answer is checked against the OpenAPI document."""
+    """HTTP to the app under test; every answer is checked against the OpenAPI document.
+    Requests carry ``caller``'s key, signed when it has a signing scope (see the module's
+    docstring)."""
 
     client: TestClient[Any, Any]
     document: dict[str, Any]
     checked: list[tuple[str, str, int]] = field(default_factory=list)
+    caller: Caller | None = None
+    keys: Keys | None = None
+    clock: Callable[[], Any] | None = None
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> Answer:
-        async with self.client.request(method, path, **kwargs) as response:
+    def using(self, caller: Caller | Scope | str | None) -> ApiClient:
+        """This client with another key (a ``Caller``, a scope of ``keys``) or none."""
+        if isinstance(caller, str):
+            assert self.keys is not None
+            caller = self.keys[caller]
+        return replace(self, caller=caller, checked=self.checked)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {} if self.caller is None else {"Authorization": f"Bearer {self.caller.token}"}
+
+    def signed_headers(
+        self, method: str, path: str, body: bytes, signer: SigningKey, **kwargs: Any
+    ) -> dict[str, str]:
+        """The signature headers of a request (the target as the client will send it);
+        ``kwargs``: ``timestamp`` (default: the clock's), ``nonce``."""
+        target = URL(path).raw_path_qs
+        if "timestamp" not in kwargs:
+            now = self.clock() if self.clock is not None else None
+            kwargs["timestamp"] = int(now.timestamp()) if now is not None else 0
+        return signature_headers(signer, method, target, body, **kwargs)
+
+    async def request(self, method: str, path: str, *, sign: bool = True, **kwargs: Any) -> Answer:
+        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+        if "json" in kwargs:
+            kwargs["data"] = json.dumps(kwargs.pop("json")).encode()
+            headers.setdefault("Content-Type", "application/json")
+        body = kwargs.get("data", b"")
+        signer = None if self.caller is None else self.caller.signing_key
+        if sign and signer is not None and method.upper() in STATE_CHANGING_METHODS:
+            assert isinstance(body, bytes)
+            headers = {**self.signed_headers(method, path, body, signer), **headers}
+        async with self.client.request(method, path, headers=headers, **kwargs) as response:
             answer = await self._read(response)
         self.check(method, path, answer)
         return answer
@@ -152,8 +259,37 @@ async def store(store_url: str, clock: Clock) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def api(store: Store, config: XgateConfig) -> AsyncIterator[ApiClient]:
-    app = create_app(store, config)
+async def keys(store: Store) -> Keys:
+    return Keys(*[await create_caller(store, scope, name=scope.value) for scope in Scope])
+
+
+@asynccontextmanager
+async def serve(
+    store: Store,
+    config: XgateConfig,
+    clock: Clock,
+    keys: Keys | None = None,
+    *,
+    api: Api | None = None,
+    **options: Any,
+) -> AsyncIterator[ApiClient]:
+    """The app on ``store`` (the ``api`` registry, ``create_app``'s ``options``) over HTTP,
+    with a client sending ``keys.read`` (when given)."""
+    app = create_app(store, config, api=api, clock=clock, **options)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         document = await (await client.get("/openapi.json")).json()
-        yield ApiClient(client, document)
+        yield ApiClient(
+            client,
+            document,
+            caller=None if keys is None else keys.read,
+            keys=keys,
+            clock=clock,
+        )
+
+
+@pytest.fixture
+async def api(
+    store: Store, config: XgateConfig, clock: Clock, keys: Keys
+) -> AsyncIterator[ApiClient]:
+    async with serve(store, config, clock, keys) as client:
+        yield client

@@ -15,15 +15,17 @@ from typing import Any
 
 import tomli_w
 
+from gateway.domain.apikeys import Scope
 from gateway.store import Store
 from harness.services import XGATE, free_port, wait_until
 from tests.api.conftest import HUB, PUBLIC, config_data
 from tests.store.conftest import new_message, scan
 
 
-def http_get(url: str) -> tuple[int, Any] | None:
+def http_get(url: str, token: str | None = None) -> tuple[int, Any] | None:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=2) as r:
             return int(r.status), json.loads(r.read())
     except urllib.error.HTTPError as exc:
         return int(exc.code), json.loads(exc.read() or b"{}")
@@ -37,19 +39,21 @@ def write_config(folder: Path, store_url: str) -> Path:
     return path
 
 
-async def record_message(url: str) -> str:
+async def record_message(url: str) -> tuple[str, str]:
+    """A message recorded in a new store at ``url``, and a read key's token."""
     store = await Store.open(url, migrate=True)
     try:
         item = new_message(1, src=HUB, dst=PUBLIC)
         await scan(store, [item], chain=HUB)
+        created = await store.create_api_key("reader", [Scope.READ])
     finally:
         await store.close()
-    return "0x" + item.id.hex()
+    return "0x" + item.id.hex(), created.token
 
 
 def test_xgate_api_serves_the_store_and_stops_on_sigterm(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'xgate.db'}"
-    message_id = asyncio.run(record_message(url))
+    message_id, token = asyncio.run(record_message(url))
     config = write_config(tmp_path, url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -70,13 +74,15 @@ def test_xgate_api_serves_the_store_and_stops_on_sigterm(tmp_path: Path) -> None
         assert wait_until(healthz, 60, "xgate api to serve") == (200, {"status": "ok"})
         status, ready = http_get(f"{base}/readyz") or (0, None)
         assert (status, ready["status"]) == (200, "ready")
-        status, chains = http_get(f"{base}/v1/chains") or (0, None)
+        status, problem = http_get(f"{base}/v1/chains") or (0, None)
+        assert (status, problem["type"]) == (401, "https://xgate.dev/problems/missing-api-key")
+        status, chains = http_get(f"{base}/v1/chains", token) or (0, None)
         assert status == 200
         assert [(c["name"], c["chain_id"]) for c in chains["items"]] == [
             ("consortium", HUB),
             ("public", PUBLIC),
         ]
-        status, transfer = http_get(f"{base}/v1/transfers/{message_id}") or (0, None)
+        status, transfer = http_get(f"{base}/v1/transfers/{message_id}", token) or (0, None)
         assert (status, transfer["id"], transfer["status"]) == (200, message_id, "final")
     finally:
         proc.send_signal(signal.SIGTERM)

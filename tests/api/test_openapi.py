@@ -9,6 +9,7 @@ import re
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
+from gateway.api.auth import document_security
 from gateway.api.models import NoBody, NoParams, TransferPage
 from gateway.api.spec import Api, Call, Scope
 from gateway.api.v1 import v1_api
@@ -19,7 +20,11 @@ async def test_the_document_is_valid_openapi_3_1(api: ApiClient) -> None:
     document = api.document
     OpenAPIV31SpecValidator(document).validate()
     assert document["openapi"] == "3.1.0"
-    assert document == v1_api().openapi()
+    # The registry's document, with the security layer documented (gateway.api.auth).
+    expected = v1_api()
+    document_security(expected.openapi(), expected.operations)
+    assert document == expected.openapi()
+    assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
 
 
 async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -> None:
@@ -40,7 +45,8 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
             for status, response in op["responses"].items()
             if "application/problem+json" in response.get("content", {})
         }
-        assert {"400", "413", "500", "503"} <= problems, (method, path)
+        assert {"400", "401", "403", "413", "429", "500", "503"} <= problems, (method, path)
+        assert op["security"] == [{"apiKey": [op["x-xgate-scope"]]}]
         assert "200" in op["responses"]
     by_id = api.document["paths"]["/v1/transfers/{id}"]["get"]
     assert "404" in by_id["responses"] and "409" in by_id["responses"]

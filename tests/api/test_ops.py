@@ -1,5 +1,6 @@
 """/healthz, /readyz (the store answers and is migrated), /metrics (requests by route
-template, status and scope; latency) and the request id every answer carries."""
+template, status and the calling key's scope; latency), open without a key, and the request
+id every answer carries."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from tests.api.conftest import ApiClient, config_data
 
 
 async def test_healthz_and_readyz(api: ApiClient) -> None:
+    api = api.using(None)  # open endpoints
     assert (await api.get("/healthz")).body == {"status": "ok"}
+    assert (await api.get("/metrics")).status == 200
+    assert (await api.get("/openapi.json")).status == 200
+    assert (await api.get("/docs")).status == 200
     answer = await api.get("/readyz")
     assert answer.status == 200
     assert answer.body == {"status": "ready", "store": "ok", "revision": migrate.head()}
@@ -62,6 +67,8 @@ async def test_metrics_by_route_template_status_and_scope(api: ApiClient) -> Non
     await api.get("/v1/chains")
     await api.get("/no/such/path")
     await api.request("PATCH", "/v1/chains")
+    await api.using("dapp").get("/v1/chains")
+    await api.using(None).get("/v1/chains")  # 401: no key
     text = (await api.get("/metrics")).body
     assert (
         'xgate_api_requests_total{method="GET",route="/v1/transfers/{id}",scope="read",'
@@ -71,8 +78,11 @@ async def test_metrics_by_route_template_status_and_scope(api: ApiClient) -> Non
         'xgate_api_requests_total{method="GET",route="/v1/chains",scope="read",status="200"} 1.0'
     ) in text
     assert 'route="unmatched",scope="none",status="404"} 1.0' in text
-    assert 'method="PATCH",route="unmatched",scope="none",status="405"} 1.0' in text
-    assert 'xgate_api_request_duration_seconds_count{method="GET",route="/v1/chains"} 1.0' in text
+    # The scope label is the calling key's highest scope.
+    assert 'method="PATCH",route="unmatched",scope="read",status="405"} 1.0' in text
+    assert 'route="/v1/chains",scope="dapp",status="200"} 1.0' in text
+    assert 'route="/v1/chains",scope="none",status="401"} 1.0' in text
+    assert 'xgate_api_request_duration_seconds_count{method="GET",route="/v1/chains"} 3.0' in text
 
 
 def test_made_up_methods_share_one_label() -> None:
