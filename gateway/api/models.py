@@ -866,16 +866,20 @@ class Webhook(ApiModel):
     created_at: UtcTime
     disabled_at: UtcTime | None = Field(default=None, description="set once it is deleted")
 
+    @staticmethod
+    def fields_of(hook: WebhookRecord) -> dict[str, Any]:
+        return {
+            "id": hook.id,
+            "key_id": hook.key_id,
+            "url": hook.url,
+            "kinds": sorted(hook.kinds),
+            "created_at": hook.created_at,
+            "disabled_at": hook.disabled_at,
+        }
+
     @classmethod
     def from_record(cls, hook: WebhookRecord) -> Webhook:
-        return cls(
-            id=hook.id,
-            key_id=hook.key_id,
-            url=hook.url,
-            kinds=sorted(hook.kinds),
-            created_at=hook.created_at,
-            disabled_at=hook.disabled_at,
-        )
+        return cls.model_validate(cls.fields_of(hook))
 
 
 class WebhookCreated(Webhook):
@@ -883,6 +887,10 @@ class WebhookCreated(Webhook):
     (``X-Xgate-Signature``, docs/api.md §3)."""
 
     secret: str
+
+    @classmethod
+    def from_new(cls, hook: WebhookRecord) -> WebhookCreated:
+        return cls.model_validate({**Webhook.fields_of(hook), "secret": hook.secret})
 
 
 class WebhookList(ApiModel):

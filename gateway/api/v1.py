@@ -27,6 +27,7 @@ from gateway.api.models import (
 )
 from gateway.api.problems import Problem
 from gateway.api.spec import Api, Call, Scope
+from gateway.api.webhooks import add_webhook_operations
 from gateway.domain.messages import MessageId
 from gateway.domain.status import MessageRecord, TrackingKind
 from gateway.store import Store
@@ -90,6 +91,7 @@ def v1_api() -> Api:
         data=EventItem,
         tags=["events"],
     )
+    add_webhook_operations(api)
     return api
 
 

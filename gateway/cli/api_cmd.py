@@ -1,9 +1,16 @@
 """`xgate api --config xgate.toml [--listen HOST:PORT]`: serve the gateway's HTTP API
-(docs/api.md) on the store the relay services write.
+(docs/api.md) on the store the relay services write, and post its webhooks.
+
+Each instance runs a webhook dispatcher beside the HTTP server (unless --no-webhooks): several
+instances on one store share the work, a delivery leased to one at a time. Failed posts are
+retried after --webhook-retry-first-s, doubling up to --webhook-retry-max-s, and dead-lettered
+after --webhook-max-attempts attempts. --dev-webhooks takes webhook URLs to loopback
+addresses (http included): for a development gateway only.
 
 The API never migrates the store: a database that is not at the code's revision is refused at
 start (run `xgate db upgrade`). SIGINT/SIGTERM stop it cleanly: no new connections, requests
-in flight get ``--shutdown-timeout`` seconds to finish, then the store is closed.
+in flight get ``--shutdown-timeout`` seconds to finish (event streams end at once), the
+dispatcher records the posts in flight, then the store is closed.
 Exit codes: 0 stopped, 1 failed (store unreachable, port taken), 2 unusable configuration or
 store schema.
 """
@@ -15,12 +22,21 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from adapters.errors import ConfigError, XgateError
+from adapters.retry import RetryPolicy
 from gateway.api.app import create_app
+from gateway.api.webhooks import (
+    WEBHOOK_SETTINGS_KEY,
+    DeliveryPolicy,
+    WebhookDispatcher,
+    WebhookSettings,
+)
 from gateway.cli.config_cmd import DEFAULT_CONFIG
 from gateway.cli.logs import configure_logging
 from gateway.config import OpsConfig, XgateConfig, load_config
@@ -56,7 +72,64 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="SECONDS",
         help="time requests in flight get to finish on SIGTERM (default 10)",
     )
+    hooks = parser.add_argument_group("webhooks")
+    hooks.add_argument(
+        "--no-webhooks", action="store_true", help="do not run the webhook dispatcher here"
+    )
+    hooks.add_argument(
+        "--dev-webhooks",
+        action="store_true",
+        help="take webhook URLs to loopback addresses, http included (development only)",
+    )
+    hooks.add_argument(
+        "--webhook-timeout-s", type=_positive, default=10.0, metavar="S",
+        help="time a receiver gets to answer a post (default 10)",
+    )  # fmt: skip
+    hooks.add_argument(
+        "--webhook-max-attempts", type=int, default=10, metavar="N",
+        help="failed attempts before a delivery is dead-lettered (default 10)",
+    )  # fmt: skip
+    hooks.add_argument(
+        "--webhook-retry-first-s", type=_positive, default=5.0, metavar="S",
+        help="wait after the first failed attempt, doubled after each (default 5)",
+    )  # fmt: skip
+    hooks.add_argument(
+        "--webhook-retry-max-s", type=_positive, default=3600.0, metavar="S",
+        help="longest wait between attempts (default 3600)",
+    )  # fmt: skip
+    hooks.add_argument(
+        "--webhook-poll-s", type=_positive, default=1.0, metavar="S",
+        help="longest pause between two looks for due deliveries (default 1)",
+    )  # fmt: skip
     parser.set_defaults(run=_run)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _policy(args: argparse.Namespace) -> DeliveryPolicy:
+    if not 1 <= args.webhook_max_attempts <= 1000:
+        raise ConfigError("--webhook-max-attempts must be 1..1000")
+    if args.webhook_retry_first_s > args.webhook_retry_max_s:
+        raise ConfigError("--webhook-retry-first-s must not exceed --webhook-retry-max-s")
+    return DeliveryPolicy(
+        retry=RetryPolicy(
+            initial_delay=args.webhook_retry_first_s,
+            multiplier=2.0,
+            max_delay=args.webhook_retry_max_s,
+            max_attempts=args.webhook_max_attempts,
+        ),
+        timeout_s=args.webhook_timeout_s,
+        lease_s=max(60.0, args.webhook_timeout_s * 3),
+        poll_s=args.webhook_poll_s,
+    )
 
 
 def _listen(text: str) -> OpsConfig:
@@ -74,9 +147,15 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(cfg.log.format, "DEBUG" if args.verbose else cfg.log.level)
     try:
-        asyncio.run(_serve(cfg, args.listen, args.shutdown_timeout))
+        policy = None if args.no_webhooks else _policy(args)
+    except ConfigError as exc:
+        print(f"xgate api: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(cfg.log.format, "DEBUG" if args.verbose else cfg.log.level)
+    settings = WebhookSettings(allow_loopback=args.dev_webhooks)
+    try:
+        asyncio.run(_serve(cfg, args.listen, args.shutdown_timeout, policy, settings))
     except SchemaOutOfDate as exc:
         print(f"xgate api: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -89,29 +168,75 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _serve(cfg: XgateConfig, listen: OpsConfig, shutdown_timeout_s: float) -> None:
+async def _serve(
+    cfg: XgateConfig,
+    listen: OpsConfig,
+    shutdown_timeout_s: float,
+    policy: DeliveryPolicy | None,
+    webhooks: WebhookSettings,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store = await Store.open(cfg.store.url, migrate=False)
     try:
-        runner = web.AppRunner(
-            create_app(store, cfg),
-            access_log=None,  # the app logs each request itself, without query strings
-            handle_signals=False,
-            shutdown_timeout=shutdown_timeout_s,
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, listen.host, listen.port).start()
-            log.info(
-                "xgate api serving on http://%s (store %s)", listen.listen, cfg.store.redacted_url
+        if policy is None:
+            await _serve_http(store, cfg, listen, shutdown_timeout_s, webhooks, stop)
+        else:
+            await _serve_with_dispatcher(
+                WebhookDispatcher(store, policy),
+                _serve_http(store, cfg, listen, shutdown_timeout_s, webhooks, stop),
+                stop,
             )
-            await stop.wait()
-            log.info("xgate api stopping")
-        finally:
-            await runner.cleanup()
     finally:
         await store.close()
     log.info("xgate api stopped")
+
+
+async def _serve_with_dispatcher(
+    dispatcher: WebhookDispatcher, serving: Coroutine[Any, Any, None], stop: asyncio.Event
+) -> None:
+    """Serve beside the dispatcher, whose task is owned here: it stops with the server (after
+    the server, so the posts in flight are recorded), and a dispatcher that fails stops the
+    server too (its error is raised, the process exits 1)."""
+    task = asyncio.create_task(dispatcher.run(stop), name="webhook-dispatcher")
+    task.add_done_callback(lambda _: stop.set())
+    log.info("webhook dispatcher %s started", dispatcher.owner)
+    try:
+        await serving
+    finally:
+        stop.set()
+        try:
+            await task
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("webhook dispatcher failed", exc_info=exc)
+            raise
+
+
+async def _serve_http(
+    store: Store,
+    cfg: XgateConfig,
+    listen: OpsConfig,
+    shutdown_timeout_s: float,
+    webhooks: WebhookSettings,
+    stop: asyncio.Event,
+) -> None:
+    app = create_app(store, cfg)
+    app[WEBHOOK_SETTINGS_KEY] = webhooks
+    runner = web.AppRunner(
+        app,
+        access_log=None,  # the app logs each request itself, without query strings
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout_s,
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, listen.host, listen.port).start()
+        log.info("xgate api serving on http://%s (store %s)", listen.listen, cfg.store.redacted_url)
+        await stop.wait()
+        log.info("xgate api stopping")
+    finally:
+        await runner.cleanup()

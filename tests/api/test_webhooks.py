@@ -1,0 +1,118 @@
+"""The webhook operations over HTTP: a dapp key registers a webhook (its secret shown once),
+lists and deletes its own; another key's webhooks do not exist for it; an operator sees and
+deletes anyone's; URLs are https (loopback only on a development gateway); dead letters are
+the operator's."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.api.webhooks import check_webhook_url
+from gateway.domain.apikeys import Scope
+from gateway.store import Store
+from tests.api.conftest import ApiClient, Keys, create_caller
+
+URL = "https://hooks.example.com/xgate?team=7"
+
+
+async def test_a_dapp_registers_lists_and_deletes_its_webhook(
+    api: ApiClient, keys: Keys, store: Store
+) -> None:
+    dapp = api.using("dapp")
+    created = await dapp.request("POST", "/v1/webhooks", json={"url": URL, "kinds": ["message"]})
+    assert created.status == 201, created.body
+    hook = created.body
+    assert (hook["url"], hook["kinds"], hook["key_id"]) == (URL, ["message"], keys.dapp.key_id)
+    assert hook["secret"].startswith("whsec_") and len(hook["secret"]) > 40
+    stored = await store.webhook(hook["id"])
+    assert stored is not None and stored.secret == hook["secret"]
+    listed = await dapp.get("/v1/webhooks")
+    assert listed.status == 200
+    assert [h["id"] for h in listed.body["items"]] == [hook["id"]]
+    assert "secret" not in listed.body["items"][0]  # shown once, at creation
+    deleted = await dapp.request("DELETE", f"/v1/webhooks/{hook['id']}")
+    assert deleted.status == 200 and deleted.body["disabled_at"] is not None
+    assert (await dapp.get("/v1/webhooks")).body["items"] == []
+    assert (await dapp.request("DELETE", f"/v1/webhooks/{hook['id']}")).status == 404
+
+
+async def test_another_keys_webhook_does_not_exist_for_a_dapp_but_does_for_an_operator(
+    api: ApiClient, keys: Keys, store: Store
+) -> None:
+    mine = api.using("dapp")
+    theirs = api.using(await create_caller(store, Scope.DAPP, name="other dapp"))
+    created = await theirs.request("POST", "/v1/webhooks", json={"url": URL, "kinds": ["swap"]})
+    hook_id = created.body["id"]
+    assert (await mine.get("/v1/webhooks")).body["items"] == []
+    refused = await mine.request("DELETE", f"/v1/webhooks/{hook_id}")
+    assert refused.status == 404
+    assert (await mine.request("DELETE", "/v1/webhooks/987654")).status == 404
+    hook = await store.webhook(hook_id)
+    assert hook is not None and hook.disabled_at is None
+    operator = api.using("operator")
+    assert [h["id"] for h in (await operator.get("/v1/webhooks")).body["items"]] == [hook_id]
+    assert (await operator.request("DELETE", f"/v1/webhooks/{hook_id}")).status == 200
+    # A read key may not touch webhooks at all.
+    assert (await api.using("read").get("/v1/webhooks")).status == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://hooks.example.com/x", "kinds": ["message"]}, "body.url"),
+        ({"url": "https://127.0.0.1:9000/x", "kinds": ["message"]}, "body.url"),
+        ({"url": "https://10.1.2.3/x", "kinds": ["message"]}, "body.url"),
+        ({"url": "https://user:pw@hooks.example.com/x", "kinds": ["message"]}, "body.url"),
+        ({"url": "ftp://hooks.example.com/x", "kinds": ["message"]}, "body.url"),
+        ({"url": URL, "kinds": []}, "body.kinds"),
+        ({"url": URL, "kinds": ["transfer"]}, "body.kinds[0]"),
+        ({"url": URL}, "body.kinds"),
+        ({"url": URL, "kinds": ["message"], "secret": "mine"}, "body.secret"),
+    ],
+)
+async def test_a_bad_webhook_is_a_400_naming_the_field(
+    api: ApiClient, body: dict[str, object], field: str
+) -> None:
+    answer = await api.using("dapp").request("POST", "/v1/webhooks", json=body)
+    assert answer.status == 400
+    assert [e["field"] for e in answer.body["errors"]] == [field]
+    assert "hooks.example.com" not in str(answer.body["errors"])  # input never echoed
+
+
+def test_webhook_urls() -> None:
+    ok = [
+        "https://hooks.example.com/x",
+        "https://8.8.8.8:8443/hook",
+    ]
+    dev_only = [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://[::1]:9000/hook",
+        "https://127.0.0.2/hook",
+    ]
+    never = [
+        "http://hooks.example.com/x",
+        "https://192.168.1.1/x",
+        "https://169.254.169.254/latest/meta-data",
+        "https://0.0.0.0/x",
+        "https://h.example.com/x#frag",
+        "hooks.example.com/x",
+    ]
+    for url in ok:
+        assert check_webhook_url(url, allow_loopback=False) is None, url
+        assert check_webhook_url(url, allow_loopback=True) is None, url
+    for url in dev_only:
+        assert check_webhook_url(url, allow_loopback=False) is not None, url
+        assert check_webhook_url(url, allow_loopback=True) is None, url
+    for url in never:
+        assert check_webhook_url(url, allow_loopback=True) is not None, url
+
+
+async def test_dead_letters_are_the_operators(api: ApiClient) -> None:
+    assert (await api.using("dapp").get("/v1/operator/dead-letters")).status == 403
+    listed = await api.using("operator").get("/v1/operator/dead-letters?limit=5")
+    assert (listed.status, listed.body) == (200, {"items": []})
+    missing = await api.using("operator").request("POST", "/v1/operator/dead-letters/1/2/replay")
+    assert missing.status == 404
+    bad = await api.using("operator").get("/v1/operator/dead-letters?webhook_id=x")
+    assert bad.status == 400
