@@ -16,6 +16,7 @@ from gateway.cli import (
     db_cmd,
     demo,
     devnet_cmd,
+    keys_cmd,
     messages_cmd,
     proof_cmd,
     services_cmd,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_cmd.register(commands)
     demo.register(commands)
     devnet_cmd.register(commands)
+    keys_cmd.register(commands)
     messages_cmd.register(commands)
     proof_cmd.register(commands)
     services_cmd.register(commands)

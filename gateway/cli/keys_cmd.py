@@ -1,0 +1,207 @@
+"""`xgate keys ...`: the gateway API's keys (docs/api.md §2), on the configured store directly:
+the operator's bootstrap, since the first operator key cannot come from the API.
+
+    xgate keys create --name N --scope S [--scope S ...] [--ed25519-public-key HEX]
+                      [--rate R] [--burst B]       a new key; its token is printed once
+    xgate keys list [--active]                     every key (never a secret)
+    xgate keys revoke KEY_ID                       the key stops working at once
+
+Keys of a signing scope (``issuer``, ``operator``) need the Ed25519 public key (32 bytes of
+hex) their state-changing requests are signed with. ``--rate`` / ``--burst``: the key's token
+bucket (requests per second, burst), enforced by each API instance. All read ``--config``
+(xgate.toml); ``--json`` prints one JSON object per line. The token (``xg_<id>_<secret>``) is
+shown by ``create`` only: the store keeps the secret's hash.
+Exit codes: 0 done, 1 refused (no such key, a value the store refuses), 2 unusable
+configuration or store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from adapters.errors import ConfigError, XgateError
+from gateway.cli.config_cmd import DEFAULT_CONFIG
+from gateway.config import load_config
+from gateway.domain.apikeys import SIGNING_SCOPES, ApiKey, Scope
+from gateway.store import NotFound, Store, StoreError
+
+EXIT_OK, EXIT_REFUSED, EXIT_UNUSABLE = 0, 1, 2
+DEFAULT_RATE_PER_S = 10.0
+DEFAULT_BURST = 20
+
+Action = Callable[[Store, argparse.Namespace], Awaitable[int]]
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = commands.add_parser(
+        "keys",
+        help="create, list and revoke the gateway API's keys",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = keys.add_subparsers(dest="keys_command", required=True, metavar="CMD")
+
+    def command(name: str, help_: str, action: Action) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="xgate.toml")
+        p.add_argument("--json", action="store_true", help="one JSON object per line")
+        p.set_defaults(run=lambda args: _run(args, action))
+        return p
+
+    p = command("create", "a new API key (its token is printed once)", _create)
+    p.add_argument("--name", required=True, help="what the key is for (1-100 characters)")
+    p.add_argument(
+        "--scope",
+        dest="scopes",
+        action="append",
+        required=True,
+        choices=[s.value for s in Scope],
+        help="a scope of the key (repeat for several)",
+    )
+    p.add_argument(
+        "--ed25519-public-key",
+        type=_public_key,
+        metavar="HEX",
+        help="the Ed25519 public key (32 bytes of hex) signing its requests; required for "
+        "the issuer and operator scopes",
+    )
+    p.add_argument(
+        "--rate",
+        type=_rate,
+        default=DEFAULT_RATE_PER_S,
+        metavar="R",
+        help=f"requests per second (default {DEFAULT_RATE_PER_S:g})",
+    )
+    p.add_argument(
+        "--burst",
+        type=_burst,
+        default=DEFAULT_BURST,
+        metavar="B",
+        help=f"requests in a burst (default {DEFAULT_BURST})",
+    )
+    p = command("list", "every API key, without secrets", _list)
+    p.add_argument("--active", action="store_true", help="leave out revoked keys")
+    command("revoke", "revoke an API key", _revoke).add_argument("key_id", help="the key's id")
+
+
+def _public_key(text: str) -> bytes:
+    raw = text[2:] if text.startswith("0x") else text
+    try:
+        value = bytes.fromhex(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("an Ed25519 public key is 32 bytes of hex") from None
+    if len(value) != 32:
+        raise argparse.ArgumentTypeError("an Ed25519 public key is 32 bytes of hex")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1_000_000:
+        raise argparse.ArgumentTypeError("a rate is requests per second in (0, 1000000]")
+    return value
+
+
+def _burst(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError("a burst is a whole number of requests, 1..1000000")
+    return int(text)
+
+
+def _run(args: argparse.Namespace, action: Action) -> int:
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_UNUSABLE
+
+    async def main() -> int:
+        store = await Store.open(cfg.store.url, migrate=False)
+        try:
+            return await action(store, args)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except XgateError as exc:
+        print(f"xgate keys {args.keys_command}: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+
+
+def _record(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "name": key.name,
+        "scopes": sorted(s.value for s in key.scopes),
+        "ed25519_public_key": None
+        if key.ed25519_public_key is None
+        else key.ed25519_public_key.hex(),
+        "rate_per_s": key.rate_per_s,
+        "burst": key.burst,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+    }
+
+
+def _print(args: argparse.Namespace, entry: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(entry))
+        return
+    shown = {k: ",".join(v) if isinstance(v, list) else v for k, v in entry.items()}
+    print("  ".join(f"{k}={v}" for k, v in shown.items() if v is not None))
+
+
+async def _create(store: Store, args: argparse.Namespace) -> int:
+    scopes = frozenset(Scope(s) for s in args.scopes)
+    if scopes & SIGNING_SCOPES and args.ed25519_public_key is None:
+        signing = ", ".join(sorted(s.value for s in scopes & SIGNING_SCOPES))
+        print(
+            f"xgate keys create: a key with the {signing} scope signs its requests: give its "
+            "--ed25519-public-key",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    try:
+        created = await store.create_api_key(
+            args.name,
+            scopes,
+            ed25519_public_key=args.ed25519_public_key,
+            rate_per_s=args.rate,
+            burst=args.burst,
+        )
+    except StoreError as exc:
+        print(f"xgate keys create: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    _print(args, {**_record(created.api_key), "token": created.token})
+    if not args.json:
+        print("the token is shown this once: keep it now", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _list(store: Store, args: argparse.Namespace) -> int:
+    for key in await store.api_keys(include_revoked=not args.active):
+        _print(args, _record(key))
+    return EXIT_OK
+
+
+async def _revoke(store: Store, args: argparse.Namespace) -> int:
+    try:
+        key = await store.revoke_api_key(args.key_id)
+    except NotFound:
+        print(f"xgate keys revoke: no API key {args.key_id}", file=sys.stderr)
+        return EXIT_REFUSED
+    except StoreError as exc:
+        print(f"xgate keys revoke: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    _print(args, _record(key))
+    return EXIT_OK
