@@ -199,8 +199,9 @@ class Security:
         max_skew_s: int = signing.MAX_SKEW_S,
     ) -> None:
         self.store = store
-        self.operations: Mapping[tuple[str, str], Operation[Any, Any, Any, Any]] = {
-            (op.method, op.path): op for op in operations
+        # ``Api.install`` names each route after its operation.
+        self.operations: Mapping[str, Operation[Any, Any, Any, Any]] = {
+            op.operation_id: op for op in operations
         }
         self.clock = clock
         self.limiter = RateLimiter(rate_clock)
@@ -208,10 +209,8 @@ class Security:
 
     def operation(self, request: web.Request) -> Operation[Any, Any, Any, Any] | None:
         route = request.match_info.route
-        resource = route.resource
-        if resource is None:
-            return None
-        return self.operations.get((route.method, resource.canonical))
+        op = self.operations.get(route.name or "")
+        return op if op is not None and op.method == route.method else None
 
     # --- security_middleware ---------------------------------------------------------------
 
@@ -233,6 +232,18 @@ class Security:
                 headers={"Retry-After": str(retry_after)},
             )
         if op is None:
+            if request.match_info.http_exception is None:
+                # A route under /v1 that is no declared operation has no scope to check:
+                # refused rather than served to any key.
+                log.error(
+                    "refused %s %s: a route that is no operation", request.method, request.path
+                )
+                raise Problem(
+                    403,
+                    "insufficient-scope",
+                    "Insufficient scope",
+                    f"{request.method} {request.path} is not a declared operation",
+                )
             return await handler(request)  # no such operation: 404 / 405 as usual
         if not grants(key.scopes, op.scope):
             held = ", ".join(sorted(s.value for s in key.scopes))

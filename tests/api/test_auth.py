@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from pydantic import Field
 
+from gateway.api.app import create_app
 from gateway.api.auth import API_KEY_KEY, STATE_CHANGING_METHODS
 from gateway.api.keys import STORE_KEY
 from gateway.api.models import ApiModel, NoBody, NoParams
@@ -469,3 +471,21 @@ def test_the_matrix_covers_every_registered_operation() -> None:
     assert len(SCOPE_CASES) == 4 * len(operations())
     assert len(CREDENTIAL_CASES) == len(CREDENTIALS) * len(operations())
     assert SIGNED_CASES  # the probe registry's POSTs at least
+
+
+async def test_a_route_under_v1_that_is_no_operation_is_refused(
+    store: Store, config: XgateConfig, clock: Clock, keys: Keys
+) -> None:
+    async def raw(_: web.Request) -> web.Response:
+        return web.json_response({"served": True})
+
+    app = create_app(store, config, clock=clock)
+    app.router.add_get("/v1/raw", raw)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        for caller in (keys.read, keys.operator):
+            headers = {"Authorization": f"Bearer {caller.token}"}
+            async with client.get("/v1/raw", headers=headers) as answer:
+                assert answer.status == 403
+                assert (await answer.json())["type"] == PROBLEMS + "insufficient-scope"
+        async with client.get("/v1/raw") as answer:
+            assert answer.status == 401
