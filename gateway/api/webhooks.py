@@ -434,8 +434,13 @@ class WebhookDispatcher:
         due = await self.store.claim_deliveries(
             self.owner, limit=self.policy.batch, lease_s=self.policy.lease_s, now=self._clock()
         )
-        if due:
-            await asyncio.gather(*(self._deliver(item) for item in due))
+        # Every post is awaited (none left running unowned), then the first failure raised.
+        outcomes = await asyncio.gather(
+            *(self._deliver(item) for item in due), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return len(due) == self.policy.batch
 
     async def _deliver(self, due: WebhookDue) -> None:

@@ -240,3 +240,14 @@ async def test_two_dispatchers_on_one_store_post_each_delivery_once(
         assert sorted(b["id"] for b in receiver.delivered()) == list(range(1, 21))
     finally:
         await other.close()
+
+
+def test_the_default_delivery_policy_is_pinned() -> None:
+    policy = DeliveryPolicy()
+    # 10 attempts over about 42 minutes, then the dead letters.
+    assert policy.retry.max_attempts == 10
+    assert policy.retry.delays() == (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0)
+    assert [policy.retry_after_s(k) for k in (1, 2, 9)] == [5.0, 10.0, 1280.0]
+    assert (policy.timeout_s, policy.lease_s) == (10.0, 60.0)
+    with pytest.raises(ValueError, match="outlast"):
+        DeliveryPolicy(timeout_s=60.0, lease_s=60.0)
