@@ -33,13 +33,18 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         for path, methods in api.document["paths"].items()
         for method, op in methods.items()
     ]
-    assert {(method, path) for path, method, _ in operations} == {
-        ("get", "/v1/chains"),
-        ("get", "/v1/transfers"),
-        ("get", "/v1/transfers/{id}"),
+    assert {(method, path): op["x-xgate-scope"] for path, method, op in operations} == {
+        ("get", "/v1/chains"): "read",
+        ("get", "/v1/transfers"): "read",
+        ("get", "/v1/transfers/{id}"): "read",
+        ("get", "/v1/events"): "read",
+        ("post", "/v1/webhooks"): "dapp",
+        ("get", "/v1/webhooks"): "dapp",
+        ("delete", "/v1/webhooks/{id}"): "dapp",
+        ("get", "/v1/operator/dead-letters"): "operator",
+        ("post", "/v1/operator/dead-letters/{webhook_id}/{event_id}/replay"): "operator",
     }
     for path, method, op in operations:
-        assert op["x-xgate-scope"] == "read", path
         problems = {
             status
             for status, response in op["responses"].items()
@@ -47,7 +52,13 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         }
         assert {"400", "401", "403", "413", "429", "500", "503"} <= problems, (method, path)
         assert op["security"] == [{"apiKey": [op["x-xgate-scope"]]}]
-        assert "200" in op["responses"]
+        assert any(status.startswith("2") for status in op["responses"]), (method, path)
+        headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+        if method == "post":
+            assert "Idempotency-Key" in headers and {"409", "422"} <= problems, path
+        signed = op["x-xgate-scope"] == "operator" and method != "get"
+        assert op.get("x-xgate-signed", False) == signed, path
+        assert ("X-Xgate-Signature" in headers) == signed, path
     by_id = api.document["paths"]["/v1/transfers/{id}"]["get"]
     assert "404" in by_id["responses"] and "409" in by_id["responses"]
     [param] = by_id["parameters"]
