@@ -18,6 +18,7 @@ The probe registry's operations are imported by the other test_auth* modules.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -489,3 +490,21 @@ async def test_a_route_under_v1_that_is_no_operation_is_refused(
                 assert (await answer.json())["type"] == PROBLEMS + "insufficient-scope"
         async with client.get("/v1/raw") as answer:
             assert answer.status == 401
+
+
+async def test_no_token_or_signature_reaches_the_logs(
+    api: ApiClient, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = f"xg_{keys.read.key_id}_{'B' * 43}"
+    with caplog.at_level(logging.DEBUG):
+        await api.get("/v1/chains")
+        await api.using(None).get("/v1/chains", headers={"Authorization": f"Bearer {wrong}"})
+        operator = api.using(keys.operator)
+        answer = await operator.request(
+            "POST", "/v1/webhooks", json={"url": HOOK_URL}, headers={"X-Xgate-Nonce": "n" * 20}
+        )
+        assert answer.status == 401
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "GET /v1/chains 200" in logged  # the access log is there
+    for secret in (keys.read.token, keys.operator.token, "B" * 43, "n" * 20):
+        assert secret not in logged

@@ -55,7 +55,7 @@ async def test_keys_create_list_revoke(
     assert (operator["rate_per_s"], operator["burst"]) == (5.0, 7)
     assert operator["ed25519_public_key"] == public_hex and operator["revoked_at"] is None
     token = operator["token"]
-    assert token.startswith(f"xg_{operator['key_id']}_")
+    assert token.startswith(f"xg_{operator['key_id']}_") and token not in done.stderr
 
     done = await keys(config_path, "create", "--name", "app", "--scope", "read", "--scope", "dapp")
     assert done.returncode == 0, done.stderr
