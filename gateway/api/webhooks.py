@@ -50,6 +50,7 @@ from aiohttp import web
 
 from adapters.errors import XgateError
 from adapters.retry import RetryPolicy
+from gateway.api.auth import API_KEY_KEY
 from gateway.api.keys import STORE_KEY
 from gateway.api.models import (
     DeadLetterPath,
@@ -140,9 +141,9 @@ def check_webhook_url(url: str, *, allow_loopback: bool) -> str | None:
 
 
 def caller_key(request: web.Request) -> ApiKey:
-    """The API key the auth layer authenticated for this request (``auth.API_KEY_KEY``; looked
-    up by type, so this module does not depend on the auth layer's wiring). 401 without one."""
-    key = next((value for value in request.values() if isinstance(value, ApiKey)), None)
+    """The API key the auth layer authenticated for this request (401 without one: the auth
+    layer answers that first, this is its backstop)."""
+    key: ApiKey | None = request.get(API_KEY_KEY)
     if key is None:
         raise Problem(
             401,
