@@ -251,3 +251,26 @@ def test_the_default_delivery_policy_is_pinned() -> None:
     assert (policy.timeout_s, policy.lease_s) == (10.0, 60.0)
     with pytest.raises(ValueError, match="outlast"):
         DeliveryPolicy(timeout_s=60.0, lease_s=60.0)
+
+
+async def test_a_stopping_dispatcher_records_the_post_in_flight(store: Store) -> None:
+    slow = Receiver()
+    entered = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        entered.set()
+        await asyncio.sleep(0.5)
+        return await Receiver.handle(slow, request)
+
+    slow.handle = handle  # type: ignore[method-assign]
+    async with receiving(slow) as receiver:
+        hook = await webhook(store, receiver.url)
+        await record(store, 1)
+        async with dispatching(store, fast_policy()):
+            await asyncio.wait_for(entered.wait(), 10)
+        # The dispatcher stopped while the receiver was still answering: it waited for the
+        # answer and recorded it, so nobody posts the event again.
+    delivery = await store.delivery(hook.id, 1)
+    assert delivery is not None
+    assert (delivery.state, delivery.lease_owner) == (DeliveryState.DELIVERED, None)
+    assert len(receiver.got) == 1

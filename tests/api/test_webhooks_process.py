@@ -8,10 +8,12 @@ through instance B."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from aiohttp import ClientSession
 from nacl.signing import SigningKey
 from yarl import URL
@@ -20,7 +22,8 @@ from gateway.api.signing import signature_headers
 from gateway.api.webhook_signing import verify_webhook
 from gateway.domain.apikeys import Scope
 from gateway.store import Store
-from tests.api.conftest import HUB, PUBLIC
+from harness.services import XGATE, free_port
+from tests.api.conftest import HUB, PUBLIC, config_data
 from tests.api.test_events_process import (
     ApiProcess,
     start,
@@ -143,3 +146,17 @@ async def test_two_instances_deliver_each_event_once_retry_and_dead_letter(
         assert "Traceback" not in process.output()
     # Both dispatchers ran (the log names each one).
     assert all("webhook dispatcher" in p.output() for p in (a, b))
+
+
+def test_xgate_api_refuses_a_bad_webhook_policy(tmp_path: Path) -> None:
+    config = tmp_path / "xgate.toml"
+    config.write_text(tomli_w.dumps(config_data(f"sqlite:///{tmp_path / 'xgate.db'}")))
+    base = [*XGATE, "api", "--config", str(config), "--listen", f"127.0.0.1:{free_port()}"]
+    for extra, says in (
+        (["--webhook-max-attempts", "0"], "--webhook-max-attempts"),
+        (["--webhook-retry-first-s", "10", "--webhook-retry-max-s", "1"], "must not exceed"),
+        (["--webhook-timeout-s", "-1"], "positive number of seconds"),
+    ):
+        done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert says in done.stderr
