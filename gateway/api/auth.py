@@ -45,14 +45,18 @@ __all__ = [
     "API_KEY_KEY",
     "IDEMPOTENCY_HEADER",
     "REPLAYED_HEADER",
+    "SECURITY_KEY",
     "STATE_CHANGING_METHODS",
     "RateLimiter",
     "Security",
     "document_security",
     "grants",
     "highest_scope",
+    "idempotency_middleware",
     "install_security",
     "needs_signature",
+    "request_fingerprint",
+    "security_middleware",
 ]
 
 log = logging.getLogger(__name__)
