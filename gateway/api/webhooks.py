@@ -14,9 +14,9 @@ Operations:
 URLs: ``https`` only. A gateway started for development (``xgate api --dev-webhooks``,
 ``WebhookSettings(allow_loopback=True)``) also takes ``http`` and ``https`` to a loopback
 address (127.0.0.0/8, ``::1``, ``localhost``); otherwise loopback, private, link-local and
-unspecified address literals and ``localhost`` are refused, so a dApp cannot make the gateway
-post into its own network by address. (Host names are not resolved here: a name that resolves
-to a private address is a network policy's job, e.g. an egress proxy.)
+unspecified address literals, numeric host names and ``localhost`` are refused, and the
+dispatcher connects only to the public addresses a host name resolves to (``PublicResolver``),
+so a dApp cannot make the gateway post into its own network, by address or by name.
 
 The dispatcher (``WebhookDispatcher``): the store gives every event a delivery for each
 enabled webhook of its kind in the event's own transaction (the fan-out), so the dispatcher
@@ -47,6 +47,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from adapters.errors import XgateError
 from adapters.retry import RetryPolicy
@@ -76,10 +78,12 @@ from gateway.store import LeaseLost, NotDeadLettered, NotFound, Store, StoreUnav
 __all__ = [
     "WEBHOOK_SETTINGS_KEY",
     "DeliveryPolicy",
+    "PublicResolver",
     "WebhookDispatcher",
     "WebhookSettings",
     "add_webhook_operations",
     "check_webhook_url",
+    "refused_address",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,6 +105,7 @@ class WebhookSettings:
 
 WEBHOOK_SETTINGS_KEY = web.AppKey("webhook_settings", WebhookSettings)
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
 
@@ -119,9 +124,13 @@ def check_webhook_url(url: str, *, allow_loopback: bool) -> str | None:
     if parts.fragment or any(ch.isspace() for ch in url) or not url.isprintable():
         return "a webhook URL has no fragment and no spaces"
     try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+        address: IpAddress | None = ipaddress.ip_address(host)
     except ValueError:
         address = None
+        last_label = host.rstrip(".").rsplit(".", 1)[-1].lower()
+        if last_label.isdigit() or last_label.startswith("0x"):
+            # 2130706433, 0x7f.1 ...: resolvers read these as addresses.
+            return "write an IP address in its usual form (dotted decimal, or IPv6 in [ ])"
     loopback = host.lower() in _LOOPBACK_NAMES or (address is not None and address.is_loopback)
     if loopback:
         if not allow_loopback:
@@ -129,7 +138,14 @@ def check_webhook_url(url: str, *, allow_loopback: bool) -> str | None:
         return None
     if parts.scheme != "https":
         return "expected https (http only to a loopback address on a development gateway)"
-    if address is not None and (
+    return None if address is None else refused_address(address, allow_loopback=allow_loopback)
+
+
+def refused_address(address: IpAddress, *, allow_loopback: bool) -> str | None:
+    """Why the gateway does not post to ``address``, or None when it may."""
+    if address.is_loopback:
+        return None if allow_loopback else "a loopback address is refused"
+    if (
         address.is_private
         or address.is_link_local
         or address.is_unspecified
@@ -138,6 +154,36 @@ def check_webhook_url(url: str, *, allow_loopback: bool) -> str | None:
     ):
         return "a private, link-local or reserved address is refused"
     return None
+
+
+class PublicResolver(AbstractResolver):
+    """Resolves a webhook's host name to its addresses the gateway may post to (see
+    ``refused_address``): a name that resolves inside the network, or comes to (DNS
+    rebinding), is not connected to. IP literals are not resolved (aiohttp connects to them
+    directly): ``check_webhook_url`` checks them."""
+
+    def __init__(self, *, allow_loopback: bool) -> None:
+        self._inner = DefaultResolver()
+        self._allow_loopback = allow_loopback
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        allowed = [
+            result
+            for result in found
+            if refused_address(
+                ipaddress.ip_address(result["host"]), allow_loopback=self._allow_loopback
+            )
+            is None
+        ]
+        if not allowed:
+            raise OSError(f"{host} resolves to no address the gateway posts to")
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 def caller_key(request: web.Request) -> ApiKey:
@@ -340,7 +386,9 @@ def dispatcher_owner() -> str:
 class WebhookDispatcher:
     """Posts the store's due webhook deliveries (see the module's docstring). ``run(stop)`` is
     its one task: it returns after ``stop`` is set and the posts in flight are recorded (or,
-    past ``grace_s``, cancelled: their leases expire and they are posted again)."""
+    past ``grace_s``, cancelled: their leases expire and they are posted again).
+    ``allow_loopback``: post to loopback addresses (a development gateway); addresses inside
+    the network are never posted to (``PublicResolver``)."""
 
     def __init__(
         self,
@@ -350,8 +398,10 @@ class WebhookDispatcher:
         owner: str | None = None,
         clock: Callable[[], datetime] | None = None,
         grace_s: float | None = None,
+        allow_loopback: bool = False,
     ) -> None:
         self.store = store
+        self.allow_loopback = allow_loopback
         self.policy = policy or DeliveryPolicy()
         self.owner = owner or dispatcher_owner()
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -363,8 +413,11 @@ class WebhookDispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and post until ``stop`` is set."""
         timeout = aiohttp.ClientTimeout(total=self.policy.timeout_s)
+        connector = aiohttp.TCPConnector(
+            resolver=PublicResolver(allow_loopback=self.allow_loopback)
+        )
         async with aiohttp.ClientSession(
-            timeout=timeout, headers={"User-Agent": USER_AGENT}
+            connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
         ) as session:
             self._session = session
             try:
@@ -481,6 +534,10 @@ class WebhookDispatcher:
         """Post one signed body; None when the receiver answered 2xx, else what went wrong
         (no secret, no answer body in it)."""
         assert self._session is not None, "post() runs inside run()"
+        # Checked again: the URL may have been registered on a gateway that allowed more.
+        refused = check_webhook_url(url, allow_loopback=self.allow_loopback)
+        if refused is not None:
+            return f"refused: {refused}"
         headers = {
             "Content-Type": "application/json",
             **sign_webhook(secret, event_id, body, timestamp=int(time.time())),

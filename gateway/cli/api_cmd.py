@@ -185,7 +185,7 @@ async def _serve(
             await _serve_http(store, cfg, listen, shutdown_timeout_s, webhooks, stop)
         else:
             await _serve_with_dispatcher(
-                WebhookDispatcher(store, policy),
+                WebhookDispatcher(store, policy, allow_loopback=webhooks.allow_loopback),
                 _serve_http(store, cfg, listen, shutdown_timeout_s, webhooks, stop),
                 stop,
             )

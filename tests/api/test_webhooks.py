@@ -97,6 +97,9 @@ def test_webhook_urls() -> None:
         "https://0.0.0.0/x",
         "https://h.example.com/x#frag",
         "hooks.example.com/x",
+        "https://2130706433/x",
+        "https://0x7f.1/x",
+        "https://[::ffff:10.0.0.1]/x",
     ]
     for url in ok:
         assert check_webhook_url(url, allow_loopback=False) is None, url

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from adapters.retry import RetryPolicy
 from gateway.api.webhook_signing import verify_webhook
-from gateway.api.webhooks import DeliveryPolicy, WebhookDispatcher
+from gateway.api.webhooks import DeliveryPolicy, PublicResolver, WebhookDispatcher
 from gateway.config import XgateConfig
 from gateway.domain.apikeys import Scope
 from gateway.domain.events import DeliveryState, EventKind, Webhook
@@ -83,7 +83,7 @@ async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
 async def dispatching(
     store: Store, policy: DeliveryPolicy, owner: str = "dispatcher-a"
 ) -> AsyncIterator[WebhookDispatcher]:
-    dispatcher = WebhookDispatcher(store, policy, owner=owner)
+    dispatcher = WebhookDispatcher(store, policy, owner=owner, allow_loopback=True)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
     try:
@@ -274,3 +274,35 @@ async def test_a_stopping_dispatcher_records_the_post_in_flight(store: Store) ->
     assert delivery is not None
     assert (delivery.state, delivery.lease_owner) == (DeliveryState.DELIVERED, None)
     assert len(receiver.got) == 1
+
+
+async def test_a_production_dispatcher_posts_nothing_inside_the_network(store: Store) -> None:
+    async with receiving(Receiver()) as receiver:
+        by_name = receiver.url.replace("127.0.0.1", "localhost")
+        hooks = [await webhook(store, receiver.url), await webhook(store, by_name)]
+        await record(store, 1)
+        dispatcher = WebhookDispatcher(store, fast_policy(max_attempts=1), owner="prod")
+        stop = asyncio.Event()
+        task = asyncio.create_task(dispatcher.run(stop))
+        await until(lambda: dispatcher.failed == 2)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert receiver.got == []
+    errors = [d.last_error for d in await store.dead_deliveries()]
+    assert [d.webhook_id for d in await store.dead_deliveries()] == [h.id for h in hooks]
+    assert (
+        errors[0] == "refused: a loopback address is refused (only a development gateway takes one)"
+    )
+    assert errors[1] is not None and "refused" in errors[1]
+
+
+async def test_the_resolver_keeps_only_public_addresses() -> None:
+    strict = PublicResolver(allow_loopback=False)
+    dev = PublicResolver(allow_loopback=True)
+    try:
+        with pytest.raises(OSError, match="no address the gateway posts to"):
+            await strict.resolve("localhost", 443)
+        assert {r["host"] for r in await dev.resolve("localhost", 443)} <= {"127.0.0.1", "::1"}
+    finally:
+        await strict.close()
+        await dev.close()
