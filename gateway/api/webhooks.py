@@ -49,6 +49,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from prometheus_client import CollectorRegistry, Counter
 
 from adapters.errors import XgateError
 from adapters.retry import RetryPolicy
@@ -72,7 +73,7 @@ from gateway.api.problems import FieldError, Problem, invalid_request
 from gateway.api.spec import Api, Call
 from gateway.api.webhook_signing import sign_webhook
 from gateway.domain.apikeys import ApiKey, Scope
-from gateway.domain.events import WebhookDue
+from gateway.domain.events import DeliveryState, WebhookDue
 from gateway.store import LeaseLost, NotDeadLettered, NotFound, Store, StoreUnavailable
 
 __all__ = [
@@ -388,7 +389,8 @@ class WebhookDispatcher:
     its one task: it returns after ``stop`` is set and the posts in flight are recorded (or,
     past ``grace_s``, cancelled: their leases expire and they are posted again).
     ``allow_loopback``: post to loopback addresses (a development gateway); addresses inside
-    the network are never posted to (``PublicResolver``)."""
+    the network are never posted to (``PublicResolver``). ``registry``: where its metric
+    ``xgate_webhook_posts_total{outcome}`` is kept (the API's own, served on /metrics)."""
 
     def __init__(
         self,
@@ -399,6 +401,7 @@ class WebhookDispatcher:
         clock: Callable[[], datetime] | None = None,
         grace_s: float | None = None,
         allow_loopback: bool = False,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.store = store
         self.allow_loopback = allow_loopback
@@ -409,6 +412,13 @@ class WebhookDispatcher:
         self._session: aiohttp.ClientSession | None = None
         self.delivered = 0
         self.failed = 0
+        self.posts = Counter(
+            "xgate_webhook_posts",
+            "Webhook posts by outcome: delivered (2xx), failed (retried later), dead_lettered "
+            "(the last attempt failed)",
+            ["outcome"],
+            registry=registry if registry is not None else CollectorRegistry(),
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and post until ``stop`` is set."""
@@ -505,6 +515,7 @@ class WebhookDispatcher:
             if error is None:
                 await self.store.record_delivery_success(hook.id, event.id, self.owner)
                 self.delivered += 1
+                self.posts.labels("delivered").inc()
                 log.info("webhook %d: event %d delivered", hook.id, event.id)
                 return
             attempts = due.delivery.attempts + 1
@@ -518,13 +529,15 @@ class WebhookDispatcher:
                 max_attempts=self.policy.retry.max_attempts,
             )
             self.failed += 1
+            dead = record.state is DeliveryState.DEAD
+            self.posts.labels("dead_lettered" if dead else "failed").inc()
             log.warning(
                 "webhook %d: event %d attempt %d failed (%s)%s",
                 hook.id,
                 event.id,
                 attempts,
                 error,
-                ", dead-lettered" if record.state.value == "dead" else "",
+                ", dead-lettered" if dead else "",
             )
         except LeaseLost:
             # Held past its lease (a stalled process): another dispatcher has it now.

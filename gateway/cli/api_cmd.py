@@ -30,7 +30,7 @@ from aiohttp import web
 
 from adapters.errors import ConfigError, XgateError
 from adapters.retry import RetryPolicy
-from gateway.api.app import create_app
+from gateway.api.app import METRICS_KEY, create_app
 from gateway.api.webhooks import (
     WEBHOOK_SETTINGS_KEY,
     DeliveryPolicy,
@@ -181,13 +181,19 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     store = await Store.open(cfg.store.url, migrate=False)
     try:
+        app = create_app(store, cfg)
+        app[WEBHOOK_SETTINGS_KEY] = webhooks
         if policy is None:
-            await _serve_http(store, cfg, listen, shutdown_timeout_s, webhooks, stop)
+            await _serve_http(app, cfg, listen, shutdown_timeout_s, stop)
         else:
+            dispatcher = WebhookDispatcher(
+                store,
+                policy,
+                allow_loopback=webhooks.allow_loopback,
+                registry=app[METRICS_KEY].registry,  # served on the API's /metrics
+            )
             await _serve_with_dispatcher(
-                WebhookDispatcher(store, policy, allow_loopback=webhooks.allow_loopback),
-                _serve_http(store, cfg, listen, shutdown_timeout_s, webhooks, stop),
-                stop,
+                dispatcher, _serve_http(app, cfg, listen, shutdown_timeout_s, stop), stop
             )
     finally:
         await store.close()
@@ -217,15 +223,12 @@ async def _serve_with_dispatcher(
 
 
 async def _serve_http(
-    store: Store,
+    app: web.Application,
     cfg: XgateConfig,
     listen: OpsConfig,
     shutdown_timeout_s: float,
-    webhooks: WebhookSettings,
     stop: asyncio.Event,
 ) -> None:
-    app = create_app(store, cfg)
-    app[WEBHOOK_SETTINGS_KEY] = webhooks
     runner = web.AppRunner(
         app,
         access_log=None,  # the app logs each request itself, without query strings

@@ -156,9 +156,16 @@ async def test_a_receiver_failing_then_succeeding_gets_it_on_a_retry(store: Stor
     async with receiving(Receiver(fail=[500, 503, 404])) as receiver:
         hook = await webhook(store, receiver.url)
         await record(store, 1)
-        async with dispatching(store, policy):
+        async with dispatching(store, policy) as dispatcher:
             await until(lambda: bool(receiver.delivered()))
     assert [status for _, _, _, status in receiver.got] == [500, 503, 404, 200]
+    posts = {
+        s.labels["outcome"]: s.value
+        for metric in dispatcher.posts.collect()
+        for s in metric.samples
+        if s.name.endswith("_total")
+    }
+    assert posts == {"failed": 3.0, "delivered": 1.0}
     times = [at for at, _, _, _ in receiver.got]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     # Each retry waits at least the policy's delay after the failed attempt.

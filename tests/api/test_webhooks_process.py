@@ -16,6 +16,7 @@ from typing import Any
 import tomli_w
 from aiohttp import ClientSession
 from nacl.signing import SigningKey
+from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
 from gateway.api.signing import signature_headers
@@ -141,6 +142,16 @@ async def test_two_instances_deliver_each_event_once_retry_and_dead_letter(
             session, "GET", a, "/v1/operator/dead-letters", operator.token, signer
         )
         assert [d["event_id"] for d in dead["items"]] == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+        # The dispatchers' counts, on the instances' /metrics, add up to what was posted.
+        totals: dict[str, float] = {}
+        for process in (a, b):
+            async with session.get(f"{process.base}/metrics") as response:
+                for family in text_string_to_metric_families(await response.text()):
+                    for sample in family.samples:
+                        if sample.name == "xgate_webhook_posts_total":
+                            outcome = sample.labels["outcome"]
+                            totals[outcome] = totals.get(outcome, 0) + sample.value
+        assert totals == {"delivered": 21, "failed": 22, "dead_lettered": 10}
     for process in (a, b):
         assert process.stop() == 0, process.output()
         assert "Traceback" not in process.output()
