@@ -90,6 +90,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
+MAX_WEBHOOKS_PER_KEY = 20  # active ones
 USER_AGENT = "xgate-webhooks/1"
 
 
@@ -209,7 +210,8 @@ def _webhook_unknown(webhook_id: int) -> Problem:
 async def create_webhook(call: Call[NoParams, NoParams, WebhookCreate]) -> WebhookCreated:
     """Register `url` for the events of `kinds` committed from now on. The answer carries the
     webhook's `secret`, shown this once: each post is signed with it (`X-Xgate-Signature`,
-    docs/api.md §3). https only (http to loopback on a development gateway)."""
+    docs/api.md §3). https only (http to loopback on a development gateway). A key has at
+    most 20 webhooks (409 beyond)."""
     key = caller_key(call.request)
     settings = call.request.app.get(WEBHOOK_SETTINGS_KEY) or WebhookSettings()
     why = check_webhook_url(call.body.url, allow_loopback=settings.allow_loopback)
@@ -217,6 +219,14 @@ async def create_webhook(call: Call[NoParams, NoParams, WebhookCreate]) -> Webho
         raise invalid_request([FieldError("body.url", why)])
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     store = call.request.app[STORE_KEY]
+    active = [h for h in await store.webhooks(key.key_id) if h.disabled_at is None]
+    if len(active) >= MAX_WEBHOOKS_PER_KEY:
+        raise Problem(
+            409,
+            "too-many-webhooks",
+            "Too many webhooks",
+            f"an API key has at most {MAX_WEBHOOKS_PER_KEY} webhooks; delete one first",
+        )
     try:
         hook = await store.create_webhook(key.key_id, call.body.url, secret, call.body.kinds)
     except NotFound as exc:  # the key was revoked since it was authenticated
@@ -258,9 +268,17 @@ async def list_dead_letters(call: Call[NoParams, DeadLettersQuery, NoBody]) -> D
 
 async def replay_dead_letter(call: Call[DeadLetterPath, NoParams, NoBody]) -> Delivery:
     """Send a dead-lettered delivery again: pending, due now, its attempts reset. 404 for an
-    unknown delivery, 409 for one that is not dead-lettered."""
+    unknown delivery, 409 for one that is not dead-lettered or whose webhook is deleted."""
     store = call.request.app[STORE_KEY]
     webhook_id, event_id = call.path.webhook_id, call.path.event_id
+    hook = await store.webhook(webhook_id)
+    if hook is not None and hook.disabled_at is not None:
+        raise Problem(
+            409,
+            "webhook-deleted",
+            "Webhook deleted",
+            f"webhook {webhook_id} is deleted: its deliveries are not posted any more",
+        )
     try:
         return Delivery.from_record(await store.replay_delivery(webhook_id, event_id))
     except NotFound as exc:
@@ -292,6 +310,7 @@ def add_webhook_operations(api: Api) -> None:
         body=WebhookCreate,
         response=WebhookCreated,
         status=201,
+        problems=[409],
         tags=["webhooks"],
     )
     api.add(

@@ -9,8 +9,10 @@ import pytest
 
 from gateway.api.webhooks import check_webhook_url
 from gateway.domain.apikeys import Scope
+from gateway.domain.events import EventKind
 from gateway.store import Store
-from tests.api.conftest import ApiClient, Keys, create_caller
+from tests.api.conftest import HUB, PUBLIC, ApiClient, Keys, create_caller
+from tests.store.conftest import new_message, scan
 
 URL = "https://hooks.example.com/xgate?team=7"
 
@@ -119,3 +121,41 @@ async def test_dead_letters_are_the_operators(api: ApiClient) -> None:
     assert missing.status == 404
     bad = await api.using("operator").get("/v1/operator/dead-letters?webhook_id=x")
     assert bad.status == 400
+
+
+async def test_a_key_has_at_most_20_webhooks(api: ApiClient) -> None:
+    dapp = api.using("dapp")
+    ids = []
+    for n in range(20):
+        body = {"url": f"{URL}&n={n}", "kinds": ["message"]}
+        created = await dapp.request("POST", "/v1/webhooks", json=body)
+        assert created.status == 201
+        ids.append(created.body["id"])
+    refused = await dapp.request("POST", "/v1/webhooks", json={"url": URL, "kinds": ["swap"]})
+    assert (refused.status, refused.body["type"]) == (
+        409,
+        "https://xgate.dev/problems/too-many-webhooks",
+    )
+    assert (await dapp.request("DELETE", f"/v1/webhooks/{ids[0]}")).status == 200
+    again = await dapp.request("POST", "/v1/webhooks", json={"url": URL, "kinds": ["swap"]})
+    assert again.status == 201
+
+
+async def test_a_dead_letter_of_a_deleted_webhook_is_not_replayed(
+    api: ApiClient, keys: Keys, store: Store
+) -> None:
+    hook = await store.create_webhook(keys.dapp.key_id, URL, "s" * 32, [EventKind.MESSAGE])
+    await scan(store, [new_message(1, src=HUB, dst=PUBLIC)], chain=HUB)
+    [due] = await store.claim_deliveries("test", limit=1, lease_s=30)
+    await store.record_delivery_failure(
+        hook.id, due.event.id, "test", "HTTP 500", retry_at=due.delivery.next_at, max_attempts=1
+    )
+    await store.disable_webhook(hook.id)
+    path = f"/v1/operator/dead-letters/{hook.id}/{due.event.id}/replay"
+    refused = await api.using("operator").request("POST", path)
+    assert (refused.status, refused.body["type"]) == (
+        409,
+        "https://xgate.dev/problems/webhook-deleted",
+    )
+    [dead] = await store.dead_deliveries()
+    assert dead.webhook_id == hook.id  # still dead: nothing changed
