@@ -18,15 +18,15 @@ from aiohttp import ClientResponse, ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from adapters.types import ChainId
+from adapters.types import ChainId, Hash32, TxHash
 from gateway.api.app import create_app
 from gateway.api.events import EVENT_STREAM_SETTINGS_KEY, EventStreamSettings
 from gateway.config import XgateConfig
 from gateway.domain.apikeys import Scope
-from gateway.domain.status import MessageStatus, NewMessage
+from gateway.domain.status import AssetKind, MessageStatus, NewMessage, Swap, SwapLeg, SwapState
 from gateway.store import Store
 from tests.api.conftest import HUB, PUBLIC, config_data
-from tests.store.conftest import new_message, scan
+from tests.store.conftest import addr, h32, new_message, scan
 
 S = MessageStatus
 KEEPALIVE_S = 0.3
@@ -270,3 +270,53 @@ async def test_shutdown_ends_open_streams_at_once(tmp_path: Path) -> None:
     finally:
         await runner.cleanup()
         await store.close()
+
+
+def a_swap() -> Swap:
+    def leg(chain: int, claimer: int, refunder: int) -> SwapLeg:
+        return SwapLeg(
+            ChainId(chain),
+            addr(0x50 + chain),
+            AssetKind.ERC20,
+            addr(0x60),
+            10**18,
+            addr(claimer),
+            addr(refunder),
+            1_800_000_000 + chain,
+        )
+
+    return Swap(
+        swap_id=Hash32(h32("swap", 1)),
+        hashlock=Hash32(h32("lock", 1)),
+        initiator=addr(1),
+        participant=addr(2),
+        initiator_leg=leg(1, 2, 1),
+        participant_leg=leg(2, 1, 2),
+    )
+
+
+async def test_swap_events_stream_with_their_own_data(served: Served) -> None:
+    sse = await served.stream("/v1/events?kinds=swap")
+    await sse.next()
+    swap = a_swap()
+    await served.store.upsert_swap(swap)
+    lock_tx = TxHash(h32("lock tx"))
+    await served.store.set_swap_state(
+        swap.swap_id, SwapState.PROPOSED, SwapState.INITIATOR_LOCKED, initiator_leg_lock_tx=lock_tx
+    )
+    proposed, locked = await sse.event(), await sse.event()
+    assert (proposed.event, proposed.data["ref"]) == ("swap", "0x" + swap.swap_id.hex())
+    assert proposed.data["data"] == {
+        "state": "proposed",
+        "old_state": None,
+        "initiator_chain_id": 1,
+        "participant_chain_id": 2,
+        "txs": {},
+        "detail": None,
+    }
+    assert (locked.data["data"]["old_state"], locked.data["data"]["state"]) == (
+        "proposed",
+        "initiator_locked",
+    )
+    assert locked.data["data"]["txs"] == {"initiator_leg_lock_tx": "0x" + lock_tx.hex()}
+    sse.response.close()
