@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 
 from adapters.base import CallReverted
+from adapters.contracts import AttestedHeaderStoreView
 from adapters.errors import RpcResponseInvalid, TransactionFailed
 from adapters.signer import LocalSigner
 from adapters.types import ChainId, Hash32, Height
 from gateway.domain.typed_data import HeaderData, attested_header_message, digest
 from gateway.store import Store
-from relayers.contracts import AttestedHeaderStoreView
 from relayers.routes import ChainSide
 from relayers.sending import Sender, reverted_with
 from relayers.watcher import message_sent_query, next_range

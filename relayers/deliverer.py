@@ -27,13 +27,13 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from adapters.base import CallReverted, TransactionNotFound, TxReceipt, TxRequest
+from adapters.contracts import EndpointView
 from adapters.errors import NotYetAvailable, RpcResponseInvalid, TransactionFailed
 from adapters.receipts import ProvenLog
 from adapters.rpc.submit import SentTx
 from adapters.types import Finality, Hash32, Height, TxHash
 from gateway.domain.messages import decode_message_sent
 from gateway.domain.status import MessageRecord, MessageStatus
-from relayers.contracts import EndpointView
 from relayers.metrics import RelayMetrics
 from relayers.queue import WorkQueue, by_block
 from relayers.routes import Route

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from adapters.base import CallReverted, TxRequest
 from adapters.bft import decode_qbft_extra
+from adapters.contracts import AttestedHeaderStoreView, LightClientState, QbftLightClientView
 from adapters.errors import FatalError, FinalityViolation, TransactionFailed
 from adapters.headers import Header, encode_header
 from adapters.lightclient.qbft import (
@@ -36,7 +37,6 @@ from adapters.qbft import QbftAdapter
 from adapters.rpc.submit import SentTx
 from adapters.types import Finality, Hash32, Height
 from gateway.domain.status import MessageStatus
-from relayers.contracts import AttestedHeaderStoreView, LightClientState, QbftLightClientView
 from relayers.metrics import RelayMetrics
 from relayers.queue import WorkQueue, by_block
 from relayers.routes import Route

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from adapters.contracts import AttestedHeaderStoreView, EndpointView, QbftLightClientView
 from adapters.errors import ConfigError, FatalError, RpcUnavailable, XgateError
 from adapters.evm import EvmAdapter
 from adapters.qbft import QbftAdapter
@@ -36,7 +37,6 @@ from gateway.domain.swaps import KeeperRules
 from gateway.store import Store
 from gateway.store.journal import StoreJournal
 from relayers.attester import HeaderAttester
-from relayers.contracts import AttestedHeaderStoreView, EndpointView, QbftLightClientView
 from relayers.deliverer import Deliverer
 from relayers.headers import AttestedHeaderGate, QbftHeaderFeeder
 from relayers.keeper import HtlcKeeper, KeeperChain

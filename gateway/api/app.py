@@ -39,6 +39,7 @@ from gateway.api.auth import (
     install_security,
     security_middleware,
 )
+from gateway.api.chains import CHAINS_KEY, ChainAccess
 from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.metrics import ApiMetrics
 from gateway.api.problems import REQUEST_ID_KEY, problem_middleware
@@ -71,11 +72,13 @@ def create_app(
     api: Api | None = None,
     clock: Callable[[], datetime] | None = None,
     rate_clock: Callable[[], float] = time.monotonic,
+    chains: ChainAccess | None = None,
 ) -> web.Application:
     """The API on ``store``, whose URL is ``config.store.url``. The caller owns the store
     (opens it before, closes it after the app). ``api``: the operations (``v1_api()``);
     ``clock``: the wall clock signed requests' timestamps are checked against (UTC now);
-    ``rate_clock``: the rate limits' monotonic clock."""
+    ``rate_clock``: the rate limits' monotonic clock; ``chains``: read access to the chains
+    (without it, the operations that read a chain answer 503 ``chains-not-configured``)."""
     app = web.Application(
         client_max_size=max_body_bytes,
         middlewares=[
@@ -87,6 +90,8 @@ def create_app(
     )
     app[STORE_KEY] = store
     app[CONFIG_KEY] = config
+    if chains is not None:
+        app[CHAINS_KEY] = chains
     app[METRICS_KEY] = ApiMetrics(registry)
     app[VALIDATION_CONTEXT_KEY] = {
         "chain_ids": frozenset(chain.chain_id for chain in config.chains.values())

@@ -96,6 +96,7 @@ __all__ = [
     "TxHashHex",
     "Uint64",
     "Uint256",
+    "UnsignedTx",
     "UtcTime",
     "Webhook",
     "WebhookCreate",
@@ -554,6 +555,22 @@ class Chain(ApiModel):
 
 class ChainList(ApiModel):
     items: list[Chain]
+
+
+class UnsignedTx(ApiModel):
+    """A transaction the gateway built for the caller's wallet to sign and send (the gateway
+    never holds users' keys): on ``chain_id``, from ``sender``, calling ``to`` with ``data``
+    and ``value`` wei. ``gas`` is the node's estimate with the chain's margin, null when the
+    call cannot be estimated yet (it needs an earlier transaction of the same plan, e.g. an
+    approval, to be mined first). Nonce and fees are the wallet's to choose."""
+
+    chain_id: ChainIdParam
+    sender: ChecksumAddress
+    to: ChecksumAddress
+    data: HexBytes
+    value: Uint256
+    gas: Uint64 | None
+    description: str = Field(description="what the transaction does, for the wallet's user")
 
 
 class StatusChangeItem(ApiModel):

@@ -3,7 +3,8 @@
 Handlers raise ``Problem``; ``problem_middleware`` renders it, and turns everything else into
 one too: aiohttp's own HTTP errors (no route 404, 405 with its ``Allow``, 413 for a body above
 the app's limit), a pydantic ``ValidationError`` (400, one ``errors`` entry per bad field),
-``StoreUnavailable`` (503, retry later) and anything unexpected (500 whose detail names the
+``StoreUnavailable`` (503, retry later), a chain's node failing to answer (any
+``RetryableError``: 503 ``chain-unavailable``) and anything unexpected (500 whose detail names the
 request id; the stack trace goes to the log, never to the client).
 
 Field errors never echo the input: a secret sent in the wrong field cannot come back in an
@@ -22,6 +23,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from adapters.errors import RetryableError
 from gateway.store import StoreUnavailable
 
 __all__ = [
@@ -248,6 +250,25 @@ async def answer_or_problem(request: web.Request, handler: Handler) -> web.Strea
             "Service unavailable",
             "the gateway's database is unavailable or busy; retry shortly",
             headers={"Retry-After": "1"},
+        ).response(request)
+    except RetryableError as exc:
+        # A chain's node did not answer (or answered garbage) while serving the request: the
+        # caller may retry; the node's URL (which may hold a key) is not named.
+        log.warning(
+            "chain read failed for %s %s (request %s): %s",
+            request.method,
+            request.path,
+            request.get(REQUEST_ID_KEY),
+            type(exc).__name__,
+        )
+        chain = exc.context.get("chain_id")
+        where = f"chain {chain}" if chain is not None else "a chain"
+        return Problem(
+            503,
+            "chain-unavailable",
+            "Chain unavailable",
+            f"{where} did not answer in time ({type(exc).__name__}); retry shortly",
+            headers={"Retry-After": "5"},
         ).response(request)
     except asyncio.CancelledError:
         raise

@@ -29,8 +29,10 @@ from typing import Any
 from aiohttp import web
 
 from adapters.errors import ConfigError, XgateError
+from adapters.registry import build_adapter
 from adapters.retry import RetryPolicy
 from gateway.api.app import METRICS_KEY, create_app
+from gateway.api.chains import ChainAccess
 from gateway.api.webhooks import (
     WEBHOOK_SETTINGS_KEY,
     DeliveryPolicy,
@@ -180,8 +182,10 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store = await Store.open(cfg.store.url, migrate=False)
+    # Read-only adapters (no signer: the gateway never holds users' keys), started on use.
+    chains = ChainAccess(cfg, lambda name, chain: build_adapter(chain.adapter_config(name)))
     try:
-        app = create_app(store, cfg)
+        app = create_app(store, cfg, chains=chains)
         app[WEBHOOK_SETTINGS_KEY] = webhooks
         if policy is None:
             await _serve_http(app, cfg, listen, shutdown_timeout_s, stop)
@@ -196,6 +200,7 @@ async def _serve(
                 dispatcher, _serve_http(app, cfg, listen, shutdown_timeout_s, stop), stop
             )
     finally:
+        await chains.aclose()
         await store.close()
     log.info("xgate api stopped")
 

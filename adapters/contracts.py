@@ -1,4 +1,4 @@
-"""Typed access to the deployed contracts the relay workers read and call.
+"""Typed access to the deployed contracts that xgate's services (relay workers, API) read and call.
 
 Views go through ``EvmAdapter.call`` at a named finality; writes are ``TxRequest`` values for
 the signer's writer. Revert data is decoded with the artifacts' error tables, so a worker can
@@ -17,7 +17,13 @@ from adapters.lightclient.qbft import TrustPolicy
 from adapters.types import Address, ChainId, Finality, Hash32
 from contracts import Artifact, load_artifact
 
-__all__ = ["AttestedHeaderStoreView", "EndpointView", "LightClientState", "QbftLightClientView"]
+__all__ = [
+    "AttestedHeaderStoreView",
+    "ContractHandle",
+    "EndpointView",
+    "LightClientState",
+    "QbftLightClientView",
+]
 
 
 # attest() measured on the devnet: ~95k for a plain attestation, ~150k for the one that
@@ -26,7 +32,10 @@ ATTEST_GAS = 250_000
 
 
 @dataclass(frozen=True, slots=True)
-class _Contract:
+class ContractHandle:
+    """One deployed contract: ``view`` calls a function at a finality, ``request`` builds a
+    transaction calling one (for a signer's writer, or unsigned for a user's wallet)."""
+
     adapter: EvmAdapter
     address: Address
     artifact: Artifact
@@ -54,7 +63,7 @@ class QbftLightClientView:
     """``QbftLightClient`` on a public chain."""
 
     def __init__(self, adapter: EvmAdapter, address: Address) -> None:
-        self._c = _Contract(adapter, address, load_artifact("QbftLightClient"))
+        self._c = ContractHandle(adapter, address, load_artifact("QbftLightClient"))
 
     @property
     def address(self) -> Address:
@@ -97,7 +106,7 @@ class AttestedHeaderStoreView:
     """``AttestedHeaderStore`` on the consortium chain."""
 
     def __init__(self, adapter: EvmAdapter, address: Address) -> None:
-        self._c = _Contract(adapter, address, load_artifact("AttestedHeaderStore"))
+        self._c = ContractHandle(adapter, address, load_artifact("AttestedHeaderStore"))
 
     @property
     def address(self) -> Address:
@@ -120,7 +129,7 @@ class EndpointView:
     """``BridgeEndpoint`` on a destination chain."""
 
     def __init__(self, adapter: EvmAdapter, address: Address) -> None:
-        self._c = _Contract(adapter, address, load_artifact("BridgeEndpoint"))
+        self._c = ContractHandle(adapter, address, load_artifact("BridgeEndpoint"))
 
     @property
     def address(self) -> Address:
