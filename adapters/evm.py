@@ -821,6 +821,16 @@ class EvmAdapter:
         sent = await self.writer(call.sender).submit(call)
         return sent.tx_hash
 
+    async def estimate_gas(self, call: TxRequest, sender: Address) -> int:
+        """``eth_estimateGas`` of ``call`` sent by ``sender`` (no signer needed: the gas limit
+        of a transaction built for someone's wallet), plus the chain's ``gas_margin_pct``.
+        ``TransactionFailed`` (with the revert data and its decoded error) when the node says
+        it would fail."""
+        if not isinstance(call, TxRequest):
+            raise BadRequest("estimate_gas() needs a TxRequest", call=call)
+        check_bytes(sender, 20, "sender")
+        return await self._txs.estimate_gas(call, sender)
+
     async def pending_nonce(self, sender: Address) -> int:
         """The sender's next nonce, counting the node's pending transactions."""
         return await self._txs.nonce(sender, "pending")
