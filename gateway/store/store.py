@@ -354,6 +354,21 @@ class Store:
             ChainId(row.chain_id), row.stream, Height(row.height), Hash32(row.block_hash)
         )
 
+    async def checkpoints(self) -> list[tuple[Checkpoint, datetime]]:
+        """Every watcher checkpoint, by chain and stream, with when it last moved."""
+        c = _checkpoints.c
+        async with self._tx("checkpoints", write=False) as conn:
+            rows = (await conn.execute(select(_checkpoints).order_by(c.chain_id, c.stream))).all()
+        return [
+            (
+                Checkpoint(
+                    ChainId(row.chain_id), row.stream, Height(row.height), Hash32(row.block_hash)
+                ),
+                row.updated_at,
+            )
+            for row in rows
+        ]
+
     async def record_scan(
         self,
         chain_id: ChainId,
@@ -1054,6 +1069,20 @@ class Store:
         if row is None or row.owner is None:
             return None
         return LockLease(row.name, row.owner, row.lease_until, int(row.fencing_token))
+
+    async def locks(self, prefix: str = "") -> list[LockLease]:
+        """Every held lock whose name starts with ``prefix``, by name (a lease may have
+        expired without anyone taking the lock over yet: compare ``lease_until``)."""
+        lk = _locks.c
+        query = select(_locks).where(lk.owner.is_not(None)).order_by(lk.name)
+        if prefix:
+            query = query.where(lk.name.startswith(prefix, autoescape=True))
+        async with self._tx("locks", write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            LockLease(row.name, row.owner, row.lease_until, int(row.fencing_token))
+            for row in rows
+        ]
 
     async def _check_fence(self, conn: AsyncConnection, fence: LockLease) -> None:
         """``LeaseLost`` unless ``fence`` is still the lock's holder and token. The lock row stays

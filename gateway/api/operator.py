@@ -1,0 +1,1165 @@
+"""The operator's operations (docs/api.md "Operator"), all of scope ``operator`` (their
+state-changing requests signed, as the security layer requires of that scope):
+
+- API keys: ``GET /v1/operator/keys``, ``POST /v1/operator/keys`` (the token in the answer,
+  once), ``DELETE /v1/operator/keys/{key_id}`` (revoke; never the last active operator key);
+  the store's own key calls, as ``xgate keys`` makes them;
+- routes: ``GET /v1/operator/routes``, every route of every configured endpoint read live from
+  the chains (its pause, the global pause, the asset contracts' value limits towards the
+  remote chain with what is available now); ``POST /v1/operator/routes/{chain_id}/
+  {remote_chain_id}/pause | resume | limits`` answer the unsigned transactions that make the
+  change, for the operator's governance wallets: the gateway signs nothing. What the contracts
+  let a role do at once is one transaction (the guardian's ``pauseRoute``, its ``lowerLimit``
+  that only tightens); what needs the admin (unpausing, any other limit) is a timelocked
+  operation: ``schedule`` by a proposer now, ``execute`` once the timelock's delay has passed,
+  with its operation id, salt and earliest execution time;
+- services: ``GET /v1/operator/services``, the relay processes' ops endpoints (``/healthz``,
+  ``/readyz``, a short timeout each: one that does not answer is reported down) and what the
+  store shows of them (signer locks, the message queue by route and status, the watchers'
+  checkpoints).
+
+Everything a request names is checked before an answer is built: the route exists on the
+chain, the sender holds the role the call needs, a timelocked operation is not scheduled
+already, a guardian's limit is tighter; each refusal is its own problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import aiohttp
+from aiohttp import web
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from adapters.contracts import ContractHandle
+from adapters.types import Address, ChainId, Finality, Hash32
+from contracts import load_artifact
+from gateway.api.auth import API_KEY_KEY
+from gateway.api.chains import ChainHandle, chains_of
+from gateway.api.keys import CONFIG_KEY, STORE_KEY
+from gateway.api.models import (
+    ApiModel,
+    ChainIdParam,
+    ChecksumAddress,
+    Hash32Hex,
+    HexBytes,
+    NoBody,
+    NoParams,
+    Uint256,
+    UnsignedTx,
+    UtcTime,
+)
+from gateway.api.problems import FieldError, Problem, invalid_request
+from gateway.api.spec import Api, Call
+from gateway.config import XgateConfig
+from gateway.domain.apikeys import SIGNING_SCOPES, ApiKey, Scope
+from gateway.domain.status import MessageStatus
+from gateway.store import NotFound, StoreError
+
+__all__ = [
+    "SERVICE_CHECKS_KEY",
+    "OpsTarget",
+    "ServiceChecks",
+    "add_operator_operations",
+    "service_checks_from_config",
+]
+
+# --- API keys ----------------------------------------------------------------------------------
+
+_KEY_NAME_MAX = 100
+_ED25519_HEX = r"^0x[0-9a-f]{64}$"
+
+
+def _key_name(value: str) -> str:
+    if not value.isprintable() or not value.strip():
+        raise PydanticCustomError("key_name", "expected printable text that is not blank")
+    return value
+
+
+def _distinct(scopes: list[Scope]) -> list[Scope]:
+    if len(set(scopes)) != len(scopes):
+        raise PydanticCustomError("scopes", "a scope is given twice")
+    return scopes
+
+
+class OperatorKeyCreate(ApiModel):
+    """A new API key. Keys of a signing scope (``issuer``, ``operator``) need the Ed25519
+    public key their state-changing requests are signed with."""
+
+    name: Annotated[str, Field(min_length=1, max_length=_KEY_NAME_MAX), AfterValidator(_key_name)]
+    scopes: Annotated[
+        list[Scope], Field(min_length=1, max_length=len(Scope)), AfterValidator(_distinct)
+    ]
+    ed25519_public_key: Annotated[
+        str | None,
+        Field(pattern=_ED25519_HEX, description="0x and 64 lowercase hex digits"),
+    ] = None
+    rate_per_s: Annotated[float, Field(gt=0, le=1_000_000)] = 10.0
+    burst: Annotated[int, Field(ge=1, le=1_000_000)] = 20
+
+    @property
+    def public_key(self) -> bytes | None:
+        key = self.ed25519_public_key
+        return None if key is None else bytes.fromhex(key[2:])
+
+
+class OperatorKey(ApiModel):
+    """An API key as stored, never its secret."""
+
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    name: str
+    scopes: list[Scope]
+    ed25519_public_key: Annotated[str, Field(pattern=_ED25519_HEX)] | None
+    rate_per_s: float
+    burst: int
+    created_at: UtcTime
+    revoked_at: UtcTime | None
+
+    @classmethod
+    def from_record(cls, key: ApiKey) -> OperatorKey:
+        return cls(
+            key_id=key.key_id,
+            name=key.name,
+            scopes=sorted(key.scopes, key=list(Scope).index),
+            ed25519_public_key=None
+            if key.ed25519_public_key is None
+            else "0x" + key.ed25519_public_key.hex(),
+            rate_per_s=key.rate_per_s,
+            burst=key.burst,
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class OperatorKeyCreated(OperatorKey):
+    """The new key with its bearer token, shown this once (the store keeps its hash)."""
+
+    token: str = Field(description="Authorization: Bearer <token>; shown this once")
+
+
+class OperatorKeyList(ApiModel):
+    items: list[OperatorKey]
+
+
+class OperatorKeysQuery(ApiModel):
+    include_revoked: bool = Field(default=False, description="list revoked keys too")
+
+
+class OperatorKeyPath(ApiModel):
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$", description="the key's id")]
+
+
+def _caller(request: web.Request) -> ApiKey:
+    key: ApiKey | None = request.get(API_KEY_KEY)
+    if key is None:  # the auth layer answers first; this is its backstop
+        raise Problem(
+            401,
+            "unauthenticated",
+            "Unauthenticated",
+            "send an API key: Authorization: Bearer xg_<id>_<secret>",
+            headers={"WWW-Authenticate": 'Bearer realm="xgate"'},
+        )
+    return key
+
+
+async def list_operator_keys(call: Call[NoParams, OperatorKeysQuery, NoBody]) -> OperatorKeyList:
+    """Every API key, oldest first, without secrets; revoked ones with `include_revoked`."""
+    store = call.request.app[STORE_KEY]
+    keys = await store.api_keys(include_revoked=call.query.include_revoked)
+    return OperatorKeyList(items=[OperatorKey.from_record(k) for k in keys])
+
+
+async def create_operator_key(
+    call: Call[NoParams, NoParams, OperatorKeyCreate],
+) -> OperatorKeyCreated:
+    """Create an API key; its token is in the answer and nowhere else. A key with the `issuer`
+    or `operator` scope needs `ed25519_public_key` (its requests are signed)."""
+    body = call.body
+    scopes = frozenset(body.scopes)
+    if scopes & SIGNING_SCOPES and body.ed25519_public_key is None:
+        signing = ", ".join(sorted(s.value for s in scopes & SIGNING_SCOPES))
+        raise invalid_request(
+            [
+                FieldError(
+                    "body.ed25519_public_key",
+                    f"a key with the {signing} scope signs its requests: give its public key",
+                )
+            ]
+        )
+    store = call.request.app[STORE_KEY]
+    try:
+        created = await store.create_api_key(
+            body.name,
+            scopes,
+            ed25519_public_key=body.public_key,
+            rate_per_s=body.rate_per_s,
+            burst=body.burst,
+        )
+    except StoreError as exc:  # the model checks what the store does; its backstop
+        field = exc.context.get("field")
+        raise invalid_request([FieldError(f"body.{field or 'name'}", exc.message)]) from exc
+    key = OperatorKey.from_record(created.api_key)
+    return OperatorKeyCreated(**key.model_dump(), token=created.token)
+
+
+async def revoke_operator_key(call: Call[OperatorKeyPath, NoParams, NoBody]) -> OperatorKey:
+    """Revoke a key: it stops working at once on every instance, and its webhooks are
+    disabled. Revoking a revoked key answers it as it is. The last active operator key is
+    never revoked (409): the API would have no operator left (make another first)."""
+    store = call.request.app[STORE_KEY]
+    key_id = call.path.key_id
+    key = await store.api_key(key_id)
+    if key is None:
+        raise Problem(404, "api-key-not-found", "API key not found", f"no API key {key_id}")
+    if key.active and Scope.OPERATOR in key.scopes:
+        others = [
+            k
+            for k in await store.api_keys(include_revoked=False)
+            if Scope.OPERATOR in k.scopes and k.key_id != key_id
+        ]
+        if not others:
+            mine = " (the key of this request)" if key_id == _caller(call.request).key_id else ""
+            raise Problem(
+                409,
+                "last-operator-key",
+                "Last operator key",
+                f"API key {key_id}{mine} is the last active operator key: create another "
+                "operator key before revoking it",
+            )
+    try:
+        return OperatorKey.from_record(await store.revoke_api_key(key_id))
+    except NotFound as exc:
+        raise Problem(
+            404, "api-key-not-found", "API key not found", f"no API key {key_id}"
+        ) from exc
+
+
+# --- routes: reading them ----------------------------------------------------------------------
+
+LATEST = Finality.latest()
+ZERO_ADDRESS = Address(bytes(20))
+NO_PREDECESSOR = Hash32(bytes(32))
+ADMIN_ROLE = bytes(32)
+PAUSER_ROLE = keccak(text="PAUSER_ROLE")
+GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
+PROPOSER_ROLE = keccak(text="PROPOSER_ROLE")
+EXECUTOR_ROLE = keccak(text="EXECUTOR_ROLE")
+_UINT112_MAX = 2**112 - 1
+NFT_UNITS = 10**6  # TransferLimits: one ERC-721 token counts this many units
+
+Direction = Literal["inbound", "outbound"]
+_DIRECTIONS: dict[str, int] = {"inbound": 0, "outbound": 1}
+
+# The asset contracts with value limits, by their key in [chains.NAME.contracts], and the
+# tokens (their contracts keys) they move; ERC-721 ones count NFT_UNITS a token.
+_ASSET_APPS: dict[str, tuple[str, str, tuple[tuple[str, bool], ...]]] = {
+    "vault": ("AssetVault", "vault", (("settlement_token", False), ("receivable", True))),
+    "asset_gateway": (
+        "WrappedAssetGateway",
+        "asset_gateway",
+        (("wrapped_settlement_token", False), ("wrapped_receivable", True)),
+    ),
+}
+
+
+class RouteLimit(ApiModel):
+    """One value limit (TransferLimits) of an asset contract for the route's remote chain: a
+    token bucket of `capacity` units refilled at `rate` units a second; inbound transfers
+    above `delay_above` (0: no size rule) or above what is available are held for the hold
+    delay. Units: token base units; an ERC-721 token counts `units_per_token` units.
+    `available` / `used` are null when the limit is disabled (everything passes at once)."""
+
+    app: Literal["vault", "asset_gateway"]
+    app_address: ChecksumAddress
+    token: ChecksumAddress
+    token_name: str = Field(description="the token's key in the chain's contracts")
+    units_per_token: Uint256
+    direction: Direction
+    enabled: bool
+    capacity: Uint256
+    rate: Uint256
+    delay_above: Uint256
+    available: Uint256 | None
+    used: Uint256 | None
+    hold_delay_s: int = Field(description="how long a held inbound transfer waits")
+
+
+class OperatorRoute(ApiModel):
+    """The route of the endpoint on `chain_id` to `remote_chain_id`, as the chain has it now:
+    `paused` is the route's own pause (sends to and deliveries from the remote chain stop),
+    `endpoint_paused` the global one."""
+
+    chain_id: int
+    chain: str
+    remote_chain_id: int
+    remote_chain: str | None = Field(description="the remote chain's name, null if not ours")
+    endpoint: ChecksumAddress
+    remote_endpoint: ChecksumAddress
+    oracle: ChecksumAddress
+    paused: bool
+    endpoint_paused: bool
+    timelock: ChecksumAddress | None = Field(description="the chain's XgateTimelock")
+    timelock_delay_s: int | None
+    limits: list[RouteLimit]
+
+
+class OperatorRouteList(ApiModel):
+    items: list[OperatorRoute]
+    read_at: UtcTime
+
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """A chain's endpoint and governance, read through its adapter."""
+
+    handle: ChainHandle
+    endpoint: ContractHandle
+    timelock: ContractHandle | None
+
+    @property
+    def chain_id(self) -> ChainId:
+        return self.handle.chain_id
+
+
+def _endpoint_of(handle: ChainHandle) -> ContractHandle | None:
+    address = handle.config.contracts.endpoint
+    if address is None:
+        return None
+    return ContractHandle(handle.adapter, Address(address), load_artifact("BridgeEndpoint"))
+
+
+def _timelock_of(handle: ChainHandle) -> ContractHandle | None:
+    address = handle.config.contracts.timelock
+    if address is None:
+        return None
+    return ContractHandle(handle.adapter, Address(address), load_artifact("XgateTimelock"))
+
+
+async def _chain(request: web.Request, chain_id: int) -> _Chain:
+    handle = await chains_of(request).get(chain_id)
+    endpoint = _endpoint_of(handle)
+    if endpoint is None:
+        raise Problem(
+            404,
+            "route-not-found",
+            "Route not found",
+            f"chain {handle.name} has no bridge endpoint configured",
+        )
+    return _Chain(handle, endpoint, _timelock_of(handle))
+
+
+async def _limits(handle: ChainHandle, remote: int) -> list[RouteLimit]:
+    contracts = handle.config.contracts
+    out: list[RouteLimit] = []
+    for key, (artifact, app_key, tokens) in _ASSET_APPS.items():
+        app_address = getattr(contracts, app_key)
+        if app_address is None:
+            continue
+        app = ContractHandle(handle.adapter, Address(app_address), load_artifact(artifact))
+        hold_delay = int(await app.view("holdDelay", finality=LATEST))
+        for token_key, nft in tokens:
+            token = getattr(contracts, token_key)
+            if token is None:
+                continue
+            for direction, code in _DIRECTIONS.items():
+                config, available = await app.view(
+                    "limit", to_checksum_address(token), remote, code, finality=LATEST
+                )
+                enabled, capacity, rate, delay_above = (bool(config[0]), *map(int, config[1:]))
+                avail = int(available) if enabled else None
+                out.append(
+                    RouteLimit(
+                        app=key,  # type: ignore[arg-type]  # a key of _ASSET_APPS
+                        app_address=Address(app_address),
+                        token=Address(token),
+                        token_name=token_key,
+                        units_per_token=NFT_UNITS if nft else 1,
+                        direction=direction,  # type: ignore[arg-type]  # a key of _DIRECTIONS
+                        enabled=enabled,
+                        capacity=capacity,
+                        rate=rate,
+                        delay_above=delay_above,
+                        available=avail,
+                        used=None if avail is None else max(capacity - avail, 0),
+                        hold_delay_s=hold_delay,
+                    )
+                )
+    return out
+
+
+async def _routes_of(chain: _Chain, names: dict[int, str]) -> list[OperatorRoute]:
+    ep = chain.endpoint
+    ids = [int(i) for i in await ep.view("routeIds", finality=LATEST)]
+    endpoint_paused = bool(await ep.view("paused", finality=LATEST))
+    delay = None
+    if chain.timelock is not None:
+        delay = int(await chain.timelock.view("getMinDelay", finality=LATEST))
+    out: list[OperatorRoute] = []
+    for remote in ids:
+        remote_endpoint, oracle, paused = await ep.view("route", remote, finality=LATEST)
+        out.append(
+            OperatorRoute(
+                chain_id=chain.chain_id,
+                chain=chain.handle.name,
+                remote_chain_id=remote,
+                remote_chain=names.get(remote),
+                endpoint=ep.address,
+                remote_endpoint=Address(bytes.fromhex(remote_endpoint[2:])),
+                oracle=Address(bytes.fromhex(oracle[2:])),
+                paused=bool(paused),
+                endpoint_paused=endpoint_paused,
+                timelock=None if chain.timelock is None else chain.timelock.address,
+                timelock_delay_s=delay,
+                limits=await _limits(chain.handle, remote),
+            )
+        )
+    return out
+
+
+async def list_operator_routes(call: Call[NoParams, NoParams, NoBody]) -> OperatorRouteList:
+    """Every route of every configured bridge endpoint, read from the chains now (latest
+    block): pauses, the timelock that governs the chain, and the asset contracts' value limits
+    towards the remote chain with what they hold now. A chain that does not answer makes the
+    whole answer a 503 `chain-unavailable` (retry)."""
+    cfg = call.request.app[CONFIG_KEY]
+    names: dict[int, str] = {chain.chain_id: name for name, chain in cfg.chains.items()}
+    with_endpoint = [c.chain_id for c in cfg.chains.values() if c.contracts.endpoint is not None]
+    chains = [await _chain(call.request, chain_id) for chain_id in with_endpoint]
+    found = await asyncio.gather(*(_routes_of(chain, names) for chain in chains))
+    return OperatorRouteList(
+        items=[route for routes in found for route in routes], read_at=datetime.now(UTC)
+    )
+
+
+# --- routes: governance transactions -----------------------------------------------------------
+
+
+class OperatorRoutePath(ApiModel):
+    chain_id: ChainIdParam = Field(description="the chain whose endpoint has the route")
+    remote_chain_id: ChainIdParam = Field(description="the route's remote chain")
+
+
+class RoutePauseRequest(ApiModel):
+    """Pause the route at once: the guardian's `pauseRoute`, sent from `sender`, which must
+    hold the endpoint's PAUSER_ROLE."""
+
+    sender: ChecksumAddress = Field(description="the guardian's wallet (PAUSER_ROLE)")
+
+
+class TimelockedRequest(ApiModel):
+    """A change only the admin (the chain's timelock) makes: `sender` (a PROPOSER_ROLE holder
+    of the timelock) schedules it now; `executor` (default: `sender`; anyone when the timelock's
+    executor role is open) executes it after the delay. `salt` tells apart operations of the
+    same call (default: random)."""
+
+    sender: ChecksumAddress = Field(description="a proposer of the chain's timelock")
+    executor: ChecksumAddress | None = None
+    salt: Hash32Hex | None = None
+
+
+def _uint112(value: int) -> int:
+    if value > _UINT112_MAX:
+        raise PydanticCustomError("uint112", "must be at most 2**112 - 1")
+    return value
+
+
+Uint112 = Annotated[Uint256, AfterValidator(_uint112)]
+
+
+class RouteLimitRequest(ApiModel):
+    """Set one value limit of the route's asset contract (the one on `chain_id` that moves
+    `token`) towards the remote chain. `via`: `timelock` (the admin's `setLimit`, any
+    configuration, scheduled by `sender` as a proposer) or `guardian` (`lowerLimit` from
+    `sender`, at once, only tighter than now: enabled, capacity and rate not higher, size
+    threshold not looser)."""
+
+    sender: ChecksumAddress = Field(description="a timelock proposer, or the guardian")
+    token: ChecksumAddress
+    direction: Direction
+    enabled: bool
+    capacity: Uint112
+    rate: Uint112 = Field(description="units refilled a second")
+    delay_above: Uint112 = Field(
+        default=0, description="inbound transfers above this are held (0: no size rule)"
+    )
+    via: Literal["timelock", "guardian"] = "timelock"
+    executor: ChecksumAddress | None = None
+    salt: Hash32Hex | None = None
+
+    @model_validator(mode="after")
+    def _guardian_takes_no_timelock_fields(self) -> RouteLimitRequest:
+        if self.via == "guardian" and (self.executor is not None or self.salt is not None):
+            raise PydanticCustomError(
+                "via", "executor and salt are for via=timelock (the guardian acts at once)"
+            )
+        return self
+
+
+class TimelockOperation(ApiModel):
+    """The scheduled call: `operation_id` is the timelock's `hashOperation(target, value,
+    data, predecessor, salt)`. It may be executed from `delay_s` after the schedule is mined
+    (`earliest_execution_at`: if it is mined in the chain's next block)."""
+
+    timelock: ChecksumAddress
+    operation_id: Hash32Hex
+    target: ChecksumAddress
+    value: Uint256
+    data: HexBytes
+    predecessor: Hash32Hex
+    salt: Hash32Hex
+    delay_s: int
+    earliest_execution_at: UtcTime
+
+
+class GovernanceTxs(ApiModel):
+    """The transactions that make the change, in order, for the operator's wallets to sign and
+    send (the gateway signs nothing). `immediate`: one call a role makes at once;
+    `timelocked`: `schedule` now, `execute` after the delay (`operation`)."""
+
+    action: Literal["pause", "resume", "set_limit", "lower_limit"]
+    chain_id: int
+    remote_chain_id: int
+    mode: Literal["immediate", "timelocked"]
+    txs: list[UnsignedTx]
+    operation: TimelockOperation | None
+
+
+async def _has_role(contract: ContractHandle, role: bytes, who: Address) -> bool:
+    return bool(await contract.view("hasRole", role, to_checksum_address(who), finality=LATEST))
+
+
+def _missing_role(who: Address, role: str, what: str) -> Problem:
+    return Problem(
+        422,
+        "missing-role",
+        "Sender lacks the role",
+        f"{to_checksum_address(who)} does not hold {role} on {what}: the transaction would revert",
+    )
+
+
+async def _route(chain: _Chain, remote: int) -> tuple[bool, bool]:
+    """(the route's pause, the endpoint's global pause); 404 when the endpoint has no route to
+    ``remote``."""
+    remote_endpoint, _, paused = await chain.endpoint.view("route", remote, finality=LATEST)
+    if int(remote_endpoint, 16) == 0:
+        raise Problem(
+            404,
+            "route-not-found",
+            "Route not found",
+            f"the endpoint on chain {chain.handle.name} has no route to chain {remote}",
+        )
+    return bool(paused), bool(await chain.endpoint.view("paused", finality=LATEST))
+
+
+def _tx(chain: _Chain, sender: Address, to: Address, data: bytes, description: str) -> UnsignedTx:
+    return UnsignedTx(
+        chain_id=chain.chain_id,
+        sender=sender,
+        to=to,
+        data=data,
+        value=0,
+        gas=None,  # the wallet estimates (an execute cannot be before the delay)
+        description=description,
+    )
+
+
+async def _timelocked(
+    chain: _Chain,
+    target: ContractHandle,
+    data: bytes,
+    request: TimelockedRequest | RouteLimitRequest,
+    what: str,
+) -> tuple[list[UnsignedTx], TimelockOperation]:
+    """``schedule`` and ``execute`` of ``data`` on ``target`` through the chain's timelock,
+    after checking the timelock governs ``target`` and the proposer and executor hold their
+    roles, and that the operation is not already known to the timelock."""
+    timelock = chain.timelock
+    if timelock is None:
+        raise Problem(
+            409,
+            "no-timelock",
+            "No timelock configured",
+            f"chain {chain.handle.name} has no contracts.timelock in the gateway's configuration",
+        )
+    if not await _has_role(target, ADMIN_ROLE, timelock.address):
+        raise Problem(
+            409,
+            "not-governed",
+            "Not governed by the timelock",
+            f"the timelock on chain {chain.handle.name} is not the admin of "
+            f"{to_checksum_address(target.address)}",
+        )
+    proposer = request.sender
+    executor = request.executor if request.executor is not None else proposer
+    if not await _has_role(timelock, PROPOSER_ROLE, proposer):
+        raise _missing_role(proposer, "PROPOSER_ROLE", f"the timelock of {chain.handle.name}")
+    open_execution = await _has_role(timelock, EXECUTOR_ROLE, ZERO_ADDRESS)
+    if not open_execution and not await _has_role(timelock, EXECUTOR_ROLE, executor):
+        raise _missing_role(executor, "EXECUTOR_ROLE", f"the timelock of {chain.handle.name}")
+    salt = request.salt if request.salt is not None else Hash32(secrets.token_bytes(32))
+    target_cs = to_checksum_address(target.address)
+    op_args = (target_cs, 0, data, NO_PREDECESSOR, salt)
+    operation_id = Hash32(bytes(await timelock.view("hashOperation", *op_args, finality=LATEST)))
+    if await timelock.view("isOperation", operation_id, finality=LATEST):
+        raise Problem(
+            409,
+            "operation-exists",
+            "Timelock operation exists",
+            f"the timelock already has operation 0x{operation_id.hex()} (this call with this "
+            "salt): execute it, or use another salt",
+        )
+    delay = int(await timelock.view("getMinDelay", finality=LATEST))
+    adapter = chain.handle.adapter
+    head = await adapter.header(await adapter.height(LATEST))
+    earliest = datetime.fromtimestamp(head.timestamp, UTC) + timedelta(seconds=delay + 1)
+    schedule = timelock.request("schedule", *op_args, delay)
+    execute = timelock.request("execute", *op_args)
+    txs = [
+        _tx(
+            chain,
+            proposer,
+            timelock.address,
+            schedule.data,
+            f"schedule on the {chain.handle.name} timelock: {what} (executable after {delay} s)",
+        ),
+        _tx(
+            chain,
+            executor,
+            timelock.address,
+            execute.data,
+            f"execute on the {chain.handle.name} timelock, from {earliest.isoformat()}: {what}",
+        ),
+    ]
+    operation = TimelockOperation(
+        timelock=timelock.address,
+        operation_id=operation_id,
+        target=target.address,
+        value=0,
+        data=data,
+        predecessor=NO_PREDECESSOR,
+        salt=salt,
+        delay_s=delay,
+        earliest_execution_at=earliest,
+    )
+    return txs, operation
+
+
+async def pause_operator_route(
+    call: Call[OperatorRoutePath, NoParams, RoutePauseRequest],
+) -> GovernanceTxs:
+    """The guardian's `pauseRoute` (immediate: PAUSER_ROLE needs no timelock): sends to and
+    deliveries from the remote chain stop on this chain's endpoint, and so do held transfers
+    from it. 404 unknown route, 409 already paused, 422 `sender` lacks PAUSER_ROLE."""
+    path, body = call.path, call.body
+    chain = await _chain(call.request, path.chain_id)
+    paused, _ = await _route(chain, path.remote_chain_id)
+    if paused:
+        raise Problem(
+            409,
+            "route-already-paused",
+            "Route already paused",
+            f"the route of chain {chain.handle.name} to chain {path.remote_chain_id} is paused",
+        )
+    if not await _has_role(chain.endpoint, PAUSER_ROLE, body.sender):
+        raise _missing_role(body.sender, "PAUSER_ROLE", f"the endpoint of {chain.handle.name}")
+    request = chain.endpoint.request("pauseRoute", path.remote_chain_id)
+    tx = _tx(
+        chain,
+        body.sender,
+        chain.endpoint.address,
+        request.data,
+        f"pause the route of {chain.handle.name} to chain {path.remote_chain_id}",
+    )
+    return GovernanceTxs(
+        action="pause",
+        chain_id=chain.chain_id,
+        remote_chain_id=path.remote_chain_id,
+        mode="immediate",
+        txs=[tx],
+        operation=None,
+    )
+
+
+async def resume_operator_route(
+    call: Call[OperatorRoutePath, NoParams, TimelockedRequest],
+) -> GovernanceTxs:
+    """Unpausing is the admin's (the timelock's): `unpauseRoute` scheduled by a proposer now,
+    executed after the timelock's delay. 404 unknown route, 409 not paused (or no timelock,
+    or the operation already scheduled with this salt), 422 a role is missing."""
+    path = call.path
+    chain = await _chain(call.request, path.chain_id)
+    paused, _ = await _route(chain, path.remote_chain_id)
+    if not paused:
+        raise Problem(
+            409,
+            "route-not-paused",
+            "Route not paused",
+            f"the route of chain {chain.handle.name} to chain {path.remote_chain_id} is not paused",
+        )
+    data = chain.endpoint.request("unpauseRoute", path.remote_chain_id).data
+    what = f"unpause the route of {chain.handle.name} to chain {path.remote_chain_id}"
+    txs, operation = await _timelocked(chain, chain.endpoint, data, call.body, what)
+    return GovernanceTxs(
+        action="resume",
+        chain_id=chain.chain_id,
+        remote_chain_id=path.remote_chain_id,
+        mode="timelocked",
+        txs=txs,
+        operation=operation,
+    )
+
+
+def _app_of_token(chain: _Chain, token: Address) -> ContractHandle:
+    contracts = chain.handle.config.contracts
+    for artifact, app_key, tokens in _ASSET_APPS.values():
+        app_address = getattr(contracts, app_key)
+        if app_address is None:
+            continue
+        if any(getattr(contracts, key) == token for key, _ in tokens):
+            return ContractHandle(
+                chain.handle.adapter, Address(app_address), load_artifact(artifact)
+            )
+    raise invalid_request(
+        [
+            FieldError(
+                "body.token",
+                f"not a token of an asset contract on chain {chain.handle.name} (see "
+                "GET /v1/operator/routes)",
+            )
+        ]
+    )
+
+
+def _tighter(current: Sequence[Any], wanted: RouteLimitRequest) -> bool:
+    """TransferLimits.lowerLimit's rule: enabled, and against an enabled bucket capacity and
+    rate not higher, size threshold not looser."""
+    if not wanted.enabled:
+        return False
+    enabled, capacity, rate, delay_above = bool(current[0]), *map(int, current[1:])
+    if not enabled:
+        return True
+    if wanted.capacity > capacity or wanted.rate > rate:
+        return False
+    return not (delay_above != 0 and (wanted.delay_above == 0 or wanted.delay_above > delay_above))
+
+
+async def set_operator_route_limit(
+    call: Call[OperatorRoutePath, NoParams, RouteLimitRequest],
+) -> GovernanceTxs:
+    """One value limit of the route (token, direction) towards the remote chain: through the
+    timelock (`setLimit`, any configuration) or by the guardian at once (`lowerLimit`, only
+    tighter: 409 `limit-not-tighter` otherwise). 404 unknown route, 422 a role is missing."""
+    path, body = call.path, call.body
+    chain = await _chain(call.request, path.chain_id)
+    await _route(chain, path.remote_chain_id)
+    app = _app_of_token(chain, body.token)
+    direction = _DIRECTIONS[body.direction]
+    config = (body.enabled, body.capacity, body.rate, body.delay_above)
+    token = to_checksum_address(body.token)
+    what = (
+        f"{body.direction} limit of {token} to chain {path.remote_chain_id}: "
+        + (f"capacity {body.capacity}, rate {body.rate}/s" if body.enabled else "disabled")
+        + (f", delay above {body.delay_above}" if body.enabled and body.delay_above else "")
+    )
+    if body.via == "guardian":
+        current, _ = await app.view("limit", token, path.remote_chain_id, direction)
+        if not _tighter(current, body):
+            raise Problem(
+                409,
+                "limit-not-tighter",
+                "Limit not tighter",
+                "the guardian only tightens a limit (enabled, capacity and rate not higher, "
+                "size threshold not looser than now): send it via the timelock",
+            )
+        if not await _has_role(app, GUARDIAN_ROLE, body.sender):
+            raise _missing_role(body.sender, "GUARDIAN_ROLE", to_checksum_address(app.address))
+        data = app.request("lowerLimit", token, path.remote_chain_id, direction, config).data
+        return GovernanceTxs(
+            action="lower_limit",
+            chain_id=chain.chain_id,
+            remote_chain_id=path.remote_chain_id,
+            mode="immediate",
+            txs=[_tx(chain, body.sender, app.address, data, f"lower the {what}")],
+            operation=None,
+        )
+    data = app.request("setLimit", token, path.remote_chain_id, direction, config).data
+    txs, operation = await _timelocked(chain, app, data, body, f"set the {what}")
+    return GovernanceTxs(
+        action="set_limit",
+        chain_id=chain.chain_id,
+        remote_chain_id=path.remote_chain_id,
+        mode="timelocked",
+        txs=txs,
+        operation=operation,
+    )
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpsTarget:
+    """A relay process's ops server: ``name`` (how the answer names it) and its base URL."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChecks:
+    """The ops servers ``GET /v1/operator/services`` asks, each request within ``timeout_s``."""
+
+    targets: tuple[OpsTarget, ...]
+    timeout_s: float = 2.0
+
+
+SERVICE_CHECKS_KEY = web.AppKey("service_checks", ServiceChecks)
+
+
+def service_checks_from_config(cfg: XgateConfig) -> ServiceChecks:
+    """The configuration's ``[ops] listen`` (an unspecified host is asked on loopback)."""
+    host = cfg.ops.host
+    if host in ("0.0.0.0", "", "*"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    shown = f"[{host}]" if ":" in host else host
+    return ServiceChecks((OpsTarget("relay", f"http://{shown}:{cfg.ops.port}"),))
+
+
+Role = Literal["relayer", "attester", "keeper", "service"]
+
+
+def _role(worker: str) -> Role:
+    if worker.startswith(("deliver:", "headers:")):
+        return "relayer"
+    if worker.startswith("attest:"):
+        return "attester"
+    if worker == "keeper" or worker.startswith("keeper:"):
+        return "keeper"
+    return "service"
+
+
+class WorkerHealthItem(ApiModel):
+    """One worker of a relay process, as its `/readyz` reports it."""
+
+    name: str
+    role: Role
+    ready: bool
+    steps: int
+    consecutive_failures: int
+    last_error: str | None
+    stopped: str | None = Field(description="why the worker stopped for good, if it did")
+
+
+class ServiceHealth(ApiModel):
+    """A relay process's ops server: `down` when `/healthz` did not answer 200 in time,
+    `not_ready` when `/readyz` is not 200 (a worker failing, stopped, or not through a first
+    step), `ready` otherwise."""
+
+    name: str
+    url: str
+    state: Literal["ready", "not_ready", "down"]
+    error: str | None = Field(description="why it is down or its readiness is unknown")
+    roles: list[Role]
+    workers: list[WorkerHealthItem]
+
+
+class SignerLock(ApiModel):
+    """A signer's lock: one process writes for the key; the lease is renewed while it runs."""
+
+    signer: ChecksumAddress | None
+    name: str
+    owner: str
+    lease_until: UtcTime
+    expired: bool
+    fencing_token: int
+
+
+class QueueDepth(ApiModel):
+    src_chain_id: int
+    dst_chain_id: int
+    status: MessageStatus
+    count: int
+
+
+class ChainCheckpoint(ApiModel):
+    """The last block of a watcher's stream on a chain that was scanned completely."""
+
+    chain_id: int
+    chain: str | None
+    stream: str
+    height: int
+    block_hash: Hash32Hex
+    updated_at: UtcTime
+
+
+class ServicesReport(ApiModel):
+    services: list[ServiceHealth]
+    signer_locks: list[SignerLock]
+    queue: list[QueueDepth]
+    checkpoints: list[ChainCheckpoint]
+    checked_at: UtcTime
+
+
+_ERROR_MAX = 300
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _ERROR_MAX else text[: _ERROR_MAX - 1] + "…"
+
+
+async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, Any] | tuple[None, str]:
+    """(status, JSON body or None) of a GET, or (None, why) when it got no answer."""
+    try:
+        async with session.get(url, allow_redirects=False) as response:
+            try:
+                body: Any = await response.json(content_type=None)
+            except ValueError:
+                body = None
+            return response.status, body
+    except TimeoutError:
+        return None, "timed out"
+    except aiohttp.ClientError as exc:
+        return None, _short(f"{type(exc).__name__}: {exc}")
+
+
+def _workers(body: Any) -> list[WorkerHealthItem] | None:
+    if not isinstance(body, dict) or not isinstance(body.get("workers"), dict):
+        return None
+    out: list[WorkerHealthItem] = []
+    for name, state in body["workers"].items():
+        if not isinstance(name, str) or not isinstance(state, dict):
+            return None
+        steps, failures = state.get("steps"), state.get("consecutive_failures")
+        error, stopped = state.get("last_error"), state.get("stopped")
+        if not (
+            isinstance(steps, int)
+            and isinstance(failures, int)
+            and isinstance(state.get("ready"), bool)
+            and (error is None or isinstance(error, str))
+            and (stopped is None or isinstance(stopped, str))
+        ):
+            return None
+        out.append(
+            WorkerHealthItem(
+                name=_short(name),
+                role=_role(name),
+                ready=state["ready"],
+                steps=steps,
+                consecutive_failures=failures,
+                last_error=None if error is None else _short(error),
+                stopped=None if stopped is None else _short(stopped),
+            )
+        )
+    return out
+
+
+async def _service(session: aiohttp.ClientSession, target: OpsTarget) -> ServiceHealth:
+    base = target.url.rstrip("/")
+    (live, live_body), (ready, ready_body) = await asyncio.gather(
+        _get(session, base + "/healthz"), _get(session, base + "/readyz")
+    )
+    error: str | None = None
+    workers: list[WorkerHealthItem] = []
+    if live != 200:
+        state: Literal["ready", "not_ready", "down"] = "down"
+        error = live_body if live is None else f"/healthz answered {live}"
+    else:
+        parsed = _workers(ready_body) if ready is not None else None
+        if parsed is None:
+            state = "not_ready"
+            error = (
+                ready_body if ready is None else f"/readyz answered {ready} without worker states"
+            )
+        else:
+            workers = parsed
+            state = "ready" if ready == 200 else "not_ready"
+    roles = sorted({w.role for w in workers if w.role != "service"})
+    return ServiceHealth(
+        name=target.name,
+        url=target.url,
+        state=state,
+        error=error,
+        roles=roles,  # type: ignore[arg-type]  # Role values
+        workers=workers,
+    )
+
+
+def _signer(lock_name: str) -> Address | None:
+    hexa = lock_name.removeprefix("signer:0x")
+    if len(hexa) == 40:
+        try:
+            return Address(bytes.fromhex(hexa))
+        except ValueError:
+            return None
+    return None
+
+
+async def operator_services(call: Call[NoParams, NoParams, NoBody]) -> ServicesReport:
+    """The relay services' health: each configured ops server's `/healthz` and `/readyz`
+    (one that does not answer in time is `down`, never an error of this operation), with
+    their workers by role; and from the store: the signer locks (which process writes for
+    which key, until when), the message queue by route and status, and the watchers' last
+    checkpoint on every chain."""
+    app = call.request.app
+    cfg, store = app[CONFIG_KEY], app[STORE_KEY]
+    checks = app.get(SERVICE_CHECKS_KEY) or service_checks_from_config(cfg)
+    timeout = aiohttp.ClientTimeout(total=checks.timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        services = await asyncio.gather(*(_service(session, t) for t in checks.targets))
+    now = datetime.now(UTC)
+    names = {chain.chain_id: name for name, chain in cfg.chains.items()}
+    locks = [
+        SignerLock(
+            signer=_signer(lock.name),
+            name=lock.name,
+            owner=lock.owner,
+            lease_until=lock.lease_until,
+            expired=lock.lease_until <= now,
+            fencing_token=lock.fencing_token,
+        )
+        for lock in await store.locks("signer:")
+    ]
+    counts = await store.count_by_route()
+    queue = [
+        QueueDepth(src_chain_id=src, dst_chain_id=dst, status=status, count=n)
+        for (src, dst, status), n in sorted(counts.items())
+    ]
+    checkpoints = [
+        ChainCheckpoint(
+            chain_id=cp.chain_id,
+            chain=names.get(cp.chain_id),
+            stream=cp.stream,
+            height=cp.height,
+            block_hash=cp.block_hash,
+            updated_at=updated_at,
+        )
+        for cp, updated_at in await store.checkpoints()
+    ]
+    return ServicesReport(
+        services=list(services),
+        signer_locks=locks,
+        queue=queue,
+        checkpoints=checkpoints,
+        checked_at=now,
+    )
+
+
+# --- declarations ------------------------------------------------------------------------------
+
+
+def add_operator_operations(api: Api) -> None:
+    """Declare the operator's operations on ``api``."""
+    tags = ["operator"]
+    api.add(
+        "GET",
+        "/v1/operator/keys",
+        list_operator_keys,
+        summary="Every API key, without secrets",
+        scope=Scope.OPERATOR,
+        path_params=NoParams,
+        query=OperatorKeysQuery,
+        body=NoBody,
+        response=OperatorKeyList,
+        tags=tags,
+    )
+    api.add(
+        "POST",
+        "/v1/operator/keys",
+        create_operator_key,
+        summary="Create an API key; its token is in the answer, once",
+        scope=Scope.OPERATOR,
+        path_params=NoParams,
+        query=NoParams,
+        body=OperatorKeyCreate,
+        response=OperatorKeyCreated,
+        status=201,
+        tags=tags,
+    )
+    api.add(
+        "DELETE",
+        "/v1/operator/keys/{key_id}",
+        revoke_operator_key,
+        summary="Revoke an API key",
+        scope=Scope.OPERATOR,
+        path_params=OperatorKeyPath,
+        query=NoParams,
+        body=NoBody,
+        response=OperatorKey,
+        problems=[404, 409],
+        tags=tags,
+    )
+    api.add(
+        "GET",
+        "/v1/operator/routes",
+        list_operator_routes,
+        summary="Every endpoint route, with pauses and value limits read from the chains",
+        scope=Scope.OPERATOR,
+        path_params=NoParams,
+        query=NoParams,
+        body=NoBody,
+        response=OperatorRouteList,
+        problems=[404],
+        tags=tags,
+    )
+    route = "/v1/operator/routes/{chain_id}/{remote_chain_id}"
+    api.add(
+        "POST",
+        route + "/pause",
+        pause_operator_route,
+        summary="The guardian's transaction pausing a route",
+        scope=Scope.OPERATOR,
+        path_params=OperatorRoutePath,
+        query=NoParams,
+        body=RoutePauseRequest,
+        response=GovernanceTxs,
+        problems=[404, 409, 422],
+        tags=tags,
+    )
+    api.add(
+        "POST",
+        route + "/resume",
+        resume_operator_route,
+        summary="The timelock's schedule and execute transactions unpausing a route",
+        scope=Scope.OPERATOR,
+        path_params=OperatorRoutePath,
+        query=NoParams,
+        body=TimelockedRequest,
+        response=GovernanceTxs,
+        problems=[404, 409, 422],
+        tags=tags,
+    )
+    api.add(
+        "POST",
+        route + "/limits",
+        set_operator_route_limit,
+        summary="The transactions setting a route's value limit (timelock, or guardian)",
+        scope=Scope.OPERATOR,
+        path_params=OperatorRoutePath,
+        query=NoParams,
+        body=RouteLimitRequest,
+        response=GovernanceTxs,
+        problems=[404, 409, 422],
+        tags=tags,
+    )
+    api.add(
+        "GET",
+        "/v1/operator/services",
+        operator_services,
+        summary="Relay services' health and the store's view of them",
+        scope=Scope.OPERATOR,
+        path_params=NoParams,
+        query=NoParams,
+        body=NoBody,
+        response=ServicesReport,
+        tags=tags,
+    )
