@@ -1,0 +1,271 @@
+"""`xgate transfer ...`: bridge transfers through the gateway API, on the SDK.
+
+    xgate transfer status REF [--wait [--timeout S] [--interval S]]
+        one transfer (REF: its message id, or the tracking id the API handed out) with its
+        history; --wait follows it until it is delivered, printing each step as it happens
+    xgate transfer list [--src-chain-id ID] [--dst-chain-id ID] [--status S[,S]] [--limit N | --all]
+        transfers, newest first, following the API's pages
+    xgate transfer watch [--after EVENT_ID] [--ref REF] [--count N]
+        the transfers' status changes as they happen (the API's event stream, resumed after a
+        dropped connection); --ref keeps one transfer's (message id or tracking id)
+
+Options of every command on the API (--api, --token from $XGATE_API_TOKEN, --signing-key-file,
+--json) and exit codes: see `gateway/cli/remote.py` (0 done, 1 refused, 2 usage, 3 gateway
+unreachable or failing, 4 --wait timed out, 5 --wait found the transfer parked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from contextlib import aclosing
+
+from gateway.api.models import EventItem, MessageEventData, StatusChangeItem, Transfer
+from gateway.cli.remote import (
+    EXIT_OK,
+    EXIT_PARKED,
+    EXIT_TIMEOUT,
+    Output,
+    add_client_arguments,
+    run_remote,
+)
+from gateway.domain.status import MessageStatus
+from gateway.sdk import ApiProblem, XgateClient
+
+__all__ = ["register", "seconds", "show_transfer", "wait_for_transfer"]
+
+DELIVERED = frozenset({MessageStatus.DELIVERED, MessageStatus.ALREADY_DELIVERED})
+DEFAULT_WAIT_S = 600.0
+DEFAULT_INTERVAL_S = 2.0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "transfer",
+        help="bridge transfers through the gateway API",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="transfer_command", required=True, metavar="CMD")
+
+    p = sub.add_parser("status", help="a transfer and its history; --wait until delivered")
+    add_status_arguments(p)
+    p.set_defaults(run=lambda args: run_remote(args, "xgate transfer status", _status))
+
+    p = sub.add_parser("list", help="transfers, newest first")
+    add_client_arguments(p)
+    p.add_argument("--src-chain-id", type=_positive, metavar="ID")
+    p.add_argument("--dst-chain-id", type=_positive, metavar="ID")
+    p.add_argument("--status", type=_statuses, metavar="S[,S]", help="of these statuses")
+    count = p.add_mutually_exclusive_group()
+    count.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N")
+    count.add_argument("--all", action="store_true", help="every transfer")
+    p.set_defaults(run=lambda args: run_remote(args, "xgate transfer list", _list))
+
+    p = sub.add_parser("watch", help="status changes as they happen")
+    add_client_arguments(p)
+    p.add_argument("--after", type=_event_id, metavar="EVENT_ID", help="from after this event")
+    p.add_argument("--ref", metavar="REF", help="one transfer's: message id or tracking id")
+    p.add_argument("--count", type=_positive, metavar="N", help="stop after N changes")
+    p.set_defaults(run=lambda args: run_remote(args, "xgate transfer watch", _watch))
+
+
+def add_status_arguments(p: argparse.ArgumentParser) -> None:
+    add_client_arguments(p)
+    p.add_argument("ref", metavar="REF", help="message id (0x...) or tracking id")
+    p.add_argument("--wait", action="store_true", help="follow it until it is delivered")
+    p.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_WAIT_S,
+        metavar="S",
+        help=f"--wait gives up after S seconds (default {DEFAULT_WAIT_S:g})",
+    )
+    p.add_argument(
+        "--interval",
+        type=seconds,
+        default=DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"--wait asks every S seconds (default {DEFAULT_INTERVAL_S:g})",
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("expected a positive whole number")
+    return int(text)
+
+
+def _event_id(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError("expected an event id (a whole number >= 0)")
+    return int(text)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400 * 7:
+        raise argparse.ArgumentTypeError("expected seconds, > 0")
+    return value
+
+
+def _statuses(text: str) -> list[MessageStatus]:
+    try:
+        return [MessageStatus(s.strip()) for s in text.split(",")]
+    except ValueError:
+        known = ", ".join(s.value for s in MessageStatus)
+        raise argparse.ArgumentTypeError(f"statuses among: {known}") from None
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def _step_text(change: StatusChangeItem) -> str:
+    at = change.at.strftime("%Y-%m-%d %H:%M:%S")
+    came = "" if change.from_status is None else f"{change.from_status.value} -> "
+    tx = "" if change.tx_hash is None else f"  tx 0x{change.tx_hash.hex()}"
+    detail = "" if not change.detail else f"  ({change.detail})"
+    return f"  {at}  {came}{change.to_status.value}{tx}{detail}"
+
+
+def _transfer_text(t: Transfer, *, history: bool = True) -> str:
+    lines = [
+        f"transfer 0x{t.id.hex()}"
+        + ("" if t.tracking_id is None else f"  tracking id {t.tracking_id}"),
+        f"  status {t.status.value}"
+        + ("" if t.reason is None else f" ({t.reason})")
+        + f"  chain {t.src_chain_id} -> {t.dst_chain_id}  attempts {t.attempts}",
+        f"  source tx 0x{t.src_tx_hash.hex()} (block {t.src_block_number})",
+    ]
+    if t.delivery_tx_hash is not None:
+        lines.append(
+            f"  delivery tx 0x{t.delivery_tx_hash.hex()} (block {t.delivery_block_number})"
+        )
+    if history:
+        lines.append("  history:")
+        lines += [_step_text(c) for c in t.history]
+    return "\n".join(lines)
+
+
+def show_transfer(out: Output, transfer: Transfer) -> None:
+    out.result(transfer, _transfer_text(transfer))
+
+
+async def wait_for_transfer(
+    client: XgateClient, out: Output, ref: str, *, timeout_s: float, interval_s: float
+) -> int:
+    """Follow transfer ``ref`` until it is delivered (0), parked (5) or ``timeout_s`` passed
+    (4), printing each step of its history once as it appears (text), and the transfer at the
+    end (text and JSON). A tracking id the relay service has not recorded yet is waited for."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    shown = 0
+    announced = False
+    last: Transfer | None = None
+    while True:
+        try:
+            last = await client.transfer(ref)
+        except ApiProblem as problem:
+            if problem.slug != "transfer-not-found":
+                raise
+            if not announced:
+                out.note(f"waiting for the relay service to record {ref}: {problem.detail}")
+                announced = True
+        if last is not None:
+            if shown == 0:
+                out.note(f"transfer 0x{last.id.hex()}: {last.src_chain_id} -> {last.dst_chain_id}")
+            for change in last.history[shown:]:
+                out.note(_step_text(change))
+            shown = len(last.history)
+            if last.status in DELIVERED:
+                show_transfer(out, last)
+                return EXIT_OK
+            if last.status is MessageStatus.PARKED:
+                show_transfer(out, last)
+                out.error(f"the transfer is parked: {last.reason or 'no reason given'}")
+                return EXIT_PARKED
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            if last is not None:
+                show_transfer(out, last)
+            out.error(f"gave up waiting after {timeout_s:g} s")
+            return EXIT_TIMEOUT
+        await asyncio.sleep(min(interval_s, remaining))
+
+
+async def _status(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
+    if args.wait:
+        return await wait_for_transfer(
+            client, out, args.ref, timeout_s=args.timeout, interval_s=args.interval
+        )
+    show_transfer(out, await client.transfer(args.ref))
+    return EXIT_OK
+
+
+# --- list --------------------------------------------------------------------------------------
+
+
+async def _list(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
+    limit: int | None = None if args.all else args.limit
+    count = 0
+    pages = client.iter_transfers(
+        src_chain_id=args.src_chain_id,
+        dst_chain_id=args.dst_chain_id,
+        status=args.status,
+        page_size=None if limit is None else min(limit, 200),
+    )
+    async with aclosing(pages) as items:
+        async for t in items:
+            created = t.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            tracking = "" if t.tracking_id is None else f"  {t.tracking_id}"
+            text = (
+                f"0x{t.id.hex()}  {t.status.value:<17}  {t.src_chain_id} -> {t.dst_chain_id}  "
+                f"{created}{tracking}"
+            )
+            out.result(t, text)
+            count += 1
+            if limit is not None and count >= limit:
+                break
+    out.note(f"{count} transfer(s)")
+    return EXIT_OK
+
+
+# --- watch -------------------------------------------------------------------------------------
+
+
+def _matches(item: EventItem, ref: str | None) -> bool:
+    if ref is None:
+        return True
+    data = item.data
+    assert isinstance(data, MessageEventData)
+    return ref.lower() == "0x" + item.ref.hex() or ref == data.tracking_id
+
+
+def _event_text(item: EventItem) -> str:
+    data = item.data
+    assert isinstance(data, MessageEventData)
+    came = "" if data.old_status is None else f"{data.old_status.value} -> "
+    tx = "" if data.tx_hash is None else f"  tx 0x{data.tx_hash.hex()}"
+    at = item.created_at.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"#{item.id}  {at}  0x{item.ref.hex()}  {came}{data.status.value}  "
+        f"chain {data.src_chain_id} -> {data.dst_chain_id}{tx}"
+    )
+
+
+async def _watch(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
+    count = 0
+    out.note("watching transfers' status changes (Ctrl-C to stop)")
+    stream = client.events(after=args.after, kinds=["message"])
+    async with aclosing(stream) as items:
+        async for item in items:
+            if not _matches(item, args.ref):
+                continue
+            out.result(item, _event_text(item))
+            count += 1
+            if args.count is not None and count >= args.count:
+                break
+    return EXIT_OK

@@ -1,0 +1,634 @@
+"""``XgateClient``: the async Python client of the gateway API (docs/api.md), on aiohttp.
+
+Every operation is a typed method answering the API's own pydantic models
+(``gateway.api.models``: one definition of the wire format for the server and its clients):
+
+- reads: ``chains``, ``transfer`` (by message id or tracking id), ``transfers`` (one page) and
+  ``iter_transfers`` (every page, following ``next_cursor``), ``transfers_of_tx``;
+- ``events``: the server-sent event stream as an async iterator of ``EventItem``s that
+  reconnects after a dropped connection or a restarted server, resuming with
+  ``Last-Event-ID`` (delivery is at least once: it may repeat an event, never skip one);
+- webhooks (``create_webhook``, ``webhooks``, ``delete_webhook``) and an operator's dead
+  letters (``dead_letters``, ``replay_dead_letter``);
+- ``request``: any operation by method and path, for those without a method yet.
+
+Requests carry the API key (``Authorization: Bearer``). With ``signing_key`` (an issuer's or
+operator's Ed25519 key) every state-changing request is signed exactly as
+``gateway.api.signing`` defines (a fresh nonce and timestamp per attempt). Every POST carries
+an ``Idempotency-Key`` (a uuid4 unless given), the same on each of the client's retries, so a
+retried POST runs once. Answers 429, 502, 503, 504 (and 409 ``idempotency-in-progress``) and
+connection failures are retried (``Retries``: bounded attempts, exponential backoff, never
+sooner than the answer's ``Retry-After``); a GET, a DELETE or a POST (which has its key) is
+safe to send again. Problems raise ``ApiProblem`` (``errors.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Final, TypeVar, overload
+from urllib.parse import quote
+
+import aiohttp
+from nacl.signing import SigningKey
+from pydantic import BaseModel, ValidationError
+from yarl import URL
+
+from adapters.retry import RetryPolicy
+from gateway.api.models import (
+    ChainList,
+    Delivery,
+    DeliveryList,
+    EventItem,
+    ProblemDetails,
+    Transfer,
+    TransferPage,
+    TransferSummary,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+)
+from gateway.api.signing import signature_headers
+from gateway.domain.events import EventKind
+from gateway.domain.status import MessageStatus
+from gateway.sdk.errors import (
+    ApiProblem,
+    ApiResponseInvalid,
+    ApiUnavailable,
+    FieldProblem,
+)
+from gateway.sdk.sse import SseDecoder, SseFrame
+
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "LAST_EVENT_ID_HEADER",
+    "Retries",
+    "XgateClient",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+LAST_EVENT_ID_HEADER: Final = "Last-Event-ID"
+_SIGNED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SAFE_TO_RESEND = frozenset({"GET", "HEAD", "PUT", "DELETE"})  # and a POST with its key
+_PROBLEM = "application/problem+json"
+_USER_AGENT = "xgate-sdk/1"
+_DEFAULT_BACKOFF = RetryPolicy(initial_delay=0.5, multiplier=2.0, max_delay=8.0, max_attempts=4)
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    """How the client retries (see the module's docstring). ``backoff``: attempts in total
+    (``max_attempts``) and the sleep before retry k (``backoff.delay(k)``), raised to the
+    answer's ``Retry-After`` when that is longer; a ``Retry-After`` above
+    ``max_retry_after_s`` is not waited for (the problem is raised at once).
+    ``stream_reconnects``: consecutive failed connections of an event stream before it gives
+    up (None: never gives up)."""
+
+    backoff: RetryPolicy = field(default_factory=lambda: _DEFAULT_BACKOFF)
+    max_retry_after_s: float = 60.0
+    stream_reconnects: int | None = 10
+
+    @property
+    def max_attempts(self) -> int:
+        return self.backoff.max_attempts
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        """Seconds to sleep before retry number ``retry`` (1-based)."""
+        backoff = self.backoff.delay(retry)
+        return backoff if retry_after is None else max(backoff, retry_after)
+
+
+NO_RETRIES = Retries(backoff=RetryPolicy(max_attempts=1), stream_reconnects=0)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """A ``Retry-After`` value in seconds (delta seconds or an HTTP date), None if unusable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _segment(value: object) -> str:
+    return quote(str(value), safe="")
+
+
+def _kinds(kinds: Iterable[EventKind | str]) -> list[EventKind]:
+    return [EventKind(k) for k in kinds]
+
+
+class XgateClient:
+    """The async client (see the module's docstring). Use it as an async context manager, or
+    call ``close()``; a ``session`` given is the caller's to close.
+
+    ``base_url``: the API's root (``http://127.0.0.1:8080``); ``token``: an API key
+    (``xg_<id>_<secret>``), never shown by ``repr``; ``signing_key``: the key's Ed25519 key,
+    for a key of a signing scope; ``timeout_s``: each request's total time (an event stream
+    is bounded by ``stream_idle_s`` between two reads instead: the server writes a keep-alive
+    every 15 s); ``clock``: Unix seconds for signature timestamps; ``sleep``: how the client
+    waits between retries (tests give their own)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        signing_key: SigningKey | None = None,
+        retries: Retries | None = None,
+        timeout_s: float = 30.0,
+        stream_idle_s: float = 45.0,
+        session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        base = URL(base_url)
+        if base.scheme not in ("http", "https") or not base.host:
+            raise ValueError(f"the API's URL must be http(s)://HOST[:PORT], not {base_url!r}")
+        self._base = base.with_query(None).with_fragment(None)
+        self._token = token
+        self._signing_key = signing_key
+        self.retries = retries if retries is not None else Retries()
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_read=stream_idle_s)
+        self._session = session
+        self._owns_session = session is None
+        self._clock = clock
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        signed = ", signed" if self._signing_key is not None else ""
+        return f"XgateClient({str(self._base)!r}{signed})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._base)
+
+    async def __aenter__(self) -> XgateClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client's own session (not one given to it)."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._owns_session = True
+            self._session = aiohttp.ClientSession(headers={"User-Agent": _USER_AGENT})
+        return self._session
+
+    # --- chains and transfers ------------------------------------------------------------------
+
+    async def chains(self) -> ChainList:
+        """The gateway's configured chains (``GET /v1/chains``)."""
+        return await self.request("GET", "/v1/chains", response=ChainList)
+
+    async def transfer(self, ref: str | bytes) -> Transfer:
+        """One transfer with its status history, by message id (``0x`` hex or 32 bytes) or by
+        the tracking id the API handed out (``GET /v1/transfers/{id}``)."""
+        text = "0x" + ref.hex() if isinstance(ref, bytes) else ref
+        return await self.request("GET", f"/v1/transfers/{_segment(text)}", response=Transfer)
+
+    async def transfers(
+        self,
+        *,
+        src_chain_id: int | None = None,
+        dst_chain_id: int | None = None,
+        status: Iterable[MessageStatus | str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> TransferPage:
+        """One page of transfers, newest first (``GET /v1/transfers``); pass the page's
+        ``next_cursor`` back as ``cursor`` for the next one (``iter_transfers`` does)."""
+        params: dict[str, str] = {}
+        if src_chain_id is not None:
+            params["src_chain_id"] = str(src_chain_id)
+        if dst_chain_id is not None:
+            params["dst_chain_id"] = str(dst_chain_id)
+        if status is not None:
+            params["status"] = ",".join(MessageStatus(s).value for s in status)
+        if cursor is not None:
+            params["cursor"] = cursor
+        if limit is not None:
+            params["limit"] = str(limit)
+        return await self.request("GET", "/v1/transfers", params=params, response=TransferPage)
+
+    async def iter_transfers(
+        self,
+        *,
+        src_chain_id: int | None = None,
+        dst_chain_id: int | None = None,
+        status: Iterable[MessageStatus | str] | None = None,
+        page_size: int | None = None,
+    ) -> AsyncGenerator[TransferSummary, None]:
+        """Every transfer matching the filters, newest first, a page at a time."""
+        statuses = None if status is None else [MessageStatus(s) for s in status]
+        cursor: str | None = None
+        while True:
+            page = await self.transfers(
+                src_chain_id=src_chain_id,
+                dst_chain_id=dst_chain_id,
+                status=statuses,
+                cursor=cursor,
+                limit=page_size,
+            )
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = _cursor_text(page)
+
+    async def transfers_of_tx(self, src_chain_id: int, src_tx_hash: str | bytes) -> TransferPage:
+        """The transfers one source transaction sent, in log order (empty until the relay
+        service recorded them)."""
+        tx = "0x" + src_tx_hash.hex() if isinstance(src_tx_hash, bytes) else src_tx_hash
+        params = {"src_chain_id": str(src_chain_id), "src_tx_hash": tx}
+        return await self.request("GET", "/v1/transfers", params=params, response=TransferPage)
+
+    # --- events --------------------------------------------------------------------------------
+
+    async def events(
+        self,
+        after: int | None = None,
+        kinds: Iterable[EventKind | str] | None = None,
+        *,
+        reconnect: bool = True,
+    ) -> AsyncGenerator[EventItem, None]:
+        """The event log as it grows (``GET /v1/events``): after event ``after`` (0: from the
+        first), or from now on when None; only ``kinds`` when given. A dropped connection or a
+        stream the server ended (a restart) is reopened with ``Last-Event-ID`` (the last event
+        seen, or where the stream said it started), after the server's ``retry`` hint or the
+        backoff; ``Retries.stream_reconnects`` consecutive failures end it with
+        ``ApiUnavailable``. ``reconnect=False``: end when the connection does. Problems (a bad
+        ``after``, a key without the scope) raise ``ApiProblem`` at once."""
+        params: dict[str, str] = {}
+        if kinds is not None:
+            params["kinds"] = ",".join(k.value for k in _kinds(kinds))
+        resume: int | None = after
+        first = True
+        failures = 0
+        hint_ms: int | None = None
+        while True:
+            headers: dict[str, str] = {}
+            query = dict(params)
+            if first and after is not None:
+                query["after"] = str(after)
+            elif not first and resume is not None:
+                headers[LAST_EVENT_ID_HEADER] = str(resume)
+            first = False
+            failure: BaseException | None = None
+            try:
+                async with self._stream("/v1/events", query, headers) as response:
+                    failures = 0
+                    decoder = SseDecoder()
+                    async for raw in response.content:
+                        frame = decoder.feed(raw.decode("utf-8", "replace"))
+                        if frame is None:
+                            continue
+                        hint_ms = frame.retry_ms if frame.retry_ms is not None else hint_ms
+                        if resume is None:
+                            resume = _start_of(frame)
+                        item = _event_of(frame, str(response.url))
+                        if item is not None:
+                            resume = item.id
+                            yield item
+            except ApiUnavailable as exc:
+                failure = exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                failure = exc
+            if not reconnect:
+                if failure is not None:
+                    raise ApiUnavailable(
+                        "the event stream was cut", url=str(self._base)
+                    ) from failure
+                return
+            if failure is not None:
+                failures += 1
+                limit = self.retries.stream_reconnects
+                if limit is not None and failures > limit:
+                    raise ApiUnavailable(
+                        "the event stream cannot be reopened",
+                        url=str(self._base),
+                        attempts=failures,
+                    ) from failure
+                await self._sleep(self.retries.backoff.delay(min(failures, 30)))
+            else:
+                await self._sleep((hint_ms if hint_ms is not None else 2000) / 1000)
+
+    @asynccontextmanager
+    async def _stream(
+        self, path: str, params: Mapping[str, str], headers: Mapping[str, str]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        url = self._url(path, params)
+        response = await self._send(
+            "GET",
+            url,
+            b"",
+            {**headers, "Accept": "text/event-stream"},
+            timeout=self._stream_timeout,
+        )
+        try:
+            if response.content_type != "text/event-stream":
+                raise ApiResponseInvalid(
+                    "the event stream is not text/event-stream",
+                    status=response.status,
+                    url=str(url),
+                    reason=response.content_type,
+                )
+            yield response
+        finally:
+            response.close()
+
+    # --- webhooks and dead letters ------------------------------------------------------------
+
+    async def create_webhook(
+        self, url: str, kinds: Iterable[EventKind | str], *, idempotency_key: str | None = None
+    ) -> WebhookCreated:
+        """Register ``url`` for the events of ``kinds`` (``POST /v1/webhooks``). The answer's
+        ``secret`` is shown this once: keep it to verify the posts (``verify_webhook``)."""
+        body = WebhookCreate(url=url, kinds=_kinds(kinds))
+        return await self.request(
+            "POST",
+            "/v1/webhooks",
+            json=body,
+            response=WebhookCreated,
+            idempotency_key=idempotency_key,
+        )
+
+    async def webhooks(self) -> WebhookList:
+        """The key's webhooks that are not deleted (an operator's: everyone's)."""
+        return await self.request("GET", "/v1/webhooks", response=WebhookList)
+
+    async def delete_webhook(self, webhook_id: int) -> Webhook:
+        """Disable a webhook (``DELETE /v1/webhooks/{id}``); the answer is it, disabled."""
+        return await self.request("DELETE", f"/v1/webhooks/{int(webhook_id)}", response=Webhook)
+
+    async def dead_letters(
+        self, *, webhook_id: int | None = None, limit: int | None = None
+    ) -> DeliveryList:
+        """The dead-lettered deliveries, oldest event first (operator)."""
+        params: dict[str, str] = {}
+        if webhook_id is not None:
+            params["webhook_id"] = str(int(webhook_id))
+        if limit is not None:
+            params["limit"] = str(int(limit))
+        return await self.request(
+            "GET", "/v1/operator/dead-letters", params=params, response=DeliveryList
+        )
+
+    async def replay_dead_letter(
+        self, webhook_id: int, event_id: int, *, idempotency_key: str | None = None
+    ) -> Delivery:
+        """Make a dead-lettered delivery pending and due now (operator, signed)."""
+        path = f"/v1/operator/dead-letters/{int(webhook_id)}/{int(event_id)}/replay"
+        return await self.request(
+            "POST", path, response=Delivery, idempotency_key=idempotency_key
+        )
+
+    # --- any operation -------------------------------------------------------------------------
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = ...,
+        json: BaseModel | Mapping[str, Any] | None = ...,
+        response: type[M],
+        idempotency_key: str | None = ...,
+    ) -> M: ...
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = ...,
+        json: BaseModel | Mapping[str, Any] | None = ...,
+        response: None = ...,
+        idempotency_key: str | None = ...,
+    ) -> Any: ...
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: BaseModel | Mapping[str, Any] | None = None,
+        response: type[M] | None = None,
+        idempotency_key: str | None = None,
+    ) -> M | Any:
+        """Call ``method path`` (``path`` from ``/v1``, its segments already percent-encoded)
+        with the ``params`` query and the ``json`` body (a request model or plain data), with
+        the client's authentication, signature, idempotency key and retries. Answers the
+        ``response`` model, or the parsed JSON (None for an empty body) without one. A problem
+        raises ``ApiProblem``."""
+        method = method.upper()
+        url = self._url(path, params or {})
+        body = _body(json)
+        headers: dict[str, str] = {}
+        if body:
+            headers["Content-Type"] = "application/json"
+        if method == "POST":
+            headers[IDEMPOTENCY_HEADER] = idempotency_key or str(uuid.uuid4())
+        elif idempotency_key is not None:
+            raise ValueError("an Idempotency-Key is for POSTs only")
+        answer = await self._send(method, url, body, headers, timeout=self._timeout)
+        try:
+            raw = await answer.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ApiUnavailable("the answer was cut", url=str(url)) from exc
+        finally:
+            answer.release()
+        if response is None:
+            return _json.loads(raw) if raw else None
+        try:
+            return response.model_validate_json(raw)
+        except ValidationError as exc:
+            raise ApiResponseInvalid(
+                "the answer is not the API's declared model",
+                status=answer.status,
+                url=str(url),
+                reason=f"{response.__name__}: {exc.error_count()} bad fields",
+            ) from exc
+
+    # --- the transport -------------------------------------------------------------------------
+
+    def _url(self, path: str, params: Mapping[str, str]) -> URL:
+        if not path.startswith("/"):
+            raise ValueError("a path starts with /")
+        url = self._base.with_path(self._base.raw_path.rstrip("/") + path, encoded=True)
+        return url.with_query(dict(params)) if params else url
+
+    def _headers(self, method: str, url: URL, body: bytes) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token}"
+        if self._signing_key is not None and method in _SIGNED_METHODS:
+            headers.update(
+                signature_headers(
+                    self._signing_key,
+                    method,
+                    url.raw_path_qs,
+                    body,
+                    timestamp=int(self._clock()),
+                )
+            )
+        return headers
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        timeout: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        """The first answer below 400 (the caller reads and releases it), retrying as the
+        module's docstring says; a problem raises ``ApiProblem``, no answer
+        ``ApiUnavailable``."""
+        resend = method in _SAFE_TO_RESEND or IDEMPOTENCY_HEADER in headers
+        attempt = 1
+        while True:
+            # Each attempt is signed anew: a nonce is used once.
+            sent = {**headers, **self._headers(method, url, body)}
+            retry_after: float | None = None
+            try:
+                response = await self._http().request(
+                    method, url, data=body or None, headers=sent, timeout=timeout
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if not resend or attempt >= self.retries.max_attempts:
+                    raise ApiUnavailable(
+                        f"no answer from the API: {type(exc).__name__}",
+                        url=str(url),
+                        attempts=attempt,
+                    ) from exc
+            else:
+                if response.status < 400:
+                    return response
+                try:
+                    problem = await _problem(response, self._clock())
+                finally:
+                    response.release()
+                usable = problem.retry_after is None or (
+                    problem.retry_after <= self.retries.max_retry_after_s
+                )
+                if not (problem.retryable and resend and usable):
+                    raise problem
+                if attempt >= self.retries.max_attempts:
+                    raise problem
+                retry_after = problem.retry_after
+            await self._sleep(self.retries.delay(attempt, retry_after))
+            attempt += 1
+
+
+_json = json  # ``request`` has a parameter named json
+
+
+def _body(data: BaseModel | Mapping[str, Any] | None) -> bytes:
+    if data is None:
+        return b""
+    if isinstance(data, BaseModel):
+        return data.model_dump_json().encode()
+    return _json.dumps(dict(data), separators=(",", ":")).encode()
+
+
+def _cursor_text(page: TransferPage) -> str:
+    """The page's ``next_cursor`` as the API wrote it (the model holds it decoded)."""
+    dumped = page.model_dump(mode="json")["next_cursor"]
+    assert isinstance(dumped, str)
+    return dumped
+
+
+async def _problem(response: aiohttp.ClientResponse, now: float) -> ApiProblem:
+    raw = await response.read()
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+    if response.content_type == _PROBLEM:
+        try:
+            details = ProblemDetails.model_validate_json(raw)
+        except ValidationError:
+            pass
+        else:
+            return ApiProblem(
+                status=response.status,
+                type=details.type,
+                title=details.title,
+                detail=details.detail,
+                instance=details.instance,
+                request_id=details.request_id,
+                errors=[FieldProblem(e.field, e.message) for e in details.errors or ()],
+                retry_after=retry_after,
+            )
+    # Not the API's problem: a proxy's or load balancer's page. Its text is not shown (it
+    # may be a whole HTML page); the status says enough.
+    return ApiProblem(
+        status=response.status,
+        type="about:blank",
+        slug=f"http-{response.status}",
+        title=response.reason or f"HTTP {response.status}",
+        detail=f"HTTP {response.status} {response.reason or ''} from {response.url.host}".strip(),
+        instance=response.url.raw_path,
+        retry_after=retry_after,
+    )
+
+
+_START_COMMENT = "events after "
+
+
+def _start_of(frame: SseFrame) -> int | None:
+    """Where the stream started (its opening comment ``events after N``), so that a client
+    that asked for "from now on" resumes there, missing nothing, if the connection drops
+    before its first event."""
+    for comment in frame.comments:
+        rest = comment.removeprefix(_START_COMMENT)
+        if rest != comment and rest.isascii() and rest.isdigit():
+            return int(rest)
+    return None
+
+
+def _event_of(frame: SseFrame, url: str) -> EventItem | None:
+    if frame.data is None or frame.id is None:
+        return None
+    try:
+        return EventItem.model_validate_json(frame.data)
+    except ValidationError as exc:
+        raise ApiResponseInvalid(
+            "an event of the stream is not an EventItem",
+            status=200,
+            url=url,
+            reason=f"event id {frame.id}",
+        ) from exc
+

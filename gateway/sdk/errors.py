@@ -1,0 +1,118 @@
+"""The SDK's errors, under xgate's one root (``adapters.errors.XgateError``), each with its
+facts as attributes:
+
+- ``ApiProblem``: the API answered an RFC 9457 problem (docs/api.md §1): ``status``, ``slug``
+  (the last part of ``type``), ``type``, ``title``, ``detail``, ``instance``, ``request_id``,
+  ``errors`` (every bad field of a 400) and ``retry_after`` (seconds, when the answer said);
+  ``retryable`` when trying again later may succeed (429, 502, 503, 504, and 409
+  ``idempotency-in-progress``). The client already retried those it could;
+- ``ApiUnavailable``: no answer at all (connection refused or dropped, timeout) after the
+  client's attempts; retryable;
+- ``ApiResponseInvalid``: an answer that is not what the API declares (a proxy's page, a
+  version mismatch); fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.errors import FatalError, RetryableError, XgateError
+from gateway.api.problems import PROBLEM_TYPE_BASE
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "ApiProblem",
+    "ApiResponseInvalid",
+    "ApiUnavailable",
+    "FieldProblem",
+]
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+"""Statuses that may succeed when the same request is sent again later."""
+_RETRYABLE_SLUGS = frozenset({"idempotency-in-progress"})
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One bad field of a validation problem: ``field`` is ``location.path`` (``query.limit``,
+    ``body.url``)."""
+
+    field: str
+    message: str
+
+
+class ApiProblem(XgateError):
+    """The API answered a problem (see the module's docstring)."""
+
+    status: int
+    slug: str
+    type: str
+    title: str
+    detail: str
+    instance: str | None
+    request_id: str | None
+    errors: tuple[FieldProblem, ...]
+    retry_after: float | None
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        type: str,
+        title: str,
+        detail: str,
+        slug: str | None = None,
+        instance: str | None = None,
+        request_id: str | None = None,
+        errors: Sequence[FieldProblem] = (),
+        retry_after: float | None = None,
+    ) -> None:
+        if slug is None:
+            slug = type.removeprefix(PROBLEM_TYPE_BASE)
+        super().__init__(
+            f"{status} {slug}: {detail}",
+            status=status,
+            slug=slug,
+            type=type,
+            title=title,
+            detail=detail,
+            instance=instance,
+            request_id=request_id,
+            errors=tuple(errors),
+            retry_after=retry_after,
+        )
+        self.retryable = status in RETRYABLE_STATUSES or slug in _RETRYABLE_SLUGS
+
+    def __str__(self) -> str:
+        text = f"{self.status} {self.slug}: {self.detail}"
+        if self.errors:
+            text += "; " + "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+        if self.request_id is not None:
+            text += f" (request id {self.request_id})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """The problem as the API sent it (for ``--json`` output)."""
+        shown: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.instance is not None:
+            shown["instance"] = self.instance
+        if self.request_id is not None:
+            shown["request_id"] = self.request_id
+        if self.errors:
+            shown["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return shown
+
+
+class ApiUnavailable(RetryableError):
+    """No answer from the API (``url``, ``attempts``; the cause chained)."""
+
+
+class ApiResponseInvalid(FatalError):
+    """An answer that is not the API's declared one (``status``, ``url``, ``reason``)."""
