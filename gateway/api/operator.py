@@ -42,7 +42,7 @@ from pydantic_core import PydanticCustomError
 from adapters.contracts import ContractHandle
 from adapters.types import Address, ChainId, Finality, Hash32
 from contracts import load_artifact
-from gateway.api.auth import API_KEY_KEY
+from gateway.api.auth import API_KEY_KEY, SECURITY_KEY
 from gateway.api.chains import ChainHandle, chains_of
 from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.models import (
@@ -98,10 +98,9 @@ class OperatorKeyCreate(ApiModel):
     scopes: Annotated[
         list[Scope], Field(min_length=1, max_length=len(Scope)), AfterValidator(_distinct)
     ]
-    ed25519_public_key: Annotated[
-        str | None,
-        Field(pattern=_ED25519_HEX, description="0x and 64 lowercase hex digits"),
-    ] = None
+    ed25519_public_key: Annotated[str, Field(pattern=_ED25519_HEX)] | None = Field(
+        default=None, description="0x and 64 lowercase hex digits"
+    )
     rate_per_s: Annotated[float, Field(gt=0, le=1_000_000)] = 10.0
     burst: Annotated[int, Field(ge=1, le=1_000_000)] = 20
 
@@ -155,6 +154,12 @@ class OperatorKeysQuery(ApiModel):
 
 class OperatorKeyPath(ApiModel):
     key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$", description="the key's id")]
+
+
+def _now(request: web.Request) -> datetime:
+    """The app's wall clock (the one its security layer and store records use)."""
+    security = request.app.get(SECURITY_KEY)
+    return datetime.now(UTC) if security is None else security.clock()
 
 
 def _caller(request: web.Request) -> ApiKey:
@@ -435,7 +440,7 @@ async def list_operator_routes(call: Call[NoParams, NoParams, NoBody]) -> Operat
     chains = [await _chain(call.request, chain_id) for chain_id in with_endpoint]
     found = await asyncio.gather(*(_routes_of(chain, names) for chain in chains))
     return OperatorRouteList(
-        items=[route for routes in found for route in routes], read_at=datetime.now(UTC)
+        items=[route for routes in found for route in routes], read_at=_now(call.request)
     )
 
 
@@ -1016,7 +1021,7 @@ async def operator_services(call: Call[NoParams, NoParams, NoBody]) -> ServicesR
     timeout = aiohttp.ClientTimeout(total=checks.timeout_s)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         services = await asyncio.gather(*(_service(session, t) for t in checks.targets))
-    now = datetime.now(UTC)
+    now = _now(call.request)
     names = {chain.chain_id: name for name, chain in cfg.chains.items()}
     locks = [
         SignerLock(
@@ -1108,7 +1113,6 @@ def add_operator_operations(api: Api) -> None:
         query=NoParams,
         body=NoBody,
         response=OperatorRouteList,
-        problems=[404],
         tags=tags,
     )
     route = "/v1/operator/routes/{chain_id}/{remote_chain_id}"
