@@ -162,6 +162,13 @@ async def run_services(
     if Role.KEEPER in roles:
         assert cfg.keeper is not None
         keeper_signer = signers.use(cfg, cfg.keeper.signer, _htlc_chains(cfg), env)
+        published = cfg.keeper.address
+        if published is not None and Address(published) != keeper_signer.address:
+            # dApps sign relayed claims to the published address: this key could not use them.
+            raise ConfigError(
+                "[keeper] address is not the keeper signer's address",
+                signer=cfg.keeper.signer,
+            )
     names: dict[int, str] = {chain.chain_id: name for name, chain in cfg.chains.items()}
     observer = _RpcErrors(metrics, names)
 

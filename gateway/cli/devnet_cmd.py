@@ -499,7 +499,10 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
                 "chains": public_sides(summary),
                 "poll_interval_s": DEV_POLL_S,
             },
-            "keeper": {"signer": "keeper"},
+            "keeper": {
+                "signer": "keeper",
+                "address": c["dev_accounts"][DEV_SIGNERS["keeper"]]["address"],
+            },
             "log": {"format": "text", "level": "INFO"},
             "ops": {"listen": "127.0.0.1:9464"},
         }

@@ -446,6 +446,9 @@ class KeeperConfig(ConfigModel):
     finality + ``relay_latency_s`` + ``clock_skew_s`` + ``safety_delay_s`` between them."""
 
     signer: Name
+    # The signer's address, published by the API: dApps authorise relayed claims to it
+    # (``POST /v1/swaps/{id}/authorizations``). ``xgate keeper run`` checks its key has it.
+    address: EthAddress | None = None
     safety_delay_s: NonNegativeFloat = 300.0  # act this long before a timelock ends, not later
     relay_latency_s: NonNegativeFloat = 60.0  # observe a secret and get a claim mined
     clock_skew_s: NonNegativeFloat = 15.0  # between the chains' block times

@@ -1,0 +1,471 @@
+"""Hashed-timelock swaps (docs/api.md "Swaps", docs/htlc.md §5): the operations a dApp arranges a
+two-chain swap with; the HTLC keeper (``relayers/keeper.py``) follows it from the store.
+
+- ``POST /v1/swaps`` (dapp): propose a swap. The initiator sends only the hashlock; the gateway
+  computes both timelocks from the two chains' time, their finality and the keeper's rule terms
+  (``gateway.domain.swap_terms.plan_timelocks``), or checks the caller's against the keeper's
+  margin (422 ``unsafe-timelocks`` naming the margin needed), records the swap (state
+  ``proposed``) and answers its terms (201);
+- ``GET /v1/swaps/{id}`` (read): the swap, its state and the legs' transactions as the keeper
+  recorded them from final blocks;
+- ``POST /v1/swaps/{id}/locks`` (dapp): each party's unsigned transactions to lock its leg
+  (an ERC-20 approval and the lock; the native lock with its value; the ERC-721 transfer into
+  the HTLC, one transaction);
+- ``POST /v1/swaps/{id}/authorizations`` (dapp): let the keeper claim the initiator's leg for
+  the participant (its EIP-712 ``Claim`` signature, checked here: signed by the participant
+  for this lock and the keeper as submitter, or 422 and nothing is stored) and/or refund
+  expired legs (``refundFor``, which can only pay a leg's owner back after its timelock).
+
+The keeper's terms (each chain's time to finality, ``[keeper]`` relay latency, clock skew,
+safety delay) and its address (``[keeper] address``) come from the gateway's configuration,
+the same file the keeper runs on; a gateway without a ``[keeper]`` section arranges no swaps
+(409 ``keeper-not-configured``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+
+from adapters.mpt import keccak256
+from adapters.types import Address, ChainId, Hash32
+from contracts import load_artifact
+from gateway.api.chains import chains_of
+from gateway.api.keys import CONFIG_KEY, STORE_KEY
+from gateway.api.models import NoBody, NoParams, UnsignedTx
+from gateway.api.problems import Problem
+from gateway.api.spec import Api, Call, Scope
+from gateway.api.swap_models import (
+    LegProposal,
+    SwapAuthorize,
+    SwapLocks,
+    SwapPath,
+    SwapPropose,
+    SwapView,
+)
+from gateway.config import XgateConfig
+from gateway.domain.status import AssetKind, Swap, SwapLeg
+from gateway.domain.swap_terms import (
+    HTLC_NAMES,
+    InvalidClaimSignature,
+    claim_typed_data,
+    earliest_participant_timelock,
+    plan_timelocks,
+    recover_claim_signer,
+    swap_claim_digest,
+)
+from gateway.domain.swaps import (
+    TERMINAL_STATES,
+    KeeperRules,
+    TimelockMargin,
+)
+from gateway.store import Store, SwapStateMoved
+
+__all__ = ["add_swap_operations", "keeper_rules"]
+
+_APPROVE = keccak256(b"approve(address,uint256)")[:4]
+_SAFE_TRANSFER_FROM = keccak256(b"safeTransferFrom(address,address,uint256,bytes)")[:4]
+_WRITE_ATTEMPTS = 5  # the keeper may move the swap's state between our read and our write
+
+
+def add_swap_operations(api: Api) -> None:
+    """Declare the swap operations on ``api``."""
+    api.add(
+        "POST",
+        "/v1/swaps",
+        propose_swap,
+        summary="Propose a two-chain HTLC swap: the gateway sets safe timelocks",
+        scope=Scope.DAPP,
+        path_params=NoParams,
+        query=NoParams,
+        body=SwapPropose,
+        response=SwapView,
+        status=201,
+        problems=[409, 422],
+        tags=["swaps"],
+    )
+    api.add(
+        "GET",
+        "/v1/swaps/{id}",
+        get_swap,
+        summary="A swap: its terms, state and the legs' transactions",
+        scope=Scope.READ,
+        path_params=SwapPath,
+        query=NoParams,
+        body=NoBody,
+        response=SwapView,
+        problems=[404],
+        tags=["swaps"],
+    )
+    api.add(
+        "POST",
+        "/v1/swaps/{id}/locks",
+        build_locks,
+        summary="Each party's unsigned transactions to lock its leg",
+        scope=Scope.DAPP,
+        path_params=SwapPath,
+        query=NoParams,
+        body=NoBody,
+        response=SwapLocks,
+        problems=[404, 409],
+        tags=["swaps"],
+    )
+    api.add(
+        "POST",
+        "/v1/swaps/{id}/authorizations",
+        authorize_keeper,
+        summary="Authorise the keeper: a relayed claim for the participant, refunds",
+        scope=Scope.DAPP,
+        path_params=SwapPath,
+        query=NoParams,
+        body=SwapAuthorize,
+        response=SwapView,
+        problems=[404, 409, 422],
+        tags=["swaps"],
+    )
+
+
+# --- the keeper's terms ------------------------------------------------------------------------
+
+
+def keeper_rules(cfg: XgateConfig) -> KeeperRules | None:
+    """The rule terms the configured keeper applies (as ``xgate keeper run`` builds them);
+    None without a ``[keeper]`` section."""
+    keeper = cfg.keeper
+    if keeper is None:
+        return None
+    return KeeperRules(
+        finality_s={ChainId(c.chain_id): c.time_to_finality_s for c in cfg.chains.values()},
+        relay_latency_s=keeper.relay_latency_s,
+        clock_skew_s=keeper.clock_skew_s,
+        safety_delay_s=keeper.safety_delay_s,
+    )
+
+
+def _rules_or_refuse(cfg: XgateConfig) -> KeeperRules:
+    rules = keeper_rules(cfg)
+    if rules is None:
+        raise Problem(
+            409,
+            "keeper-not-configured",
+            "No HTLC keeper",
+            "this gateway runs no HTLC keeper ([keeper] in its configuration): it arranges "
+            "no swaps",
+        )
+    return rules
+
+
+def _margin(swap: Swap, rules: KeeperRules | None) -> TimelockMargin | None:
+    """The swap's margin against the rule, unsafe or not; None when a term is unknown."""
+    if rules is None:
+        return None
+    a, b = swap.initiator_leg, swap.participant_leg
+    if a.chain_id not in rules.finality_s or b.chain_id not in rules.finality_s:
+        return None
+    return TimelockMargin(
+        a.timelock,
+        b.timelock,
+        rules.finality_s[a.chain_id],
+        rules.finality_s[b.chain_id],
+        rules.relay_latency_s,
+        rules.clock_skew_s,
+        rules.safety_delay_s,
+    )
+
+
+def _view(swap: Swap, cfg: XgateConfig) -> SwapView:
+    keeper = cfg.keeper.address if cfg.keeper is not None else None
+    typed: dict[str, Any] | None = None
+    if keeper is not None and swap.state not in TERMINAL_STATES:
+        typed = claim_typed_data(swap, keeper, swap.claim_destination or swap.participant)
+    return SwapView.build(
+        swap, margin=_margin(swap, keeper_rules(cfg)), keeper=keeper, claim_typed_data=typed
+    )
+
+
+# --- propose -----------------------------------------------------------------------------------
+
+
+def _htlc(cfg: XgateConfig, chain_id: int, kind: AssetKind, field: str) -> Address:
+    name = _chain_name(cfg, chain_id)
+    contracts = cfg.chains[name].contracts
+    address = {
+        AssetKind.NATIVE: contracts.htlc_native,
+        AssetKind.ERC20: contracts.htlc_erc20,
+        AssetKind.ERC721: contracts.htlc_erc721,
+    }[kind]
+    if address is None:
+        raise Problem(
+            422,
+            "htlc-not-deployed",
+            "No HTLC for this asset",
+            f"{field}: chain {name} ({chain_id}) has no {HTLC_NAMES[kind]} contract configured; "
+            "swap another kind of asset there",
+        )
+    return Address(address)
+
+
+def _chain_name(cfg: XgateConfig, chain_id: int) -> str:
+    for name, chain in cfg.chains.items():
+        if chain.chain_id == chain_id:
+            return name
+    raise Problem(404, "unknown-chain", "Unknown chain", f"chain id {chain_id} is not configured")
+
+
+def _leg(
+    cfg: XgateConfig, owner: LegProposal, other: LegProposal, timelock: int, field: str
+) -> SwapLeg:
+    asset = owner.asset
+    return SwapLeg(
+        chain_id=ChainId(owner.chain_id),
+        htlc=_htlc(cfg, owner.chain_id, asset.kind, field),
+        asset_kind=asset.kind,
+        token=Address(asset.token if asset.token is not None else bytes(20)),
+        value=asset.value,
+        claimer=Address(other.address),
+        refunder=Address(owner.address),
+        timelock=timelock,
+    )
+
+
+async def _chain_time(call: Call[Any, Any, Any], chain_id: int) -> int:
+    """The block time of the chain's latest block: what its HTLC compares timelocks with."""
+    chain = await chains_of(call.request).get(chain_id)
+    return int((await chain.adapter.header_link("latest")).header.timestamp)
+
+
+async def propose_swap(call: Call[NoParams, NoParams, SwapPropose]) -> SwapView:
+    """Record a swap between the initiator's lock on its chain (claimed by the participant)
+    and the participant's lock on its chain (claimed by the initiator). Without `timelocks`
+    the gateway sets `T_B = now + 2W + F_A + 2F_B + 2L + S + D` (`W`: `lock_window_s`) and
+    `T_A = T_B + F_A + F_B + L + S + D`, the keeper's margin; given ones must keep that margin
+    (422 `unsafe-timelocks`) and leave the initiator time to claim before `T_B` (422
+    `participant-timelock-too-soon`). `now` is the later of the two chains' latest block
+    times. The swap starts `proposed`; lock with `POST /v1/swaps/{id}/locks`."""
+    cfg = call.request.app[CONFIG_KEY]
+    store = call.request.app[STORE_KEY]
+    rules = _rules_or_refuse(cfg)
+    body = call.body
+    # Refuse assets without an HTLC before touching a chain.
+    _htlc(cfg, body.initiator.chain_id, body.initiator.asset.kind, "body.initiator")
+    _htlc(cfg, body.participant.chain_id, body.participant.asset.kind, "body.participant")
+    fin_a = rules.finality_s[ChainId(body.initiator.chain_id)]
+    fin_b = rules.finality_s[ChainId(body.participant.chain_id)]
+    now = max(
+        await _chain_time(call, body.initiator.chain_id),
+        await _chain_time(call, body.participant.chain_id),
+    )
+    if body.timelocks is None:
+        plan = plan_timelocks(now, body.lock_window_s, fin_a, fin_b, rules)
+        t_a, t_b = plan.initiator_timelock, plan.participant_timelock
+    else:
+        t_a, t_b = body.timelocks.initiator, body.timelocks.participant
+        earliest = earliest_participant_timelock(now, fin_a, fin_b, rules)
+        if t_b < earliest:
+            raise Problem(
+                422,
+                "participant-timelock-too-soon",
+                "Participant's timelock too soon",
+                f"timelocks.participant {t_b} leaves the initiator no time to claim (final) "
+                f"before it: it must be at least {earliest} (chain time now {now} + "
+                f"{earliest - now} s: F_A + 2 F_B + 2 L + S + D)",
+            )
+    swap = Swap(
+        swap_id=Hash32(os.urandom(32)),
+        hashlock=body.hashlock,
+        initiator=body.initiator.address,
+        participant=body.participant.address,
+        initiator_leg=_leg(cfg, body.initiator, body.participant, t_a, "body.initiator"),
+        participant_leg=_leg(cfg, body.participant, body.initiator, t_b, "body.participant"),
+    )
+    margin = _margin(swap, rules)
+    assert margin is not None  # the rules know every configured chain
+    if not margin.safe:
+        required = math.ceil(margin.required_s)
+        raise Problem(
+            422,
+            "unsafe-timelocks",
+            "Unsafe timelocks",
+            f"timelocks.initiator - timelocks.participant is {margin.margin_s} s; the keeper "
+            f"needs at least {required} s (F_A {fin_a} + F_B {fin_b} + L "
+            f"{rules.relay_latency_s} + S {rules.clock_skew_s} + D {rules.safety_delay_s}): "
+            f"set timelocks.initiator to {t_b + required} or later",
+        )
+    stored = await store.upsert_swap(swap)
+    return _view(stored, cfg)
+
+
+# --- read --------------------------------------------------------------------------------------
+
+
+async def _swap_or_404(store: Store, swap_id: Hash32) -> Swap:
+    swap = await store.swap(swap_id)
+    if swap is None:
+        raise Problem(404, "swap-not-found", "Swap not found", f"no swap 0x{swap_id.hex()}")
+    return swap
+
+
+async def get_swap(call: Call[SwapPath, NoParams, NoBody]) -> SwapView:
+    """The swap's terms and state; the legs' `lock_tx`, `claim_tx` and `refund_tx` as the
+    keeper saw them in final blocks, `preimage` once a claim revealed it."""
+    swap = await _swap_or_404(call.request.app[STORE_KEY], Hash32(call.path.id))
+    return _view(swap, call.request.app[CONFIG_KEY])
+
+
+# --- locks -------------------------------------------------------------------------------------
+
+
+def _swap_over(swap: Swap) -> Problem:
+    return Problem(
+        409,
+        "swap-over",
+        "Swap is over",
+        f"swap 0x{swap.swap_id.hex()} is {swap.state.value}: nothing more can be done for it",
+    )
+
+
+def _lock_txs(hashlock: bytes, leg: SwapLeg, who: str) -> list[UnsignedTx]:
+    """The owner's transactions to open ``leg`` (refunder = the sender: a plain lock)."""
+    kind = leg.asset_kind
+    artifact = load_artifact(HTLC_NAMES[kind])
+    base: dict[str, Any] = {"chain_id": leg.chain_id, "sender": leg.refunder, "gas": None}
+    what = f"{who}: lock {leg.value} " if kind is not AssetKind.ERC721 else f"{who}: lock token "
+    if kind is AssetKind.NATIVE:
+        data = artifact.call_data("lock", hashlock, leg.claimer, leg.timelock)
+        return [
+            UnsignedTx(
+                **base,
+                to=leg.htlc,
+                data=data,
+                value=leg.value,
+                description=f"{what}wei of the native coin in {HTLC_NAMES[kind]}",
+            )
+        ]
+    if kind is AssetKind.ERC20:
+        approve = _APPROVE + abi_encode(["address", "uint256"], [leg.htlc, leg.value])
+        lock = artifact.call_data("lock", hashlock, leg.value, leg.token, leg.claimer, leg.timelock)
+        token = to_checksum_address(leg.token)
+        return [
+            UnsignedTx(
+                **base,
+                to=leg.token,
+                data=approve,
+                value=0,
+                description=f"{who}: allow {HTLC_NAMES[kind]} to take {leg.value} of {token}",
+            ),
+            UnsignedTx(
+                **base,
+                to=leg.htlc,
+                data=lock,
+                value=0,
+                description=f"{what}of {token} in {HTLC_NAMES[kind]} (after the approval)",
+            ),
+        ]
+    hook_data = abi_encode(["bytes32", "address", "uint256"], [hashlock, leg.claimer, leg.timelock])
+    transfer = _SAFE_TRANSFER_FROM + abi_encode(
+        ["address", "address", "uint256", "bytes"],
+        [leg.refunder, leg.htlc, leg.value, hook_data],
+    )
+    return [
+        UnsignedTx(
+            **base,
+            to=leg.token,
+            data=transfer,
+            value=0,
+            description=f"{what}{leg.value} of {to_checksum_address(leg.token)}: transfer it "
+            f"into {HTLC_NAMES[kind]}, which opens the lock",
+        )
+    ]
+
+
+async def build_locks(call: Call[SwapPath, NoParams, NoBody]) -> SwapLocks:
+    """The initiator's and the participant's transactions to lock their legs, for their
+    wallets to sign (each from the party's own address, which the HTLC refunds). A leg already
+    locked gets none. The initiator locks first; the participant only once the initiator's
+    lock is final (the swap is `initiator_locked`), never before (docs/htlc.md §5.3 rule 1).
+    `gas` is null: the wallet estimates it (the ERC-20 lock only after its approval)."""
+    swap = await _swap_or_404(call.request.app[STORE_KEY], Hash32(call.path.id))
+    if swap.state in TERMINAL_STATES:
+        raise _swap_over(swap)
+    a, b = swap.initiator_leg, swap.participant_leg
+    return SwapLocks(
+        swap_id=swap.swap_id,
+        initiator=[] if a.lock_tx is not None else _lock_txs(swap.hashlock, a, "initiator"),
+        participant=[] if b.lock_tx is not None else _lock_txs(swap.hashlock, b, "participant"),
+    )
+
+
+# --- authorisations ----------------------------------------------------------------------------
+
+
+async def authorize_keeper(call: Call[SwapPath, NoParams, SwapAuthorize]) -> SwapView:
+    """Authorise the keeper for this swap. `claim`: the participant's EIP-712 signature of the
+    swap's `claim_typed_data` (submitter: the keeper; `destination`: where the asset goes),
+    recovered here and refused unless the participant signed exactly that (422
+    `claim-signature-invalid`, or `claim-signature-malformed` for a signature the HTLC would
+    refuse whoever signed it; nothing is stored). Contract wallets (ERC-1271) are not
+    accepted here. `refund`: the keeper sends `refundFor` for a leg whose timelock passed,
+    which can only pay the leg's owner back. Given again, a claim authorisation replaces the
+    stored one; a refund authorisation stays."""
+    cfg = call.request.app[CONFIG_KEY]
+    store = call.request.app[STORE_KEY]
+    _rules_or_refuse(cfg)
+    swap = await _swap_or_404(store, Hash32(call.path.id))
+    fields: dict[str, Any] = {}
+    claim = call.body.claim
+    if claim is not None:
+        keeper = cfg.keeper.address if cfg.keeper is not None else None
+        if keeper is None:
+            raise Problem(
+                409,
+                "keeper-address-unknown",
+                "Keeper address unknown",
+                "this gateway does not publish its keeper's address ([keeper] address): a "
+                "relayed claim cannot be signed for it",
+            )
+        digest = swap_claim_digest(swap, keeper, claim.destination)
+        try:
+            signer = recover_claim_signer(digest, claim.signature)
+        except InvalidClaimSignature as exc:
+            raise Problem(
+                422,
+                "claim-signature-malformed",
+                "Malformed claim signature",
+                f"body.claim.signature: {exc.message}",
+            ) from exc
+        claimer = swap.initiator_leg.claimer
+        if signer != claimer:
+            raise Problem(
+                422,
+                "claim-signature-invalid",
+                "Claim signature not the participant's",
+                "body.claim.signature does not recover to the participant "
+                f"{to_checksum_address(claimer)} for this swap's initiator leg, the keeper "
+                f"{to_checksum_address(keeper)} as submitter and the destination "
+                f"{to_checksum_address(claim.destination)}: sign the swap's claim_typed_data "
+                "with that destination",
+            )
+        fields["claim_signature"] = claim.signature
+        fields["claim_destination"] = claim.destination
+    if call.body.refund:
+        fields["refund_authorised"] = True
+    for _ in range(_WRITE_ATTEMPTS):
+        if swap.state in TERMINAL_STATES:
+            raise _swap_over(swap)
+        try:
+            updated = await store.set_swap_state(swap.swap_id, swap.state, swap.state, **fields)
+        except SwapStateMoved:
+            swap = await _swap_or_404(store, swap.swap_id)
+            continue
+        return _view(updated, cfg)
+    raise Problem(
+        409,
+        "swap-busy",
+        "Swap changing",
+        "the swap's state kept changing while the authorisation was written; retry",
+        headers={"Retry-After": "1"},
+    )
