@@ -34,13 +34,15 @@ from typing import Annotated, Any, Literal
 
 import aiohttp
 from aiohttp import web
+from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from adapters.base import EventQuery
 from adapters.contracts import ContractHandle
-from adapters.types import Address, ChainId, Finality, Hash32
+from adapters.types import Address, ChainId, Finality, Hash32, Height, TxHash
 from contracts import load_artifact
 from gateway.api.auth import API_KEY_KEY, SECURITY_KEY
 from gateway.api.chains import ChainHandle, chains_of
@@ -51,8 +53,10 @@ from gateway.api.models import (
     ChecksumAddress,
     Hash32Hex,
     HexBytes,
+    MessageIdHex,
     NoBody,
     NoParams,
+    TxHashHex,
     Uint256,
     UnsignedTx,
     UtcTime,
@@ -61,6 +65,7 @@ from gateway.api.problems import FieldError, Problem, invalid_request
 from gateway.api.spec import Api, Call
 from gateway.config import XgateConfig
 from gateway.domain.apikeys import SIGNING_SCOPES, ApiKey, Scope
+from gateway.domain.messages import MessageId
 from gateway.domain.status import MessageStatus
 from gateway.store import NotFound, StoreError
 
@@ -259,6 +264,11 @@ PROPOSER_ROLE = keccak(text="PROPOSER_ROLE")
 EXECUTOR_ROLE = keccak(text="EXECUTOR_ROLE")
 _UINT112_MAX = 2**112 - 1
 NFT_UNITS = 10**6  # TransferLimits: one ERC-721 token counts this many units
+# How far back GET /v1/operator/routes looks for held transfers (TransferHeld events): the
+# contract keeps holds by message id only, so the events are the way to find them.
+HELD_LOOKBACK_BLOCKS = 10_000
+TRANSFER_HELD = keccak(text="TransferHeld(bytes32,uint256,uint64,bytes)")
+HOLD_PENDING = 1  # TransferLimits.HoldState.Pending
 
 Direction = Literal["inbound", "outbound"]
 _DIRECTIONS: dict[str, int] = {"inbound": 0, "outbound": 1}
@@ -297,6 +307,19 @@ class RouteLimit(ApiModel):
     hold_delay_s: int = Field(description="how long a held inbound transfer waits")
 
 
+class HeldTransfer(ApiModel):
+    """An inbound transfer from the route's remote chain that an asset contract holds (above
+    its size threshold or its bucket): anyone may execute it from `ready_at` unless the route
+    is paused; the guardian may cancel it first. `tx_hash`: the delivery that held it."""
+
+    app: Literal["vault", "asset_gateway"]
+    message_id: MessageIdHex
+    ready_at: UtcTime
+    ready: bool = Field(description="ready_at has passed (by the chain's latest block)")
+    block_number: int
+    tx_hash: TxHashHex
+
+
 class OperatorRoute(ApiModel):
     """The route of the endpoint on `chain_id` to `remote_chain_id`, as the chain has it now:
     `paused` is the route's own pause (sends to and deliveries from the remote chain stop),
@@ -314,6 +337,10 @@ class OperatorRoute(ApiModel):
     timelock: ChecksumAddress | None = Field(description="the chain's XgateTimelock")
     timelock_delay_s: int | None
     limits: list[RouteLimit]
+    held: list[HeldTransfer] = Field(
+        description="pending held transfers whose TransferHeld is among the chain's last "
+        f"{HELD_LOOKBACK_BLOCKS} blocks"
+    )
 
 
 class OperatorRouteList(ApiModel):
@@ -400,6 +427,47 @@ async def _limits(handle: ChainHandle, remote: int) -> list[RouteLimit]:
     return out
 
 
+async def _held(handle: ChainHandle) -> dict[int, list[HeldTransfer]]:
+    """Pending held transfers of the chain's asset contracts, by source chain: the
+    TransferHeld events of the last HELD_LOOKBACK_BLOCKS blocks whose hold is still pending."""
+    contracts = handle.config.contracts
+    apps = {
+        key: Address(address)
+        for key, (_, app_key, _) in _ASSET_APPS.items()
+        if (address := getattr(contracts, app_key)) is not None
+    }
+    if not apps:
+        return {}
+    adapter = handle.adapter
+    head = await adapter.height(LATEST)
+    now = (await adapter.header(head)).timestamp
+    start = Height(max(handle.config.start_height, head - HELD_LOOKBACK_BLOCKS + 1, 0))
+    query = EventQuery(addresses=tuple(apps.values()), topics=((TRANSFER_HELD,),))
+    by_address = {address: key for key, address in apps.items()}
+    out: dict[int, list[HeldTransfer]] = {}
+    for event in await adapter.events(query, start, head):
+        key = by_address.get(event.address)
+        if key is None or len(event.topics) != 2:
+            continue
+        src_chain_id, ready_at, _ = abi_decode(["uint256", "uint64", "bytes"], event.data)
+        artifact = _ASSET_APPS[key][0]
+        app = ContractHandle(adapter, event.address, load_artifact(artifact))
+        _, _, state = await app.view("holds", event.topics[1], finality=LATEST)
+        if int(state) != HOLD_PENDING:
+            continue
+        out.setdefault(int(src_chain_id), []).append(
+            HeldTransfer(
+                app=key,  # type: ignore[arg-type]  # a key of _ASSET_APPS
+                message_id=MessageId(bytes(event.topics[1])),
+                ready_at=datetime.fromtimestamp(int(ready_at), UTC),
+                ready=int(ready_at) <= now,
+                block_number=event.block_number,
+                tx_hash=TxHash(event.tx_hash),
+            )
+        )
+    return out
+
+
 async def _routes_of(chain: _Chain, names: dict[int, str]) -> list[OperatorRoute]:
     ep = chain.endpoint
     ids = [int(i) for i in await ep.view("routeIds", finality=LATEST)]
@@ -407,6 +475,7 @@ async def _routes_of(chain: _Chain, names: dict[int, str]) -> list[OperatorRoute
     delay = None
     if chain.timelock is not None:
         delay = int(await chain.timelock.view("getMinDelay", finality=LATEST))
+    held = await _held(chain.handle)
     out: list[OperatorRoute] = []
     for remote in ids:
         remote_endpoint, oracle, paused = await ep.view("route", remote, finality=LATEST)
@@ -424,6 +493,7 @@ async def _routes_of(chain: _Chain, names: dict[int, str]) -> list[OperatorRoute
                 timelock=None if chain.timelock is None else chain.timelock.address,
                 timelock_delay_s=delay,
                 limits=await _limits(chain.handle, remote),
+                held=held.get(remote, []),
             )
         )
     return out
@@ -493,7 +563,7 @@ class RouteLimitRequest(ApiModel):
     capacity: Uint112
     rate: Uint112 = Field(description="units refilled a second")
     delay_above: Uint112 = Field(
-        default=0, description="inbound transfers above this are held (0: no size rule)"
+        description="inbound transfers above this are held (0: no size rule)"
     )
     via: Literal["timelock", "guardian"] = "timelock"
     executor: ChecksumAddress | None = None

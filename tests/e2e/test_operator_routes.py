@@ -87,6 +87,7 @@ async def test_a_route_is_paused_at_once_and_resumed_through_the_timelock(
     assert settle["enabled"] and int(settle["capacity"]) == SETTLEMENT_LIMIT.capacity
     assert int(settle["available"]) + int(settle["used"]) == SETTLEMENT_LIMIT.capacity
     assert limits[("wrapped_receivable", "outbound")]["units_per_token"] == "1000000"
+    assert isinstance(route["held"], list)
 
     path = f"/v1/operator/routes/{pid}/{cid}"
     refused = await operator.request("POST", path + "/pause", json={"sender": devnet.address(8)})
@@ -130,8 +131,9 @@ async def test_a_route_is_paused_at_once_and_resumed_through_the_timelock(
             "POST", path + "/resume", json={**body, "salt": operation["salt"]}
         )
         assert slug(same_salt) == (409, "operation-exists")
-        with pytest.raises(Reverted):  # before the delay
-            sign_and_send(devnet, p, execute)
+        if p.now() + 1 < timelock.functions.getTimestamp(op_id).call():
+            with pytest.raises(Reverted):  # before the delay (unless the machine was slower)
+                sign_and_send(devnet, p, execute)
         p.advance_time(operation["delay_s"])
         sign_and_send(devnet, p, execute)
         devnet.sync_clocks()
