@@ -26,6 +26,7 @@ already, a guardian's limit is tighter; each refusal is its own problem.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +38,15 @@ from aiohttp import web
 from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from adapters.base import EventQuery
@@ -263,6 +272,8 @@ GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
 PROPOSER_ROLE = keccak(text="PROPOSER_ROLE")
 EXECUTOR_ROLE = keccak(text="EXECUTOR_ROLE")
 _UINT112_MAX = 2**112 - 1
+_UINT112_DIGITS = len(str(_UINT112_MAX))
+_DECIMAL = re.compile(r"^(?:0|[1-9][0-9]*)$")
 NFT_UNITS = 10**6  # TransferLimits: one ERC-721 token counts this many units
 # How far back GET /v1/operator/routes looks for held transfers (TransferHeld events): the
 # contract keeps holds by message id only, so the events are the way to find them.
@@ -540,13 +551,32 @@ class TimelockedRequest(ApiModel):
     salt: Hash32Hex | None = None
 
 
-def _uint112(value: int) -> int:
-    if value > _UINT112_MAX:
-        raise PydanticCustomError("uint112", "must be at most 2**112 - 1")
-    return value
+def _uint112(value: Any, info: ValidationInfo) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and info.mode == "python":
+        number = value  # built in Python
+    elif isinstance(value, str) and len(value) <= _UINT112_DIGITS and _DECIMAL.match(value):
+        number = int(value)
+    else:
+        raise PydanticCustomError("uint", "expected a decimal string without sign or leading zeros")
+    if not 0 <= number <= _UINT112_MAX:
+        raise PydanticCustomError("uint_range", "must be between 0 and 2**112 - 1")
+    return number
 
 
-Uint112 = Annotated[Uint256, AfterValidator(_uint112)]
+# TransferLimits' capacity, rate and size threshold are uint112: a decimal string.
+Uint112 = Annotated[
+    int,
+    PlainValidator(_uint112),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^(?:0|[1-9][0-9]*)$",
+            "maxLength": _UINT112_DIGITS,
+            "description": "a uint112 as a decimal string",
+        }
+    ),
+]
 
 
 class RouteLimitRequest(ApiModel):
