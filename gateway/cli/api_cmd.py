@@ -7,6 +7,10 @@ retried after --webhook-retry-first-s, doubling up to --webhook-retry-max-s, and
 after --webhook-max-attempts attempts. --dev-webhooks takes webhook URLs to loopback
 addresses (http included): for a development gateway only.
 
+Every setting has its key in the `[api]` section of xgate.toml (listen, max_body_bytes,
+shutdown_timeout_s, webhooks, dev_webhooks, webhook_timeout_s, webhook_max_attempts,
+webhook_retry_first_s, webhook_retry_max_s, webhook_poll_s); a flag given overrides its key.
+
 The API never migrates the store: a database that is not at the code's revision is refused at
 start (run `xgate db upgrade`). SIGINT/SIGTERM stop it cleanly: no new connections, requests
 in flight get ``--shutdown-timeout`` seconds to finish (event streams end at once), the
@@ -41,7 +45,7 @@ from gateway.api.webhooks import (
 )
 from gateway.cli.config_cmd import DEFAULT_CONFIG
 from gateway.cli.logs import configure_logging
-from gateway.config import OpsConfig, XgateConfig, load_config
+from gateway.config import ApiConfig, OpsConfig, XgateConfig, load_config
 from gateway.store import SchemaOutOfDate, Store
 
 log = logging.getLogger(__name__)
@@ -63,44 +67,48 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--listen",
         type=_listen,
-        default=_listen(DEFAULT_LISTEN),
         metavar="HOST:PORT",
-        help=f"address to serve on (default {DEFAULT_LISTEN})",
+        help=f"address to serve on (default: [api] listen, else {DEFAULT_LISTEN})",
     )
     parser.add_argument(
         "--shutdown-timeout",
-        type=float,
-        default=10.0,
+        dest="shutdown_timeout_s",
+        type=_positive,
         metavar="SECONDS",
-        help="time requests in flight get to finish on SIGTERM (default 10)",
+        help="time requests in flight get to finish on SIGTERM (default: [api], else 10)",
     )
     hooks = parser.add_argument_group("webhooks")
     hooks.add_argument(
-        "--no-webhooks", action="store_true", help="do not run the webhook dispatcher here"
+        "--no-webhooks",
+        action="store_const",
+        const=False,
+        dest="webhooks",
+        help="do not run the webhook dispatcher here",
     )
     hooks.add_argument(
         "--dev-webhooks",
-        action="store_true",
+        action="store_const",
+        const=True,
         help="take webhook URLs to loopback addresses, http included (development only)",
     )
     hooks.add_argument(
-        "--webhook-timeout-s", type=_positive, default=10.0, metavar="S",
+        "--webhook-timeout-s", type=_positive, metavar="S",
         help="time a receiver gets to answer a post (default 10)",
     )  # fmt: skip
     hooks.add_argument(
-        "--webhook-max-attempts", type=int, default=10, metavar="N",
+        "--webhook-max-attempts", type=int, metavar="N",
         help="failed attempts before a delivery is dead-lettered (default 10)",
     )  # fmt: skip
     hooks.add_argument(
-        "--webhook-retry-first-s", type=_positive, default=5.0, metavar="S",
+        "--webhook-retry-first-s", type=_positive, metavar="S",
         help="wait after the first failed attempt, doubled after each (default 5)",
     )  # fmt: skip
     hooks.add_argument(
-        "--webhook-retry-max-s", type=_positive, default=3600.0, metavar="S",
+        "--webhook-retry-max-s", type=_positive, metavar="S",
         help="longest wait between attempts (default 3600)",
     )  # fmt: skip
     hooks.add_argument(
-        "--webhook-poll-s", type=_positive, default=1.0, metavar="S",
+        "--webhook-poll-s", type=_positive, metavar="S",
         help="longest pause between two looks for due deliveries (default 1)",
     )  # fmt: skip
     parser.set_defaults(run=_run)
@@ -116,27 +124,46 @@ def _positive(text: str) -> float:
     return value
 
 
-def _policy(args: argparse.Namespace) -> DeliveryPolicy:
-    if not 1 <= args.webhook_max_attempts <= 1000:
-        raise ConfigError("--webhook-max-attempts must be 1..1000")
-    if args.webhook_retry_first_s > args.webhook_retry_max_s:
-        raise ConfigError("--webhook-retry-first-s must not exceed --webhook-retry-max-s")
+# The flags that override a key of [api] (same names).
+_OVERRIDES = (
+    "listen",
+    "shutdown_timeout_s",
+    "webhooks",
+    "dev_webhooks",
+    "webhook_timeout_s",
+    "webhook_max_attempts",
+    "webhook_retry_first_s",
+    "webhook_retry_max_s",
+    "webhook_poll_s",
+)
+
+
+def _settings(cfg: ApiConfig, args: argparse.Namespace) -> ApiConfig:
+    """``[api]`` with the flags given on the command line in place of its keys."""
+    given = {key: getattr(args, key) for key in _OVERRIDES if getattr(args, key) is not None}
+    try:
+        return ApiConfig(**{**cfg.model_dump(), **given})
+    except ConfigError as exc:
+        raise ConfigError(f"[api] with the command's flags: {exc.message}") from None
+
+
+def _policy(api: ApiConfig) -> DeliveryPolicy:
     return DeliveryPolicy(
         retry=RetryPolicy(
-            initial_delay=args.webhook_retry_first_s,
+            initial_delay=api.webhook_retry_first_s,
             multiplier=2.0,
-            max_delay=args.webhook_retry_max_s,
-            max_attempts=args.webhook_max_attempts,
+            max_delay=api.webhook_retry_max_s,
+            max_attempts=api.webhook_max_attempts,
         ),
-        timeout_s=args.webhook_timeout_s,
-        lease_s=max(60.0, args.webhook_timeout_s * 3),
-        poll_s=args.webhook_poll_s,
+        timeout_s=api.webhook_timeout_s,
+        lease_s=max(60.0, api.webhook_timeout_s * 3),
+        poll_s=api.webhook_poll_s,
     )
 
 
-def _listen(text: str) -> OpsConfig:
+def _listen(text: str) -> str:
     try:
-        return OpsConfig(listen=text)
+        return OpsConfig(listen=text).listen
     except ConfigError:
         raise argparse.ArgumentTypeError(
             f'expected "HOST:PORT", e.g. "{DEFAULT_LISTEN}", got {text!r}'
@@ -146,18 +173,15 @@ def _listen(text: str) -> OpsConfig:
 def _run(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(exc.message, file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        policy = None if args.no_webhooks else _policy(args)
+        api = _settings(cfg.api, args)
     except ConfigError as exc:
         print(f"xgate api: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
+    policy = _policy(api) if api.webhooks else None
     configure_logging(cfg.log.format, "DEBUG" if args.verbose else cfg.log.level)
-    settings = WebhookSettings(allow_loopback=args.dev_webhooks)
+    settings = WebhookSettings(allow_loopback=api.dev_webhooks)
     try:
-        asyncio.run(_serve(cfg, args.listen, args.shutdown_timeout, policy, settings))
+        asyncio.run(_serve(cfg, api, policy, settings))
     except SchemaOutOfDate as exc:
         print(f"xgate api: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -165,15 +189,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"xgate api: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:  # the address is taken or not ours
-        print(f"xgate api: cannot serve on {args.listen.listen}: {exc}", file=sys.stderr)
+        print(f"xgate api: cannot serve on {api.listen}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
 async def _serve(
     cfg: XgateConfig,
-    listen: OpsConfig,
-    shutdown_timeout_s: float,
+    api: ApiConfig,
     policy: DeliveryPolicy | None,
     webhooks: WebhookSettings,
 ) -> None:
@@ -185,10 +208,10 @@ async def _serve(
     # Read-only adapters (no signer: the gateway never holds users' keys), started on use.
     chains = ChainAccess(cfg, lambda name, chain: build_adapter(chain.adapter_config(name)))
     try:
-        app = create_app(store, cfg, chains=chains)
+        app = create_app(store, cfg, chains=chains, max_body_bytes=api.max_body_bytes)
         app[WEBHOOK_SETTINGS_KEY] = webhooks
         if policy is None:
-            await _serve_http(app, cfg, listen, shutdown_timeout_s, stop)
+            await _serve_http(app, cfg, api, stop)
         else:
             dispatcher = WebhookDispatcher(
                 store,
@@ -196,9 +219,7 @@ async def _serve(
                 allow_loopback=webhooks.allow_loopback,
                 registry=app[METRICS_KEY].registry,  # served on the API's /metrics
             )
-            await _serve_with_dispatcher(
-                dispatcher, _serve_http(app, cfg, listen, shutdown_timeout_s, stop), stop
-            )
+            await _serve_with_dispatcher(dispatcher, _serve_http(app, cfg, api, stop), stop)
     finally:
         await chains.aclose()
         await store.close()
@@ -230,20 +251,19 @@ async def _serve_with_dispatcher(
 async def _serve_http(
     app: web.Application,
     cfg: XgateConfig,
-    listen: OpsConfig,
-    shutdown_timeout_s: float,
+    api: ApiConfig,
     stop: asyncio.Event,
 ) -> None:
     runner = web.AppRunner(
         app,
         access_log=None,  # the app logs each request itself, without query strings
         handle_signals=False,
-        shutdown_timeout=shutdown_timeout_s,
+        shutdown_timeout=api.shutdown_timeout_s,
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, listen.host, listen.port).start()
-        log.info("xgate api serving on http://%s (store %s)", listen.listen, cfg.store.redacted_url)
+        await web.TCPSite(runner, api.host, api.port).start()
+        log.info("xgate api serving on http://%s (store %s)", api.listen, cfg.store.redacted_url)
         await stop.wait()
         log.info("xgate api stopping")
     finally:

@@ -8,6 +8,7 @@
 
 from gateway.config.files import dump_config, load_config
 from gateway.config.model import (
+    ApiConfig,
     AttesterConfig,
     ChainConfig,
     Confirmations,
@@ -24,6 +25,7 @@ from gateway.config.model import (
 from gateway.config.signers import load_signer
 
 __all__ = [
+    "ApiConfig",
     "AttesterConfig",
     "ChainConfig",
     "Confirmations",

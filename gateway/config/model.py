@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     Strict,
+    StrictBool,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -464,22 +465,22 @@ class LogConfig(ConfigModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-class OpsConfig(ConfigModel):
-    """``listen``: ``HOST:PORT`` of ``/metrics``, ``/healthz`` and ``/readyz``."""
+def _host_port(value: str) -> str:
+    try:
+        parts = urlsplit(f"//{value}")
+        ok = bool(parts.hostname) and parts.port is not None and parts.port > 0
+    except ValueError:  # a port that is no number or out of range
+        ok = False
+    if not ok or parts.path or parts.username:
+        raise PydanticCustomError("listen", 'expected "HOST:PORT", e.g. "127.0.0.1:9464"')
+    return value
 
-    listen: Annotated[str, Strict()] = "127.0.0.1:9464"
 
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        try:
-            parts = urlsplit(f"//{value}")
-            ok = bool(parts.hostname) and parts.port is not None and parts.port > 0
-        except ValueError:  # a port that is no number or out of range
-            ok = False
-        if not ok or parts.path or parts.username:
-            raise PydanticCustomError("listen", 'expected "HOST:PORT", e.g. "127.0.0.1:9464"')
-        return value
+HostPort = Annotated[str, Strict(), AfterValidator(_host_port)]
+
+
+class _Listening(ConfigModel):
+    listen: HostPort
 
     @property
     def host(self) -> str:
@@ -492,6 +493,40 @@ class OpsConfig(ConfigModel):
         port = urlsplit(f"//{self.listen}").port
         assert port is not None  # checked by the validator
         return port
+
+
+class OpsConfig(_Listening):
+    """``listen``: ``HOST:PORT`` of ``/metrics``, ``/healthz`` and ``/readyz``."""
+
+    listen: HostPort = "127.0.0.1:9464"
+
+
+class ApiConfig(_Listening):
+    """``xgate api``: where it serves (``listen``), the largest request body it reads, the
+    time requests in flight get on SIGTERM, and its webhook dispatcher's policy (failed posts
+    are retried after ``webhook_retry_first_s``, doubling up to ``webhook_retry_max_s``, and
+    dead-lettered after ``webhook_max_attempts``). ``dev_webhooks`` takes loopback and http
+    URLs: for a development gateway only. The command's flags override these."""
+
+    listen: HostPort = "127.0.0.1:8080"
+    max_body_bytes: Annotated[int, Strict(), Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    shutdown_timeout_s: PositiveFloat = 10.0
+    webhooks: StrictBool = True
+    dev_webhooks: StrictBool = False
+    webhook_timeout_s: PositiveFloat = 10.0
+    webhook_max_attempts: Annotated[int, Strict(), Field(ge=1, le=1000)] = 10
+    webhook_retry_first_s: PositiveFloat = 5.0
+    webhook_retry_max_s: PositiveFloat = 3600.0
+    webhook_poll_s: PositiveFloat = 1.0
+
+    @model_validator(mode="after")
+    def _retry_order(self) -> ApiConfig:
+        if self.webhook_retry_first_s > self.webhook_retry_max_s:
+            _problems(
+                type(self).__name__,
+                [(("webhook_retry_first_s",), "must not exceed webhook_retry_max_s")],
+            )
+        return self
 
 
 # --- the file ----------------------------------------------------------------------------------
@@ -509,6 +544,7 @@ class XgateConfig(ConfigModel):
     keeper: KeeperConfig | None = None
     log: LogConfig = Field(default_factory=LogConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     @property
     def hub(self) -> str:

@@ -8,8 +8,10 @@ through instance B."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from yarl import URL
 from gateway.api.signing import signature_headers
 from gateway.api.webhook_signing import verify_webhook
 from gateway.domain.apikeys import Scope
-from gateway.store import Store
+from gateway.store import Store, migrate
 from harness.services import XGATE, free_port
 from tests.api.conftest import HUB, PUBLIC, config_data
 from tests.api.test_events_process import (
@@ -164,10 +166,47 @@ def test_xgate_api_refuses_a_bad_webhook_policy(tmp_path: Path) -> None:
     config.write_text(tomli_w.dumps(config_data(f"sqlite:///{tmp_path / 'xgate.db'}")))
     base = [*XGATE, "api", "--config", str(config), "--listen", f"127.0.0.1:{free_port()}"]
     for extra, says in (
-        (["--webhook-max-attempts", "0"], "--webhook-max-attempts"),
+        (["--webhook-max-attempts", "0"], "webhook_max_attempts"),
         (["--webhook-retry-first-s", "10", "--webhook-retry-max-s", "1"], "must not exceed"),
         (["--webhook-timeout-s", "-1"], "positive number of seconds"),
     ):
         done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, done.stderr
         assert says in done.stderr
+
+
+def test_xgate_api_takes_its_settings_from_the_api_section(tmp_path: Path) -> None:
+    """[api] listen is where the API serves; a bad [api] key is refused with its path."""
+    port = free_port()
+    data = config_data(f"sqlite:///{tmp_path / 'xgate.db'}")
+    config = tmp_path / "xgate.toml"
+    config.write_text(tomli_w.dumps({**data, "api": {"webhook_retry_first_s": 0}}))
+    done = subprocess.run(
+        [*XGATE, "api", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "api.webhook_retry_first_s" in done.stderr
+    config.write_text(
+        tomli_w.dumps({**data, "api": {"listen": f"127.0.0.1:{port}", "webhooks": False}})
+    )
+    migrate.upgrade(data["store"]["url"])
+    log = tmp_path / "api.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [*XGATE, "api", "--config", str(config)], stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert json.loads(r.read()) == {"status": "ok"}
+                    break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    assert "webhook dispatcher" not in log.read_text()
