@@ -1,0 +1,134 @@
+"""Credit attestations through the API, what is refused before any chain is asked: unsigned
+issuer requests, bad fields (each named), unusable reader keys, a gateway without a credit
+registry. Nothing is stored by a refused request. The flow on the devnet (issue, send, read on
+the registry and the mirror, open the sealed report, revoke) is tests/e2e/test_credit_api.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from eth_utils.address import to_canonical_address
+from nacl.public import PrivateKey
+
+from adapters.types import Address
+from gateway.api.credit import add_credit_operations
+from gateway.api.v1 import v1_api
+from gateway.config import XgateConfig
+from gateway.store import Store
+from tests.api.conftest import ApiClient, Keys, serve
+from tests.store.conftest import Clock
+
+PROBLEMS = "https://xgate.dev/problems/"
+SUBJECT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
+ISSUER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+
+@pytest.fixture
+async def credit_api(
+    store: Store, config: XgateConfig, clock: Clock, keys: Keys
+) -> AsyncIterator[ApiClient]:
+    api = v1_api()
+    add_credit_operations(api)
+    async with serve(store, config, clock, keys, api=api) as client:
+        yield client.using(keys.issuer)
+
+
+def request(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "subject": SUBJECT,
+        "issuer": ISSUER,
+        "score": 742,
+        "grade": "AA-",
+        "valid_until": "2031-01-01T00:00:00Z",
+        "report": {"summary": "sound", "debt_to_equity": 0.35},
+        "readers": ["0x" + bytes(PrivateKey.generate().public_key).hex()],
+    }
+    return {**body, **changes}
+
+
+async def nothing_stored(store: Store) -> bool:
+    return await store.credit_reports_of(Address(to_canonical_address(SUBJECT))) == []
+
+
+async def test_an_unsigned_issuer_request_is_refused(credit_api: ApiClient, store: Store) -> None:
+    answer = await credit_api.request("POST", "/v1/credit/attestations", json=request(), sign=False)
+    assert answer.status == 401
+    assert answer.body["type"] == PROBLEMS + "signature-required"
+    revoke = await credit_api.request(
+        "POST", f"/v1/credit/{SUBJECT}/revocation", json={"sender": ISSUER}, sign=False
+    )
+    assert revoke.body["type"] == PROBLEMS + "signature-required"
+    assert await nothing_stored(store)
+
+
+async def test_every_bad_field_is_named_and_nothing_is_stored(
+    credit_api: ApiClient, store: Store
+) -> None:
+    body = request(
+        subject=SUBJECT.lower(),  # not checksummed
+        issuer="0x" + "00" * 20,
+        score=1001,
+        grade="AAé",
+        valid_until="2031-01-01T00:00:00.5Z",
+        report={"exposure": 2**53},
+        readers=["0x" + "ab" * 31],
+        publish_to=[424242],
+    )
+    answer = await credit_api.request("POST", "/v1/credit/attestations", json=body)
+    assert answer.status == 400, answer.body
+    assert answer.body["type"] == PROBLEMS + "invalid-request"
+    errors = {e["field"]: e["message"] for e in answer.body["errors"]}
+    assert set(errors) == {
+        "body.subject",
+        "body.issuer",
+        "body.score",
+        "body.grade",
+        "body.valid_until",
+        "body.report",
+        "body.readers[0]",
+        "body.publish_to[0]",
+    }
+    assert "X25519" in errors["body.readers[0]"] and "32 bytes" in errors["body.readers[0]"]
+    assert "printable ASCII" in errors["body.grade"]
+    assert "2**53" in errors["body.report"]
+    assert await nothing_stored(store)
+
+    for grade in ("", "A" * 33, "A\u0000"):
+        bad = await credit_api.request("POST", "/v1/credit/attestations", json=request(grade=grade))
+        assert [e["field"] for e in bad.body["errors"]] == ["body.grade"], grade
+    score = await credit_api.request("POST", "/v1/credit/attestations", json=request(score="742"))
+    assert [e["field"] for e in score.body["errors"]] == ["body.score"]
+    twice = request()
+    twice["readers"] *= 2
+    again = await credit_api.request("POST", "/v1/credit/attestations", json=twice)
+    assert [e["field"] for e in again.body["errors"]] == ["body.readers"]
+    assert await nothing_stored(store)
+
+
+async def test_a_low_order_reader_key_is_refused(credit_api: ApiClient, store: Store) -> None:
+    body = request()
+    body["readers"].append("0x" + "00" * 32)  # no shared secret with any key
+    answer = await credit_api.request("POST", "/v1/credit/attestations", json=body)
+    assert answer.status == 400, answer.body
+    assert [e["field"] for e in answer.body["errors"]] == ["body.readers[1]"]
+    assert "low-order" in answer.body["errors"][0]["message"]
+    assert await nothing_stored(store)
+
+
+async def test_a_gateway_without_a_credit_registry_says_so(
+    credit_api: ApiClient, store: Store
+) -> None:
+    answer = await credit_api.request("POST", "/v1/credit/attestations", json=request())
+    assert answer.status == 503, answer.body
+    assert answer.body["type"] == PROBLEMS + "credit-not-configured"
+    read = await credit_api.get(f"/v1/credit/{SUBJECT}")
+    assert read.body["type"] == PROBLEMS + "credit-not-configured"
+    reader = "0x" + "11" * 32
+    report = await credit_api.get(f"/v1/credit/{SUBJECT}/report?reader={reader}")
+    assert report.body["type"] == PROBLEMS + "credit-not-configured"
+    bad_reader = await credit_api.get(f"/v1/credit/{SUBJECT}/report?reader=0x11")
+    assert [e["field"] for e in bad_reader.body["errors"]] == ["query.reader"]
+    assert await nothing_stored(store)
