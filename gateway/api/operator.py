@@ -138,18 +138,22 @@ class OperatorKey(ApiModel):
 
     @classmethod
     def from_record(cls, key: ApiKey) -> OperatorKey:
-        return cls(
-            key_id=key.key_id,
-            name=key.name,
-            scopes=sorted(key.scopes, key=list(Scope).index),
-            ed25519_public_key=None
-            if key.ed25519_public_key is None
-            else "0x" + key.ed25519_public_key.hex(),
-            rate_per_s=key.rate_per_s,
-            burst=key.burst,
-            created_at=key.created_at,
-            revoked_at=key.revoked_at,
-        )
+        return cls(**_key_fields(key))
+
+
+def _key_fields(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "name": key.name,
+        "scopes": sorted(key.scopes, key=list(Scope).index),
+        "ed25519_public_key": None
+        if key.ed25519_public_key is None
+        else "0x" + key.ed25519_public_key.hex(),
+        "rate_per_s": key.rate_per_s,
+        "burst": key.burst,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
 
 
 class OperatorKeyCreated(OperatorKey):
@@ -225,8 +229,7 @@ async def create_operator_key(
     except StoreError as exc:  # the model checks what the store does; its backstop
         field = exc.context.get("field")
         raise invalid_request([FieldError(f"body.{field or 'name'}", exc.message)]) from exc
-    key = OperatorKey.from_record(created.api_key)
-    return OperatorKeyCreated(**key.model_dump(), token=created.token)
+    return OperatorKeyCreated(**_key_fields(created.api_key), token=created.token)
 
 
 async def revoke_operator_key(call: Call[OperatorKeyPath, NoParams, NoBody]) -> OperatorKey:
