@@ -63,6 +63,7 @@ from adapters.errors import (
 from adapters.headers import Header, header_from_rpc, header_hash
 from adapters.lightclient.headerchain import ChainLink
 from adapters.mpt import account_proof_from_rpc, verify_account_proof_result
+from adapters.rawtx import WrongChainTransaction, decode_raw_transaction
 from adapters.receipts import BlockReceipts, ProvenLog, ReceiptProof, receipt_from_rpc
 from adapters.retry import RetryPolicy
 from adapters.rpc.answers import (
@@ -80,6 +81,7 @@ from adapters.rpc.submit import (
     Failed,
     InMemoryJournal,
     Mined,
+    NonceConflict,
     SentTx,
     SignerWriter,
     SubmitPolicy,
@@ -97,7 +99,7 @@ from adapters.rpc.transport import (
     redact_url,
     revert_data,
 )
-from adapters.signer import Signer
+from adapters.signer import SignedTx, Signer
 from adapters.types import (
     Address,
     ChainId,
@@ -834,6 +836,33 @@ class EvmAdapter:
     async def pending_nonce(self, sender: Address) -> int:
         """The sender's next nonce, counting the node's pending transactions."""
         return await self._txs.nonce(sender, "pending")
+
+    async def transaction_known(self, tx_hash: TxHash) -> bool:
+        """Whether the node has the transaction, pending or mined."""
+        check_bytes(tx_hash, 32, "tx_hash")
+        return await self._retrying("transaction", lambda: self._txs.tx_known(tx_hash))
+
+    async def send_raw_transaction(self, raw: bytes) -> TxHash:
+        """Forward a transaction signed elsewhere (a user's wallet): decoded first
+        (``InvalidRawTransaction`` for anything that is not a signed transaction with a chain
+        id, ``WrongChainTransaction`` when it is for another chain), then broadcast. Its hash;
+        ``TransactionFailed`` when the node refuses it (nonce used, funds, fees ...)."""
+        tx = decode_raw_transaction(raw)
+        if tx.chain_id != self._ref.chain_id:
+            raise WrongChainTransaction(
+                "transaction signed for another chain",
+                chain_id=tx.chain_id,
+                expected=self._ref.chain_id,
+            )
+        try:
+            await self._txs.broadcast(SignedTx(raw=tx.raw, tx_hash=tx.tx_hash))
+        except NonceConflict as exc:
+            raise TransactionFailed(
+                "node rejected the transaction: its nonce is used",
+                tx_hash=tx.tx_hash,
+                rpc_message=str(exc),
+            ) from exc
+        return tx.tx_hash
 
     async def wait_mined(
         self,

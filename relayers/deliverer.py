@@ -28,11 +28,11 @@ from typing import Any
 
 from adapters.base import CallReverted, TransactionNotFound, TxReceipt, TxRequest
 from adapters.contracts import EndpointView
-from adapters.errors import NotYetAvailable, RpcResponseInvalid, TransactionFailed
+from adapters.errors import NotYetAvailable, TransactionFailed
 from adapters.receipts import ProvenLog
 from adapters.rpc.submit import SentTx
 from adapters.types import Finality, Hash32, Height, TxHash
-from gateway.domain.messages import decode_message_sent
+from gateway.domain.messages import check_proven_message, delivery_item
 from gateway.domain.status import MessageRecord, MessageStatus
 from relayers.metrics import RelayMetrics
 from relayers.queue import WorkQueue, by_block
@@ -149,39 +149,22 @@ class Deliverer:
         src = self.route.src
         proven = await src.adapter.proven_logs(number, [r.block_log_index for r in records])
         for r in records:
-            p = proven[r.block_log_index]
-            if p.proof.block_hash != block_hash or p.proof.tx_index != r.src_tx_index:
-                raise RpcResponseInvalid(
-                    "receipt proof is not of the message's block and transaction",
-                    chain_id=src.chain_id,
-                    message_id=r.id,
-                    block=number,
-                )
             # The adapter verified the proof against the block's receiptsRoot; what is left is
             # that it proves this message, emitted by the route's source endpoint.
-            if p.log.address != src.endpoint:
-                raise RpcResponseInvalid(
-                    "the proven log was not emitted by the source endpoint",
-                    chain_id=src.chain_id,
-                    message_id=r.id,
-                )
-            found = decode_message_sent(p.log, src.chain_id)
-            if found.id != r.id:
-                raise RpcResponseInvalid(
-                    "the proven log is another message than the one recorded",
-                    chain_id=src.chain_id,
-                    message_id=r.id,
-                    proven_id=found.id,
-                )
+            check_proven_message(
+                proven[r.block_log_index],
+                message_id=r.id,
+                src_chain_id=src.chain_id,
+                src_endpoint=src.endpoint,
+                block_hash=block_hash,
+                tx_index=r.src_tx_index,
+            )
         return proven
 
     def _request(
         self, block_hash: Hash32, batch: Sequence[MessageRecord], proven: dict[int, ProvenLog]
     ) -> TxRequest:
-        items = [
-            (p.proof.tx_index, p.receipt_log_index, p.proof.nodes)
-            for p in (proven[r.block_log_index] for r in batch)
-        ]
+        items = [delivery_item(proven[r.block_log_index]) for r in batch]
         return self._endpoint.deliver_batch(self.route.src.chain_id, block_hash, items)
 
     async def _deliverable(

@@ -24,20 +24,23 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 
-from adapters.errors import DecodeError
+from adapters.errors import DecodeError, RpcResponseInvalid
 from adapters.mpt import keccak256
-from adapters.receipts import Log
-from adapters.types import Address, ChainId
+from adapters.receipts import Log, ProvenLog
+from adapters.types import Address, ChainId, Hash32
 
 __all__ = [
     "MAX_NONCE",
     "MESSAGE_DELIVERED_TOPIC",
     "MESSAGE_SENT_TOPIC",
+    "DeliveryItem",
     "Message",
     "MessageId",
     "MessageIdMismatch",
     "Nonce",
+    "check_proven_message",
     "decode_message_sent",
+    "delivery_item",
     "encode_message_sent",
     "message_id",
 ]
@@ -161,3 +164,48 @@ def decode_message_sent(log: Log, src_chain_id: ChainId) -> Message:
             "MessageSent id topic does not match its fields", topic=log.topics[1], expected=expected
         )
     return msg
+
+
+# ``BridgeEndpoint.Delivery``: (txIndex, logIndex within the receipt, receipts-trie proof nodes).
+DeliveryItem = tuple[int, int, tuple[bytes, ...]]
+
+
+def delivery_item(proven: ProvenLog) -> DeliveryItem:
+    """The ``deliverBatch`` item (``BridgeEndpoint.Delivery``) of a proven ``MessageSent`` log."""
+    return (proven.proof.tx_index, proven.receipt_log_index, tuple(proven.proof.nodes))
+
+
+def check_proven_message(
+    proven: ProvenLog,
+    *,
+    message_id: bytes,
+    src_chain_id: ChainId,
+    src_endpoint: Address,
+    block_hash: Hash32,
+    tx_index: int,
+) -> Message:
+    """That ``proven`` (verified by the adapter against its block's receiptsRoot) proves the
+    recorded message ``message_id``: of the recorded block and transaction, emitted by the
+    source endpoint, decoding to that id. ``RpcResponseInvalid`` otherwise: a node that serves
+    another log is not to be relayed from. Checked before any gas is spent on a delivery."""
+    if proven.proof.block_hash != block_hash or proven.proof.tx_index != tx_index:
+        raise RpcResponseInvalid(
+            "receipt proof is not of the message's block and transaction",
+            chain_id=src_chain_id,
+            message_id=message_id,
+        )
+    if proven.log.address != src_endpoint:
+        raise RpcResponseInvalid(
+            "the proven log was not emitted by the source endpoint",
+            chain_id=src_chain_id,
+            message_id=message_id,
+        )
+    found = decode_message_sent(proven.log, src_chain_id)
+    if found.id != message_id:
+        raise RpcResponseInvalid(
+            "the proven log is another message than the one recorded",
+            chain_id=src_chain_id,
+            message_id=message_id,
+            proven_id=found.id,
+        )
+    return found

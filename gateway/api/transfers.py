@@ -1,0 +1,1123 @@
+"""Transfers, the write side, and chain status (docs/api.md §5): what a dApp's wallet needs to
+bridge an asset through the gateway without the gateway ever holding its key.
+
+- ``GET /v1/chains/{chain_id}/status`` (read): the chain's head and final heights, how far each
+  counterpart's header oracle has followed it (the ``QbftLightClient`` on a public chain for
+  the consortium; the ``AttestedHeaderStore`` on the consortium for a public chain) and which
+  of its endpoint's routes are paused;
+- ``POST /v1/transfers/quote`` (dapp): the fees (the contracts charge none: gas only) and the
+  expected latency of a transfer, measured on the route's recent deliveries;
+- ``POST /v1/transfers/build`` (dapp): the unsigned transactions of a transfer for the user's
+  wallet (an approval when one is missing, then the lock or the burn);
+- ``POST /v1/chains/{chain_id}/transactions`` (dapp): forward a signed transaction to the
+  chain and track it; ``POST /v1/transfers/track`` (dapp): track one sent elsewhere;
+- ``GET /v1/transfers/{id}/manual-execution`` (read): the receipt proof and the destination
+  calldata anyone may submit to deliver a message the relay service has not delivered.
+
+Assets: from the consortium (the assets' home chain) a transfer locks the home token in the
+``AssetVault``; from a public chain it burns the wrapped token at the ``WrappedAssetGateway``,
+which releases the original on the consortium. ``settlement_token`` is the ERC-20
+``SettlementToken`` (an ``amount``), ``receivable`` the ERC-721 ``Receivable`` (a
+``token_id``). Every check the contracts would make is made first, so a wallet is not asked to
+sign a transaction that reverts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from eth_abi.abi import encode as abi_encode
+from pydantic import Field, model_validator
+
+from adapters.base import BadRequest, CallReverted, EventQuery, TransactionNotFound, TxRequest
+from adapters.contracts import (
+    AttestedHeaderStoreView,
+    ContractHandle,
+    EndpointView,
+    QbftLightClientView,
+)
+from adapters.errors import NotYetAvailable, TransactionFailed, XgateError
+from adapters.mpt import keccak256
+from adapters.rawtx import InvalidRawTransaction, WrongChainTransaction, decode_raw_transaction
+from adapters.types import Address, ChainId, Finality, Hash32, Height, TxHash
+from contracts import load_artifact
+from gateway.api.chains import ChainHandle, chains_of
+from gateway.api.keys import CONFIG_KEY, STORE_KEY
+from gateway.api.models import (
+    MAX_CHAIN_ID,
+    ApiModel,
+    ChainIdParam,
+    ChecksumAddress,
+    Hash32Hex,
+    HexBytes,
+    MessageIdHex,
+    NoBody,
+    NoParams,
+    TransferPath,
+    TxHashHex,
+    Uint64,
+    Uint256,
+    UnsignedTx,
+)
+from gateway.api.problems import Problem
+from gateway.api.spec import Api, Call, Scope
+from gateway.config import ChainConfig, RouteConfig, XgateConfig
+from gateway.domain.messages import MessageId, check_proven_message, delivery_item
+from gateway.domain.status import MessageRecord, MessageStatus, TrackingKind
+from gateway.store import Store
+
+__all__ = [
+    "DELIVERY_GAS_ESTIMATE",
+    "add_transfer_operations",
+    "latency_percentiles",
+    "tracking_id_of",
+]
+
+AssetKind = Literal["settlement_token", "receivable"]
+NFT_UNITS = 10**6  # TransferLimits.NFT_UNITS: what one ERC-721 draws on a bucket
+OUTBOUND = 1  # TransferLimits.Direction.Outbound
+# Gas of one message's delivery on the destination (proof verification, then the mint or
+# release), measured on the devnet with a margin; the header that makes the block known there
+# (a light-client header or the attesters' signatures) is paid by the relay service.
+DELIVERY_GAS_ESTIMATE: dict[AssetKind, int] = {"settlement_token": 260_000, "receivable": 420_000}
+# The recent deliveries of a route the expected latency is measured on.
+LATENCY_SAMPLE = 200
+# How far back a public chain's last accepted header is looked for in the header store's
+# HeaderAccepted logs (the store keeps no "latest": it accepts only blocks with messages).
+HEADER_LOOK_BACK_BLOCKS = 10_000
+HEADER_ACCEPTED_TOPIC = keccak256(b"HeaderAccepted(uint256,uint256,bytes32,bytes32,bytes32)")
+ZERO_ADDRESS = Address(b"\x00" * 20)
+
+_ENDPOINT = load_artifact("BridgeEndpoint")
+_VAULT = load_artifact("AssetVault")
+_GATEWAY = load_artifact("WrappedAssetGateway")
+_ERC20 = load_artifact("SettlementToken")
+_ERC721 = load_artifact("Receivable")
+
+ChainIdOut = Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
+HeightOut = Annotated[int, Field(ge=0)]
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class ChainPath(ApiModel):
+    chain_id: ChainIdParam = Field(description="a configured chain's id")
+
+
+class CounterpartStatus(ApiModel):
+    """How far a counterpart chain's header oracle has followed this chain."""
+
+    chain_id: ChainIdOut
+    name: str
+    oracle: Literal["qbft_light_client", "attested_header_store"] = Field(
+        description="the contract on the counterpart that holds this chain's headers"
+    )
+    oracle_address: ChecksumAddress | None
+    known_height: HeightOut | None = Field(
+        description="the highest block of this chain the oracle accepted (the header store "
+        "accepts only blocks with messages: its newest within the look-back window); null "
+        "when unknown"
+    )
+    lag_blocks: HeightOut | None = Field(
+        description="this chain's final height minus known_height (a header store follows "
+        "only blocks with messages, so its lag grows between messages)"
+    )
+    frozen: bool | None = Field(description="a light client frozen by misbehaviour evidence")
+    route_paused: bool | None = Field(
+        description="this chain's endpoint route to the counterpart is paused (its own pause)"
+    )
+    detail: str | None = Field(description="why a value is null")
+
+
+class ChainStatus(ApiModel):
+    """A chain's heights, its counterparts' view of it and its endpoint's pauses."""
+
+    chain_id: ChainIdOut
+    name: str
+    kind: Literal["qbft", "evm"]
+    head_height: HeightOut
+    finalized_height: HeightOut = Field(description="the newest block final under the policy")
+    endpoint: ChecksumAddress | None
+    endpoint_paused: bool | None = Field(description="the endpoint's global pause")
+    paused_routes: list[ChainIdOut] = Field(
+        description="counterparts whose route is paused here (globally paused: all)"
+    )
+    counterparts: list[CounterpartStatus]
+
+
+class TransferTerms(ApiModel):
+    """A transfer of ``asset`` from ``sender`` on ``src_chain_id`` to ``recipient`` on
+    ``dst_chain_id``: an ``amount`` of the settlement token (base units), or the receivable
+    ``token_id``."""
+
+    src_chain_id: ChainIdParam
+    dst_chain_id: ChainIdParam
+    asset: AssetKind
+    amount: Uint256 | None = Field(default=None, description="settlement_token: base units")
+    token_id: Uint256 | None = Field(default=None, description="receivable: the token id")
+    sender: ChecksumAddress = Field(description="the wallet that signs the source transactions")
+    recipient: ChecksumAddress = Field(description="who receives the asset on dst_chain_id")
+
+    @model_validator(mode="after")
+    def _amount_or_token(self) -> TransferTerms:
+        wanted, other = ("amount", "token_id")
+        if self.asset == "receivable":
+            wanted, other = other, wanted
+        if getattr(self, wanted) is None:
+            raise ValueError(f"{self.asset} needs {wanted}")
+        if getattr(self, other) is not None:
+            raise ValueError(f"{self.asset} takes {wanted}, not {other}")
+        return self
+
+
+class LatencyEstimate(ApiModel):
+    """Seconds from the source transaction to the delivery: ``measured`` on the route's
+    recent deliveries (the relay time the store recorded, plus the source chain's time to
+    finality, before which nothing is relayed), or ``estimated`` from the chains' finality
+    times when the route has no delivery yet."""
+
+    basis: Literal["measured", "estimated"]
+    p50_s: Annotated[float, Field(ge=0)]
+    p95_s: Annotated[float, Field(ge=0)]
+    samples: Annotated[int, Field(ge=0)]
+    source_finality_s: Annotated[float, Field(ge=0)]
+
+
+class TransferFees(ApiModel):
+    """What the transfer costs: the bridge contracts charge no fee (``protocol_fee`` 0), so
+    the user pays the source chain's gas; the delivery's gas is the relay service's."""
+
+    protocol_fee: Uint256
+    source_gas: Uint64 | None = Field(
+        description="the source transactions' gas (node estimates with the chain's margin); "
+        "null when a step can be estimated only once an approval is mined"
+    )
+    source_txs: Annotated[int, Field(ge=1)]
+    delivery_gas: Uint64 = Field(description="an estimate of the delivery's gas")
+    delivery_gas_basis: Literal["estimated"]
+
+
+class TransferQuote(ApiModel):
+    """Fees and expected latency of a transfer."""
+
+    src_chain_id: ChainIdOut
+    dst_chain_id: ChainIdOut
+    asset: AssetKind
+    fees: TransferFees
+    latency: LatencyEstimate
+
+
+class TransferBuild(ApiModel):
+    """The transactions the wallet signs and sends, in order (the next once the previous is
+    mined)."""
+
+    src_chain_id: ChainIdOut
+    dst_chain_id: ChainIdOut
+    asset: AssetKind
+    txs: list[UnsignedTx]
+
+
+class RawTransactionBody(ApiModel):
+    raw: Annotated[HexBytes, Field(description="the signed transaction, as a wallet encodes it")]
+
+
+class SubmittedTransaction(ApiModel):
+    """A forwarded transaction, tracked: ``GET /v1/transfers/{tracking_id}`` finds its
+    transfer once the relay service recorded it (after the source block is final)."""
+
+    chain_id: ChainIdOut
+    tx_hash: TxHashHex
+    sender: ChecksumAddress
+    nonce: Uint64
+    tracking_id: str
+
+
+class TrackRequest(ApiModel):
+    chain_id: ChainIdParam
+    tx_hash: TxHashHex
+
+
+class TrackedTransaction(ApiModel):
+    """A source transaction tracked: its tracking id names its transfer."""
+
+    chain_id: ChainIdOut
+    tx_hash: TxHashHex
+    tracking_id: str
+
+
+class HeaderOnDestination(ApiModel):
+    """Whether the destination's header oracle knows the message's source block."""
+
+    oracle: Literal["qbft_light_client", "attested_header_store"]
+    oracle_address: ChecksumAddress
+    accepted: bool
+    required: str | None = Field(description="what must be submitted first, when not accepted")
+
+
+class ManualExecution(ApiModel):
+    """The proof of a message and the destination call that delivers it; anyone may send
+    it (``to``, ``data``) once the header is accepted. ``data`` is ``deliverBatch`` with the
+    one item."""
+
+    message_id: MessageIdHex
+    status: MessageStatus
+    src_chain_id: ChainIdOut
+    dst_chain_id: ChainIdOut
+    src_block_number: HeightOut
+    src_block_hash: Hash32Hex
+    tx_index: HeightOut
+    receipt_log_index: HeightOut
+    proof: list[HexBytes] = Field(description="receipts-trie nodes, root to leaf")
+    to: ChecksumAddress = Field(description="the destination endpoint")
+    data: HexBytes
+    gas: Uint64 | None = Field(description="the node's estimate; null until the header is known")
+    header: HeaderOnDestination
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+def add_transfer_operations(api: Api) -> None:
+    """Declare the transfer write operations and chain status on ``api``."""
+    api.add(
+        "GET",
+        "/v1/chains/{chain_id}/status",
+        chain_status,
+        summary="A chain's heights, its counterparts' light-client heights and paused routes",
+        scope=Scope.READ,
+        path_params=ChainPath,
+        query=NoParams,
+        body=NoBody,
+        response=ChainStatus,
+        problems=[404],
+        tags=["chains"],
+    )
+    api.add(
+        "POST",
+        "/v1/transfers/quote",
+        quote_transfer,
+        summary="Fees and expected latency of a transfer",
+        scope=Scope.DAPP,
+        path_params=NoParams,
+        query=NoParams,
+        body=TransferTerms,
+        response=TransferQuote,
+        problems=[404, 409, 422],
+        tags=["transfers"],
+    )
+    api.add(
+        "POST",
+        "/v1/transfers/build",
+        build_transfer,
+        summary="The unsigned transactions of a transfer, for the user's wallet",
+        scope=Scope.DAPP,
+        path_params=NoParams,
+        query=NoParams,
+        body=TransferTerms,
+        response=TransferBuild,
+        problems=[404, 409, 422],
+        tags=["transfers"],
+    )
+    api.add(
+        "POST",
+        "/v1/chains/{chain_id}/transactions",
+        submit_transaction,
+        summary="Forward a signed transaction to the chain and track it",
+        scope=Scope.DAPP,
+        path_params=ChainPath,
+        query=NoParams,
+        body=RawTransactionBody,
+        response=SubmittedTransaction,
+        status=202,
+        problems=[404, 422],
+        tags=["transfers"],
+    )
+    api.add(
+        "POST",
+        "/v1/transfers/track",
+        track_transaction,
+        summary="Track a source transaction the wallet sent itself",
+        scope=Scope.DAPP,
+        path_params=NoParams,
+        query=NoParams,
+        body=TrackRequest,
+        response=TrackedTransaction,
+        problems=[404],
+        tags=["transfers"],
+    )
+    api.add(
+        "GET",
+        "/v1/transfers/{id}/manual-execution",
+        manual_execution,
+        summary="The proof and calldata anyone may submit to deliver a stuck transfer",
+        scope=Scope.READ,
+        path_params=TransferPath,
+        query=NoParams,
+        body=NoBody,
+        response=ManualExecution,
+        problems=[404, 409],
+        tags=["transfers"],
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def tracking_id_of(chain_id: int, tx_hash: bytes) -> str:
+    """The tracking id of a source transaction: one per transaction, so registering it again
+    (or forwarding it again) answers the same id."""
+    return f"tx-{chain_id}-{tx_hash.hex()}"
+
+
+def _problem(status: int, slug: str, title: str, detail: str) -> Problem:
+    return Problem(status, slug, title, detail)
+
+
+def _revert_name(exc: XgateError) -> str:
+    decoded = exc.context.get("decoded")
+    name = getattr(decoded, "name", None)
+    return str(name) if name else exc.message
+
+
+def _config(request: web.Request) -> XgateConfig:
+    return request.app[CONFIG_KEY]
+
+
+def _name_of(cfg: XgateConfig, chain_id: int) -> str:
+    for name, chain in cfg.chains.items():
+        if chain.chain_id == chain_id:
+            return name
+    raise _problem(404, "unknown-chain", "Unknown chain", f"chain id {chain_id} is not configured")
+
+
+def _contracts_of(chain: ChainConfig) -> set[Address]:
+    """Every contract address configured on ``chain``."""
+    contracts = chain.contracts
+    found = (getattr(contracts, name) for name in type(contracts).model_fields)
+    return {Address(bytes(a)) for a in found if a is not None}
+
+
+def _counterparts(cfg: XgateConfig, name: str) -> list[str]:
+    """Chains with a route to or from ``name``, in configuration order."""
+    linked = {r.destination for r in cfg.routes if r.source == name}
+    linked |= {r.source for r in cfg.routes if r.destination == name}
+    return [n for n in cfg.chains if n in linked]
+
+
+def _route(cfg: XgateConfig, src: str, dst: str) -> RouteConfig:
+    for route in cfg.routes:
+        if route.source == src and route.destination == dst:
+            if not route.enabled:
+                raise _problem(
+                    422,
+                    "route-disabled",
+                    "Route disabled",
+                    f"the route {route.name} is disabled in this gateway's configuration",
+                )
+            return route
+    raise _problem(
+        422,
+        "unknown-route",
+        "Unknown route",
+        f"this gateway relays no route {src}->{dst} (routes start or end at the consortium)",
+    )
+
+
+async def _view(handle: ContractHandle, function: str, *args: Any) -> Any:
+    return await handle.view(function, *args, finality=Finality.latest())
+
+
+# --- GET /v1/chains/{chain_id}/status ----------------------------------------------------------
+
+
+async def chain_status(call: Call[ChainPath, NoParams, NoBody]) -> ChainStatus:
+    """The chain's node answers the heights (503 ``chain-unavailable`` when it cannot); a
+    counterpart that cannot be reached leaves its values null with the reason in
+    ``detail``."""
+    cfg = _config(call.request)
+    chains = chains_of(call.request)
+    this = await chains.get(call.path.chain_id)
+    head = await this.adapter.height(Finality.latest())
+    policy = this.config.finality_policy
+    if policy.depth is not None:  # from the same head: the two heights agree
+        final = Height(max(0, head - policy.depth))
+    else:
+        try:
+            final = await this.adapter.height(policy)
+        except NotYetAvailable:
+            final = Height(0)
+    endpoint_address = this.config.contracts.endpoint
+    endpoint = None
+    paused: bool | None = None
+    if endpoint_address is not None:
+        endpoint = ContractHandle(this.adapter, endpoint_address, _ENDPOINT)
+        paused = bool(await _view(endpoint, "paused"))
+    counterparts: list[CounterpartStatus] = []
+    paused_routes: list[int] = []
+    for other_name in _counterparts(cfg, this.name):
+        other = cfg.chains[other_name]
+        route_paused: bool | None = None
+        if endpoint is not None:
+            _, _, own = await _view(endpoint, "route", other.chain_id)
+            route_paused = bool(own)
+            if route_paused or paused:
+                paused_routes.append(other.chain_id)
+        counterparts.append(
+            await _counterpart(call.request, this, other_name, other, final, route_paused)
+        )
+    return ChainStatus(
+        chain_id=this.chain_id,
+        name=this.name,
+        kind=this.config.kind,
+        head_height=head,
+        finalized_height=final,
+        endpoint=endpoint_address,
+        endpoint_paused=paused,
+        paused_routes=paused_routes,
+        counterparts=counterparts,
+    )
+
+
+async def _counterpart(
+    request: web.Request,
+    this: ChainHandle,
+    name: str,
+    other: ChainConfig,
+    final: int,
+    route_paused: bool | None,
+) -> CounterpartStatus:
+    """What ``other``'s header oracle knows of ``this`` chain."""
+    if this.config.kind == "qbft":
+        oracle: Literal["qbft_light_client", "attested_header_store"] = "qbft_light_client"
+        address = other.contracts.light_client
+    else:
+        oracle, address = "attested_header_store", other.contracts.header_store
+    out: dict[str, Any] = {
+        "chain_id": other.chain_id,
+        "name": name,
+        "oracle": oracle,
+        "oracle_address": address,
+        "known_height": None,
+        "lag_blocks": None,
+        "frozen": None,
+        "route_paused": route_paused,
+        "detail": None,
+    }
+    if address is None:
+        return CounterpartStatus(**{**out, "detail": f"no {oracle} configured on {name}"})
+    try:
+        handle = await chains_of(request).get(other.chain_id)
+        if oracle == "qbft_light_client":
+            state = await QbftLightClientView(handle.adapter, address).state()
+            known: int | None = state.latest_number
+            out["frozen"] = state.frozen
+        else:
+            known = await _last_attested(handle, address, this.chain_id)
+            if known is None:
+                out["detail"] = (
+                    f"no header of this chain accepted in {name}'s last "
+                    f"{HEADER_LOOK_BACK_BLOCKS} blocks"
+                )
+    except (Problem, XgateError) as exc:
+        reason = exc.detail if isinstance(exc, Problem) else exc.message
+        return CounterpartStatus(**{**out, "detail": f"{name} cannot be read: {reason}"})
+    out["known_height"] = known
+    if known is not None:
+        out["lag_blocks"] = max(0, final - known)
+    return CounterpartStatus(**out)
+
+
+async def _last_attested(handle: ChainHandle, store: Address, chain_id: int) -> int | None:
+    """The newest block of ``chain_id`` the header store accepted, from its HeaderAccepted
+    logs, newest range first, within ``HEADER_LOOK_BACK_BLOCKS``."""
+    adapter = handle.adapter
+    head = await adapter.height(Finality.latest())
+    query = EventQuery(
+        addresses=(store,),
+        topics=((HEADER_ACCEPTED_TOPIC,), (chain_id.to_bytes(32, "big"),)),
+    )
+    step = adapter.config.max_log_range
+    end = int(head)
+    floor = max(0, end - HEADER_LOOK_BACK_BLOCKS + 1)
+    while end >= floor:
+        start = max(floor, end - step + 1)
+        events = await adapter.events(query, Height(start), Height(end))
+        if events:
+            return max(int.from_bytes(e.topics[2], "big") for e in events)
+        end = start - 1
+    return None
+
+
+# --- transfer terms ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TransferPlan:
+    """Checked terms: the source chain, the token moved there and the contract that moves it
+    (the vault locks, the gateway burns)."""
+
+    terms: TransferTerms
+    src: ChainHandle
+    dst_name: str
+    dst: ChainConfig
+    action: Literal["lock", "burn"]
+    token: Address
+    bridge: Address
+
+    @property
+    def erc721(self) -> bool:
+        return self.terms.asset == "receivable"
+
+    @property
+    def units(self) -> int:
+        """What the transfer draws on the outbound bucket."""
+        if self.erc721:
+            return NFT_UNITS
+        assert self.terms.amount is not None
+        return self.terms.amount
+
+
+def _missing(name: str, what: str) -> Problem:
+    return _problem(
+        422,
+        "asset-not-configured",
+        "Asset not configured",
+        f"chain {name} has no {what} configured in this gateway",
+    )
+
+
+async def _plan(request: web.Request, terms: TransferTerms) -> TransferPlan:
+    """The terms checked against the configuration and the chains' state (every check a
+    contract would make, so the wallet is not asked to sign a failing transaction)."""
+    cfg = _config(request)
+    src_name = _name_of(cfg, terms.src_chain_id)
+    dst_name = _name_of(cfg, terms.dst_chain_id)
+    if src_name == dst_name:
+        raise _problem(
+            422, "unknown-route", "Unknown route", "source and destination are the same chain"
+        )
+    _route(cfg, src_name, dst_name)
+    if terms.amount == 0:
+        raise _problem(422, "zero-amount", "Zero amount", "a transfer moves a positive amount")
+    src_cfg, dst_cfg = cfg.chains[src_name], cfg.chains[dst_name]
+    if terms.recipient == ZERO_ADDRESS or terms.recipient in _contracts_of(dst_cfg):
+        raise _problem(
+            422,
+            "recipient-not-allowed",
+            "Recipient not allowed",
+            "the recipient is the zero address or one of the bridge's own contracts on the "
+            "destination, where the asset would be lost",
+        )
+    c = src_cfg.contracts
+    action: Literal["lock", "burn"]
+    if src_cfg.kind == "qbft":
+        action = "lock"
+        token = c.receivable if terms.asset == "receivable" else c.settlement_token
+        bridge = c.vault
+        if bridge is None:
+            raise _missing(src_name, "vault")
+    else:
+        action = "burn"
+        token = c.wrapped_receivable if terms.asset == "receivable" else c.wrapped_settlement_token
+        bridge = c.asset_gateway
+        if bridge is None:
+            raise _missing(src_name, "asset_gateway")
+    if token is None:
+        raise _missing(src_name, ("wrapped " if action == "burn" else "") + terms.asset)
+    src = await chains_of(request).get(terms.src_chain_id)
+    plan = TransferPlan(terms, src, dst_name, dst_cfg, action, token, bridge)
+    await _check_on_chain(plan)
+    return plan
+
+
+async def _check_on_chain(plan: TransferPlan) -> None:
+    terms, adapter = plan.terms, plan.src.adapter
+    endpoint_address = plan.src.config.contracts.endpoint
+    if endpoint_address is not None:
+        endpoint = ContractHandle(adapter, endpoint_address, _ENDPOINT)
+        remote, _, route_paused = await _view(endpoint, "route", terms.dst_chain_id)
+        if _address(remote) == ZERO_ADDRESS:
+            raise _problem(
+                422,
+                "unknown-route",
+                "Unknown route",
+                f"the source endpoint has no route to chain {terms.dst_chain_id}",
+            )
+        if route_paused or await _view(endpoint, "paused"):
+            raise _problem(
+                409,
+                "route-paused",
+                "Route paused",
+                f"the source endpoint's route to chain {terms.dst_chain_id} is paused; "
+                "retry once the guardian's pause is lifted",
+            )
+    bridge = ContractHandle(adapter, plan.bridge, _VAULT if plan.action == "lock" else _GATEWAY)
+    if plan.action == "lock" and not await _view(
+        bridge, "routeEnabled", plan.token, terms.dst_chain_id
+    ):
+        raise _problem(
+            422,
+            "asset-route-disabled",
+            "Asset route disabled",
+            f"the vault does not send this {terms.asset} to chain {terms.dst_chain_id}",
+        )
+    token = ContractHandle(adapter, plan.token, _ERC721 if plan.erc721 else _ERC20)
+    if plan.erc721:
+        assert terms.token_id is not None
+        try:
+            owner = await _view(token, "ownerOf", terms.token_id)
+        except CallReverted:
+            owner = None
+        if owner is None or _address(owner) != terms.sender:
+            raise _problem(
+                422,
+                "not-token-owner",
+                "Not the token's owner",
+                f"the sender does not own {terms.asset} {terms.token_id} on the source chain",
+            )
+    else:
+        assert terms.amount is not None
+        balance = int(await _view(token, "balanceOf", terms.sender))
+        if balance < terms.amount:
+            raise _problem(
+                422,
+                "insufficient-balance",
+                "Insufficient balance",
+                f"the sender holds {balance} and the transfer moves {terms.amount}",
+            )
+    # Limits are keyed by the remote chain: the destination of a lock, the asset's home
+    # chain of a burn (the consortium: the destination again).
+    _, available = await _view(bridge, "limit", plan.token, terms.dst_chain_id, OUTBOUND)
+    if plan.units > int(available):
+        raise _problem(
+            422,
+            "transfer-limit-exceeded",
+            "Transfer limit exceeded",
+            f"the route's outbound limit has {int(available)} units available now and the "
+            f"transfer needs {plan.units}; retry later or move less",
+        )
+
+
+def _address(value: Any) -> Address:
+    if isinstance(value, str):
+        return Address(bytes.fromhex(value[2:]))
+    return Address(bytes(value))
+
+
+# --- building the transactions -----------------------------------------------------------------
+
+
+async def _transactions(plan: TransferPlan) -> list[UnsignedTx]:
+    terms = plan.terms
+    adapter = plan.src.adapter
+    dst = terms.dst_chain_id
+    steps: list[tuple[TxRequest, str]] = []
+    if plan.action == "lock" and plan.erc721:
+        # One transaction: the vault's onERC721Received locks what safeTransferFrom hands it.
+        receivable = ContractHandle(adapter, plan.token, _ERC721)
+        data = abi_encode(["uint256", "address"], [dst, terms.recipient])
+        steps.append(
+            (
+                receivable.request(
+                    "safeTransferFrom(address,address,uint256,bytes)",
+                    terms.sender,
+                    plan.bridge,
+                    terms.token_id,
+                    data,
+                ),
+                f"hand receivable {terms.token_id} to the vault, locked for chain {dst}",
+            )
+        )
+    elif plan.action == "lock":
+        assert terms.amount is not None
+        token = ContractHandle(adapter, plan.token, _ERC20)
+        allowance = int(await _view(token, "allowance", terms.sender, plan.bridge))
+        if allowance < terms.amount:
+            steps.append(
+                (
+                    token.request("approve", plan.bridge, terms.amount),
+                    f"allow the vault to take {terms.amount} of the settlement token",
+                )
+            )
+        vault = ContractHandle(adapter, plan.bridge, _VAULT)
+        steps.append(
+            (
+                vault.request("lockERC20", plan.token, terms.amount, dst, terms.recipient),
+                f"lock {terms.amount} of the settlement token for chain {dst}",
+            )
+        )
+    else:
+        gateway = ContractHandle(adapter, plan.bridge, _GATEWAY)
+        if plan.erc721:
+            request = gateway.request("burnERC721", plan.token, terms.token_id, terms.recipient)
+            what = f"burn wrapped receivable {terms.token_id}, released on chain {dst}"
+        else:
+            request = gateway.request("burnERC20", plan.token, terms.amount, terms.recipient)
+            what = f"burn {terms.amount} wrapped settlement token, released on chain {dst}"
+        steps.append((request, what))
+    out: list[UnsignedTx] = []
+    for i, (request, what) in enumerate(steps):
+        # A step after an approval cannot be estimated before the approval is mined.
+        gas = await _estimate(plan, request) if i == 0 else None
+        assert request.to is not None
+        out.append(
+            UnsignedTx(
+                chain_id=ChainId(terms.src_chain_id),
+                sender=terms.sender,
+                to=request.to,
+                data=request.data,
+                value=request.value,
+                gas=gas,
+                description=what,
+            )
+        )
+    return out
+
+
+async def _estimate(plan: TransferPlan, request: TxRequest) -> int:
+    try:
+        return await plan.src.adapter.estimate_gas(request, plan.terms.sender)
+    except TransactionFailed as exc:
+        raise _problem(
+            422,
+            "transaction-would-fail",
+            "Transaction would fail",
+            f"the source chain's node says the transaction would revert: {_revert_name(exc)}",
+        ) from exc
+
+
+async def build_transfer(call: Call[NoParams, NoParams, TransferTerms]) -> TransferBuild:
+    """The transactions the user's wallet signs, in order: an ERC-20 approval when the
+    allowance is short, then the lock (from the consortium) or the burn (from a public
+    chain). ``gas`` is the node's estimate, null for a step that needs the previous one
+    mined. Nonce and fees are the wallet's."""
+    plan = await _plan(call.request, call.body)
+    t = call.body
+    return TransferBuild(
+        src_chain_id=t.src_chain_id,
+        dst_chain_id=t.dst_chain_id,
+        asset=t.asset,
+        txs=await _transactions(plan),
+    )
+
+
+# --- quote -------------------------------------------------------------------------------------
+
+
+def latency_percentiles(durations_s: Sequence[float]) -> tuple[float, float]:
+    """(p50, p95) of ``durations_s`` by the nearest-rank method."""
+    if not durations_s:
+        raise ValueError("no durations")
+    ordered = sorted(durations_s)
+
+    def rank(p: float) -> float:
+        return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
+
+    return rank(0.50), rank(0.95)
+
+
+async def _latency(store: Store, src: ChainConfig, dst: ChainConfig) -> LatencyEstimate:
+    records, _ = await store.messages_page(
+        src_chain_id=ChainId(src.chain_id),
+        dst_chain_id=ChainId(dst.chain_id),
+        statuses=(MessageStatus.DELIVERED,),
+        after=None,
+        limit=LATENCY_SAMPLE,
+    )
+    finality = float(src.time_to_finality_s)
+    relay = [max(0.0, (r.updated_at - r.created_at).total_seconds()) for r in records]
+    if relay:
+        p50, p95 = latency_percentiles(relay)
+        return LatencyEstimate(
+            basis="measured",
+            p50_s=round(finality + p50, 3),
+            p95_s=round(finality + p95, 3),
+            samples=len(relay),
+            source_finality_s=finality,
+        )
+    # No delivery yet: the source block must be final, its header known on the destination
+    # (a header or the attesters' signatures, final there) and the delivery final there.
+    typical = finality + 2.0 * float(dst.time_to_finality_s)
+    return LatencyEstimate(
+        basis="estimated",
+        p50_s=typical,
+        p95_s=2.0 * typical,
+        samples=0,
+        source_finality_s=finality,
+    )
+
+
+async def quote_transfer(call: Call[NoParams, NoParams, TransferTerms]) -> TransferQuote:
+    """The fees and the expected latency of a transfer with these terms (checked as
+    ``build`` checks them). Gas is in units of each chain's gas; the price is the chain's."""
+    plan = await _plan(call.request, call.body)
+    t = call.body
+    txs = await _transactions(plan)
+    gases = [tx.gas for tx in txs]
+    source_gas = None if any(g is None for g in gases) else sum(g for g in gases if g is not None)
+    latency = await _latency(call.request.app[STORE_KEY], plan.src.config, plan.dst)
+    return TransferQuote(
+        src_chain_id=t.src_chain_id,
+        dst_chain_id=t.dst_chain_id,
+        asset=t.asset,
+        fees=TransferFees(
+            protocol_fee=0,
+            source_gas=source_gas,
+            source_txs=len(txs),
+            delivery_gas=DELIVERY_GAS_ESTIMATE[t.asset],
+            delivery_gas_basis="estimated",
+        ),
+        latency=latency,
+    )
+
+
+# --- forwarding and tracking -------------------------------------------------------------------
+
+
+async def submit_transaction(
+    call: Call[ChainPath, NoParams, RawTransactionBody],
+) -> SubmittedTransaction:
+    """Forward a transaction the user's wallet signed to the chain (``eth_sendRawTransaction``)
+    and track it. Only transactions for this chain (EIP-155 chain id) calling one of the
+    gateway's configured contracts there are forwarded: the gateway is no open relay. The
+    answer's ``tracking_id`` names the transfer once the relay service recorded it."""
+    handle = await chains_of(call.request).get(call.path.chain_id)
+    raw = call.body.raw
+    try:
+        tx = decode_raw_transaction(raw)
+    except InvalidRawTransaction as exc:
+        raise _problem(
+            422,
+            "invalid-raw-transaction",
+            "Not a signed transaction",
+            f"raw is not a signed transaction this gateway forwards: {exc.message}",
+        ) from exc
+    if tx.chain_id != handle.chain_id:
+        raise _wrong_chain(tx.chain_id, handle.chain_id)
+    if tx.to is None or tx.to not in _contracts_of(handle.config):
+        raise _problem(
+            422,
+            "destination-not-allowed",
+            "Destination not allowed",
+            "the gateway forwards only calls to its own contracts on this chain (the vault, "
+            "the asset gateway, the tokens, the HTLCs ...)",
+        )
+    try:
+        tx_hash = await handle.adapter.send_raw_transaction(raw)
+    except WrongChainTransaction as exc:  # decoded again by the adapter: same answer
+        raise _wrong_chain(tx.chain_id, handle.chain_id) from exc
+    except TransactionFailed as exc:
+        rpc = exc.context.get("rpc_message")
+        raise _problem(
+            422,
+            "transaction-rejected",
+            "Transaction rejected",
+            f"the chain's node refused the transaction: {rpc or exc.message}",
+        ) from exc
+    tracking_id = await _track(call.request, handle.chain_id, tx_hash)
+    return SubmittedTransaction(
+        chain_id=handle.chain_id,
+        tx_hash=tx_hash,
+        sender=tx.sender,
+        nonce=tx.nonce,
+        tracking_id=tracking_id,
+    )
+
+
+def _wrong_chain(got: int, expected: int) -> Problem:
+    return _problem(
+        422,
+        "wrong-chain",
+        "Transaction for another chain",
+        f"the transaction is signed for chain {got}, not chain {expected}",
+    )
+
+
+async def _track(request: web.Request, chain_id: ChainId, tx_hash: TxHash) -> str:
+    tracking_id = tracking_id_of(chain_id, tx_hash)
+    await request.app[STORE_KEY].track(
+        tracking_id, TrackingKind.MESSAGE, src_chain_id=chain_id, src_tx_hash=tx_hash
+    )
+    return tracking_id
+
+
+async def track_transaction(
+    call: Call[NoParams, NoParams, TrackRequest],
+) -> TrackedTransaction:
+    """Track a source transaction the wallet sent itself: the chain's node must know it
+    (pending or mined), else 404 ``transaction-not-found``. Registering it again answers
+    the same tracking id."""
+    handle = await chains_of(call.request).get(call.body.chain_id)
+    if not await handle.adapter.transaction_known(call.body.tx_hash):
+        raise _problem(
+            404,
+            "transaction-not-found",
+            "Transaction not found",
+            f"chain {handle.name}'s node knows no transaction 0x{call.body.tx_hash.hex()}",
+        )
+    tracking_id = await _track(call.request, handle.chain_id, call.body.tx_hash)
+    return TrackedTransaction(
+        chain_id=handle.chain_id, tx_hash=call.body.tx_hash, tracking_id=tracking_id
+    )
+
+
+# --- manual execution --------------------------------------------------------------------------
+
+_DONE = (MessageStatus.DELIVERED, MessageStatus.ALREADY_DELIVERED)
+
+
+async def _message_of(store: Store, ref: MessageId | str) -> MessageRecord:
+    if isinstance(ref, bytes):
+        record = await store.message(MessageId(ref))
+        if record is None:
+            raise _problem(
+                404, "transfer-not-found", "Transfer not found", f"no transfer 0x{ref.hex()}"
+            )
+        return record
+    tracked = await store.tracked(ref)
+    if tracked is not None and tracked.ref is not None:
+        record = await store.message(MessageId(tracked.ref))
+        if record is not None:
+            return record
+    records = await store.messages_by_tracking(ref)
+    if len(records) == 1:
+        return records[0]
+    if len(records) > 1:
+        raise _problem(
+            409,
+            "ambiguous-tracking-id",
+            "Tracking id names several transfers",
+            f"tracking id {ref} names {len(records)} messages: ask by message id",
+        )
+    raise _problem(
+        404,
+        "transfer-not-found",
+        "Transfer not found",
+        f"tracking id {ref} names no recorded message (yet): its source transaction is not "
+        "final or not seen by the relay service yet",
+    )
+
+
+def _delivered(message_id: bytes, how: str) -> Problem:
+    return _problem(
+        409,
+        "already-delivered",
+        "Already delivered",
+        f"message 0x{message_id.hex()} is delivered ({how}): there is nothing to execute",
+    )
+
+
+async def manual_execution(call: Call[TransferPath, NoParams, NoBody]) -> ManualExecution:
+    """For a message the relay service recorded and has not delivered: the receipt proof of
+    its ``MessageSent`` log (verified here against the source block, emitted by the source
+    endpoint, decoding to the message) and the destination endpoint's ``deliverBatch`` call
+    with that one item, which anyone may send. ``header`` says whether the destination's
+    oracle accepted the source block; until it does the call reverts ``UnknownHeader``.
+    409 ``already-delivered`` when the store or the destination endpoint says it is."""
+    store = call.request.app[STORE_KEY]
+    record = await _message_of(store, call.path.id)
+    if record.status in _DONE:
+        raise _delivered(record.id, f"status {record.status.value}")
+    chains = chains_of(call.request)
+    src, dst = await asyncio.gather(
+        chains.get(record.src_chain_id), chains.get(record.dst_chain_id)
+    )
+    dst_endpoint = EndpointView(dst.adapter, record.message.dst_endpoint)
+    if await dst_endpoint.delivered(record.id, finality=Finality.latest()):
+        raise _delivered(record.id, "the destination endpoint says so")
+    try:
+        proven = await src.adapter.proven_log(record.src_tx_hash, record.block_log_index)
+    except (TransactionNotFound, BadRequest) as exc:
+        raise _problem(
+            409,
+            "source-log-unavailable",
+            "Source log unavailable",
+            f"the source chain's node cannot prove the message's log: {exc.message}",
+        ) from exc
+    check_proven_message(
+        proven,
+        message_id=record.id,
+        src_chain_id=record.src_chain_id,
+        src_endpoint=record.message.src_endpoint,
+        block_hash=Hash32(record.src_block_hash),
+        tx_index=record.src_tx_index,
+    )
+    request = dst_endpoint.deliver_batch(
+        record.src_chain_id, record.src_block_hash, [delivery_item(proven)]
+    )
+    header = await _header_on(dst, record)
+    gas: int | None = None
+    if header.accepted:
+        gas = await _delivery_gas(dst, request, record)
+    tx_index, log_index, nodes = delivery_item(proven)
+    return ManualExecution(
+        message_id=record.id,
+        status=record.status,
+        src_chain_id=record.src_chain_id,
+        dst_chain_id=record.dst_chain_id,
+        src_block_number=record.src_block_number,
+        src_block_hash=Hash32(record.src_block_hash),
+        tx_index=tx_index,
+        receipt_log_index=log_index,
+        proof=list(nodes),
+        to=record.message.dst_endpoint,
+        data=request.data,
+        gas=gas,
+        header=header,
+    )
+
+
+async def _header_on(dst: ChainHandle, record: MessageRecord) -> HeaderOnDestination:
+    block = f"block {record.src_block_number} (0x{record.src_block_hash.hex()})"
+    if dst.config.kind == "evm":
+        address = dst.config.contracts.light_client
+        if address is None:
+            raise _missing(dst.name, "light_client")
+        accepted = await QbftLightClientView(dst.adapter, address).is_accepted(
+            record.src_block_hash
+        )
+        required = (
+            f"the consortium's sealed header of {block} must be submitted to the light "
+            "client first (submitHeader, or updateValidatorSet when the validator set "
+            "changed since its latest header); the relay service does it for blocks with "
+            "messages"
+        )
+        return HeaderOnDestination(
+            oracle="qbft_light_client",
+            oracle_address=address,
+            accepted=accepted,
+            required=None if accepted else required,
+        )
+    address = dst.config.contracts.header_store
+    if address is None:
+        raise _missing(dst.name, "header_store")
+    accepted = await AttestedHeaderStoreView(dst.adapter, address).is_accepted(
+        record.src_chain_id, record.src_block_hash
+    )
+    required = (
+        f"the threshold of registered attesters must attest the public chain's {block} in "
+        "the header store first (attest or submitHeader with their signatures)"
+    )
+    return HeaderOnDestination(
+        oracle="attested_header_store",
+        oracle_address=address,
+        accepted=accepted,
+        required=None if accepted else required,
+    )
+
+
+async def _delivery_gas(dst: ChainHandle, request: TxRequest, record: MessageRecord) -> int | None:
+    """The node's estimate of the delivery (from the zero address: anyone may send it);
+    None when it would revert (the problem shows when it is sent)."""
+    try:
+        return await dst.adapter.estimate_gas(request, ZERO_ADDRESS)
+    except TransactionFailed as exc:
+        if _revert_name(exc) == "AlreadyDelivered":
+            raise _delivered(record.id, "the destination endpoint says so") from exc
+        return None
