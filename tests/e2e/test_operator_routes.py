@@ -168,7 +168,7 @@ async def test_the_guardian_tightens_a_limit_at_once_and_the_timelock_sets_it_ba
     }
     looser = {**tighter, "capacity": str(original.capacity + 1)}
     assert slug(await operator.request("POST", path, json=looser)) == (409, "limit-not-tighter")
-    other_token = {**tighter, "token": devnet.contract("c.settlement_token").address}
+    other_token = {**tighter, "token": devnet.contract("p.endpoint").address}
     bad = await operator.request("POST", path, json=other_token)
     assert bad.status == 400 and bad.body["errors"][0]["field"] == "body.token"
 
