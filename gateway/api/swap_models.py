@@ -48,7 +48,6 @@ __all__ = [
 MIN_LOCK_WINDOW_S = 60
 MAX_LOCK_WINDOW_S = 7 * 86400
 DEFAULT_LOCK_WINDOW_S = 600
-_MAX_TIMELOCK = 2**64 - 1
 
 
 def _located(title: str, problems: list[tuple[str, str]]) -> None:
@@ -105,8 +104,8 @@ class SwapTimelocks(ApiModel):
     """Explicit timelocks (unix seconds, block time): ``initiator`` (T_A) must outlast
     ``participant`` (T_B) by the keeper's margin, or the swap is refused (422)."""
 
-    initiator: Annotated[int, Field(ge=1, le=_MAX_TIMELOCK)]
-    participant: Annotated[int, Field(ge=1, le=_MAX_TIMELOCK)]
+    initiator: Uint64 = Field(description="T_A, unix seconds as a decimal string")
+    participant: Uint64 = Field(description="T_B, unix seconds as a decimal string")
 
 
 class SwapPropose(ApiModel):

@@ -29,6 +29,7 @@ from gateway.domain.typed_data import HTLC_DOMAIN_NAMES, HtlcName, digest, htlc_
 
 __all__ = [
     "HTLC_NAMES",
+    "SECP256K1_N",
     "InvalidClaimSignature",
     "SwapPlan",
     "claim_typed_data",
@@ -85,7 +86,7 @@ def plan_timelocks(
     """``T_B = now + 2W + F_A + 2 F_B + 2 L + S + D`` (each party ``W`` to send its lock) and
     ``T_A = T_B + ⌈F_A + F_B + L + S + D⌉``: the keeper's margin, exactly (htlc.md §5.3).
     ``now``: the later of the two chains' latest block times."""
-    t_b = now + math.ceil(2 * lock_window_s + _claim_path_s(finality_a_s, finality_b_s, rules))
+    t_b = earliest_participant_timelock(now, finality_a_s, finality_b_s, rules) + 2 * lock_window_s
     margin = (
         finality_a_s
         + finality_b_s

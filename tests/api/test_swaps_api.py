@@ -230,7 +230,9 @@ async def test_unsafe_terms_are_refused_with_the_margin_they_need(net: Net) -> N
     answer = await net.api.request(
         "POST",
         "/v1/swaps",
-        json=proposal(net, hashlock, timelocks={"initiator": t_b + 60, "participant": t_b}),
+        json=proposal(
+            net, hashlock, timelocks={"initiator": str(t_b + 60), "participant": str(t_b)}
+        ),
     )
     assert answer.status == 422 and answer.body["type"].endswith("/unsafe-timelocks")
     # F_A 12 (public: 0 confirmations) + F_B 5 + L 60 + S 15 + D 300 (the keeper's defaults).
@@ -240,14 +242,18 @@ async def test_unsafe_terms_are_refused_with_the_margin_they_need(net: Net) -> N
     soon = await net.api.request(
         "POST",
         "/v1/swaps",
-        json=proposal(net, hashlock, timelocks={"initiator": now + 460, "participant": now + 60}),
+        json=proposal(
+            net, hashlock, timelocks={"initiator": str(now + 460), "participant": str(now + 60)}
+        ),
     )
     assert soon.status == 422 and soon.body["type"].endswith("/participant-timelock-too-soon")
 
     safe = await net.api.request(
         "POST",
         "/v1/swaps",
-        json=proposal(net, hashlock, timelocks={"initiator": t_b + 392, "participant": t_b}),
+        json=proposal(
+            net, hashlock, timelocks={"initiator": str(t_b + 392), "participant": str(t_b)}
+        ),
     )
     assert safe.status == 201, safe.body
     assert safe.body["margin"]["margin_s"] == 392
@@ -292,7 +298,7 @@ async def test_a_claim_signature_that_is_not_the_participants_is_refused_and_not
 
     missing = "0x" + "ab" * 32
     for method, suffix in [("GET", ""), ("POST", "/locks"), ("POST", "/authorizations")]:
-        body = {"refund": True} if suffix else None
+        body = {"refund": True} if suffix == "/authorizations" else None
         kwargs: dict[str, Any] = {} if body is None else {"json": body}
         answer = await net.api.request(method, f"/v1/swaps/{missing}{suffix}", **kwargs)
         assert (answer.status, answer.body["type"].rsplit("/", 1)[1]) == (404, "swap-not-found")
