@@ -20,6 +20,8 @@ from gateway.cli import (
     messages_cmd,
     proof_cmd,
     services_cmd,
+    status_cmd,
+    transfer_cmd,
 )
 
 
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     messages_cmd.register(commands)
     proof_cmd.register(commands)
     services_cmd.register(commands)
+    status_cmd.register(commands)
+    transfer_cmd.register(commands)
     return parser
 
 

@@ -57,7 +57,20 @@ from gateway.api.models import (
     WebhookCreated,
     WebhookList,
 )
+from gateway.api.operator import (
+    GovernanceTxs,
+    OperatorKey,
+    OperatorKeyCreate,
+    OperatorKeyCreated,
+    OperatorKeyList,
+    OperatorRouteList,
+    RouteLimitRequest,
+    RoutePauseRequest,
+    ServicesReport,
+    TimelockedRequest,
+)
 from gateway.api.signing import signature_headers
+from gateway.api.swap_models import SwapAuthorize, SwapLocks, SwapPropose, SwapView
 from gateway.domain.events import EventKind
 from gateway.domain.status import MessageStatus
 from gateway.sdk.errors import (
@@ -130,6 +143,10 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 def _segment(value: object) -> str:
     return quote(str(value), safe="")
+
+
+def _hex(value: str | bytes) -> str:
+    return _segment("0x" + value.hex() if isinstance(value, bytes) else value)
 
 
 def _kinds(kinds: Iterable[EventKind | str]) -> list[EventKind]:
@@ -409,9 +426,109 @@ class XgateClient:
     ) -> Delivery:
         """Make a dead-lettered delivery pending and due now (operator, signed)."""
         path = f"/v1/operator/dead-letters/{int(webhook_id)}/{int(event_id)}/replay"
+        return await self.request("POST", path, response=Delivery, idempotency_key=idempotency_key)
+
+    # --- swaps ---------------------------------------------------------------------------------
+
+    async def propose_swap(
+        self, proposal: SwapPropose, *, idempotency_key: str | None = None
+    ) -> SwapView:
+        """Propose an HTLC swap (``POST /v1/swaps``): the initiator sends only the hash of its
+        secret; the gateway computes or checks the timelocks and refuses unsafe terms."""
         return await self.request(
-            "POST", path, response=Delivery, idempotency_key=idempotency_key
+            "POST", "/v1/swaps", json=proposal, response=SwapView, idempotency_key=idempotency_key
         )
+
+    async def swap(self, swap_id: str | bytes) -> SwapView:
+        """A swap and its legs' states (``GET /v1/swaps/{id}``)."""
+        return await self.request("GET", f"/v1/swaps/{_hex(swap_id)}", response=SwapView)
+
+    async def swap_locks(
+        self, swap_id: str | bytes, *, idempotency_key: str | None = None
+    ) -> SwapLocks:
+        """The unsigned lock transactions of a swap's legs (``POST /v1/swaps/{id}/locks``)."""
+        return await self.request(
+            "POST",
+            f"/v1/swaps/{_hex(swap_id)}/locks",
+            response=SwapLocks,
+            idempotency_key=idempotency_key,
+        )
+
+    async def authorize_swap(
+        self,
+        swap_id: str | bytes,
+        authorization: SwapAuthorize,
+        *,
+        idempotency_key: str | None = None,
+    ) -> SwapView:
+        """Authorise the keeper to claim or refund for the caller
+        (``POST /v1/swaps/{id}/authorizations``)."""
+        return await self.request(
+            "POST",
+            f"/v1/swaps/{_hex(swap_id)}/authorizations",
+            json=authorization,
+            response=SwapView,
+            idempotency_key=idempotency_key,
+        )
+
+    # --- operator --------------------------------------------------------------------------------
+
+    async def operator_keys(self, *, include_revoked: bool = False) -> OperatorKeyList:
+        """The API keys (operator), never a secret."""
+        params = {"include_revoked": "true"} if include_revoked else {}
+        return await self.request(
+            "GET", "/v1/operator/keys", params=params, response=OperatorKeyList
+        )
+
+    async def create_operator_key(
+        self, key: OperatorKeyCreate, *, idempotency_key: str | None = None
+    ) -> OperatorKeyCreated:
+        """A new API key (operator, signed); its token is in this answer only."""
+        return await self.request(
+            "POST",
+            "/v1/operator/keys",
+            json=key,
+            response=OperatorKeyCreated,
+            idempotency_key=idempotency_key,
+        )
+
+    async def revoke_operator_key(self, key_id: str) -> OperatorKey:
+        """Revoke an API key (operator, signed); effective at once on every instance."""
+        return await self.request(
+            "DELETE", f"/v1/operator/keys/{_segment(key_id)}", response=OperatorKey
+        )
+
+    async def operator_routes(self) -> OperatorRouteList:
+        """Every endpoint route with its pauses and value limits, read from the chains."""
+        return await self.request("GET", "/v1/operator/routes", response=OperatorRouteList)
+
+    async def pause_route(
+        self, chain_id: int, remote_chain_id: int, request: RoutePauseRequest
+    ) -> GovernanceTxs:
+        """The guardian's unsigned transaction pausing a route (operator, signed)."""
+        return await self._route_change(chain_id, remote_chain_id, "pause", request)
+
+    async def resume_route(
+        self, chain_id: int, remote_chain_id: int, request: TimelockedRequest
+    ) -> GovernanceTxs:
+        """The timelock's unsigned schedule and execute transactions unpausing a route."""
+        return await self._route_change(chain_id, remote_chain_id, "resume", request)
+
+    async def set_route_limit(
+        self, chain_id: int, remote_chain_id: int, request: RouteLimitRequest
+    ) -> GovernanceTxs:
+        """The unsigned transactions setting a route's value limit."""
+        return await self._route_change(chain_id, remote_chain_id, "limits", request)
+
+    async def _route_change(
+        self, chain_id: int, remote_chain_id: int, action: str, body: BaseModel
+    ) -> GovernanceTxs:
+        path = f"/v1/operator/routes/{int(chain_id)}/{int(remote_chain_id)}/{action}"
+        return await self.request("POST", path, json=body, response=GovernanceTxs)
+
+    async def operator_services(self) -> ServicesReport:
+        """The relay services' health and what the store shows of them (operator)."""
+        return await self.request("GET", "/v1/operator/services", response=ServicesReport)
 
     # --- any operation -------------------------------------------------------------------------
 
@@ -514,7 +631,7 @@ class XgateClient:
         body: bytes,
         headers: Mapping[str, str],
         *,
-        timeout: aiohttp.ClientTimeout,
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109  (aiohttp's, per request)
     ) -> aiohttp.ClientResponse:
         """The first answer below 400 (the caller reads and releases it), retrying as the
         module's docstring says; a problem raises ``ApiProblem``, no answer
@@ -631,4 +748,3 @@ def _event_of(frame: SseFrame, url: str) -> EventItem | None:
             url=url,
             reason=f"event id {frame.id}",
         ) from exc
-

@@ -134,6 +134,18 @@ class SyncXgateClient:
     delete_webhook = _blocking(XgateClient.delete_webhook)
     dead_letters = _blocking(XgateClient.dead_letters)
     replay_dead_letter = _blocking(XgateClient.replay_dead_letter)
+    propose_swap = _blocking(XgateClient.propose_swap)
+    swap = _blocking(XgateClient.swap)
+    swap_locks = _blocking(XgateClient.swap_locks)
+    authorize_swap = _blocking(XgateClient.authorize_swap)
+    operator_keys = _blocking(XgateClient.operator_keys)
+    create_operator_key = _blocking(XgateClient.create_operator_key)
+    revoke_operator_key = _blocking(XgateClient.revoke_operator_key)
+    operator_routes = _blocking(XgateClient.operator_routes)
+    pause_route = _blocking(XgateClient.pause_route)
+    resume_route = _blocking(XgateClient.resume_route)
+    set_route_limit = _blocking(XgateClient.set_route_limit)
+    operator_services = _blocking(XgateClient.operator_services)
     request = _blocking(XgateClient.request)
 
 
