@@ -38,11 +38,22 @@ from typing import Any, Final, TypeVar, overload
 from urllib.parse import quote
 
 import aiohttp
+from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from adapters.retry import RetryPolicy
+from adapters.types import ChainId, TxHash
+from gateway.api.credit import (
+    AttestationIssued,
+    AttestationRequest,
+    CreditTransactions,
+    CreditView,
+    PublicationRequest,
+    RevocationRequest,
+    SealedReportAnswer,
+)
 from gateway.api.models import (
     ChainList,
     Delivery,
@@ -71,6 +82,18 @@ from gateway.api.operator import (
 )
 from gateway.api.signing import signature_headers
 from gateway.api.swap_models import SwapAuthorize, SwapLocks, SwapPropose, SwapView
+from gateway.api.transfers import (
+    ChainStatus,
+    ManualExecution,
+    RawTransactionBody,
+    SubmittedTransaction,
+    TrackedTransaction,
+    TrackRequest,
+    TransferBuild,
+    TransferQuote,
+    TransferTerms,
+)
+from gateway.domain.credit_reports import open_report
 from gateway.domain.events import EventKind
 from gateway.domain.status import MessageStatus
 from gateway.sdk.errors import (
@@ -384,6 +407,74 @@ class XgateClient:
         finally:
             response.close()
 
+    # --- transfers: the write side and chain status ---------------------------------------------
+
+    async def chain_status(self, chain_id: int) -> ChainStatus:
+        """A chain's head and final heights, its counterparts' light-client heights and lag,
+        and its paused routes (``GET /v1/chains/{chain_id}/status``; read live from the
+        chains)."""
+        return await self.request("GET", f"/v1/chains/{int(chain_id)}/status", response=ChainStatus)
+
+    async def quote_transfer(
+        self, terms: TransferTerms, *, idempotency_key: str | None = None
+    ) -> TransferQuote:
+        """Fees and expected latency of a transfer (``POST /v1/transfers/quote``)."""
+        return await self.request(
+            "POST",
+            "/v1/transfers/quote",
+            json=terms,
+            response=TransferQuote,
+            idempotency_key=idempotency_key,
+        )
+
+    async def build_transfer(
+        self, terms: TransferTerms, *, idempotency_key: str | None = None
+    ) -> TransferBuild:
+        """The unsigned transactions of a transfer, in order, for the user's wallet to sign
+        and send (``POST /v1/transfers/build``): the gateway never holds user keys."""
+        return await self.request(
+            "POST",
+            "/v1/transfers/build",
+            json=terms,
+            response=TransferBuild,
+            idempotency_key=idempotency_key,
+        )
+
+    async def submit_transaction(
+        self, chain_id: int, raw: bytes | str, *, idempotency_key: str | None = None
+    ) -> SubmittedTransaction:
+        """Forward a signed transaction to the chain and track it
+        (``POST /v1/chains/{chain_id}/transactions``); its ``tracking_id`` names the transfer
+        once the relay service recorded it."""
+        data = bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else raw
+        return await self.request(
+            "POST",
+            f"/v1/chains/{int(chain_id)}/transactions",
+            json=RawTransactionBody(raw=data),
+            response=SubmittedTransaction,
+            idempotency_key=idempotency_key,
+        )
+
+    async def track_transaction(
+        self, chain_id: int, tx_hash: bytes | str, *, idempotency_key: str | None = None
+    ) -> TrackedTransaction:
+        """Track a source transaction the wallet sent itself (``POST /v1/transfers/track``)."""
+        tx = bytes.fromhex(tx_hash.removeprefix("0x")) if isinstance(tx_hash, str) else tx_hash
+        return await self.request(
+            "POST",
+            "/v1/transfers/track",
+            json=TrackRequest(chain_id=ChainId(chain_id), tx_hash=TxHash(tx)),
+            response=TrackedTransaction,
+            idempotency_key=idempotency_key,
+        )
+
+    async def manual_execution(self, ref: str | bytes) -> ManualExecution:
+        """The receipt proof and destination calldata anyone may send to deliver a stuck
+        transfer (``GET /v1/transfers/{id}/manual-execution``)."""
+        return await self.request(
+            "GET", f"/v1/transfers/{_hex(ref)}/manual-execution", response=ManualExecution
+        )
+
     # --- webhooks and dead letters ------------------------------------------------------------
 
     async def create_webhook(
@@ -427,6 +518,77 @@ class XgateClient:
         """Make a dead-lettered delivery pending and due now (operator, signed)."""
         path = f"/v1/operator/dead-letters/{int(webhook_id)}/{int(event_id)}/replay"
         return await self.request("POST", path, response=Delivery, idempotency_key=idempotency_key)
+
+    # --- credit attestations -------------------------------------------------------------------
+
+    async def issue_attestation(
+        self, request: AttestationRequest, *, idempotency_key: str | None = None
+    ) -> AttestationIssued:
+        """Issue a credit attestation (issuer, signed): the report is sealed to each reader
+        and stored; the answer has the unsigned ``attest`` and ``publish`` transactions for
+        the issuer's wallet (``POST /v1/credit/attestations``)."""
+        return await self.request(
+            "POST",
+            "/v1/credit/attestations",
+            json=request,
+            response=AttestationIssued,
+            idempotency_key=idempotency_key,
+        )
+
+    async def credit(self, subject: str) -> CreditView:
+        """A subject's attestation on the registry and each mirror chain
+        (``GET /v1/credit/{subject}``; ``subject`` EIP-55 checksummed)."""
+        return await self.request("GET", f"/v1/credit/{_segment(subject)}", response=CreditView)
+
+    async def sealed_report(self, subject: str, reader: bytes | str) -> SealedReportAnswer:
+        """The report behind the subject's attestation, sealed to ``reader`` (its X25519
+        public key), with the on-chain ``report_hash`` (``GET /v1/credit/{subject}/report``)."""
+        key = "0x" + reader.hex() if isinstance(reader, bytes) else reader
+        return await self.request(
+            "GET",
+            f"/v1/credit/{_segment(subject)}/report",
+            params={"reader": key},
+            response=SealedReportAnswer,
+        )
+
+    async def credit_report(self, subject: str, reader_private_key: bytes) -> dict[str, Any]:
+        """The subject's full report, opened with the reader's X25519 private key and checked
+        against the on-chain ``report_hash`` (``open_report`` raises when it does not match)."""
+        public = bytes(PrivateKey(reader_private_key).public_key)
+        answer = await self.sealed_report(subject, public)
+        return open_report(answer.sealed, reader_private_key, bytes(answer.report_hash))
+
+    async def publish_credit(
+        self,
+        subject: str,
+        request: PublicationRequest,
+        *,
+        idempotency_key: str | None = None,
+    ) -> CreditTransactions:
+        """``publish`` transactions of the subject's current state (issuer, signed)."""
+        return await self.request(
+            "POST",
+            f"/v1/credit/{_segment(subject)}/publication",
+            json=request,
+            response=CreditTransactions,
+            idempotency_key=idempotency_key,
+        )
+
+    async def revoke_credit(
+        self,
+        subject: str,
+        request: RevocationRequest,
+        *,
+        idempotency_key: str | None = None,
+    ) -> CreditTransactions:
+        """The unsigned ``revoke`` of the subject's attestation (issuer, signed)."""
+        return await self.request(
+            "POST",
+            f"/v1/credit/{_segment(subject)}/revocation",
+            json=request,
+            response=CreditTransactions,
+            idempotency_key=idempotency_key,
+        )
 
     # --- swaps ---------------------------------------------------------------------------------
 
