@@ -5,6 +5,7 @@
 - ``GET /v1/transfers``: messages newest first by chains and statuses, cursor-paged; with
   ``src_chain_id`` and ``src_tx_hash``, the messages one source transaction sent;
 - ``GET /v1/events``: the event log as server-sent events (``events.py``);
+- the operator's API keys, routes and services (``operator.py``);
 - webhooks and their dead letters (``webhooks.py``).
 """
 
@@ -25,6 +26,7 @@ from gateway.api.models import (
     TransfersQuery,
     TransferSummary,
 )
+from gateway.api.operator import add_operator_operations
 from gateway.api.problems import Problem
 from gateway.api.spec import Api, Call, Scope
 from gateway.api.webhooks import add_webhook_operations
@@ -92,6 +94,7 @@ def v1_api() -> Api:
         tags=["events"],
     )
     add_webhook_operations(api)
+    add_operator_operations(api)
     return api
 
 

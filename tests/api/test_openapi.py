@@ -43,6 +43,14 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         ("delete", "/v1/webhooks/{id}"): "dapp",
         ("get", "/v1/operator/dead-letters"): "operator",
         ("post", "/v1/operator/dead-letters/{webhook_id}/{event_id}/replay"): "operator",
+        ("get", "/v1/operator/keys"): "operator",
+        ("post", "/v1/operator/keys"): "operator",
+        ("delete", "/v1/operator/keys/{key_id}"): "operator",
+        ("get", "/v1/operator/routes"): "operator",
+        ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/pause"): "operator",
+        ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/resume"): "operator",
+        ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/limits"): "operator",
+        ("get", "/v1/operator/services"): "operator",
     }
     for path, method, op in operations:
         problems = {
