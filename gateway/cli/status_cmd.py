@@ -1,6 +1,9 @@
 """`xgate status [REF] [--wait]`: the gateway as its API sees it, on the SDK.
 
-    xgate status                 the gateway's chains (name, chain id, kind, finality)
+    xgate status                 the gateway's chains (name, chain id, kind, finality) and
+                                 each one's live status: head and final heights, how far each
+                                 counterpart's light client follows it, paused routes (a chain
+                                 whose node does not answer is shown unavailable)
     xgate status REF [--wait]    a transfer (message id or tracking id) and its history; with
                                  --wait, each step as it happens until it is delivered
                                  (--timeout S, --interval S)
@@ -13,8 +16,11 @@ unreachable or failing, 4 --wait timed out, 5 --wait found the transfer parked).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from adapters.retry import RetryPolicy
 from gateway.api.models import Chain
+from gateway.api.transfers import ChainStatus
 from gateway.cli.remote import EXIT_OK, Output, add_client_arguments, run_remote
 from gateway.cli.transfer_cmd import (
     DEFAULT_INTERVAL_S,
@@ -23,7 +29,7 @@ from gateway.cli.transfer_cmd import (
     show_transfer,
     wait_for_transfer,
 )
-from gateway.sdk import XgateClient
+from gateway.sdk import ApiProblem, Retries, XgateClient
 
 __all__ = ["register"]
 
@@ -55,10 +61,36 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.set_defaults(run=lambda args: run_remote(args, "xgate status", _status))
 
 
-def _chain_text(chain: Chain) -> str:
+def _chain_record(chain: Chain, live: ChainStatus | ApiProblem) -> dict[str, Any]:
+    record: dict[str, Any] = chain.model_dump(mode="json")
+    if isinstance(live, ChainStatus):
+        return {**record, "status": live.model_dump(mode="json"), "status_problem": None}
+    return {**record, "status": None, "status_problem": live.to_dict()}
+
+
+def _chain_text(chain: Chain, live: ChainStatus | ApiProblem) -> str:
     f = chain.finality
     finality = f.kind if f.confirmations is None else f"{f.confirmations} confirmations"
-    return f"{chain.name:<16} chain {chain.chain_id:<10} {chain.kind:<5} finality {finality}"
+    lines = [f"{chain.name:<16} chain {chain.chain_id:<10} {chain.kind:<5} finality {finality}"]
+    if isinstance(live, ApiProblem):
+        lines.append(f"  status unavailable: {live.slug}: {live.detail}")
+        return "\n".join(lines)
+    paused = "endpoint paused" if live.endpoint_paused else "endpoint running"
+    routes = ", ".join(str(c) for c in live.paused_routes) or "none"
+    lines.append(
+        f"  head {live.head_height}  final {live.finalized_height}  {paused}  "
+        f"paused routes: {routes}"
+    )
+    for c in live.counterparts:
+        known = "?" if c.known_height is None else c.known_height
+        lag = "?" if c.lag_blocks is None else c.lag_blocks
+        flags = " FROZEN" if c.frozen else ""
+        flags += " route paused" if c.route_paused else ""
+        detail = f" ({c.detail})" if c.detail else ""
+        lines.append(
+            f"  on {c.name} ({c.chain_id}): {c.oracle} at {known}, lag {lag} blocks{flags}{detail}"
+        )
+    return "\n".join(lines)
 
 
 async def _status(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
@@ -66,8 +98,16 @@ async def _status(client: XgateClient, out: Output, args: argparse.Namespace) ->
         if args.wait:
             out.error("--wait needs a transfer (REF)")
             return 2
-        for chain in (await client.chains()).items:
-            out.result(chain, _chain_text(chain))
+        chains = (await client.chains()).items
+        # A chain that does not answer is reported, not waited for.
+        client.retries = Retries(backoff=RetryPolicy(max_attempts=1))
+        for chain in chains:
+            live: ChainStatus | ApiProblem
+            try:
+                live = await client.chain_status(chain.chain_id)
+            except ApiProblem as problem:
+                live = problem
+            out.result(_chain_record(chain, live), _chain_text(chain, live))
         return EXIT_OK
     if args.wait:
         return await wait_for_transfer(

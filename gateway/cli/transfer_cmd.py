@@ -8,6 +8,12 @@
     xgate transfer watch [--after EVENT_ID] [--ref REF] [--count N]
         the transfers' status changes as they happen (the API's event stream, resumed after a
         dropped connection); --ref keeps one transfer's (message id or tracking id)
+    xgate transfer quote|build --from-chain ID --to-chain ID --asset settlement_token|receivable
+                         (--amount N | --token-id N) --sender ADDRESS --recipient ADDRESS
+        fees and expected latency; or the unsigned transactions for the sender's wallet
+    xgate transfer submit --chain ID --raw HEX|-       forward a signed transaction, tracked
+    xgate transfer track --chain ID --tx HASH          track a transaction sent elsewhere
+    xgate transfer manual-execution REF                the proof and calldata to deliver it
 
 Options of every command on the API (--api, --token from $XGATE_API_TOKEN, --signing-key-file,
 --json) and exit codes: see `gateway/cli/remote.py` (0 done, 1 refused, 2 usage, 3 gateway
@@ -18,13 +24,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 from contextlib import aclosing
 
-from gateway.api.models import EventItem, MessageEventData, StatusChangeItem, Transfer
+from eth_utils.address import to_checksum_address
+from pydantic import ValidationError
+
+from gateway.api.models import (
+    EventItem,
+    MessageEventData,
+    StatusChangeItem,
+    Transfer,
+    UnsignedTx,
+)
+from gateway.api.transfers import TransferTerms
 from gateway.cli.remote import (
     EXIT_OK,
     EXIT_PARKED,
     EXIT_TIMEOUT,
+    EXIT_USAGE,
     Output,
     add_client_arguments,
     run_remote,
@@ -69,6 +88,43 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--count", type=_positive, metavar="N", help="stop after N changes")
     p.set_defaults(run=lambda args: run_remote(args, "xgate transfer watch", _watch))
 
+    for name, help_, action in (
+        ("quote", "fees and expected latency of a transfer", _quote),
+        ("build", "the unsigned transactions of a transfer, for the wallet", _build),
+    ):
+        p = sub.add_parser(name, help=help_)
+        add_client_arguments(p)
+        p.add_argument("--from-chain", type=_positive, required=True, metavar="ID")
+        p.add_argument("--to-chain", type=_positive, required=True, metavar="ID")
+        p.add_argument("--asset", choices=["settlement_token", "receivable"], required=True)
+        amount = p.add_mutually_exclusive_group(required=True)
+        amount.add_argument("--amount", type=_uint, metavar="N", help="base units")
+        amount.add_argument("--token-id", type=_uint, metavar="N", help="a receivable's id")
+        p.add_argument("--sender", required=True, metavar="ADDRESS", help="checksummed")
+        p.add_argument("--recipient", required=True, metavar="ADDRESS", help="checksummed")
+        p.set_defaults(
+            run=lambda args, n=name, a=action: run_remote(args, f"xgate transfer {n}", a)
+        )
+
+    p = sub.add_parser("submit", help="forward a signed transaction to its chain, tracked")
+    add_client_arguments(p)
+    p.add_argument("--chain", type=_positive, required=True, metavar="ID")
+    p.add_argument(
+        "--raw", required=True, metavar="HEX", help="the signed transaction; - reads stdin"
+    )
+    p.set_defaults(run=lambda args: run_remote(args, "xgate transfer submit", _submit))
+
+    p = sub.add_parser("track", help="track a source transaction sent elsewhere")
+    add_client_arguments(p)
+    p.add_argument("--chain", type=_positive, required=True, metavar="ID")
+    p.add_argument("--tx", type=_hash, required=True, metavar="HASH")
+    p.set_defaults(run=lambda args: run_remote(args, "xgate transfer track", _track))
+
+    p = sub.add_parser("manual-execution", help="the proof and calldata to deliver a transfer")
+    add_client_arguments(p)
+    p.add_argument("ref", metavar="REF", help="message id (0x...) or tracking id")
+    p.set_defaults(run=lambda args: run_remote(args, "xgate transfer manual-execution", _manual))
+
 
 def add_status_arguments(p: argparse.ArgumentParser) -> None:
     add_client_arguments(p)
@@ -94,6 +150,19 @@ def _positive(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError("expected a positive whole number")
     return int(text)
+
+
+def _uint(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) >= 2**256:
+        raise argparse.ArgumentTypeError("expected a whole number (uint256)")
+    return int(text)
+
+
+def _hash(text: str) -> str:
+    raw = text.removeprefix("0x")
+    if len(raw) != 64 or any(c not in "0123456789abcdefABCDEF" for c in raw):
+        raise argparse.ArgumentTypeError("expected a transaction hash: 0x and 64 hex digits")
+    return "0x" + raw.lower()
 
 
 def _event_id(text: str) -> int:
@@ -268,4 +337,107 @@ async def _watch(client: XgateClient, out: Output, args: argparse.Namespace) -> 
             count += 1
             if args.count is not None and count >= args.count:
                 break
+    return EXIT_OK
+
+
+# --- the write side ----------------------------------------------------------------------------
+
+
+def _terms(args: argparse.Namespace) -> TransferTerms:
+    return TransferTerms.model_validate_json(
+        json.dumps(
+            {
+                "src_chain_id": args.from_chain,
+                "dst_chain_id": args.to_chain,
+                "asset": args.asset,
+                "amount": None if args.amount is None else str(args.amount),
+                "token_id": None if args.token_id is None else str(args.token_id),
+                "sender": args.sender,
+                "recipient": args.recipient,
+            }
+        )
+    )
+
+
+def _valid_terms(out: Output, args: argparse.Namespace) -> TransferTerms | None:
+    try:
+        return _terms(args)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "terms"
+            out.error(f"{where}: {error['msg']}")
+        return None
+
+
+def _tx_text(tx: UnsignedTx) -> str:
+    gas = "gas unknown yet" if tx.gas is None else f"gas {tx.gas}"
+    return (
+        f"{tx.description}\n  chain {tx.chain_id}  from {to_checksum_address(tx.sender)}  "
+        f"to {to_checksum_address(tx.to)}  value {tx.value}  {gas}\n  data 0x{tx.data.hex()}"
+    )
+
+
+async def _quote(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
+    terms = _valid_terms(out, args)
+    if terms is None:
+        return EXIT_USAGE
+    quote = await client.quote_transfer(terms)
+    lat, fees = quote.latency, quote.fees
+    gas = "unknown until an approval is mined" if fees.source_gas is None else fees.source_gas
+    out.result(
+        quote,
+        f"{quote.asset} {quote.src_chain_id} -> {quote.dst_chain_id}: protocol fee "
+        f"{fees.protocol_fee}, source gas {gas} ({fees.source_txs} tx), delivery gas "
+        f"{fees.delivery_gas} (the relay service's)\n"
+        f"latency p50 {lat.p50_s:.0f} s, p95 {lat.p95_s:.0f} s ({lat.basis}, {lat.samples} "
+        f"samples; source finality {lat.source_finality_s:.0f} s)",
+    )
+    return EXIT_OK
+
+
+async def _build(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
+    terms = _valid_terms(out, args)
+    if terms is None:
+        return EXIT_USAGE
+    built = await client.build_transfer(terms)
+    out.result(built, "\n".join(f"{i}. {_tx_text(tx)}" for i, tx in enumerate(built.txs, 1)))
+    out.note("sign and send them in order, each once the previous is mined")
+    return EXIT_OK
+
+
+async def _submit(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
+    text = sys.stdin.read().strip() if args.raw == "-" else args.raw.strip()
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        out.error("--raw is not hex")
+        return EXIT_USAGE
+    sent = await client.submit_transaction(args.chain, raw)
+    out.result(
+        sent,
+        f"sent 0x{sent.tx_hash.hex()} on chain {sent.chain_id} (nonce {sent.nonce})\n"
+        f"tracking id {sent.tracking_id}: xgate status {sent.tracking_id} --wait",
+    )
+    return EXIT_OK
+
+
+async def _track(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
+    tracked = await client.track_transaction(args.chain, args.tx)
+    out.result(
+        tracked,
+        f"tracking id {tracked.tracking_id}: xgate status {tracked.tracking_id} --wait",
+    )
+    return EXIT_OK
+
+
+async def _manual(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
+    m = await client.manual_execution(args.ref)
+    header = "accepted" if m.header.accepted else f"not accepted yet: {m.header.required}"
+    gas = "unknown" if m.gas is None else m.gas
+    out.result(
+        m,
+        f"transfer 0x{m.message_id.hex()} ({m.status.value}), chain {m.src_chain_id} -> "
+        f"{m.dst_chain_id}\n  header on the destination: {header}\n"
+        f"  send to {to_checksum_address(m.to)} (gas {gas}) the data\n  0x{m.data.hex()}",
+    )
     return EXIT_OK

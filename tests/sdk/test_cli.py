@@ -103,6 +103,16 @@ async def test_reads_with_json_output_problems_and_exit_codes(
         404,
         "https://xgate.dev/problems/transfer-not-found",
     )
+    # This app reads no chain: each chain's live status is reported unavailable, not waited on.
+    chains_text = await command("status")
+    assert chains_text.code == 0, chains_text.err
+    assert chains_text.out.count("status unavailable") == 2
+    refused = await command(
+        *("transfer", "quote", "--from-chain", str(HUB), "--to-chain", str(PUBLIC)),
+        *("--asset", "settlement_token", "--amount", "5"),
+        *("--sender", "0x" + "ab" * 20, "--recipient", "0x" + "cd" * 20),
+    )
+    assert refused.code == 2 and "sender" in refused.err and "recipient" in refused.err
     text = await command("transfer", "status", "0x" + "ab" * 32)
     assert text.code == 1 and "404 transfer-not-found: no transfer has message id" in text.err
     assert token not in one.out + one.err + unknown.err + text.err
