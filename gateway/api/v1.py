@@ -5,6 +5,8 @@
 - ``GET /v1/transfers``: messages newest first by chains and statuses, cursor-paged; with
   ``src_chain_id`` and ``src_tx_hash``, the messages one source transaction sent;
 - ``GET /v1/events``: the event log as server-sent events (``events.py``);
+- chain status; transfer quotes, building, forwarding and tracking transactions, manual
+  execution (``transfers.py``);
 - the operator's API keys, routes and services (``operator.py``);
 - webhooks and their dead letters (``webhooks.py``).
 """
@@ -29,6 +31,7 @@ from gateway.api.models import (
 from gateway.api.operator import add_operator_operations
 from gateway.api.problems import Problem
 from gateway.api.spec import Api, Call, Scope
+from gateway.api.transfers import add_transfer_operations
 from gateway.api.webhooks import add_webhook_operations
 from gateway.domain.messages import MessageId
 from gateway.domain.status import MessageRecord, TrackingKind
@@ -94,6 +97,7 @@ def v1_api() -> Api:
         tags=["events"],
     )
     add_webhook_operations(api)
+    add_transfer_operations(api)
     add_operator_operations(api)
     return api
 

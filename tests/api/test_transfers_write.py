@@ -25,7 +25,7 @@ from adapters.rawtx import InvalidRawTransaction, decode_raw_transaction
 from adapters.registry import build_adapter
 from adapters.types import ChainId, Height, TxHash
 from gateway.api.chains import ChainAccess
-from gateway.api.transfers import add_transfer_operations, tracking_id_of
+from gateway.api.transfers import tracking_id_of
 from gateway.api.v1 import v1_api
 from gateway.domain.apikeys import Scope
 from gateway.domain.status import MessageStatus
@@ -98,8 +98,7 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
         cfg = net.config
         store = await Store.open(cfg.store.url, migrate=True)
         chains = ChainAccess(cfg, lambda name, chain: build_adapter(chain.adapter_config(name)))
-        api = v1_api()
-        add_transfer_operations(api)
+        api = v1_api()  # with the transfer operations (add_transfer_operations)
         dapp = await create_caller(store, Scope.DAPP, name="wallet-dapp")
         try:
             async with serve(store, cfg, _utcnow, api=api, chains=chains) as client:  # type: ignore[arg-type]
