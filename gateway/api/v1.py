@@ -8,7 +8,9 @@
 - chain status; transfer quotes, building, forwarding and tracking transactions, manual
   execution (``transfers.py``);
 - the operator's API keys, routes and services (``operator.py``);
-- webhooks and their dead letters (``webhooks.py``).
+- webhooks and their dead letters (``webhooks.py``);
+- hashed-timelock swaps: propose, lock transactions, status, keeper authorisations
+  (``swaps.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gateway.api.models import (
 from gateway.api.operator import add_operator_operations
 from gateway.api.problems import Problem
 from gateway.api.spec import Api, Call, Scope
+from gateway.api.swaps import add_swap_operations
 from gateway.api.transfers import add_transfer_operations
 from gateway.api.webhooks import add_webhook_operations
 from gateway.domain.messages import MessageId
@@ -98,6 +101,7 @@ def v1_api() -> Api:
     )
     add_webhook_operations(api)
     add_transfer_operations(api)
+    add_swap_operations(api)
     add_operator_operations(api)
     return api
 

@@ -57,6 +57,10 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/resume"): "operator",
         ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/limits"): "operator",
         ("get", "/v1/operator/services"): "operator",
+        ("post", "/v1/swaps"): "dapp",
+        ("get", "/v1/swaps/{id}"): "read",
+        ("post", "/v1/swaps/{id}/locks"): "dapp",
+        ("post", "/v1/swaps/{id}/authorizations"): "dapp",
     }
     for path, method, op in operations:
         problems = {
