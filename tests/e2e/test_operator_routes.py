@@ -15,7 +15,6 @@ import pytest
 
 from adapters.registry import build_adapter
 from gateway.api.chains import ChainAccess
-from gateway.api.operator import add_operator_operations
 from gateway.api.v1 import v1_api
 from gateway.cli.deployment import (
     DEVNET_GOVERNOR_ACCOUNT,
@@ -42,7 +41,6 @@ async def operator(devnet: Devnet, services: ServiceProcess) -> AsyncIterator[Ap
     ops = OpsConfig(listen=f"127.0.0.1:{services.ops_port}")
     cfg = devnet.config.model_copy(update={"ops": ops})
     api = v1_api()
-    add_operator_operations(api)
     store = await Store.open(cfg.store.url, migrate=False)
     chains = ChainAccess(cfg, lambda name, chain: build_adapter(chain.adapter_config(name)))
     try:
