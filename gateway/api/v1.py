@@ -10,11 +10,13 @@
 - the operator's API keys, routes and services (``operator.py``);
 - webhooks and their dead letters (``webhooks.py``);
 - hashed-timelock swaps: propose, lock transactions, status, keeper authorisations
-  (``swaps.py``).
+  (``swaps.py``);
+- credit attestations: issue, publish, revoke, read by subject, sealed reports (``credit.py``).
 """
 
 from __future__ import annotations
 
+from gateway.api.credit import add_credit_operations
 from gateway.api.events import stream_events
 from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.models import (
@@ -103,6 +105,7 @@ def v1_api() -> Api:
     add_transfer_operations(api)
     add_swap_operations(api)
     add_operator_operations(api)
+    add_credit_operations(api)
     return api
 
 

@@ -6,7 +6,6 @@ the registry and the mirror, open the sealed report, revoke) is tests/e2e/test_c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,12 +13,8 @@ from eth_utils.address import to_canonical_address
 from nacl.public import PrivateKey
 
 from adapters.types import Address
-from gateway.api.credit import add_credit_operations
-from gateway.api.v1 import v1_api
-from gateway.config import XgateConfig
 from gateway.store import Store
-from tests.api.conftest import ApiClient, Keys, serve
-from tests.store.conftest import Clock
+from tests.api.conftest import ApiClient, Keys
 
 PROBLEMS = "https://xgate.dev/problems/"
 SUBJECT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
@@ -27,13 +22,8 @@ ISSUER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 
 
 @pytest.fixture
-async def credit_api(
-    store: Store, config: XgateConfig, clock: Clock, keys: Keys
-) -> AsyncIterator[ApiClient]:
-    api = v1_api()
-    add_credit_operations(api)
-    async with serve(store, config, clock, keys, api=api) as client:
-        yield client.using(keys.issuer)
+def credit_api(api: ApiClient, keys: Keys) -> ApiClient:
+    return api.using(keys.issuer)
 
 
 def request(**changes: Any) -> dict[str, Any]:

@@ -61,6 +61,11 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         ("get", "/v1/swaps/{id}"): "read",
         ("post", "/v1/swaps/{id}/locks"): "dapp",
         ("post", "/v1/swaps/{id}/authorizations"): "dapp",
+        ("post", "/v1/credit/attestations"): "issuer",
+        ("get", "/v1/credit/{subject}"): "read",
+        ("get", "/v1/credit/{subject}/report"): "read",
+        ("post", "/v1/credit/{subject}/publication"): "issuer",
+        ("post", "/v1/credit/{subject}/revocation"): "issuer",
     }
     for path, method, op in operations:
         problems = {
@@ -74,7 +79,7 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
         if method == "post":
             assert "Idempotency-Key" in headers and {"409", "422"} <= problems, path
-        signed = op["x-xgate-scope"] == "operator" and method != "get"
+        signed = op["x-xgate-scope"] in ("issuer", "operator") and method != "get"
         assert op.get("x-xgate-signed", False) == signed, path
         assert ("X-Xgate-Signature" in headers) == signed, path
     by_id = api.document["paths"]["/v1/transfers/{id}"]["get"]

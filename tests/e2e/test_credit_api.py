@@ -28,7 +28,6 @@ from adapters.registry import build_adapter
 from adapters.types import Address
 from gateway.api.app import create_app
 from gateway.api.chains import ChainAccess
-from gateway.api.credit import add_credit_operations
 from gateway.api.v1 import v1_api
 from gateway.domain.apikeys import Scope
 from gateway.domain.credit_reports import canonical_report, open_report
@@ -59,8 +58,7 @@ async def issuer_api(devnet: Devnet, services: ServiceProcess) -> AsyncIterator[
     config = devnet.config
     store = await Store.open(config.store.url, migrate=False)
     chains = ChainAccess(config, lambda name, chain: build_adapter(chain.adapter_config(name)))
-    api = v1_api()
-    add_credit_operations(api)
+    api = v1_api()  # with add_credit_operations
     app = create_app(store, config, api=api, chains=chains, clock=_utcnow)
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
