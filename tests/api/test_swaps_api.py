@@ -25,8 +25,6 @@ from eth_account.messages import encode_typed_data
 from adapters.registry import build_adapter
 from gateway.api.app import create_app
 from gateway.api.chains import ChainAccess
-from gateway.api.swaps import add_swap_operations
-from gateway.api.v1 import v1_api
 from gateway.cli.devnet_cmd import KEEPER_ACCOUNT
 from gateway.config import XgateConfig, load_config
 from gateway.domain.apikeys import Scope
@@ -86,9 +84,7 @@ async def net(devnet: RelayNet, keeper: ServiceProcess) -> AsyncIterator[Net]:
     config = load_config(devnet.config_path)
     store = await Store.open(config.store.url, migrate=False)
     chains = ChainAccess(config, lambda name, chain: build_adapter(chain.adapter_config(name)))
-    api = v1_api()
-    add_swap_operations(api)
-    app = create_app(store, config, api=api, chains=chains)
+    app = create_app(store, config, chains=chains)  # v1_api(), swaps included
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             document = await (await client.get("/openapi.json")).json()
