@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from gateway.cli import (
     api_cmd,
     config_cmd,
+    credit_cmd,
     db_cmd,
     demo,
     devnet_cmd,
@@ -21,6 +22,7 @@ from gateway.cli import (
     proof_cmd,
     services_cmd,
     status_cmd,
+    swap_cmd,
     transfer_cmd,
 )
 
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     api_cmd.register(commands)
     config_cmd.register(commands)
+    credit_cmd.register(commands)
     db_cmd.register(commands)
     demo.register(commands)
     devnet_cmd.register(commands)
@@ -42,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     proof_cmd.register(commands)
     services_cmd.register(commands)
     status_cmd.register(commands)
+    swap_cmd.register(commands)
     transfer_cmd.register(commands)
     return parser
 

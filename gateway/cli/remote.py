@@ -23,10 +23,10 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nacl.signing import SigningKey
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from gateway.sdk import ApiProblem, ApiResponseInvalid, ApiUnavailable, XgateClient
 
@@ -39,6 +39,7 @@ __all__ = [
     "EXIT_USAGE",
     "Output",
     "add_client_arguments",
+    "read_body",
     "run_remote",
 ]
 
@@ -101,6 +102,26 @@ class Output:
             print(f"{self.command}: {message}", file=sys.stderr)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_body(out: Output, source: str, model: type[M]) -> M | None:
+    """A request body from a JSON file (``-``: stdin), validated by the API's own ``model``
+    before it is sent; None (with every bad field printed) when it is not one."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        out.error(f"cannot read {source}: {exc.strerror}")
+        return None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "body"
+            out.error(f"{source}: {where}: {error['msg']}")
+        return None
+
+
 def _signing_key(path: Path) -> SigningKey:
     text = path.read_text().strip().removeprefix("0x")
     seed = bytes.fromhex(text)
@@ -143,6 +164,11 @@ def run_remote(args: argparse.Namespace, command: str, action: Action) -> int:
     except ApiProblem as problem:
         out.error(str(problem), problem.to_dict())
         return EXIT_FAILING if problem.status >= 500 or problem.retryable else EXIT_REFUSED
+    except ValidationError as exc:  # arguments the API's request model refuses
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "request"
+            out.error(f"{where}: {error['msg']}")
+        return EXIT_USAGE
     except (ApiUnavailable, ApiResponseInvalid) as exc:
         out.error(f"{exc} (is `xgate api` serving at {api}?)", exc.to_dict())
         return EXIT_FAILING

@@ -113,6 +113,10 @@ async def test_reads_with_json_output_problems_and_exit_codes(
         *("--sender", "0x" + "ab" * 20, "--recipient", "0x" + "cd" * 20),
     )
     assert refused.code == 2 and "sender" in refused.err and "recipient" in refused.err
+    missing = await command("swap", "propose", "--body", "/nonexistent/swap.json")
+    assert missing.code == 2 and "cannot read /nonexistent/swap.json" in missing.err
+    bad_sender = await command("credit", "revoke", "0x" + "ab" * 20, "--sender", "0xnope")
+    assert bad_sender.code == 2 and "sender" in bad_sender.err
     text = await command("transfer", "status", "0x" + "ab" * 32)
     assert text.code == 1 and "404 transfer-not-found: no transfer has message id" in text.err
     assert token not in one.out + one.err + unknown.err + text.err
