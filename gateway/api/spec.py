@@ -508,15 +508,29 @@ class _OpenApiBuilder:
         if op.streams:
             model = op.response.__name__
             summary = f"server-sent events, each event's data a {model}"
+            data_ref = self.ref(op.response, "serialization")
             content = {
                 EVENT_STREAM: {
+                    # One event of the stream, as OpenAPI reads a text/event-stream schema
+                    # (3.2's itemSchema; 3.1 tools such as schemathesis read `schema` so): its
+                    # fields as strings, `data` a JSON document of the model.
                     "schema": {
-                        "type": "string",
-                        "description": "text/event-stream: frames of `id:`, `event:` and "
-                        f"`data:` (one line of JSON, a {model}); lines starting with `:` are "
-                        "keep-alive comments",
+                        "type": "object",
+                        "description": "one event of the text/event-stream: `id:`, `event:` "
+                        f"and `data:` (one line of JSON, a {model}); lines starting with `:` "
+                        "are keep-alive comments",
+                        "properties": {
+                            "id": {"type": "string", "pattern": "^[0-9]+$"},
+                            "event": {"type": "string"},
+                            "data": {
+                                "type": "string",
+                                "contentMediaType": JSON,
+                                "contentSchema": data_ref,
+                            },
+                            "retry": {"type": "integer", "minimum": 0},
+                        },
                     },
-                    "x-xgate-event-data": self.ref(op.response, "serialization"),
+                    "x-xgate-event-data": data_ref,
                 }
             }
         else:

@@ -230,6 +230,11 @@ async def test_the_stream_is_declared_in_the_document(served: Served) -> None:
     assert op["x-xgate-scope"] == "read"
     media = op["responses"]["200"]["content"]["text/event-stream"]
     assert media["x-xgate-event-data"] == {"$ref": "#/components/schemas/EventItem"}
+    # The schema describes one event (as OpenAPI tools read an event stream's): its data is
+    # JSON of the model.
+    data = media["schema"]["properties"]["data"]
+    assert data["contentMediaType"] == "application/json"
+    assert data["contentSchema"] == {"$ref": "#/components/schemas/EventItem"}
     schemas = served.document["components"]["schemas"]
     assert {"EventItem", "MessageEventData", "SwapEventData"} <= set(schemas)
     params = {(p["name"], p["in"]) for p in op["parameters"]}
