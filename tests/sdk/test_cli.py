@@ -113,6 +113,12 @@ async def test_reads_with_json_output_problems_and_exit_codes(
         *("--sender", "0x" + "ab" * 20, "--recipient", "0x" + "cd" * 20),
     )
     assert refused.code == 2 and "sender" in refused.err and "recipient" in refused.err
+    watched = await command("transfer", "watch", "--after", "0", "--count", "2", "--json")
+    assert watched.code == 0, watched.err
+    assert [(e["id"], e["data"]["tracking_id"]) for e in watched.lines()] == [
+        (1, "trk-1"),
+        (2, "trk-2"),
+    ]
     missing = await command("swap", "propose", "--body", "/nonexistent/swap.json")
     assert missing.code == 2 and "cannot read /nonexistent/swap.json" in missing.err
     bad_sender = await command("credit", "revoke", "0x" + "ab" * 20, "--sender", "0xnope")
