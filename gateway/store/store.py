@@ -1080,8 +1080,7 @@ class Store:
         async with self._tx("locks", write=False) as conn:
             rows = (await conn.execute(query)).all()
         return [
-            LockLease(row.name, row.owner, row.lease_until, int(row.fencing_token))
-            for row in rows
+            LockLease(row.name, row.owner, row.lease_until, int(row.fencing_token)) for row in rows
         ]
 
     async def _check_fence(self, conn: AsyncConnection, fence: LockLease) -> None:
