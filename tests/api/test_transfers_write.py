@@ -11,6 +11,7 @@ public light client as anyone may.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -336,3 +337,22 @@ async def test_a_transfer_built_signed_forwarded_tracked_and_executed_by_hand(
     latency = quote.body["latency"]
     assert latency["basis"] == "measured" and latency["samples"] == 1
     assert latency["p50_s"] >= latency["source_finality_s"]
+
+    # The way back, from the public chain: Bob burns the wrapped tokens at the gateway (one
+    # transaction, no approval), forwarded and found by its tracking id once final there.
+    back = {"src_chain_id": live.pid, "dst_chain_id": live.cid, "sender": bob, "recipient": alice}
+    built = await live.api.request("POST", "/v1/transfers/build", json=terms(live, **back))
+    assert built.status == 200, built.body
+    [burn] = built.body["txs"]
+    assert burn["to"] == net.contract("p.asset_gateway").address and burn["gas"] is not None
+    sent = await forward(live, "p", sign(live, "p", burn, account=BOB))
+    assert wrapped.functions.balanceOf(bob).call() == minted_before
+    for _ in range(30):  # the watcher records it once its block is final (confirmations)
+        await live.record_messages("p")
+        found = await live.api.get(f"/v1/transfers/{sent['tracking_id']}")
+        if found.status == 200:
+            break
+        await asyncio.sleep(1)
+    assert found.status == 200, found.body
+    assert found.body["dst_chain_id"] == live.cid and found.body["status"] == "final"
+    assert found.body["src_tx_hash"] == sent["tx_hash"]
