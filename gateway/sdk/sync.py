@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -39,8 +39,10 @@ def _blocking(
 
 def _iterating(
     method: Callable[Concatenate[XgateClient, P], AsyncIterator[T]],
-) -> Callable[Concatenate[SyncXgateClient, P], Iterator[T]]:
-    def call(self: SyncXgateClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+) -> Callable[Concatenate[SyncXgateClient, P], Generator[T, None, None]]:
+    def call(
+        self: SyncXgateClient, /, *args: P.args, **kwargs: P.kwargs
+    ) -> Generator[T, None, None]:
         return self._iterate(method(self.client, *args, **kwargs))
 
     call.__name__ = method.__name__
@@ -104,7 +106,7 @@ class SyncXgateClient:
             future.cancel()  # interrupted (Ctrl-C): do not leave the request running
             raise
 
-    def _iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+    def _iterate(self, iterator: AsyncIterator[T]) -> Generator[T, None, None]:
         async def step() -> list[T]:
             try:
                 return [await anext(iterator)]

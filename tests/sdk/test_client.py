@@ -249,6 +249,12 @@ async def test_the_sync_client_is_the_async_one_blocking(
             listed = [bytes(t.id) for t in client.iter_transfers(page_size=2)]
             with pytest.raises(ApiProblem):
                 client.transfer("nope")
+            stream = client.events(after=1)
+            try:
+                events = [next(stream).id, next(stream).id]
+            finally:
+                stream.close()
+            assert events == [2, 3]
             return transfer, listed, repr(client)
 
     transfer, listed, shown = await asyncio.to_thread(use)
