@@ -16,14 +16,9 @@ from aiohttp.test_utils import TestServer
 import gateway.api.webhook_signing as webhook_signing
 from adapters.retry import RetryPolicy
 from gateway.api.app import create_app
-from gateway.api.credit import add_credit_operations
 from gateway.api.events import EVENT_STREAM_SETTINGS_KEY, EventStreamSettings
 from gateway.api.models import ChainList, Delivery, EventItem, Transfer, TransferSummary
-from gateway.api.operator import OperatorKeyCreate, add_operator_operations
-from gateway.api.spec import Api
-from gateway.api.swaps import add_swap_operations
-from gateway.api.transfers import add_transfer_operations
-from gateway.api.v1 import v1_api
+from gateway.api.operator import OperatorKeyCreate
 from gateway.config import XgateConfig
 from gateway.domain.apikeys import Scope
 from gateway.domain.events import DeliveryState, EventKind
@@ -272,42 +267,24 @@ def test_verify_webhook_is_the_gateways_definition() -> None:
         verify_webhook("whsec_other", headers, body, now=1_700_000_010)
 
 
-def full_registry() -> Api:
-    """``v1_api()`` with the operations added since (until ``v1_api`` has them all)."""
-    api = v1_api()
-    paths = {op.path for op in api.operations}
-    groups = [
-        ("/v1/operator/keys", add_operator_operations),
-        ("/v1/swaps", add_swap_operations),
-        ("/v1/chains/{chain_id}/status", add_transfer_operations),
-        ("/v1/credit/attestations", add_credit_operations),
-    ]
-    for path, add in groups:
-        if path not in paths:
-            add(api)
-    return api
-
-
 async def test_the_newer_operations_answer_their_models_through_the_sdk(
-    sdk: Sdk, keys: Keys, store: Store, config: XgateConfig, clock: Clock, sleeps: list[float]
+    sdk: Sdk, keys: Keys, sleeps: list[float]
 ) -> None:
-    async with serve(store, config, clock, keys, api=full_registry()) as api:
-        base = str(api.client.make_url("")).rstrip("/")
-        async with sdk(keys.operator, base_url=base) as operator:
-            listed = await operator.operator_keys()
-            assert keys.read.key_id in {k.key_id for k in listed.items}
-            created = await operator.create_operator_key(
-                OperatorKeyCreate(name="reader-2", scopes=[Scope.READ])
-            )
-            assert created.token.startswith("xg_") and created.scopes == [Scope.READ]
-            revoked = await operator.revoke_operator_key(created.key_id)
-            assert revoked.revoked_at is not None
-        async with sdk(keys.dapp, base_url=base) as dapp:
-            with pytest.raises(ApiProblem) as unknown:
-                await dapp.swap(b"\x01" * 32)
-            assert unknown.value.status == 404
-            # This app reads no chain: 503, retried with the backoff, then raised.
-            with pytest.raises(ApiProblem) as no_chains:
-                await dapp.chain_status(HUB)
-            assert (no_chains.value.status, no_chains.value.slug) == (503, "chains-not-configured")
-            assert no_chains.value.retryable and sleeps == [0.5, 1.0, 2.0]
+    async with sdk(keys.operator) as operator:
+        listed = await operator.operator_keys()
+        assert keys.read.key_id in {k.key_id for k in listed.items}
+        created = await operator.create_operator_key(
+            OperatorKeyCreate(name="reader-2", scopes=[Scope.READ])
+        )
+        assert created.token.startswith("xg_") and created.scopes == [Scope.READ]
+        revoked = await operator.revoke_operator_key(created.key_id)
+        assert revoked.revoked_at is not None
+    async with sdk(keys.dapp) as dapp:
+        with pytest.raises(ApiProblem) as unknown:
+            await dapp.swap(b"\x01" * 32)
+        assert unknown.value.status == 404
+        # This app reads no chain: 503, retried with the backoff, then raised.
+        with pytest.raises(ApiProblem) as no_chains:
+            await dapp.chain_status(HUB)
+        assert (no_chains.value.status, no_chains.value.slug) == (503, "chains-not-configured")
+        assert no_chains.value.retryable and sleeps == [0.5, 1.0, 2.0]
