@@ -30,8 +30,8 @@ from eth_utils.crypto import keccak
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
-from adapters.types import Address, ChainId
-from gateway.api.credit import AttestationRequest
+from adapters.types import Address, ChainId, Hash32
+from gateway.api.credit import AttestationRequest, PublicationRequest
 from gateway.api.models import Transfer, UnsignedTx
 from gateway.api.problems import PROBLEM_TYPE_BASE
 from gateway.api.swap_models import (
@@ -46,6 +46,7 @@ from gateway.api.swap_models import (
 from gateway.api.transfers import TransferTerms
 from gateway.domain.apikeys import Scope
 from gateway.domain.credit_reports import open_report
+from gateway.domain.payloads import Erc721Release, Erc721Transfer, Financing, decode_payload
 from gateway.domain.status import AssetKind, MessageStatus, SwapState
 from gateway.sdk import ApiProblem, XgateClient
 from gateway.store import Store
@@ -114,6 +115,10 @@ async def issuer(
 
 
 # --- the wallet ------------------------------------------------------------------------------
+
+
+def _raw(address: str) -> Address:
+    return Address(bytes.fromhex(address[2:]))
 
 
 def coins(chain: Chain, account: int) -> int:
@@ -277,14 +282,27 @@ async def test_a_receivable_crosses_with_its_financing_and_comes_back_through_th
 
     out = terms(devnet, devnet.cid, devnet.pid, ALICE, ALICE, asset="receivable", token_id=token_id)
     [transfer] = (await dapp.build_transfer(out)).txs  # safeTransferFrom to the vault
-    there = await until_delivered(dapp, devnet, services, await send(dapp, devnet, transfer, ALICE))
-    assert there.dst_chain_id == devnet.pid
+    tracking = await send(dapp, devnet, transfer, ALICE)
+    there = await until_delivered(dapp, devnet, services, tracking)
+    assert there.dst_chain_id == devnet.pid and there.tracking_id == tracking
+    # The message the API shows carries the financing metadata ...
+    assert decode_payload(there.payload) == Erc721Transfer(
+        _raw(receivable.address),
+        devnet.cid,
+        _raw(alice),
+        token_id,
+        Financing(_raw(bob), _raw(alice), 98_000_00, "CNY", financing[4], Hash32(document)),
+    )
+    # ... and the wrapped receivable holds it on the public chain (no API read of it).
     assert wrapped.functions.ownerOf(token_id).call() == alice
     assert tuple(wrapped.functions.financingOf(token_id).call()) == financing
 
     back = terms(devnet, devnet.pid, devnet.cid, ALICE, BOB, asset="receivable", token_id=token_id)
     *_, burn = await send_all(dapp, devnet, (await dapp.build_transfer(back)).txs, ALICE)
-    await until_delivered(dapp, devnet, services, burn)
+    home = await until_delivered(dapp, devnet, services, burn)
+    assert decode_payload(home.payload) == Erc721Release(
+        _raw(receivable.address), devnet.cid, _raw(bob), token_id
+    )
     assert receivable.functions.ownerOf(token_id).call() == bob
     assert tuple(receivable.functions.financingOf(token_id).call()) == financing
 
@@ -431,7 +449,12 @@ async def test_credit_attestation_issued_and_read_with_its_encrypted_report(
     assert await dapp.credit_report(subject, bytes(reader)) == report
 
 
-async def test_every_refusal_is_a_problem_with_its_slug(devnet: Devnet, dapp: XgateClient) -> None:
+async def test_every_refusal_is_a_problem_with_its_slug(
+    devnet: Devnet,
+    dapp: XgateClient,
+    api: ApiProcess,
+    keys: dict[str, tuple[str, SigningKey | None]],
+) -> None:
     async def refused(call: Any, status: int, slug: str) -> ApiProblem:
         with pytest.raises(ApiProblem) as caught:
             await call
@@ -466,6 +489,28 @@ async def test_every_refusal_is_a_problem_with_its_slug(devnet: Devnet, dapp: Xg
     )
     problem = await refused(dapp.propose_swap(unsafe), 422, "unsafe-timelocks")
     assert "set timelocks.initiator to" in problem.detail
+
+    # A raw transaction to an address that is none of the gateway's contracts.
+    stray = UnsignedTx.model_validate(
+        {
+            "chain_id": devnet.cid,
+            "sender": devnet.address(ALICE),
+            "to": devnet.address(BOB),
+            "data": "0x",
+            "value": "1",
+            "gas": "21000",
+            "description": "a payment",
+        }
+    )
+    raw = sign(devnet, stray, ALICE)
+    await refused(dapp.submit_transaction(devnet.cid, raw), 422, "destination-not-allowed")
+    # An issuer operation without the issuer scope, then unsigned with it.
+    publication = PublicationRequest.model_validate({"sender": devnet.address(ADMIN)})
+    await refused(dapp.publish_credit(devnet.address(BOB), publication), 403, "insufficient-scope")
+    async with XgateClient(api.base, keys["issuer"][0]) as unsigned:
+        await refused(
+            unsigned.publish_credit(devnet.address(BOB), publication), 401, "signature-required"
+        )
 
 
 async def test_an_htlc_swap_nobody_claims_is_refunded_by_the_keeper(
