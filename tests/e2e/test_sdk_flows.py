@@ -490,6 +490,11 @@ async def test_every_refusal_is_a_problem_with_its_slug(
     problem = await refused(dapp.propose_swap(unsafe), 422, "unsafe-timelocks")
     assert "set timelocks.initiator to" in problem.detail
 
+    # What the framework answers itself: no such route, no such method, too large a body.
+    await refused(dapp.request("GET", "/v1/nowhere"), 404, "not-found")
+    await refused(dapp.request("DELETE", "/v1/swaps"), 405, "method-not-allowed")
+    huge = {**body, "sender": devnet.address(ALICE), "padding": "x" * (2 << 20)}
+    await refused(dapp.request("POST", "/v1/transfers/quote", json=huge), 413, "body-too-large")
     # A raw transaction to an address that is none of the gateway's contracts.
     stray = UnsignedTx.model_validate(
         {
