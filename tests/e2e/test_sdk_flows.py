@@ -266,6 +266,12 @@ async def test_settlement_tokens_cross_to_the_public_chain_and_back_through_the_
     assert home.src_chain_id == devnet.pid and home.status is MessageStatus.DELIVERED
     assert wrapped.functions.balanceOf(bob).call() == bob_wrapped
     assert token.functions.balanceOf(alice).call() == alice_home
+    # The route has history now: the quote's latency is measured on its deliveries.
+    c.send(token.functions.mint(alice, 1), sender=ADMIN)
+    again = await dapp.quote_transfer(
+        terms(devnet, devnet.cid, devnet.pid, ALICE, BOB, asset="settlement_token", amount=1)
+    )
+    assert again.latency.basis == "measured" and again.latency.samples >= 1
 
 
 async def test_a_receivable_crosses_with_its_financing_and_comes_back_through_the_sdk(
@@ -390,6 +396,7 @@ async def test_an_htlc_swap_completes_with_the_keepers_relayed_claim(
     )
     done = await until_state(dapp, services, swap.swap_id, SwapState.COMPLETED)
     assert done.preimage == secret
+    assert done.claim_typed_data is None  # over: nothing left to sign
     assert coins(p, BOB) == bob_coins + COINS  # keeper paid gas
     assert token.functions.balanceOf(devnet.address(ALICE)).call() == alice_tokens + TOKENS
     for view in (done.initiator_leg, done.participant_leg):
