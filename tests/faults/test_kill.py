@@ -1,4 +1,4 @@
-"""Relayer processes killed with SIGKILL at random moments while 200 transfers cross both
+"""Relayer processes killed with SIGKILL at random moments while 60 transfers cross both
 ways, and started again: every message is delivered exactly once (one ``MessageDelivered`` per
 id, the wrapped supply equal to what the vault holds), none is lost, and the store records each
 as delivered (or already delivered), on SQLite (an ``xgate run`` process: relayer, attesters
@@ -64,7 +64,7 @@ def _give_wrapped_tokens(load: Transfers, url: str, services: list[ServiceProces
     wait_all_delivered(load, url, 60, services, since=since)
 
 
-def test_relayer_killed_at_random_moments_during_200_transfers_delivers_each_exactly_once(
+def test_relayer_killed_at_random_moments_during_60_transfers_delivers_each_exactly_once(
     net: FaultNet, load: Transfers, store_url: str | None
 ) -> None:
     dialect = "postgresql" if store_url else "sqlite"
@@ -80,13 +80,15 @@ def test_relayer_killed_at_random_moments_during_200_transfers_delivers_each_exa
 
     before = snapshot(load)
     started = time.monotonic()
-    killer = Killer(relayer, between_s=(1.0, 4.0), seed=SEED).start()
-    # 200 transfers: 140 to the public chain, 60 back (the devnet's py-evm consortium node
-    # executes each proof-carrying delivery several times: simulation, estimate, block).
-    mixed_rounds(load, rounds=10, locks=14, burns=6, pause_s=1.0, users=USERS)
+    killer = Killer(relayer, between_s=(1.0, 3.0), seed=SEED).start()
+    # 60 transfers: 40 to the public chain, 20 back, in five rounds a second apart, so the
+    # kills land while messages are claimed, submitted and confirmed (the devnet's py-evm
+    # consortium node executes each proof-carrying delivery several times: simulation,
+    # estimate, block; more transfers only lengthen the drain, not what a kill can hit).
+    mixed_rounds(load, rounds=5, locks=8, burns=4, pause_s=1.0, users=USERS)
     sent_s = time.monotonic() - started
-    # Keep killing while the backlog drains: at least six kills in all.
-    killer.wait_kills(6)
+    # Keep killing while the backlog drains: at least four kills in all.
+    killer.wait_kills(4)
     killer.stop()
     drained_s = wait_all_delivered(load, url, 150, services, killer, since=before.count)
 
