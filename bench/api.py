@@ -5,7 +5,7 @@ For each store, SQLite (a file) and PostgreSQL (a scratch database, dropped at t
 
 1. the store is migrated and ``messages`` messages are recorded through the ``Store`` facade,
    as the relay service's watcher records them (``record_scan``, a consortium -> public
-   message each, in scans of 500), with API keys of the ``read`` and ``dapp`` scopes (rate
+   message each, in scans of 512, 8 a block), with API keys of the ``read`` and ``dapp`` scopes (rate
    limits far above the load: the benchmark measures serving, not the limiter);
 2. ``xgate api --no-webhooks`` serves it on a loopback port (default configuration: INFO
    logging, so each request's access line is written, as in production);
@@ -65,7 +65,8 @@ from harness.services import XGATE, free_port, wait_until
 HUB = 20250
 PUBLIC = 31337
 STREAM = "MessageSent"
-SCAN_BATCH = 500
+MESSAGES_PER_BLOCK = 8
+SCAN_BATCH = 64 * MESSAGES_PER_BLOCK  # whole blocks: a scan ends where its last block does
 WEBHOOKS_PER_KEY = 20  # docs/api.md §3
 TARGET_READS_PER_S = 3_000.0
 TARGET_P99_MS = 25.0
@@ -102,7 +103,7 @@ def _h32(*parts: object) -> bytes:
 
 
 def _message(nonce: int) -> NewMessage:
-    block = 10 + nonce // 8
+    block = 10 + nonce // MESSAGES_PER_BLOCK
     return NewMessage(
         message=Message(
             src_chain_id=ChainId(HUB),
@@ -118,7 +119,7 @@ def _message(nonce: int) -> NewMessage:
         src_block_hash=Hash32(_h32("block", block)),
         src_tx_hash=TxHash(_h32("tx", nonce)),
         src_tx_index=0,
-        block_log_index=nonce % 8,
+        block_log_index=nonce % MESSAGES_PER_BLOCK,
         receipt_log_index=0,
         tracking_id=None,
     )
