@@ -49,6 +49,7 @@ __all__ = [
     "STATE_CHANGING_METHODS",
     "RateLimiter",
     "Security",
+    "caller_key",
     "document_security",
     "grants",
     "highest_scope",
@@ -155,6 +156,21 @@ class RateLimiter:
 
 
 # --- problems ----------------------------------------------------------------------------------
+
+
+def caller_key(request: web.Request) -> ApiKey:
+    """The API key the auth layer authenticated for this request (401 without one: the auth
+    layer answers that first, this is its backstop)."""
+    key: ApiKey | None = request.get(API_KEY_KEY)
+    if key is None:
+        raise Problem(
+            401,
+            "unauthenticated",
+            "Unauthenticated",
+            "send an API key: Authorization: Bearer xg_<id>_<secret>",
+            headers={"WWW-Authenticate": 'Bearer realm="xgate"'},
+        )
+    return key
 
 
 def _unauthorized(slug: str, title: str, detail: str, challenge: str) -> Problem:

@@ -53,7 +53,7 @@ from adapters.base import EventQuery
 from adapters.contracts import ContractHandle
 from adapters.types import Address, ChainId, Finality, Hash32, Height, TxHash
 from contracts import load_artifact
-from gateway.api.auth import API_KEY_KEY, SECURITY_KEY
+from gateway.api.auth import SECURITY_KEY, caller_key
 from gateway.api.chains import ChainHandle, chains_of
 from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.models import (
@@ -180,19 +180,6 @@ def _now(request: web.Request) -> datetime:
     return datetime.now(UTC) if security is None else security.clock()
 
 
-def _caller(request: web.Request) -> ApiKey:
-    key: ApiKey | None = request.get(API_KEY_KEY)
-    if key is None:  # the auth layer answers first; this is its backstop
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Unauthenticated",
-            "send an API key: Authorization: Bearer xg_<id>_<secret>",
-            headers={"WWW-Authenticate": 'Bearer realm="xgate"'},
-        )
-    return key
-
-
 async def list_operator_keys(call: Call[NoParams, OperatorKeysQuery, NoBody]) -> OperatorKeyList:
     """Every API key, oldest first, without secrets; revoked ones with `include_revoked`."""
     store = call.request.app[STORE_KEY]
@@ -248,7 +235,7 @@ async def revoke_operator_key(call: Call[OperatorKeyPath, NoParams, NoBody]) -> 
             if Scope.OPERATOR in k.scopes and k.key_id != key_id
         ]
         if not others:
-            mine = " (the key of this request)" if key_id == _caller(call.request).key_id else ""
+            mine = " (the key of this request)" if key_id == caller_key(call.request).key_id else ""
             raise Problem(
                 409,
                 "last-operator-key",

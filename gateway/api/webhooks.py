@@ -53,7 +53,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from adapters.errors import XgateError
 from adapters.retry import RetryPolicy
-from gateway.api.auth import API_KEY_KEY
+from gateway.api.auth import caller_key
 from gateway.api.keys import STORE_KEY
 from gateway.api.models import (
     DeadLetterPath,
@@ -72,7 +72,7 @@ from gateway.api.models import (
 from gateway.api.problems import FieldError, Problem, invalid_request
 from gateway.api.spec import Api, Call
 from gateway.api.webhook_signing import sign_webhook
-from gateway.domain.apikeys import ApiKey, Scope
+from gateway.domain.apikeys import Scope
 from gateway.domain.events import DeliveryState, WebhookDue
 from gateway.store import LeaseLost, NotDeadLettered, NotFound, Store, StoreUnavailable
 
@@ -186,21 +186,6 @@ class PublicResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-def caller_key(request: web.Request) -> ApiKey:
-    """The API key the auth layer authenticated for this request (401 without one: the auth
-    layer answers that first, this is its backstop)."""
-    key: ApiKey | None = request.get(API_KEY_KEY)
-    if key is None:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Unauthenticated",
-            "send an API key: Authorization: Bearer xg_<id>_<secret>",
-            headers={"WWW-Authenticate": 'Bearer realm="xgate"'},
-        )
-    return key
 
 
 def _webhook_unknown(webhook_id: int) -> Problem:
