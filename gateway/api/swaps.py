@@ -161,20 +161,7 @@ def _rules_or_refuse(cfg: XgateConfig) -> KeeperRules:
 
 def _margin(swap: Swap, rules: KeeperRules | None) -> TimelockMargin | None:
     """The swap's margin against the rule, unsafe or not; None when a term is unknown."""
-    if rules is None:
-        return None
-    a, b = swap.initiator_leg, swap.participant_leg
-    if a.chain_id not in rules.finality_s or b.chain_id not in rules.finality_s:
-        return None
-    return TimelockMargin(
-        a.timelock,
-        b.timelock,
-        rules.finality_s[a.chain_id],
-        rules.finality_s[b.chain_id],
-        rules.relay_latency_s,
-        rules.clock_skew_s,
-        rules.safety_delay_s,
-    )
+    return None if rules is None else rules.terms(swap)
 
 
 def _view(swap: Swap, cfg: XgateConfig) -> SwapView:

@@ -178,18 +178,13 @@ class KeeperRules:
             if getattr(self, name) < 0:
                 raise ConfigError("keeper rule terms must be >= 0", field=name)
 
-    def margin(self, swap: Swap) -> TimelockMargin:
-        """``check_timelock_margin`` of ``swap``; ``UnsafeTimelocks`` also when a leg's chain has
-        no known finality (nothing can be proven safe there)."""
+    def terms(self, swap: Swap) -> TimelockMargin | None:
+        """The swap's margin against the rule, unchecked (for display); None when a leg's
+        chain has no known finality."""
         a, b = swap.initiator_leg, swap.participant_leg
-        for leg in (a, b):
-            if leg.chain_id not in self.finality_s:
-                raise UnsafeTimelocks(
-                    "no time to finality known for a leg's chain",
-                    chain_id=leg.chain_id,
-                    swap_id=swap.swap_id,
-                )
-        return check_timelock_margin(
+        if a.chain_id not in self.finality_s or b.chain_id not in self.finality_s:
+            return None
+        return TimelockMargin(
             a.timelock,
             b.timelock,
             self.finality_s[a.chain_id],
@@ -197,6 +192,31 @@ class KeeperRules:
             self.relay_latency_s,
             self.clock_skew_s,
             self.safety_delay_s,
+        )
+
+    def margin(self, swap: Swap) -> TimelockMargin:
+        """``check_timelock_margin`` of ``swap``; ``UnsafeTimelocks`` also when a leg's chain has
+        no known finality (nothing can be proven safe there)."""
+        terms = self.terms(swap)
+        if terms is None:
+            unknown = next(
+                leg.chain_id
+                for leg in (swap.initiator_leg, swap.participant_leg)
+                if leg.chain_id not in self.finality_s
+            )
+            raise UnsafeTimelocks(
+                "no time to finality known for a leg's chain",
+                chain_id=unknown,
+                swap_id=swap.swap_id,
+            )
+        return check_timelock_margin(
+            terms.initiator_timelock,
+            terms.participant_timelock,
+            terms.finality_a_s,
+            terms.finality_b_s,
+            terms.relay_latency_s,
+            terms.clock_skew_s,
+            terms.safety_delay_s,
         )
 
 
