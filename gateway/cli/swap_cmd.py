@@ -37,12 +37,10 @@ from gateway.cli.remote import (
     run_remote,
 )
 from gateway.cli.transfer_cmd import DEFAULT_INTERVAL_S, DEFAULT_WAIT_S, seconds
-from gateway.domain.status import SwapState
+from gateway.domain.swaps import TERMINAL_STATES
 from gateway.sdk import XgateClient
 
 __all__ = ["register"]
-
-ENDED = frozenset({SwapState.COMPLETED, SwapState.REFUNDED, SwapState.EXPIRED})
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -120,7 +118,7 @@ async def _status(client: XgateClient, out: Output, args: argparse.Namespace) ->
     deadline = loop.time() + args.timeout
     out.note(f"swap 0x{swap.swap_id.hex()}: {swap.state.value}")
     state = swap.state
-    while swap.state not in ENDED:
+    while swap.state not in TERMINAL_STATES:
         remaining = deadline - loop.time()
         if remaining <= 0:
             out.result(swap, _swap_text(swap))
