@@ -47,9 +47,12 @@ from urllib.parse import urlsplit
 import psycopg
 from alembic.migration import MigrationContext
 from sqlalchemy import (
+    Connection,
+    Engine,
     Row,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -121,7 +124,13 @@ from gateway.domain.status import (
     TxState,
     check_transition,
 )
-from gateway.store.db import BEGIN_OPTION, StoreUrl, async_engine, parse_store_url
+from gateway.store.db import (
+    BEGIN_OPTION,
+    StoreUrl,
+    async_engine,
+    parse_store_url,
+    point_read_engine,
+)
 from gateway.store.errors import (
     CheckpointMoved,
     ConflictingSignature,
@@ -196,6 +205,15 @@ _KEY_ID = re.compile(r"[0-9a-f]{16}")
 _MAX_READERS = 32
 _SEALED_MAX = 64 * 1024 + 48  # a sealed box: the report (64 KiB at most) + 48 bytes of overhead
 
+# The point reads' statements, built once: building and caching a statement costs more than
+# running it on SQLite.
+_MESSAGE_BY_ID = select(_messages).where(_messages.c.id == bindparam("id"))
+_HISTORY_OF = (
+    select(_history).where(_history.c.message_id == bindparam("id")).order_by(_history.c.id)
+)
+_TRACKED = select(_tracking).where(_tracking.c.tracking_id == bindparam("id"))
+_API_KEY = select(_api_keys).where(_api_keys.c.key_id == bindparam("id"))
+
 _MESSAGE_ORDER = (
     _messages.c.src_chain_id,
     _messages.c.src_block_number,
@@ -210,6 +228,7 @@ _SWAP_FIELDS = frozenset(
 
 
 _E = TypeVar("_E", EventKind, MessageStatus, Scope)
+_T = TypeVar("_T")
 
 
 def _utcnow() -> datetime:
@@ -225,8 +244,11 @@ class Store:
         url: StoreUrl,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        point_reads: Engine | None = None,
     ) -> None:
         self._engine = engine
+        self._point_reads = point_reads
+        self._point_conn: Connection | None = None
         self._url = url
         self._clock = clock
         self._sqlite = url.dialect == "sqlite"
@@ -247,7 +269,9 @@ class Store:
         parsed = parse_store_url(url)
         if migrate:
             await asyncio.to_thread(upgrade, parsed)
-        store = cls(async_engine(parsed), parsed, clock=clock)
+        store = cls(
+            async_engine(parsed), parsed, clock=clock, point_reads=point_read_engine(parsed)
+        )
         try:
             await store._check_schema()
         except BaseException:
@@ -260,6 +284,11 @@ class Store:
             await self._listener.close()
             self._listener = None
         await self._engine.dispose()
+        if self._point_conn is not None:
+            self._point_conn.close()
+            self._point_conn = None
+        if self._point_reads is not None:
+            self._point_reads.dispose()
 
     async def __aenter__(self) -> Store:
         return self
@@ -306,6 +335,22 @@ class Store:
             raise
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             raise self._classify(exc, op) from exc
+
+    async def _point_read(self, op: str, read: Callable[[Connection], _T]) -> _T:
+        """``read``, one statement (a row by its key, or the rows of one indexed key): on
+        SQLite inline on the event loop (``point_read_engine`` says why), else in a read
+        transaction of the async engine."""
+        if self._point_reads is not None:
+            try:
+                if self._point_conn is None:
+                    self._point_conn = self._point_reads.connect()
+                return read(self._point_conn)
+            except sa_exc.OperationalError:
+                pass  # busy past the short wait the loop allows: once more, off the loop
+            except sa_exc.SQLAlchemyError as exc:
+                raise self._classify(exc, op) from exc
+        async with self._tx(op, write=False) as conn:
+            return await conn.run_sync(read)
 
     def _classify(self, exc: BaseException, op: str) -> XgateError:
         reason = str(getattr(exc, "orig", None) or exc)
@@ -905,21 +950,16 @@ class Store:
     # --- message queries ----------------------------------------------------------------------
 
     async def message(self, message_id: MessageId) -> MessageRecord | None:
-        async with self._tx("message", write=False) as conn:
-            row = (
-                await conn.execute(select(_messages).where(_messages.c.id == message_id))
-            ).first()
+        row = await self._point_read(
+            "message", lambda conn: conn.execute(_MESSAGE_BY_ID, {"id": message_id}).first()
+        )
         return None if row is None else _message_record(row)
 
     async def history(self, message_id: MessageId) -> list[StatusChange]:
         """Every status change of the message, oldest first."""
-        h = _history.c
-        async with self._tx("history", write=False) as conn:
-            rows = (
-                await conn.execute(
-                    select(_history).where(h.message_id == message_id).order_by(h.id)
-                )
-            ).all()
+        rows = await self._point_read(
+            "history", lambda conn: conn.execute(_HISTORY_OF, {"id": message_id}).all()
+        )
         return [
             StatusChange(
                 seq=row.id,
@@ -1585,10 +1625,9 @@ class Store:
         return wanted
 
     async def tracked(self, tracking_id: str) -> TrackingRecord | None:
-        async with self._tx("tracked", write=False) as conn:
-            row = (
-                await conn.execute(select(_tracking).where(_tracking.c.tracking_id == tracking_id))
-            ).first()
+        row = await self._point_read(
+            "tracked", lambda conn: conn.execute(_TRACKED, {"id": tracking_id}).first()
+        )
         return None if row is None else _tracking_record(row)
 
     # --- the event log (docs/api.md §3) ---------------------------------------------------------
@@ -1824,10 +1863,9 @@ class Store:
         if parsed is None:
             return None
         key_id, secret = parsed
-        async with self._tx("verify_api_key", write=False) as conn:
-            row = (
-                await conn.execute(select(_api_keys).where(_api_keys.c.key_id == key_id))
-            ).first()
+        row = await self._point_read(
+            "verify_api_key", lambda conn: conn.execute(_API_KEY, {"id": key_id}).first()
+        )
         stored = bytes(row.secret_sha256) if row is not None else bytes(32)
         matches = hmac.compare_digest(stored, _sha256(secret))
         if row is None or not matches or row.revoked_at is not None:
@@ -1837,10 +1875,9 @@ class Store:
     async def api_key(self, key_id: str) -> ApiKey | None:
         if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
             return None
-        async with self._tx("api_key", write=False) as conn:
-            row = (
-                await conn.execute(select(_api_keys).where(_api_keys.c.key_id == key_id))
-            ).first()
+        row = await self._point_read(
+            "api_key", lambda conn: conn.execute(_API_KEY, {"id": key_id}).first()
+        )
         return None if row is None else _api_key_record(row)
 
     async def api_keys(self, *, include_revoked: bool = True) -> list[ApiKey]:
