@@ -33,14 +33,10 @@ __all__ = [
     "StoreUrl",
     "async_engine",
     "parse_store_url",
-    "point_read_engine",
     "sync_engine",
 ]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-# A point read runs on the event loop (``point_read_engine``): it must not wait long for a lock
-# (WAL readers almost never do); past this it is retried off the loop.
-POINT_READ_BUSY_TIMEOUT_MS = 50
 # Execution option naming how a SQLite transaction begins ("IMMEDIATE" unless told "DEFERRED"):
 # read-only transactions need not queue behind writers.
 BEGIN_OPTION = "xgate_sqlite_begin"
@@ -104,31 +100,19 @@ def parse_store_url(url: str) -> StoreUrl:
     )
 
 
-def _sqlite_connect_events(
-    sync: Engine,
-    *,
-    foreign_keys: bool,
-    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
-    query_only: bool = False,
-) -> None:
+def _sqlite_events(sync: Engine, *, foreign_keys: bool) -> None:
     @event.listens_for(sync, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Autocommit at the driver: transactions are ours, begun in _on_begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
-            if query_only:
-                cursor.execute("PRAGMA query_only = ON")
         finally:
             cursor.close()
-
-
-def _sqlite_events(sync: Engine, *, foreign_keys: bool) -> None:
-    _sqlite_connect_events(sync, foreign_keys=foreign_keys)
 
     @event.listens_for(sync, "begin")
     def _on_begin(connection: Any) -> None:
@@ -143,28 +127,6 @@ def async_engine(url: StoreUrl) -> AsyncEngine:
         _sqlite_events(engine.sync_engine, foreign_keys=True)
         return engine
     return create_async_engine(url.async_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-def point_read_engine(url: StoreUrl) -> Engine | None:
-    """SQLite only: a sync engine of one read-only connection for the store's point reads (a
-    row by its key, or the rows of one indexed key), run on the event loop without a thread
-    hop. Each is one statement in autocommit mode: SQLite runs it in a read transaction of its
-    own, a consistent snapshot, so no BEGIN and COMMIT are sent.
-
-    Why not the async engine: aiosqlite runs each statement in its own thread and the
-    transaction's BEGIN, execute, fetch and COMMIT each cost an event-loop round trip, so
-    ``Store.message`` took 1.7 ms there against 0.03 ms here (2-core machine, quiet), and the
-    API's status read, three of them, was bound at about 130 reads/s by that alone. A WAL
-    reader does not wait for the writer, so a read of one indexed row blocks the loop for
-    microseconds; one connection is enough since nothing awaits inside such a read.
-    """
-    if url.dialect != "sqlite":
-        return None
-    engine = create_engine(url.sync_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
-    _sqlite_connect_events(
-        engine, foreign_keys=False, busy_timeout_ms=POINT_READ_BUSY_TIMEOUT_MS, query_only=True
-    )
-    return engine
 
 
 def sync_engine(url: StoreUrl) -> Engine:

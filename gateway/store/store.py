@@ -36,6 +36,7 @@ import logging
 import math
 import re
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -47,8 +48,6 @@ from urllib.parse import urlsplit
 import psycopg
 from alembic.migration import MigrationContext
 from sqlalchemy import (
-    Connection,
-    Engine,
     Row,
     Table,
     and_,
@@ -124,13 +123,7 @@ from gateway.domain.status import (
     TxState,
     check_transition,
 )
-from gateway.store.db import (
-    BEGIN_OPTION,
-    StoreUrl,
-    async_engine,
-    parse_store_url,
-    point_read_engine,
-)
+from gateway.store.db import BEGIN_OPTION, StoreUrl, async_engine, parse_store_url
 from gateway.store.errors import (
     CheckpointMoved,
     ConflictingSignature,
@@ -159,6 +152,7 @@ from gateway.store.models import (
     WEBHOOK_SECRET_LEN,
     metadata,
 )
+from gateway.store.point_reads import PointQuery, PointReadBusy, PointReader
 from gateway.store.types import UINT256_MAX
 
 __all__ = ["Store"]
@@ -205,14 +199,13 @@ _KEY_ID = re.compile(r"[0-9a-f]{16}")
 _MAX_READERS = 32
 _SEALED_MAX = 64 * 1024 + 48  # a sealed box: the report (64 KiB at most) + 48 bytes of overhead
 
-# The point reads' statements, built once: building and caching a statement costs more than
-# running it on SQLite.
-_MESSAGE_BY_ID = select(_messages).where(_messages.c.id == bindparam("id"))
-_HISTORY_OF = (
+# The point reads (gateway/store/point_reads.py): the API's hot path.
+_MESSAGE_BY_ID = PointQuery.of(select(_messages).where(_messages.c.id == bindparam("id")))
+_HISTORY_OF = PointQuery.of(
     select(_history).where(_history.c.message_id == bindparam("id")).order_by(_history.c.id)
 )
-_TRACKED = select(_tracking).where(_tracking.c.tracking_id == bindparam("id"))
-_API_KEY = select(_api_keys).where(_api_keys.c.key_id == bindparam("id"))
+_TRACKED = PointQuery.of(select(_tracking).where(_tracking.c.tracking_id == bindparam("id")))
+_API_KEY = PointQuery.of(select(_api_keys).where(_api_keys.c.key_id == bindparam("id")))
 
 _MESSAGE_ORDER = (
     _messages.c.src_chain_id,
@@ -244,11 +237,10 @@ class Store:
         url: StoreUrl,
         *,
         clock: Callable[[], datetime] = _utcnow,
-        point_reads: Engine | None = None,
+        point_reader: PointReader | None = None,
     ) -> None:
         self._engine = engine
-        self._point_reads = point_reads
-        self._point_conn: Connection | None = None
+        self._point_reader = point_reader
         self._url = url
         self._clock = clock
         self._sqlite = url.dialect == "sqlite"
@@ -269,9 +261,8 @@ class Store:
         parsed = parse_store_url(url)
         if migrate:
             await asyncio.to_thread(upgrade, parsed)
-        store = cls(
-            async_engine(parsed), parsed, clock=clock, point_reads=point_read_engine(parsed)
-        )
+        reader = PointReader(parsed.sync_url.database or "") if parsed.dialect == "sqlite" else None
+        store = cls(async_engine(parsed), parsed, clock=clock, point_reader=reader)
         try:
             await store._check_schema()
         except BaseException:
@@ -284,11 +275,8 @@ class Store:
             await self._listener.close()
             self._listener = None
         await self._engine.dispose()
-        if self._point_conn is not None:
-            self._point_conn.close()
-            self._point_conn = None
-        if self._point_reads is not None:
-            self._point_reads.dispose()
+        if self._point_reader is not None:
+            self._point_reader.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -336,21 +324,19 @@ class Store:
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             raise self._classify(exc, op) from exc
 
-    async def _point_read(self, op: str, read: Callable[[Connection], _T]) -> _T:
-        """``read``, one statement (a row by its key, or the rows of one indexed key): on
-        SQLite inline on the event loop (``point_read_engine`` says why), else in a read
-        transaction of the async engine."""
-        if self._point_reads is not None:
+    async def _point_rows(self, op: str, query: PointQuery, **params: Any) -> list[Any]:
+        """The rows of ``query``, one statement reading a row by its key or the rows of one
+        indexed key: on SQLite inline on the event loop (``point_reads`` says why), else in a
+        read transaction of the async engine."""
+        if self._point_reader is not None:
             try:
-                if self._point_conn is None:
-                    self._point_conn = self._point_reads.connect()
-                return read(self._point_conn)
-            except sa_exc.OperationalError:
-                pass  # busy past the short wait the loop allows: once more, off the loop
-            except sa_exc.SQLAlchemyError as exc:
-                raise self._classify(exc, op) from exc
+                return self._point_reader.rows(query, params)
+            except (PointReadBusy, sqlite3.Error):
+                # Locked past the short wait allowed on the loop, or failing: once more off
+                # the loop, where errors are classified as for every other operation.
+                pass
         async with self._tx(op, write=False) as conn:
-            return await conn.run_sync(read)
+            return list((await conn.execute(query.statement, params)).all())
 
     def _classify(self, exc: BaseException, op: str) -> XgateError:
         reason = str(getattr(exc, "orig", None) or exc)
@@ -950,16 +936,12 @@ class Store:
     # --- message queries ----------------------------------------------------------------------
 
     async def message(self, message_id: MessageId) -> MessageRecord | None:
-        row = await self._point_read(
-            "message", lambda conn: conn.execute(_MESSAGE_BY_ID, {"id": message_id}).first()
-        )
-        return None if row is None else _message_record(row)
+        rows = await self._point_rows("message", _MESSAGE_BY_ID, id=message_id)
+        return _message_record(rows[0]) if rows else None
 
     async def history(self, message_id: MessageId) -> list[StatusChange]:
         """Every status change of the message, oldest first."""
-        rows = await self._point_read(
-            "history", lambda conn: conn.execute(_HISTORY_OF, {"id": message_id}).all()
-        )
+        rows = await self._point_rows("history", _HISTORY_OF, id=message_id)
         return [
             StatusChange(
                 seq=row.id,
@@ -1625,10 +1607,8 @@ class Store:
         return wanted
 
     async def tracked(self, tracking_id: str) -> TrackingRecord | None:
-        row = await self._point_read(
-            "tracked", lambda conn: conn.execute(_TRACKED, {"id": tracking_id}).first()
-        )
-        return None if row is None else _tracking_record(row)
+        rows = await self._point_rows("tracked", _TRACKED, id=tracking_id)
+        return _tracking_record(rows[0]) if rows else None
 
     # --- the event log (docs/api.md §3) ---------------------------------------------------------
 
@@ -1863,9 +1843,8 @@ class Store:
         if parsed is None:
             return None
         key_id, secret = parsed
-        row = await self._point_read(
-            "verify_api_key", lambda conn: conn.execute(_API_KEY, {"id": key_id}).first()
-        )
+        rows = await self._point_rows("verify_api_key", _API_KEY, id=key_id)
+        row = rows[0] if rows else None
         stored = bytes(row.secret_sha256) if row is not None else bytes(32)
         matches = hmac.compare_digest(stored, _sha256(secret))
         if row is None or not matches or row.revoked_at is not None:
@@ -1875,10 +1854,8 @@ class Store:
     async def api_key(self, key_id: str) -> ApiKey | None:
         if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
             return None
-        row = await self._point_read(
-            "api_key", lambda conn: conn.execute(_API_KEY, {"id": key_id}).first()
-        )
-        return None if row is None else _api_key_record(row)
+        rows = await self._point_rows("api_key", _API_KEY, id=key_id)
+        return _api_key_record(rows[0]) if rows else None
 
     async def api_keys(self, *, include_revoked: bool = True) -> list[ApiKey]:
         """Every key, oldest first."""
