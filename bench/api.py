@@ -20,7 +20,10 @@ For each store, SQLite (a file) and PostgreSQL (a scratch database, dropped at t
    concurrency. Without that operation or without anvil (the figure says which) it is
    ``POST /v1/webhooks`` instead, another ``dapp`` POST that writes the store (at most 20
    per key: one key per 20);
-5. **the same read served by the store directly**: ``Store.message`` and ``Store.history``
+5. **the ceiling**: the same client reads a constant answer of the same size from a bare
+   aiohttp process (``bench._bare_http``: no store, validation or access log); the API's
+   reads/s as a share of it shows what the API's own work costs on this machine;
+6. **the same read served by the store directly**: ``Store.message`` and ``Store.history``
    (what the operation reads) from ``concurrency`` tasks in this process, on the same
    database; its reads/s over the API's is the API's overhead as a ratio.
 
@@ -40,6 +43,7 @@ import json
 import random
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -203,12 +207,14 @@ def write_config(folder: Path, url: str, public_rpc: str | None) -> Path:
 
 @dataclass
 class ApiProcess:
-    """One ``xgate api`` process on ``config``; its stderr in ``log``."""
+    """One ``xgate api`` process on ``config`` (or, with ``bare_body``, the bare aiohttp
+    process answering that body); its stderr in ``log``."""
 
     config: Path
     log: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    bare_body: Path | None = None
 
     @property
     def base_url(self) -> str:
@@ -220,20 +226,31 @@ class ApiProcess:
         return self.proc.pid
 
     def start(self) -> ApiProcess:
-        command = [*XGATE, "api", "--config", str(self.config), "--no-webhooks"]
+        if self.bare_body is not None:
+            command = [
+                sys.executable,
+                "-m",
+                "bench._bare_http",
+                str(self.port),
+                str(self.bare_body),
+            ]
+        else:
+            command = [*XGATE, "api", "--config", str(self.config), "--no-webhooks"]
+            command += ["--listen", f"127.0.0.1:{self.port}"]
         with self.log.open("ab") as stderr:
             self.proc = subprocess.Popen(
-                [*command, "--listen", f"127.0.0.1:{self.port}"],
+                command,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
-        wait_until(self._healthy, 60, "xgate api to serve")
+        wait_until(self._healthy, 60, f"{command[2]} to serve")
         return self
 
     def _healthy(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise RuntimeError(f"xgate api exited:\n{self.log.read_text()[-4000:]}")
+            what = "the bare aiohttp server" if self.bare_body is not None else "xgate api"
+            raise RuntimeError(f"{what} exited:\n{self.log.read_text()[-4000:]}")
         try:
             with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as r:
                 return int(r.status) == 200
@@ -257,12 +274,30 @@ class ApiProcess:
 
 
 @contextlib.contextmanager
-def api_process(config: Path) -> Iterator[ApiProcess]:
-    proc = ApiProcess(config, config.with_name("api.log")).start()
+def api_process(config: Path, bare_body: Path | None = None) -> Iterator[ApiProcess]:
+    proc = ApiProcess(config, config.with_name("api.log"), bare_body=bare_body).start()
     try:
         yield proc
     finally:
         proc.stop()
+
+
+async def sample_answer(base_url: str, p: Prepared) -> bytes:
+    headers = {"Authorization": f"Bearer {p.read_token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base_url}/v1/transfers/{p.ids[0]}", headers=headers) as r,
+    ):
+        return await r.read()
+
+
+async def bare_reads(folder: Path, answer: bytes, p: Prepared, sizes: Sizes) -> Load:
+    """The ceiling: the read against a bare aiohttp process answering ``answer``."""
+    body = folder / "answer.json"
+    body.write_bytes(answer)
+    with api_process(folder / "xgate.toml", bare_body=body) as bare:
+        await api_reads(bare.base_url, p, sizes, sizes.warmup_s)
+        return await api_reads(bare.base_url, p, sizes, sizes.seconds)
 
 
 # -- load ---------------------------------------------------------------------------------------
@@ -455,8 +490,11 @@ async def bench_store(
             cpu0 = cpu_s(api.pid)
             reads = await api_reads(api.base_url, p, sizes, sizes.seconds)
             cpu_reads = cpu_s(api.pid) - cpu0
+            answer = await sample_answer(api.base_url, p)
             progress(f"[{kind}] {sizes.registrations:,} registrations ({kind_of_registration})")
             regs = await registrations(api.base_url, p, sizes, kind_of_registration, txs)
+        progress(f"[{kind}] the ceiling: a bare aiohttp process, {sizes.seconds} s")
+        bare = await bare_reads(folder, answer, p, sizes)
         progress(f"[{kind}] the same read from the store directly for {sizes.seconds} s")
         direct = await store_reads(url, p, sizes, sizes.seconds)
     finally:
@@ -472,6 +510,9 @@ async def bench_store(
         "read_p50_ms": reads.ms(50),
         "read_p99_ms": reads.ms(99),
         "api_cpu_ms_per_read": 1000 * cpu_reads / max(reads.done + reads.failed, 1),
+        "bare_reads_per_s": bare.per_s,
+        "bare_read_p99_ms": bare.ms(99),
+        "share_of_bare": reads.per_s / bare.per_s if bare.per_s else None,
         "registration": kind_of_registration,
         "registrations": regs.done,
         "registration_errors": regs.failed,
@@ -515,6 +556,7 @@ def rows(figures: dict[str, Any]) -> list[tuple[Any, ...]]:
                 f["read_p99_ms"],
                 f["read_errors"],
                 f["api_cpu_ms_per_read"],
+                f"{f['bare_reads_per_s']:,.0f} ({f['share_of_bare']:.0%})",
                 f"{f['registrations_per_s']:.0f} ({f['registration']})",
                 f["registration_p99_ms"],
                 f["store_reads_per_s"],
@@ -529,7 +571,9 @@ def show(figures: dict[str, Any], sizes: Sizes) -> None:
     print_table(
         f"xgate api, one process: GET /v1/transfers/{{id}} over {sizes.messages:,} messages, "
         f"{sizes.concurrency} concurrent clients for {sizes.seconds} s; registrations: "
-        f"{sizes.registrations:,} POSTs; store: the same read from the Store in-process. "
+        f"{sizes.registrations:,} POSTs; bare aiohttp: a constant answer of the same size from "
+        "one aiohttp process, read by the same client (the machine's ceiling); store: the same "
+        "read from the Store in-process. "
         f"Target (SQLite): >= {TARGET_READS_PER_S:,.0f} reads/s, p99 <= {TARGET_P99_MS:.0f} ms",
         rows(figures),
         (
@@ -539,6 +583,7 @@ def show(figures: dict[str, Any], sizes: Sizes) -> None:
             "p99 ms",
             "errors",
             "API CPU ms/read",
+            "bare aiohttp reads/s (API share)",
             "registrations/s",
             "reg p99 ms",
             "store reads/s",
