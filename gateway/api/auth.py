@@ -74,6 +74,19 @@ PROTECTED_PREFIX = "/v1"
 IDEMPOTENCY_TTL_S = 24 * 3600
 IDEMPOTENCY_ABANDONED_AFTER_S = 300
 _IDEMPOTENCY_KEY = re.compile(r"[ -~]{1,128}")
+# Not part of a stored answer: they belong to one request (its id, the replay marker) or to
+# the connection, and the server sets them again on every answer.
+_NOT_STORED_HEADERS = frozenset(
+    {
+        "x-request-id",
+        "date",
+        "server",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        REPLAYED_HEADER.lower(),
+    }
+)
 _REALM = 'realm="xgate"'
 
 # --- scopes ------------------------------------------------------------------------------------
@@ -415,11 +428,19 @@ class Security:
             )
         if answer.outcome is IdempotencyOutcome.DONE:
             assert answer.status is not None and answer.response is not None
+            if answer.headers is None:  # stored before the headers were kept: as it was then
+                return web.Response(
+                    body=answer.response,
+                    status=answer.status,
+                    content_type=(
+                        PROBLEM_CONTENT_TYPE if answer.status >= 400 else "application/json"
+                    ),
+                    headers={REPLAYED_HEADER: "true"},
+                )
             return web.Response(
                 body=answer.response,
                 status=answer.status,
-                content_type=PROBLEM_CONTENT_TYPE if answer.status >= 400 else "application/json",
-                headers={REPLAYED_HEADER: "true"},
+                headers={**answer.headers, REPLAYED_HEADER: "true"},
             )
         return await self._run_once(request, handler, key, idem_key, fingerprint)
 
@@ -437,12 +458,24 @@ class Security:
             await self._abandon(key, idem_key, fingerprint)
             raise
         body = response.body if isinstance(response, web.Response) else None
-        if response.status >= 500 or not isinstance(body, bytes):
+        # A 5xx, or any answer telling the client to retry (Retry-After: a 409 swap-busy, a
+        # 503), is no final answer: the retry must run the operation again.
+        if (
+            response.status >= 500
+            or "Retry-After" in response.headers
+            or not isinstance(body, bytes)
+        ):
             await self._abandon(key, idem_key, fingerprint)
             return response
         try:
             await self.store.finish_idempotent(
-                key.key_id, idem_key, fingerprint, response.status, body, now=self.clock()
+                key.key_id,
+                idem_key,
+                fingerprint,
+                response.status,
+                body,
+                headers=_stored_headers(response),
+                now=self.clock(),
             )
         except Exception:
             # The operation ran: answer it. The key stays running until it is abandoned.
@@ -457,6 +490,24 @@ class Security:
         # Best effort: otherwise the key is taken over after IDEMPOTENCY_ABANDONED_AFTER_S.
         with suppress(Exception):
             await asyncio.shield(self.store.abandon_idempotent(key.key_id, idem_key, fingerprint))
+
+
+def _stored_headers(response: web.StreamResponse) -> dict[str, str]:
+    """The headers of an answer that a replay repeats: all but the per-request and transport
+    ones. A header sent several times is kept as one, its values joined by ", " (RFC 9110
+    §5.3; the API sets no Set-Cookie, the one header where that is not the same)."""
+    kept: dict[str, str] = {}
+    names: dict[str, str] = {}  # lower case -> the first spelling seen
+    for name, value in response.headers.items():
+        lower = name.lower()
+        if lower in _NOT_STORED_HEADERS:
+            continue
+        if lower in names:
+            kept[names[lower]] += ", " + value
+        else:
+            names[lower] = name
+            kept[name] = value
+    return kept
 
 
 def request_fingerprint(method: str, target: str, body: bytes) -> bytes:

@@ -11,6 +11,7 @@ Pure records and values (style rule 4); ``gateway.store`` persists them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -95,13 +96,16 @@ class IdempotencyOutcome(StrEnum):
     MISMATCH = "mismatch"
     """The key was used with another body (422)."""
     DONE = "done"
-    """Answer again with the stored ``status`` and ``response``."""
+    """Answer again with the stored ``status``, ``response`` and ``headers``."""
 
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyAnswer:
-    """What ``begin_idempotent`` found. ``status`` / ``response`` are set for ``DONE`` only."""
+    """What ``begin_idempotent`` found. ``status`` / ``response`` are set for ``DONE`` only;
+    ``headers`` too, except for answers stored before they were kept (None: the caller
+    answers with its defaults)."""
 
     outcome: IdempotencyOutcome
     status: int | None = None
     response: bytes | None = None
+    headers: Mapping[str, str] | None = None

@@ -290,6 +290,8 @@ class EventRow(StoreModel, table=True):
     """The event log: appended by the facade in the transaction of each change it reports."""
 
     __tablename__ = "events"
+    # For pruning old events by time.
+    __table_args__ = (Index("ix_events_created_at", "created_at"),)
 
     id: int | None = Field(default=None, sa_type=_SERIAL, primary_key=True)
     kind: str = Field(sa_type=String(16), nullable=False)
@@ -330,7 +332,8 @@ class RequestNonceRow(StoreModel, table=True):
 
 class IdempotencyRow(StoreModel, table=True):
     """POST answers by ``Idempotency-Key``: ``in_progress`` while the request runs, then
-    ``done`` with the answer (``status``, ``response``)."""
+    ``done`` with the answer (``status``, ``response``, ``response_headers``: NULL in the rows
+    answered before 0006)."""
 
     __tablename__ = "idempotency"
     __table_args__ = (Index("ix_idempotency_created_at", "created_at"),)
@@ -348,6 +351,8 @@ class IdempotencyRow(StoreModel, table=True):
     response: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
     created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    # JSON object, sorted keys: the answer's headers, name -> value
+    response_headers: str | None = Field(default=None, sa_type=Text, nullable=True)
 
 
 class WebhookRow(StoreModel, table=True):

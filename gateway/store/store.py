@@ -193,6 +193,8 @@ _DETAIL_LEN = 500  # an event's detail is cut to this many characters
 MESSAGES_PAGE_MAX = 200
 _DELIVERY_ERROR_LEN = 2000
 _IDEM_RESPONSE_MAX = 1024 * 1024
+_IDEM_HEADERS_MAX = 64 * 1024  # an answer's headers, as stored (JSON)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110 §5.1)
 _PRUNE_BATCH = 500  # expired nonces / idempotent answers removed per call, at most
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
@@ -1960,6 +1962,7 @@ class Store:
             "state": "in_progress",
             "status": None,
             "response": None,
+            "response_headers": None,
             "created_at": at,
             "updated_at": at,
         }
@@ -1992,8 +1995,13 @@ class Store:
             return IdempotencyAnswer(IdempotencyOutcome.MISMATCH)
         if row.state == "in_progress":
             return IdempotencyAnswer(IdempotencyOutcome.IN_PROGRESS)
+        headers = row.response_headers
         return IdempotencyAnswer(
-            IdempotencyOutcome.DONE, status=row.status, response=bytes(row.response)
+            IdempotencyOutcome.DONE,
+            status=row.status,
+            response=bytes(row.response),
+            # NULL: answered before the headers were kept (0006)
+            headers=None if headers is None else MappingProxyType(json.loads(headers)),
         )
 
     async def finish_idempotent(
@@ -2003,17 +2011,21 @@ class Store:
         body_sha256: bytes,
         status: int,
         response: bytes,
+        headers: Mapping[str, str] | None = None,
         *,
         now: datetime | None = None,
     ) -> None:
         """Store the answer of the POST ``begin_idempotent`` started (HTTP ``status``, the
-        ``response`` bytes, 1 MiB at most). ``NotFound`` unless that request is running."""
+        ``response`` bytes, 1 MiB at most, and its ``headers``: name to value, one value per
+        name, 64 KiB at most; None keeps none, and the replay answers with its defaults).
+        ``NotFound`` unless that request is running."""
         _check_key_id(key_id)
         _check_idem_key(idem_key)
         _check_digest(body_sha256, "body_sha256")
         _check_count(status, 100, 599, "status")
         if not isinstance(response, bytes) or len(response) > _IDEM_RESPONSE_MAX:
             raise ValueOutOfRange("response must be bytes, 1 MiB at most", field="response")
+        headers_json = None if headers is None else _dump_headers(headers)
         at = self._now(now)
         i = _idem.c
         async with self._tx("finish_idempotent") as conn:
@@ -2026,7 +2038,13 @@ class Store:
                         i.body_sha256 == body_sha256,
                         i.state == "in_progress",
                     )
-                    .values(state="done", status=status, response=response, updated_at=at)
+                    .values(
+                        state="done",
+                        status=status,
+                        response=response,
+                        response_headers=headers_json,
+                        updated_at=at,
+                    )
                     .returning(i.idem_key)
                 )
             ).first()
@@ -2598,6 +2616,26 @@ def _check_idem_key(idem_key: str) -> None:
             f"an idempotency key is 1..{IDEM_KEY_LEN} printable ASCII characters",
             field="idem_key",
         )
+
+
+def _dump_headers(headers: Mapping[str, str]) -> str:
+    """An answer's headers as stored: checked (they are sent again as they are), JSON."""
+    if not isinstance(headers, Mapping):
+        raise StoreError("headers must be a mapping of names to values", field="headers")
+    seen: set[str] = set()
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise StoreError("a header name is an HTTP token", field="headers")
+        if name.lower() in seen:
+            raise StoreError(f"header {name} is given twice", field="headers")
+        seen.add(name.lower())
+        # Visible ASCII and spaces: no line break could split the header when it is replayed.
+        if not isinstance(value, str) or not all(" " <= ch <= "~" or ch == "\t" for ch in value):
+            raise StoreError(f"header {name}: a value is printable ASCII", field="headers")
+    text = _dump_json(dict(headers))
+    if len(text) > _IDEM_HEADERS_MAX:
+        raise ValueOutOfRange("headers must be 64 KiB at most", field="headers")
+    return text
 
 
 def _check_digest(value: bytes, field: str) -> None:

@@ -1,16 +1,23 @@
 """Idempotent POSTs (docs/api.md §2) on the probe operations (tests/api/test_auth): the same
 ``Idempotency-Key`` and request answer the stored response again (``Idempotent-Replayed``),
 also after the app restarts on the same database; the key with another request is 422, while
-the first runs 409; a 5xx frees the key for a retry; a bad key is 400. Keys are per API key."""
+the first runs 409; a 5xx or an answer with Retry-After frees the key for a retry; a replay
+answers the first answer's headers (its Content-Type, its own headers); a bad key is 400. Keys
+are per API key."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
+from gateway.api.auth import API_KEY_KEY
+from gateway.api.models import NoParams
+from gateway.api.problems import Problem
+from gateway.api.spec import Api, Call, Scope
 from gateway.config import XgateConfig
 from gateway.store import Store
 from tests.api.conftest import Keys, serve
-from tests.api.test_auth import HOOK_URL, Probe, probe_api
+from tests.api.test_auth import HOOK_URL, HookAnswer, HookRequest, Probe, probe_api
 from tests.store.conftest import Clock
 
 PROBLEMS = "https://xgate.dev/problems/"
@@ -19,6 +26,41 @@ BODY = {"url": HOOK_URL}
 
 def idem(key: str) -> dict[str, str]:
     return {"Idempotency-Key": key}
+
+
+@dataclass
+class Refusals:
+    """What ``POST /v1/probe/answer`` raises: the next of ``problems`` on each call, then it
+    answers 201; ``calls`` counts the runs."""
+
+    problems: list[Problem] = field(default_factory=list)
+    calls: int = 0
+
+
+def answer_api(refusals: Refusals) -> Api:
+    """A dapp POST whose answers carry headers of their own (the problems')."""
+    api = Api("probe-answers", "0.0.1")
+
+    async def answer(call: Call[NoParams, NoParams, HookRequest]) -> HookAnswer:
+        refusals.calls += 1
+        if refusals.problems:
+            raise refusals.problems.pop(0)
+        return HookAnswer(id=refusals.calls, key_id=call.request[API_KEY_KEY].key_id)
+
+    api.add(
+        "POST",
+        "/v1/probe/answer",
+        answer,
+        summary="a dapp POST answering problems with headers",
+        scope=Scope.DAPP,
+        path_params=NoParams,
+        query=NoParams,
+        body=HookRequest,
+        response=HookAnswer,
+        status=201,
+        problems=(409, 422),
+    )
+    return api
 
 
 async def test_the_same_key_and_request_answer_the_stored_response(
@@ -58,6 +100,57 @@ async def test_a_stored_problem_is_replayed_as_a_problem(
         assert first.status == again.status == 400
         assert again.content_type == "application/problem+json"
         assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_replay_answers_the_first_answers_headers(
+    store: Store, config: XgateConfig, clock: Clock, keys: Keys
+) -> None:
+    quota = Problem(
+        422, "probe-quota", "Over quota", "no more", headers={"X-Probe-Quota": "0; window=60"}
+    )
+    refusals = Refusals([quota])
+    async with serve(store, config, clock, keys, api=answer_api(refusals)) as client:
+        dapp = client.using(keys.dapp)
+        for idem_key, status in (("refused", 422), ("created", 201)):
+            first = await dapp.request(
+                "POST", "/v1/probe/answer", json=BODY, headers=idem(idem_key)
+            )
+            again = await dapp.request(
+                "POST", "/v1/probe/answer", json=BODY, headers=idem(idem_key)
+            )
+            assert (first.status, again.status, again.body) == (status, status, first.body)
+            assert again.headers["Idempotent-Replayed"] == "true"
+            # The stored Content-Type as it was sent (a problem's charset included), once.
+            assert again.headers.getall("Content-Type") == first.headers.getall("Content-Type")
+            # Per-request headers are the replay's own, not stored ones.
+            assert len(again.headers.getall("X-Request-Id")) == 1
+            assert again.headers["X-Request-Id"] != first.headers["X-Request-Id"]
+        assert first.headers["Content-Type"] == "application/json"
+        assert refusals.calls == 2
+        refused = await dapp.request("POST", "/v1/probe/answer", json=BODY, headers=idem("refused"))
+        assert refused.headers["Content-Type"] == "application/problem+json; charset=utf-8"
+        assert refused.headers["X-Probe-Quota"] == "0; window=60"
+        assert refusals.calls == 2
+
+
+async def test_an_answer_with_retry_after_is_not_replayed(
+    store: Store, config: XgateConfig, clock: Clock, keys: Keys
+) -> None:
+    # As the swaps' 409 swap-busy: the answer tells the client to retry, so the retry runs.
+    busy = Problem(409, "probe-busy", "Busy", "retry", headers={"Retry-After": "1"})
+    refusals = Refusals([busy])
+    async with serve(store, config, clock, keys, api=answer_api(refusals)) as client:
+        dapp = client.using(keys.dapp)
+        first = await dapp.request("POST", "/v1/probe/answer", json=BODY, headers=idem("busy"))
+        assert (first.status, first.headers["Retry-After"]) == (409, "1")
+        retried = await dapp.request("POST", "/v1/probe/answer", json=BODY, headers=idem("busy"))
+        assert retried.status == 201 and "Idempotent-Replayed" not in retried.headers
+        assert refusals.calls == 2
+        # The answer that ran to the end is the key's: replayed.
+        again = await dapp.request("POST", "/v1/probe/answer", json=BODY, headers=idem("busy"))
+        assert (again.status, again.body) == (201, retried.body)
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert refusals.calls == 2
 
 
 async def test_the_key_with_another_request_is_422(

@@ -185,6 +185,30 @@ async def test_idempotent_request_life(store: Store, clock: Clock) -> None:
     assert (await store.begin_idempotent(key, "k-1", _body(3))).outcome is Outcome.NEW
 
 
+async def test_an_answer_keeps_its_headers(store: Store) -> None:
+    key = await _key(store)
+    body = _body(1)
+    headers = {"Content-Type": "application/json", "X-Probe": "a, b", "Location": "/v1/x/1"}
+    assert (await store.begin_idempotent(key, "with", body)).outcome is Outcome.NEW
+    await store.finish_idempotent(key, "with", body, 201, b"{}", headers)
+    answer = await store.begin_idempotent(key, "with", body)
+    assert (answer.outcome, answer.status, answer.response) == (Outcome.DONE, 201, b"{}")
+    assert answer.headers == headers
+    with pytest.raises(TypeError):  # the answer is a value: its headers too
+        answer.headers["X-Probe"] = "c"  # type: ignore[index]
+    # Stored as a JSON object with sorted keys, like the store's other JSON columns.
+    async with store._engine.connect() as conn:
+        stored = (
+            await conn.execute(select(metadata.tables["idempotency"].c.response_headers))
+        ).scalar_one()
+    assert stored == '{"Content-Type":"application/json","Location":"/v1/x/1","X-Probe":"a, b"}'
+    # No headers (None) and no header at all ({}) stay apart: the replay tells them apart.
+    for idem_key, given in (("none", None), ("empty", {})):
+        assert (await store.begin_idempotent(key, idem_key, body)).outcome is Outcome.NEW
+        await store.finish_idempotent(key, idem_key, body, 400, b"[]", given)
+        assert (await store.begin_idempotent(key, idem_key, body)).headers == given
+
+
 async def test_a_request_that_died_or_failed_may_run_again(store: Store, clock: Clock) -> None:
     key = await _key(store)
     body = _body(1)
@@ -228,5 +252,16 @@ async def test_invalid_idempotency_calls_are_refused(store: Store) -> None:
         await store.finish_idempotent(key, "k", body, 200, b"x" * (1024 * 1024 + 1))
     with pytest.raises(NotFound):
         await store.finish_idempotent(key, "k", _body(2), 200, b"")  # another body
+    for headers in (
+        {"Bad Name": "1"},  # not an HTTP token
+        {"X-A": "1\r\nSet-Cookie: x=1"},  # a line break would split the replayed header
+        {"X-A": "naïve"},
+        {"X-A": "1", "x-a": "2"},  # one name twice
+        {"X-A": 1},
+    ):
+        with pytest.raises(StoreError):
+            await store.finish_idempotent(key, "k", body, 200, b"", headers)  # type: ignore[arg-type]
+    with pytest.raises(ValueOutOfRange):
+        await store.finish_idempotent(key, "k", body, 200, b"", {"X-A": "x" * (64 * 1024)})
     # Still running: the refused answers wrote nothing.
     assert (await store.begin_idempotent(key, "k", body)).outcome is Outcome.IN_PROGRESS

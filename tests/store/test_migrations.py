@@ -3,13 +3,14 @@ models equal what the migrations create (Alembic's autogenerate comparison finds
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import inspect, text
 
 from adapters.types import Address, ChainId, Hash32, Height
-from gateway.domain.apikeys import Scope
+from gateway.domain.apikeys import IdempotencyOutcome, Scope
 from gateway.domain.status import SwapState
 from gateway.store import SchemaOutOfDate, Store, StoreError, migrate
 from gateway.store.db import SQLITE_BUSY_TIMEOUT_MS, parse_store_url, sync_engine
@@ -44,7 +45,7 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
         await Store.open(empty_url, migrate=False)
 
     migrate.upgrade(empty_url)
-    assert migrate.current(empty_url) == migrate.head() == "0005"
+    assert migrate.current(empty_url) == migrate.head() == "0006"
     assert _tables(empty_url) == store_tables | {"alembic_version"}
     assert migrate.check_models_match(empty_url) == []
     migrate.upgrade(empty_url)  # at head already: nothing to do
@@ -218,3 +219,46 @@ async def test_the_api_tables_come_and_go_with_0005(empty_url: str) -> None:
     assert migrate.check_models_match(empty_url) == []
     async with await Store.open(empty_url, migrate=False) as store:
         assert await store.api_keys() == [] and await store.events_after(0, 10) == []
+
+
+async def test_idempotent_answers_survive_the_headers_migration(empty_url: str) -> None:
+    """0006 keeps idempotent answers' headers and indexes events by time; a downgrade drops
+    the column (the headers) and the index and keeps the answers; an answer stored without the
+    column comes back without headers (NULL: replayed as before), a new one with them."""
+    body = hashlib.sha256(b"request").digest()
+    migrate.upgrade(empty_url)
+    async with await Store.open(empty_url, migrate=False) as store:
+        key = (await store.create_api_key("k", [Scope.DAPP])).api_key.key_id
+        fresh = await store.begin_idempotent(key, "new", body, now=T0)
+        assert fresh.outcome is IdempotencyOutcome.NEW
+        await store.finish_idempotent(key, "new", body, 201, b"{}", {"A": "1"}, now=T0)
+    migrate.downgrade(empty_url, "0005")
+    assert migrate.check_models_match(empty_url)  # 0005 lacks the column and the index
+    engine = sync_engine(parse_store_url(empty_url))
+    try:
+        with engine.begin() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("idempotency")}
+            event_indexes = {i["name"] for i in inspect(conn).get_indexes("events")}
+            idem_indexes = {i["name"] for i in inspect(conn).get_indexes("idempotency")}
+            conn.execute(
+                text(
+                    "INSERT INTO idempotency (key_id, idem_key, body_sha256, state, status,"
+                    " response, created_at, updated_at) SELECT key_id, 'old', body_sha256,"
+                    " state, status, response, created_at, updated_at FROM idempotency"
+                )
+            )
+    finally:
+        engine.dispose()
+    assert "response_headers" not in columns and "ix_events_created_at" not in event_indexes
+    assert "ix_idempotency_created_at" in idem_indexes
+    migrate.upgrade(empty_url)
+    assert migrate.check_models_match(empty_url) == []
+    async with await Store.open(empty_url, migrate=False) as store:
+        for idem_key in ("new", "old"):
+            answer = await store.begin_idempotent(key, idem_key, body, now=T0)
+            assert (answer.outcome, answer.status, answer.response, answer.headers) == (
+                IdempotencyOutcome.DONE,
+                201,
+                b"{}",
+                None,
+            ), idem_key
