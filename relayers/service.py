@@ -340,6 +340,7 @@ def _relayer_workers(
                 store=queue.store,
                 log_range=relayer.log_range,
                 interval_s=relayer.poll_interval_s,
+                credit_registry=cfg.chains[src_name].contracts.credit_registry,
             )
         )
     route_names: dict[tuple[int, int], str] = {}

@@ -102,8 +102,12 @@ class MessageWatcher:
         store: Store,
         log_range: int,
         interval_s: float,
+        credit_registry: Address | None = None,
     ) -> None:
+        """``credit_registry``: the source chain's ``CreditRegistry``, whose messages the store
+        also records as credit events (docs/api.md §3)."""
         self._source = source
+        self._credit_registry = credit_registry
         self._destinations = tuple(destinations)
         self._store = store
         self._log_range = log_range
@@ -128,7 +132,12 @@ class MessageWatcher:
         new = await scan.checkpoint(src)
         messages = [self._message(e) for e in events]
         added = await self._store.record_scan(
-            src.chain_id, self.stream, scan.previous, new, messages
+            src.chain_id,
+            self.stream,
+            scan.previous,
+            new,
+            messages,
+            credit_registry=self._credit_registry,
         )
         if added:
             log.info(

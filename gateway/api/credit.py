@@ -637,7 +637,12 @@ async def issue_attestation(
         report_hash=sealed.report_sha256,
     )
     stored = await _store_report(
-        call.request.app[STORE_KEY], att_id, body.subject, sealed.report_sha256, sealed.sealed
+        call.request.app[STORE_KEY],
+        att_id,
+        body.subject,
+        body.issuer,
+        sealed.report_sha256,
+        sealed.sealed,
     )
     transactions = [
         _unsigned(
@@ -667,16 +672,20 @@ async def _store_report(
     store: Store,
     att_id: Hash32,
     subject: Address,
+    issuer: Address,
     report_sha256: Hash32,
     sealed: Mapping[ReaderKey, bytes],
 ) -> CreditReport:
-    """Keep the boxes of ``att_id``; the same attestation again keeps the boxes first stored
-    (boxes are random: sealing again makes others) when they are sealed to the same readers."""
+    """Keep the boxes of ``att_id`` (the store appends the ``issued`` credit event); the same
+    attestation again keeps the boxes first stored (boxes are random: sealing again makes
+    others) when they are sealed to the same readers."""
     known = await store.credit_report(att_id)
     if known is None:
         try:
             boxes: dict[bytes, bytes] = {bytes(k): v for k, v in sealed.items()}
-            return await store.put_credit_report(att_id, subject, report_sha256, boxes)
+            return await store.put_credit_report(
+                att_id, subject, report_sha256, boxes, issuer=issuer
+            )
         except CreditReportConflict:
             known = await store.credit_report(att_id)  # stored meanwhile by another request
     if known is None or set(known.sealed) != set(sealed):

@@ -11,24 +11,39 @@ that went away is noticed.
 The stream wakes on ``Store.wait_for_events`` (PostgreSQL ``LISTEN xgate_events``, shared by
 every stream of the process; SQLite polling), so an instance sees events any process writes.
 It ends when the application shuts down (``spec.py``): the client reconnects elsewhere.
+
+Events older than ``[api] event_retention_days`` are pruned (``Store.prune_events``): a client
+resuming from an id whose following events may be gone is answered 410 ``events-pruned``
+before the stream starts, never silently given the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from gateway.api.keys import STORE_KEY
+from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.models import EventItem, EventsQuery, NoBody, NoParams, parse_event_id
-from gateway.api.problems import FieldError, invalid_request
+from gateway.api.problems import FieldError, Problem, invalid_request
 from gateway.api.spec import Call, ServerSentEvent
 from gateway.domain.events import EventKind
 from gateway.store import Store
 
-__all__ = ["EVENT_STREAM_SETTINGS_KEY", "LAST_EVENT_ID_HEADER", "EventStreamSettings"]
+__all__ = [
+    "EVENT_STREAM_SETTINGS_KEY",
+    "LAST_EVENT_ID_HEADER",
+    "EventPruner",
+    "EventStreamSettings",
+]
+
+log = logging.getLogger(__name__)
 
 LAST_EVENT_ID_HEADER = "Last-Event-ID"
 
@@ -72,7 +87,17 @@ async def stream_events(
     elif call.query.after is not None:
         after = call.query.after
     else:
-        after = await store.last_event_id()
+        return _frames(store, await store.last_event_id(), call.query.kinds, settings)
+    days = app[CONFIG_KEY].api.event_retention_days
+    if await store.events_pruned_after(after, timedelta(days=days)):
+        raise Problem(
+            410,
+            "events-pruned",
+            "Events were pruned",
+            f"events after {after} may have been pruned (the log keeps {days} days): read "
+            "the current state again, then follow the stream from now on or from after=0 "
+            "(the oldest event kept)",
+        )
     return _frames(store, after, call.query.kinds, settings)
 
 
@@ -106,3 +131,52 @@ async def _frames(
             wrote = time.monotonic()
             silent_s = 0.0
         await store.wait_for_events(scanned, settings.keepalive_s - silent_s)
+
+
+class EventPruner:
+    """Keeps the event log to ``retention``: prunes once when ``run`` starts, then every
+    ``interval_s`` (an hour), in batches of ``batch`` events (each its own short transaction,
+    so writers of new events never wait long). Several instances may prune at once: each
+    skips the rows another holds. A failed pass is logged and tried again at the next."""
+
+    def __init__(
+        self,
+        store: Store,
+        retention: timedelta,
+        *,
+        interval_s: float = 3600.0,
+        batch: int = 500,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not (retention > timedelta(0) and interval_s > 0 and 1 <= batch <= 1000):
+            raise ValueError("retention > 0, interval_s > 0 and batch in 1..1000")
+        self.store = store
+        self.retention = retention
+        self.interval_s = interval_s
+        self.batch = batch
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Prune until ``stop`` is set (a batch in flight finishes first)."""
+        while not stop.is_set():
+            try:
+                await self.prune(stop)
+            except Exception as exc:  # the next pass tries again; the API keeps serving
+                log.warning("event pruning failed: %s", exc, exc_info=exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval_s)
+
+    async def prune(self, stop: asyncio.Event | None = None) -> int:
+        """One pass: every event older than the retention that no delivery waits for.
+        Returns how many were deleted."""
+        cutoff = self._clock() - self.retention
+        total = 0
+        while stop is None or not stop.is_set():
+            deleted = await self.store.prune_events(cutoff, limit=self.batch)
+            total += deleted
+            if deleted < self.batch:
+                break
+            await asyncio.sleep(0)  # between batches, let the requests run
+        if total:
+            log.info("pruned %d event(s) created before %s", total, cutoff.isoformat())
+        return total

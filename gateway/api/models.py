@@ -47,7 +47,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adapters.types import Address, ChainId, Hash32, TxHash
 from gateway.config.model import ChainConfig, Confirmations
-from gateway.domain.events import DeliveryState, Event, EventKind, WebhookDelivery
+from gateway.domain.events import CreditAction, DeliveryState, Event, EventKind, WebhookDelivery
 from gateway.domain.events import Webhook as WebhookRecord
 from gateway.domain.messages import MessageId
 from gateway.domain.status import (
@@ -66,6 +66,7 @@ __all__ = [
     "ChainIdParam",
     "ChainList",
     "ChecksumAddress",
+    "CreditEventData",
     "Cursor",
     "DeadLetterPath",
     "DeadLettersQuery",
@@ -816,6 +817,33 @@ class SwapEventData(ApiModel):
     detail: str | None
 
 
+class CreditEventData(ApiModel):
+    """A credit attestation step (``kind`` ``credit``): its report stored (``issued``), or the
+    registry's message carrying it (``published``) or its revocation (``revoked``) to
+    ``chain_id`` recorded final on the consortium."""
+
+    action: CreditAction
+    subject: ChecksumAddress
+    attestation_id: Hash32Hex | None = Field(
+        description="the gateway's attestation id; null for a revocation (its message names "
+        "only the subject, version and issuer)"
+    )
+    report_hash: Hash32Hex | None = Field(description="null for a revocation")
+    issuer: ChecksumAddress | None
+    version: Annotated[int, Field(ge=0, le=2**64 - 1)] | None = Field(
+        description="the registry's version; null for issued (known once attest is mined)"
+    )
+    chain_id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)] | None = Field(
+        description="the mirror chain; null for issued"
+    )
+    tx_hash: TxHashHex | None = Field(
+        description="the publish or revoke transaction on the consortium; null for issued"
+    )
+    readers: Annotated[int, Field(ge=1)] | None = Field(
+        description="how many reader keys the report is sealed to (issued only)"
+    )
+
+
 def _opt(kind: Callable[[Any], Any], value: Any) -> Any:
     return None if value is None else kind(value)
 
@@ -824,22 +852,44 @@ def _tx_hash(value: Any) -> TxHash:
     return TxHash(bytes.fromhex(str(value).removeprefix("0x")))
 
 
+def _hash32(value: Any) -> Hash32:
+    return Hash32(bytes.fromhex(str(value).removeprefix("0x")))
+
+
+def _raw_address(value: Any) -> Address:
+    return Address(bytes.fromhex(str(value).removeprefix("0x")))
+
+
 class EventItem(ApiModel):
     """One event of the log: the ``data:`` line of ``GET /v1/events`` and the body of a
     webhook post. ``id`` orders events; clients de-duplicate by it (delivery is at least
-    once). ``ref`` is the message id (``kind`` ``message``) or the swap id (``swap``)."""
+    once). ``ref`` is the message id (``kind`` ``message``), the swap id (``swap``), or for
+    ``credit`` the attestation id (``issued``) or the id of the message carrying it to its
+    mirror chain (``published``, ``revoked``: its delivery shows in ``message`` events)."""
 
     id: Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
     kind: EventKind
     ref: Hash32Hex
     created_at: UtcTime
-    data: MessageEventData | SwapEventData
+    data: MessageEventData | SwapEventData | CreditEventData
 
     @classmethod
     def from_event(cls, event: Event) -> EventItem:
         d = event.data
-        data: MessageEventData | SwapEventData
-        if event.kind is EventKind.MESSAGE:
+        data: MessageEventData | SwapEventData | CreditEventData
+        if event.kind is EventKind.CREDIT:
+            data = CreditEventData(
+                action=CreditAction(d["action"]),
+                subject=_raw_address(d["subject"]),
+                attestation_id=_opt(_hash32, d.get("attestation_id")),
+                report_hash=_opt(_hash32, d.get("report_hash")),
+                issuer=_opt(_raw_address, d.get("issuer")),
+                version=d.get("version"),
+                chain_id=d.get("chain_id"),
+                tx_hash=_opt(_tx_hash, d.get("tx_hash")),
+                readers=d.get("readers"),
+            )
+        elif event.kind is EventKind.MESSAGE:
             data = MessageEventData(
                 status=MessageStatus(d["status"]),
                 old_status=_opt(MessageStatus, d.get("old_status")),

@@ -122,6 +122,7 @@ _PROBLEM_TEXT: dict[int, str] = {
     403: "the API key lacks the scope",
     404: "not found",
     409: "conflict with the current state",
+    410: "gone: what was asked for was pruned",
     415: "the body is not application/json",
     422: "the request cannot be processed as it is",
     429: "rate limited; see Retry-After",

@@ -99,6 +99,7 @@ def v1_api() -> Api:
         path_params=NoParams,
         query=EventsQuery,
         data=EventItem,
+        problems=[410],
         tags=["events"],
     )
     add_webhook_operations(api)

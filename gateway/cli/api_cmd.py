@@ -10,6 +10,8 @@ addresses (http included): for a development gateway only.
 Every setting has its key in the `[api]` section of xgate.toml (listen, max_body_bytes,
 shutdown_timeout_s, webhooks, dev_webhooks, webhook_timeout_s, webhook_max_attempts,
 webhook_retry_first_s, webhook_retry_max_s, webhook_poll_s); a flag given overrides its key.
+Each instance also prunes the event log to `[api] event_retention_days` (30), at start and
+hourly.
 
 The API never migrates the store: a database that is not at the code's revision is refused at
 start (run `xgate db upgrade`). SIGINT/SIGTERM stop it cleanly: no new connections, requests
@@ -26,7 +28,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from adapters.registry import build_adapter
 from adapters.retry import RetryPolicy
 from gateway.api.app import METRICS_KEY, create_app
 from gateway.api.chains import ChainAccess
+from gateway.api.events import EventPruner
 from gateway.api.webhooks import (
     WEBHOOK_SETTINGS_KEY,
     DeliveryPolicy,
@@ -210,42 +214,53 @@ async def _serve(
     try:
         app = create_app(store, cfg, chains=chains, max_body_bytes=api.max_body_bytes)
         app[WEBHOOK_SETTINGS_KEY] = webhooks
-        if policy is None:
-            await _serve_http(app, cfg, api, stop)
-        else:
+        pruner = EventPruner(store, timedelta(days=api.event_retention_days))
+        workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = [
+            ("event-pruner", pruner.run)
+        ]
+        if policy is not None:
             dispatcher = WebhookDispatcher(
                 store,
                 policy,
                 allow_loopback=webhooks.allow_loopback,
                 registry=app[METRICS_KEY].registry,  # served on the API's /metrics
             )
-            await _serve_with_dispatcher(dispatcher, _serve_http(app, cfg, api, stop), stop)
+            log.info("webhook dispatcher %s started", dispatcher.owner)
+            workers.append(("webhook-dispatcher", dispatcher.run))
+        await _serve_with_workers(workers, _serve_http(app, cfg, api, stop), stop)
     finally:
         await chains.aclose()
         await store.close()
     log.info("xgate api stopped")
 
 
-async def _serve_with_dispatcher(
-    dispatcher: WebhookDispatcher, serving: Coroutine[Any, Any, None], stop: asyncio.Event
+async def _serve_with_workers(
+    workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]],
+    serving: Coroutine[Any, Any, None],
+    stop: asyncio.Event,
 ) -> None:
-    """Serve beside the dispatcher, whose task is owned here: it stops with the server (after
-    the server, so the posts in flight are recorded), and a dispatcher that fails stops the
-    server too (its error is raised, the process exits 1)."""
-    task = asyncio.create_task(dispatcher.run(stop), name="webhook-dispatcher")
-    task.add_done_callback(lambda _: stop.set())
-    log.info("webhook dispatcher %s started", dispatcher.owner)
+    """Serve beside the background workers (the event pruner, the webhook dispatcher), whose
+    tasks are owned here: they stop with the server (after the server, so the posts in flight
+    are recorded), and a worker that fails stops the server too (its error is raised, the
+    process exits 1)."""
+    tasks = {asyncio.create_task(run(stop), name=name): name for name, run in workers}
+    for task in tasks:
+        task.add_done_callback(lambda _: stop.set())
     try:
         await serving
     finally:
         stop.set()
-        try:
-            await task
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("webhook dispatcher failed", exc_info=exc)
-            raise
+        failures = []
+        for task, name in tasks.items():
+            try:
+                await task
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("%s failed", name, exc_info=exc)
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
 
 async def _serve_http(

@@ -506,7 +506,8 @@ class ApiConfig(_Listening):
     time requests in flight get on SIGTERM, and its webhook dispatcher's policy (failed posts
     are retried after ``webhook_retry_first_s``, doubling up to ``webhook_retry_max_s``, and
     dead-lettered after ``webhook_max_attempts``). ``dev_webhooks`` takes loopback and http
-    URLs: for a development gateway only. The command's flags override these."""
+    URLs: for a development gateway only. ``event_retention_days``: events older than this are
+    pruned from the event log (docs/api.md §3). The command's flags override these."""
 
     listen: HostPort = "127.0.0.1:8080"
     max_body_bytes: Annotated[int, Strict(), Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
@@ -518,6 +519,7 @@ class ApiConfig(_Listening):
     webhook_retry_first_s: PositiveFloat = 5.0
     webhook_retry_max_s: PositiveFloat = 3600.0
     webhook_poll_s: PositiveFloat = 1.0
+    event_retention_days: Annotated[int, Strict(), Field(gt=0, le=36500)] = 30
 
     @model_validator(mode="after")
     def _retry_order(self) -> ApiConfig:

@@ -1,9 +1,10 @@
 """What clients of the gateway API can watch (docs/api.md §3): the store's event log and the
 webhooks that push it.
 
-Every message status change and swap state change is appended to the store's ``events`` table
-in the transaction of the change, under a serial id that orders them: a reader that saw id N
-never later finds an id below N. Webhooks get each event of their kinds as a delivery that a
+Every message status change, swap state change and credit attestation step (``CreditAction``)
+is appended to the store's ``events`` table in the transaction of the change, under a serial id
+that orders them: a reader that saw id N never later finds an id below N. Events older than the
+retention are pruned, except those a pending webhook delivery still needs. Webhooks get each event of their kinds as a delivery that a
 dispatcher posts, retries with backoff and, after the last attempt, dead-letters.
 
 Pure records and values (style rule 4); ``gateway.store`` persists them.
@@ -18,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CreditAction",
     "DeliveryState",
     "Event",
     "EventKind",
@@ -33,6 +35,23 @@ class EventKind(StrEnum):
     one, ``data["old_status"]`` the one before (null when the watcher first recorded it)."""
     SWAP = "swap"
     """A swap was recorded or its state changed (``ref``: the swap id); ``data["state"]``."""
+    CREDIT = "credit"
+    """A credit attestation step (``data["action"]``, a ``CreditAction``): ``ref`` is the
+    attestation id (``issued``) or the id of the message carrying it to a mirror chain
+    (``published``, ``revoked``)."""
+
+
+class CreditAction(StrEnum):
+    """What happened to a credit attestation, as the gateway's store sees it."""
+
+    ISSUED = "issued"
+    """Its sealed report was stored (the ``attest`` transaction is the issuer's to send)."""
+    PUBLISHED = "published"
+    """The registry sent it to a mirror chain (a ``publish`` transaction was mined and its
+    message recorded final on the consortium)."""
+    REVOKED = "revoked"
+    """The registry sent its revocation to a mirror chain (a ``revoke`` was mined: one event
+    per mirror chain)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,12 @@ Times come from the caller's clock (``now=`` or the store's ``clock``), not the 
 tests can drive expiry; processes sharing a database need clocks that agree to well within a
 lease.
 
-Events (docs/api.md §3): every message status change and swap state change appends to the
+Events (docs/api.md §3): every message status change, swap state change and credit attestation
+step (a report stored, a publication or revocation sent by the registry) appends to the
 ``events`` log in the transaction of the change (``_append_events``, the last statement before
 the commit), with a delivery for each webhook of its kind; ``events_after`` reads the log in id
 order and ``wait_for_events`` waits for it to grow (PostgreSQL LISTEN/NOTIFY, SQLite polling).
+``prune_events`` removes old events in small batches, keeping those a delivery still waits for.
 The gateway API's own state (keys, nonces, idempotent answers, webhooks, credit reports) is
 here too, behind the same rules.
 
@@ -90,7 +92,9 @@ from gateway.domain.apikeys import (
     format_api_key,
     parse_api_key,
 )
+from gateway.domain.credit_reports import attestation_id, grade_bytes
 from gateway.domain.events import (
+    CreditAction,
     DeliveryState,
     Event,
     EventKind,
@@ -99,6 +103,12 @@ from gateway.domain.events import (
     WebhookDue,
 )
 from gateway.domain.messages import Message, MessageId, Nonce
+from gateway.domain.payloads import (
+    CreditAttestation,
+    CreditRevocation,
+    PayloadInvalid,
+    decode_payload,
+)
 from gateway.domain.status import (
     DONE_STATUSES,
     WAITING_STATUSES,
@@ -189,6 +199,7 @@ _EVENTS_LOCK = 0x78676576656E7473
 _EVENTS_POLL_S = 0.2
 _EVENTS_PAGE_MAX = 1000
 _DETAIL_LEN = 500  # an event's detail is cut to this many characters
+_EVENTS_PRUNE_MAX = 1000  # events removed by one prune_events call (one short transaction)
 
 MESSAGES_PAGE_MAX = 200
 _DELIVERY_ERROR_LEN = 2000
@@ -410,11 +421,14 @@ class Store:
         new: Checkpoint,
         messages: Sequence[NewMessage],
         *,
+        credit_registry: Address | None = None,
         now: datetime | None = None,
     ) -> int:
         """Record the messages found in the blocks after ``expected_prev`` up to ``new`` and move
         the checkpoint to ``new``, in one transaction. Returns how many messages were new
-        (recording one again changes nothing).
+        (recording one again changes nothing). A new message sent by ``credit_registry`` (the
+        chain's ``CreditRegistry``, if any) carrying a credit attestation or revocation also
+        appends a ``credit`` event (``published`` / ``revoked``).
 
         ``CheckpointMoved`` (retryable, nothing written) when the stored checkpoint is not
         ``expected_prev``: another watcher got there first. ``InvalidCheckpoint`` when ``new``
@@ -498,7 +512,8 @@ class Store:
                             detail=f"seen in final block {rows[mid]['src_block_number']}",
                         )
                         for mid in new_ids
-                    ],
+                    ]
+                    + _credit_message_events(rows, new_ids, credit_registry),
                     at,
                 )
         return len(new_ids)
@@ -1721,6 +1736,96 @@ class Store:
                 return False
             await asyncio.sleep(min(_EVENTS_POLL_S, remaining))
 
+    async def prune_events(self, before: datetime, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` events created before ``before`` (lowest ids first) with their
+        finished deliveries (delivered, dead-lettered, or of a disabled webhook). An event that
+        a pending delivery of an enabled webhook still waits for is kept, and so is the log's
+        last event (SQLite reuses the highest id once it is deleted). One short
+        transaction (rows another holds are skipped, never waited for): call again while it
+        returns ``limit``. Returns how many events were deleted."""
+        cutoff = self._now(before)
+        _check_limit(limit, _EVENTS_PRUNE_MAX)
+        e, d, w = _events.c, _deliveries.c, _webhooks.c
+        waited_for = (
+            select(literal(1))
+            .select_from(_deliveries.join(_webhooks, w.id == d.webhook_id))
+            .where(
+                d.event_id == e.id,
+                d.state == DeliveryState.PENDING.value,
+                w.disabled_at.is_(None),
+            )
+        )
+        async with self._tx("prune_events") as conn:
+            ids = (
+                (
+                    await conn.execute(
+                        select(e.id)
+                        .where(
+                            e.created_at < cutoff,
+                            ~waited_for.exists(),
+                            # The last event stays: SQLite would hand its id out again.
+                            e.id < select(func.max(e.id)).scalar_subquery(),
+                        )
+                        .order_by(e.id)
+                        .limit(limit)
+                        .with_for_update(of=_events, skip_locked=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return 0
+            await conn.execute(
+                delete(_deliveries).where(
+                    d.event_id.in_(ids),
+                    or_(
+                        d.state != DeliveryState.PENDING.value,
+                        d.webhook_id.in_(select(w.id).where(w.disabled_at.is_not(None))),
+                    ),
+                )
+            )
+            # A delivery replayed meanwhile (dead -> pending) survived the delete above: its
+            # event stays too.
+            any_delivery = select(literal(1)).select_from(_deliveries).where(d.event_id == e.id)
+            deleted = await conn.execute(
+                delete(_events).where(e.id.in_(ids), ~any_delivery.exists()).returning(e.id)
+            )
+            return len(deleted.all())
+
+    async def events_pruned_after(self, after_id: int, retention: timedelta) -> bool:
+        """Whether a reader resuming after ``after_id`` may miss pruned events: an id is
+        missing between it and the first event inside the ``retention`` window (or the log's
+        end). Only ``prune_events`` deletes events, and only outside the window; on PostgreSQL
+        an id a failed transaction drew is missing too, which a reader answers the same way
+        (it resyncs). False for 0 (the log as kept)."""
+        _check_int64(after_id, "after_id")
+        if not (isinstance(retention, timedelta) and retention > timedelta(0)):
+            raise StoreError("retention must be a positive timedelta", retention=retention)
+        if after_id == 0:
+            return False
+        cutoff = self._now(None) - retention
+        e = _events.c
+        async with self._tx("events_pruned_after", write=False) as conn:
+            window = (
+                await conn.execute(
+                    select(func.min(e.id)).where(e.id > after_id, e.created_at >= cutoff)
+                )
+            ).scalar()
+            if window is None:
+                top = (await conn.execute(select(func.max(e.id)))).scalar()
+                if top is None or int(top) <= after_id:
+                    return False
+                window = int(top) + 1
+            kept = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(_events)
+                    .where(e.id > after_id, e.id < int(window))
+                )
+            ).scalar()
+        return int(kept or 0) < int(window) - after_id - 1
+
     # --- the API's transfer list --------------------------------------------------------------
 
     async def messages_page(
@@ -2380,14 +2485,18 @@ class Store:
         report_sha256: bytes,
         sealed: Mapping[bytes, bytes],
         *,
+        issuer: Address | None = None,
         now: datetime | None = None,
     ) -> CreditReport:
         """Keep the sealed report behind ``attestation_id``: ``sealed`` maps each reader's
         X25519 public key (32 bytes; 1-32 readers) to the report sealed to it (49 bytes to
         64 KiB + 48). Storing the same again returns the stored record;
-        ``CreditReportConflict`` when the attestation has another report."""
+        ``CreditReportConflict`` when the attestation has another report. A report stored
+        appends a ``credit`` event (``issued``; ``issuer`` is named in it, not stored)."""
         _check_digest(attestation_id, "attestation_id")
         _check_address(subject, "subject")
+        if issuer is not None:
+            _check_address(issuer, "issuer")
         _check_digest(report_sha256, "report_sha256")
         if not isinstance(sealed, Mapping) or not 0 < len(sealed) <= _MAX_READERS:
             raise StoreError(f"a report is sealed to 1..{_MAX_READERS} readers", field="sealed")
@@ -2413,7 +2522,18 @@ class Store:
                 .returning(*_credit.c)
             )
             row = created.first()
-            if row is None:
+            if row is not None:
+                issued = _credit_event(
+                    attestation_id,
+                    CreditAction.ISSUED,
+                    subject=subject,
+                    attestation=attestation_id,
+                    report_hash=report_sha256,
+                    issuer=issuer,
+                    readers=len(sealed),
+                )
+                await self._append_events(conn, [issued], at)
+            else:
                 row = (
                     await conn.execute(select(_credit).where(c.attestation_id == attestation_id))
                 ).one()
@@ -3018,6 +3138,82 @@ def _swap_event(swap: Swap, old: SwapState | None) -> tuple[EventKind, bytes, di
             "detail": _short(swap.reason),
         },
     )
+
+
+def _credit_event(
+    ref: bytes,
+    action: CreditAction,
+    *,
+    subject: bytes,
+    attestation: bytes | None = None,
+    report_hash: bytes | None = None,
+    issuer: bytes | None = None,
+    version: int | None = None,
+    chain_id: int | None = None,
+    tx_hash: bytes | None = None,
+    readers: int | None = None,
+) -> tuple[EventKind, bytes, dict[str, Any]]:
+    def hex_or_none(value: bytes | None) -> str | None:
+        return None if value is None else _hex(bytes(value))
+
+    return (
+        EventKind.CREDIT,
+        bytes(ref),
+        {
+            "action": action.value,
+            "subject": _hex(bytes(subject)),
+            "attestation_id": hex_or_none(attestation),
+            "report_hash": hex_or_none(report_hash),
+            "issuer": hex_or_none(issuer),
+            "version": version,
+            "chain_id": chain_id,
+            "tx_hash": hex_or_none(tx_hash),
+            "readers": readers,
+        },
+    )
+
+
+def _credit_message_events(
+    rows: Mapping[bytes, Mapping[str, Any]], new_ids: Sequence[bytes], registry: Address | None
+) -> list[tuple[EventKind, bytes, dict[str, Any]]]:
+    """The ``credit`` events of the new messages the registry sent: only its own messages
+    count (anyone may send a look-alike payload through the endpoint)."""
+    if registry is None:
+        return []
+    events = []
+    for mid in new_ids:
+        row = rows[mid]
+        if bytes(row["sender"]) != registry:
+            continue
+        try:
+            payload = decode_payload(bytes(row["payload"]))
+        except PayloadInvalid:
+            continue
+        where = {"chain_id": row["dst_chain_id"], "tx_hash": row["src_tx_hash"]}
+        if isinstance(payload, CreditAttestation):
+            att = attestation_id(
+                chain_id=row["src_chain_id"],
+                registry=registry,
+                subject=payload.subject,
+                issuer=payload.issuer,
+                score=payload.score,
+                grade=grade_bytes(payload.grade),
+                valid_until=payload.valid_until,
+                report_hash=payload.report_hash,
+            )
+            event = _credit_event(
+                mid, CreditAction.PUBLISHED, subject=payload.subject, attestation=att,
+                report_hash=payload.report_hash, issuer=payload.issuer,
+                version=payload.version, **where,
+            )  # fmt: skip
+            events.append(event)
+        elif isinstance(payload, CreditRevocation):
+            event = _credit_event(
+                mid, CreditAction.REVOKED, subject=payload.subject, issuer=payload.issuer,
+                version=payload.version, **where,
+            )  # fmt: skip
+            events.append(event)
+    return events
 
 
 def _event_record(row: Row[Any]) -> Event:

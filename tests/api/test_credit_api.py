@@ -6,15 +6,18 @@ the registry and the mirror, open the sealed report, revoke) is tests/e2e/test_c
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from eth_utils.address import to_canonical_address
 from nacl.public import PrivateKey
 
-from adapters.types import Address
+from adapters.types import Address, Hash32
 from gateway.store import Store
 from tests.api.conftest import ApiClient, Keys
+from tests.api.test_events import SseReader
+from tests.store.conftest import Clock
 
 PROBLEMS = "https://xgate.dev/problems/"
 SUBJECT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
@@ -122,3 +125,43 @@ async def test_a_gateway_without_a_credit_registry_says_so(
     bad_reader = await credit_api.get(f"/v1/credit/{SUBJECT}/report?reader=0x11")
     assert [e["field"] for e in bad_reader.body["errors"]] == ["query.reader"]
     assert await nothing_stored(store)
+
+
+async def test_a_stored_report_is_a_credit_event_on_the_stream(
+    credit_api: ApiClient, store: Store, clock: Clock
+) -> None:
+    """The ``issued`` event of a report stored as ``POST /v1/credit/attestations`` stores it
+    (its chain checks need a devnet: tests/e2e/test_credit_api.py), read through the real
+    server's stream; a resume from before pruned events is 410 ``events-pruned``."""
+    subject = Address(to_canonical_address(SUBJECT))
+    att, digest = Hash32(b"\x01" * 32), Hash32(b"\x02" * 32)
+    await store.put_credit_report(
+        att,
+        subject,
+        digest,
+        {b"\xaa" * 32: b"\x03" * 60},
+        issuer=Address(to_canonical_address(ISSUER)),
+    )
+    headers = credit_api.auth_headers()
+    response = await credit_api.client.get("/v1/events?after=0&kinds=credit", headers=headers)
+    assert response.status == 200, await response.text()
+    frame = await SseReader(response).event()
+    response.close()
+    assert (frame.id, frame.event) == (1, "credit")
+    credit_api.validate("#/components/schemas/EventItem", frame.data)
+    assert frame.data["ref"] == "0x" + att.hex()
+    assert frame.data["data"] == {
+        "action": "issued", "subject": SUBJECT, "attestation_id": "0x" + att.hex(),
+        "report_hash": "0x" + digest.hex(), "issuer": ISSUER, "version": None,
+        "chain_id": None, "tx_hash": None, "readers": 1,
+    }  # fmt: skip
+    # Pruned: events 1 and 2 go, 3 (the log's last) stays. A client that saw 1 would miss 2.
+    for n in (4, 5):
+        await store.put_credit_report(
+            Hash32(bytes([n]) * 32), subject, digest, {b"\xaa" * 32: b"\x03" * 60}
+        )
+    clock.advance(31 * 86400)
+    assert await store.prune_events(clock.now - timedelta(days=30)) == 2
+    pruned = await credit_api.get("/v1/events", headers={"Last-Event-ID": "1"})
+    assert pruned.status == 410, pruned.body
+    assert pruned.body["type"] == PROBLEMS + "events-pruned"

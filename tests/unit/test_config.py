@@ -553,3 +553,14 @@ def test_chain_repr_hides_provider_api_keys(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, base()))
     assert "APIKEY123" not in repr(cfg.chains["public"])
     assert "https://rpc.example" in repr(cfg.chains["public"])
+
+
+def test_event_retention_is_days_above_zero(tmp_path: Path) -> None:
+    data = copy.deepcopy(base())
+    assert load_config(write(tmp_path, data)).api.event_retention_days == 30
+    data["api"] = {"event_retention_days": 7}
+    assert load_config(write(tmp_path, data)).api.event_retention_days == 7
+    for bad in (0, -1, 1.5, "30"):
+        data["api"] = {"event_retention_days": bad}
+        (only,) = problems(tmp_path, data)
+        assert only.startswith("api.event_retention_days: "), only
