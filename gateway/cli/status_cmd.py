@@ -6,7 +6,8 @@
                                  whose node does not answer is shown unavailable)
     xgate status REF [--wait]    a transfer (message id or tracking id) and its history; with
                                  --wait, each step as it happens until it is delivered
-                                 (--timeout S, --interval S)
+                                 (--timeout S; followed on the API's event stream, polled
+                                 every --interval S only on an API without one)
 
 Options of every command on the API (--api, --token from $XGATE_API_TOKEN, --signing-key-file,
 --json) and exit codes: see `gateway/cli/remote.py` (0 done, 1 refused, 2 usage, 3 gateway
@@ -56,7 +57,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=seconds,
         default=DEFAULT_INTERVAL_S,
         metavar="S",
-        help=f"--wait asks every S seconds (default {DEFAULT_INTERVAL_S:g})",
+        help=(
+            "--wait follows the API's event stream; on an API without one it asks every S "
+            f"seconds at first (default {DEFAULT_INTERVAL_S:g})"
+        ),
     )
     p.set_defaults(run=lambda args: run_remote(args, "xgate status", _status))
 

@@ -5,6 +5,8 @@
     xgate swap status ID [--wait [--timeout S] [--interval S]]
                                           a swap and its legs; --wait follows it until it is
                                           completed, refunded or expired, printing each state
+                                          (on the API's event stream; --interval: polling,
+                                          only on an API without one)
     xgate swap locks ID                   the unsigned lock transactions of both legs
     xgate swap authorize ID --body FILE|- authorise the keeper (a SwapAuthorize JSON body)
 
@@ -16,7 +18,6 @@ unreachable or failing, 4 --wait timed out; a swap ending refunded or expired ex
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from eth_utils.address import to_checksum_address
 
@@ -37,8 +38,9 @@ from gateway.cli.remote import (
     run_remote,
 )
 from gateway.cli.transfer_cmd import DEFAULT_INTERVAL_S, DEFAULT_WAIT_S, seconds
+from gateway.domain.status import SwapState
 from gateway.domain.swaps import TERMINAL_STATES
-from gateway.sdk import XgateClient
+from gateway.sdk import WaitTimedOut, XgateClient
 
 __all__ = ["register"]
 
@@ -110,25 +112,33 @@ async def _propose(client: XgateClient, out: Output, args: argparse.Namespace) -
 
 
 async def _status(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
-    swap = await client.swap(args.swap_id)
     if not args.wait:
+        swap = await client.swap(args.swap_id)
         out.result(swap, _swap_text(swap))
         return EXIT_OK
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + args.timeout
-    out.note(f"swap 0x{swap.swap_id.hex()}: {swap.state.value}")
-    state = swap.state
-    while swap.state not in TERMINAL_STATES:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            out.result(swap, _swap_text(swap))
-            out.error(f"gave up waiting after {args.timeout:g} s")
-            return EXIT_TIMEOUT
-        await asyncio.sleep(min(args.interval, remaining))
-        swap = await client.swap(args.swap_id)
-        if swap.state is not state:
-            out.note(f"  {state.value} -> {swap.state.value}")
-            state = swap.state
+    state: SwapState | None = None
+
+    def progress(view: SwapView) -> None:
+        nonlocal state
+        if state is None:
+            out.note(f"swap 0x{view.swap_id.hex()}: {view.state.value}")
+        elif view.state is not state:
+            out.note(f"  {state.value} -> {view.state.value}")
+        state = view.state
+
+    try:
+        swap = await client.wait_for_swap(
+            args.swap_id,
+            until=TERMINAL_STATES,
+            timeout_s=args.timeout,
+            on_change=progress,
+            poll_interval_s=args.interval,
+        )
+    except WaitTimedOut as timed_out:
+        if isinstance(timed_out.last, SwapView):
+            out.result(timed_out.last, _swap_text(timed_out.last))
+        out.error(f"gave up waiting after {args.timeout:g} s")
+        return EXIT_TIMEOUT
     out.result(swap, _swap_text(swap))
     return EXIT_OK
 

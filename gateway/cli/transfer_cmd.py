@@ -3,6 +3,7 @@
     xgate transfer status REF [--wait [--timeout S] [--interval S]]
         one transfer (REF: its message id, or the tracking id the API handed out) with its
         history; --wait follows it until it is delivered, printing each step as it happens
+        (on the API's event stream; --interval: polling, only on an API without one)
     xgate transfer list [--src-chain-id ID] [--dst-chain-id ID] [--status S[,S]] [--limit N | --all]
         transfers, newest first, following the API's pages
     xgate transfer watch [--after EVENT_ID] [--ref REF] [--count N]
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from contextlib import aclosing
@@ -49,7 +51,7 @@ from gateway.cli.remote import (
     run_remote,
 )
 from gateway.domain.status import MessageStatus
-from gateway.sdk import ApiProblem, XgateClient
+from gateway.sdk import ApiProblem, WaitTimedOut, XgateClient
 
 __all__ = ["register", "seconds", "show_transfer", "wait_for_transfer"]
 
@@ -142,7 +144,10 @@ def add_status_arguments(p: argparse.ArgumentParser) -> None:
         type=seconds,
         default=DEFAULT_INTERVAL_S,
         metavar="S",
-        help=f"--wait asks every S seconds (default {DEFAULT_INTERVAL_S:g})",
+        help=(
+            "--wait follows the API's event stream; on an API without one it asks every S "
+            f"seconds at first, less often while nothing changes (default {DEFAULT_INTERVAL_S:g})"
+        ),
     )
 
 
@@ -228,41 +233,53 @@ async def wait_for_transfer(
 ) -> int:
     """Follow transfer ``ref`` until it is delivered (0), parked (5) or ``timeout_s`` passed
     (4), printing each step of its history once as it appears (text), and the transfer at the
-    end (text and JSON). A tracking id the relay service has not recorded yet is waited for."""
+    end (text and JSON). A tracking id the relay service has not recorded yet is waited for.
+    The SDK's ``wait_for_transfer`` follows it on the API's event stream; ``interval_s`` is
+    the first polling interval only when the API has no event stream."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     shown = 0
-    announced = False
     last: Transfer | None = None
+
+    def progress(transfer: Transfer) -> None:
+        nonlocal shown, last
+        last = transfer
+        if shown == 0:
+            out.note(
+                f"transfer 0x{transfer.id.hex()}: {transfer.src_chain_id} -> "
+                f"{transfer.dst_chain_id}"
+            )
+        for change in transfer.history[shown:]:
+            out.note(_step_text(change))
+        shown = len(transfer.history)
+
+    try:
+        await client.transfer(ref)
+    except ApiProblem as problem:
+        if problem.slug != "transfer-not-found":
+            raise
+        out.note(f"waiting for the relay service to record {ref}: {problem.detail}")
     while True:
-        try:
-            last = await client.transfer(ref)
-        except ApiProblem as problem:
-            if problem.slug != "transfer-not-found":
-                raise
-            if not announced:
-                out.note(f"waiting for the relay service to record {ref}: {problem.detail}")
-                announced = True
-        if last is not None:
-            if shown == 0:
-                out.note(f"transfer 0x{last.id.hex()}: {last.src_chain_id} -> {last.dst_chain_id}")
-            for change in last.history[shown:]:
-                out.note(_step_text(change))
-            shown = len(last.history)
-            if last.status in DELIVERED:
-                show_transfer(out, last)
-                return EXIT_OK
-            if last.status is MessageStatus.PARKED:
-                show_transfer(out, last)
-                out.error(f"the transfer is parked: {last.reason or 'no reason given'}")
-                return EXIT_PARKED
         remaining = deadline - loop.time()
-        if remaining <= 0:
+        done: Transfer | None = None
+        if remaining > 0:
+            with contextlib.suppress(WaitTimedOut):
+                done = await client.wait_for_transfer(
+                    ref, timeout_s=remaining, on_change=progress, poll_interval_s=interval_s
+                )
+        if done is None:  # timed out: the last answer seen (progress had each one)
             if last is not None:
                 show_transfer(out, last)
             out.error(f"gave up waiting after {timeout_s:g} s")
             return EXIT_TIMEOUT
-        await asyncio.sleep(min(interval_s, remaining))
+        if done.status in DELIVERED:
+            show_transfer(out, done)
+            return EXIT_OK
+        if done.status is MessageStatus.PARKED:
+            show_transfer(out, done)
+            out.error(f"the transfer is parked: {done.reason or 'no reason given'}")
+            return EXIT_PARKED
+        # It was parked and an operator's retry moved it on at once: wait on.
 
 
 async def _status(client: XgateClient, out: Output, args: argparse.Namespace) -> int:

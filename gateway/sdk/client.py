@@ -8,6 +8,8 @@ Every operation is a typed method answering the API's own pydantic models
 - ``events``: the server-sent event stream as an async iterator of ``EventItem``s that
   reconnects after a dropped connection or a restarted server, resuming with
   ``Last-Event-ID`` (delivery is at least once: it may repeat an event, never skip one);
+- ``wait_for_transfer`` / ``wait_for_swap``: the transfer or swap once it reaches a state,
+  followed on the event stream (``waiting.py``);
 - webhooks (``create_webhook``, ``webhooks``, ``delete_webhook``) and an operator's dead
   letters (``dead_letters``, ``replay_dead_letter``);
 - ``request``: any operation by method and path, for those without a method yet.
@@ -59,7 +61,9 @@ from gateway.api.models import (
     Delivery,
     DeliveryList,
     EventItem,
+    MessageEventData,
     ProblemDetails,
+    SwapEventData,
     Transfer,
     TransferPage,
     TransferSummary,
@@ -95,7 +99,8 @@ from gateway.api.transfers import (
 )
 from gateway.domain.credit_reports import open_report
 from gateway.domain.events import EventKind
-from gateway.domain.status import MessageStatus
+from gateway.domain.status import DONE_STATUSES, MessageStatus, SwapState
+from gateway.domain.swaps import TERMINAL_STATES
 from gateway.sdk.errors import (
     ApiProblem,
     ApiResponseInvalid,
@@ -103,10 +108,13 @@ from gateway.sdk.errors import (
     FieldProblem,
 )
 from gateway.sdk.sse import SseDecoder, SseFrame
+from gateway.sdk.waiting import OnChange, Waited, wait_until
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "LAST_EVENT_ID_HEADER",
+    "SWAP_TERMINAL_STATES",
+    "TRANSFER_TERMINAL_STATUSES",
     "Retries",
     "XgateClient",
 ]
@@ -120,6 +128,12 @@ _SAFE_TO_RESEND = frozenset({"GET", "HEAD", "PUT", "DELETE"})  # and a POST with
 _PROBLEM = "application/problem+json"
 _USER_AGENT = "xgate-sdk/1"
 _DEFAULT_BACKOFF = RetryPolicy(initial_delay=0.5, multiplier=2.0, max_delay=8.0, max_attempts=4)
+
+TRANSFER_TERMINAL_STATUSES: Final[frozenset[MessageStatus]] = DONE_STATUSES | {MessageStatus.PARKED}
+"""Where ``wait_for_transfer`` stops by default: delivered, already delivered, or parked (only
+an operator's retry moves a parked transfer on)."""
+SWAP_TERMINAL_STATES: Final[frozenset[SwapState]] = TERMINAL_STATES
+"""Where ``wait_for_swap`` stops by default: completed, refunded, expired."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +329,7 @@ class XgateClient:
 
     # --- events --------------------------------------------------------------------------------
 
-    async def events(
+    def events(
         self,
         after: int | None = None,
         kinds: Iterable[EventKind | str] | None = None,
@@ -329,6 +343,18 @@ class XgateClient:
         backoff; ``Retries.stream_reconnects`` consecutive failures end it with
         ``ApiUnavailable``. ``reconnect=False``: end when the connection does. Problems (a bad
         ``after``, a key without the scope) raise ``ApiProblem`` at once."""
+        return self._follow_events(after, kinds, reconnect=reconnect)
+
+    async def _follow_events(
+        self,
+        after: int | None,
+        kinds: Iterable[EventKind | str] | None,
+        *,
+        reconnect: bool = True,
+        connected: Callable[[], None] | None = None,
+    ) -> AsyncGenerator[EventItem, None]:
+        """``events``; ``connected()`` is called each time a stream's answer arrives (the
+        server fixed where it starts before answering)."""
         params: dict[str, str] = {}
         if kinds is not None:
             params["kinds"] = ",".join(k.value for k in _kinds(kinds))
@@ -348,6 +374,8 @@ class XgateClient:
             try:
                 async with self._stream("/v1/events", query, headers) as response:
                     failures = 0
+                    if connected is not None:
+                        connected()
                     decoder = SseDecoder()
                     async for raw in response.content:
                         frame = decoder.feed(raw.decode("utf-8", "replace"))
@@ -406,6 +434,114 @@ class XgateClient:
             yield response
         finally:
             response.close()
+
+    # --- waiting for a state ------------------------------------------------------------------
+
+    async def wait_for_transfer(
+        self,
+        ref: str | bytes,
+        *,
+        until: Iterable[MessageStatus | str] | None = None,
+        timeout_s: float = 600.0,
+        on_change: OnChange[Transfer] | None = None,
+        poll_interval_s: float = 1.0,
+    ) -> Transfer:
+        """The transfer (message id or tracking id) once its status is one of ``until``
+        (default ``TRANSFER_TERMINAL_STATUSES``: delivered, already delivered, or parked, which
+        only an operator's retry moves on), read from the API after the event that said so
+        (``waiting.py``: the state is read, then followed on the event stream without missing
+        a change in between; polled only when the server has no stream). A transfer not
+        recorded yet (404 ``transfer-not-found``, e.g. a fresh tracking id) is waited for.
+        ``on_change(transfer)``: the first answer and each later one that differs (a new step
+        in ``history``; a coroutine function is awaited). After ``timeout_s``: ``WaitTimedOut``
+        with the last status seen."""
+        text = "0x" + ref.hex() if isinstance(ref, bytes) else ref
+        wanted = (
+            TRANSFER_TERMINAL_STATUSES
+            if until is None
+            else frozenset(MessageStatus(s) for s in until)
+        )
+
+        async def read() -> Transfer | None:
+            try:
+                return await self.transfer(text)
+            except ApiProblem as problem:
+                if problem.slug == "transfer-not-found":
+                    return None
+                raise
+
+        def event_state(item: EventItem, known: Transfer | None) -> str | None:
+            data = item.data
+            if not isinstance(data, MessageEventData):
+                return None
+            if known is not None:
+                ours = bytes(item.ref) == bytes(known.id)
+            else:
+                ours = text.lower() == "0x" + bytes(item.ref).hex() or data.tracking_id == text
+            return data.status.value if ours else None
+
+        waited = Waited(
+            what=f"transfer {text}",
+            read=read,
+            state_of=lambda t: t.status.value,
+            event_state=event_state,
+            follow=lambda connected: self._follow_events(
+                None, [EventKind.MESSAGE], connected=connected
+            ),
+        )
+        return await wait_until(
+            waited,
+            {s.value for s in wanted},
+            timeout_s=timeout_s,
+            on_change=on_change,
+            poll_interval_s=poll_interval_s,
+        )
+
+    async def wait_for_swap(
+        self,
+        swap_id: str | bytes,
+        *,
+        until: Iterable[SwapState | str] | None = None,
+        timeout_s: float = 600.0,
+        on_change: OnChange[SwapView] | None = None,
+        poll_interval_s: float = 1.0,
+    ) -> SwapView:
+        """The swap once its state is one of ``until`` (default ``SWAP_TERMINAL_STATES``:
+        completed, refunded, expired), as ``wait_for_transfer`` waits; an unknown swap raises
+        its 404 ``swap-not-found`` at once (a swap exists from its proposal on)."""
+        segment = _hex(swap_id)
+        wanted = SWAP_TERMINAL_STATES if until is None else frozenset(SwapState(s) for s in until)
+
+        async def read() -> SwapView:
+            return await self.swap(swap_id)
+
+        def event_state(item: EventItem, known: SwapView | None) -> str | None:
+            data = item.data
+            if not isinstance(data, SwapEventData):
+                return None
+            ours = (
+                bytes(item.ref) == bytes(known.swap_id)
+                if known is not None
+                else segment.lower() == "0x" + bytes(item.ref).hex()
+            )
+            return data.state.value if ours else None
+
+        waited = Waited(
+            what=f"swap {segment}",
+            read=read,
+            state_of=lambda v: v.state.value,
+            event_state=event_state,
+            follow=lambda connected: self._follow_events(
+                None, [EventKind.SWAP], connected=connected
+            ),
+        )
+        return await wait_until(
+            waited,
+            {s.value for s in wanted},
+            timeout_s=timeout_s,
+            on_change=on_change,
+            poll_interval_s=poll_interval_s,
+        )
 
     # --- transfers: the write side and chain status ---------------------------------------------
 

@@ -9,7 +9,10 @@ facts as attributes:
 - ``ApiUnavailable``: no answer at all (connection refused or dropped, timeout) after the
   client's attempts; retryable;
 - ``ApiResponseInvalid``: an answer that is not what the API declares (a proxy's page, a
-  version mismatch); fatal.
+  version mismatch); fatal;
+- ``WaitTimedOut``: ``wait_for_transfer`` / ``wait_for_swap`` gave up: ``what``, ``timeout_s``,
+  ``last_state`` (the last status or state seen, None when the transfer was never found) and
+  ``last`` (the last model read, or None); retryable (waiting longer may succeed).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "ApiResponseInvalid",
     "ApiUnavailable",
     "FieldProblem",
+    "WaitTimedOut",
 ]
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -116,3 +120,27 @@ class ApiUnavailable(RetryableError):
 
 class ApiResponseInvalid(FatalError):
     """An answer that is not the API's declared one (``status``, ``url``, ``reason``)."""
+
+
+class WaitTimedOut(RetryableError):
+    """A wait gave up (see the module's docstring). ``last`` is an attribute, not part of the
+    message or of ``to_dict()``: it is a whole model."""
+
+    what: str
+    timeout_s: float
+    last_state: str | None
+
+    def __init__(
+        self, *, what: str, timeout_s: float, last_state: str | None, last: Any = None
+    ) -> None:
+        seen = "not recorded yet" if last_state is None else f"last seen {last_state}"
+        super().__init__(
+            f"gave up waiting for {what} after {timeout_s:g} s: {seen}",
+            what=what,
+            timeout_s=timeout_s,
+            last_state=last_state,
+        )
+        self.last = last
+
+    def __str__(self) -> str:
+        return self.message

@@ -5,7 +5,8 @@ It owns a private event loop running in a daemon thread; each call submits the a
 coroutine to that loop and waits for its result, so the client's aiohttp session stays on the
 one loop it was made on, and the wrapper works from any thread, including code that is itself
 running an event loop elsewhere (a notebook). The iterators (``iter_transfers``, ``events``)
-step the async ones on that loop. ``close()`` (or leaving the ``with`` block) closes the
+step the async ones on that loop; the waits' ``on_change`` callbacks run on that loop's thread.
+``close()`` (or leaving the ``with`` block) closes the
 session and stops the thread.
 """
 
@@ -131,6 +132,8 @@ class SyncXgateClient:
     transfers_of_tx = _blocking(XgateClient.transfers_of_tx)
     iter_transfers = _iterating(XgateClient.iter_transfers)
     events = _iterating(XgateClient.events)
+    wait_for_transfer = _blocking(XgateClient.wait_for_transfer)
+    wait_for_swap = _blocking(XgateClient.wait_for_swap)
     create_webhook = _blocking(XgateClient.create_webhook)
     webhooks = _blocking(XgateClient.webhooks)
     delete_webhook = _blocking(XgateClient.delete_webhook)
