@@ -42,7 +42,7 @@ imports: setup
 	$(BIN)/lint-imports
 
 unit: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --numprocesses auto --maxprocesses 4 --dist loadfile --durations 40
 
 test: contracts-check lint typecheck imports unit
 
