@@ -49,7 +49,9 @@ from gateway.api.spec import Api
 from gateway.config import XgateConfig
 from gateway.domain.apikeys import SIGNING_SCOPES, ApiKey, Scope
 from gateway.store import Store
-from tests.store.conftest import Clock
+from tests.store.conftest import DIALECTS, Clock, truncate
+from tests.store.conftest import pg_server as pg_server  # the session's PostgreSQL
+from tests.store.conftest import pg_store_url as pg_store_url
 
 HUB = 20250
 PUBLIC = 31337
@@ -239,9 +241,21 @@ def clock() -> Clock:
     return Clock()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A module with ``ON_BOTH_STORES = True`` runs its tests that use the store on PostgreSQL
+    # too (the session's database, emptied before each test).
+    if getattr(metafunc.module, "ON_BOTH_STORES", False) and "store_url" in metafunc.fixturenames:
+        metafunc.parametrize("store_url", DIALECTS, indirect=True)
+
+
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'xgate.db'}"
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQLite file, or PostgreSQL for a module's ``ON_BOTH_STORES`` run."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'xgate.db'}"
+    pg_url: str = request.getfixturevalue("pg_store_url")
+    truncate(pg_url)
+    return pg_url
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from tests.api.conftest import Keys, serve
 from tests.api.test_auth import HOOK_URL, HookAnswer, HookRequest, Probe, probe_api
 from tests.store.conftest import Clock
 
+ON_BOTH_STORES = True  # tests/api/conftest.py
+
 PROBLEMS = "https://xgate.dev/problems/"
 BODY = {"url": HOOK_URL}
 

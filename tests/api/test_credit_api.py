@@ -19,6 +19,8 @@ from tests.api.conftest import ApiClient, Keys
 from tests.api.test_events import SseReader
 from tests.store.conftest import Clock
 
+ON_BOTH_STORES = True  # tests/api/conftest.py
+
 PROBLEMS = "https://xgate.dev/problems/"
 SUBJECT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
 ISSUER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

@@ -28,6 +28,8 @@ from gateway.store import Store
 from tests.api.conftest import HUB, PUBLIC, config_data
 from tests.store.conftest import addr, h32, new_message, scan
 
+ON_BOTH_STORES = True  # tests/api/conftest.py
+
 S = MessageStatus
 KEEPALIVE_S = 0.3
 

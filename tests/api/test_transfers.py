@@ -16,6 +16,8 @@ from gateway.store import Store
 from tests.api.conftest import HUB, PUBLIC, ApiClient
 from tests.store.conftest import T0, Clock, h32, new_message, scan
 
+ON_BOTH_STORES = True  # tests/api/conftest.py
+
 S = MessageStatus
 UNKNOWN_ID = "0x" + "ab" * 32
 

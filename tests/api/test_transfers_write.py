@@ -37,6 +37,8 @@ from relayers.watcher import MessageWatcher
 from tests.api.conftest import ApiClient, create_caller, serve
 from tests.e2e.conftest import Devnet
 
+ON_BOTH_STORES = True  # tests/api/conftest.py
+
 ADMIN, STRANGER, ALICE, BOB = 0, 3, 7, 8
 AMOUNT = 1_500
 

@@ -14,6 +14,8 @@ from gateway.store import Store
 from tests.api.conftest import HUB, PUBLIC, ApiClient, Keys, create_caller
 from tests.store.conftest import new_message, scan
 
+ON_BOTH_STORES = True  # tests/api/conftest.py
+
 URL = "https://hooks.example.com/xgate?team=7"
 
 

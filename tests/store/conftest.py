@@ -89,7 +89,7 @@ def pg_store_url(pg_server: PgServer) -> str:
     return url
 
 
-def _truncate(url: str) -> None:
+def truncate(url: str) -> None:
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     tables = sql.SQL(", ").join(sql.Identifier(name) for name in metadata.tables)
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -102,7 +102,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'xgate.db'}"
     pg_url: str = request.getfixturevalue("pg_store_url")
-    _truncate(pg_url)
+    truncate(pg_url)
     return pg_url
 
 

@@ -17,7 +17,7 @@ from adapters.types import ChainId, Hash32, Height, TxHash
 from gateway.domain.events import EventKind
 from gateway.domain.status import Checkpoint, InvalidTransition, MessageStatus, SwapState
 from gateway.store import CheckpointMoved, LeaseLost, Store, StoreError, ValueOutOfRange
-from tests.store.conftest import T0, Clock, _truncate, checkpoint, h32, new_message, scan
+from tests.store.conftest import T0, Clock, checkpoint, h32, new_message, scan, truncate
 from tests.store.test_records import _swap
 
 S = MessageStatus
@@ -207,7 +207,7 @@ def _conninfo(url: str) -> str:
 @pytest.fixture
 async def pg_stores(pg_store_url: str, clock: Clock) -> AsyncIterator[list[Store]]:
     """Four stores (four processes) on the session's PostgreSQL database, emptied."""
-    _truncate(pg_store_url)
+    truncate(pg_store_url)
     stores = [await Store.open(pg_store_url, migrate=False, clock=clock) for _ in range(4)]
     try:
         yield stores
