@@ -5,16 +5,20 @@ two-chain swap with; the HTLC keeper (``relayers/keeper.py``) follows it from th
   computes both timelocks from the two chains' time, their finality and the keeper's rule terms
   (``gateway.domain.swap_terms.plan_timelocks``), or checks the caller's against the keeper's
   margin (422 ``unsafe-timelocks`` naming the margin needed), records the swap (state
-  ``proposed``) and answers its terms (201);
+  ``proposed``) and answers its terms (201). Refused before anything is stored: a hashlock
+  another swap or an HTLC on either chain already used (409 ``hashlock-in-use``; the same
+  proposal again answers the stored swap), a token that is no contract of its kind on its
+  chain (422 ``token-not-a-contract``, ``token-not-erc20``, ``token-not-erc721``);
 - ``GET /v1/swaps/{id}`` (read): the swap, its state and the legs' transactions as the keeper
   recorded them from final blocks;
 - ``POST /v1/swaps/{id}/locks`` (dapp): each party's unsigned transactions to lock its leg
   (an ERC-20 approval and the lock; the native lock with its value; the ERC-721 transfer into
   the HTLC, one transaction);
 - ``POST /v1/swaps/{id}/authorizations`` (dapp): let the keeper claim the initiator's leg for
-  the participant (its EIP-712 ``Claim`` signature, checked here: signed by the participant
-  for this lock and the keeper as submitter, or 422 and nothing is stored) and/or refund
-  expired legs (``refundFor``, which can only pay a leg's owner back after its timelock).
+  the participant (its EIP-712 ``Claim`` signature, checked here: signed by the participant,
+  its key or its ERC-1271 wallet, for this lock and the keeper as submitter, or 422 and
+  nothing is stored) and/or refund expired legs (``refundFor``, which can only pay a leg's
+  owner back after its timelock).
 
 The keeper's terms (each chain's time to finality, ``[keeper]`` relay latency, clock skew,
 safety delay) and its address (``[keeper] address``) come from the gateway's configuration,
@@ -31,10 +35,11 @@ from typing import Any
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 
-from adapters.mpt import keccak256
-from adapters.types import Address, ChainId, Hash32
+from adapters.base import CallReverted, EventQuery
+from adapters.mpt import EMPTY_CODE_HASH, keccak256
+from adapters.types import Address, ChainId, Hash32, Height
 from contracts import load_artifact
-from gateway.api.chains import chains_of
+from gateway.api.chains import ChainHandle, chains_of
 from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.models import NoBody, NoParams, UnsignedTx
 from gateway.api.problems import Problem
@@ -59,17 +64,29 @@ from gateway.domain.swap_terms import (
     swap_claim_digest,
 )
 from gateway.domain.swaps import (
+    CLAIMED_TOPIC,
+    LOCKED_NATIVE_TOPIC,
+    LOCKED_TOKEN_TOPIC,
+    REFUNDED_TOPIC,
     TERMINAL_STATES,
     KeeperRules,
     TimelockMargin,
 )
-from gateway.store import Store, SwapStateMoved
+from gateway.store import HashlockInUse, Store, SwapStateMoved
 
 __all__ = ["add_swap_operations", "keeper_rules"]
 
 _APPROVE = keccak256(b"approve(address,uint256)")[:4]
 _SAFE_TRANSFER_FROM = keccak256(b"safeTransferFrom(address,address,uint256,bytes)")[:4]
 _WRITE_ATTEMPTS = 5  # the keeper may move the swap's state between our read and our write
+_DECIMALS = keccak256(b"decimals()")[:4]
+_BALANCE_OF = keccak256(b"balanceOf(address)")[:4]
+_OWNER_OF = keccak256(b"ownerOf(uint256)")[:4]
+_SUPPORTS_INTERFACE = keccak256(b"supportsInterface(bytes4)")[:4]
+_ERC721_INTERFACE = bytes.fromhex("80ac58cd")
+_IS_VALID_SIGNATURE = keccak256(b"isValidSignature(bytes32,bytes)")[:4]
+_ERC1271_MAGIC = _IS_VALID_SIGNATURE.ljust(32, b"\0")  # bytes4 magic value, as a bytes32 word
+_HTLC_TOPICS = (LOCKED_NATIVE_TOPIC, LOCKED_TOKEN_TOPIC, CLAIMED_TOPIC, REFUNDED_TOPIC)
 
 
 def add_swap_operations(api: Api) -> None:
@@ -219,10 +236,154 @@ def _leg(
     )
 
 
-async def _chain_time(call: Call[Any, Any, Any], chain_id: int) -> int:
-    """The block time of the chain's latest block: what its HTLC compares timelocks with."""
+async def _chain_head(call: Call[Any, Any, Any], chain_id: int) -> tuple[ChainHandle, int, int]:
+    """The chain, its latest block's number and block time (what its HTLC compares timelocks
+    with)."""
     chain = await chains_of(call.request).get(chain_id)
-    return int((await chain.adapter.header_link("latest")).header.timestamp)
+    header = (await chain.adapter.header_link("latest")).header
+    return chain, int(header.number), int(header.timestamp)
+
+
+def _same_proposal(existing: Swap, cfg: XgateConfig, body: SwapPropose) -> bool:
+    """Whether ``existing`` is the swap ``body`` proposes: the same hashlock, parties, chains,
+    HTLCs and assets, and the same timelocks when ``body`` gives them (the gateway's own are
+    those it set then)."""
+    if body.timelocks is None:
+        t_a, t_b = existing.initiator_leg.timelock, existing.participant_leg.timelock
+    else:
+        t_a, t_b = body.timelocks.initiator, body.timelocks.participant
+    proposed = Swap(
+        swap_id=existing.swap_id,
+        hashlock=body.hashlock,
+        initiator=body.initiator.address,
+        participant=body.participant.address,
+        initiator_leg=_leg(cfg, body.initiator, body.participant, t_a, "body.initiator"),
+        participant_leg=_leg(cfg, body.participant, body.initiator, t_b, "body.participant"),
+    )
+    return proposed.terms() == existing.terms()
+
+
+def _hashlock_in_use(hashlock: bytes, where: str) -> Problem:
+    return Problem(
+        409,
+        "hashlock-in-use",
+        "Hashlock already in use",
+        f"body.hashlock 0x{hashlock.hex()} is already used by {where}: a secret revealed "
+        "there would open this swap's locks too. Draw a new 32-byte secret and propose with "
+        "its sha256",
+    )
+
+
+def _answer_or_refuse(existing: list[Swap], cfg: XgateConfig, body: SwapPropose) -> Swap | None:
+    """The stored swap ``body`` proposes again (idempotent), None when the hashlock is
+    unused; 409 ``hashlock-in-use`` when another swap uses it."""
+    for swap in existing:
+        if _same_proposal(swap, cfg, body):
+            return swap
+    if existing:
+        raise _hashlock_in_use(body.hashlock, f"swap 0x{existing[0].swap_id.hex()}")
+    return None
+
+
+async def _read(chain: ChainHandle, to: Address, data: bytes, height: int) -> bytes | None:
+    """An ``eth_call`` at ``height``; None when it reverts (a node failing is 503)."""
+    try:
+        return await chain.adapter.call(to, data, height=Height(height))
+    except CallReverted:
+        return None
+
+
+def _word(answer: bytes | None, below: int = 2**256) -> int | None:
+    """The first 32-byte word of a call's answer when it holds a value below ``below``."""
+    if answer is None or len(answer) < 32:
+        return None
+    value = int.from_bytes(answer[:32], "big")
+    return value if value < below else None
+
+
+async def _check_token(chain: ChainHandle, height: int, party: LegProposal, field: str) -> None:
+    """A leg's token is a contract on its chain that answers as its kind of token: an
+    ERC-20's ``decimals()`` and ``balanceOf(party)``, an ERC-721's
+    ``supportsInterface(0x80ac58cd)`` and ``ownerOf(id)`` (the id exists). 422 otherwise."""
+    asset = party.asset
+    if asset.kind is AssetKind.NATIVE or asset.token is None:
+        return
+    token = Address(asset.token)
+    shown = f"{field}.asset.token {to_checksum_address(token)}"
+    where = f"chain {chain.name} ({chain.chain_id})"
+    state = await chain.adapter.account_proof(token, [], Height(height))
+    if state.account is None or state.account.code_hash == EMPTY_CODE_HASH:
+        raise Problem(
+            422,
+            "token-not-a-contract",
+            "Token is not a contract",
+            f"{shown} has no code on {where} at block {height}: name the token contract's "
+            "address on that chain",
+        )
+    if asset.kind is AssetKind.ERC20:
+        decimals = _word(await _read(chain, token, _DECIMALS, height), 256)
+        balance = _word(
+            await _read(
+                chain, token, _BALANCE_OF + abi_encode(["address"], [party.address]), height
+            )
+        )
+        if decimals is None or balance is None:
+            raise Problem(
+                422,
+                "token-not-erc20",
+                "Token is not an ERC-20",
+                f"{shown} on {where} does not answer decimals() and balanceOf(address) as an "
+                "ERC-20 does: name an ERC-20 token contract, or the asset's right kind",
+            )
+        return
+    supports = _word(
+        await _read(chain, token, _SUPPORTS_INTERFACE + _ERC721_INTERFACE.ljust(32, b"\0"), height),
+        2,
+    )
+    if supports != 1:
+        raise Problem(
+            422,
+            "token-not-erc721",
+            "Token is not an ERC-721",
+            f"{shown} on {where} does not declare ERC-721 (supportsInterface(0x80ac58cd)): "
+            "name an ERC-721 token contract, or the asset's right kind",
+        )
+    owner = _word(
+        await _read(chain, token, _OWNER_OF + asset.value.to_bytes(32, "big"), height), 2**160
+    )
+    if not owner:
+        raise Problem(
+            422,
+            "token-not-erc721",
+            "No such ERC-721 token",
+            f"{field}.asset.value: token id {asset.value} of {to_checksum_address(token)} has "
+            f"no owner on {where} (ownerOf reverts): name a minted token id",
+        )
+
+
+async def _check_hashlock_unused_on_chain(
+    cfg: XgateConfig, chain: ChainHandle, height: int, hashlock: bytes
+) -> None:
+    """No HTLC of the chain ever logged a lock, claim or refund under ``hashlock`` (from the
+    chain's ``start_height`` to block ``height``): 409 ``hashlock-in-use`` otherwise."""
+    contracts = cfg.chains[chain.name].contracts
+    htlcs = tuple(
+        Address(a)
+        for a in (contracts.htlc_native, contracts.htlc_erc20, contracts.htlc_erc721)
+        if a is not None
+    )
+    start = chain.config.start_height
+    if not htlcs or height < start:
+        return
+    query = EventQuery(addresses=htlcs, topics=(_HTLC_TOPICS, (hashlock,)))
+    events = await chain.adapter.events(query, Height(start), Height(height))
+    if events:
+        event = events[0]
+        raise _hashlock_in_use(
+            hashlock,
+            f"an HTLC lock on chain {chain.name} ({chain.chain_id}): "
+            f"{to_checksum_address(event.address)}, transaction 0x{event.tx_hash.hex()}",
+        )
 
 
 async def propose_swap(call: Call[NoParams, NoParams, SwapPropose]) -> SwapView:
@@ -232,7 +393,10 @@ async def propose_swap(call: Call[NoParams, NoParams, SwapPropose]) -> SwapView:
     `T_A = T_B + F_A + F_B + L + S + D`, the keeper's margin; given ones must keep that margin
     (422 `unsafe-timelocks`) and leave the initiator time to claim before `T_B` (422
     `participant-timelock-too-soon`). `now` is the later of the two chains' latest block
-    times. The swap starts `proposed`; lock with `POST /v1/swaps/{id}/locks`."""
+    times. A hashlock another swap uses, or that an HTLC on either chain already saw, is 409
+    `hashlock-in-use` (the same proposal again answers the stored swap); each token must be
+    a contract of its kind on its chain (422 `token-not-a-contract`, `token-not-erc20`,
+    `token-not-erc721`). The swap starts `proposed`; lock with `POST /v1/swaps/{id}/locks`."""
     cfg = call.request.app[CONFIG_KEY]
     store = call.request.app[STORE_KEY]
     rules = _rules_or_refuse(cfg)
@@ -240,12 +404,14 @@ async def propose_swap(call: Call[NoParams, NoParams, SwapPropose]) -> SwapView:
     # Refuse assets without an HTLC before touching a chain.
     _htlc(cfg, body.initiator.chain_id, body.initiator.asset.kind, "body.initiator")
     _htlc(cfg, body.participant.chain_id, body.participant.asset.kind, "body.participant")
+    again = _answer_or_refuse(await store.swaps_with_hashlock(body.hashlock), cfg, body)
+    if again is not None:
+        return _view(again, cfg)
     fin_a = rules.finality_s[ChainId(body.initiator.chain_id)]
     fin_b = rules.finality_s[ChainId(body.participant.chain_id)]
-    now = max(
-        await _chain_time(call, body.initiator.chain_id),
-        await _chain_time(call, body.participant.chain_id),
-    )
+    chain_a, height_a, time_a = await _chain_head(call, body.initiator.chain_id)
+    chain_b, height_b, time_b = await _chain_head(call, body.participant.chain_id)
+    now = max(time_a, time_b)
     if body.timelocks is None:
         plan = plan_timelocks(now, body.lock_window_s, fin_a, fin_b, rules)
         t_a, t_b = plan.initiator_timelock, plan.participant_timelock
@@ -282,7 +448,19 @@ async def propose_swap(call: Call[NoParams, NoParams, SwapPropose]) -> SwapView:
             f"{rules.relay_latency_s} + S {rules.clock_skew_s} + D {rules.safety_delay_s}): "
             f"set timelocks.initiator to {t_b + required} or later",
         )
-    stored = await store.upsert_swap(swap)
+    await _check_token(chain_a, height_a, body.initiator, "body.initiator")
+    await _check_token(chain_b, height_b, body.participant, "body.participant")
+    await _check_hashlock_unused_on_chain(cfg, chain_a, height_a, body.hashlock)
+    if chain_b.chain_id != chain_a.chain_id:
+        await _check_hashlock_unused_on_chain(cfg, chain_b, height_b, body.hashlock)
+    try:
+        stored = await store.record_proposed_swap(swap)
+    except HashlockInUse as exc:
+        # Another proposal with this hashlock was recorded meanwhile.
+        existing: Swap = exc.existing
+        if _same_proposal(existing, cfg, body):
+            return _view(existing, cfg)
+        raise _hashlock_in_use(body.hashlock, f"swap 0x{existing.swap_id.hex()}") from exc
     return _view(stored, cfg)
 
 
@@ -389,14 +567,32 @@ async def build_locks(call: Call[SwapPath, NoParams, NoBody]) -> SwapLocks:
 # --- authorisations ----------------------------------------------------------------------------
 
 
+async def _contract_wallet_accepts(
+    call: Call[Any, Any, Any], leg: SwapLeg, digest: bytes, signature: bytes
+) -> bool | None:
+    """None when the leg's claimer has no code on the leg's chain (an EOA: the HTLC recovers
+    the signer); else whether its ERC-1271 ``isValidSignature(digest, signature)`` answers the
+    magic value now, as the HTLC checks it (OpenZeppelin ``SignatureChecker``)."""
+    chain = await chains_of(call.request).get(leg.chain_id)
+    height = int((await chain.adapter.header_link("latest")).header.number)
+    state = await chain.adapter.account_proof(leg.claimer, [], Height(height))
+    if state.account is None or state.account.code_hash == EMPTY_CODE_HASH:
+        return None
+    data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [digest, signature])
+    answer = await _read(chain, leg.claimer, data, height)
+    return answer is not None and len(answer) >= 32 and answer[:32] == _ERC1271_MAGIC
+
+
 async def authorize_keeper(call: Call[SwapPath, NoParams, SwapAuthorize]) -> SwapView:
     """Authorise the keeper for this swap. `claim`: the participant's EIP-712 signature of the
     swap's `claim_typed_data` (submitter: the keeper; `destination`: where the asset goes),
     recovered here and refused unless the participant signed exactly that (422
     `claim-signature-invalid`, or `claim-signature-malformed` for a signature the HTLC would
-    refuse whoever signed it; nothing is stored). Contract wallets (ERC-1271) are not
-    accepted here. `refund`: the keeper sends `refundFor` for a leg whose timelock passed,
-    which can only pay the leg's owner back. Given again, a claim authorisation replaces the
+    refuse whoever signed it; nothing is stored). A participant that is a contract wallet
+    (code at its address on the leg's chain) is asked, as the HTLC asks it, whether it accepts
+    the signature (ERC-1271 `isValidSignature`, read now: a wallet may revoke it later).
+    `refund`: the keeper sends `refundFor` for a leg whose timelock passed, which can only pay
+    the leg's owner back. Given again, a claim authorisation replaces the
     stored one; a refund authorisation stays."""
     cfg = call.request.app[CONFIG_KEY]
     store = call.request.app[STORE_KEY]
@@ -415,8 +611,21 @@ async def authorize_keeper(call: Call[SwapPath, NoParams, SwapAuthorize]) -> Swa
                 "relayed claim cannot be signed for it",
             )
         digest = swap_claim_digest(swap, keeper, claim.destination)
+        claimer = swap.initiator_leg.claimer
+        wallet = await _contract_wallet_accepts(call, swap.initiator_leg, digest, claim.signature)
+        if wallet is False:
+            raise Problem(
+                422,
+                "claim-signature-invalid",
+                "Claim signature not the participant's",
+                f"the participant {to_checksum_address(claimer)} is a contract wallet and its "
+                "isValidSignature (ERC-1271) does not accept body.claim.signature for this "
+                f"swap's initiator leg, the keeper {to_checksum_address(keeper)} as submitter "
+                f"and the destination {to_checksum_address(claim.destination)}: have the "
+                "wallet sign the swap's claim_typed_data with that destination",
+            )
         try:
-            signer = recover_claim_signer(digest, claim.signature)
+            signer = claimer if wallet else recover_claim_signer(digest, claim.signature)
         except InvalidClaimSignature as exc:
             raise Problem(
                 422,
@@ -424,7 +633,6 @@ async def authorize_keeper(call: Call[SwapPath, NoParams, SwapAuthorize]) -> Swa
                 "Malformed claim signature",
                 f"body.claim.signature: {exc.message}",
             ) from exc
-        claimer = swap.initiator_leg.claimer
         if signer != claimer:
             raise Problem(
                 422,

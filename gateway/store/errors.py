@@ -6,12 +6,18 @@ try again). Fatal: a constraint or a rule the caller broke; retrying the same ca
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from adapters.errors import FatalError, RetryableError
+
+if TYPE_CHECKING:
+    from gateway.domain.status import Swap
 
 __all__ = [
     "CheckpointMoved",
     "ConflictingSignature",
     "CreditReportConflict",
+    "HashlockInUse",
     "InvalidCheckpoint",
     "LeaseLost",
     "NotDeadLettered",
@@ -73,6 +79,13 @@ class TxConflict(StoreError):
 
 class SwapConflict(StoreError):
     """A swap id already recorded with other terms."""
+
+
+class HashlockInUse(StoreError):
+    """Another swap (``existing``, any state) already uses the hashlock: one secret must never
+    open two swaps' locks."""
+
+    existing: Swap
 
 
 class SwapStateMoved(RetryableError):

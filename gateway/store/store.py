@@ -138,6 +138,7 @@ from gateway.store.errors import (
     CheckpointMoved,
     ConflictingSignature,
     CreditReportConflict,
+    HashlockInUse,
     InvalidCheckpoint,
     LeaseLost,
     NotDeadLettered,
@@ -196,6 +197,9 @@ _credit: Table = metadata.tables["credit_reports"]
 # the advisory lock that orders their commits ("xgevents" in ASCII), how often SQLite is polled.
 EVENTS_CHANNEL = "xgate_events"
 _EVENTS_LOCK = 0x78676576656E7473
+# The advisory lock class of a hashlock's swaps ("xghl"): two-int keys, a space apart from the
+# events' one-bigint key.
+_HASHLOCK_LOCK_CLASS = 0x7867686C
 _EVENTS_POLL_S = 0.2
 _EVENTS_PAGE_MAX = 1000
 _DETAIL_LEN = 500  # an event's detail is cut to this many characters
@@ -1503,6 +1507,64 @@ class Store:
         if existing.terms() != swap.terms():
             raise SwapConflict("swap id recorded with other terms", swap_id=swap.swap_id)
         return existing
+
+    async def record_proposed_swap(self, swap: Swap, *, now: datetime | None = None) -> Swap:
+        """Record a new swap whose hashlock no other swap uses, in any state: a preimage
+        revealed for one swap must never open another's locks. ``HashlockInUse`` (with the
+        ``existing`` swap) when another swap id has it; the same swap again is ``upsert_swap``.
+
+        Two concurrent proposals with one hashlock cannot both be recorded: the check and the
+        insert are one transaction, serialized per hashlock (SQLite: ``BEGIN IMMEDIATE``, one
+        writer; PostgreSQL: a transaction-scoped advisory lock on the hashlock, taken before
+        the check)."""
+        for leg in (swap.initiator_leg, swap.participant_leg):
+            _check_int64(leg.chain_id, "chain_id")
+            _check_int64(leg.timelock, "timelock")
+        at = self._now(now)
+        async with self._tx("record_proposed_swap") as conn:
+            if not self._sqlite:
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
+                    {
+                        "cls": _HASHLOCK_LOCK_CLASS,
+                        "obj": int.from_bytes(swap.hashlock[:4], "big", signed=True),
+                    },
+                )
+            rows = (
+                await conn.execute(
+                    select(_swaps)
+                    .where(_swaps.c.hashlock == swap.hashlock)
+                    .order_by(_swaps.c.created_at, _swaps.c.swap_id)
+                )
+            ).all()
+            for row in rows:
+                existing = _swap_record(row)
+                if existing.swap_id != swap.swap_id:
+                    raise HashlockInUse(
+                        "another swap uses this hashlock",
+                        swap_id=existing.swap_id,
+                        existing=existing,
+                    )
+                if existing.terms() != swap.terms():
+                    raise SwapConflict("swap id recorded with other terms", swap_id=swap.swap_id)
+                return existing
+            await conn.execute(
+                _swaps.insert().values(**_swap_row(swap), created_at=at, updated_at=at)
+            )
+            await self._append_events(conn, [_swap_event(swap, None)], at)
+        return replace(swap, created_at=at, updated_at=at)
+
+    async def swaps_with_hashlock(self, hashlock: bytes) -> list[Swap]:
+        """The swaps whose hashlock is ``hashlock`` (any state), oldest first."""
+        async with self._tx("swaps_with_hashlock", write=False) as conn:
+            rows = (
+                await conn.execute(
+                    select(_swaps)
+                    .where(_swaps.c.hashlock == hashlock)
+                    .order_by(_swaps.c.created_at, _swaps.c.swap_id)
+                )
+            ).all()
+        return [_swap_record(row) for row in rows]
 
     async def swap(self, swap_id: Hash32) -> Swap | None:
         async with self._tx("swap", write=False) as conn:

@@ -21,6 +21,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_utils.address import to_checksum_address
 
 from adapters.registry import build_adapter
 from gateway.api.app import create_app
@@ -298,6 +299,166 @@ async def test_a_claim_signature_that_is_not_the_participants_is_refused_and_not
         kwargs: dict[str, Any] = {} if body is None else {"json": body}
         answer = await net.api.request(method, f"/v1/swaps/{missing}{suffix}", **kwargs)
         assert (answer.status, answer.body["type"].rsplit("/", 1)[1]) == (404, "swap-not-found")
+
+
+def slug(answer: Any) -> tuple[int, str]:
+    return answer.status, str(answer.body.get("type", "")).rsplit("/", 1)[1]
+
+
+async def test_a_hashlock_used_by_another_swap_is_refused_and_the_same_proposal_is_answered(
+    net: Net,
+) -> None:
+    hashlock = hashlib.sha256(os.urandom(32)).digest()
+    first = await net.api.request("POST", "/v1/swaps", json=proposal(net, hashlock))
+    assert first.status == 201, first.body
+    # The same proposal again (a retry without an Idempotency-Key): the stored swap.
+    again = await net.api.request("POST", "/v1/swaps", json=proposal(net, hashlock))
+    assert again.status == 201 and again.body["swap_id"] == first.body["swap_id"]
+    assert again.body["initiator_leg"] == first.body["initiator_leg"]
+    # Other terms under the same hashlock: another swap its secret would open.
+    other = proposal(net, hashlock)
+    other["initiator"]["asset"]["value"] = str(COINS + 1)
+    refused = await net.api.request("POST", "/v1/swaps", json=other)
+    assert slug(refused) == (409, "hashlock-in-use"), refused.body
+    assert first.body["swap_id"] in refused.body["detail"]
+    assert "new 32-byte secret" in refused.body["detail"]
+    # Explicit timelocks other than the stored swap's: other terms too.
+    t_a, t_b = first.body["initiator_leg"]["timelock"], first.body["participant_leg"]["timelock"]
+    moved = proposal(net, hashlock, timelocks={"initiator": str(int(t_a) + 1), "participant": t_b})
+    assert slug(await net.api.request("POST", "/v1/swaps", json=moved)) == (409, "hashlock-in-use")
+    same = proposal(net, hashlock, timelocks={"initiator": t_a, "participant": t_b})
+    answer = await net.api.request("POST", "/v1/swaps", json=same)
+    assert answer.status == 201 and answer.body["swap_id"] == first.body["swap_id"]
+
+
+async def test_concurrent_proposals_with_one_hashlock_record_one_swap(net: Net) -> None:
+    hashlock = hashlib.sha256(os.urandom(32)).digest()
+    bodies = []
+    for i in range(4):
+        body = proposal(net, hashlock)
+        body["initiator"]["asset"]["value"] = str(COINS + i)
+        bodies.append(body)
+    answers = await asyncio.gather(*(net.api.request("POST", "/v1/swaps", json=b) for b in bodies))
+    assert sorted(a.status for a in answers) == [201, 409, 409, 409], [a.body for a in answers]
+    assert {slug(a) for a in answers if a.status == 409} == {(409, "hashlock-in-use")}
+    # The same proposal sent twice at once: one swap, both answered with it.
+    hashlock = hashlib.sha256(os.urandom(32)).digest()
+    twins = await asyncio.gather(
+        *(net.api.request("POST", "/v1/swaps", json=proposal(net, hashlock)) for _ in range(2))
+    )
+    assert [t.status for t in twins] == [201, 201], [t.body for t in twins]
+    assert twins[0].body["swap_id"] == twins[1].body["swap_id"]
+
+
+async def test_a_hashlock_an_htlc_already_saw_on_either_chain_is_refused(net: Net) -> None:
+    d = net.devnet
+    for chain, htlc in [(d.public, "p.htlc_native"), (d.consortium, "c.htlc_native")]:
+        hashlock = hashlib.sha256(os.urandom(32)).digest()
+        chain.send(
+            d.contract(htlc).functions.lock(hashlock, d.address(CAROL), chain.now() + 3600),
+            sender=ALICE,
+            value=1000,
+        )
+        refused = await net.api.request("POST", "/v1/swaps", json=proposal(net, hashlock))
+        assert slug(refused) == (409, "hashlock-in-use"), refused.body
+        assert f"({chain.chain_id})" in refused.body["detail"]
+
+
+async def test_tokens_must_be_contracts_of_their_kind_on_their_chain(net: Net) -> None:
+    d = net.devnet
+    nft = d.consortium.deploy("HtlcTestNft")
+    nowhere = to_checksum_address(os.urandom(20))
+    d.consortium.send(nft.functions.mint(d.address(BOB), 7), sender=ADMIN)
+    cases: list[tuple[str, str, int, int, str]] = [
+        # (kind, token, value, status, slug), for the participant's leg on the consortium
+        ("erc20", d.address(CAROL), TOKENS, 422, "token-not-a-contract"),  # an EOA
+        ("erc20", nowhere, TOKENS, 422, "token-not-a-contract"),  # nothing there
+        ("erc20", d.contract("c.receivable").address, TOKENS, 422, "token-not-erc20"),
+        ("erc20", d.contract("c.htlc_native").address, TOKENS, 422, "token-not-erc20"),
+        ("erc721", d.contract("c.settlement_token").address, 7, 422, "token-not-erc721"),
+        ("erc721", nft.address, 8, 422, "token-not-erc721"),  # not minted
+        ("erc721", nft.address, 7, 201, ""),
+    ]
+    for kind, token, value, status, want in cases:
+        body = proposal(net, hashlib.sha256(os.urandom(32)).digest())
+        body["participant"]["asset"] = {"kind": kind, "token": token, "value": str(value)}
+        answer = await net.api.request("POST", "/v1/swaps", json=body)
+        assert answer.status == status, (kind, token, answer.body)
+        if status != 201:
+            assert slug(answer) == (status, want), (kind, token, answer.body)
+            assert "body.participant.asset" in answer.body["detail"], answer.body
+    # The initiator's leg is checked on its own chain (the public one) too.
+    body = proposal(net, hashlib.sha256(os.urandom(32)).digest())
+    body["initiator"]["asset"] = {
+        "kind": "erc20",
+        "token": nowhere,
+        "value": "1",
+    }
+    answer = await net.api.request("POST", "/v1/swaps", json=body)
+    assert slug(answer) == (422, "token-not-a-contract"), answer.body
+    assert "body.initiator.asset.token" in answer.body["detail"]
+
+
+async def test_zero_amounts_and_values_beyond_uint256_are_refused_by_the_model(net: Net) -> None:
+    token = net.devnet.contract("c.settlement_token").address
+    nft = net.devnet.contract("c.receivable").address
+    too_big = str(2**256)
+    for asset, field in [
+        ({"kind": "erc20", "token": token, "value": "0"}, "value"),
+        ({"kind": "erc20", "token": token, "value": too_big}, "value"),
+        ({"kind": "erc20", "token": token, "value": "-1"}, "value"),
+        ({"kind": "erc721", "token": nft, "value": too_big}, "value"),
+        ({"kind": "erc721", "token": nft, "value": "-1"}, "value"),
+        ({"kind": "native", "value": "0"}, "value"),
+    ]:
+        body = proposal(net, hashlib.sha256(os.urandom(32)).digest())
+        body["participant"]["asset"] = asset
+        answer = await net.api.request("POST", "/v1/swaps", json=body)
+        assert answer.status == 400, (asset, answer.body)
+        fields = [e["field"] for e in answer.body["errors"]]
+        assert fields == [f"body.participant.asset.{field}"], (asset, fields)
+
+
+async def test_a_contract_wallet_participant_authorises_with_its_erc1271_signature(
+    net: Net,
+) -> None:
+    """The HTLC checks a contract claimer's signature with ERC-1271 (SignatureChecker): so
+    does the gateway, with the wallet on the initiator leg's chain (the public one)."""
+    d = net.devnet
+    wallet = d.public.deploy("HtlcTestWallet", d.address(BOB))  # a one-owner smart wallet
+    body = proposal(net, hashlib.sha256(os.urandom(32)).digest())
+    body["participant"]["address"] = wallet.address
+    proposed = await net.api.request("POST", "/v1/swaps", json=body)
+    assert proposed.status == 201, proposed.body
+    swap = proposed.body
+    assert swap["initiator_leg"]["claimer"] == wallet.address
+    path = f"/v1/swaps/{swap['swap_id']}/authorizations"
+    destination = d.address(BOB)
+    typed = dict(swap["claim_typed_data"])
+    typed["message"] = {**typed["message"], "destination": destination}
+    swap_for_bob = {**swap, "claim_typed_data": typed}
+    for account in (CAROL, ALICE):  # not the wallet's owner
+        answer = await net.api.request(
+            "POST",
+            path,
+            json={
+                "claim": {
+                    "destination": destination,
+                    "signature": sign_claim(net, swap_for_bob, account),
+                }
+            },
+        )
+        assert slug(answer) == (422, "claim-signature-invalid"), answer.body
+        assert "ERC-1271" in answer.body["detail"]
+    answer = await net.api.request(
+        "POST",
+        path,
+        json={
+            "claim": {"destination": destination, "signature": sign_claim(net, swap_for_bob, BOB)}
+        },
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["claim_authorized"] and answer.body["claim_destination"] == destination
 
 
 async def test_the_keeper_refunds_an_authorised_lock_nobody_claimed(net: Net) -> None:
