@@ -217,7 +217,11 @@ class SwapRow(StoreModel, table=True):
     initiator makes (and the participant claims)."""
 
     __tablename__ = "swaps"
-    __table_args__ = (Index("ix_swaps_state", "state"),)
+    __table_args__ = (
+        Index("ix_swaps_state", "state"),
+        # A proposal is refused when any stored swap has its hashlock (docs/api.md §6).
+        Index("ix_swaps_hashlock", "hashlock"),
+    )
 
     swap_id: bytes = Field(sa_type=LargeBinary, primary_key=True)
     hashlock: bytes = Field(sa_type=LargeBinary, nullable=False)

@@ -222,8 +222,8 @@ async def test_the_api_tables_come_and_go_with_0005(empty_url: str) -> None:
 
 
 async def test_idempotent_answers_survive_the_headers_migration(empty_url: str) -> None:
-    """0006 keeps idempotent answers' headers and indexes events by time; a downgrade drops
-    the column (the headers) and the index and keeps the answers; an answer stored without the
+    """0006 keeps idempotent answers' headers and indexes events by time and swaps by
+    hashlock; a downgrade drops the column (the headers) and the indexes and keeps the answers; an answer stored without the
     column comes back without headers (NULL: replayed as before), a new one with them."""
     body = hashlib.sha256(b"request").digest()
     migrate.upgrade(empty_url)
@@ -240,6 +240,7 @@ async def test_idempotent_answers_survive_the_headers_migration(empty_url: str) 
             columns = {c["name"] for c in inspect(conn).get_columns("idempotency")}
             event_indexes = {i["name"] for i in inspect(conn).get_indexes("events")}
             idem_indexes = {i["name"] for i in inspect(conn).get_indexes("idempotency")}
+            swap_indexes = {i["name"] for i in inspect(conn).get_indexes("swaps")}
             conn.execute(
                 text(
                     "INSERT INTO idempotency (key_id, idem_key, body_sha256, state, status,"
@@ -251,6 +252,7 @@ async def test_idempotent_answers_survive_the_headers_migration(empty_url: str) 
         engine.dispose()
     assert "response_headers" not in columns and "ix_events_created_at" not in event_indexes
     assert "ix_idempotency_created_at" in idem_indexes
+    assert swap_indexes == {"ix_swaps_state"}
     migrate.upgrade(empty_url)
     assert migrate.check_models_match(empty_url) == []
     async with await Store.open(empty_url, migrate=False) as store:

@@ -1,6 +1,7 @@
 """Idempotent POSTs keep their answer's headers (``idempotency.response_headers``, a JSON
 object), so a replay answers with the first answer's content type and headers; and the event
-log gets an index on ``created_at``, to prune old events by time.
+log gets an index on ``created_at``, to prune old events by time; swaps get one on
+``hashlock``, which a proposal looks up (a hashlock is never used by two swaps).
 
 Answers stored before the upgrade keep NULL headers and replay as they did (a content type from
 the status, no other header); a downgrade drops the column (the headers of stored answers with
@@ -26,9 +27,11 @@ def upgrade() -> None:
     with op.batch_alter_table("idempotency") as batch:
         batch.add_column(sa.Column("response_headers", sa.Text(), nullable=True))
     op.create_index("ix_events_created_at", "events", ["created_at"])
+    op.create_index("ix_swaps_hashlock", "swaps", ["hashlock"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_swaps_hashlock", table_name="swaps")
     op.drop_index("ix_events_created_at", table_name="events")
     with op.batch_alter_table("idempotency") as batch:
         batch.drop_column("response_headers")
