@@ -3,7 +3,7 @@ dispatcher: a webhook registered through instance A is posted to a real local re
 whichever dispatcher claims each delivery, exactly once per successful delivery, signed so that
 ``verify_webhook`` accepts it; a receiver failing twice gets the event on the third attempt;
 one that always fails is dead-lettered, listed by an operator and replayed (signed requests)
-through instance B."""
+through instance B; an instance killed and started again loses no event."""
 
 from __future__ import annotations
 
@@ -159,6 +159,37 @@ async def test_two_instances_deliver_each_event_once_retry_and_dead_letter(
         assert "Traceback" not in process.output()
     # Both dispatchers ran (the log names each one).
     assert all("webhook dispatcher" in p.output() for p in (a, b))
+
+
+async def test_no_event_is_lost_when_the_instance_is_killed_and_started_again(
+    api_config: Path, pg_store: Store, processes: list[ApiProcess]
+) -> None:
+    """SIGKILL while deliveries wait for their retry, events written while no instance runs:
+    after the restart every event reaches the receiver (at least once, each with its id and
+    the same signed body, so a receiver de-duplicates by id). A delivery killed in the middle
+    of its post is posted again once its lease expires (tests/store/test_webhooks.py)."""
+    dapp = await pg_store.create_api_key("dapp", [Scope.DAPP])
+    # Retries 2 s apart: the kill falls between posts, not during one.
+    slow_retry = (*FAST, "--webhook-retry-first-s", "2", "--webhook-retry-max-s", "2")
+    a = await start(processes, api_config, *slow_retry)
+    async with ClientSession() as session, receiving(Receiver(fail=[503] * 3)) as receiver:
+        hook = await register(session, a, dapp.token, receiver.url)
+        await scan(pg_store, [new_message(n, src=HUB, dst=PUBLIC) for n in (1, 2, 3)], chain=HUB)
+        await until(lambda: len(receiver.got) >= 3, 30)  # each refused once: retry in 2 s
+        await asyncio.sleep(0.5)  # the failures recorded
+        a.kill()
+        assert receiver.delivered() == []
+        await scan(pg_store, [new_message(n, src=HUB, dst=PUBLIC) for n in (4, 5)], chain=HUB)
+        a = await start(processes, api_config, *FAST)
+        await until(lambda: {e["id"] for e in receiver.delivered()} >= set(range(1, 6)), 30)
+        bodies: dict[int, bytes] = {}
+        for _, headers, body, _ in receiver.got:
+            verify_webhook(hook["secret"], headers, body, 60)
+            event_id = json.loads(body)["id"]
+            assert bodies.setdefault(event_id, body) == body  # a repeat is the same event
+    assert sorted(bodies) == [1, 2, 3, 4, 5]
+    assert a.stop() == 0, a.output()
+    assert "Traceback" not in a.output()
 
 
 def test_xgate_api_refuses_a_bad_webhook_policy(tmp_path: Path) -> None:
