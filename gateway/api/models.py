@@ -46,7 +46,6 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adapters.types import Address, ChainId, Hash32, TxHash
-from gateway.config.model import ChainConfig, Confirmations
 from gateway.domain.events import CreditAction, DeliveryState, Event, EventKind, WebhookDelivery
 from gateway.domain.events import Webhook as WebhookRecord
 from gateway.domain.messages import MessageId
@@ -60,6 +59,7 @@ from gateway.domain.status import (
 
 __all__ = [
     "MAX_CHAIN_ID",
+    "PROBLEM_TYPE_BASE",
     "TRACKING_ID_PATTERN",
     "ApiModel",
     "Chain",
@@ -546,19 +546,6 @@ class Chain(ApiModel):
     kind: Literal["qbft", "evm"] = Field(description="qbft: the consortium; evm: a public chain")
     finality: FinalityPolicy
 
-    @classmethod
-    def from_config(cls, name: str, chain: ChainConfig) -> Chain:
-        finality = chain.finality
-        if isinstance(finality, Confirmations):
-            policy = FinalityPolicy(
-                kind="confirmations",
-                confirmations=finality.confirmations,
-                time_to_finality_s=chain.time_to_finality_s,
-            )
-        else:
-            policy = FinalityPolicy(kind=finality, time_to_finality_s=chain.time_to_finality_s)
-        return cls(name=name, chain_id=chain.chain_id, kind=chain.kind, finality=policy)
-
 
 class ChainList(ApiModel):
     items: list[Chain]
@@ -704,6 +691,10 @@ class FieldErrorItem(ApiModel):
 
 class NoBody(ApiModel):
     """An operation that takes no request body: any body is refused."""
+
+
+# A problem's ``type`` is this and its slug (``problems.py`` builds them; the SDK parses them).
+PROBLEM_TYPE_BASE = "https://xgate.dev/problems/"
 
 
 class ProblemDetails(ApiModel):

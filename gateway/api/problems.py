@@ -24,11 +24,11 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from adapters.errors import RetryableError
+from gateway.api.models import PROBLEM_TYPE_BASE
 from gateway.store import StoreUnavailable
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
-    "PROBLEM_TYPE_BASE",
     "REQUEST_ID_KEY",
     "FieldError",
     "Location",
@@ -43,7 +43,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://xgate.dev/problems/"
 
 # Set by the app's outermost middleware on every request; problems carry it.
 REQUEST_ID_KEY = web.RequestKey("request_id", str)

@@ -28,11 +28,10 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from eth_abi.abi import encode as abi_encode
-from pydantic import Field, model_validator
 
 from adapters.base import BadRequest, CallReverted, EventQuery, TransactionNotFound, TxRequest
 from adapters.contracts import (
@@ -49,23 +48,30 @@ from contracts import load_artifact
 from gateway.api.chains import ChainHandle, chains_of
 from gateway.api.keys import CONFIG_KEY, STORE_KEY
 from gateway.api.models import (
-    MAX_CHAIN_ID,
-    ApiModel,
-    ChainIdParam,
-    ChecksumAddress,
-    Hash32Hex,
-    HexBytes,
-    MessageIdHex,
     NoBody,
     NoParams,
     TransferPath,
-    TxHashHex,
-    Uint64,
-    Uint256,
     UnsignedTx,
 )
 from gateway.api.problems import Problem
 from gateway.api.spec import Api, Call, Scope
+from gateway.api.transfer_models import (
+    AssetKind,
+    ChainPath,
+    ChainStatus,
+    CounterpartStatus,
+    HeaderOnDestination,
+    LatencyEstimate,
+    ManualExecution,
+    RawTransactionBody,
+    SubmittedTransaction,
+    TrackedTransaction,
+    TrackRequest,
+    TransferBuild,
+    TransferFees,
+    TransferQuote,
+    TransferTerms,
+)
 from gateway.config import ChainConfig, RouteConfig, XgateConfig
 from gateway.domain.messages import MessageId, check_proven_message, delivery_item
 from gateway.domain.status import MessageRecord, MessageStatus, TrackingKind
@@ -78,7 +84,6 @@ __all__ = [
     "tracking_id_of",
 ]
 
-AssetKind = Literal["settlement_token", "receivable"]
 NFT_UNITS = 10**6  # TransferLimits.NFT_UNITS: what one ERC-721 draws on a bucket
 OUTBOUND = 1  # TransferLimits.Direction.Outbound
 # Gas of one message's delivery on the destination (proof verification, then the mint or
@@ -98,186 +103,6 @@ _VAULT = load_artifact("AssetVault")
 _GATEWAY = load_artifact("WrappedAssetGateway")
 _ERC20 = load_artifact("SettlementToken")
 _ERC721 = load_artifact("Receivable")
-
-ChainIdOut = Annotated[int, Field(ge=1, le=MAX_CHAIN_ID)]
-HeightOut = Annotated[int, Field(ge=0)]
-
-
-# --- models ------------------------------------------------------------------------------------
-
-
-class ChainPath(ApiModel):
-    chain_id: ChainIdParam = Field(description="a configured chain's id")
-
-
-class CounterpartStatus(ApiModel):
-    """How far a counterpart chain's header oracle has followed this chain."""
-
-    chain_id: ChainIdOut
-    name: str
-    oracle: Literal["qbft_light_client", "attested_header_store"] = Field(
-        description="the contract on the counterpart that holds this chain's headers"
-    )
-    oracle_address: ChecksumAddress | None
-    known_height: HeightOut | None = Field(
-        description="the highest block of this chain the oracle accepted (the header store "
-        "accepts only blocks with messages: its newest within the look-back window); null "
-        "when unknown"
-    )
-    lag_blocks: HeightOut | None = Field(
-        description="this chain's final height minus known_height (a header store follows "
-        "only blocks with messages, so its lag grows between messages)"
-    )
-    frozen: bool | None = Field(description="a light client frozen by misbehaviour evidence")
-    route_paused: bool | None = Field(
-        description="this chain's endpoint route to the counterpart is paused (its own pause)"
-    )
-    detail: str | None = Field(description="why a value is null")
-
-
-class ChainStatus(ApiModel):
-    """A chain's heights, its counterparts' view of it and its endpoint's pauses."""
-
-    chain_id: ChainIdOut
-    name: str
-    kind: Literal["qbft", "evm"]
-    head_height: HeightOut
-    finalized_height: HeightOut = Field(description="the newest block final under the policy")
-    endpoint: ChecksumAddress | None
-    endpoint_paused: bool | None = Field(description="the endpoint's global pause")
-    paused_routes: list[ChainIdOut] = Field(
-        description="counterparts whose route is paused here (globally paused: all)"
-    )
-    counterparts: list[CounterpartStatus]
-
-
-class TransferTerms(ApiModel):
-    """A transfer of ``asset`` from ``sender`` on ``src_chain_id`` to ``recipient`` on
-    ``dst_chain_id``: an ``amount`` of the settlement token (base units), or the receivable
-    ``token_id``."""
-
-    src_chain_id: ChainIdParam
-    dst_chain_id: ChainIdParam
-    asset: AssetKind
-    amount: Uint256 | None = Field(default=None, description="settlement_token: base units")
-    token_id: Uint256 | None = Field(default=None, description="receivable: the token id")
-    sender: ChecksumAddress = Field(description="the wallet that signs the source transactions")
-    recipient: ChecksumAddress = Field(description="who receives the asset on dst_chain_id")
-
-    @model_validator(mode="after")
-    def _amount_or_token(self) -> TransferTerms:
-        wanted, other = ("amount", "token_id")
-        if self.asset == "receivable":
-            wanted, other = other, wanted
-        if getattr(self, wanted) is None:
-            raise ValueError(f"{self.asset} needs {wanted}")
-        if getattr(self, other) is not None:
-            raise ValueError(f"{self.asset} takes {wanted}, not {other}")
-        return self
-
-
-class LatencyEstimate(ApiModel):
-    """Seconds from the source transaction to the delivery: ``measured`` on the route's
-    recent deliveries (the relay time the store recorded, plus the source chain's time to
-    finality, before which nothing is relayed), or ``estimated`` from the chains' finality
-    times when the route has no delivery yet."""
-
-    basis: Literal["measured", "estimated"]
-    p50_s: Annotated[float, Field(ge=0)]
-    p95_s: Annotated[float, Field(ge=0)]
-    samples: Annotated[int, Field(ge=0)]
-    source_finality_s: Annotated[float, Field(ge=0)]
-
-
-class TransferFees(ApiModel):
-    """What the transfer costs: the bridge contracts charge no fee (``protocol_fee`` 0), so
-    the user pays the source chain's gas; the delivery's gas is the relay service's."""
-
-    protocol_fee: Uint256
-    source_gas: Uint64 | None = Field(
-        description="the source transactions' gas (node estimates with the chain's margin); "
-        "null when a step can be estimated only once an approval is mined"
-    )
-    source_txs: Annotated[int, Field(ge=1)]
-    delivery_gas: Uint64 = Field(description="an estimate of the delivery's gas")
-    delivery_gas_basis: Literal["estimated"]
-
-
-class TransferQuote(ApiModel):
-    """Fees and expected latency of a transfer."""
-
-    src_chain_id: ChainIdOut
-    dst_chain_id: ChainIdOut
-    asset: AssetKind
-    fees: TransferFees
-    latency: LatencyEstimate
-
-
-class TransferBuild(ApiModel):
-    """The transactions the wallet signs and sends, in order (the next once the previous is
-    mined)."""
-
-    src_chain_id: ChainIdOut
-    dst_chain_id: ChainIdOut
-    asset: AssetKind
-    txs: list[UnsignedTx]
-
-
-class RawTransactionBody(ApiModel):
-    raw: Annotated[HexBytes, Field(description="the signed transaction, as a wallet encodes it")]
-
-
-class SubmittedTransaction(ApiModel):
-    """A forwarded transaction, tracked: ``GET /v1/transfers/{tracking_id}`` finds its
-    transfer once the relay service recorded it (after the source block is final)."""
-
-    chain_id: ChainIdOut
-    tx_hash: TxHashHex
-    sender: ChecksumAddress
-    nonce: Uint64
-    tracking_id: str
-
-
-class TrackRequest(ApiModel):
-    chain_id: ChainIdParam
-    tx_hash: TxHashHex
-
-
-class TrackedTransaction(ApiModel):
-    """A source transaction tracked: its tracking id names its transfer."""
-
-    chain_id: ChainIdOut
-    tx_hash: TxHashHex
-    tracking_id: str
-
-
-class HeaderOnDestination(ApiModel):
-    """Whether the destination's header oracle knows the message's source block."""
-
-    oracle: Literal["qbft_light_client", "attested_header_store"]
-    oracle_address: ChecksumAddress
-    accepted: bool
-    required: str | None = Field(description="what must be submitted first, when not accepted")
-
-
-class ManualExecution(ApiModel):
-    """The proof of a message and the destination call that delivers it; anyone may send
-    it (``to``, ``data``) once the header is accepted. ``data`` is ``deliverBatch`` with the
-    one item."""
-
-    message_id: MessageIdHex
-    status: MessageStatus
-    src_chain_id: ChainIdOut
-    dst_chain_id: ChainIdOut
-    src_block_number: HeightOut
-    src_block_hash: Hash32Hex
-    tx_index: HeightOut
-    receipt_log_index: HeightOut
-    proof: list[HexBytes] = Field(description="receipts-trie nodes, root to leaf")
-    to: ChecksumAddress = Field(description="the destination endpoint")
-    data: HexBytes
-    gas: Uint64 | None = Field(description="the node's estimate; null until the header is known")
-    header: HeaderOnDestination
 
 
 # --- registration ------------------------------------------------------------------------------

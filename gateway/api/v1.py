@@ -24,6 +24,7 @@ from gateway.api.models import (
     ChainList,
     EventItem,
     EventsQuery,
+    FinalityPolicy,
     NoBody,
     NoParams,
     Transfer,
@@ -38,6 +39,7 @@ from gateway.api.spec import Api, Call, Scope
 from gateway.api.swaps import add_swap_operations
 from gateway.api.transfers import add_transfer_operations
 from gateway.api.webhooks import add_webhook_operations
+from gateway.config import ChainConfig, Confirmations
 from gateway.domain.messages import MessageId
 from gateway.domain.status import MessageRecord, TrackingKind
 from gateway.store import Store
@@ -113,7 +115,20 @@ def v1_api() -> Api:
 async def list_chains(call: Call[NoParams, NoParams, NoBody]) -> ChainList:
     """Every chain of the gateway's configuration, the consortium hub first as configured."""
     cfg = call.request.app[CONFIG_KEY]
-    return ChainList(items=[Chain.from_config(name, chain) for name, chain in cfg.chains.items()])
+    return ChainList(items=[_chain(name, chain) for name, chain in cfg.chains.items()])
+
+
+def _chain(name: str, chain: ChainConfig) -> Chain:
+    finality = chain.finality
+    if isinstance(finality, Confirmations):
+        policy = FinalityPolicy(
+            kind="confirmations",
+            confirmations=finality.confirmations,
+            time_to_finality_s=chain.time_to_finality_s,
+        )
+    else:
+        policy = FinalityPolicy(kind=finality, time_to_finality_s=chain.time_to_finality_s)
+    return Chain(name=name, chain_id=chain.chain_id, kind=chain.kind, finality=policy)
 
 
 def _unknown(detail: str) -> Problem:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
-from gateway.api.credit import (
+from gateway.api.credit_models import (
     AttestationRequest,
     ChainCredit,
     CreditTransactions,

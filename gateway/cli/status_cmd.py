@@ -21,7 +21,7 @@ from typing import Any
 
 from adapters.retry import RetryPolicy
 from gateway.api.models import Chain
-from gateway.api.transfers import ChainStatus
+from gateway.api.transfer_models import ChainStatus
 from gateway.cli.remote import EXIT_OK, Output, add_client_arguments, run_remote
 from gateway.cli.transfer_cmd import (
     DEFAULT_INTERVAL_S,

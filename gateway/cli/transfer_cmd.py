@@ -40,7 +40,7 @@ from gateway.api.models import (
     Transfer,
     UnsignedTx,
 )
-from gateway.api.transfers import TransferTerms
+from gateway.api.transfer_models import TransferTerms
 from gateway.cli.remote import (
     EXIT_OK,
     EXIT_PARKED,

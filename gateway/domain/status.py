@@ -23,12 +23,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.errors import FatalError
-from adapters.rpc.submit import JournalEntry, TxAttempt, TxOutcome
 from adapters.types import Address, ChainId, Hash32, Height, TxHash
 from gateway.domain.messages import Message, MessageId
+
+if TYPE_CHECKING:
+    # Only TxRecord's annotations: the submission machinery (eth_account, aiohttp) is not
+    # loaded with the status types, which the SDK imports.
+    from adapters.rpc.submit import JournalEntry, TxAttempt, TxOutcome
 
 __all__ = [
     "DONE_STATUSES",

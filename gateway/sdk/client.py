@@ -18,8 +18,8 @@ Requests carry the API key (``Authorization: Bearer``). With ``signing_key`` (an
 operator's Ed25519 key) every state-changing request is signed exactly as
 ``gateway.api.signing`` defines (a fresh nonce and timestamp per attempt). Every POST carries
 an ``Idempotency-Key`` (a uuid4 unless given), the same on each of the client's retries, so a
-retried POST runs once. Answers 429, 502, 503, 504 (and 409 ``idempotency-in-progress``) and
-connection failures are retried (``Retries``: bounded attempts, exponential backoff, never
+retried POST runs once. Answers 429, 502, 503, 504 (and 409 ``idempotency-in-progress`` or
+any 409 with ``Retry-After``, e.g. ``swap-busy``) and connection failures are retried (``Retries``: bounded attempts, exponential backoff, never
 sooner than the answer's ``Retry-After``); a GET, a DELETE or a POST (which has its key) is
 safe to send again. Problems raise ``ApiProblem`` (``errors.py``).
 """
@@ -47,7 +47,7 @@ from yarl import URL
 
 from adapters.retry import RetryPolicy
 from adapters.types import ChainId, TxHash
-from gateway.api.credit import (
+from gateway.api.credit_models import (
     AttestationIssued,
     AttestationRequest,
     CreditTransactions,
@@ -72,7 +72,7 @@ from gateway.api.models import (
     WebhookCreated,
     WebhookList,
 )
-from gateway.api.operator import (
+from gateway.api.operator_models import (
     GovernanceTxs,
     OperatorKey,
     OperatorKeyCreate,
@@ -86,7 +86,7 @@ from gateway.api.operator import (
 )
 from gateway.api.signing import signature_headers
 from gateway.api.swap_models import SwapAuthorize, SwapLocks, SwapPropose, SwapView
-from gateway.api.transfers import (
+from gateway.api.transfer_models import (
     ChainStatus,
     ManualExecution,
     RawTransactionBody,

@@ -4,8 +4,10 @@ facts as attributes:
 - ``ApiProblem``: the API answered an RFC 9457 problem (docs/api.md §1): ``status``, ``slug``
   (the last part of ``type``), ``type``, ``title``, ``detail``, ``instance``, ``request_id``,
   ``errors`` (every bad field of a 400) and ``retry_after`` (seconds, when the answer said);
-  ``retryable`` when trying again later may succeed (429, 502, 503, 504, and 409
-  ``idempotency-in-progress``). The client already retried those it could;
+  ``retryable`` when trying again later may succeed (429, 502, 503, 504, 409
+  ``idempotency-in-progress``, and any 409 with ``Retry-After``, such as ``swap-busy``: the
+  server keeps no such answer for an ``Idempotency-Key``, so the same request runs again). The
+  client already retried those it could;
 - ``ApiUnavailable``: no answer at all (connection refused or dropped, timeout) after the
   client's attempts; retryable;
 - ``ApiResponseInvalid``: an answer that is not what the API declares (a proxy's page, a
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.errors import FatalError, RetryableError, XgateError
-from gateway.api.problems import PROBLEM_TYPE_BASE
+from gateway.api.models import PROBLEM_TYPE_BASE
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -87,7 +89,12 @@ class ApiProblem(XgateError):
             errors=tuple(errors),
             retry_after=retry_after,
         )
-        self.retryable = status in RETRYABLE_STATUSES or slug in _RETRYABLE_SLUGS
+        self.retryable = (
+            status in RETRYABLE_STATUSES
+            or slug in _RETRYABLE_SLUGS
+            # A conflict that passes (409 swap-busy) says when to come back.
+            or (status == 409 and retry_after is not None)
+        )
 
     def __str__(self) -> str:
         text = f"{self.status} {self.slug}: {self.detail}"

@@ -8,7 +8,9 @@ second read and one committed after it is in the stream; nothing falls between t
 then on each event about the object is followed by a read (the answer is the API's view, not
 the event's), until the object is in a wanted state, or an event said it reached one (the read
 after it may already show a later state). The stream resumes with ``Last-Event-ID`` across
-dropped connections (``XgateClient.events``).
+dropped connections (``XgateClient.events``); when the server answers a resume 410
+``events-pruned`` (events after the last one seen are gone), it subscribes again from now and
+reads the object again once connected, as at the start: the read has what the gap held.
 
 Only when the server answers that it has no event stream (404, 405, 501, or a problem
 ``events-unavailable``: an older gateway, a proxy that does not pass ``/v1/events``) does it
@@ -32,6 +34,7 @@ from gateway.api.models import EventItem
 from gateway.sdk.errors import ApiProblem, WaitTimedOut
 
 __all__ = [
+    "EVENTS_PRUNED_SLUG",
     "EVENTS_UNAVAILABLE_SLUG",
     "EVENTS_UNAVAILABLE_STATUSES",
     "MAX_POLL_INTERVAL_S",
@@ -49,6 +52,7 @@ OnChange = Callable[[M], Awaitable[object] | object]
 
 EVENTS_UNAVAILABLE_STATUSES = frozenset({404, 405, 501})
 EVENTS_UNAVAILABLE_SLUG = "events-unavailable"
+EVENTS_PRUNED_SLUG = "events-pruned"
 MAX_POLL_INTERVAL_S = 10.0
 
 
@@ -134,13 +138,17 @@ class _Watch(Generic[M]):
         await self._observe(model)
         if model is not None and self._done(model):
             return model
-        queue: asyncio.Queue[_Item] = asyncio.Queue()
-        pump = asyncio.create_task(self._pump(queue))
-        try:
-            return await self._follow(queue, poll_interval_s)
-        finally:
-            pump.cancel()
-            await asyncio.gather(pump, return_exceptions=True)
+        while True:
+            queue: asyncio.Queue[_Item] = asyncio.Queue()
+            pump = asyncio.create_task(self._pump(queue))
+            try:
+                found = await self._follow(queue, poll_interval_s)
+            finally:
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+            if found is not None:
+                return found
+            # The resume point was pruned: a new subscription, read again once connected.
 
     async def _pump(self, queue: asyncio.Queue[_Item]) -> None:
         connected = False
@@ -160,12 +168,16 @@ class _Watch(Generic[M]):
         else:
             queue.put_nowait(ConnectionError("the event stream ended"))
 
-    async def _follow(self, queue: asyncio.Queue[_Item], poll_interval_s: float) -> M:
+    async def _follow(self, queue: asyncio.Queue[_Item], poll_interval_s: float) -> M | None:
+        """The object in a wanted state; None when the stream cannot resume (410
+        ``events-pruned``) and must be opened again from now."""
         while True:
             item = await queue.get()
             if isinstance(item, BaseException):
                 if isinstance(item, ApiProblem) and events_unavailable(item):
                     return await self._poll(poll_interval_s)
+                if isinstance(item, ApiProblem) and item.slug == EVENTS_PRUNED_SLUG:
+                    return None
                 raise item
             if isinstance(item, _Connected):
                 reached: str | None = None

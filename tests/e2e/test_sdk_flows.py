@@ -31,9 +31,8 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
 from adapters.types import Address, ChainId, Hash32
-from gateway.api.credit import AttestationRequest, PublicationRequest
-from gateway.api.models import Transfer, UnsignedTx
-from gateway.api.problems import PROBLEM_TYPE_BASE
+from gateway.api.credit_models import AttestationRequest, PublicationRequest
+from gateway.api.models import PROBLEM_TYPE_BASE, Transfer, UnsignedTx
 from gateway.api.swap_models import (
     ClaimAuthorization,
     LegProposal,
@@ -43,7 +42,7 @@ from gateway.api.swap_models import (
     SwapTimelocks,
     SwapView,
 )
-from gateway.api.transfers import TransferTerms
+from gateway.api.transfer_models import TransferTerms
 from gateway.domain.apikeys import Scope
 from gateway.domain.credit_reports import open_report
 from gateway.domain.payloads import Erc721Release, Erc721Transfer, Financing, decode_payload

@@ -1,16 +1,17 @@
 """The SDK against the real API app served over HTTP: typed answers, cursor iteration, problems
 as ``ApiProblem``, retries honouring ``Retry-After`` with the same idempotency key, signed
 operator requests, the event stream resuming across a server restart, the sync wrapper, and
-the webhook verification helper."""
+the webhook verification helper; a 409 with ``Retry-After`` is retried too."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import gateway.api.webhook_signing as webhook_signing
@@ -18,7 +19,8 @@ from adapters.retry import RetryPolicy
 from gateway.api.app import create_app
 from gateway.api.events import EVENT_STREAM_SETTINGS_KEY, EventStreamSettings
 from gateway.api.models import ChainList, Delivery, EventItem, Transfer, TransferSummary
-from gateway.api.operator import OperatorKeyCreate
+from gateway.api.operator_models import OperatorKeyCreate
+from gateway.api.problems import Problem
 from gateway.config import XgateConfig
 from gateway.domain.apikeys import Scope
 from gateway.domain.events import DeliveryState, EventKind
@@ -39,6 +41,7 @@ from tests.store.conftest import Clock, new_message, scan
 
 Sdk = Callable[..., XgateClient]
 HOOK = "https://hooks.example.com/xgate"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FAST = Retries(backoff=RetryPolicy(initial_delay=0.05, max_delay=0.2, max_attempts=4))
 
 
@@ -288,3 +291,39 @@ async def test_the_newer_operations_answer_their_models_through_the_sdk(
             await dapp.chain_status(HUB)
         assert (no_chains.value.status, no_chains.value.slug) == (503, "chains-not-configured")
         assert no_chains.value.retryable and sleeps == [0.5, 1.0, 2.0]
+
+
+async def test_a_409_with_retry_after_is_retried_with_the_same_idempotency_key(
+    sdk: Sdk, keys: Keys, store: Store, config: XgateConfig, clock: Clock, requests: list[Sent]
+) -> None:
+    # The first POST is answered as a swap whose state kept changing (409 swap-busy with
+    # Retry-After), inside the idempotency layer as the real one is; later one without it.
+    scripted: list[dict[str, str]] = [{"Retry-After": "1"}]
+
+    @web.middleware
+    async def busy(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "POST" and scripted:
+            raise Problem(409, "swap-busy", "Swap changing", "retry", headers=scripted.pop(0))
+        return await handler(request)
+
+    app = create_app(store, config, clock=clock)
+    app.middlewares.append(busy)
+    async with TestServer(app, host="127.0.0.1") as server:
+        base = str(server.make_url("")).rstrip("/")
+        slept: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            slept.append(seconds)
+
+        async with sdk(keys.dapp, base_url=base, sleep=sleep) as client:
+            created = await client.create_webhook(HOOK, ["message"])  # 409, then created
+            assert slept == [1.0]  # Retry-After: 1, longer than the first backoff (0.5 s)
+            posts = [h for m, _, h in requests if m == "POST"]
+            assert len(posts) == 2 and posts[0]["Idempotency-Key"] == posts[1]["Idempotency-Key"]
+            assert [h.id for h in (await client.webhooks()).items] == [created.id]
+
+            scripted.append({})
+            with pytest.raises(ApiProblem) as conflict:  # no Retry-After: not retried
+                await client.create_webhook(HOOK, ["swap"])
+            assert (conflict.value.status, conflict.value.slug) == (409, "swap-busy")
+            assert not conflict.value.retryable and slept == [1.0]

@@ -1,7 +1,7 @@
 """``XgateClient.wait_for_transfer`` / ``wait_for_swap`` against the real API app and store: the
 state is followed on the event stream (not polled), a change made right after the first read
 is not missed, a timeout names the last state seen, the sync wrapper blocks on it, a
-server without an event stream is polled instead, and `xgate swap status --wait` /
+server without an event stream is polled instead, a resume refused as pruned subscribes again, and `xgate swap status --wait` /
 `xgate transfer status --wait` (real processes) end with the final state or exit 4. Changes are written to the store as the
 relayers and the keeper write them (``Store.transition``, ``Store.set_swap_state``)."""
 
@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import pytest
 from aiohttp import web
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestServer
 
 from adapters.types import ChainId, Hash32
 from gateway.api.app import create_app
+from gateway.api.events import EVENT_STREAM_SETTINGS_KEY, EventStreamSettings
 from gateway.api.models import Transfer
 from gateway.api.swap_models import SwapView
 from gateway.config import XgateConfig
@@ -30,6 +32,7 @@ from gateway.sdk import (
     XgateClient,
 )
 from gateway.store import Store
+from harness.services import free_port
 from tests.api.conftest import HUB, PUBLIC, Keys
 from tests.api.test_transfers import deliver
 from tests.sdk.conftest import Sent
@@ -233,6 +236,49 @@ async def test_without_an_event_stream_the_wait_polls(
         await server.close()
     assert transfer.status is S.DELIVERED
     assert gets(requests, "/v1/events") == 1 and gets(requests, "/v1/transfers/") >= 3
+
+
+async def test_a_resume_answered_events_pruned_subscribes_again_and_reads_again(
+    sdk: Sdk, keys: Keys, store: Store, config: XgateConfig, clock: Clock, requests: list[Sent]
+) -> None:
+    port = free_port()
+
+    async def start() -> TestServer:
+        app = create_app(store, config, clock=clock)
+        app[EVENT_STREAM_SETTINGS_KEY] = EventStreamSettings(retry_ms=20)
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        return server
+
+    item = new_message(1, src=HUB, dst=PUBLIC, tracking_id="trk-1")
+    await scan(store, [item], chain=HUB)  # event 1
+    seen: list[MessageStatus] = []
+    server = await start()
+    client = sdk(keys.read, base_url=f"http://127.0.0.1:{port}", sleep=asyncio.sleep)
+    async with client:
+        waiting = asyncio.create_task(
+            client.wait_for_transfer(
+                "trk-1", timeout_s=20, on_change=lambda t: seen.append(t.status)
+            )
+        )
+        while gets(requests, "/v1/events") == 0 or len(seen) < 1:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # connected after event 1
+        await server.close()  # the client will resume with Last-Event-ID: 1
+        # Event 2 ages past the retention and is pruned; the delivery's events are new.
+        await scan(store, [new_message(2, src=PUBLIC, dst=HUB)], chain=PUBLIC)
+        clock.advance(timedelta(days=config.api.event_retention_days + 1).total_seconds())
+        await deliver(store, clock, item)
+        assert await store.prune_events(clock() - timedelta(days=1)) == 2
+        server = await start()
+        try:
+            transfer = await asyncio.wait_for(waiting, 15)
+        finally:
+            await server.close()
+    assert transfer.status is S.DELIVERED and seen == [S.FINAL, S.DELIVERED]
+    streams = [h.get("Last-Event-ID") for m, u, h in requests if "/v1/events" in u]
+    # Subscribed from now, resumed after 1 (410 events-pruned), subscribed from now again.
+    assert streams[0] is None and "1" in streams and streams[-1] is None
 
 
 async def test_swap_status_wait_prints_the_final_swap_and_exits_0(
