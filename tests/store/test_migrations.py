@@ -15,7 +15,7 @@ from gateway.domain.status import SwapState
 from gateway.store import SchemaOutOfDate, Store, StoreError, migrate
 from gateway.store.db import SQLITE_BUSY_TIMEOUT_MS, parse_store_url, sync_engine
 from gateway.store.models import metadata
-from gateway.store.store import _swap_row
+from gateway.store.swaps import _swap_row
 from tests.store.conftest import T0, new_message, scan
 from tests.store.test_records import _swap
 
