@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import TxRequest
+from adapters.bft import decode_qbft_extra
 from adapters.evm import EvmAdapter
-from adapters.lightclient.qbft import TrustPolicy
+from adapters.headers import Header, encode_header
+from adapters.lightclient.qbft import TrustedHeader, TrustPolicy, validator_set_rlp
 from adapters.types import Address, ChainId, Finality, Hash32
 from contracts import Artifact, load_artifact
 
@@ -100,6 +102,20 @@ class QbftLightClientView:
 
     def submit_ancestors(self, chain: Sequence[bytes]) -> TxRequest:
         return self._c.request("submitAncestors", list(chain))
+
+    def step_request(
+        self, trusted: TrustedHeader, step: Sequence[Header]
+    ) -> tuple[TxRequest, bool]:
+        """The call that makes the client accept one ``TrustPathPlanner`` step from
+        ``trusted``, and whether it is a same-set ``submitHeader`` (one header listing the
+        trusted set) rather than an ``updateValidatorSet`` run (the relayer's header feeder
+        and the API's manual execution build it here, alike)."""
+        if len(step) == 1 and tuple(decode_qbft_extra(step[0].extra_data).validators) == (
+            trusted.validators
+        ):
+            return self.submit_header(encode_header(step[0])), True
+        run = [encode_header(h) for h in step]
+        return self.update_validator_set(validator_set_rlp(trusted.validators), run), False
 
 
 class AttestedHeaderStoreView:

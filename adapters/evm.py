@@ -79,6 +79,7 @@ from adapters.rpc.answers import (
 from adapters.rpc.submit import (
     Dropped,
     Failed,
+    FeeMarket,
     InMemoryJournal,
     Mined,
     NonceConflict,
@@ -832,6 +833,18 @@ class EvmAdapter:
             raise BadRequest("estimate_gas() needs a TxRequest", call=call)
         check_bytes(sender, 20, "sender")
         return await self._txs.estimate_gas(call, sender)
+
+    async def fee_market(self) -> FeeMarket:
+        """The chain's fee market read now at its latest block: the base fee and the fees
+        this adapter's writers would send a transaction with (the same rule; no signer
+        needed)."""
+        return await self._txs.fee_market()  # each node call retried by the transport
+
+    async def receipt(self, tx_hash: TxHash) -> TxReceipt | None:
+        """The transaction's receipt at the node's head (not waiting for finality), None
+        when it is not mined."""
+        check_bytes(tx_hash, 32, "tx_hash")
+        return await self._retrying("receipt", lambda: self._mined_receipt(tx_hash))
 
     async def pending_nonce(self, sender: Address) -> int:
         """The sender's next nonce, counting the node's pending transactions."""

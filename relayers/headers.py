@@ -22,7 +22,6 @@ import logging
 from collections.abc import Sequence
 
 from adapters.base import CallReverted, TxRequest
-from adapters.bft import decode_qbft_extra
 from adapters.contracts import AttestedHeaderStoreView, LightClientState, QbftLightClientView
 from adapters.errors import FatalError, FinalityViolation, TransactionFailed
 from adapters.headers import Header, encode_header
@@ -31,7 +30,6 @@ from adapters.lightclient.qbft import (
     TrustPathPlanner,
     TrustPolicy,
     VerifiedHeader,
-    validator_set_rlp,
 )
 from adapters.qbft import QbftAdapter
 from adapters.rpc.submit import SentTx
@@ -245,22 +243,14 @@ class QbftHeaderFeeder(_Gate):
                 wanted = await self._consortium.verified_header(Height(planner.wanted))
                 planner.give(wanted.header)
             for step, accepted in zip(planner.steps, planner.accepted, strict=True):
-                same_set = len(step) == 1 and self._lists(step[0]) == trusted.validators
+                request, same_set = self._lc.step_request(trusted, step)
                 if same_set:
-                    request = self._lc.submit_header(encode_header(step[0]))
                     await flight.submit(request, accepted.number, accepted.hash)
                 else:
                     await flight.drain()
-                    request = self._lc.update_validator_set(
-                        validator_set_rlp(trusted.validators), [encode_header(h) for h in step]
-                    )
                     await flight.submit(request, accepted.number, accepted.hash)
                     await flight.drain()
                 trusted = accepted.trusted()
-
-    @staticmethod
-    def _lists(header: Header) -> tuple[bytes, ...]:
-        return tuple(decode_qbft_extra(header.extra_data).validators)
 
     async def _backfill(
         self, flight: _Flight, state: LightClientState, verified: VerifiedHeader

@@ -57,6 +57,7 @@ __all__ = [
     "MIN_FEE_BUMP_PCT",
     "Dropped",
     "Failed",
+    "FeeMarket",
     "Fees",
     "InMemoryJournal",
     "JournalEntry",
@@ -148,6 +149,25 @@ class Fees:
             "max_priority_fee_per_gas": self.max_priority_fee_per_gas,
             "gas_price": self.gas_price,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class FeeMarket:
+    """A chain's fee market at its block ``block_number``: the base fee (None on a chain
+    without one) and the fees a transaction would be sent with now."""
+
+    block_number: Height
+    base_fee_per_gas: int | None
+    fees: Fees
+
+    @property
+    def likely_price(self) -> int:
+        """What one unit of gas likely costs: base fee + tip (EIP-1559), or the gas price."""
+        if self.fees.gas_price is not None:
+            return self.fees.gas_price
+        assert self.base_fee_per_gas is not None
+        assert self.fees.max_priority_fee_per_gas is not None
+        return self.base_fee_per_gas + self.fees.max_priority_fee_per_gas
 
 
 def _raised(value: int, pct: int) -> int:
@@ -385,28 +405,34 @@ class TxChain:
         )
 
     async def fees(self) -> Fees:
-        """EIP-1559 fees (2 x base fee + tip) when the chain has a base fee, else the gas
-        price; reused for ``fee_cache_s`` so a burst of submissions does not re-ask per
-        transaction (2x base fee absorbs the base fee rising for several blocks)."""
+        """``fee_market()``'s suggested fees, reused for ``fee_cache_s`` so a burst of
+        submissions does not re-ask per transaction."""
         now = asyncio.get_running_loop().time()
         cached = self._fee_quote
         if cached is not None and now - cached[0] < self._fee_cache_s:
             return cached[1]
+        fees = (await self.fee_market()).fees
+        self._fee_quote = (now, fees)
+        return fees
+
+    async def fee_market(self) -> FeeMarket:
+        """The fee market at the node's latest block, read now (no cache): EIP-1559 fees
+        (2 x base fee + tip: 2x base fee absorbs the base fee rising for several blocks) when
+        the chain has a base fee, else the gas price. The one fee rule of every submission."""
         latest = await self._rpc.call("eth_getBlockByNumber", ["latest", False], object_or_none)
         if latest is None:
             raise RpcResponseInvalid("node has no latest block")
-        base_fee = latest.get("baseFeePerGas")
-        self.eip1559 = base_fee is not None
-        if base_fee is None:
+        number = Height(parse_quantity(field(latest, "number", "block"), "block.number", 64))
+        raw_base = latest.get("baseFeePerGas")
+        self.eip1559 = raw_base is not None
+        if raw_base is None:
             price = await self._rpc.call(
                 "eth_gasPrice", [], lambda r: parse_quantity(r, "gasPrice")
             )
-            fees = Fees(gas_price=price)
-        else:
-            tip = await self._priority_fee()
-            fees = Fees(2 * parse_quantity(base_fee, "baseFeePerGas") + tip, tip)
-        self._fee_quote = (now, fees)
-        return fees
+            return FeeMarket(number, None, Fees(gas_price=price))
+        base_fee = parse_quantity(raw_base, "baseFeePerGas")
+        tip = await self._priority_fee()
+        return FeeMarket(number, base_fee, Fees(2 * base_fee + tip, tip))
 
     async def _priority_fee(self) -> int:
         try:

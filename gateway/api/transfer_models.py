@@ -25,13 +25,18 @@ from gateway.domain.status import MessageStatus
 
 __all__ = [
     "AssetKind",
+    "ChainFees",
     "ChainPath",
     "ChainStatus",
     "CounterpartStatus",
+    "DeliveryCost",
+    "GasCost",
+    "HeaderCall",
     "HeaderOnDestination",
     "LatencyEstimate",
     "ManualExecution",
     "RawTransactionBody",
+    "SourceCost",
     "SubmittedTransaction",
     "TrackRequest",
     "TrackedTransaction",
@@ -135,6 +140,59 @@ class LatencyEstimate(ApiModel):
     source_finality_s: Annotated[float, Field(ge=0)]
 
 
+class ChainFees(ApiModel):
+    """A chain's fee market read now at its latest block, in wei: EIP-1559 (a base fee, and
+    the suggested ``max_priority_fee_per_gas`` and ``max_fee_per_gas`` = 2 x base fee + tip,
+    what the relay service sends with) or legacy (``gas_price``)."""
+
+    chain_id: ChainIdOut
+    name: str
+    block_number: HeightOut = Field(description="the head block the fees were read at")
+    eip1559: bool
+    base_fee_per_gas: Uint256 | None = Field(description="null on a chain without a base fee")
+    max_priority_fee_per_gas: Uint256 | None = Field(description="EIP-1559: the suggested tip")
+    max_fee_per_gas: Uint256 | None = Field(description="EIP-1559: 2 x base fee + tip")
+    gas_price: Uint256 | None = Field(description="legacy: the node's gas price")
+
+
+class GasCost(ApiModel):
+    """One transaction's gas and its fee in wei at the chain's current suggestion: at most
+    ``max_fee_wei`` (gas x max fee per gas), likely ``likely_fee_wei`` (gas x (base fee +
+    tip), or gas x gas price); null while the gas cannot be estimated."""
+
+    gas: Uint64 | None
+    max_fee_wei: Uint256 | None
+    likely_fee_wei: Uint256 | None
+
+
+class SourceCost(ApiModel):
+    """The source transactions the user's wallet pays, in wei of the source chain."""
+
+    chain_id: ChainIdOut
+    max_fee_per_gas: Uint256 = Field(description="max fee per gas (or gas price) now")
+    likely_gas_price: Uint256 = Field(description="base fee + tip (or gas price) now")
+    txs: list[GasCost] = Field(description="the build's transactions, in order")
+    max_fee_wei: Uint256 | None = Field(description="the sum; null when a gas is null")
+    likely_fee_wei: Uint256 | None = Field(description="the sum; null when a gas is null")
+
+
+class DeliveryCost(ApiModel):
+    """The delivery on the destination, paid by the relay service (not the user)."""
+
+    chain_id: ChainIdOut
+    paid_by: Literal["relayer"]
+    gas_per_message: Uint64
+    basis: Literal["measured", "estimated"] = Field(
+        description="measured: the receipts' gasUsed of the route's last distinct delivery "
+        "transactions divided by the messages each carried; estimated: a constant per asset"
+    )
+    samples: Annotated[int, Field(ge=0)] = Field(description="delivery transactions measured")
+    max_fee_per_gas: Uint256
+    likely_gas_price: Uint256
+    max_fee_wei: Uint256
+    likely_fee_wei: Uint256
+
+
 class TransferFees(ApiModel):
     """What the transfer costs: the bridge contracts charge no fee (``protocol_fee`` 0), so
     the user pays the source chain's gas; the delivery's gas is the relay service's."""
@@ -145,8 +203,10 @@ class TransferFees(ApiModel):
         "null when a step can be estimated only once an approval is mined"
     )
     source_txs: Annotated[int, Field(ge=1)]
-    delivery_gas: Uint64 = Field(description="an estimate of the delivery's gas")
-    delivery_gas_basis: Literal["estimated"]
+    delivery_gas: Uint64 = Field(description="the delivery's gas per message (delivery)")
+    delivery_gas_basis: Literal["measured", "estimated"]
+    source: SourceCost
+    delivery: DeliveryCost
 
 
 class TransferQuote(ApiModel):
@@ -197,13 +257,28 @@ class TrackedTransaction(ApiModel):
     tracking_id: str
 
 
+class HeaderCall(ApiModel):
+    """A destination transaction anyone may send (``to``, ``data``) to get the source
+    header accepted."""
+
+    to: ChecksumAddress
+    data: HexBytes
+    description: str
+
+
 class HeaderOnDestination(ApiModel):
-    """Whether the destination's header oracle knows the message's source block."""
+    """Whether the destination's header oracle knows the message's source block, and when
+    not, the calls that get it there (send them in order, then the delivery)."""
 
     oracle: Literal["qbft_light_client", "attested_header_store"]
     oracle_address: ChecksumAddress
     accepted: bool
     required: str | None = Field(description="what must be submitted first, when not accepted")
+    submit: list[HeaderCall] = Field(
+        description="the header calls, in order (the light client's submitHeader, "
+        "updateValidatorSet runs or submitAncestors, as the relay service builds them); "
+        "empty when accepted, or when the attesters must sign first (attested headers)"
+    )
 
 
 class ManualExecution(ApiModel):

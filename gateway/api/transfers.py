@@ -5,8 +5,11 @@ bridge an asset through the gateway without the gateway ever holding its key.
   counterpart's header oracle has followed it (the ``QbftLightClient`` on a public chain for
   the consortium; the ``AttestedHeaderStore`` on the consortium for a public chain) and which
   of its endpoint's routes are paused;
-- ``POST /v1/transfers/quote`` (dapp): the fees (the contracts charge none: gas only) and the
-  expected latency of a transfer, measured on the route's recent deliveries;
+- ``GET /v1/chains/{chain_id}/fees`` (read): the chain's fee market read now (base fee and
+  the suggested EIP-1559 fees, or the gas price), by the rule the relay service sends with;
+- ``POST /v1/transfers/quote`` (dapp): the fees (the contracts charge none: gas, and its wei
+  at the chains' current fees) and the expected latency of a transfer, both measured on the
+  route's recent deliveries;
 - ``POST /v1/transfers/build`` (dapp): the unsigned transactions of a transfer for the user's
   wallet (an approval when one is missing, then the lock or the burn);
 - ``POST /v1/chains/{chain_id}/transactions`` (dapp): forward a signed transaction to the
@@ -41,8 +44,12 @@ from adapters.contracts import (
     QbftLightClientView,
 )
 from adapters.errors import NotYetAvailable, TransactionFailed, XgateError
+from adapters.headers import encode_header
+from adapters.lightclient.qbft import TrustPathPlanner, VerifiedHeader
 from adapters.mpt import keccak256
+from adapters.qbft import QbftAdapter
 from adapters.rawtx import InvalidRawTransaction, WrongChainTransaction, decode_raw_transaction
+from adapters.rpc.submit import FeeMarket
 from adapters.types import Address, ChainId, Finality, Hash32, Height, TxHash
 from contracts import load_artifact
 from gateway.api.chains import ChainHandle, chains_of
@@ -57,13 +64,18 @@ from gateway.api.problems import Problem
 from gateway.api.spec import Api, Call, Scope
 from gateway.api.transfer_models import (
     AssetKind,
+    ChainFees,
     ChainPath,
     ChainStatus,
     CounterpartStatus,
+    DeliveryCost,
+    GasCost,
+    HeaderCall,
     HeaderOnDestination,
     LatencyEstimate,
     ManualExecution,
     RawTransactionBody,
+    SourceCost,
     SubmittedTransaction,
     TrackedTransaction,
     TrackRequest,
@@ -74,6 +86,7 @@ from gateway.api.transfer_models import (
 )
 from gateway.config import ChainConfig, RouteConfig, XgateConfig
 from gateway.domain.messages import MessageId, check_proven_message, delivery_item
+from gateway.domain.payloads import PayloadInvalid, PayloadKind, payload_kind
 from gateway.domain.status import MessageRecord, MessageStatus, TrackingKind
 from gateway.store import Store
 
@@ -92,6 +105,13 @@ OUTBOUND = 1  # TransferLimits.Direction.Outbound
 DELIVERY_GAS_ESTIMATE: dict[AssetKind, int] = {"settlement_token": 260_000, "receivable": 420_000}
 # The recent deliveries of a route the expected latency is measured on.
 LATENCY_SAMPLE = 200
+# The delivery gas per message is measured on this many of the route's last distinct
+# delivery transactions (their receipts' gasUsed over the messages each carried).
+DELIVERY_GAS_SAMPLE_TXS = 5
+# submitAncestors hashes every header from the latest accepted one down to the target (as the
+# relay service's header feeder, relayers/headers.py): past this many it is not offered.
+MAX_ANCESTRY = 64
+MAX_RUN = 64
 # How far back a public chain's last accepted header is looked for in the header store's
 # HeaderAccepted logs (the store keeps no "latest": it accepts only blocks with messages).
 HEADER_LOOK_BACK_BLOCKS = 10_000
@@ -120,6 +140,19 @@ def add_transfer_operations(api: Api) -> None:
         query=NoParams,
         body=NoBody,
         response=ChainStatus,
+        problems=[404],
+        tags=["chains"],
+    )
+    api.add(
+        "GET",
+        "/v1/chains/{chain_id}/fees",
+        chain_fees,
+        summary="A chain's current fee market: base fee and suggested fees, in wei",
+        scope=Scope.READ,
+        path_params=ChainPath,
+        query=NoParams,
+        body=NoBody,
+        response=ChainFees,
         problems=[404],
         tags=["chains"],
     )
@@ -306,6 +339,27 @@ async def chain_status(call: Call[ChainPath, NoParams, NoBody]) -> ChainStatus:
         endpoint_paused=paused,
         paused_routes=paused_routes,
         counterparts=counterparts,
+    )
+
+
+# --- GET /v1/chains/{chain_id}/fees ------------------------------------------------------------
+
+
+async def chain_fees(call: Call[ChainPath, NoParams, NoBody]) -> ChainFees:
+    """The chain's fee market read now through its read-only adapter
+    (``EvmAdapter.fee_market``: the rule the relay service's submissions use)."""
+    this = await chains_of(call.request).get(call.path.chain_id)
+    market = await this.adapter.fee_market()
+    fees = market.fees
+    return ChainFees(
+        chain_id=this.chain_id,
+        name=this.name,
+        block_number=market.block_number,
+        eip1559=fees.eip1559,
+        base_fee_per_gas=market.base_fee_per_gas,
+        max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+        max_fee_per_gas=fees.max_fee_per_gas,
+        gas_price=fees.gas_price,
     )
 
 
@@ -678,15 +732,88 @@ async def _latency(store: Store, src: ChainConfig, dst: ChainConfig) -> LatencyE
     )
 
 
+_ERC20_KINDS = (PayloadKind.ERC20_TRANSFER, PayloadKind.ERC20_RELEASE)
+_ERC721_KINDS = (PayloadKind.ERC721_TRANSFER, PayloadKind.ERC721_RELEASE)
+
+
+def _asset_of(record: MessageRecord) -> AssetKind | None:
+    try:
+        kind = payload_kind(record.message.payload)
+    except PayloadInvalid:
+        return None
+    if kind in _ERC20_KINDS:
+        return "settlement_token"
+    return "receivable" if kind in _ERC721_KINDS else None
+
+
+async def delivery_gas_per_message(
+    store: Store, dst: ChainHandle, src_chain_id: int, asset: AssetKind
+) -> tuple[int, int]:
+    """(gas per message, delivery transactions measured) of the route's recent deliveries of
+    ``asset``: the receipts' gasUsed of its last ``DELIVERY_GAS_SAMPLE_TXS`` distinct delivery
+    transactions recorded in the store, each divided by the messages it carried, averaged
+    (rounded up); (0, 0) without any."""
+    records, more = await store.messages_page(
+        src_chain_id=ChainId(src_chain_id),
+        dst_chain_id=dst.chain_id,
+        statuses=(MessageStatus.DELIVERED,),
+        after=None,
+        limit=LATENCY_SAMPLE,
+    )
+    carried: dict[TxHash, list[MessageRecord]] = {}  # newest first
+    for r in records:
+        if r.delivery_tx_hash is not None:
+            carried.setdefault(r.delivery_tx_hash, []).append(r)
+    groups = list(carried.items())
+    if more is not None and groups:
+        groups.pop()  # the oldest may carry messages beyond the page: not counted whole
+    per_message: list[float] = []
+    for tx_hash, messages in groups[: 2 * DELIVERY_GAS_SAMPLE_TXS]:
+        if any(_asset_of(m) != asset for m in messages):
+            continue
+        receipt = await dst.adapter.receipt(tx_hash)
+        if receipt is None or receipt.status != 1:
+            continue  # not (or no longer) on the node's chain, or reverted
+        per_message.append(receipt.gas_used / len(messages))
+        if len(per_message) == DELIVERY_GAS_SAMPLE_TXS:
+            break
+    if not per_message:
+        return 0, 0
+    return math.ceil(sum(per_message) / len(per_message)), len(per_message)
+
+
+def _cost(gas: int | None, market: FeeMarket) -> GasCost:
+    if gas is None:
+        return GasCost(gas=None, max_fee_wei=None, likely_fee_wei=None)
+    return GasCost(
+        gas=gas, max_fee_wei=gas * market.fees.ceiling, likely_fee_wei=gas * market.likely_price
+    )
+
+
 async def quote_transfer(call: Call[NoParams, NoParams, TransferTerms]) -> TransferQuote:
     """The fees and the expected latency of a transfer with these terms (checked as
-    ``build`` checks them). Gas is in units of each chain's gas; the price is the chain's."""
+    ``build`` checks them). Gas in units of each chain's gas, and its wei at each chain's
+    current fees (``GET /v1/chains/{chain_id}/fees``)."""
     plan = await _plan(call.request, call.body)
     t = call.body
     txs = await _transactions(plan)
     gases = [tx.gas for tx in txs]
     source_gas = None if any(g is None for g in gases) else sum(g for g in gases if g is not None)
-    latency = await _latency(call.request.app[STORE_KEY], plan.src.config, plan.dst)
+    store = call.request.app[STORE_KEY]
+    dst = await chains_of(call.request).get(t.dst_chain_id)
+    src_market, dst_market = await asyncio.gather(
+        plan.src.adapter.fee_market(), dst.adapter.fee_market()
+    )
+    costs = [_cost(g, src_market) for g in gases]
+    known = [c for c in costs if c.gas is not None]
+    complete = len(known) == len(costs)
+    gas, samples = await delivery_gas_per_message(store, dst, t.src_chain_id, t.asset)
+    basis: Literal["measured", "estimated"] = "measured"
+    if samples == 0:
+        gas, basis = DELIVERY_GAS_ESTIMATE[t.asset], "estimated"
+    delivery = _cost(gas, dst_market)
+    assert delivery.max_fee_wei is not None and delivery.likely_fee_wei is not None
+    latency = await _latency(store, plan.src.config, plan.dst)
     return TransferQuote(
         src_chain_id=t.src_chain_id,
         dst_chain_id=t.dst_chain_id,
@@ -695,8 +822,27 @@ async def quote_transfer(call: Call[NoParams, NoParams, TransferTerms]) -> Trans
             protocol_fee=0,
             source_gas=source_gas,
             source_txs=len(txs),
-            delivery_gas=DELIVERY_GAS_ESTIMATE[t.asset],
-            delivery_gas_basis="estimated",
+            delivery_gas=gas,
+            delivery_gas_basis=basis,
+            source=SourceCost(
+                chain_id=t.src_chain_id,
+                max_fee_per_gas=src_market.fees.ceiling,
+                likely_gas_price=src_market.likely_price,
+                txs=costs,
+                max_fee_wei=sum(c.max_fee_wei or 0 for c in known) if complete else None,
+                likely_fee_wei=sum(c.likely_fee_wei or 0 for c in known) if complete else None,
+            ),
+            delivery=DeliveryCost(
+                chain_id=t.dst_chain_id,
+                paid_by="relayer",
+                gas_per_message=gas,
+                basis=basis,
+                samples=samples,
+                max_fee_per_gas=dst_market.fees.ceiling,
+                likely_gas_price=dst_market.likely_price,
+                max_fee_wei=delivery.max_fee_wei,
+                likely_fee_wei=delivery.likely_fee_wei,
+            ),
         ),
         latency=latency,
     )
@@ -876,7 +1022,7 @@ async def manual_execution(call: Call[TransferPath, NoParams, NoBody]) -> Manual
     request = dst_endpoint.deliver_batch(
         record.src_chain_id, record.src_block_hash, [delivery_item(proven)]
     )
-    header = await _header_on(dst, record)
+    header = await _header_on(src, dst, record)
     gas: int | None = None
     if header.accepted:
         gas = await _delivery_gas(dst, request, record)
@@ -898,26 +1044,33 @@ async def manual_execution(call: Call[TransferPath, NoParams, NoBody]) -> Manual
     )
 
 
-async def _header_on(dst: ChainHandle, record: MessageRecord) -> HeaderOnDestination:
+async def _header_on(
+    src: ChainHandle, dst: ChainHandle, record: MessageRecord
+) -> HeaderOnDestination:
     block = f"block {record.src_block_number} (0x{record.src_block_hash.hex()})"
     if dst.config.kind == "evm":
         address = dst.config.contracts.light_client
         if address is None:
             raise _missing(dst.name, "light_client")
-        accepted = await QbftLightClientView(dst.adapter, address).is_accepted(
-            record.src_block_hash
-        )
-        required = (
-            f"the consortium's sealed header of {block} must be submitted to the light "
-            "client first (submitHeader, or updateValidatorSet when the validator set "
-            "changed since its latest header); the relay service does it for blocks with "
-            "messages"
-        )
+        lc = QbftLightClientView(dst.adapter, address)
+        accepted = await lc.is_accepted(record.src_block_hash)
+        calls: list[HeaderCall] = []
+        required = None
+        if not accepted:
+            calls, why = await _light_client_calls(src, dst, lc, record)
+            required = (
+                f"the consortium's sealed header of {block} must be accepted by the light "
+                "client first: send the calls in `submit` in order (anyone may), then the "
+                "delivery; the relay service does it for blocks with messages"
+            )
+            if why:
+                required += f" ({why})"
         return HeaderOnDestination(
             oracle="qbft_light_client",
             oracle_address=address,
             accepted=accepted,
-            required=None if accepted else required,
+            required=required,
+            submit=calls,
         )
     address = dst.config.contracts.header_store
     if address is None:
@@ -927,14 +1080,92 @@ async def _header_on(dst: ChainHandle, record: MessageRecord) -> HeaderOnDestina
     )
     required = (
         f"the threshold of registered attesters must attest the public chain's {block} in "
-        "the header store first (attest or submitHeader with their signatures)"
+        "the header store first: each attester signs it (attest, or submitHeader with their "
+        "signatures); there is no call anyone else can send until they have signed"
     )
     return HeaderOnDestination(
         oracle="attested_header_store",
         oracle_address=address,
         accepted=accepted,
         required=None if accepted else required,
+        submit=[],
     )
+
+
+async def _light_client_calls(
+    src: ChainHandle, dst: ChainHandle, lc: QbftLightClientView, record: MessageRecord
+) -> tuple[list[HeaderCall], str | None]:
+    """The light-client calls that get the message's consortium block accepted, built as the
+    relay service's header feeder builds them (``QbftLightClientView.step_request`` on the
+    ``TrustPathPlanner``'s steps above the client's latest header; at or below it
+    ``submitHeader``, or ``submitAncestors`` when its set's trust is gone), with why there are
+    none when there are none."""
+    consortium = src.adapter
+    if not isinstance(consortium, QbftAdapter):
+        return [], "the consortium's adapter cannot verify sealed headers"
+    try:
+        state = await lc.state()
+        if state.frozen:
+            return [], "the light client is frozen by misbehaviour evidence: nothing is accepted"
+        number = Height(record.src_block_number)
+        target = await consortium.verified_header(number)
+        if target.hash != record.src_block_hash:
+            return [], "the consortium's block at this height is no longer the message's"
+        if number > state.latest_number:
+            return await _advance_calls(consortium, dst, lc, state.latest_number, target)
+        request = lc.submit_header(encode_header(target.header))
+        try:
+            await dst.adapter.call(lc.address, request.data, finality=Finality.latest())
+        except CallReverted as exc:
+            if _revert_name(exc) not in ("NotTrustedSetAt", "TrustExpired"):
+                raise
+            depth = state.latest_number - number
+            if depth > MAX_ANCESTRY:
+                return [], f"its set's trust expired and the ancestry is {depth} headers long"
+            chain = [
+                encode_header((await consortium.verified_header(Height(n))).header)
+                for n in range(state.latest_number, number - 1, -1)
+            ]
+            request = lc.submit_ancestors(chain)
+            what = f"submitAncestors: headers {state.latest_number} down to {number}"
+            return [HeaderCall(to=lc.address, data=request.data, description=what)], None
+        what = f"submitHeader: consortium header {number}"
+        return [HeaderCall(to=lc.address, data=request.data, description=what)], None
+    except XgateError as exc:
+        return [], f"no header calls can be built now: {exc.message}"
+
+
+async def _advance_calls(
+    consortium: QbftAdapter,
+    dst: ChainHandle,
+    lc: QbftLightClientView,
+    latest_number: int,
+    target: VerifiedHeader,
+) -> tuple[list[HeaderCall], str | None]:
+    latest = await consortium.verified_header(Height(latest_number))
+    head = await dst.adapter.header(await dst.adapter.height(Finality.latest()))
+    policy = await lc.trust_policy()
+    trusted = latest.trusted()
+    planner = TrustPathPlanner(
+        trusted, target.header.number, now=int(head.timestamp), policy=policy, max_run=MAX_RUN
+    )
+    while planner.wanted is not None:
+        planner.give((await consortium.verified_header(Height(planner.wanted))).header)
+    calls: list[HeaderCall] = []
+    for step, accepted in zip(planner.steps, planner.accepted, strict=True):
+        request, same_set = lc.step_request(trusted, step)
+        first = step[0].number
+        what = (
+            f"submitHeader: consortium header {first}"
+            if same_set
+            else f"updateValidatorSet: headers {first}..{step[-1].number} (the set changed)"
+        )
+        calls.append(HeaderCall(to=lc.address, data=request.data, description=what))
+        trusted = accepted.trusted()
+    why = None
+    if target.header.timestamp > int(head.timestamp) + policy.max_clock_drift_s:
+        why = "the header is ahead of the destination's clock: it is refused until it catches up"
+    return calls, why
 
 
 async def _delivery_gas(dst: ChainHandle, request: TxRequest, record: MessageRecord) -> int | None:

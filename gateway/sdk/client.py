@@ -87,6 +87,7 @@ from gateway.api.operator_models import (
 from gateway.api.signing import signature_headers
 from gateway.api.swap_models import SwapAuthorize, SwapLocks, SwapPropose, SwapView
 from gateway.api.transfer_models import (
+    ChainFees,
     ChainStatus,
     ManualExecution,
     RawTransactionBody,
@@ -550,6 +551,11 @@ class XgateClient:
         and its paused routes (``GET /v1/chains/{chain_id}/status``; read live from the
         chains)."""
         return await self.request("GET", f"/v1/chains/{int(chain_id)}/status", response=ChainStatus)
+
+    async def chain_fees(self, chain_id: int) -> ChainFees:
+        """A chain's fee market now, in wei: head block, base fee (None without one) and the
+        suggested EIP-1559 fees, or the gas price (``GET /v1/chains/{chain_id}/fees``)."""
+        return await self.request("GET", f"/v1/chains/{int(chain_id)}/fees", response=ChainFees)
 
     async def quote_transfer(
         self, terms: TransferTerms, *, idempotency_key: str | None = None

@@ -140,6 +140,7 @@ class SyncXgateClient:
     dead_letters = _blocking(XgateClient.dead_letters)
     replay_dead_letter = _blocking(XgateClient.replay_dead_letter)
     chain_status = _blocking(XgateClient.chain_status)
+    chain_fees = _blocking(XgateClient.chain_fees)
     quote_transfer = _blocking(XgateClient.quote_transfer)
     build_transfer = _blocking(XgateClient.build_transfer)
     submit_transaction = _blocking(XgateClient.submit_transaction)

@@ -44,6 +44,7 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         ("get", "/v1/operator/dead-letters"): "operator",
         ("post", "/v1/operator/dead-letters/{webhook_id}/{event_id}/replay"): "operator",
         ("get", "/v1/chains/{chain_id}/status"): "read",
+        ("get", "/v1/chains/{chain_id}/fees"): "read",
         ("post", "/v1/transfers/quote"): "dapp",
         ("post", "/v1/transfers/build"): "dapp",
         ("post", "/v1/chains/{chain_id}/transactions"): "dapp",

@@ -26,10 +26,11 @@ from adapters.rawtx import InvalidRawTransaction, decode_raw_transaction
 from adapters.registry import build_adapter
 from adapters.types import ChainId, Height, TxHash
 from gateway.api.chains import ChainAccess
-from gateway.api.transfers import tracking_id_of
+from gateway.api.transfers import DELIVERY_GAS_ESTIMATE, tracking_id_of
 from gateway.api.v1 import v1_api
 from gateway.domain.apikeys import Scope
 from gateway.domain.status import MessageStatus
+from gateway.sdk import SyncXgateClient, XgateClient
 from gateway.store import Store
 from harness.relaynet import SELF_FUNDED_ACCOUNTS
 from relayers.routes import ChainSide
@@ -211,6 +212,66 @@ async def test_chain_status_numbers_are_the_nodes(live: Live) -> None:
     assert unknown.body["errors"][0]["field"] == "path.chain_id"
 
 
+async def test_chain_fees_are_the_nodes_fee_market_by_the_relayers_rule(live: Live) -> None:
+    for side, chain_id in (("c", live.cid), ("p", live.pid)):
+        w3 = live.net.chain(side).w3
+        before = w3.eth.block_number
+        answer = await live.api.get(f"/v1/chains/{chain_id}/fees")
+        after = w3.eth.block_number
+        assert answer.status == 200, answer.body
+        f = answer.body
+        assert f["chain_id"] == chain_id and before <= f["block_number"] <= after
+        base = int(w3.eth.get_block(f["block_number"])["baseFeePerGas"])
+        assert f["eip1559"] is True and f["gas_price"] is None
+        assert f["base_fee_per_gas"] == str(base)  # wei as decimal strings
+        tip = int(f["max_priority_fee_per_gas"])
+        assert int(f["max_fee_per_gas"]) == 2 * base + tip  # the submitter's rule
+
+    # The SDK (a read key): the same answer as a model.
+    reader = await create_caller(live.store, Scope.READ, name="fees-reader")
+    url = str(live.api.client.make_url("/"))
+    async with XgateClient(url, reader.token) as client:
+        fees = await client.chain_fees(live.pid)
+    assert fees.chain_id == live.pid and fees.eip1559 and fees.base_fee_per_gas is not None
+    assert fees.max_fee_per_gas == 2 * fees.base_fee_per_gas + (fees.max_priority_fee_per_gas or 0)
+
+    def blocking() -> Any:  # off the event loop that serves the app
+        with SyncXgateClient(url, reader.token) as sync:
+            return sync.chain_fees(live.cid)
+
+    consortium = await asyncio.to_thread(blocking)
+    assert consortium.chain_id == live.cid and consortium.block_number >= 0
+
+    unknown = await live.api.get("/v1/chains/999999/fees")
+    assert unknown.status == 400
+    assert unknown.body["errors"][0]["field"] == "path.chain_id"
+
+
+def check_costs(quote: dict[str, Any]) -> None:
+    """The quote's wei: each gas times the chain's fee per gas, summed."""
+    fees = quote["fees"]
+    source, delivery = fees["source"], fees["delivery"]
+    top, likely = int(source["max_fee_per_gas"]), int(source["likely_gas_price"])
+    assert 0 < likely <= top
+    for tx in source["txs"]:
+        if tx["gas"] is None:
+            assert tx["max_fee_wei"] is None and tx["likely_fee_wei"] is None
+            continue
+        assert int(tx["max_fee_wei"]) == int(tx["gas"]) * top
+        assert int(tx["likely_fee_wei"]) == int(tx["gas"]) * likely
+    if fees["source_gas"] is None:
+        assert source["max_fee_wei"] is None and source["likely_fee_wei"] is None
+    else:
+        assert int(source["max_fee_wei"]) == int(fees["source_gas"]) * top
+        assert int(source["likely_fee_wei"]) == int(fees["source_gas"]) * likely
+    assert delivery["paid_by"] == "relayer"
+    assert delivery["gas_per_message"] == fees["delivery_gas"]
+    assert delivery["basis"] == fees["delivery_gas_basis"]
+    gas = int(delivery["gas_per_message"])
+    assert int(delivery["max_fee_wei"]) == gas * int(delivery["max_fee_per_gas"])
+    assert int(delivery["likely_fee_wei"]) == gas * int(delivery["likely_gas_price"])
+
+
 async def test_bad_terms_and_bad_transactions_are_refused_and_change_nothing(
     live: Live,
 ) -> None:
@@ -271,6 +332,13 @@ async def test_a_transfer_built_signed_forwarded_tracked_and_executed_by_hand(
     assert quote.body["fees"]["source_gas"] is None  # the lock needs the approval mined
     assert quote.body["latency"]["basis"] == "estimated"
     assert quote.body["latency"]["samples"] == 0
+    check_costs(quote.body)
+    assert quote.body["fees"]["source"]["txs"][0]["gas"] is not None  # the approval
+    assert quote.body["fees"]["source"]["txs"][1]["gas"] is None
+    delivery = quote.body["fees"]["delivery"]
+    assert delivery["chain_id"] == live.pid and delivery["samples"] == 0
+    assert delivery["basis"] == "estimated"
+    assert int(delivery["gas_per_message"]) == DELIVERY_GAS_ESTIMATE["settlement_token"]
 
     built = await live.api.request("POST", "/v1/transfers/build", json=terms(live))
     assert built.status == 200, built.body
@@ -305,17 +373,22 @@ async def test_a_transfer_built_signed_forwarded_tracked_and_executed_by_hand(
     assert manual.body["message_id"] == message_id
     assert manual.body["header"]["accepted"] is False and manual.body["header"]["required"]
     assert manual.body["gas"] is None
-    # Anyone submits the sealed header (the adapter's checked one) ...
-    header = await live.header("c", manual.body["src_block_number"])
-    net.sync_clocks()
+    # Anyone submits the header calls it gives: the sealed header (the adapter's checked one)
+    # in the light client's submitHeader, as the relay service's feeder builds it ...
     lc = net.contract("p.qbft_light_client")
-    p.send(lc.functions.submitHeader(encode_header(header)), sender=STRANGER)
+    [call] = manual.body["header"]["submit"]
+    assert call["to"] == lc.address and "submitHeader" in call["description"]
+    header = await live.header("c", manual.body["src_block_number"])
+    expected = lc.encode_abi("submitHeader", [encode_header(header)])
+    assert call["data"] == expected
+    net.sync_clocks()
+    p.send_raw_tx(call["to"], bytes.fromhex(call["data"][2:]), sender=STRANGER)
     manual = await live.api.get(f"/v1/transfers/{message_id}/manual-execution")
     assert manual.body["header"] == {**manual.body["header"], "accepted": True, "required": None}
     assert manual.body["to"] == net.contract("p.endpoint").address
-    assert manual.body["gas"] is not None
+    assert manual.body["gas"] is not None and manual.body["header"]["submit"] == []
     # ... and delivers with the calldata, from its own key: the proof verifies on chain.
-    p.send_raw_tx(manual.body["to"], bytes.fromhex(manual.body["data"][2:]), sender=BOB)
+    delivered = p.send_raw_tx(manual.body["to"], bytes.fromhex(manual.body["data"][2:]), sender=BOB)
     assert wrapped.functions.balanceOf(bob).call() == minted_before + AMOUNT
     assert net.contract("p.endpoint").functions.delivered(bytes.fromhex(message_id[2:])).call()
 
@@ -330,7 +403,10 @@ async def test_a_transfer_built_signed_forwarded_tracked_and_executed_by_hand(
     assert claimed.id == mid
     await store.transition(claimed.id, "test", MessageStatus.HEADER_READY)
     await store.transition(
-        claimed.id, "test", MessageStatus.SUBMITTED, tx_hash=TxHash(b"\x01" * 32)
+        claimed.id,
+        "test",
+        MessageStatus.SUBMITTED,
+        tx_hash=TxHash(bytes(delivered["transactionHash"])),
     )
     await store.transition(claimed.id, "test", MessageStatus.DELIVERED, block_number=Height(1))
     c.send(net.contract("c.settlement_token").functions.mint(alice, 10), sender=ADMIN)
@@ -339,6 +415,11 @@ async def test_a_transfer_built_signed_forwarded_tracked_and_executed_by_hand(
     latency = quote.body["latency"]
     assert latency["basis"] == "measured" and latency["samples"] == 1
     assert latency["p50_s"] >= latency["source_finality_s"]
+    # The delivery's gas is now measured on that delivery: its receipt's gasUsed, one message.
+    check_costs(quote.body)
+    delivery = quote.body["fees"]["delivery"]
+    assert delivery["basis"] == "measured" and delivery["samples"] == 1
+    assert int(delivery["gas_per_message"]) == int(delivered["gasUsed"])
 
     # The way back, from the public chain: Bob burns the wrapped tokens at the gateway (one
     # transaction, no approval), forwarded and found by its tracking id once final there.
