@@ -6,17 +6,19 @@ state-changing requests signed, as the security layer requires of that scope):
   the store's own key calls, as ``xgate keys`` makes them;
 - routes: ``GET /v1/operator/routes``, every route of every configured endpoint read live from
   the chains (its pause, the global pause, the asset contracts' value limits towards the
-  remote chain with what is available now); ``POST /v1/operator/routes/{chain_id}/
+  remote chain with what is available now; a chain that cannot be read has its routes marked
+  unavailable, the others' are answered); ``POST /v1/operator/routes/{chain_id}/
   {remote_chain_id}/pause | resume | limits`` answer the unsigned transactions that make the
   change, for the operator's governance wallets: the gateway signs nothing. What the contracts
   let a role do at once is one transaction (the guardian's ``pauseRoute``, its ``lowerLimit``
   that only tightens); what needs the admin (unpausing, any other limit) is a timelocked
   operation: ``schedule`` by a proposer now, ``execute`` once the timelock's delay has passed,
-  with its operation id, salt and earliest execution time;
-- services: ``GET /v1/operator/services``, the relay processes' ops endpoints (``/healthz``,
-  ``/readyz``, a short timeout each: one that does not answer is reported down) and what the
-  store shows of them (signer locks, the message queue by route and status, the watchers'
-  checkpoints).
+  with its operation id, salt and earliest execution time; the node's gas estimate on each
+  but the ``execute`` (the timelock reverts it before the delay);
+- services: ``GET /v1/operator/services``, the relay processes' ops endpoints (``[api]
+  services``: ``/healthz``, ``/readyz``, all at once, a short timeout each: one that does not
+  answer is reported down) and what the store shows of them (signer locks, relayer leases on
+  messages, the message queue by route and status, the watchers' checkpoints).
 
 Everything a request names is checked before an answer is built: the route exists on the
 chain, the sender holds the role the call needs, a timelocked operation is not scheduled
@@ -26,6 +28,7 @@ already, a guardian's limit is tighter; each refusal is its own problem.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,8 +41,9 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from adapters.base import EventQuery
+from adapters.base import EventQuery, TxRequest
 from adapters.contracts import ContractHandle
+from adapters.errors import TransactionFailed, XgateError
 from adapters.types import Address, ChainId, Finality, Hash32, Height, TxHash
 from contracts import load_artifact
 from gateway.api.auth import SECURITY_KEY, caller_key
@@ -65,6 +69,7 @@ from gateway.api.operator_models import (
     OperatorRouteList,
     OperatorRoutePath,
     QueueDepth,
+    RelayerLease,
     Role,
     RouteLimit,
     RouteLimitRequest,
@@ -74,6 +79,7 @@ from gateway.api.operator_models import (
     SignerLock,
     TimelockedRequest,
     TimelockOperation,
+    UnavailableChain,
     WorkerHealthItem,
 )
 from gateway.api.problems import FieldError, Problem, invalid_request
@@ -81,7 +87,8 @@ from gateway.api.spec import Api, Call
 from gateway.config import XgateConfig
 from gateway.domain.apikeys import SIGNING_SCOPES, Scope
 from gateway.domain.messages import MessageId
-from gateway.store import NotFound, StoreError
+from gateway.domain.status import WAITING_STATUSES
+from gateway.store import NotFound, Store, StoreError
 
 __all__ = [
     "SERVICE_CHECKS_KEY",
@@ -90,6 +97,8 @@ __all__ = [
     "add_operator_operations",
     "service_checks_from_config",
 ]
+
+log = logging.getLogger(__name__)
 
 # --- API keys ----------------------------------------------------------------------------------
 
@@ -339,6 +348,8 @@ async def _routes_of(chain: _Chain, names: dict[int, str]) -> list[OperatorRoute
                 endpoint=ep.address,
                 remote_endpoint=Address(bytes.fromhex(remote_endpoint[2:])),
                 oracle=Address(bytes.fromhex(oracle[2:])),
+                available=True,
+                error=None,
                 paused=bool(paused),
                 endpoint_paused=endpoint_paused,
                 timelock=None if chain.timelock is None else chain.timelock.address,
@@ -350,18 +361,96 @@ async def _routes_of(chain: _Chain, names: dict[int, str]) -> list[OperatorRoute
     return out
 
 
+def _configured_remotes(cfg: XgateConfig, name: str) -> list[int]:
+    """The remote chains the configuration's ``[[routes]]`` give chain ``name``'s endpoint
+    (either direction: a route's pause stops both), by chain id."""
+    remotes = {
+        cfg.chains[other].chain_id
+        for route in cfg.routes
+        for this, other in ((route.source, route.destination), (route.destination, route.source))
+        if this == name and other in cfg.chains
+    }
+    return sorted(remotes)
+
+
+def _unreadable(exc: Problem | XgateError) -> str:
+    """Why a chain could not be read, without its node's URL (it may hold a key)."""
+    if isinstance(exc, Problem):
+        return exc.detail
+    if exc.retryable:
+        return f"the chain's node did not answer ({type(exc).__name__}); retry shortly"
+    return _short(f"{type(exc).__name__}: {exc.message}")
+
+
+def _unavailable_routes(
+    cfg: XgateConfig, name: str, names: dict[int, str], error: str
+) -> list[OperatorRoute]:
+    chain = cfg.chains[name]
+    contracts = chain.contracts
+    assert contracts.endpoint is not None  # only chains with an endpoint are listed
+    return [
+        OperatorRoute(
+            chain_id=chain.chain_id,
+            chain=name,
+            remote_chain_id=remote,
+            remote_chain=names.get(remote),
+            available=False,
+            error=error,
+            endpoint=Address(contracts.endpoint),
+            remote_endpoint=None,
+            oracle=None,
+            paused=None,
+            endpoint_paused=None,
+            timelock=None if contracts.timelock is None else Address(contracts.timelock),
+            timelock_delay_s=None,
+            limits=None,
+            held=None,
+        )
+        for remote in _configured_remotes(cfg, name)
+    ]
+
+
+async def _read_routes(
+    request: web.Request, chain_id: int, names: dict[int, str]
+) -> list[OperatorRoute] | str:
+    """The chain's routes, or why the chain could not be read."""
+    try:
+        return await _routes_of(await _chain(request, chain_id), names)
+    except Problem as exc:
+        if exc.slug != "chain-unavailable":
+            raise
+        return _unreadable(exc)
+    except XgateError as exc:
+        log.warning("operator routes: chain %s unreadable: %s", chain_id, type(exc).__name__)
+        return _unreadable(exc)
+
+
 async def list_operator_routes(call: Call[NoParams, NoParams, NoBody]) -> OperatorRouteList:
     """Every route of every configured bridge endpoint, read from the chains now (latest
     block): pauses, the timelock that governs the chain, and the asset contracts' value limits
-    towards the remote chain with what they hold now. A chain that does not answer makes the
-    whole answer a 503 `chain-unavailable` (retry)."""
+    towards the remote chain with what they hold now. A chain that cannot be read is named in
+    `unavailable_chains`, and its routes (those of the configuration's `[[routes]]`) are listed
+    with `available: false` and the chain's fields null: the other chains' routes are answered
+    as ever."""
     cfg = call.request.app[CONFIG_KEY]
+    chains_of(call.request)  # 503 chains-not-configured for an instance without chain access
     names: dict[int, str] = {chain.chain_id: name for name, chain in cfg.chains.items()}
-    with_endpoint = [c.chain_id for c in cfg.chains.values() if c.contracts.endpoint is not None]
-    chains = [await _chain(call.request, chain_id) for chain_id in with_endpoint]
-    found = await asyncio.gather(*(_routes_of(chain, names) for chain in chains))
+    with_endpoint = [
+        (name, c.chain_id) for name, c in cfg.chains.items() if c.contracts.endpoint is not None
+    ]
+    found = await asyncio.gather(
+        *(_read_routes(call.request, chain_id, names) for _, chain_id in with_endpoint)
+    )
+    items: list[OperatorRoute] = []
+    unavailable: list[UnavailableChain] = []
+    for (name, chain_id), routes in zip(with_endpoint, found, strict=True):
+        if isinstance(routes, str):
+            unavailable.append(UnavailableChain(chain_id=chain_id, chain=name, error=routes))
+            items += _unavailable_routes(cfg, name, names, routes)
+        else:
+            items += routes
     return OperatorRouteList(
-        items=[route for routes in found for route in routes], read_at=_now(call.request)
+        items=items, unavailable_chains=unavailable, read_at=_now(call.request)
     )
 
 
@@ -395,14 +484,36 @@ async def _route(chain: _Chain, remote: int) -> tuple[bool, bool]:
     return bool(paused), bool(await chain.endpoint.view("paused", finality=LATEST))
 
 
-def _tx(chain: _Chain, sender: Address, to: Address, data: bytes, description: str) -> UnsignedTx:
+async def _tx(
+    chain: _Chain, sender: Address, call: TxRequest, description: str, *, estimate: bool = True
+) -> UnsignedTx:
+    """The unsigned transaction, with the node's gas estimate from ``sender`` (and the chain's
+    margin). ``estimate=False`` for a timelock's ``execute``: before the delay has passed the
+    timelock reverts it (the operation is not ready), so no node can estimate it then; the
+    wallet estimates it when it is sent. 422 ``transaction-would-fail`` when the node says the
+    call reverts (the checks before passed: the chain changed meanwhile)."""
+    assert call.to is not None
+    gas: int | None = None
+    if estimate:
+        try:
+            gas = await chain.handle.adapter.estimate_gas(call, sender)
+        except TransactionFailed as exc:
+            decoded = exc.context.get("decoded")
+            name = getattr(decoded, "name", None) or "an undecoded revert"
+            raise Problem(
+                422,
+                "transaction-would-fail",
+                "Transaction would fail",
+                f"the node of chain {chain.handle.name} says the transaction would revert "
+                f"({name}): {description}",
+            ) from exc
     return UnsignedTx(
         chain_id=chain.chain_id,
         sender=sender,
-        to=to,
-        data=data,
+        to=call.to,
+        data=call.data,
         value=0,
-        gas=None,  # the wallet estimates (an execute cannot be before the delay)
+        gas=gas,
         description=description,
     )
 
@@ -459,19 +570,19 @@ async def _timelocked(
     schedule = timelock.request("schedule", *op_args, delay)
     execute = timelock.request("execute", *op_args)
     txs = [
-        _tx(
+        await _tx(
             chain,
             proposer,
-            timelock.address,
-            schedule.data,
+            schedule,
             f"schedule on the {chain.handle.name} timelock: {what} (executable after {delay} s)",
         ),
-        _tx(
+        await _tx(
             chain,
             executor,
-            timelock.address,
-            execute.data,
-            f"execute on the {chain.handle.name} timelock, from {earliest.isoformat()}: {what}",
+            execute,
+            f"execute on the {chain.handle.name} timelock, from {earliest.isoformat()}: {what} "
+            "(gas not estimated: the timelock reverts it until the delay has passed)",
+            estimate=False,
         ),
     ]
     operation = TimelockOperation(
@@ -507,11 +618,10 @@ async def pause_operator_route(
     if not await _has_role(chain.endpoint, PAUSER_ROLE, body.sender):
         raise _missing_role(body.sender, "PAUSER_ROLE", f"the endpoint of {chain.handle.name}")
     request = chain.endpoint.request("pauseRoute", path.remote_chain_id)
-    tx = _tx(
+    tx = await _tx(
         chain,
         body.sender,
-        chain.endpoint.address,
-        request.data,
+        request,
         f"pause the route of {chain.handle.name} to chain {path.remote_chain_id}",
     )
     return GovernanceTxs(
@@ -617,13 +727,13 @@ async def set_operator_route_limit(
             )
         if not await _has_role(app, GUARDIAN_ROLE, body.sender):
             raise _missing_role(body.sender, "GUARDIAN_ROLE", to_checksum_address(app.address))
-        data = app.request("lowerLimit", token, path.remote_chain_id, direction, config).data
+        lower = app.request("lowerLimit", token, path.remote_chain_id, direction, config)
         return GovernanceTxs(
             action="lower_limit",
             chain_id=chain.chain_id,
             remote_chain_id=path.remote_chain_id,
             mode="immediate",
-            txs=[_tx(chain, body.sender, app.address, data, f"lower the {what}")],
+            txs=[await _tx(chain, body.sender, lower, f"lower the {what}")],
             operation=None,
         )
     data = app.request("setLimit", token, path.remote_chain_id, direction, config).data
@@ -661,7 +771,10 @@ SERVICE_CHECKS_KEY = web.AppKey("service_checks", ServiceChecks)
 
 
 def service_checks_from_config(cfg: XgateConfig) -> ServiceChecks:
-    """The configuration's ``[ops] listen`` (an unspecified host is asked on loopback)."""
+    """The configuration's ``[api] services``; without them its ``[ops] listen`` (an
+    unspecified host is asked on loopback)."""
+    if cfg.api.services is not None:
+        return ServiceChecks(tuple(OpsTarget(s.name, s.url) for s in cfg.api.services))
     host = cfg.ops.host
     if host in ("0.0.0.0", "", "*"):
         host = "127.0.0.1"
@@ -775,12 +888,34 @@ def _signer(lock_name: str) -> Address | None:
     return None
 
 
+# The relayer leases are read from the oldest undelivered messages (the store has no query by
+# lease owner): the relayers claim oldest first, so with a longer queue these are the ones held.
+LEASE_SCAN_LIMIT = 1000
+# An expired lease stays on its message until another relayer claims it: reported this long.
+LEASE_RECENT = timedelta(minutes=5)
+
+
+async def _relayer_leases(store: Store, now: datetime) -> list[RelayerLease]:
+    held: dict[str, tuple[int, datetime]] = {}
+    for message in await store.messages_in(WAITING_STATUSES, limit=LEASE_SCAN_LIMIT):
+        owner, until = message.lease_owner, message.lease_until
+        if owner is None or until is None or until < now - LEASE_RECENT:
+            continue
+        count, latest = held.get(owner, (0, until))
+        held[owner] = (count + 1, max(latest, until))
+    return [
+        RelayerLease(owner=owner, messages=count, lease_until=until, expired=until <= now)
+        for owner, (count, until) in sorted(held.items())
+    ]
+
+
 async def operator_services(call: Call[NoParams, NoParams, NoBody]) -> ServicesReport:
     """The relay services' health: each configured ops server's `/healthz` and `/readyz`
-    (one that does not answer in time is `down`, never an error of this operation), with
-    their workers by role; and from the store: the signer locks (which process writes for
-    which key, until when), the message queue by route and status, and the watchers' last
-    checkpoint on every chain."""
+    (`[api] services`, all at once, each within the timeout; one that does not answer in
+    time is `down`, never an error of this operation), with their workers by role; and from
+    the store: the signer locks (which process writes for which key, until when), the relayer
+    leases on undelivered messages by owner, the message queue by route and status, and the
+    watchers' last checkpoint on every chain."""
     app = call.request.app
     cfg, store = app[CONFIG_KEY], app[STORE_KEY]
     checks = app.get(SERVICE_CHECKS_KEY) or service_checks_from_config(cfg)
@@ -819,6 +954,7 @@ async def operator_services(call: Call[NoParams, NoParams, NoBody]) -> ServicesR
     return ServicesReport(
         services=list(services),
         signer_locks=locks,
+        relayer_leases=await _relayer_leases(store, now),
         queue=queue,
         checkpoints=checkpoints,
         checked_at=now,

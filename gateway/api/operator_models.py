@@ -49,6 +49,7 @@ __all__ = [
     "OperatorRouteList",
     "OperatorRoutePath",
     "QueueDepth",
+    "RelayerLease",
     "Role",
     "RouteLimit",
     "RouteLimitRequest",
@@ -59,6 +60,7 @@ __all__ = [
     "TimelockOperation",
     "TimelockedRequest",
     "Uint112",
+    "UnavailableChain",
     "WorkerHealthItem",
 ]
 
@@ -204,28 +206,43 @@ class HeldTransfer(ApiModel):
 class OperatorRoute(ApiModel):
     """The route of the endpoint on `chain_id` to `remote_chain_id`, as the chain has it now:
     `paused` is the route's own pause (sends to and deliveries from the remote chain stop),
-    `endpoint_paused` the global one."""
+    `endpoint_paused` the global one. `available: false` when the chain could not be read
+    (`error` says why): the route is one the configuration's `[[routes]]` give the chain, and
+    what only the chain knows (`remote_endpoint`, `oracle`, the pauses, the timelock's delay,
+    `limits`, `held`) is null."""
 
     chain_id: int
     chain: str
     remote_chain_id: int
     remote_chain: str | None = Field(description="the remote chain's name, null if not ours")
+    available: bool = Field(description="the chain was read; false: the chain's fields are null")
+    error: str | None = Field(description="why the chain could not be read")
     endpoint: ChecksumAddress
-    remote_endpoint: ChecksumAddress
-    oracle: ChecksumAddress
-    paused: bool
-    endpoint_paused: bool
+    remote_endpoint: ChecksumAddress | None
+    oracle: ChecksumAddress | None
+    paused: bool | None
+    endpoint_paused: bool | None
     timelock: ChecksumAddress | None = Field(description="the chain's XgateTimelock")
     timelock_delay_s: int | None
-    limits: list[RouteLimit]
-    held: list[HeldTransfer] = Field(
+    limits: list[RouteLimit] | None
+    held: list[HeldTransfer] | None = Field(
         description="pending held transfers whose TransferHeld is among the chain's last "
         f"{HELD_LOOKBACK_BLOCKS} blocks"
     )
 
 
+class UnavailableChain(ApiModel):
+    """A chain with a bridge endpoint that could not be read (its routes are listed with
+    `available: false` as far as the configuration knows them)."""
+
+    chain_id: int
+    chain: str
+    error: str
+
+
 class OperatorRouteList(ApiModel):
     items: list[OperatorRoute]
+    unavailable_chains: list[UnavailableChain]
     read_at: UtcTime
 
 
@@ -395,9 +412,24 @@ class ChainCheckpoint(ApiModel):
     updated_at: UtcTime
 
 
+class RelayerLease(ApiModel):
+    """A relayer process (`owner`, its lease owner id) holding message leases: how many of the
+    undelivered messages it holds, and the latest of their lease expiries (`expired` when even
+    that has passed: the process stopped renewing, another relayer takes them over)."""
+
+    owner: str
+    messages: int
+    lease_until: UtcTime
+    expired: bool
+
+
 class ServicesReport(ApiModel):
     services: list[ServiceHealth]
     signer_locks: list[SignerLock]
+    relayer_leases: list[RelayerLease] = Field(
+        description="leases on undelivered messages by owner, from the store (expired ones "
+        "for a while after their expiry)"
+    )
     queue: list[QueueDepth]
     checkpoints: list[ChainCheckpoint]
     checked_at: UtcTime

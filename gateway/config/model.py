@@ -63,6 +63,7 @@ __all__ = [
     "KeeperConfig",
     "LogConfig",
     "OpsConfig",
+    "OpsServiceConfig",
     "RelayerConfig",
     "RouteConfig",
     "SignerConfig",
@@ -501,13 +502,23 @@ class OpsConfig(_Listening):
     listen: HostPort = "127.0.0.1:9464"
 
 
+class OpsServiceConfig(ConfigModel):
+    """One relay process's ops server that ``GET /v1/operator/services`` asks: ``name`` (how
+    the answer names it) and ``url`` (``http://host:port``, its ``[ops] listen``)."""
+
+    name: Annotated[str, Strict(), Field(min_length=1, max_length=100, pattern=_NAME)]
+    url: HttpUrlStr
+
+
 class ApiConfig(_Listening):
     """``xgate api``: where it serves (``listen``), the largest request body it reads, the
     time requests in flight get on SIGTERM, and its webhook dispatcher's policy (failed posts
     are retried after ``webhook_retry_first_s``, doubling up to ``webhook_retry_max_s``, and
     dead-lettered after ``webhook_max_attempts``). ``dev_webhooks`` takes loopback and http
     URLs: for a development gateway only. ``event_retention_days``: events older than this are
-    pruned from the event log (docs/api.md §3). The command's flags override these."""
+    pruned from the event log (docs/api.md §3). ``services``: the relay processes' ops servers
+    the operator's services report asks (unset: this file's ``[ops] listen``; docs/api.md §7).
+    The command's flags override these."""
 
     listen: HostPort = "127.0.0.1:8080"
     max_body_bytes: Annotated[int, Strict(), Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
@@ -520,6 +531,7 @@ class ApiConfig(_Listening):
     webhook_retry_max_s: PositiveFloat = 3600.0
     webhook_poll_s: PositiveFloat = 1.0
     event_retention_days: Annotated[int, Strict(), Field(gt=0, le=36500)] = 30
+    services: Annotated[tuple[OpsServiceConfig, ...], Field(max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _retry_order(self) -> ApiConfig:
@@ -528,6 +540,19 @@ class ApiConfig(_Listening):
                 type(self).__name__,
                 [(("webhook_retry_first_s",), "must not exceed webhook_retry_max_s")],
             )
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_services(self) -> ApiConfig:
+        seen: dict[str, int] = {}
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for i, service in enumerate(self.services or ()):
+            if service.name in seen:
+                problems.append(
+                    (("services", i, "name"), f"duplicate of services[{seen[service.name]}]")
+                )
+            seen.setdefault(service.name, i)
+        _problems(type(self).__name__, problems)
         return self
 
 

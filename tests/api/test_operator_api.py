@@ -1,13 +1,17 @@
 """The operator's operations over HTTP, on a real store: API keys (list without secrets, create
 with the token shown once, revoke; a created key works, a revoked one is refused, the last
 operator key is kept), the relay services' health from a real ops server and from a closed
-port, with the store's signer locks, queue and checkpoints; bad inputs as specific problems.
+port, with the store's signer locks, queue and checkpoints; several ops servers of ``[api]
+services`` asked at once (two real ones, a closed port, two that never answer), with the
+relayers' message leases by owner; bad inputs as specific problems.
 The route operations read and build on live chains: tests/e2e/test_operator_routes.py."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -17,6 +21,7 @@ from gateway.api.spec import Api
 from gateway.api.v1 import v1_api
 from gateway.config import XgateConfig
 from gateway.domain.apikeys import Scope
+from gateway.domain.status import MessageStatus
 from gateway.store import Store
 from relayers.metrics import RelayMetrics
 from relayers.ops import ops_app, serve_ops
@@ -222,3 +227,81 @@ async def test_services_health_from_a_real_ops_server_and_a_closed_port(
         (service,) = answer.body["services"]
         assert service["state"] == "down" and service["workers"] == []
         assert "Connect" in service["error"]
+
+
+@contextmanager
+def _silent_ports(count: int) -> Iterator[list[int]]:
+    """Ports that take connections (the kernel's backlog) and never answer."""
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(8)
+            ports.append(int(sock.getsockname()[1]))
+        yield ports
+
+
+async def test_every_configured_ops_server_is_asked_at_once_with_the_relayers_leases(
+    store: Store, store_url: str, clock: Clock, keys: Keys
+) -> None:
+    relayer = Supervisor([_Worker("deliver:consortium->public"), _Worker("headers:public")])
+    attester = Supervisor([_Worker("attest:public:0x11111111")])
+    for supervisor in (relayer, attester):
+        for health in supervisor.health.values():
+            health.steps = 1
+    attester.health["attest:public:0x11111111"].stopped = "signer key refused"
+    # Messages leased by two relayer processes; a third's lease expired long ago.
+    messages = [new_message(n, src=1, dst=2) for n in range(1, 7)] + [new_message(7, dst=3)]
+    await scan(store, messages, chain=1)
+    final = [MessageStatus.FINAL]
+    gone = await store.claim_messages("old:9", dst_chain_id=3, statuses=final, limit=1, lease_s=5)
+    assert len(gone) == 1
+    clock.advance(301 + 5)  # its lease expired more than 5 minutes ago
+    a = await store.claim_messages("host-a:1", dst_chain_id=2, statuses=final, limit=3, lease_s=30)
+    clock.advance(10)
+    b = await store.claim_messages("host-b:2", dst_chain_id=2, statuses=final, limit=1, lease_s=5)
+    assert (len(a), len(b)) == (3, 1)
+    clock.advance(6)  # host-b stopped renewing
+
+    ops = RelayMetrics()
+    async with (
+        serve_ops(ops_app(relayer, ops), "127.0.0.1", 0) as relayer_port,
+        serve_ops(ops_app(attester, RelayMetrics()), "127.0.0.1", 0) as attester_port,
+    ):
+        with _silent_ports(2) as (silent_1, silent_2):
+            services = [
+                {"name": "relayer-a", "url": f"http://127.0.0.1:{relayer_port}"},
+                {"name": "attester-1", "url": f"http://127.0.0.1:{attester_port}/"},
+                {"name": "keeper", "url": f"http://127.0.0.1:{_closed_port()}"},
+                {"name": "hung-1", "url": f"http://127.0.0.1:{silent_1}"},
+                {"name": "hung-2", "url": f"http://127.0.0.1:{silent_2}"},
+            ]
+            data = config_data(store_url) | {"api": {"services": services}}
+            config = XgateConfig.model_validate(data)
+            async with serve(store, config, clock, keys, api=operator_api()) as client:
+                started = time.monotonic()
+                answer = await client.using("operator").get("/v1/operator/services")
+                elapsed = time.monotonic() - started
+    assert answer.status == 200, answer.body
+    # Each within the 2-s timeout, all at once: two silent servers do not take 4 s.
+    assert elapsed < 3.5, elapsed
+    by_name = {s["name"]: s for s in answer.body["services"]}
+    assert list(by_name) == ["relayer-a", "attester-1", "keeper", "hung-1", "hung-2"]
+    assert by_name["relayer-a"]["state"] == "ready" and by_name["relayer-a"]["roles"] == ["relayer"]
+    assert by_name["attester-1"]["url"].endswith("/")
+    assert (by_name["attester-1"]["state"], by_name["attester-1"]["roles"]) == (
+        "not_ready",
+        ["attester"],
+    )
+    (stopped,) = by_name["attester-1"]["workers"]
+    assert stopped["stopped"] == "signer key refused"
+    assert by_name["keeper"]["state"] == "down" and "Connect" in by_name["keeper"]["error"]
+    for name in ("hung-1", "hung-2"):
+        assert (by_name[name]["state"], by_name[name]["error"]) == ("down", "timed out")
+
+    leases = {lease["owner"]: lease for lease in answer.body["relayer_leases"]}
+    assert set(leases) == {"host-a:1", "host-b:2"}  # "old:9" let its lease go long ago
+    assert (leases["host-a:1"]["messages"], leases["host-a:1"]["expired"]) == (3, False)
+    assert (leases["host-b:2"]["messages"], leases["host-b:2"]["expired"]) == (1, True)
+    assert leases["host-b:2"]["lease_until"] < answer.body["checked_at"]
