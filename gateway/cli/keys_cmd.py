@@ -1,5 +1,6 @@
 """`xgate keys ...`: the gateway API's keys (docs/api.md §2), on the configured store directly:
-the operator's bootstrap, since the first operator key cannot come from the API.
+the operator's bootstrap, since the first operator key cannot come from the API; or, with
+``--api URL``, through that API with an operator key (the SDK's operator key methods).
 
     xgate keys create --name N --scope S [--scope S ...] [--ed25519-public-key HEX]
                       [--rate R] [--burst B]       a new key; its token is printed once
@@ -13,6 +14,13 @@ bucket (requests per second, burst), enforced by each API instance. All read ``-
 shown by ``create`` only: the store keeps the secret's hash.
 Exit codes: 0 done, 1 refused (no such key, a value the store refuses), 2 unusable
 configuration or store.
+
+Remote mode: ``--api URL`` (instead of ``--config``; both is a usage error) sends the same
+commands to the API, with the options of every command on the API (``--token``, default
+$XGATE_API_TOKEN; ``--signing-key-file``, default $XGATE_SIGNING_KEY_FILE: an operator key and
+its Ed25519 signing key, ``create`` and ``revoke`` being signed requests) and their exit codes
+(`gateway/cli/remote.py`: 0 done, 1 refused, 2 usage, 3 gateway unreachable or failing). The
+output is the same; the API key is never printed (``create`` prints the new key's token once).
 """
 
 from __future__ import annotations
@@ -26,9 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from adapters.errors import ConfigError, XgateError
+from gateway.api.operator_models import OperatorKey, OperatorKeyCreate
+from gateway.cli import remote
 from gateway.cli.config_cmd import DEFAULT_CONFIG
 from gateway.config import load_config
 from gateway.domain.apikeys import SIGNING_SCOPES, ApiKey, Scope
+from gateway.sdk import XgateClient
 from gateway.store import NotFound, Store, StoreError
 
 EXIT_OK, EXIT_REFUSED, EXIT_UNUSABLE = 0, 1, 2
@@ -36,6 +47,7 @@ DEFAULT_RATE_PER_S = 10.0
 DEFAULT_BURST = 20
 
 Action = Callable[[Store, argparse.Namespace], Awaitable[int]]
+RemoteAction = Callable[[XgateClient, remote.Output, argparse.Namespace], Awaitable[int]]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,14 +59,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     sub = keys.add_subparsers(dest="keys_command", required=True, metavar="CMD")
 
-    def command(name: str, help_: str, action: Action) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_: str, action: Action, remote_action: RemoteAction
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="xgate.toml")
-        p.add_argument("--json", action="store_true", help="one JSON object per line")
-        p.set_defaults(run=lambda args: _run(args, action))
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            help=f"xgate.toml (default {DEFAULT_CONFIG}); not with --api",
+        )
+        remote.add_client_arguments(p)
+        p.set_defaults(run=lambda args: _dispatch(p, args, action, remote_action))
         return p
 
-    p = command("create", "a new API key (its token is printed once)", _create)
+    p = command("create", "a new API key (its token is printed once)", _create, _create_remote)
     p.add_argument("--name", required=True, help="what the key is for (1-100 characters)")
     p.add_argument(
         "--scope",
@@ -85,9 +104,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="B",
         help=f"requests in a burst (default {DEFAULT_BURST})",
     )
-    p = command("list", "every API key, without secrets", _list)
+    p = command("list", "every API key, without secrets", _list, _list_remote)
     p.add_argument("--active", action="store_true", help="leave out revoked keys")
-    command("revoke", "revoke an API key", _revoke).add_argument("key_id", help="the key's id")
+    p = command("revoke", "revoke an API key", _revoke, _revoke_remote)
+    p.add_argument("key_id", help="the key's id")
 
 
 def _public_key(text: str) -> bytes:
@@ -117,9 +137,26 @@ def _burst(text: str) -> int:
     return int(text)
 
 
+def _dispatch(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    action: Action,
+    remote_action: RemoteAction,
+) -> int:
+    """On the store (``--config``), or on the API with ``--api`` (only when given: not from
+    $XGATE_API_URL, so a plain ``xgate keys`` stays the bootstrap on the store)."""
+    if args.api is not None:
+        if args.config is not None:
+            parser.error("--api and --config exclude each other: the API or the store")
+        return remote.run_remote(args, f"xgate keys {args.keys_command}", remote_action)
+    if args.token is not None or args.signing_key_file is not None:
+        parser.error("--token and --signing-key-file are for the API: give --api URL")
+    return _run(args, action)
+
+
 def _run(args: argparse.Namespace, action: Action) -> int:
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config or DEFAULT_CONFIG)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return EXIT_UNUSABLE
@@ -153,6 +190,21 @@ def _record(key: ApiKey) -> dict[str, Any]:
     }
 
 
+def _remote_record(key: OperatorKey) -> dict[str, Any]:
+    """The API's view of a key in the same shape as ``_record``'s."""
+    public = key.ed25519_public_key
+    return {
+        "key_id": key.key_id,
+        "name": key.name,
+        "scopes": sorted(s.value for s in key.scopes),
+        "ed25519_public_key": None if public is None else public.removeprefix("0x"),
+        "rate_per_s": key.rate_per_s,
+        "burst": key.burst,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+    }
+
+
 def _print(args: argparse.Namespace, entry: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(entry))
@@ -161,7 +213,8 @@ def _print(args: argparse.Namespace, entry: dict[str, Any]) -> None:
     print("  ".join(f"{k}={v}" for k, v in shown.items() if v is not None))
 
 
-async def _create(store: Store, args: argparse.Namespace) -> int:
+def _unsigned_signing_scopes(args: argparse.Namespace) -> bool:
+    """Whether a signing scope was asked for without its public key (printed)."""
     scopes = frozenset(Scope(s) for s in args.scopes)
     if scopes & SIGNING_SCOPES and args.ed25519_public_key is None:
         signing = ", ".join(sorted(s.value for s in scopes & SIGNING_SCOPES))
@@ -170,6 +223,20 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
             "--ed25519-public-key",
             file=sys.stderr,
         )
+        return True
+    return False
+
+
+def _created(args: argparse.Namespace, entry: dict[str, Any], token: str) -> int:
+    _print(args, {**entry, "token": token})
+    if not args.json:
+        print("the token is shown this once: keep it now", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _create(store: Store, args: argparse.Namespace) -> int:
+    scopes = frozenset(Scope(s) for s in args.scopes)
+    if _unsigned_signing_scopes(args):
         return EXIT_REFUSED
     try:
         created = await store.create_api_key(
@@ -182,10 +249,7 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"xgate keys create: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    _print(args, {**_record(created.api_key), "token": created.token})
-    if not args.json:
-        print("the token is shown this once: keep it now", file=sys.stderr)
-    return EXIT_OK
+    return _created(args, _record(created.api_key), created.token)
 
 
 async def _list(store: Store, args: argparse.Namespace) -> int:
@@ -204,4 +268,34 @@ async def _revoke(store: Store, args: argparse.Namespace) -> int:
         print(f"xgate keys revoke: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     _print(args, _record(key))
+    return EXIT_OK
+
+
+# --- on the API (--api) ------------------------------------------------------------------------
+
+
+async def _create_remote(client: XgateClient, out: remote.Output, args: argparse.Namespace) -> int:
+    if _unsigned_signing_scopes(args):
+        return EXIT_REFUSED
+    public = args.ed25519_public_key
+    created = await client.create_operator_key(
+        OperatorKeyCreate(
+            name=args.name,
+            scopes=sorted({Scope(s) for s in args.scopes}, key=list(Scope).index),
+            ed25519_public_key=None if public is None else "0x" + public.hex(),
+            rate_per_s=args.rate,
+            burst=args.burst,
+        )
+    )
+    return _created(args, _remote_record(created), created.token)
+
+
+async def _list_remote(client: XgateClient, out: remote.Output, args: argparse.Namespace) -> int:
+    for key in (await client.operator_keys(include_revoked=not args.active)).items:
+        _print(args, _remote_record(key))
+    return EXIT_OK
+
+
+async def _revoke_remote(client: XgateClient, out: remote.Output, args: argparse.Namespace) -> int:
+    _print(args, _remote_record(await client.revoke_operator_key(args.key_id)))
     return EXIT_OK
