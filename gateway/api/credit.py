@@ -18,8 +18,11 @@ Operations:
 - ``GET /v1/credit/{subject}/report?reader=`` (read): the box sealed to that reader of the
   report behind the subject's current attestation, with the ``reportHash`` read on chain.
 
-The gateway holds no issuer key: the issuer signs and sends. Nothing is stored when a request
-is refused: the inputs are checked, then the chain (the estimate), and the boxes are stored
+The gateway holds no issuer key: the issuer signs and sends. A key with a ``chain_account``
+acts as that account only: the issue's ``issuer`` and the ``sender`` of publish and revoke must
+be it (403 ``issuer-account-mismatch``); an issuer key without one (made before keys had it) is
+refused (403 ``issuer-account-unbound``); an operator key without one is not bound. Nothing is
+stored when a request is refused: the inputs are checked, then the chain (the estimate), and the boxes are stored
 last.
 """
 
@@ -31,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from eth_utils.address import to_canonical_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 
 from adapters.base import TxRequest
 from adapters.contracts import ContractHandle
@@ -39,6 +42,7 @@ from adapters.errors import RetryableError, TransactionFailed
 from adapters.evm import EvmAdapter
 from adapters.types import Address, ChainId, Finality, Hash32
 from contracts import Artifact, load_artifact
+from gateway.api.auth import caller_key
 from gateway.api.chains import ChainAccess, chains_of
 from gateway.api.credit_models import (
     AttestationIssued,
@@ -64,6 +68,7 @@ from gateway.api.models import (
 from gateway.api.problems import FieldError, Problem, invalid_request
 from gateway.api.spec import Api, Call, Scope
 from gateway.config import XgateConfig
+from gateway.domain.apikeys import ACCOUNT_SCOPES
 from gateway.domain.credit_reports import (
     ReaderKey,
     ReaderKeyInvalid,
@@ -78,9 +83,6 @@ from gateway.domain.status import CreditReport
 from gateway.store import CreditReportConflict, Store
 
 __all__ = ["add_credit_operations"]
-
-
-_STATUSES = (CreditStatus.NONE, CreditStatus.VALID, CreditStatus.EXPIRED, CreditStatus.REVOKED)
 
 
 _ZERO = bytes(20)
@@ -157,6 +159,37 @@ def add_credit_operations(api: Api) -> None:
         problems=[409, 422],
         tags=["credit"],
     )
+
+
+# --- the caller's account ----------------------------------------------------------------------
+
+
+def _check_account(request: web.Request, account: Address, field: str) -> None:
+    """Refuse (403) a request whose account (``field``) is not the one the calling key acts
+    as: a key's ``chain_account`` binds it; an issuer key without one is refused until the
+    operator makes it a bound key; an operator key without one is not bound."""
+    key = caller_key(request)
+    bound = key.chain_account
+    if bound is None:
+        if key.scopes & ACCOUNT_SCOPES:
+            raise Problem(
+                403,
+                "issuer-account-unbound",
+                "The API key is bound to no account",
+                f"API key {key.key_id} has no chain account (it was made before issuer keys "
+                "had one): the operator creates an issuer key with its chain_account "
+                "(xgate keys create --chain-account, POST /v1/operator/keys) and revokes "
+                "this one",
+            )
+        return
+    if bytes(bound) != bytes(account):
+        raise Problem(
+            403,
+            "issuer-account-mismatch",
+            "The account is not the API key's",
+            f"{field} must be this API key's chain account "
+            f"{to_checksum_address(bound)}; a key acts as its own account only",
+        )
 
 
 # --- the contracts -----------------------------------------------------------------------------
@@ -320,6 +353,7 @@ async def issue_attestation(
     and answer the transactions. The same request again answers the same (the boxes first
     stored are kept); the same attestation fields with other readers is 409."""
     body = call.body
+    _check_account(call.request, body.issuer, "body.issuer")
     config = call.request.app[CONFIG_KEY]
     canonical = canonical_report(body.report)
     try:
@@ -420,6 +454,7 @@ async def publish_credit(
     ``sender``."""
     config = call.request.app[CONFIG_KEY]
     subject, sender = call.path.subject, call.body.sender
+    _check_account(call.request, sender, "body.sender")
     registry, hub_id, _ = await _registry(call.request)
     targets = await _publish_targets(registry, config, call.body.chain_ids)
     transactions = []
@@ -437,6 +472,7 @@ async def revoke_credit(
     registry's admin); mining it sends the revocation to every chain of the registry's
     ``mirrorChains``."""
     subject, sender = call.path.subject, call.body.sender
+    _check_account(call.request, sender, "body.sender")
     registry, hub_id, _ = await _registry(call.request)
     revoke = registry.request("revoke", subject)
     gas = await _estimate(registry.adapter, revoke, sender, "revoke")

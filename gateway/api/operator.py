@@ -85,9 +85,8 @@ from gateway.api.operator_models import (
 from gateway.api.problems import FieldError, Problem, invalid_request
 from gateway.api.spec import Api, Call
 from gateway.config import XgateConfig
-from gateway.domain.apikeys import SIGNING_SCOPES, Scope
+from gateway.domain.apikeys import ACCOUNT_SCOPES, SIGNING_SCOPES, Scope
 from gateway.domain.messages import MessageId
-from gateway.domain.status import WAITING_STATUSES
 from gateway.store import NotFound, Store, StoreError
 
 __all__ = [
@@ -120,25 +119,35 @@ async def create_operator_key(
     call: Call[NoParams, NoParams, OperatorKeyCreate],
 ) -> OperatorKeyCreated:
     """Create an API key; its token is in the answer and nowhere else. A key with the `issuer`
-    or `operator` scope needs `ed25519_public_key` (its requests are signed)."""
+    or `operator` scope needs `ed25519_public_key` (its requests are signed); an `issuer` key
+    its `chain_account` (the account its credit transactions are built for)."""
     body = call.body
     scopes = frozenset(body.scopes)
+    errors = []
     if scopes & SIGNING_SCOPES and body.ed25519_public_key is None:
         signing = ", ".join(sorted(s.value for s in scopes & SIGNING_SCOPES))
-        raise invalid_request(
-            [
-                FieldError(
-                    "body.ed25519_public_key",
-                    f"a key with the {signing} scope signs its requests: give its public key",
-                )
-            ]
+        errors.append(
+            FieldError(
+                "body.ed25519_public_key",
+                f"a key with the {signing} scope signs its requests: give its public key",
+            )
         )
+    if scopes & ACCOUNT_SCOPES and body.chain_account is None:
+        errors.append(
+            FieldError(
+                "body.chain_account",
+                "an issuer key acts as one account on the consortium chain: give it",
+            )
+        )
+    if errors:
+        raise invalid_request(errors)
     store = call.request.app[STORE_KEY]
     try:
         created = await store.create_api_key(
             body.name,
             scopes,
             ed25519_public_key=body.public_key,
+            chain_account=body.chain_account,
             rate_per_s=body.rate_per_s,
             burst=body.burst,
         )
@@ -888,24 +897,20 @@ def _signer(lock_name: str) -> Address | None:
     return None
 
 
-# The relayer leases are read from the oldest undelivered messages (the store has no query by
-# lease owner): the relayers claim oldest first, so with a longer queue these are the ones held.
-LEASE_SCAN_LIMIT = 1000
 # An expired lease stays on its message until another relayer claims it: reported this long.
 LEASE_RECENT = timedelta(minutes=5)
 
 
 async def _relayer_leases(store: Store, now: datetime) -> list[RelayerLease]:
-    held: dict[str, tuple[int, datetime]] = {}
-    for message in await store.messages_in(WAITING_STATUSES, limit=LEASE_SCAN_LIMIT):
-        owner, until = message.lease_owner, message.lease_until
-        if owner is None or until is None or until < now - LEASE_RECENT:
-            continue
-        count, latest = held.get(owner, (0, until))
-        held[owner] = (count + 1, max(latest, until))
+    """The leases on undelivered messages by owner (``Store.message_leases``: one query)."""
     return [
-        RelayerLease(owner=owner, messages=count, lease_until=until, expired=until <= now)
-        for owner, (count, until) in sorted(held.items())
+        RelayerLease(
+            owner=lease.owner,
+            messages=lease.messages,
+            lease_until=lease.lease_until,
+            expired=lease.lease_until <= now,
+        )
+        for lease in await store.message_leases(now, expired_within=LEASE_RECENT)
     ]
 
 

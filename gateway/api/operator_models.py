@@ -92,6 +92,11 @@ class OperatorKeyCreate(ApiModel):
     ed25519_public_key: Annotated[str, Field(pattern=_ED25519_HEX)] | None = Field(
         default=None, description="0x and 64 lowercase hex digits"
     )
+    chain_account: ChecksumAddress | None = Field(
+        default=None,
+        description="the EVM account the key acts as: required for the issuer scope (its "
+        "credit transactions are built for this account only), optional otherwise",
+    )
     rate_per_s: Annotated[float, Field(gt=0, le=1_000_000)] = 10.0
     burst: Annotated[int, Field(ge=1, le=1_000_000)] = 20
 
@@ -108,6 +113,10 @@ class OperatorKey(ApiModel):
     name: str
     scopes: list[Scope]
     ed25519_public_key: Annotated[str, Field(pattern=_ED25519_HEX)] | None
+    chain_account: ChecksumAddress | None = Field(
+        description="the EVM account the key acts as (null: none; an issuer key made before "
+        "keys had one is refused until the operator makes a bound key)"
+    )
     rate_per_s: float
     burst: int
     created_at: UtcTime
@@ -126,6 +135,7 @@ def _key_fields(key: ApiKey) -> dict[str, Any]:
         "ed25519_public_key": None
         if key.ed25519_public_key is None
         else "0x" + key.ed25519_public_key.hex(),
+        "chain_account": key.chain_account,
         "rate_per_s": key.rate_per_s,
         "burst": key.burst,
         "created_at": key.created_at,

@@ -3,13 +3,15 @@ the operator's bootstrap, since the first operator key cannot come from the API;
 ``--api URL``, through that API with an operator key (the SDK's operator key methods).
 
     xgate keys create --name N --scope S [--scope S ...] [--ed25519-public-key HEX]
-                      [--rate R] [--burst B]       a new key; its token is printed once
+                      [--chain-account 0xADDR] [--rate R] [--burst B]
+                                                   a new key; its token is printed once
     xgate keys list [--active]                     every key (never a secret)
     xgate keys revoke KEY_ID                       the key stops working at once
 
 Keys of a signing scope (``issuer``, ``operator``) need the Ed25519 public key (32 bytes of
-hex) their state-changing requests are signed with. ``--rate`` / ``--burst``: the key's token
-bucket (requests per second, burst), enforced by each API instance. All read ``--config``
+hex) their state-changing requests are signed with; ``issuer`` keys the EVM account they act as
+(``--chain-account``: their credit transactions are built for it only). ``--rate`` /
+``--burst``: the key's token bucket (requests per second, burst), enforced by each API instance. All read ``--config``
 (xgate.toml); ``--json`` prints one JSON object per line. The token (``xg_<id>_<secret>``) is
 shown by ``create`` only: the store keeps the secret's hash.
 Exit codes: 0 done, 1 refused (no such key, a value the store refuses), 2 unusable
@@ -32,6 +34,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from eth_utils.address import is_checksum_address, to_canonical_address, to_checksum_address
 
 from adapters.errors import ConfigError, XgateError
 from gateway.api.operator_models import OperatorKey, OperatorKeyCreate
@@ -91,6 +95,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "the issuer and operator scopes",
     )
     p.add_argument(
+        "--chain-account",
+        type=_chain_account,
+        metavar="0xADDR",
+        help="the EVM account the key acts as (EIP-55); required for the issuer scope",
+    )
+    p.add_argument(
         "--rate",
         type=_rate,
         default=DEFAULT_RATE_PER_S,
@@ -119,6 +129,14 @@ def _public_key(text: str) -> bytes:
     if len(value) != 32:
         raise argparse.ArgumentTypeError("an Ed25519 public key is 32 bytes of hex")
     return value
+
+
+def _chain_account(text: str) -> bytes:
+    if not (text.startswith("0x") and len(text) == 42 and is_checksum_address(text)):
+        raise argparse.ArgumentTypeError(
+            "expected an EIP-55 checksummed address: 0x and 40 hex digits"
+        )
+    return to_canonical_address(text)
 
 
 def _rate(text: str) -> float:
@@ -183,6 +201,9 @@ def _record(key: ApiKey) -> dict[str, Any]:
         "ed25519_public_key": None
         if key.ed25519_public_key is None
         else key.ed25519_public_key.hex(),
+        "chain_account": None
+        if key.chain_account is None
+        else to_checksum_address(key.chain_account),
         "rate_per_s": key.rate_per_s,
         "burst": key.burst,
         "created_at": key.created_at.isoformat(),
@@ -198,6 +219,9 @@ def _remote_record(key: OperatorKey) -> dict[str, Any]:
         "name": key.name,
         "scopes": sorted(s.value for s in key.scopes),
         "ed25519_public_key": None if public is None else public.removeprefix("0x"),
+        "chain_account": None
+        if key.chain_account is None
+        else to_checksum_address(key.chain_account),
         "rate_per_s": key.rate_per_s,
         "burst": key.burst,
         "created_at": key.created_at.isoformat(),
@@ -227,6 +251,18 @@ def _unsigned_signing_scopes(args: argparse.Namespace) -> bool:
     return False
 
 
+def _unbound_issuer(args: argparse.Namespace) -> bool:
+    """Whether the issuer scope was asked for without its chain account (printed)."""
+    if Scope.ISSUER.value in args.scopes and args.chain_account is None:
+        print(
+            "xgate keys create: an issuer key acts as one account on the consortium chain: give "
+            "its --chain-account",
+            file=sys.stderr,
+        )
+        return True
+    return False
+
+
 def _created(args: argparse.Namespace, entry: dict[str, Any], token: str) -> int:
     _print(args, {**entry, "token": token})
     if not args.json:
@@ -236,13 +272,14 @@ def _created(args: argparse.Namespace, entry: dict[str, Any], token: str) -> int
 
 async def _create(store: Store, args: argparse.Namespace) -> int:
     scopes = frozenset(Scope(s) for s in args.scopes)
-    if _unsigned_signing_scopes(args):
+    if _unsigned_signing_scopes(args) or _unbound_issuer(args):
         return EXIT_REFUSED
     try:
         created = await store.create_api_key(
             args.name,
             scopes,
             ed25519_public_key=args.ed25519_public_key,
+            chain_account=args.chain_account,
             rate_per_s=args.rate,
             burst=args.burst,
         )
@@ -275,7 +312,7 @@ async def _revoke(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _create_remote(client: XgateClient, out: remote.Output, args: argparse.Namespace) -> int:
-    if _unsigned_signing_scopes(args):
+    if _unsigned_signing_scopes(args) or _unbound_issuer(args):
         return EXIT_REFUSED
     public = args.ed25519_public_key
     created = await client.create_operator_key(
@@ -283,6 +320,7 @@ async def _create_remote(client: XgateClient, out: remote.Output, args: argparse
             name=args.name,
             scopes=sorted({Scope(s) for s in args.scopes}, key=list(Scope).index),
             ed25519_public_key=None if public is None else "0x" + public.hex(),
+            chain_account=args.chain_account,
             rate_per_s=args.rate,
             burst=args.burst,
         )

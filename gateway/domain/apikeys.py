@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from adapters.types import Address
+
 __all__ = [
+    "ACCOUNT_SCOPES",
     "SIGNING_SCOPES",
     "ApiKey",
     "CreatedApiKey",
@@ -38,7 +41,7 @@ class Scope(StrEnum):
     DAPP = "dapp"
     """``read`` + quotes, transactions, swaps, webhooks."""
     ISSUER = "issuer"
-    """``read`` + credit attestations (signed requests)."""
+    """``read`` + credit attestations (signed requests), as the key's ``chain_account`` only."""
     OPERATOR = "operator"
     """Everything, ``/v1/operator/*`` included (signed requests)."""
 
@@ -46,11 +49,16 @@ class Scope(StrEnum):
 # Scopes whose state-changing requests are signed with the key's Ed25519 key: a key with one of
 # them must have a public key.
 SIGNING_SCOPES: frozenset[Scope] = frozenset({Scope.ISSUER, Scope.OPERATOR})
+# Scopes that act as one on-chain account: a key with one of them must name it (chain_account).
+ACCOUNT_SCOPES: frozenset[Scope] = frozenset({Scope.ISSUER})
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A stored API key, without its secret. ``rate_per_s`` / ``burst`` are its token bucket."""
+    """A stored API key, without its secret. ``rate_per_s`` / ``burst`` are its token bucket.
+    ``chain_account``: the EVM account (20 bytes) the key acts as: the account an ``issuer``
+    key's credit transactions are built for (required for that scope since 0006; a key made
+    before has None and is refused until bound); any other key may name one or not."""
 
     key_id: str
     name: str
@@ -60,6 +68,7 @@ class ApiKey:
     burst: int
     created_at: datetime
     revoked_at: datetime | None
+    chain_account: Address | None = None
 
     @property
     def active(self) -> bool:

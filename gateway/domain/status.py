@@ -44,6 +44,7 @@ __all__ = [
     "CreditReport",
     "InvalidRecord",
     "InvalidTransition",
+    "LeaseSummary",
     "LockLease",
     "MessageCursor",
     "MessageRecord",
@@ -316,6 +317,16 @@ class LockLease:
     owner: str
     lease_until: datetime
     fencing_token: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseSummary:
+    """The message leases one relayer process (``owner``, its lease owner id) holds on
+    undelivered messages: how many, and the latest of their expiries."""
+
+    owner: str
+    messages: int
+    lease_until: datetime
 
 
 @dataclass(frozen=True, slots=True)

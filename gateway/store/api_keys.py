@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.types import Address
 from gateway.domain.apikeys import (
+    ACCOUNT_SCOPES,
     SIGNING_SCOPES,
     ApiKey,
     CreatedApiKey,
@@ -71,13 +73,15 @@ class ApiKeysMixin(StoreBase):
         scopes: Iterable[Scope],
         *,
         ed25519_public_key: bytes | None = None,
+        chain_account: bytes | None = None,
         rate_per_s: float = 10.0,
         burst: int = 20,
         now: datetime | None = None,
     ) -> CreatedApiKey:
         """A new API key. Its token ``xg_<key_id>_<secret>`` is in the result and nowhere else:
         the store keeps ``sha256(secret)``. Keys with a signing scope (``issuer``,
-        ``operator``) need their Ed25519 public key (32 bytes)."""
+        ``operator``) need their Ed25519 public key (32 bytes); ``issuer`` keys the EVM account
+        they act as (``chain_account``, 20 bytes), which any other key may have too."""
         _check_text(name, KEY_NAME_LEN, "name")
         wanted = frozenset(_enum(Scope, s, "scopes") for s in scopes)
         if not wanted:
@@ -91,6 +95,16 @@ class ApiKeysMixin(StoreBase):
                 "a key with a signing scope needs an Ed25519 public key",
                 field="ed25519_public_key", scopes=sorted(wanted & SIGNING_SCOPES),
             )  # fmt: skip
+        if chain_account is not None and (
+            not isinstance(chain_account, bytes) or len(chain_account) != 20
+        ):
+            raise StoreError("a chain account is 20 bytes", field="chain_account")
+        if wanted & ACCOUNT_SCOPES and chain_account is None:
+            raise StoreError(
+                "an issuer key acts as one chain account: give it",
+                field="chain_account", scopes=sorted(wanted & ACCOUNT_SCOPES),
+            )  # fmt: skip
+        account = None if chain_account is None else Address(bytes(chain_account))
         if not (
             isinstance(rate_per_s, int | float)
             and not isinstance(rate_per_s, bool)
@@ -111,6 +125,7 @@ class ApiKeysMixin(StoreBase):
             burst=burst,
             created_at=at,
             revoked_at=None,
+            chain_account=account,
         )
         async with self._tx("create_api_key") as conn:
             await conn.execute(
@@ -124,6 +139,7 @@ class ApiKeysMixin(StoreBase):
                     burst=burst,
                     created_at=at,
                     revoked_at=None,
+                    chain_account=account,
                 )
             )
         return CreatedApiKey(record, format_api_key(key_id, secret))
@@ -418,4 +434,5 @@ def _api_key_record(row: Row[Any]) -> ApiKey:
         burst=int(row.burst),
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        chain_account=None if row.chain_account is None else Address(bytes(row.chain_account)),
     )

@@ -16,6 +16,7 @@ from gateway.domain.status import (
     DONE_STATUSES,
     WAITING_STATUSES,
     InvalidTransition,
+    LeaseSummary,
     MessageCursor,
     MessageRecord,
     MessageStatus,
@@ -467,6 +468,31 @@ class MessagesMixin(StoreBase):
                 )
             ).all()
         return [_message_record(row) for row in rows]
+
+    async def message_leases(
+        self, now: datetime, *, expired_within: timedelta = timedelta(0)
+    ) -> list[LeaseSummary]:
+        """The leases on undelivered messages (``WAITING_STATUSES``) by owner, in owner order:
+        how many messages each owner holds and the latest of their ``lease_until``. A lease
+        counts while it is live at ``now`` or expired less than ``expired_within`` before (an
+        expired lease stays on its message until another relayer claims it). One query."""
+        if not isinstance(expired_within, timedelta) or expired_within < timedelta(0):
+            raise StoreError("expired_within must be a timedelta >= 0", field="expired_within")
+        since = self._now(now) - expired_within
+        m = _messages.c
+        query = (
+            select(m.lease_owner, func.count(), func.max(m.lease_until))
+            .where(
+                m.status.in_([s.value for s in WAITING_STATUSES]),
+                m.lease_owner.is_not(None),
+                m.lease_until >= since,
+            )
+            .group_by(m.lease_owner)
+            .order_by(m.lease_owner)
+        )
+        async with self._tx("message_leases", write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [LeaseSummary(owner, int(n), until) for owner, n, until in rows]
 
     async def messages_by_tracking(self, tracking_id: str) -> list[MessageRecord]:
         return await self._messages_where(

@@ -316,6 +316,8 @@ class ApiKeyRow(StoreModel, table=True):
     burst: int = Field(sa_type=Integer, nullable=False)
     created_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+    # The EVM account (20 bytes) the key acts as; required for issuer keys (0006).
+    chain_account: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
 
 
 class RequestNonceRow(StoreModel, table=True):

@@ -121,20 +121,28 @@ class Keys:
         return caller
 
 
+# The account issuer keys act as by default: the devnet's first account (its admin and issuer).
+ISSUER_ACCOUNT = bytes.fromhex("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
+
+
 async def create_caller(
     store: Store,
     *scopes: Scope,
     name: str = "test",
     rate_per_s: float = 1000.0,
     burst: int = 1000,
+    chain_account: bytes | None = None,
 ) -> Caller:
     """A new API key of ``scopes`` in ``store`` (with an Ed25519 key when one is a signing
-    scope)."""
+    scope; an issuer key acts as ``chain_account``, by default ``ISSUER_ACCOUNT``)."""
     signer = SigningKey.generate() if set(scopes) & SIGNING_SCOPES else None
+    if chain_account is None and Scope.ISSUER in scopes:
+        chain_account = ISSUER_ACCOUNT
     created = await store.create_api_key(
         name,
         scopes,
         ed25519_public_key=None if signer is None else bytes(signer.verify_key),
+        chain_account=chain_account,
         rate_per_s=rate_per_s,
         burst=burst,
     )

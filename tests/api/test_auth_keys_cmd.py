@@ -96,6 +96,34 @@ async def test_keys_create_list_revoke(
     assert bad.returncode == 2 and "rate" in bad.stderr
 
 
+async def test_an_issuer_key_is_created_with_its_chain_account(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    config_path = tmp_path / "xgate.toml"
+    config_path.write_text(tomli_w.dumps(config_data(store_url)))
+    public_hex = bytes(SigningKey.generate().verify_key).hex()
+    issuer = ("--name", "rating", "--scope", "issuer", "--ed25519-public-key", public_hex)
+    account = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+    unbound = await keys(config_path, "create", *issuer)
+    assert unbound.returncode == 1 and "--chain-account" in unbound.stderr
+    for bad in ("0x1234", account.lower()[:-1] + "7", account.replace("f39F", "F39f")):
+        refused = await keys(config_path, "create", *issuer, "--chain-account", bad)
+        assert refused.returncode == 2 and "--chain-account" in refused.stderr, bad
+    assert await store.api_keys() == []
+
+    done = await keys(config_path, "create", *issuer, "--chain-account", account, "--json")
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    assert created["chain_account"] == account
+    record = await store.api_key(created["key_id"])
+    assert record is not None and record.chain_account == bytes.fromhex(account[2:])
+    reader = await keys(config_path, "create", "--name", "r", "--scope", "read", "--json")
+    assert json.loads(reader.stdout)["chain_account"] is None
+    listed = await keys(config_path, "list")
+    assert f"chain_account={account}" in listed.stdout
+
+
 def test_keys_refuse_a_store_that_is_not_migrated(tmp_path: Path) -> None:
     config_path = tmp_path / "xgate.toml"
     config_path.write_text(tomli_w.dumps(config_data(f"sqlite:///{tmp_path / 'empty.db'}")))

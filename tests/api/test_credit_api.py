@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 from eth_utils.address import to_canonical_address
 from nacl.public import PrivateKey
+from sqlalchemy import update
 
 from adapters.types import Address, Hash32
+from gateway.domain.apikeys import Scope
 from gateway.store import Store
-from tests.api.conftest import ApiClient, Keys
+from gateway.store.models import metadata
+from tests.api.conftest import ApiClient, Keys, create_caller
 from tests.api.test_events import SseReader
 from tests.store.conftest import Clock
 
@@ -126,6 +129,65 @@ async def test_a_gateway_without_a_credit_registry_says_so(
     assert report.body["type"] == PROBLEMS + "credit-not-configured"
     bad_reader = await credit_api.get(f"/v1/credit/{SUBJECT}/report?reader=0x11")
     assert [e["field"] for e in bad_reader.body["errors"]] == ["query.reader"]
+    assert await nothing_stored(store)
+
+
+OTHER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # another issuer's account
+
+
+async def test_an_issuer_key_acts_as_its_own_account_only(
+    credit_api: ApiClient, store: Store
+) -> None:
+    """The issue's issuer, and publish's and revoke's sender, must be the key's chain account
+    (403 before anything is sealed, stored or asked of a chain)."""
+    issue = await credit_api.request("POST", "/v1/credit/attestations", json=request(issuer=OTHER))
+    assert (issue.status, issue.body["type"]) == (403, PROBLEMS + "issuer-account-mismatch")
+    assert ISSUER in issue.body["detail"] and "body.issuer" in issue.body["detail"]
+    for action in ("revocation", "publication"):
+        answer = await credit_api.request(
+            "POST", f"/v1/credit/{SUBJECT}/{action}", json={"sender": OTHER}
+        )
+        assert (answer.status, answer.body["type"]) == (
+            403, PROBLEMS + "issuer-account-mismatch",
+        ), action  # fmt: skip
+        assert "body.sender" in answer.body["detail"]
+    # Its own account passes the binding (this gateway has no registry: the next check).
+    own = await credit_api.request(
+        "POST", f"/v1/credit/{SUBJECT}/revocation", json={"sender": ISSUER}
+    )
+    assert own.body["type"] == PROBLEMS + "credit-not-configured"
+    assert await nothing_stored(store)
+
+
+async def test_an_issuer_key_without_an_account_is_refused(
+    credit_api: ApiClient, store: Store
+) -> None:
+    """A key made before issuer keys had an account (NULL after 0006) is refused, the
+    operator told to make a bound one; an operator key without one is not bound."""
+    legacy = await create_caller(store, Scope.ISSUER, name="before 0006")
+    keys_table = metadata.tables["api_keys"]
+    async with store._engine.begin() as conn:
+        await conn.execute(
+            update(keys_table)
+            .where(keys_table.c.key_id == legacy.key_id)
+            .values(chain_account=None)
+        )
+    unbound = credit_api.using(legacy)
+    for method, path, body in (
+        ("POST", "/v1/credit/attestations", request()),
+        ("POST", f"/v1/credit/{SUBJECT}/revocation", {"sender": ISSUER}),
+        ("POST", f"/v1/credit/{SUBJECT}/publication", {"sender": ISSUER}),
+    ):
+        answer = await unbound.request(method, path, json=body)
+        assert (answer.status, answer.body["type"]) == (
+            403, PROBLEMS + "issuer-account-unbound",
+        ), path  # fmt: skip
+        assert "chain_account" in answer.body["detail"]
+    read = await unbound.get(f"/v1/credit/{SUBJECT}")  # reading needs no account
+    assert read.body["type"] == PROBLEMS + "credit-not-configured"
+    operator = credit_api.using("operator")
+    answer = await operator.request("POST", "/v1/credit/attestations", json=request(issuer=OTHER))
+    assert answer.body["type"] == PROBLEMS + "credit-not-configured"
     assert await nothing_stored(store)
 
 

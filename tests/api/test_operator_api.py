@@ -97,6 +97,7 @@ async def test_a_new_operator_key_signs_and_the_last_operator_key_is_kept(
         json={"name": "second operator", "scopes": ["operator"], "ed25519_public_key": public},
     )
     assert created.status == 201 and created.body["ed25519_public_key"] == public
+    assert created.body["chain_account"] is None
     record = await store.api_key(created.body["key_id"])
     assert record is not None
     second = op.using(Caller(created.body["token"], record, signer))
@@ -126,6 +127,11 @@ async def test_a_new_operator_key_signs_and_the_last_operator_key_is_kept(
         ({"name": "x", "scopes": ["issuer"], "ed25519_public_key": "0x" + "AB" * 32},
          "body.ed25519_public_key"),
         ({"name": "x", "scopes": ["read"], "token": "mine"}, "body.token"),
+        # An issuer key acts as one account, given checksummed.
+        ({"name": "x", "scopes": ["issuer"], "ed25519_public_key": "0x" + "ab" * 32},
+         "body.chain_account"),
+        ({"name": "x", "scopes": ["read"], "chain_account": "0x" + "ab" * 20},
+         "body.chain_account"),
     ],
 )  # fmt: skip
 async def test_a_bad_key_is_a_400_naming_the_field(
@@ -134,6 +140,27 @@ async def test_a_bad_key_is_a_400_naming_the_field(
     answer = await op.request("POST", "/v1/operator/keys", json=body)
     assert answer.status == 400, answer.body
     assert [e["field"] for e in answer.body["errors"]] == [field]
+
+
+async def test_an_issuer_key_is_made_with_its_chain_account(op: ApiClient, store: Store) -> None:
+    account = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    created = await op.request(
+        "POST",
+        "/v1/operator/keys",
+        json={
+            "name": "rating member",
+            "scopes": ["issuer"],
+            "ed25519_public_key": "0x" + "ab" * 32,
+            "chain_account": account,
+        },
+    )
+    assert created.status == 201, created.body
+    assert created.body["chain_account"] == account
+    record = await store.api_key(created.body["key_id"])
+    assert record is not None and record.chain_account == bytes.fromhex(account[2:])
+    listed = await op.get("/v1/operator/keys")
+    accounts = {k["key_id"]: k["chain_account"] for k in listed.body["items"]}
+    assert accounts[created.body["key_id"]] == account
 
 
 async def test_unknown_and_malformed_key_ids(op: ApiClient) -> None:

@@ -33,7 +33,7 @@ from gateway.domain.apikeys import Scope
 from gateway.domain.credit_reports import canonical_report, open_report
 from gateway.store import Store
 from harness.services import ServiceProcess
-from tests.api.conftest import ApiClient, create_caller
+from tests.api.conftest import ApiClient, Caller, create_caller
 from tests.e2e.conftest import Devnet, wait_delivered
 
 PROBLEMS = "https://xgate.dev/problems/"
@@ -87,6 +87,16 @@ async def _send(devnet: Devnet, tx: dict[str, Any], sender: int) -> Any:
     return await asyncio.to_thread(
         devnet.consortium.send_raw_tx, tx["to"], data, sender=sender, gas=gas
     )
+
+
+async def _bound_to(devnet: Devnet, account: int) -> Caller:
+    """An issuer key acting as the devnet's account ``account``."""
+    store = await Store.open(devnet.config.store.url, migrate=False)
+    try:
+        address = to_canonical_address(devnet.address(account))
+        return await create_caller(store, Scope.ISSUER, name="bound", chain_account=address)
+    finally:
+        await store.close()
 
 
 async def _delivered(devnet: Devnet, services: ServiceProcess, receipt: Any) -> None:
@@ -160,8 +170,13 @@ async def test_an_attestation_issued_through_the_api_reaches_the_mirror_and_its_
     stranger = await api.get(f"/v1/credit/{subject}/report?reader={_key_hex(mallory)}")
     assert (stranger.status, stranger.body["type"]) == (404, PROBLEMS + "reader-not-found")
 
-    # Revoked through the API: the revoke itself sends it on to the mirror.
-    not_issuer = await api.request(
+    # Revoked through the API: the revoke itself sends it on to the mirror. The issuer's key
+    # builds transactions for its own account only; another account's key, for its own.
+    others = await api.request(
+        "POST", f"/v1/credit/{subject}/revocation", json={"sender": devnet.address(USER)}
+    )
+    assert (others.status, others.body["type"]) == (403, PROBLEMS + "issuer-account-mismatch")
+    not_issuer = await api.using(await _bound_to(devnet, USER)).request(
         "POST", f"/v1/credit/{subject}/revocation", json={"sender": devnet.address(USER)}
     )
     assert (not_issuer.status, not_issuer.body["type"]) == (
@@ -194,6 +209,7 @@ async def test_what_the_chain_refuses_is_a_specific_problem_and_stores_nothing(
     devnet: Devnet, issuer_api: ApiClient
 ) -> None:
     api, subject = issuer_api, _subject("sme-2")
+    user_api = api.using(await _bound_to(devnet, USER))
     body = {
         "subject": subject,
         "issuer": devnet.address(USER),  # no ISSUER_ROLE
@@ -203,7 +219,7 @@ async def test_what_the_chain_refuses_is_a_specific_problem_and_stores_nothing(
         "report": {"summary": "fair"},
         "readers": [_key_hex(PrivateKey.generate())],
     }
-    refused = await api.request("POST", "/v1/credit/attestations", json=body)
+    refused = await user_api.request("POST", "/v1/credit/attestations", json=body)
     assert (refused.status, refused.body["type"]) == (422, PROBLEMS + "issuer-role-missing")
     past = await api.request(
         "POST",
@@ -222,7 +238,7 @@ async def test_what_the_chain_refuses_is_a_specific_problem_and_stores_nothing(
     assert view.body["report"] is None and view.body["mirrors"][0]["in_sync"] is True
     report = await api.get(f"/v1/credit/{subject}/report?reader={body['readers'][0]}")
     assert (report.status, report.body["type"]) == (404, PROBLEMS + "credit-not-found")
-    revoke = await api.request(
+    revoke = await user_api.request(
         "POST", f"/v1/credit/{subject}/revocation", json={"sender": body["issuer"]}
     )
     assert (revoke.status, revoke.body["type"]) == (409, PROBLEMS + "credit-not-attested")

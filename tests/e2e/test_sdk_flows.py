@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils.address import to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
@@ -88,6 +88,7 @@ async def keys(devnet: Devnet, api: ApiProcess) -> dict[str, tuple[str, SigningK
             "sdk-issuer",
             [Scope.ISSUER, Scope.READ],
             ed25519_public_key=bytes(signer.verify_key),
+            chain_account=to_canonical_address(devnet.address(ADMIN)),  # the credit issuer
             rate_per_s=1000,
             burst=1000,
         )

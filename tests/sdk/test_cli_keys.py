@@ -76,6 +76,15 @@ async def test_keys_create_list_revoke_through_the_api(
     record = await store.api_key(ops2["key_id"])
     assert record is not None and record.scopes == {Scope.OPERATOR}
     assert record.ed25519_public_key == bytes(signer.verify_key)
+    account = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    bound = await keys_cmd(
+        "create",
+        *("--name", "rating", "--scope", "issuer", "--ed25519-public-key", public_hex),
+        *("--chain-account", account, "--json"),
+    )
+    assert bound.code == 0, bound.err
+    [rating] = bound.lines()
+    assert rating["chain_account"] == account
 
     listed = await keys_cmd("list", "--json")
     assert listed.code == 0, listed.err

@@ -16,6 +16,7 @@ from gateway.store.models import metadata
 from tests.store.conftest import T0, Clock
 
 ED = b"\x07" * 32
+ACCOUNT = b"\x42" * 20
 Outcome = IdempotencyOutcome
 
 
@@ -29,13 +30,19 @@ async def _key(store: Store, *scopes: Scope) -> str:
 
 async def test_a_key_is_shown_once_and_stored_hashed(store: Store) -> None:
     created = await store.create_api_key(
-        "issuer one", [Scope.ISSUER, Scope.READ], ed25519_public_key=ED, rate_per_s=2.5, burst=5
+        "issuer one",
+        [Scope.ISSUER, Scope.READ],
+        ed25519_public_key=ED,
+        chain_account=ACCOUNT,
+        rate_per_s=2.5,
+        burst=5,
     )
     key = created.api_key
-    assert (key.name, key.scopes, key.ed25519_public_key) == (
+    assert (key.name, key.scopes, key.ed25519_public_key, key.chain_account) == (
         "issuer one",
         {Scope.ISSUER, Scope.READ},
         ED,
+        ACCOUNT,
     )
     assert (key.rate_per_s, key.burst, key.created_at, key.revoked_at) == (2.5, 5, T0, None)
     assert created.token not in repr(created)
@@ -53,6 +60,7 @@ async def test_a_key_is_shown_once_and_stored_hashed(store: Store) -> None:
     # A second key gets another id and secret.
     other = await store.create_api_key("other", [Scope.READ])
     assert other.api_key.key_id != key.key_id and other.token != created.token
+    assert other.api_key.chain_account is None
     # Oldest first; the same time orders by id.
     assert [k.key_id for k in await store.api_keys()] == sorted([key.key_id, other.api_key.key_id])
 
@@ -97,6 +105,11 @@ async def test_invalid_keys_are_refused_and_nothing_is_written(store: Store) -> 
         # Signing scopes need the key's Ed25519 public key, of 32 bytes.
         {"name": "k", "scopes": [Scope.OPERATOR]},
         {"name": "k", "scopes": [Scope.ISSUER]},
+        # An issuer key acts as one chain account (20 bytes); others may name one too.
+        {"name": "k", "scopes": [Scope.ISSUER], "ed25519_public_key": ED},
+        {"name": "k", "scopes": [Scope.ISSUER], "ed25519_public_key": ED, "chain_account": b""},
+        {"name": "k", "scopes": [Scope.READ], "chain_account": b"\x01" * 32},
+        {"name": "k", "scopes": [Scope.READ], "chain_account": "0x" + "42" * 20},
         {"name": "k", "scopes": [Scope.READ], "ed25519_public_key": b"\x01" * 31},
         {"name": "k", "scopes": [Scope.READ], "rate_per_s": 0},
         {"name": "k", "scopes": [Scope.READ], "rate_per_s": float("nan")},
@@ -108,6 +121,21 @@ async def test_invalid_keys_are_refused_and_nothing_is_written(store: Store) -> 
         with pytest.raises(StoreError):
             await store.create_api_key(**kwargs)  # type: ignore[arg-type]
     assert await store.api_keys() == []
+
+
+async def test_a_key_may_act_as_a_chain_account(store: Store) -> None:
+    """Any key may carry the account it acts as: kept, read back and listed (an issuer key
+    must: see the refusals above)."""
+    created = await store.create_api_key(
+        "operator", [Scope.OPERATOR], ed25519_public_key=ED, chain_account=ACCOUNT
+    )
+    dapp = await store.create_api_key("dapp", [Scope.DAPP], chain_account=b"\x43" * 20)
+    assert created.api_key.chain_account == ACCOUNT
+    assert await store.verify_api_key(created.token) == created.api_key
+    listed = {k.key_id: k.chain_account for k in await store.api_keys()}
+    assert listed == {created.api_key.key_id: ACCOUNT, dapp.api_key.key_id: b"\x43" * 20}
+    revoked = await store.revoke_api_key(dapp.api_key.key_id)
+    assert revoked.chain_account == b"\x43" * 20
 
 
 # --- nonces of signed requests -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from gateway.domain.status import (
     MESSAGE_TRANSITIONS,
     OPERATOR_TRANSITIONS,
     InvalidTransition,
+    LeaseSummary,
     MessageStatus,
 )
 from gateway.store import LeaseLost, NotFound, Store, StoreError
@@ -474,3 +475,42 @@ async def test_a_batch_moves_in_one_transaction_or_not_at_all(
         await store.transition_many([ids[1], h32("unknown")], "a", S.DELIVERED)  # type: ignore[list-item]
     assert (await store.message(ids[1])).status is S.SUBMITTED  # type: ignore[union-attr]
     assert await store.transition_many([], "a", S.DELIVERED) == []
+
+
+async def test_message_leases_by_owner(store: Store, clock: Clock) -> None:
+    """Leases on undelivered messages by owner, in one query: how many each holds and the
+    latest expiry; a lease on a parked message does not count, nor one expired longer ago
+    than ``expired_within``."""
+    await scan(store, [new_message(n) for n in range(1, 6)] + [new_message(6, dst=3)])
+    assert await store.message_leases(clock.now) == []
+    # Message 1 parked, then leased by an operator's worker: not undelivered work.
+    [parked] = await store.claim_messages(
+        "x", dst_chain_id=ChainId(2), statuses=WAITING, limit=1, lease_s=60
+    )
+    await store.transition(parked.id, "x", S.HEADER_READY)
+    await store.transition(parked.id, "x", S.SUBMITTED, tx_hash=tx(1))
+    await store.transition(parked.id, "x", S.PARKED, reason="receiver reverts")
+    await store.claim_messages(
+        "p", dst_chain_id=ChainId(2), statuses=[S.PARKED], limit=1, lease_s=600
+    )
+    t0 = clock.now
+    await store.claim_messages("r1", dst_chain_id=ChainId(2), statuses=WAITING, limit=2, lease_s=30)
+    clock.advance(10)
+    await store.claim_messages("r1", dst_chain_id=ChainId(3), statuses=WAITING, limit=1, lease_s=30)
+    await store.claim_messages("r2", dst_chain_id=ChainId(2), statuses=WAITING, limit=1, lease_s=60)
+    leases = await store.message_leases(clock.now)
+    assert leases == [
+        LeaseSummary("r1", 3, t0 + _s(40)),
+        LeaseSummary("r2", 1, t0 + _s(70)),
+    ]
+    assert all(lease.lease_until.tzinfo is not None for lease in leases)
+    # Later: r1's leases expired (at t0+30 and t0+40), r2's at t0+70.
+    clock.advance(50)  # t0+60
+    assert await store.message_leases(clock.now) == [LeaseSummary("r2", 1, t0 + _s(70))]
+    recent = await store.message_leases(clock.now, expired_within=_s(25))  # since t0+35
+    assert recent == [LeaseSummary("r1", 1, t0 + _s(40)), LeaseSummary("r2", 1, t0 + _s(70))]
+    # A released lease is gone.
+    await store.release("r2", [m.id for m in await store.messages_in([S.FINAL], limit=10)])
+    assert [lease.owner for lease in await store.message_leases(clock.now)] == []
+    with pytest.raises(StoreError):
+        await store.message_leases(clock.now, expired_within=_s(-1))

@@ -264,3 +264,33 @@ async def test_idempotent_answers_survive_the_headers_migration(empty_url: str) 
                 b"{}",
                 None,
             ), idem_key
+
+
+async def test_api_keys_get_their_chain_account_with_0006(empty_url: str) -> None:
+    """0006 adds ``api_keys.chain_account`` (nullable): a downgrade drops it and keeps the
+    keys; keys from before it (here: after the downgrade) come back with None, an issuer key
+    too (the API refuses its credit requests until the operator makes a bound key)."""
+    account = Address(b"\x42" * 20)
+    migrate.upgrade(empty_url)
+    async with await Store.open(empty_url, migrate=False) as store:
+        issuer = await store.create_api_key(
+            "issuer", [Scope.ISSUER], ed25519_public_key=b"\x07" * 32, chain_account=account
+        )
+        reader = await store.create_api_key("reader", [Scope.READ])
+        assert (await store.api_key(issuer.api_key.key_id)).chain_account == account  # type: ignore[union-attr]
+    migrate.downgrade(empty_url, "0005")
+    engine = sync_engine(parse_store_url(empty_url))
+    try:
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("api_keys")}
+            count = conn.execute(text("SELECT COUNT(*) FROM api_keys")).scalar_one()
+    finally:
+        engine.dispose()
+    assert "chain_account" not in columns and count == 2
+    migrate.upgrade(empty_url)
+    assert migrate.check_models_match(empty_url) == []
+    async with await Store.open(empty_url, migrate=False) as store:
+        keys = {k.key_id: k for k in await store.api_keys()}
+        assert set(keys) == {issuer.api_key.key_id, reader.api_key.key_id}
+        assert [k.chain_account for k in keys.values()] == [None, None]
+        assert await store.verify_api_key(issuer.token) == keys[issuer.api_key.key_id]
