@@ -193,39 +193,22 @@ def _run(args: argparse.Namespace, action: Action) -> int:
         return EXIT_UNUSABLE
 
 
-def _record(key: ApiKey) -> dict[str, Any]:
+def _record(key: ApiKey | OperatorKey) -> dict[str, Any]:
+    """A key as printed: the same from the store (bootstrap) and through the API (``--api``)."""
+    view = key if isinstance(key, OperatorKey) else OperatorKey.from_record(key)
+    public = view.ed25519_public_key
     return {
-        "key_id": key.key_id,
-        "name": key.name,
-        "scopes": sorted(s.value for s in key.scopes),
-        "ed25519_public_key": None
-        if key.ed25519_public_key is None
-        else key.ed25519_public_key.hex(),
-        "chain_account": None
-        if key.chain_account is None
-        else to_checksum_address(key.chain_account),
-        "rate_per_s": key.rate_per_s,
-        "burst": key.burst,
-        "created_at": key.created_at.isoformat(),
-        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
-    }
-
-
-def _remote_record(key: OperatorKey) -> dict[str, Any]:
-    """The API's view of a key in the same shape as ``_record``'s."""
-    public = key.ed25519_public_key
-    return {
-        "key_id": key.key_id,
-        "name": key.name,
-        "scopes": sorted(s.value for s in key.scopes),
+        "key_id": view.key_id,
+        "name": view.name,
+        "scopes": sorted(s.value for s in view.scopes),
         "ed25519_public_key": None if public is None else public.removeprefix("0x"),
         "chain_account": None
-        if key.chain_account is None
-        else to_checksum_address(key.chain_account),
-        "rate_per_s": key.rate_per_s,
-        "burst": key.burst,
-        "created_at": key.created_at.isoformat(),
-        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+        if view.chain_account is None
+        else to_checksum_address(view.chain_account),
+        "rate_per_s": view.rate_per_s,
+        "burst": view.burst,
+        "created_at": view.created_at.isoformat(),
+        "revoked_at": None if view.revoked_at is None else view.revoked_at.isoformat(),
     }
 
 
@@ -325,15 +308,15 @@ async def _create_remote(client: XgateClient, out: remote.Output, args: argparse
             burst=args.burst,
         )
     )
-    return _created(args, _remote_record(created), created.token)
+    return _created(args, _record(created), created.token)
 
 
 async def _list_remote(client: XgateClient, out: remote.Output, args: argparse.Namespace) -> int:
     for key in (await client.operator_keys(include_revoked=not args.active)).items:
-        _print(args, _remote_record(key))
+        _print(args, _record(key))
     return EXIT_OK
 
 
 async def _revoke_remote(client: XgateClient, out: remote.Output, args: argparse.Namespace) -> int:
-    _print(args, _remote_record(await client.revoke_operator_key(args.key_id)))
+    _print(args, _record(await client.revoke_operator_key(args.key_id)))
     return EXIT_OK
