@@ -120,6 +120,8 @@ class ServiceProcess:
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)  # xgate prints its threads' stacks
+                time.sleep(1.0)
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError(f"xgate did not stop on SIGTERM:\n{self.output()}") from None

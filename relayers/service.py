@@ -245,6 +245,7 @@ async def run_services(
         if on_ready is not None and not on_ready.done():
             on_ready.set_result(bound)
         await supervisor.run(stop)
+        log.info("workers stopped; releasing signer locks, closing the chains and the store")
 
 
 async def _lock_signer(

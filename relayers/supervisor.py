@@ -12,12 +12,15 @@ its interval between idle steps, and classifies what a step raises, in one place
   broken worker does not spin while the operator is told through /readyz and the logs.
 
 ``run(stop)`` returns only after ``stop`` is set and every worker task has been cancelled and
-awaited.
+awaited. A task still running ``stop_grace_s`` after its cancellation (a step that swallowed it,
+or one blocked in a slow cleanup) is named in the log with where it waits, and cancelled again,
+so a shutdown that hangs says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +29,7 @@ from typing import Protocol
 
 from adapters.errors import ConfigError, FinalityViolation, XgateError
 
-__all__ = ["Backoff", "Supervisor", "Worker", "WorkerHealth"]
+__all__ = ["Backoff", "Supervisor", "Worker", "WorkerHealth", "cancel_and_wait"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,7 @@ class Supervisor:
     workers: Sequence[Worker]
     backoff: Backoff = field(default_factory=Backoff)
     clock: Callable[[], float] = time.monotonic
+    stop_grace_s: float = 5.0
     health: dict[str, WorkerHealth] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,15 +116,15 @@ class Supervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every worker until ``stop`` is set; then cancel and await them all."""
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._loop(w), name=w.name) for w in self.workers]
+        tasks = [asyncio.create_task(self._loop(w, stop), name=w.name) for w in self.workers]
+        try:
             await stop.wait()
-            for task in tasks:
-                task.cancel()
+        finally:
+            await cancel_and_wait(tasks, self.stop_grace_s)
 
-    async def _loop(self, worker: Worker) -> None:
+    async def _loop(self, worker: Worker, stop: asyncio.Event) -> None:
         health = self.health[worker.name]
-        while True:
+        while not stop.is_set():  # also ends a step that swallowed its cancellation
             try:
                 more = await worker.step()
             except asyncio.CancelledError:
@@ -189,3 +193,26 @@ def _context(exc: Exception) -> dict[str, object]:
     if not isinstance(exc, XgateError):
         return {}
     return {f"ctx_{k}": v for k, v in exc.to_dict().items() if k not in ("error", "message")}
+
+
+async def cancel_and_wait(tasks: Sequence[asyncio.Task[None]], grace_s: float) -> None:
+    """Cancel ``tasks`` and wait until all have ended; every ``grace_s`` one is still running,
+    log where it waits and cancel it again."""
+    for task in tasks:
+        task.cancel()
+    pending = set(tasks)
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=grace_s)
+        for task in pending:
+            where = io.StringIO()
+            task.print_stack(limit=12, file=where)
+            log.error(
+                "%s has not stopped %.0f s after it was cancelled; cancelling it again. %s",
+                task.get_name(),
+                grace_s,
+                where.getvalue(),
+            )
+            task.cancel()
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s ended with an error", task.get_name(), exc_info=task.exception())

@@ -6,8 +6,10 @@ Subcommands are thin: they parse and validate arguments, wire objects together a
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # web3 logs every provider disconnect at INFO; only its warnings help an operator.
     logging.getLogger("web3").setLevel(logging.WARNING)
+    # `kill -USR1 PID` prints every thread's stack to stderr: how an operator (or a test) sees
+    # where a process that does not stop is waiting.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     code: int = args.run(args)
     return code
 

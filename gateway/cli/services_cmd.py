@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ from gateway.cli.config_cmd import DEFAULT_CONFIG
 from gateway.cli.logs import configure_logging
 from gateway.config import XgateConfig, load_config
 from relayers.service import Role, run_services
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -63,6 +66,12 @@ def _run(args: argparse.Namespace, roles: set[Role]) -> int:
 async def _serve(cfg: XgateConfig, roles: set[Role], ops_port: int | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopping(sig: signal.Signals) -> None:
+        log.info("%s: stopping", sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping, sig)
     await run_services(cfg, roles, stop, ops_port=ops_port)
+    log.info("stopped")

@@ -111,6 +111,33 @@ async def test_stop_cancels_and_awaits_every_worker() -> None:
     assert Slow.cancelled
 
 
+async def test_a_worker_that_swallows_its_cancellation_is_named_and_still_stopped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Stubborn:
+        """Swallows the first cancellation and keeps waiting, as a cleanup blocked on a lock
+        would; the second one ends it."""
+
+        name = "stubborn"
+        interval_s = 0.01
+        cancellations = 0
+
+        async def step(self) -> bool:
+            while True:
+                try:
+                    await asyncio.sleep(60)
+                except asyncio.CancelledError:
+                    Stubborn.cancellations += 1
+                    if Stubborn.cancellations > 1:
+                        raise
+
+    sup = Supervisor([Stubborn()], backoff=FAST, stop_grace_s=0.1)
+    await _run_until(sup, seconds=0.05)
+    assert Stubborn.cancellations == 2
+    [report] = [r for r in caplog.records if "has not stopped" in r.getMessage()]
+    assert "stubborn" in report.getMessage() and "step" in report.getMessage()
+
+
 def test_two_workers_with_one_name_are_refused() -> None:
     from adapters.errors import ConfigError
 
