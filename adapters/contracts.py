@@ -9,21 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from adapters.base import TxRequest
 from adapters.bft import decode_qbft_extra
+from adapters.errors import FatalError
 from adapters.evm import EvmAdapter
 from adapters.headers import Header, encode_header
-from adapters.lightclient.qbft import TrustedHeader, TrustPolicy, validator_set_rlp
-from adapters.types import Address, ChainId, Finality, Hash32
+from adapters.lightclient.qbft import (
+    TrustedHeader,
+    TrustPathPlanner,
+    TrustPolicy,
+    VerifiedHeader,
+    validator_set_rlp,
+)
+from adapters.types import Address, ChainId, Finality, Hash32, Height
 from contracts import Artifact, load_artifact
 
 __all__ = [
     "AttestedHeaderStoreView",
     "ContractHandle",
     "EndpointView",
+    "HeaderSource",
     "LightClientState",
+    "LightClientStep",
     "QbftLightClientView",
 ]
 
@@ -31,6 +40,11 @@ __all__ = [
 # attest() measured on the devnet: ~95k for a plain attestation, ~150k for the one that
 # accepts the header (roots and a dispute check); with room for larger attester sets.
 ATTEST_GAS = 250_000
+# submitAncestors hashes every header from the latest accepted one down to the target: past
+# this many the transaction costs more than waiting for an operator's decision is worth.
+MAX_ANCESTRY = 64
+# Set-change runs longer than this are not collected (the contract has no limit; gas does).
+MAX_RUN = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,30 @@ class ContractHandle:
 
     def request(self, function: str, *args: Any, gas: int | None = None) -> TxRequest:
         return TxRequest(to=self.address, data=self.artifact.call_data(function, *args), gas=gas)
+
+
+class HeaderSource(Protocol):
+    """Where the consortium's sealed headers come from, each checked with the light client's
+    rules (``QbftAdapter.verified_header``)."""
+
+    async def verified_header(self, number: Height) -> VerifiedHeader: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LightClientStep:
+    """One call that moves the light client: ``request`` makes it accept ``accepted``."""
+
+    request: TxRequest
+    accepted: VerifiedHeader
+    first: int  # the step's first header (a set-change run continues to ``accepted``'s run)
+    last: int
+    same_set: bool  # a plain submitHeader; else an updateValidatorSet run
+
+    @property
+    def description(self) -> str:
+        if self.same_set:
+            return f"submitHeader: consortium header {self.first}"
+        return f"updateValidatorSet: headers {self.first}..{self.last} (the set changed)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +141,56 @@ class QbftLightClientView:
     def submit_ancestors(self, chain: Sequence[bytes]) -> TxRequest:
         return self._c.request("submitAncestors", list(chain))
 
-    def step_request(
+    async def advance_steps(
+        self,
+        source: HeaderSource,
+        trusted: TrustedHeader,
+        target: int,
+        *,
+        now: int,
+        policy: TrustPolicy,
+    ) -> list[LightClientStep]:
+        """The calls that take the client from ``trusted`` up to header ``target``, in order:
+        ``TrustPathPlanner``'s steps (one ``submitHeader`` while the set is unchanged,
+        ``updateValidatorSet`` runs where it changed, bisection where it changed too much).
+        The relayer's header feeder sends them; the API's manual execution lists them."""
+        planner = TrustPathPlanner(trusted, target, now=now, policy=policy, max_run=MAX_RUN)
+        while planner.wanted is not None:
+            planner.give((await source.verified_header(Height(planner.wanted))).header)
+        steps: list[LightClientStep] = []
+        for step, accepted in zip(planner.steps, planner.accepted, strict=True):
+            request, same_set = self._step_request(trusted, step)
+            steps.append(
+                LightClientStep(request, accepted, step[0].number, step[-1].number, same_set)
+            )
+            trusted = accepted.trusted()
+        return steps
+
+    async def ancestry_request(
+        self, source: HeaderSource, latest_number: int, number: int
+    ) -> TxRequest:
+        """``submitAncestors`` from the client's latest header down to header ``number``, for a
+        header at or below the latest one whose epoch's set the client no longer trusts."""
+        depth = latest_number - number
+        if depth > MAX_ANCESTRY:
+            raise FatalError(
+                "the light client cannot accept this old header: its set's trust expired and "
+                "the ancestry from the latest header is too long",
+                height=number,
+                latest=latest_number,
+                max_ancestry=MAX_ANCESTRY,
+            )
+        chain = [
+            encode_header((await source.verified_header(Height(n))).header)
+            for n in range(latest_number, number - 1, -1)
+        ]
+        return self.submit_ancestors(chain)
+
+    def _step_request(
         self, trusted: TrustedHeader, step: Sequence[Header]
     ) -> tuple[TxRequest, bool]:
-        """The call that makes the client accept one ``TrustPathPlanner`` step from
-        ``trusted``, and whether it is a same-set ``submitHeader`` (one header listing the
-        trusted set) rather than an ``updateValidatorSet`` run (the relayer's header feeder
-        and the API's manual execution build it here, alike)."""
+        """The call that makes the client accept one planner step from ``trusted``, and
+        whether it is a same-set ``submitHeader`` (one header listing the trusted set)."""
         if len(step) == 1 and tuple(decode_qbft_extra(step[0].extra_data).validators) == (
             trusted.validators
         ):

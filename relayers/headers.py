@@ -27,7 +27,6 @@ from adapters.errors import FatalError, FinalityViolation, TransactionFailed
 from adapters.headers import Header, encode_header
 from adapters.lightclient.qbft import (
     TrustedHeader,
-    TrustPathPlanner,
     TrustPolicy,
     VerifiedHeader,
 )
@@ -43,12 +42,6 @@ from relayers.sending import Sender, reverted_with
 __all__ = ["AttestedHeaderGate", "LightClientFrozen", "QbftHeaderFeeder"]
 
 log = logging.getLogger(__name__)
-
-# submitAncestors hashes every header from the latest accepted one down to the target: past
-# this many the transaction costs more than waiting for an operator's decision is worth.
-MAX_ANCESTRY = 64
-# Set-change runs longer than this are not collected (the contract has no limit; gas does).
-MAX_RUN = 64
 
 
 class LightClientFrozen(FatalError):
@@ -236,21 +229,16 @@ class QbftHeaderFeeder(_Gate):
                     extra={"route": self.route.name},
                 )
                 return
-            planner = TrustPathPlanner(
-                trusted, target.number, now=now, policy=policy, max_run=MAX_RUN
+            steps = await self._lc.advance_steps(
+                self._consortium, trusted, target.number, now=now, policy=policy
             )
-            while planner.wanted is not None:
-                wanted = await self._consortium.verified_header(Height(planner.wanted))
-                planner.give(wanted.header)
-            for step, accepted in zip(planner.steps, planner.accepted, strict=True):
-                request, same_set = self._lc.step_request(trusted, step)
-                if same_set:
-                    await flight.submit(request, accepted.number, accepted.hash)
-                else:
-                    await flight.drain()
-                    await flight.submit(request, accepted.number, accepted.hash)
-                    await flight.drain()
-                trusted = accepted.trusted()
+            for step in steps:
+                if not step.same_set:
+                    await flight.drain()  # its simulation must see what is in flight
+                await flight.submit(step.request, step.accepted.number, step.accepted.hash)
+                if not step.same_set:
+                    await flight.drain()  # the next step builds on it
+                trusted = step.accepted.trusted()
 
     async def _backfill(
         self, flight: _Flight, state: LightClientState, verified: VerifiedHeader
@@ -265,24 +253,10 @@ class QbftHeaderFeeder(_Gate):
                 return
             if not reverted_with(exc, "NotTrustedSetAt", "TrustExpired"):
                 raise
-            request = await self._ancestry(state, header)
-        await flight.submit(request, header.number, verified.hash)
-
-    async def _ancestry(self, state: LightClientState, header: Header) -> TxRequest:
-        depth = state.latest_number - header.number
-        if depth > MAX_ANCESTRY:
-            raise FatalError(
-                "the light client cannot accept this old header: its set's trust expired and "
-                "the ancestry from the latest header is too long",
-                height=header.number,
-                latest=state.latest_number,
-                max_ancestry=MAX_ANCESTRY,
+            request = await self._lc.ancestry_request(
+                self._consortium, state.latest_number, header.number
             )
-        chain: list[bytes] = []
-        for n in range(state.latest_number, header.number - 1, -1):
-            h = (await self._consortium.verified_header(Height(n))).header
-            chain.append(encode_header(h))
-        return self._lc.submit_ancestors(chain)
+        await flight.submit(request, header.number, verified.hash)
 
 
 class _Flight:

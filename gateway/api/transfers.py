@@ -45,7 +45,7 @@ from adapters.contracts import (
 )
 from adapters.errors import NotYetAvailable, TransactionFailed, XgateError
 from adapters.headers import encode_header
-from adapters.lightclient.qbft import TrustPathPlanner, VerifiedHeader
+from adapters.lightclient.qbft import VerifiedHeader
 from adapters.mpt import keccak256
 from adapters.qbft import QbftAdapter
 from adapters.rawtx import InvalidRawTransaction, WrongChainTransaction, decode_raw_transaction
@@ -108,10 +108,6 @@ LATENCY_SAMPLE = 200
 # The delivery gas per message is measured on this many of the route's last distinct
 # delivery transactions (their receipts' gasUsed over the messages each carried).
 DELIVERY_GAS_SAMPLE_TXS = 5
-# submitAncestors hashes every header from the latest accepted one down to the target (as the
-# relay service's header feeder, relayers/headers.py): past this many it is not offered.
-MAX_ANCESTRY = 64
-MAX_RUN = 64
 # How far back a public chain's last accepted header is looked for in the header store's
 # HeaderAccepted logs (the store keeps no "latest": it accepts only blocks with messages).
 HEADER_LOOK_BACK_BLOCKS = 10_000
@@ -1096,10 +1092,9 @@ async def _light_client_calls(
     src: ChainHandle, dst: ChainHandle, lc: QbftLightClientView, record: MessageRecord
 ) -> tuple[list[HeaderCall], str | None]:
     """The light-client calls that get the message's consortium block accepted, built as the
-    relay service's header feeder builds them (``QbftLightClientView.step_request`` on the
-    ``TrustPathPlanner``'s steps above the client's latest header; at or below it
-    ``submitHeader``, or ``submitAncestors`` when its set's trust is gone), with why there are
-    none when there are none."""
+    relay service's header feeder builds them (``QbftLightClientView.advance_steps`` above the
+    client's latest header; at or below it ``submitHeader``, or ``ancestry_request`` when its
+    set's trust is gone), with why there are none when there are none."""
     consortium = src.adapter
     if not isinstance(consortium, QbftAdapter):
         return [], "the consortium's adapter cannot verify sealed headers"
@@ -1119,14 +1114,7 @@ async def _light_client_calls(
         except CallReverted as exc:
             if _revert_name(exc) not in ("NotTrustedSetAt", "TrustExpired"):
                 raise
-            depth = state.latest_number - number
-            if depth > MAX_ANCESTRY:
-                return [], f"its set's trust expired and the ancestry is {depth} headers long"
-            chain = [
-                encode_header((await consortium.verified_header(Height(n))).header)
-                for n in range(state.latest_number, number - 1, -1)
-            ]
-            request = lc.submit_ancestors(chain)
+            request = await lc.ancestry_request(consortium, state.latest_number, number)
             what = f"submitAncestors: headers {state.latest_number} down to {number}"
             return [HeaderCall(to=lc.address, data=request.data, description=what)], None
         what = f"submitHeader: consortium header {number}"
@@ -1145,23 +1133,12 @@ async def _advance_calls(
     latest = await consortium.verified_header(Height(latest_number))
     head = await dst.adapter.header(await dst.adapter.height(Finality.latest()))
     policy = await lc.trust_policy()
-    trusted = latest.trusted()
-    planner = TrustPathPlanner(
-        trusted, target.header.number, now=int(head.timestamp), policy=policy, max_run=MAX_RUN
+    steps = await lc.advance_steps(
+        consortium, latest.trusted(), target.header.number, now=int(head.timestamp), policy=policy
     )
-    while planner.wanted is not None:
-        planner.give((await consortium.verified_header(Height(planner.wanted))).header)
-    calls: list[HeaderCall] = []
-    for step, accepted in zip(planner.steps, planner.accepted, strict=True):
-        request, same_set = lc.step_request(trusted, step)
-        first = step[0].number
-        what = (
-            f"submitHeader: consortium header {first}"
-            if same_set
-            else f"updateValidatorSet: headers {first}..{step[-1].number} (the set changed)"
-        )
-        calls.append(HeaderCall(to=lc.address, data=request.data, description=what))
-        trusted = accepted.trusted()
+    calls = [
+        HeaderCall(to=lc.address, data=s.request.data, description=s.description) for s in steps
+    ]
     why = None
     if target.header.timestamp > int(head.timestamp) + policy.max_clock_drift_s:
         why = "the header is ahead of the destination's clock: it is refused until it catches up"
