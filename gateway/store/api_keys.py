@@ -86,19 +86,13 @@ class ApiKeysMixin(StoreBase):
         wanted = frozenset(_enum(Scope, s, "scopes") for s in scopes)
         if not wanted:
             raise StoreError("an API key needs at least one scope", field="scopes")
-        if ed25519_public_key is not None and (
-            not isinstance(ed25519_public_key, bytes) or len(ed25519_public_key) != 32
-        ):
-            raise StoreError("an Ed25519 public key is 32 bytes", field="ed25519_public_key")
+        _check_optional_bytes(ed25519_public_key, 32, "an Ed25519 public key", "ed25519_public_key")
+        _check_optional_bytes(chain_account, 20, "a chain account", "chain_account")
         if wanted & SIGNING_SCOPES and ed25519_public_key is None:
             raise StoreError(
                 "a key with a signing scope needs an Ed25519 public key",
                 field="ed25519_public_key", scopes=sorted(wanted & SIGNING_SCOPES),
             )  # fmt: skip
-        if chain_account is not None and (
-            not isinstance(chain_account, bytes) or len(chain_account) != 20
-        ):
-            raise StoreError("a chain account is 20 bytes", field="chain_account")
         if wanted & ACCOUNT_SCOPES and chain_account is None:
             raise StoreError(
                 "an issuer key acts as one chain account: give it",
@@ -436,3 +430,8 @@ def _api_key_record(row: Row[Any]) -> ApiKey:
         revoked_at=row.revoked_at,
         chain_account=None if row.chain_account is None else Address(bytes(row.chain_account)),
     )
+
+
+def _check_optional_bytes(value: object, size: int, what: str, name: str) -> None:
+    if value is not None and (not isinstance(value, bytes) or len(value) != size):
+        raise StoreError(f"{what} is {size} bytes", field=name)
