@@ -1,9 +1,11 @@
 """The ceiling of the API benchmark's reads on this machine: one aiohttp process answering
 ``GET /v1/transfers/{id}`` with a constant body (no store, no validation, no access log), read
-by the same client. ``python -m bench._bare_http PORT BODY_FILE`` (run by ``bench.api``)."""
+by the same client, on the same event loop as ``xgate api`` (uvloop where installed).
+``python -m bench._bare_http PORT BODY_FILE`` (run by ``bench.api``)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -19,7 +21,22 @@ def main(argv: list[str]) -> None:
     app = web.Application()
     app.router.add_get("/v1/transfers/{id}", answer)
     app.router.add_get("/healthz", answer)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        access_log=None,
+        print=None,
+        loop=new_event_loop(),
+    )
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ Subcommands are thin: they parse and validate arguments, wire objects together a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import importlib
+import io
 import logging
 import signal
 import sys
@@ -70,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("web3").setLevel(logging.WARNING)
     # `kill -USR1 PID` prints every thread's stack to stderr: how an operator (or a test) sees
     # where a process that does not stop is waiting.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    with contextlib.suppress(ValueError, io.UnsupportedOperation):  # stderr is no file
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     code: int = args.run(args)
     return code
 

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from sqlalchemy import Row, Table, func, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -32,7 +34,7 @@ from gateway.store.db import BEGIN_OPTION, StoreUrl
 from gateway.store.errors import LeaseLost, StoreError, StoreUnavailable, ValueOutOfRange
 from gateway.store.listener import EVENTS_CHANNEL, _EventListener
 from gateway.store.models import OWNER_LEN, metadata
-from gateway.store.point_reads import PointQuery, PointReadBusy, PointReader
+from gateway.store.point_reads import PgPointReader, PointQuery, PointReadBusy, PointReader
 
 __all__ = ["StoreBase"]
 
@@ -74,9 +76,11 @@ class StoreBase:
         *,
         clock: Callable[[], datetime] = _utcnow,
         point_reader: PointReader | None = None,
+        pg_point_reader: PgPointReader | None = None,
     ) -> None:
         self._engine = engine
         self._point_reader = point_reader
+        self._pg_point_reader = pg_point_reader
         self._url = url
         self._clock = clock
         self._sqlite = url.dialect == "sqlite"
@@ -114,6 +118,11 @@ class StoreBase:
                 # Locked past the short wait allowed on the loop, or failing: once more off
                 # the loop, where errors are classified as for every other operation.
                 pass
+        if self._pg_point_reader is not None:
+            try:
+                return await self._pg_point_reader.rows(query, params)
+            except (psycopg.Error, PoolTimeout, OSError) as exc:
+                raise self._classify_pg(exc, op) from exc
         async with self._tx(op, write=False) as conn:
             return list((await conn.execute(query.statement, params)).all())
 
@@ -136,6 +145,14 @@ class StoreBase:
                 "database unavailable or busy", op=op, dialect=self.dialect, reason=reason
             )
         return StoreError("store operation failed", op=op, reason=reason)
+
+    def _classify_pg(self, exc: BaseException, op: str) -> XgateError:
+        """A point read's psycopg error, classified as ``_classify`` does SQLAlchemy's."""
+        if isinstance(exc, psycopg.OperationalError | PoolTimeout | OSError):
+            return StoreUnavailable(
+                "database unavailable or busy", op=op, dialect=self.dialect, reason=str(exc)
+            )
+        return StoreError("store operation failed", op=op, reason=str(exc))
 
     def _insert(self, table: Table) -> PgInsert | SqliteInsert:
         return sqlite_insert(table) if self._sqlite else pg_insert(table)

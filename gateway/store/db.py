@@ -129,6 +129,11 @@ def async_engine(url: StoreUrl) -> AsyncEngine:
     return create_async_engine(url.async_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+def libpq_conninfo(url: StoreUrl) -> str:
+    """A PostgreSQL URL as psycopg connects to it directly (``postgresql://...``)."""
+    return url.sync_url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def sync_engine(url: StoreUrl) -> Engine:
     """The engine of the migrations. Foreign keys stay off on SQLite there: a batch migration
     copies and drops tables, which enforcing keys would refuse midway."""

@@ -1,40 +1,62 @@
-"""The store's point reads on SQLite: a row by its key, or the rows of one indexed key, run on
-the event loop over one read-only stdlib ``sqlite3`` connection.
+"""The store's point reads (a row by its key, or the rows of one indexed key), run on the
+database driver directly with SQLAlchemy's statements compiled once.
 
-Why not SQLAlchemy here (measured on the 2-core development machine, quiet):
+Why not SQLAlchemy's execution here (measured on the 2-core development machine, quiet):
 
-- through the async engine, aiosqlite runs each statement in a thread and the transaction's
-  BEGIN, execute, fetch and COMMIT each cost an event-loop round trip: ``Store.message`` took
-  1.7 ms, and the API's status read (three point reads) was bound at about 130 reads/s by
-  that alone;
-- through a sync SQLAlchemy connection with the statement built once, a point read costs
-  55 µs, of which SQLite's own work is 16 µs: the rest is SQLAlchemy's execution context.
+- SQLite: through the async engine, aiosqlite runs each statement in a thread and the
+  transaction's BEGIN, execute, fetch and COMMIT each cost an event-loop round trip:
+  ``Store.message`` took 1.7 ms, and the API's status read (three point reads) was bound at
+  about 130 reads/s by that alone. Through a sync SQLAlchemy connection with the statement
+  built once a point read costs 55 µs, of which SQLite's own work is 16 µs.
+- PostgreSQL: a transaction through the async engine costs five round trips (pre-ping, BEGIN,
+  the SELECT, COMMIT, the pool's reset): ``Store.message`` took 3.5 ms; in autocommit through
+  the engine 1 ms, about 0.5 ms of it SQLAlchemy's and greenlet's CPU per statement.
 
-So the statements are still SQLAlchemy's (built from the same tables, compiled once for the
-SQLite dialect) and the rows are converted by the columns' own result processors (aware UTC
-datetimes, uint256 from text), but they are executed on the stdlib connection. A WAL reader
-does not wait for the writer, so a read blocks the loop for microseconds; each is one
-statement in autocommit mode, a read transaction of its own (a consistent snapshot). A read
-that finds the database locked past ``BUSY_TIMEOUT_MS`` raises ``PointReadBusy``: the caller
-runs it again off the loop, through the async engine.
+So the statements are still SQLAlchemy's (built from the same tables, compiled once per
+dialect) and the rows are converted by the columns' own result processors (aware UTC
+datetimes, uint256 from text), but they are executed on the driver:
+
+- ``PointReader`` (SQLite): the stdlib ``sqlite3`` on one read-only connection, inline on the
+  event loop. A WAL reader does not wait for the writer, so a read blocks the loop for
+  microseconds; each is one statement in autocommit mode, a read transaction of its own (a
+  consistent snapshot). A read that finds the database locked past ``BUSY_TIMEOUT_MS`` raises
+  ``PointReadBusy``: the caller runs it again off the loop, through the async engine.
+- ``PgPointReader`` (PostgreSQL): psycopg's async connections from its pool, in autocommit:
+  one round trip per read, prepared by psycopg after a few uses.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
-from sqlalchemy.dialects import sqlite
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Float, Numeric, Select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["BUSY_TIMEOUT_MS", "PointQuery", "PointReadBusy", "PointReader"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "PgPointReader",
+    "PointQuery",
+    "PointReadBusy",
+    "PointReader",
+]
 
 BUSY_TIMEOUT_MS = 50  # how long a read on the loop may wait for a lock
+PG_POOL_SIZE = 4  # connections of a process's point reads (the API's many clients share them)
+POOL_WAIT_S = 10.0  # a read waits this long for a connection, then the database is unavailable
 
-_DIALECT = sqlite.dialect()
+PG_NUMERIC_OID, PG_FLOAT8_OID = 1700, 701
+
+_SQLITE = sqlite.dialect()
+_POSTGRESQL = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
 
 class PointReadBusy(Exception):
@@ -42,44 +64,73 @@ class PointReadBusy(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class PointQuery:
-    """A SELECT compiled once for SQLite, with what turns its raw rows into typed ones."""
+class CompiledRead:
+    """A SELECT compiled for one dialect, with what turns its raw rows into typed ones."""
 
-    statement: Select[Any]
     sql: str
-    params: tuple[str, ...]  # the bound parameters' names, in placeholder order
+    params: tuple[str, ...] | None  # positional parameters' names in order; None: named
     row: Callable[..., Any]  # a named tuple of the selected columns
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, converter)
 
     @classmethod
-    def of(cls, statement: Select[Any]) -> PointQuery:
-        compiled = statement.compile(dialect=_DIALECT)
+    def of(cls, statement: Select[Any], dialect: Dialect) -> CompiledRead:
+        compiled = statement.compile(dialect=dialect)
         for name, bind in compiled.binds.items():
             # Parameters go to the driver as given: only types without a bind conversion.
-            if bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT) is not None:
+            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
                 raise TypeError(f"point read parameter {name} needs a bind conversion")
         columns = list(statement.selected_columns)
         processors = tuple(
             (i, proc)
             for i, column in enumerate(columns)
-            if (proc := column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None))
-            is not None
+            if (proc := _result_processor(column.type, dialect)) is not None
         )
+        positional = tuple(compiled.positiontup or ()) if compiled.positional else None
         return cls(
-            statement,
             str(compiled),
-            tuple(compiled.positiontup or ()),
+            positional,
             namedtuple("PointRow", [c.name for c in columns]),
             processors,
         )
 
-    def convert(self, raw: tuple[Any, ...]) -> Any:
+    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...] | Mapping[str, Any]:
+        return params if self.params is None else tuple(params[name] for name in self.params)
+
+    def convert(self, raw: Sequence[Any]) -> Any:
         if not self.processors:
             return self.row(*raw)
         values = list(raw)
         for i, proc in self.processors:
             values[i] = proc(values[i])
         return self.row(*values)
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    impl = type_.dialect_impl(dialect)
+    inner = impl.impl_instance if isinstance(impl, TypeDecorator) else impl
+    # psycopg's numeric processors pick their conversion by the column's type oid, which
+    # SQLAlchemy reads from the cursor; a point read's column types are known beforehand.
+    coltype = None
+    if dialect.name == "postgresql" and isinstance(inner, Numeric | Float):
+        coltype = PG_FLOAT8_OID if isinstance(inner, Float) else PG_NUMERIC_OID
+    return impl.result_processor(dialect, coltype)
+
+
+@dataclass(frozen=True, slots=True)
+class PointQuery:
+    """A point read's statement (the async engine's fallback) and its compiled forms."""
+
+    statement: Select[Any]
+    sqlite: CompiledRead
+    postgresql: CompiledRead
+
+    @classmethod
+    def of(cls, statement: Select[Any]) -> PointQuery:
+        return cls(
+            statement,
+            CompiledRead.of(statement, _SQLITE),
+            CompiledRead.of(statement, _POSTGRESQL),
+        )
 
 
 class PointReader:
@@ -100,16 +151,59 @@ class PointReader:
     def rows(self, query: PointQuery, params: Mapping[str, Any]) -> list[Any]:
         """The typed rows of ``query``; ``PointReadBusy`` when the database stayed locked,
         ``sqlite3.Error`` for anything else."""
-        args = tuple(params[name] for name in query.params)
+        read = query.sqlite
         try:
-            raw = self._connection().execute(query.sql, args).fetchall()
+            raw = self._connection().execute(read.sql, read.args(params)).fetchall()
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise PointReadBusy(str(exc)) from exc
             raise
-        return [query.convert(r) for r in raw]
+        return [read.convert(r) for r in raw]
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class PgPointReader:
+    """Autocommit connections to the PostgreSQL database at ``conninfo`` (a libpq URI), from a
+    pool opened on first use."""
+
+    def __init__(self, conninfo: str, size: int = PG_POOL_SIZE) -> None:
+        self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=size,
+            kwargs={"autocommit": True},
+            open=False,
+            timeout=POOL_WAIT_S,
+        )
+        self._opened = False
+
+    async def rows(self, query: PointQuery, params: Mapping[str, Any]) -> list[Any]:
+        """The typed rows of ``query``; psycopg's errors as they come."""
+        if not self._opened:
+            await self._pool.open()
+            self._opened = True
+        read = query.postgresql
+        for attempt in (1, 2):
+            conn: AsyncConnection[Any] | None = None
+            try:
+                async with self._pool.connection() as conn:
+                    cursor = await conn.execute(read.sql, read.args(params))
+                    raw = await cursor.fetchall()
+                return [read.convert(r) for r in raw]
+            except psycopg.OperationalError:
+                # A server restart drops every connection, found by its next query (a check at
+                # every checkout would cost a round trip): check the idle ones all now, and
+                # read again on a good one.
+                if attempt == 2 or conn is None or not conn.broken:
+                    raise
+                await self._pool.check()
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()
+            self._opened = False

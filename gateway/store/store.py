@@ -48,13 +48,13 @@ from alembic.migration import MigrationContext
 from gateway.store.api_keys import ApiKeysMixin
 from gateway.store.base import _utcnow
 from gateway.store.credit_reports import CreditReportsMixin
-from gateway.store.db import async_engine, parse_store_url
+from gateway.store.db import async_engine, libpq_conninfo, parse_store_url
 from gateway.store.errors import SchemaOutOfDate
 from gateway.store.events import EventsMixin
 from gateway.store.locks import LocksMixin
 from gateway.store.messages import MessagesMixin
 from gateway.store.migrate import head, upgrade
-from gateway.store.point_reads import PointReader
+from gateway.store.point_reads import PgPointReader, PointReader
 from gateway.store.scans import ScansMixin
 from gateway.store.signatures import SignaturesMixin
 from gateway.store.swaps import SwapsMixin
@@ -98,7 +98,15 @@ class Store(
         if migrate:
             await asyncio.to_thread(upgrade, parsed)
         reader = PointReader(parsed.sync_url.database or "") if parsed.dialect == "sqlite" else None
-        store = cls(async_engine(parsed), parsed, clock=clock, point_reader=reader)
+        store = cls(
+            async_engine(parsed),
+            parsed,
+            clock=clock,
+            point_reader=reader,
+            pg_point_reader=PgPointReader(libpq_conninfo(parsed))
+            if parsed.dialect == "postgresql"
+            else None,
+        )
         try:
             await store._check_schema()
         except BaseException:
@@ -111,6 +119,8 @@ class Store(
             await self._listener.close()
             self._listener = None
         await self._engine.dispose()
+        if self._pg_point_reader is not None:
+            await self._pg_point_reader.close()
         if self._point_reader is not None:
             self._point_reader.close()
 
