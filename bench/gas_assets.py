@@ -30,7 +30,11 @@ from web3.types import TxReceipt
 from bench._evm import median, standalone
 from bench._table import progress
 from gateway.cli.deployment import RECEIVABLE_LIMIT, SETTLEMENT_LIMIT
-from gateway.domain.typed_data import permit_message, signature_vrs
+from gateway.domain.typed_data import (
+    permit_message,
+    receivable_acknowledgement_message,
+    signature_vrs,
+)
 from harness import Chain
 
 ROUNDS = 5
@@ -79,6 +83,8 @@ def _run(b: Chain) -> dict[str, int]:
     mirror = b.deploy("CreditMirror", endpoint.address, b.address(admin))
     for call in (
         receivable.functions.grantRole(ISSUER_ROLE, b.address(admin)),
+        receivable.functions.setBridgeVault(vault.address, True),
+        receivable.functions.setSettlementToken(b"CNY", token.address, 10**4),
         token.functions.grantRole(MINTER_ROLE, b.address(admin)),
         registry.functions.grantRole(ISSUER_ROLE, b.address(admin)),
         vault.functions.setRemote(FOREIGN, gateway.address),
@@ -90,6 +96,7 @@ def _run(b: Chain) -> dict[str, int]:
         registry.functions.setRemote(FOREIGN, mirror.address),
         mirror.functions.setRemote(home, registry.address),
         token.functions.mint(b.address(alice), 10**15),
+        token.functions.mint(b.address(bob), 10**15),
         *(
             app.functions.setLimit(asset, remote, direction, limit)
             for app, remote, pairs in (
@@ -146,8 +153,9 @@ def _run(b: Chain) -> dict[str, int]:
         due = b.now() + 90 * DAY
         doc = os.urandom(32)
         f = (b.address(bob), b.address(alice), 10**8, b"CNY", due, doc)
-        tokenize = b.gas_with_margin(receivable.functions.tokenize(b.address(alice), f))
+        drafted = b.gas_with_margin(receivable.functions.draft(f))
         token_id = receivable.functions.tokenOfDocument(doc).call()
+        acknowledged = b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
         if i % 2:
             r = b.send_with_margin(
                 vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.address(bob)),
@@ -161,7 +169,8 @@ def _run(b: Chain) -> dict[str, int]:
         if i == 0:  # the steady-state receivable stays bridged
             to_gateway(r)
             continue
-        note("assets_tokenize", tokenize)
+        note("assets_receivable_draft", drafted)
+        note("assets_receivable_acknowledge", acknowledged)
         note(name, int(r["gasUsed"]))
         note("assets_mint_erc721_delivery", to_gateway(r))
         r = b.send_with_margin(
@@ -169,6 +178,37 @@ def _run(b: Chain) -> dict[str, int]:
         )
         note("assets_burn_erc721", int(r["gasUsed"]))
         note("assets_release_erc721_delivery", to_vault(r))
+
+    # Receivable lifecycle: acknowledged by signature, paid in part, split in two, a part
+    # settled by the keeper on its due date (the holder already holds settlement tokens).
+    b.gas_with_margin(token.functions.approve(receivable.address, 2**256 - 1), sender=bob)
+    for _ in range(ROUNDS):
+        due = b.now() + 60
+        doc = os.urandom(32)
+        f = (b.address(bob), b.address(alice), 10**8, b"CNY", due, doc)
+        b.gas_with_margin(receivable.functions.draft(f))
+        token_id = receivable.functions.tokenOfDocument(doc).call()
+        deadline = b.now() + 3600
+        msg = receivable_acknowledgement_message(
+            b.w3.eth.chain_id,
+            receivable.address,
+            token_id,
+            doc,
+            10**8,
+            due,
+            receivable.functions.nonces(b.address(bob)).call(),
+            deadline,
+        )
+        signature = bytes(b.accounts[bob].sign_message(msg).signature)
+        call = receivable.functions.acknowledgeBySig(token_id, deadline, signature)
+        note("receivable_acknowledge_by_sig", b.gas_with_margin(call, sender=alice))
+        call = receivable.functions.pay(token_id, 10**7)
+        note("receivable_pay_partial", b.gas_with_margin(call, sender=bob))
+        r = b.send_with_margin(receivable.functions.split(token_id, [4 * 10**7, 5 * 10**7]), alice)
+        note("receivable_split_2", int(r["gasUsed"]))
+        part = receivable.functions.totalTokenized().call() - 1
+        b.advance_time(max(due - b.now(), 0))
+        note("receivable_settle", b.gas_with_margin(receivable.functions.settle(part)))
 
     def to_mirror(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)

@@ -201,14 +201,22 @@ async def settlement_round_trip(consortium: Side, public: Side) -> None:
     await _crossing("attested, relayed and released on the consortium", released)
 
 
+async def _draft_acknowledged(consortium: Side, financing: tuple[Any, ...]) -> int:
+    """The issuer drafts a receivable for its creditor and bob, its debtor, acknowledges it
+    (only an acknowledged receivable can be transferred or bridged); the token id."""
+    await consortium.send(ADMIN, "receivable", "draft", financing)
+    token_id = int(await consortium.view("receivable", "tokenOfDocument", financing[5]))
+    await consortium.send(BOB, "receivable", "acknowledge", token_id)
+    return token_id
+
+
 async def receivable_round_trip(consortium: Side, public: Side) -> None:
     alice, bob = _account(ALICE), _account(BOB)
     document = hashlib.sha256(b"demo invoice " + os.urandom(8)).digest()
     due = await consortium.now() + 90 * 86400
     financing = (bob, alice, 125_000_00, b"CNY", due, document)
-    await consortium.send(ADMIN, "receivable", "tokenize", alice, financing)
-    token_id = await consortium.view("receivable", "tokenOfDocument", document)
-    _say(f"    receivable #{token_id} tokenized for alice: bob owes 125,000.00 CNY in 90 days")
+    token_id = await _draft_acknowledged(consortium, financing)
+    _say(f"    receivable #{token_id} for alice, acknowledged by bob: 125,000.00 CNY in 90 days")
     await consortium.send(ALICE, "receivable", "approve", consortium.address("vault"), token_id)
     await consortium.send(
         ALICE, "vault", "lockERC721", consortium.address("receivable"), token_id,
@@ -255,8 +263,7 @@ async def across_the_hub(consortium: Side, first: Side, second: Side) -> None:
     document = hashlib.sha256(b"demo hub invoice " + os.urandom(8)).digest()
     due = await consortium.now() + 30 * 86400
     financing = (bob, alice, 80_000_00, b"CNY", due, document)
-    await consortium.send(ADMIN, "receivable", "tokenize", alice, financing)
-    token_id = await consortium.view("receivable", "tokenOfDocument", document)
+    token_id = await _draft_acknowledged(consortium, financing)
     receivable, vault = consortium.address("receivable"), consortium.address("vault")
     await consortium.send(ALICE, "receivable", "approve", vault, token_id)
     await consortium.send(ALICE, "vault", "lockERC721", receivable, token_id, first.chain_id, alice)
@@ -324,10 +331,7 @@ async def atomic_swap(consortium: Side, public: Side, store_url: str, keeper: Ad
     price = 100_000 * 10**6
     document = hashlib.sha256(b"demo swap invoice " + os.urandom(8)).digest()
     due = await consortium.now() + 60 * 86400
-    await consortium.send(
-        ADMIN, "receivable", "tokenize", alice, (bob, alice, price, b"CNY", due, document)
-    )
-    token_id = await consortium.view("receivable", "tokenOfDocument", document)
+    token_id = await _draft_acknowledged(consortium, (bob, alice, price, b"CNY", due, document))
     # Bob's settlement tokens on the public chain (bridged in, as in flow 1).
     await consortium.send(ADMIN, "settlement_token", "mint", bob, price)
     await consortium.send(BOB, "settlement_token", "approve", consortium.address("vault"), price)

@@ -277,6 +277,10 @@ def hub_plan(
         # revocations fan out on chain to every mirror chain (no publisher needed)
         Call("c.credit_registry", "setMirrorChains", (ids,)),
         Call("c.receivable", "grantRole", (_role("ISSUER_ROLE"), admin)),
+        # a receivable the vault holds is bridged out: not payable at home (phase 1)
+        Call("c.receivable", "setBridgeVault", (Ref("c.vault"), True)),
+        # receivables in CNY settle in the settlement token: 6 decimals, 10**4 units per fen
+        Call("c.receivable", "setSettlementToken", (b"CNY", Ref("c.settlement_token"), 10**4)),
         Call("c.settlement_token", "grantRole", (_role("MINTER_ROLE"), admin)),
         Call("c.credit_registry", "grantRole", (_role("ISSUER_ROLE"), admin)),
         *(step for i in ids for step in _limit_steps("c.vault", vault_limits, i)),

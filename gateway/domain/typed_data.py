@@ -9,6 +9,10 @@
 - ``htlc_claim_message``: the HTLCs' relayed ``Claim(bytes32 swapKey,address submitter,address
   destination)`` (domain "xgate <contract>", version "1"); the claimer signs it so a keeper can
   claim for them, ``claimDigest`` is its digest.
+- ``receivable_acknowledgement_message``: ``Receivable``'s ``Acknowledgement(uint256 tokenId,
+  bytes32 documentHash,uint128 faceValue,uint64 dueDate,uint256 nonce,uint256 deadline)``
+  (domain "xgate Receivable", version "1"); the debtor signs it so the creditor can submit
+  ``acknowledgeBySig``, ``acknowledgementDigest`` is its digest.
 
 Each returns eth_account's ``SignableMessage`` (``LocalAccount.sign_message`` signs it);
 ``digest`` gives the 32-byte hash the contract recovers the signer from. The type strings
@@ -40,6 +44,7 @@ __all__ = [
     "digest",
     "htlc_claim_message",
     "permit_message",
+    "receivable_acknowledgement_message",
     "signature_vrs",
 ]
 
@@ -52,6 +57,7 @@ HTLC_DOMAIN_NAMES: dict[str, str] = {
     "HtlcErc721": "xgate HtlcErc721",
 }
 ATTESTED_HEADER_STORE_DOMAIN = "xgate AttestedHeaderStore"
+RECEIVABLE_DOMAIN = "xgate Receivable"
 VERSION = "1"  # every xgate contract and OpenZeppelin ERC20Permit
 
 _DOMAIN_TYPE = [
@@ -78,6 +84,15 @@ _CLAIM_TYPE = [
     {"name": "swapKey", "type": "bytes32"},
     {"name": "submitter", "type": "address"},
     {"name": "destination", "type": "address"},
+]
+
+_ACKNOWLEDGEMENT_TYPE = [
+    {"name": "tokenId", "type": "uint256"},
+    {"name": "documentHash", "type": "bytes32"},
+    {"name": "faceValue", "type": "uint128"},
+    {"name": "dueDate", "type": "uint64"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
 ]
 
 
@@ -155,6 +170,33 @@ def htlc_claim_message(
             "swapKey": _bytes32("swapKey", swap_key),
             "submitter": _address("submitter", submitter),
             "destination": _address("destination", destination),
+        },
+    )
+
+
+def receivable_acknowledgement_message(
+    chain_id: int,
+    receivable: str | bytes,
+    token_id: int,
+    document_hash: bytes,
+    face_value: int,
+    due_date: int,
+    nonce: int,
+    deadline: int,
+) -> SignableMessage:
+    """The ``Acknowledgement`` a receivable's debtor signs: it owes ``face_value`` on
+    ``due_date`` under ``document_hash`` (``nonce``: the debtor's ``nonces`` on the contract)."""
+    return _message(
+        "Acknowledgement",
+        _ACKNOWLEDGEMENT_TYPE,
+        _domain(RECEIVABLE_DOMAIN, VERSION, chain_id, receivable),
+        {
+            "tokenId": _uint("tokenId", token_id, 256),
+            "documentHash": _bytes32("documentHash", document_hash),
+            "faceValue": _uint("faceValue", face_value, 128),
+            "dueDate": _uint("dueDate", due_date, 64),
+            "nonce": _uint("nonce", nonce, 256),
+            "deadline": _uint("deadline", deadline, 256),
         },
     )
 

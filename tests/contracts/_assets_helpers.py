@@ -44,6 +44,7 @@ ADMIN, ISSUER, ALICE, BOB, MALLORY = 0, 1, 2, 3, 4
 FOREIGN = 777  # the gateway's chain id when vault and gateway share one test chain
 ISSUER_ROLE = keccak256(b"ISSUER_ROLE")
 MINTER_ROLE = keccak256(b"MINTER_ROLE")
+ARBITER_ROLE = keccak256(b"ARBITER_ROLE")
 PUBLISHER_ROLE = keccak256(b"PUBLISHER_ROLE")
 
 
@@ -72,6 +73,26 @@ def revert_args(reverted: Reverted) -> tuple[Any, ...]:
         Web3.to_checksum_address(a) if isinstance(a, str) and len(a) == 42 else a
         for a in reverted.args_
     )
+
+
+def draft_acknowledged(
+    chain: Chain, receivable: Contract, financing: tuple[Any, ...], drafter: int = 0
+) -> int:
+    """Draft ``financing`` (debtor, creditor, face value, currency, due date, document hash) as
+    ``drafter`` (its creditor or an issuer) and acknowledge it as its debtor (one of the chain's
+    dev accounts): a financeable receivable of the creditor. Returns the token id."""
+    from web3.logs import DISCARD
+
+    receipt = chain.send(receivable.functions.draft(financing), sender=drafter)
+    (event,) = [
+        e
+        for e in receivable.events.Drafted().process_receipt(receipt, errors=DISCARD)
+        if e["address"] == receivable.address
+    ]
+    token_id = int(event["args"]["tokenId"])
+    debtor = [a.address.lower() for a in chain.accounts].index(str(financing[0]).lower())
+    chain.send(receivable.functions.acknowledge(token_id), sender=debtor)
+    return token_id
 
 
 def grade32(text: str) -> bytes:
@@ -329,6 +350,8 @@ def deploy_asset_stack(chain: Chain) -> AssetStack:
         receivable.address,
     )
     send(chain, receivable.functions.grantRole(ISSUER_ROLE, chain.accounts[ISSUER].address))
+    send(chain, receivable.functions.setBridgeVault(vault.address, True))
+    send(chain, receivable.functions.setSettlementToken(b"CNY", token.address, 10**4))
     send(chain, token.functions.grantRole(MINTER_ROLE, admin))
     send(chain, vault.functions.setRemote(FOREIGN, gateway.address))
     send(chain, vault.functions.setRoute(token.address, FOREIGN, True))

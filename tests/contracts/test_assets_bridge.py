@@ -33,11 +33,11 @@ from tests.contracts._assets_helpers import (
     BOB,
     FOREIGN,
     ISSUER,
-    ISSUER_ROLE,
     MALLORY,
     AssetStack,
     Sent,
     deploy_asset_stack,
+    draft_acknowledged,
     encode_lock_data,
     k,
     last_sent,
@@ -75,11 +75,10 @@ def as_financing(t: tuple[Any, ...]) -> Financing:
     return Financing(raw(t[0]), raw(t[1]), t[2], t[3].decode(), t[4], t[5])
 
 
-def tokenize(s: AssetStack, to: int = ALICE) -> tuple[int, tuple[Any, ...]]:
+def acknowledged(s: AssetStack) -> tuple[int, tuple[Any, ...]]:
+    """A receivable the issuer drafted for alice and bob (its debtor) acknowledged."""
     f = financing(s)
-    receipt = send(s.chain, s.receivable.functions.tokenize(addr(s, to), f), sender=ISSUER)
-    (event,) = events(s.receivable, "Tokenized", receipt)
-    return event["tokenId"], f
+    return draft_acknowledged(s.chain, s.receivable, f, drafter=ISSUER), f
 
 
 def fund(s: AssetStack, who: int, amount: int) -> None:
@@ -108,31 +107,31 @@ def deliver(s: AssetStack, receiver: Any, src: int, sender: str, payload: bytes)
 # -- receivables and the settlement token -------------------------------------------------
 
 
-def test_issuer_tokenizes_a_receivable_with_its_financing_metadata(s: AssetStack) -> None:
-    token_id, f = tokenize(s)
+def test_issuer_drafts_a_receivable_for_its_creditor_with_its_financing_metadata(
+    s: AssetStack,
+) -> None:
+    token_id, f = acknowledged(s)
     assert s.receivable.functions.ownerOf(token_id).call() == addr(s, ALICE)
     assert s.receivable.functions.financingOf(token_id).call() == f
     assert s.receivable.functions.tokenOfDocument(f[5]).call() == token_id
 
 
-def test_the_same_document_cannot_be_tokenized_twice(s: AssetStack) -> None:
-    token_id, f = tokenize(s)
+def test_the_same_document_cannot_be_drafted_twice(s: AssetStack) -> None:
+    token_id, f = acknowledged(s)
     again = (addr(s, MALLORY), addr(s, MALLORY), 1, b"USD", f[4] + 1, f[5])
     reverted = s.chain.expect_revert(
-        s.receivable.functions.tokenize(addr(s, MALLORY), again),
+        s.receivable.functions.draft(again),
         "DocumentAlreadyTokenized",
         sender=ISSUER,
     )
     assert revert_args(reverted) == (f[5], token_id)
 
 
-def test_only_an_issuer_can_tokenize(s: AssetStack) -> None:
+def test_only_the_creditor_or_an_issuer_can_draft(s: AssetStack) -> None:
     reverted = s.chain.expect_revert(
-        s.receivable.functions.tokenize(addr(s, MALLORY), financing(s)),
-        "AccessControlUnauthorizedAccount",
-        sender=MALLORY,
+        s.receivable.functions.draft(financing(s)), "NotCreditor", sender=MALLORY
     )
-    assert revert_args(reverted) == (addr(s, MALLORY), ISSUER_ROLE)
+    assert revert_args(reverted) == (addr(s, MALLORY),)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +152,7 @@ def test_receivable_with_an_invalid_field_is_refused(
     f = list(financing(s))
     f[index] = value
     reverted = s.chain.expect_revert(
-        s.receivable.functions.tokenize(addr(s, ALICE), tuple(f)), "InvalidFinancing", sender=ISSUER
+        s.receivable.functions.draft(tuple(f)), "InvalidFinancing", sender=ISSUER
     )
     assert revert_args(reverted) == (field,)
 
@@ -299,7 +298,7 @@ def test_fee_on_transfer_token_mints_only_what_the_vault_received(s: AssetStack)
 
 
 def test_receivable_round_trip_keeps_its_financing_metadata(s: AssetStack) -> None:
-    token_id, f = tokenize(s)
+    token_id, f = acknowledged(s)
     send(s.chain, s.receivable.functions.approve(s.vault.address, token_id), sender=ALICE)
     send(
         s.chain,
@@ -336,7 +335,7 @@ def test_receivable_round_trip_keeps_its_financing_metadata(s: AssetStack) -> No
 
 
 def test_receivable_locks_in_one_transaction_through_safe_transfer_data(s: AssetStack) -> None:
-    token_id, f = tokenize(s)
+    token_id, f = acknowledged(s)
     transfer = s.receivable.get_function_by_signature(
         "safeTransferFrom(address,address,uint256,bytes)"
     )
@@ -373,7 +372,7 @@ def test_a_plain_erc721_travels_without_financing_metadata(s: AssetStack) -> Non
 
 
 def test_unsolicited_nft_transfer_to_the_vault_is_refused(s: AssetStack) -> None:
-    token_id, _ = tokenize(s)
+    token_id, _ = acknowledged(s)
     transfer = s.receivable.get_function_by_signature("safeTransferFrom(address,address,uint256)")
     reverted = s.chain.expect_revert(
         transfer(addr(s, ALICE), s.vault.address, token_id), "BadTransferData", sender=ALICE
@@ -384,7 +383,7 @@ def test_unsolicited_nft_transfer_to_the_vault_is_refused(s: AssetStack) -> None
 
 def test_a_contract_faking_a_receipt_callback_cannot_lock(s: AssetStack) -> None:
     # The vault checks it really owns the token, not just that the routed token called it.
-    token_id, _ = tokenize(s)
+    token_id, _ = acknowledged(s)
     fake = s.vault.functions.onERC721Received(
         addr(s, MALLORY), addr(s, MALLORY), token_id, encode_lock_data(FOREIGN, addr(s, MALLORY))
     )
@@ -463,7 +462,7 @@ def test_release_beyond_what_was_locked_for_that_chain_is_refused(s: AssetStack)
 
 
 def test_release_of_an_nft_not_locked_for_that_chain_is_refused(s: AssetStack) -> None:
-    token_id, _ = tokenize(s)
+    token_id, _ = acknowledged(s)
     payload = encode_payload(
         Erc721Release(raw(s.receivable.address), s.home, raw(addr(s, MALLORY)), token_id)
     )
@@ -546,7 +545,7 @@ def test_locking_needs_an_enabled_route_an_amount_and_a_recipient(s: AssetStack)
 
 
 def test_nobody_burns_someone_elses_wrapped_assets(s: AssetStack) -> None:
-    token_id, _ = tokenize(s)
+    token_id, _ = acknowledged(s)
     send(s.chain, s.receivable.functions.approve(s.vault.address, token_id), sender=ALICE)
     send(
         s.chain,

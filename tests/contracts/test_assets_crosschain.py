@@ -23,6 +23,7 @@ from tests.contracts._assets_helpers import (
     ISSUER,
     ISSUER_ROLE,
     MINTER_ROLE,
+    draft_acknowledged,
     encode_lock_data,
     grade32,
     k,
@@ -175,8 +176,7 @@ def test_receivable_crosses_with_its_financing_metadata_and_comes_back(w: World)
     hc, fc = w.home.chain, w.foreign.chain
     alice, bob = hc.accounts[ALICE].address, hc.accounts[BOB].address
     f = (bob, alice, 98_000_00, b"CNY", hc.now() + 60 * 86400, k("crosschain invoice 1"))
-    send(hc, w.receivable.functions.tokenize(alice, f), sender=ISSUER)
-    token_id = w.receivable.functions.tokenOfDocument(f[5]).call()
+    token_id = draft_acknowledged(hc, w.receivable, f, drafter=ISSUER)
     transfer = w.receivable.get_function_by_signature(
         "safeTransferFrom(address,address,uint256,bytes)"
     )

@@ -25,7 +25,7 @@ from tests.contracts._assets_helpers import (
     relay,
     send,
 )
-from tests.contracts.test_assets_bridge import tokenize
+from tests.contracts.test_assets_bridge import acknowledged
 
 GUARDIAN = 5
 INBOUND, OUTBOUND = 0, 1
@@ -176,8 +176,8 @@ def test_a_receivable_counts_one_unit_per_token_not_its_face_value(s: AssetStack
     limit = (True, NFT_UNITS, 0, 0)  # one receivable, whatever its face value
     send(s.chain, s.vault.functions.setLimit(s.receivable.address, FOREIGN, OUTBOUND, limit))
     send(s.chain, s.receivable.functions.setApprovalForAll(s.vault.address, True), sender=ALICE)
-    first, _ = tokenize(s)
-    second, _ = tokenize(s)
+    first, _ = acknowledged(s)
+    second, _ = acknowledged(s)
     lock = s.vault.functions.lockERC721
     send(s.chain, lock(s.receivable.address, first, FOREIGN, _addr(s, BOB)), sender=ALICE)
     err = s.chain.expect_revert(
@@ -272,7 +272,7 @@ def test_a_receivable_cannot_be_locked_through_the_erc20_path(s: AssetStack) -> 
     # ERC-20 and ERC-721 share the transferFrom selector: locking a receivable as an "amount"
     # would count 1 unit instead of NFT_UNITS, send an ERC-20 transfer the gateway can never
     # mint (AssetKindMismatch) and strand the receivable in the vault for good.
-    token_id, _ = tokenize(s)
+    token_id, _ = acknowledged(s)
     send(s.chain, s.receivable.functions.approve(s.vault.address, token_id), sender=ALICE)
     lock = s.vault.functions.lockERC20(s.receivable.address, token_id, FOREIGN, _addr(s, BOB))
     err = s.chain.expect_revert(lock, "WrongAssetKind", ALICE)

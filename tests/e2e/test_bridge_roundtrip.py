@@ -26,6 +26,7 @@ from devnet.keys import dev_accounts
 from gateway.domain.payloads import Erc721Release, Erc721Transfer, Financing, decode_payload
 from gateway.domain.typed_data import HeaderData, attested_header_message, digest
 from harness.services import ServiceProcess
+from tests.contracts._assets_helpers import draft_acknowledged
 from tests.e2e.conftest import Devnet, wait_delivered
 from tests.helpers.proofs import checked_header
 
@@ -101,8 +102,7 @@ def test_receivable_crosses_with_its_financing_metadata_and_comes_back(
     due = c.now() + 90 * 86400
     document = bytes(c.w3.keccak(text="e2e invoice INV-2025-0042.pdf"))
     financing = (bob, alice, 125_000_00, b"CNY", due, document)
-    c.send(receivable.functions.tokenize(alice, financing), sender=ADMIN)
-    token_id = receivable.functions.tokenOfDocument(document).call()
+    token_id = draft_acknowledged(c, receivable, financing, drafter=ADMIN)
     assert token_id > 0
 
     # Alice locks it in the vault for herself on the public chain (one transaction).

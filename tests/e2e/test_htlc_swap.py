@@ -20,6 +20,7 @@ from gateway.domain.swaps import swap_key
 from gateway.domain.typed_data import htlc_claim_message
 from gateway.store import Store
 from harness.services import ServiceProcess, wait_until
+from tests.contracts._assets_helpers import draft_acknowledged
 from tests.e2e.conftest import Devnet, wait_delivered
 
 ADMIN, ALICE, BOB = 0, 7, 8  # alice sells a receivable to bob
@@ -48,8 +49,7 @@ def agree(devnet: Devnet, services: ServiceProcess, *, keeper_claims: bool) -> D
     alice, bob = devnet.address(ALICE), devnet.address(BOB)
     document = hashlib.sha256(os.urandom(32)).digest()
     due = c.now() + 60 * 86400
-    c.send(receivable.functions.tokenize(alice, (bob, alice, PRICE, b"CNY", due, document)))
-    token_id = receivable.functions.tokenOfDocument(document).call()
+    token_id = draft_acknowledged(c, receivable, (bob, alice, PRICE, b"CNY", due, document))
     c.send(token.functions.mint(bob, PRICE), sender=ADMIN)
     c.send(token.functions.approve(vault.address, PRICE), sender=BOB)
     lock = c.send(vault.functions.lockERC20(token.address, PRICE, devnet.pid, bob), sender=BOB)

@@ -28,6 +28,7 @@ from gateway.store import Store
 from harness.chain import sync_clock
 from harness.relaynet import SELF_FUNDED_ACCOUNTS, RelayNet, running_services
 from harness.services import ServiceProcess, wait_until
+from tests.contracts._assets_helpers import draft_acknowledged
 
 ADMIN, ALICE, BOB = 0, 7, 8
 DELIVERY_TIMEOUT_S = 120
@@ -122,12 +123,11 @@ def test_a_receivable_travels_public_a_to_consortium_to_public_b_while_tokens_fl
             f"the message(s) of a {prefix} transaction recorded as delivered",
         )
 
-    # A receivable with its financing metadata, tokenized on the consortium for Alice.
+    # A receivable with its financing metadata, drafted on the consortium for Alice (bob acks).
     due = int(c.w3.eth.get_block("latest")["timestamp"]) + 90 * 86400
     document = c.w3.keccak(text="multi-public invoice INV-2026-0007.pdf")
     financing = (bob, alice, 98_000_00, b"CNY", due, bytes(document))
-    c.send(receivable.functions.tokenize(alice, financing), sender=ADMIN)
-    token_id = receivable.functions.tokenOfDocument(document).call()
+    token_id = draft_acknowledged(c, receivable, financing, drafter=ADMIN)
     assert token_id > 0
     transfer = receivable.get_function_by_signature(
         "safeTransferFrom(address,address,uint256,bytes)"

@@ -52,6 +52,7 @@ from gateway.store import Store
 from harness.chain import Chain
 from harness.services import ServiceProcess
 from tests.api.test_events_process import ApiProcess
+from tests.contracts._assets_helpers import draft_acknowledged
 from tests.e2e.conftest import DELIVERY_TIMEOUT_S, Devnet
 
 ADMIN, ALICE, BOB = 0, 7, 8  # admin: minter, receivable issuer and credit issuer
@@ -283,8 +284,8 @@ async def test_a_receivable_crosses_with_its_financing_and_comes_back_through_th
     alice, bob = devnet.address(ALICE), devnet.address(BOB)
     document = hashlib.sha256(os.urandom(32)).digest()
     financing = (bob, alice, 98_000_00, b"CNY", c.now() + 90 * 86400, document)
-    c.send(receivable.functions.tokenize(alice, financing), sender=ADMIN)  # setup: the issuer
-    token_id = receivable.functions.tokenOfDocument(document).call()
+    # setup: the issuer drafts, bob acknowledges
+    token_id = draft_acknowledged(c, receivable, financing, drafter=ADMIN)
 
     out = terms(devnet, devnet.cid, devnet.pid, ALICE, ALICE, asset="receivable", token_id=token_id)
     [transfer] = (await dapp.build_transfer(out)).txs  # safeTransferFrom to the vault
