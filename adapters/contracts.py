@@ -7,13 +7,18 @@ tell ``AlreadyDelivered`` from ``ReceiverFailed`` from ``RoutePaused``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from adapters.base import TxRequest
+from eth_abi.abi import decode
+from eth_abi.exceptions import DecodingError
+from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
+
+from adapters.base import ChainEvent, EventQuery, TxRequest
 from adapters.bft import decode_qbft_extra
-from adapters.errors import FatalError
+from adapters.errors import DecodeError, FatalError
 from adapters.evm import EvmAdapter
 from adapters.headers import Header, encode_header
 from adapters.lightclient.qbft import (
@@ -34,6 +39,8 @@ __all__ = [
     "LightClientState",
     "LightClientStep",
     "QbftLightClientView",
+    "ReceivableLog",
+    "ReceivableView",
 ]
 
 
@@ -45,6 +52,21 @@ ATTEST_GAS = 250_000
 MAX_ANCESTRY = 64
 # Set-change runs longer than this are not collected (the contract has no limit; gas does).
 MAX_RUN = 64
+# Block headers fetched at once for the timestamps of a Receivable history.
+HEADER_CONCURRENCY = 8
+# Receivable's lifecycle events (the credit score's input, gateway.domain.receivable_ledger).
+RECEIVABLE_EVENTS = (
+    "Drafted",
+    "Acknowledged",
+    "Cancelled",
+    "Disputed",
+    "DisputeResolved",
+    "Financed",
+    "Split",
+    "Paid",
+    "Settled",
+    "Defaulted",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,3 +267,120 @@ class EndpointView:
         return self._c.request(
             "deliverBatch", src_chain_id, block_hash, [(t, i, list(p)) for t, i, p in items]
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivableLog:
+    """One decoded lifecycle log of ``Receivable``: the event's name, its arguments by ABI name
+    (addresses as 20 bytes, ``bytesN`` as bytes, integers as ints, arrays as tuples), its
+    position and its block's timestamp (unix seconds)."""
+
+    name: str
+    args: Mapping[str, Any]
+    block_number: Height
+    log_index: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class _EventAbi:
+    name: str
+    inputs: tuple[dict[str, Any], ...]
+
+
+def _plain(value: Any, abi_type: str) -> Any:
+    """An eth_abi value as the domain takes it: addresses as 20 raw bytes, arrays as tuples."""
+    if abi_type.endswith("]"):
+        inner = abi_type[: abi_type.rindex("[")]
+        return tuple(_plain(v, inner) for v in value)
+    if abi_type == "address":
+        return Address(bytes.fromhex(str(value)[2:]))
+    return value
+
+
+class ReceivableView:
+    """``Receivable`` on the consortium chain, read from its logs: the lifecycle events from
+    ``start_height`` (its deployment block, or 0) up to a block, decoded with the artifact's
+    ABI, each with its block's timestamp (one header fetch per block that has any).
+
+    The adapter queries the logs in ranges of at most ``max_log_range`` blocks (halved when a
+    node refuses a range), so a long history is never one request."""
+
+    def __init__(self, adapter: EvmAdapter, address: Address, *, start_height: int = 0) -> None:
+        artifact = load_artifact("Receivable")
+        self._adapter = adapter
+        self._address = address
+        self._start = Height(start_height)
+        self._events: dict[bytes, _EventAbi] = {}
+        for entry in artifact.abi:
+            if entry.get("type") == "event" and entry.get("name") in RECEIVABLE_EVENTS:
+                topic = bytes(event_abi_to_log_topic(entry))  # type: ignore[arg-type]
+                self._events[topic] = _EventAbi(entry["name"], tuple(entry["inputs"]))
+        if len(self._events) != len(RECEIVABLE_EVENTS):
+            raise FatalError("the Receivable artifact lacks lifecycle events", address=address)
+
+    @property
+    def address(self) -> Address:
+        return self._address
+
+    async def lifecycle(self, up_to: Height) -> tuple[ReceivableLog, ...]:
+        """Every lifecycle log at or below block ``up_to``, in block and log order.
+        ``NotYetAvailable`` when the chain has no block ``up_to`` yet."""
+        if up_to < self._start:
+            return ()
+        query = EventQuery(addresses=(self._address,), topics=(tuple(self._events),))
+        found = [
+            e
+            for e in await self._adapter.events(query, self._start, up_to)
+            if e.block_number <= up_to
+        ]
+        times = await self._timestamps(sorted({e.block_number for e in found}))
+        logs = [self._decode(e, times[e.block_number]) for e in found]
+        return tuple(sorted(logs, key=lambda log: (log.block_number, log.log_index)))
+
+    async def _timestamps(self, blocks: Sequence[Height]) -> dict[Height, int]:
+        """Each block's timestamp from its (checked) header, a few fetches in flight."""
+        limit = asyncio.Semaphore(HEADER_CONCURRENCY)
+        times: dict[Height, int] = {}
+
+        async def one(number: Height) -> None:
+            async with limit:
+                times[number] = (await self._adapter.header(number)).timestamp
+
+        async with asyncio.TaskGroup() as group:
+            for number in blocks:
+                group.create_task(one(number))
+        return times
+
+    def _decode(self, event: ChainEvent, timestamp: int) -> ReceivableLog:
+        abi = self._events.get(event.topics[0]) if event.topics else None
+        if abi is None:
+            raise DecodeError("not a Receivable lifecycle log", block=event.block_number)
+        indexed = [i for i in abi.inputs if i.get("indexed")]
+        plain = [i for i in abi.inputs if not i.get("indexed")]
+        if len(event.topics) != 1 + len(indexed):
+            raise DecodeError(
+                f"a {abi.name} log with {len(event.topics)} topics",
+                block=event.block_number,
+                log_index=event.block_log_index,
+            )
+        try:
+            values = {
+                i["name"]: decode([collapse_if_tuple(i)], topic)[0]
+                for i, topic in zip(indexed, event.topics[1:], strict=True)
+            }
+            values.update(
+                zip(
+                    (i["name"] for i in plain),
+                    decode([collapse_if_tuple(i) for i in plain], event.data),
+                    strict=True,
+                )
+            )
+        except (DecodingError, ValueError) as exc:
+            raise DecodeError(
+                f"a {abi.name} log that does not decode",
+                block=event.block_number,
+                log_index=event.block_log_index,
+            ) from exc
+        args = {i["name"]: _plain(values[i["name"]], i["type"]) for i in abi.inputs}
+        return ReceivableLog(abi.name, args, event.block_number, event.block_log_index, timestamp)

@@ -1,5 +1,11 @@
-"""`xgate credit ...`: credit attestations through the gateway API, on the SDK.
+"""`xgate credit ...`: credit attestations through the gateway API, on the SDK, and a score
+recomputed from the chain.
 
+    xgate credit score SUBJECT [--block N] [--config xgate.toml] [--json]
+                                             the subject's score, grade and features at block
+                                             N (default: the latest final one), recomputed
+                                             from the consortium chain's Receivable events
+                                             (no API; see gateway/cli/credit_score_cmd.py)
     xgate credit show SUBJECT                the subject's attestation on the registry and on
                                              every mirror chain, with the stored report's hash
     xgate credit report SUBJECT --reader-key-file PATH
@@ -13,7 +19,7 @@
     xgate credit revoke SUBJECT --sender ADDRESS
                                              the unsigned publish / revoke transactions
 
-Options of every command on the API (--api, --token from $XGATE_API_TOKEN, --signing-key-file,
+Options of every command on the API (all but `score`) (--api, --token from $XGATE_API_TOKEN, --signing-key-file,
 --json) and exit codes: see `gateway/cli/remote.py` (0 done, 1 refused, 2 usage, 3 gateway
 unreachable or failing); `credit report` exits 1 too when the report does not open with the
 key or does not match the on-chain hash.
@@ -35,6 +41,7 @@ from gateway.api.credit_models import (
     PublicationRequest,
     RevocationRequest,
 )
+from gateway.cli.credit_score_cmd import add_score_command
 from gateway.cli.remote import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -58,6 +65,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="credit_command", required=True, metavar="CMD")
+
+    add_score_command(sub)
 
     p = sub.add_parser("show", help="a subject's attestation on every chain")
     add_client_arguments(p)
