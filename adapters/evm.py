@@ -260,7 +260,11 @@ class EvmAdapter:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> EvmAdapter:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()  # the HTTP session exists from construction: close it too
+            raise
         return self
 
     async def __aexit__(

@@ -282,6 +282,19 @@ async def test_unreachable_node_is_unavailable(anvil_node: Any) -> None:
         await adapter.aclose()
 
 
+async def test_an_adapter_that_cannot_start_in_async_with_closes_its_session(
+    anvil_node: Any,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        adapter = EvmAdapter(_config(f"http://127.0.0.1:{s.getsockname()[1]}", anvil_node.chain_id))
+        with pytest.raises(RpcUnavailable):
+            async with adapter:
+                pass
+    with pytest.raises(AdapterClosed):  # closed, HTTP session included: nothing is left open
+        await adapter.height(Finality.latest())
+
+
 async def test_node_of_another_chain_is_a_config_error(anvil_node: Any) -> None:
     adapter = EvmAdapter(_config(anvil_node.url, anvil_node.chain_id + 1))
     with pytest.raises(ConfigError):
