@@ -11,6 +11,12 @@ rate-limit checks (``bridge_send`` of bench.gas_bridge is the endpoint's own cos
 ``deliver`` calls ``onMessage`` directly, so the ``*_delivery`` rows are the receiver's work
 plus a ~3k gas call overhead; the real endpoint adds the proof check (``deliver_erc20``).
 
+Settlement of bridged receivables: ``receivable_pay_bridged`` / ``receivable_settle_bridged``
+are a payment of a receivable the vault holds (forwarded to the gateway), the
+``assets_payment_delivery*`` rows its delivery to the wrapped holder (first payment; the one
+that settles; one that waits for the mint), ``assets_mint_erc721_delivery_forwarding`` a mint
+that forwards a waiting payment.
+
 Value limits (TransferLimits) are on in both directions for every bridged asset, as ``xgate
 devnet up`` deploys them, with buckets large enough that nothing is held: the figures are
 rate-limited locks, burns and deliveries.
@@ -209,6 +215,34 @@ def _run(b: Chain) -> dict[str, int]:
         part = receivable.functions.totalTokenized().call() - 1
         b.advance_time(max(due - b.now(), 0))
         note("receivable_settle", b.gas_with_margin(receivable.functions.settle(part)))
+
+    # Settlement of bridged receivables: bob (the debtor) pays a receivable bridged to FOREIGN
+    # (its wrapped copy held by bob there: any holder costs the same); the payment reaches the
+    # holder, then the keeper settles the rest. Then one paid while its mint is in flight: the
+    # payment waits in the gateway and the mint delivery forwards it.
+    for _ in range(ROUNDS):
+        token_ids = []
+        for _lock in range(2):
+            doc = os.urandom(32)
+            due = b.now() + 60
+            f = (b.address(bob), b.address(alice), 2 * 10**6, b"CNY", due, doc)
+            b.gas_with_margin(receivable.functions.draft(f))
+            token_id = receivable.functions.tokenOfDocument(doc).call()
+            b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+            lock = vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.address(bob))
+            token_ids.append((token_id, b.send_with_margin(lock, alice)))
+        (token_id, lock), (late_id, late_lock) = token_ids
+        to_gateway(lock)
+        r = b.send_with_margin(receivable.functions.pay(token_id, 10**6), bob)
+        note("receivable_pay_bridged", int(r["gasUsed"]))
+        note("assets_payment_delivery", to_gateway(r))
+        b.advance_time(max(due - b.now(), 0))
+        r = b.send_with_margin(receivable.functions.settle(token_id), admin)
+        note("receivable_settle_bridged", int(r["gasUsed"]))
+        note("assets_payment_delivery_settling", to_gateway(r))
+        r = b.send_with_margin(receivable.functions.pay(late_id, 10**6), bob)
+        note("assets_payment_delivery_awaiting", to_gateway(r))
+        note("assets_mint_erc721_delivery_forwarding", to_gateway(late_lock))
 
     def to_mirror(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)

@@ -9,6 +9,8 @@ exact length (``contracts/src/assets/AssetPayloads.sol``, ``contracts/src/credit
                           documentHash                                            (352 bytes)
     3  ERC20_RELEASE      token, homeChainId, recipient, amount                   (160 bytes)
     4  ERC721_RELEASE     token, homeChainId, recipient, tokenId                  (160 bytes)
+    5  RECEIVABLE_PAYMENT receivable, homeChainId, tokenId, token, amount,
+                          totalPaid uint128                                       (224 bytes)
     16 CREDIT_ATTESTATION subject, version uint64, score uint16, grade bytes32, issuer,
                           issuedAt uint64, validUntil uint64, reportHash          (288 bytes)
     17 CREDIT_REVOCATION  subject, version uint64, issuer                         (128 bytes)
@@ -48,6 +50,7 @@ __all__ = [
     "Payload",
     "PayloadInvalid",
     "PayloadKind",
+    "ReceivablePayment",
     "decode_payload",
     "encode_payload",
     "payload_from_dict",
@@ -70,6 +73,7 @@ class PayloadKind(IntEnum):
     ERC721_TRANSFER = 2
     ERC20_RELEASE = 3
     ERC721_RELEASE = 4
+    RECEIVABLE_PAYMENT = 5
     CREDIT_ATTESTATION = 16
     CREDIT_REVOCATION = 17
 
@@ -92,6 +96,16 @@ _TYPES: Final[dict[PayloadKind, tuple[str, ...]]] = {
     PayloadKind.ERC721_TRANSFER: _MOVE_TYPES + _FINANCING_TYPES,
     PayloadKind.ERC20_RELEASE: _MOVE_TYPES,
     PayloadKind.ERC721_RELEASE: _MOVE_TYPES,
+    # receivable, homeChainId, tokenId, token, amount, totalPaid
+    PayloadKind.RECEIVABLE_PAYMENT: (
+        "uint8",
+        "address",
+        "uint256",
+        "uint256",
+        "address",
+        "uint256",
+        "uint128",
+    ),
     PayloadKind.CREDIT_ATTESTATION: _ATTESTATION_TYPES,
     PayloadKind.CREDIT_REVOCATION: ("uint8", "address", "uint64", "address"),
 }
@@ -226,6 +240,28 @@ class Erc721Release(_Move):
 
 
 @dataclass(frozen=True, slots=True)
+class ReceivablePayment:
+    """A payment made at home for a bridged-out receivable: vault -> gateway (pay the wrapped
+    copy's holder) or gateway -> vault (the copy had gone home: pay the home holder)."""
+
+    kind: ClassVar[PayloadKind] = PayloadKind.RECEIVABLE_PAYMENT
+    receivable: Address  # the home Receivable
+    home_chain_id: int
+    token_id: int
+    token: Address  # the home settlement token
+    amount: int  # settlement token base units
+    total_paid: int  # minor units paid at home in total after this payment, uint128
+
+    def __post_init__(self) -> None:
+        _address(self.receivable, "receivable")
+        _uint(self.home_chain_id, "home_chain_id", _U256)
+        _uint(self.token_id, "token_id", _U256)
+        _address(self.token, "token")
+        _uint(self.amount, "amount", _U256)
+        _uint(self.total_paid, "total_paid", _U128)
+
+
+@dataclass(frozen=True, slots=True)
 class CreditAttestation:
     """CreditRegistry (consortium) -> CreditMirror: the subject's current attestation."""
 
@@ -265,7 +301,9 @@ class CreditRevocation:
         _address(self.issuer, "issuer")
 
 
-AssetPayload: TypeAlias = Erc20Transfer | Erc721Transfer | Erc20Release | Erc721Release
+AssetPayload: TypeAlias = (
+    Erc20Transfer | Erc721Transfer | Erc20Release | Erc721Release | ReceivablePayment
+)
 CreditPayload: TypeAlias = CreditAttestation | CreditRevocation
 Payload: TypeAlias = AssetPayload | CreditPayload
 
@@ -285,6 +323,11 @@ def _values(p: Payload) -> tuple[object, ...]:
                 p.kind, p.token, p.home_chain_id, p.recipient, p.token_id,
                 f.debtor, f.creditor, f.face_value, f.currency.encode("ascii").ljust(3, b"\0"),
                 f.due_date, f.document_hash,
+            )  # fmt: skip
+        case ReceivablePayment():
+            return (
+                p.kind, p.receivable, p.home_chain_id, p.token_id, p.token, p.amount,
+                p.total_paid,
             )  # fmt: skip
         case CreditAttestation():
             return (
@@ -360,6 +403,8 @@ def decode_payload(data: bytes) -> Payload:
                 document_hash=Hash32(v[10]),
             )
             p = Erc721Transfer(_raw_address(v[1]), v[2], _raw_address(v[3]), v[4], financing)
+        case PayloadKind.RECEIVABLE_PAYMENT:
+            p = ReceivablePayment(_raw_address(v[1]), v[2], v[3], _raw_address(v[4]), v[5], v[6])
         case PayloadKind.CREDIT_ATTESTATION:
             p = CreditAttestation(
                 subject=_raw_address(v[1]),
@@ -392,6 +437,7 @@ _HEX_FIELDS: Final = frozenset(
         "subject",
         "issuer",
         "report_hash",
+        "receivable",
     }
 )
 _CLASSES: Final[dict[PayloadKind, type[Payload]]] = {
@@ -399,6 +445,7 @@ _CLASSES: Final[dict[PayloadKind, type[Payload]]] = {
     PayloadKind.ERC721_TRANSFER: Erc721Transfer,
     PayloadKind.ERC20_RELEASE: Erc20Release,
     PayloadKind.ERC721_RELEASE: Erc721Release,
+    PayloadKind.RECEIVABLE_PAYMENT: ReceivablePayment,
     PayloadKind.CREDIT_ATTESTATION: CreditAttestation,
     PayloadKind.CREDIT_REVOCATION: CreditRevocation,
 }

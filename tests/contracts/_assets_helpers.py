@@ -34,6 +34,7 @@ from gateway.domain.payloads import (
     Erc721Transfer,
     Financing,
     Payload,
+    ReceivablePayment,
     payload_to_dict,
 )
 from harness import Chain, Reverted
@@ -138,6 +139,11 @@ VALID_CASES: list[tuple[str, Payload]] = [
     ),
     ("credit_attestation_score_zero", CreditAttestation(A3, 7, 0, " C", A4, 0, 1, REPORT)),
     ("credit_revocation", CreditRevocation(A1, 3, A2)),
+    ("receivable_payment", ReceivablePayment(A1, 20250, 7, A2, 250_000 * 10**4, 1_000_00)),
+    (
+        "receivable_payment_max",
+        ReceivablePayment(Address(b"\xff" * 20), U256, U256, A5, U256, 2**128 - 1),
+    ),
 ]
 
 
@@ -162,12 +168,15 @@ def _invalid_cases() -> list[tuple[str, bytes, str, str | None]]:
     erc721 = encode_payload(VALID_CASES[4][1])
     att = encode_payload(VALID_CASES[7][1])
     rev = encode_payload(VALID_CASES[10][1])
+    pay = encode_payload(VALID_CASES[11][1])
     return [
         ("empty", b"", "no kind tag", "MalformedPayload"),
         ("short_kind_tag", b"\0" * 31, "shorter than one word", "MalformedPayload"),
         ("kind_word_over_255", _patch(erc20, 0, _word(0x101)), "kind is a uint8", "MalformedPayload"),
         ("unknown_kind_0", _patch(erc20, 0, _word(0)), "kind 0 is not defined", "UnsupportedPayload"),
-        ("unknown_kind_5", _patch(erc20, 0, _word(5)), "kind 5 is not defined", "UnsupportedPayload"),
+        ("unknown_kind_6", _patch(erc20, 0, _word(6)), "kind 6 is not defined", "UnsupportedPayload"),
+        ("payment_truncated", pay[:-32], "one word short", "MalformedPayload"),
+        ("payment_dirty_total_paid", _patch(pay, 6 * 32, b"\x01"), "uint128 padding", "EmptyRevert"),
         ("erc20_truncated", erc20[:-32], "one word short", "MalformedPayload"),
         ("erc20_extra_word", erc20 + b"\0" * 32, "one word too long", "MalformedPayload"),
         ("erc20_extra_byte", erc20 + b"\0", "one byte too long", "MalformedPayload"),
@@ -233,6 +242,12 @@ def harness_encode(harness: Contract, p: Payload) -> bytes:
                 fin.document_hash,
             )
             return bytes(f.encodeErc721Transfer(_move(p), financing).call())
+        case ReceivablePayment():
+            payment = (
+                _cs(p.receivable), p.home_chain_id, p.token_id, _cs(p.token), p.amount,
+                p.total_paid,
+            )  # fmt: skip
+            return bytes(f.encodePayment(payment).call())
         case CreditAttestation():
             record = (
                 _cs(p.subject),
@@ -268,6 +283,9 @@ def harness_decode(harness: Contract, kind: str, data: bytes) -> Payload:
             raw(fin[0]), raw(fin[1]), fin[2], fin[3].rstrip(b"\0").decode(), fin[4], fin[5]
         )
         return Erc721Transfer(raw(token), home, raw(recipient), value, financing)
+    if kind == "RECEIVABLE_PAYMENT":
+        rcv, home, token_id, token, amount, total = f.decodePayment(data).call()
+        return ReceivablePayment(raw(rcv), home, token_id, raw(token), amount, total)
     if kind == "CREDIT_ATTESTATION":
         r = f.decodeAttestation(data).call()
         grade = r[3].rstrip(b"\0").decode()

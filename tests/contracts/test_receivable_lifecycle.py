@@ -597,7 +597,7 @@ def test_only_the_admin_sets_settlement_tokens_bridge_vaults_and_the_grace_perio
 # -- the bridge -----------------------------------------------------------------------------
 
 
-def test_a_bridged_out_receivable_is_not_paid_to_the_vault_and_still_comes_home(
+def test_a_bridged_out_receivable_is_paid_through_the_vault_and_still_comes_home(
     s: AssetStack,
 ) -> None:
     token_id, f = acknowledged(s)
@@ -609,14 +609,23 @@ def test_a_bridged_out_receivable_is_not_paid_to_the_vault_and_still_comes_home(
     send(s.chain, lock, sender=ALICE)
     out = last_sent(s.endpoint)
     assert r.ownerOf(token_id).call() == s.vault.address
-    err = "HeldByBridge"
-    assert expect(s, r.pay(token_id, 1), err, BOB) == (token_id, s.vault.address)
-    until_due(s, token_id)
-    assert expect(s, r.settle(token_id), err, MALLORY) == (token_id, s.vault.address)
+    # paid while bridged out: the vault keeps nothing, it forwards the payment to FOREIGN
+    vault_before = s.token.functions.balanceOf(s.vault.address).call()
+    send(s.chain, r.pay(token_id, 1), sender=BOB)
+    payment = last_sent(s.endpoint)
+    assert payment.dst_chain_id == FOREIGN and payment.receiver == s.gateway.address
+    assert s.token.functions.balanceOf(s.vault.address).call() == vault_before + SCALE
+    assert s.vault.functions.lockedFor(s.token.address, FOREIGN).call() >= SCALE
+    assert status(s, token_id)["paid"] == 1
 
-    # the wrapped copy's holder comes home while the debtor disputes: the release still lands
+    # the payment lands before the receivable: it waits, and the mint forwards it to carol
+    relay(s.chain, s.endpoint, payment, src_chain_id=s.home)
     relay(s.chain, s.endpoint, out, src_chain_id=s.home)
     assert s.wrapped_receivable.functions.financingOf(token_id).call() == f
+    assert s.wrapped_token.functions.balanceOf(addr(s, CAROL)).call() == SCALE
+    assert s.wrapped_receivable.functions.paymentOf(token_id).call() == [1, False]
+
+    # the wrapped copy's holder comes home while the debtor disputes: the release still lands
     send(s.chain, r.dispute(token_id, k("while away")), sender=BOB)
     burn = s.gateway.functions.burnERC721(s.wrapped_receivable.address, token_id, addr(s, CAROL))
     send(s.chain, burn, sender=CAROL)

@@ -24,6 +24,7 @@ from gateway.domain.payloads import (
     Payload,
     PayloadInvalid,
     PayloadKind,
+    ReceivablePayment,
     decode_payload,
     encode_payload,
     payload_from_dict,
@@ -107,6 +108,8 @@ def bad(value: object) -> Any:
         lambda: CreditAttestation(A, 1, 1, "é", A, 0, 1, H),
         lambda: CreditAttestation(A, 2**64, 1, "A", A, 0, 1, H),
         lambda: CreditRevocation(A, 1, bad(b"")),
+        lambda: ReceivablePayment(A, 1, 1, A, 1, 2**128),
+        lambda: ReceivablePayment(A, 1, -1, A, 1, 0),
     ],
 )
 def test_out_of_range_fields_cannot_be_built(build: Any) -> None:
@@ -178,6 +181,9 @@ payloads: st.SearchStrategy[Payload] = st.one_of(
         CreditAttestation, addresses, u64, st.integers(0, 1000), grades, addresses, u64, u64, hashes
     ),
     st.builds(CreditRevocation, addresses, u64, addresses),
+    st.builds(
+        ReceivablePayment, addresses, u256, u256, addresses, u256, st.integers(0, 2**128 - 1)
+    ),
 )
 
 

@@ -13,6 +13,19 @@ struct AssetMove {
     uint256 value;
 }
 
+/// @notice A payment for a bridged-out receivable, in either direction between the home vault
+/// and the gateway of the chain the receivable is locked to. `receivable` and `token` (the
+/// currency's settlement token) are home-chain addresses; `amount` is in the settlement
+/// token's base units, `totalPaid` the receivable's total paid at home (minor units) after it.
+struct ReceivablePayment {
+    address receivable;
+    uint256 homeChainId;
+    uint256 tokenId;
+    address token;
+    uint256 amount;
+    uint128 totalPaid;
+}
+
 /// @notice Bridge payloads of the asset flow: `abi.encode(uint8 kind, ...)`, every field static,
 /// so each kind has one exact length. Mirrored byte for byte in gateway/domain/payloads.py
 /// (tests/vectors/asset_payloads.json proves it).
@@ -23,14 +36,20 @@ struct AssetMove {
 ///                            uint64 dueDate, bytes32 documentHash)
 ///   kind 3 ERC20_RELEASE    (uint8, address token, uint256 homeChainId, address recipient, uint256 amount)
 ///   kind 4 ERC721_RELEASE   (uint8, address token, uint256 homeChainId, address recipient, uint256 tokenId)
+///   kind 5 RECEIVABLE_PAYMENT (uint8, address receivable, uint256 homeChainId, uint256 tokenId,
+///                            address token, uint256 amount, uint128 totalPaid)
+///          vault -> gateway: pay the wrapped receivable's holder; gateway -> vault: the wrapped
+///          copy had gone home, pay the home holder (docs/architecture.md, "Settlement").
 library AssetPayloads {
     uint8 internal constant ERC20_TRANSFER = 1;
     uint8 internal constant ERC721_TRANSFER = 2;
     uint8 internal constant ERC20_RELEASE = 3;
     uint8 internal constant ERC721_RELEASE = 4;
+    uint8 internal constant RECEIVABLE_PAYMENT = 5;
 
     uint256 internal constant MOVE_LENGTH = 5 * 32;
     uint256 internal constant ERC721_TRANSFER_LENGTH = 11 * 32;
+    uint256 internal constant PAYMENT_LENGTH = 7 * 32;
 
     /// @dev The payload is too short for a kind tag, its tag word is not a uint8, or its length
     /// is not the exact length of its kind.
@@ -65,5 +84,14 @@ library AssetPayloads {
     {
         if (payload.length != ERC721_TRANSFER_LENGTH) revert MalformedPayload(ERC721_TRANSFER, payload.length);
         (, m, f) = abi.decode(payload, (uint8, AssetMove, Financing));
+    }
+
+    function encodePayment(ReceivablePayment memory p) internal pure returns (bytes memory) {
+        return abi.encode(RECEIVABLE_PAYMENT, p);
+    }
+
+    function decodePayment(bytes calldata payload) internal pure returns (ReceivablePayment memory p) {
+        if (payload.length != PAYMENT_LENGTH) revert MalformedPayload(RECEIVABLE_PAYMENT, payload.length);
+        (, p) = abi.decode(payload, (uint8, ReceivablePayment));
     }
 }

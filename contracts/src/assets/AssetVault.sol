@@ -9,7 +9,7 @@ import {IERC721Receiver} from "@openzeppelin/contracts/token/ERC721/IERC721Recei
 import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
 import {IBridgeEndpoint} from "../interfaces/IBridgeEndpoint.sol";
 import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
-import {AssetMove, AssetPayloads} from "./AssetPayloads.sol";
+import {AssetMove, AssetPayloads, ReceivablePayment} from "./AssetPayloads.sol";
 import {Financing, IReceivable} from "./IReceivable.sol";
 import {TransferLimits} from "./TransferLimits.sol";
 
@@ -28,6 +28,16 @@ import {TransferLimits} from "./TransferLimits.sol";
 /// release is accounted at delivery (`lockedFor`/`lockedTo` drop then), so the tokens stay
 /// in the vault, reserved for it, until it is executed or, once cancelled, released by the
 /// admin.
+///
+/// Settlement that follows the holder: a payment for a receivable this vault holds (bridged
+/// out) is paid into the vault by the `Receivable` and forwarded (`forwardPayment`) to the
+/// gateway of the chain the receivable is locked to, accounted in `lockedFor` like a lock of
+/// the settlement token; there it becomes wrapped settlement tokens for the wrapped copy's
+/// holder. If the wrapped copy had left for home before the payment arrived, the gateway sends
+/// the payment back and this vault pays the receivable's holder at delivery: its home holder
+/// once the release has landed, or forwards it again if the receivable is (still or again)
+/// locked to a chain. It is never paid out twice (each message runs once and moves the whole
+/// amount) and never dropped (docs/architecture.md, "Settlement of bridged receivables").
 contract AssetVault is TransferLimits, IERC721Receiver {
     using SafeERC20 for IERC20;
 
@@ -68,6 +78,23 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     event ReleasedERC721(
         bytes32 indexed messageId, address indexed token, address indexed recipient, uint256 srcChainId, uint256 tokenId
     );
+    event PaymentForwarded(
+        bytes32 indexed messageId,
+        address indexed receivable,
+        uint256 indexed tokenId,
+        uint256 dstChainId,
+        address token,
+        uint256 amount,
+        uint128 totalPaid
+    );
+    event PaymentReturned(
+        bytes32 indexed messageId,
+        address indexed receivable,
+        uint256 indexed tokenId,
+        address holder,
+        address token,
+        uint256 amount
+    );
 
     error InvalidRoute(uint256 dstChainId);
     error RouteDisabled(address token, uint256 dstChainId);
@@ -81,6 +108,7 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     error UnsupportedPayload(uint8 kind);
     error ReleaseExceedsLocked(address token, uint256 chainId, uint256 amount, uint256 locked);
     error NotLockedFor(address token, uint256 tokenId, uint256 chainId);
+    error ReleasePending(address receivable, uint256 tokenId);
 
     constructor(IBridgeEndpoint endpoint_, address admin) AssetsEndpointClient(endpoint_, admin) {}
 
@@ -198,6 +226,51 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         emit LockedERC721(id, token, from, dstChainId, recipient, tokenId);
     }
 
+    // -- settlement of bridged receivables ------------------------------------------------------
+
+    /// @notice Called by a receivable this vault holds, after it moved `amount` of its
+    /// settlement `token` (the payment of `tokenId`) into the vault: send it to the chain the
+    /// receivable is locked to. Only a token locked here through its route can call (so only a
+    /// contract the admin routed, trusted to have paid the amount in); the settlement token
+    /// must be routed to that chain (else the payment is refused at home, not stranded).
+    /// A payment is never refused by a rate limit: the receiving gateway holds large ones.
+    /// While the token's release is held here (locked to no chain, not yet paid out), the
+    /// payment is refused (NotLockedFor, chain 0) until the release is executed.
+    function forwardPayment(uint256 tokenId, address token, uint256 amount, uint128 totalPaid)
+        external
+        nonReentrant
+        returns (bytes32)
+    {
+        uint256 dst = lockedTo[msg.sender][tokenId];
+        if (dst == 0) revert NotLockedFor(msg.sender, tokenId, 0);
+        _checkRoute(token, dst, ROUTE_ERC20);
+        return _forward(ReceivablePayment(msg.sender, block.chainid, tokenId, token, amount, totalPaid), dst);
+    }
+
+    function _forward(ReceivablePayment memory p, uint256 dst) private returns (bytes32 id) {
+        lockedFor[p.token][dst] += p.amount;
+        id = _send(dst, AssetPayloads.encodePayment(p));
+        emit PaymentForwarded(id, p.receivable, p.tokenId, dst, p.token, p.amount, p.totalPaid);
+    }
+
+    /// @dev A payment the gateway sent back (the wrapped copy had gone home): pay the holder at
+    /// home, or forward it again to wherever the receivable is locked now (`to`: the admin's
+    /// recipient of a cancelled hold).
+    function _returnPayment(bytes32 id, ReceivablePayment memory p, address to) private {
+        if (to == address(0)) {
+            uint256 dst = lockedTo[p.receivable][p.tokenId];
+            if (dst != 0) {
+                _forward(p, dst);
+                return;
+            }
+            to = IERC721(p.receivable).ownerOf(p.tokenId);
+            // its release is held here: deliverable again once that release is executed
+            if (to == address(this)) revert ReleasePending(p.receivable, p.tokenId);
+        }
+        IERC20(p.token).safeTransfer(to, p.amount);
+        emit PaymentReturned(id, p.receivable, p.tokenId, to, p.token, p.amount);
+    }
+
     function _checkRoute(address token, uint256 dstChainId, uint8 kind) private view {
         uint8 routed = _routeKind[token][dstChainId];
         if (routed != kind) {
@@ -211,6 +284,14 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     /// @dev Accounting happens here, at delivery (a held release is reserved at once); the
     /// transfer itself now or, when held, in `_payOut` later.
     function _handle(bytes32 id, uint256 srcChainId, bytes calldata payload) internal override nonReentrant {
+        if (AssetPayloads.kindOf(payload) == AssetPayloads.RECEIVABLE_PAYMENT) {
+            ReceivablePayment memory p = _decodePayment(payload);
+            uint256 lockedAmount = lockedFor[p.token][srcChainId];
+            if (p.amount > lockedAmount) revert ReleaseExceedsLocked(p.token, srcChainId, p.amount, lockedAmount);
+            lockedFor[p.token][srcChainId] = lockedAmount - p.amount;
+            if (!_admitInbound(p.token, srcChainId, p.amount)) return _hold(id, srcChainId, payload);
+            return _returnPayment(id, p, address(0));
+        }
         (uint8 kind, AssetMove memory m) = _decodeRelease(payload);
         uint256 units;
         if (kind == AssetPayloads.ERC20_RELEASE) {
@@ -228,6 +309,9 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     }
 
     function _payOut(bytes32 id, uint256 srcChainId, bytes calldata payload, address to) internal override {
+        if (AssetPayloads.kindOf(payload) == AssetPayloads.RECEIVABLE_PAYMENT) {
+            return _returnPayment(id, _decodePayment(payload), to);
+        }
         (uint8 kind, AssetMove memory m) = _decodeRelease(payload);
         _release(id, srcChainId, kind, m, to == address(0) ? m.recipient : to);
     }
@@ -239,6 +323,11 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         }
         m = AssetPayloads.decodeMove(kind, payload);
         if (m.homeChainId != block.chainid) revert WrongHomeChain(m.homeChainId);
+    }
+
+    function _decodePayment(bytes calldata payload) private view returns (ReceivablePayment memory p) {
+        p = AssetPayloads.decodePayment(payload);
+        if (p.homeChainId != block.chainid) revert WrongHomeChain(p.homeChainId);
     }
 
     function _release(bytes32 id, uint256 srcChainId, uint8 kind, AssetMove memory m, address to) private {

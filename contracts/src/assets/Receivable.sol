@@ -10,6 +10,13 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {Financing, IReceivable} from "./IReceivable.sol";
 
+/// @notice A bridge vault that forwards the payments of receivables it holds (AssetVault).
+interface IPaymentForwarder {
+    function forwardPayment(uint256 tokenId, address token, uint256 amount, uint128 totalPaid)
+        external
+        returns (bytes32);
+}
+
 /// @notice Receivables (ERC-721) on the consortium chain: a claim of `creditor` on `debtor`
 /// with a lifecycle. Token ids count up from 1; a document hash is used once, ever.
 ///
@@ -32,8 +39,11 @@ import {Financing, IReceivable} from "./IReceivable.sol";
 ///
 /// Payments are in the currency's settlement token (one per currency code, set by the admin
 /// with its scale: token base units per minor unit of the currency) and go to whoever holds
-/// the token when paid. Phase 1: a token held by a bridge vault (bridged out) cannot be paid
-/// (`HeldByBridge`); forwarding the payment to the wrapped token's holder comes with phase 2.
+/// the token when paid. A token held by a bridge vault is bridged out: the payment goes into
+/// the vault, which forwards it (`IPaymentForwarder.forwardPayment`) through the bridge to the
+/// holder of the wrapped copy on the chain it was locked to (AssetVault's contract note and
+/// docs/architecture.md, "Settlement of bridged receivables"). The receivable is marked paid
+/// (and Settled) here at once, as for a local payment: the debtor has paid.
 contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
     using SafeERC20 for IERC20;
 
@@ -99,7 +109,7 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
     mapping(bytes32 documentHash => uint256) public tokenOfDocument;
     /// @notice The settlement token of a currency code (and its scale).
     mapping(bytes3 currency => SettlementAsset) public settlementAssetOf;
-    /// @notice Bridge vaults: tokens they hold are bridged out (not payable here, phase 1).
+    /// @notice Bridge vaults: tokens they hold are bridged out (payments are forwarded).
     mapping(address vault => bool) public isBridgeVault;
     /// @notice Seconds after the due date before an unpaid receivable can be marked Defaulted.
     uint64 public gracePeriod;
@@ -172,7 +182,6 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
     error PartsDoNotSum(uint256 tokenId, uint256 sum, uint128 outstanding);
     error BadPaymentAmount(uint256 tokenId, uint128 amount, uint128 outstanding);
     error NoSettlementToken(bytes3 currency);
-    error HeldByBridge(uint256 tokenId, address vault);
     error NotDue(uint256 tokenId, uint64 dueDate);
     error GraceNotOver(uint256 tokenId, uint256 defaultableAt);
     error ZeroAddress();
@@ -466,7 +475,6 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
         if (settling) amount = outstanding;
         else if (amount == 0 || amount > outstanding) revert BadPaymentAmount(tokenId, amount, outstanding);
         address holder = ownerOf(tokenId);
-        if (isBridgeVault[holder]) revert HeldByBridge(tokenId, holder);
         SettlementAsset memory asset = settlementAssetOf[f.currency];
         if (address(asset.token) == address(0)) revert NoSettlementToken(f.currency);
         uint128 total = r.paid + amount;
@@ -480,7 +488,9 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
             r.daysPastDue = late;
             emit Settled(tokenId, now_, late);
         }
-        asset.token.safeTransferFrom(payer, holder, uint256(amount) * asset.scale);
+        uint256 value = uint256(amount) * asset.scale;
+        asset.token.safeTransferFrom(payer, holder, value);
+        if (isBridgeVault[holder]) IPaymentForwarder(holder).forwardPayment(tokenId, address(asset.token), value, total);
     }
 
     function _expect(uint256 tokenId, State expected) private view returns (Record storage r) {

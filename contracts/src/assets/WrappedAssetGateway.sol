@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {IBridgeEndpoint} from "../interfaces/IBridgeEndpoint.sol";
 import {AssetsEndpointClient} from "./AssetsEndpointClient.sol";
-import {AssetMove, AssetPayloads} from "./AssetPayloads.sol";
+import {AssetMove, AssetPayloads, ReceivablePayment} from "./AssetPayloads.sol";
 import {Financing, IWrappedAsset} from "./IReceivable.sol";
 import {TransferLimits} from "./TransferLimits.sol";
 import {WrappedERC20} from "./WrappedERC20.sol";
@@ -18,6 +18,20 @@ import {WrappedReceivable} from "./WrappedReceivable.sol";
 /// or size threshold are held for `holdDelay` (nothing minted yet) and cancellable by the
 /// guardian; a cancelled mint stays unminted (its originals stay locked in the home vault)
 /// until the admin releases it to a recipient it names.
+///
+/// Settlement of bridged receivables (RECEIVABLE_PAYMENT from the home vault): the payment is
+/// minted as the wrapped settlement token to whoever holds the wrapped receivable when the
+/// message is delivered, and recorded on it (`WrappedReceivable.paymentOf`). The rule for a
+/// payment that finds no wrapped copy here:
+///   - the copy has not arrived yet (never minted, or its mint is held or still in flight):
+///     the payment waits here, unminted, keyed by the home token id (`paymentAwaiting`), and
+///     the mint delivery of that token forwards it to the new holder, once;
+///   - the copy was burnt (on its way home, or home already): the payment goes back to the
+///     vault in a RECEIVABLE_PAYMENT, which pays the home holder (or forwards it again if
+///     the receivable was bridged out again meanwhile).
+/// Every payment message is delivered once and moves its whole amount to exactly one place
+/// (a holder, the waiting slot, or back home), so no payment is lost or paid twice. Payments
+/// count on the wrapped settlement token's inbound limit like a transfer of it (held above it).
 contract WrappedAssetGateway is TransferLimits {
     struct Home {
         address token;
@@ -29,9 +43,34 @@ contract WrappedAssetGateway is TransferLimits {
     mapping(address wrapped => Home) public homeOf;
     mapping(bytes32 homeKey => address) private _wrappedOf;
 
+    /// @notice A payment waiting for its wrapped receivable to arrive (unminted tokens).
+    struct AwaitingPayment {
+        address wrappedToken;
+        uint256 amount;
+    }
+
+    /// @notice wrapped receivable => home token id => the payment waiting for its mint.
+    mapping(address wrappedReceivable => mapping(uint256 tokenId => AwaitingPayment)) public paymentAwaiting;
+
     event WrappedRegistered(address indexed wrapped, uint256 indexed homeChainId, address indexed homeToken, uint8 kind);
     event Minted(
         bytes32 indexed messageId, address indexed wrapped, address indexed recipient, uint256 srcChainId, uint256 value
+    );
+    /// @notice A payment reached the wrapped receivable's holder (`awaited`: it had waited for the mint).
+    event PaymentDelivered(
+        bytes32 indexed messageId,
+        address indexed wrappedReceivable,
+        uint256 indexed tokenId,
+        address holder,
+        address wrappedToken,
+        uint256 amount,
+        bool awaited
+    );
+    event PaymentAwaiting(
+        bytes32 indexed messageId, address indexed wrappedReceivable, uint256 indexed tokenId, uint256 amount
+    );
+    event PaymentReturned(
+        bytes32 indexed messageId, address indexed wrappedReceivable, uint256 indexed tokenId, bytes32 returnId
     );
     event Burned(
         bytes32 indexed messageId,
@@ -52,6 +91,7 @@ contract WrappedAssetGateway is TransferLimits {
     error NotWrapped(address wrapped);
     error ZeroAmount();
     error ZeroRecipient();
+    error AwaitingOtherToken(uint256 tokenId, address awaiting, address wrappedToken);
 
     constructor(IBridgeEndpoint endpoint_, address admin) AssetsEndpointClient(endpoint_, admin) {}
 
@@ -119,6 +159,11 @@ contract WrappedAssetGateway is TransferLimits {
     // -- transfer -> mint ---------------------------------------------------------------------
 
     function _handle(bytes32 id, uint256 srcChainId, bytes calldata payload) internal override nonReentrant {
+        if (AssetPayloads.kindOf(payload) == AssetPayloads.RECEIVABLE_PAYMENT) {
+            (ReceivablePayment memory p, address wr, address wt) = _decodePayment(srcChainId, payload);
+            if (!_admitInbound(wt, srcChainId, p.amount)) return _hold(id, srcChainId, payload);
+            return _settle(id, srcChainId, p, wr, wt, address(0));
+        }
         (uint8 kind, address wrapped, AssetMove memory m, Financing memory f) = _decodeTransfer(srcChainId, payload);
         uint256 units = kind == AssetPayloads.ERC20_TRANSFER ? m.value : NFT_UNITS;
         if (!_admitInbound(wrapped, srcChainId, units)) return _hold(id, srcChainId, payload);
@@ -126,6 +171,10 @@ contract WrappedAssetGateway is TransferLimits {
     }
 
     function _payOut(bytes32 id, uint256 srcChainId, bytes calldata payload, address to) internal override {
+        if (AssetPayloads.kindOf(payload) == AssetPayloads.RECEIVABLE_PAYMENT) {
+            (ReceivablePayment memory p, address wr, address wt) = _decodePayment(srcChainId, payload);
+            return _settle(id, srcChainId, p, wr, wt, to);
+        }
         (uint8 kind, address wrapped, AssetMove memory m, Financing memory f) = _decodeTransfer(srcChainId, payload);
         _mint(id, srcChainId, kind, wrapped, m, f, to == address(0) ? m.recipient : to);
     }
@@ -165,6 +214,67 @@ contract WrappedAssetGateway is TransferLimits {
             WrappedReceivable(wrapped).mint(to, m.value, f);
         }
         emit Minted(id, wrapped, to, srcChainId, m.value);
+        if (kind == AssetPayloads.ERC721_TRANSFER) {
+            // a payment that arrived before the receivable: forward it to its holder, once
+            AwaitingPayment storage a = paymentAwaiting[wrapped][m.value];
+            uint256 amount = a.amount;
+            if (amount != 0) {
+                address wt = a.wrappedToken;
+                delete paymentAwaiting[wrapped][m.value];
+                WrappedERC20(wt).mint(to, amount);
+                WrappedReceivable(wrapped).arrived(m.value);
+                emit PaymentDelivered(id, wrapped, m.value, to, wt, amount, true);
+            }
+        }
+    }
+
+    function _decodePayment(uint256 srcChainId, bytes calldata payload)
+        private
+        view
+        returns (ReceivablePayment memory p, address wrappedReceivable, address wrappedToken)
+    {
+        p = AssetPayloads.decodePayment(payload);
+        if (p.homeChainId != srcChainId) revert HomeChainMismatch(p.homeChainId, srcChainId);
+        wrappedReceivable = _registered(srcChainId, p.receivable, AssetPayloads.ERC721_TRANSFER);
+        wrappedToken = _registered(srcChainId, p.token, AssetPayloads.ERC20_TRANSFER);
+    }
+
+    function _registered(uint256 homeChainId, address homeToken, uint8 kind) private view returns (address wrapped) {
+        wrapped = _wrappedOf[_key(homeChainId, homeToken)];
+        if (wrapped == address(0)) revert UnknownAsset(homeChainId, homeToken);
+        if (homeOf[wrapped].kind != kind) revert AssetKindMismatch(wrapped, kind);
+    }
+
+    /// @dev Pay `p` to the wrapped receivable's holder now (or to `to`, the admin's recipient of
+    /// a cancelled hold), keep it for the mint, or send it back home (contract note).
+    function _settle(
+        bytes32 id,
+        uint256 srcChainId,
+        ReceivablePayment memory p,
+        address wr,
+        address wt,
+        address to
+    ) private {
+        (address holder, bool gone) = WrappedReceivable(wr).recordPayment(p.tokenId, p.amount, p.totalPaid);
+        if (to == address(0)) to = holder;
+        if (to != address(0)) {
+            WrappedERC20(wt).mint(to, p.amount);
+            emit PaymentDelivered(id, wr, p.tokenId, to, wt, p.amount, false);
+        } else if (gone) {
+            bytes32 back = _send(srcChainId, AssetPayloads.encodePayment(p));
+            emit PaymentReturned(id, wr, p.tokenId, back);
+        } else {
+            AwaitingPayment storage a = paymentAwaiting[wr][p.tokenId];
+            address awaiting = a.wrappedToken;
+            if (awaiting != wt) {
+                // the currency's settlement token changed at home between two payments: this
+                // one stays deliverable (the endpoint records nothing) until the receivable lands
+                if (awaiting != address(0)) revert AwaitingOtherToken(p.tokenId, awaiting, wt);
+                a.wrappedToken = wt;
+            }
+            a.amount += p.amount;
+            emit PaymentAwaiting(id, wr, p.tokenId, p.amount);
+        }
     }
 
     function _homeOf(address wrapped, uint8 kind) private view returns (Home memory h) {

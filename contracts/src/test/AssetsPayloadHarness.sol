@@ -3,7 +3,7 @@
 // against the Solidity encoders/decoders byte for byte.
 pragma solidity 0.8.30;
 
-import {AssetMove, AssetPayloads} from "../assets/AssetPayloads.sol";
+import {AssetMove, AssetPayloads, ReceivablePayment} from "../assets/AssetPayloads.sol";
 import {Financing} from "../assets/IReceivable.sol";
 import {CreditPayloads, CreditRecord} from "../credit/CreditPayloads.sol";
 
@@ -17,6 +17,8 @@ contract AssetsPayloadHarness {
             AssetPayloads.decodeMove(kind, payload);
         } else if (kind == AssetPayloads.ERC721_TRANSFER) {
             AssetPayloads.decodeErc721Transfer(payload);
+        } else if (kind == AssetPayloads.RECEIVABLE_PAYMENT) {
+            AssetPayloads.decodePayment(payload);
         } else if (kind == CreditPayloads.CREDIT_ATTESTATION) {
             CreditPayloads.decodeAttestation(payload);
         } else if (kind == CreditPayloads.CREDIT_REVOCATION) {
@@ -49,6 +51,14 @@ contract AssetsPayloadHarness {
         returns (AssetMove memory m, Financing memory f)
     {
         return AssetPayloads.decodeErc721Transfer(payload);
+    }
+
+    function encodePayment(ReceivablePayment calldata p) external pure returns (bytes memory) {
+        return AssetPayloads.encodePayment(p);
+    }
+
+    function decodePayment(bytes calldata payload) external pure returns (ReceivablePayment memory) {
+        return AssetPayloads.decodePayment(payload);
     }
 
     function encodeAttestation(CreditRecord calldata r) external pure returns (bytes memory) {
