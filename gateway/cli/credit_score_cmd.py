@@ -24,6 +24,7 @@ import asyncio
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,25 @@ from gateway.config import XgateConfig, load_config
 from gateway.domain.credit_score import CreditScore, score_subject
 from gateway.domain.receivable_ledger import LedgerEvent, fold_receivable_events
 
-__all__ = ["add_score_command", "score_text"]
+__all__ = [
+    "ErrorSink",
+    "ScoreRefused",
+    "add_score_command",
+    "compute_score",
+    "score_or_exit",
+    "score_text",
+    "scoring_config",
+]
 
 COMMAND = "xgate credit score"
 
 
-class _Refused(Exception):
+class ScoreRefused(Exception):
     """A request the chain cannot answer as asked (exit 1)."""
+
+
+ErrorSink = Callable[[str, "dict[str, Any] | None"], None]
+"""Where a scoring failure is said: (message, facts for ``--json``)."""
 
 
 def add_score_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,44 +98,72 @@ def run_score(args: argparse.Namespace) -> int:
     if args.block is not None and args.block < 0:
         _error(args, "--block is a block number (0 or more)")
         return EXIT_USAGE
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        _error(args, exc.message)
-        return EXIT_USAGE
-    hub = cfg.hub
-    if cfg.chains[hub].contracts.receivable is None:
-        _error(
-            args,
-            f"{args.config}: chains.{hub}.contracts.receivable: no address; set the "
-            "Receivable contract's address on the consortium chain",
-        )
+
+    def error(message: str, data: dict[str, Any] | None = None) -> None:
+        _error(args, message, data)
+
+    cfg = scoring_config(args.config, error)
+    if cfg is None:
         return EXIT_USAGE
     subject = Address(bytes.fromhex(args.subject[2:]))
     try:
-        score, chain_id = asyncio.run(compute_score(cfg, subject, args.block))
-    except _Refused as exc:
-        _error(args, str(exc))
-        return EXIT_REFUSED
-    except ConfigError as exc:  # e.g. the node serves another chain than the config says
-        _error(args, f"{args.config}: chains.{hub}: {exc}", exc.to_dict())
-        return EXIT_USAGE
-    except RetryableError as exc:
-        _error(args, f"the {hub} node is unreachable or failing: {exc}", exc.to_dict())
-        return EXIT_FAILING
-    except XgateError as exc:
-        _error(args, f"cannot score from the {hub} chain: {exc}", exc.to_dict())
-        return EXIT_REFUSED
+        scored = asyncio.run(score_or_exit(cfg, args.config, subject, args.block, error))
     except KeyboardInterrupt:
         return 130
+    if isinstance(scored, int):
+        return scored
+    score, chain_id = scored
     canonical = score.canonical()
     if args.json:
         digest = hashlib.sha256(canonical).hexdigest()
         line = b'{"report":' + canonical + b',"sha256":"0x' + digest.encode() + b'"}'
         print(line.decode(), flush=True)
     else:
-        print(score_text(score, chain=f"{hub} (chain {chain_id})"), flush=True)
+        print(score_text(score, chain=f"{cfg.hub} (chain {chain_id})"), flush=True)
     return EXIT_OK
+
+
+def scoring_config(path: Path, error: ErrorSink) -> XgateConfig | None:
+    """The config at ``path`` when it names the consortium's Receivable; None (said through
+    ``error``) otherwise: exit 2."""
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        error(exc.message, None)
+        return None
+    hub = cfg.hub
+    if cfg.chains[hub].contracts.receivable is None:
+        error(
+            f"{path}: chains.{hub}.contracts.receivable: no address; set the "
+            "Receivable contract's address on the consortium chain",
+            None,
+        )
+        return None
+    return cfg
+
+
+async def score_or_exit(
+    cfg: XgateConfig, path: Path, subject: Address, block: int | None, error: ErrorSink
+) -> tuple[CreditScore, int] | int:
+    """``compute_score``, or the exit code of its failure (said through ``error``): 1 the
+    block is not final or the events do not fit the contract, 2 the node serves another
+    chain, 3 the node is unreachable or failing. Shared by ``score``, ``attest`` and
+    ``report --recompute``."""
+    hub = cfg.hub
+    try:
+        return await compute_score(cfg, subject, block)
+    except ScoreRefused as exc:
+        error(str(exc), None)
+        return EXIT_REFUSED
+    except ConfigError as exc:  # e.g. the node serves another chain than the config says
+        error(f"{path}: chains.{hub}: {exc}", exc.to_dict())
+        return EXIT_USAGE
+    except RetryableError as exc:
+        error(f"the {hub} node is unreachable or failing: {exc}", exc.to_dict())
+        return EXIT_FAILING
+    except XgateError as exc:
+        error(f"cannot score from the {hub} chain: {exc}", exc.to_dict())
+        return EXIT_REFUSED
 
 
 async def compute_score(
@@ -142,7 +183,7 @@ async def compute_score(
         if block is None:
             block = final
         elif block > final:
-            raise _Refused(
+            raise ScoreRefused(
                 f"block {block} is not a final block of {hub} yet (its latest final block is "
                 f"{final})"
             )
