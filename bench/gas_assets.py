@@ -17,6 +17,10 @@ are a payment of a receivable the vault holds (forwarded to the gateway), the
 that settles; one that waits for the mint), ``assets_mint_erc721_delivery_forwarding`` a mint
 that forwards a waiting payment.
 
+Private terms: ``assets_lock_erc721_private`` (lockERC721Private: the commitment instead of the
+terms), ``assets_mint_erc721_private_delivery`` (a private copy minted),
+``assets_burn_erc721_private``.
+
 Value limits (TransferLimits) are on in both directions for every bridged asset, as ``xgate
 devnet up`` deploys them, with buckets large enough that nothing is held: the figures are
 rate-limited locks, burns and deliveries.
@@ -184,6 +188,28 @@ def _run(b: Chain) -> dict[str, int]:
         )
         note("assets_burn_erc721", int(r["gasUsed"]))
         note("assets_release_erc721_delivery", to_vault(r))
+
+    # Private terms (AssetVault.privateTerms): the same round trip over a route whose payload
+    # carries only the commitment to the terms (lockERC721Private with the locker's salt).
+    b.gas_with_margin(vault.functions.setPrivateTerms(FOREIGN, True))
+    for _ in range(ROUNDS):
+        doc = os.urandom(32)
+        f = (b.address(bob), b.address(alice), 10**8, b"CNY", b.now() + 90 * DAY, doc)
+        b.gas_with_margin(receivable.functions.draft(f))
+        token_id = receivable.functions.tokenOfDocument(doc).call()
+        b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+        call = vault.functions.lockERC721Private(
+            receivable.address, token_id, FOREIGN, b.address(bob), os.urandom(32)
+        )
+        r = b.send_with_margin(call, alice)
+        note("assets_lock_erc721_private", int(r["gasUsed"]))
+        note("assets_mint_erc721_private_delivery", to_gateway(r))
+        r = b.send_with_margin(
+            gateway.functions.burnERC721(wnft.address, token_id, b.address(alice)), bob
+        )
+        note("assets_burn_erc721_private", int(r["gasUsed"]))
+        to_vault(r)
+    b.gas_with_margin(vault.functions.setPrivateTerms(FOREIGN, False))
 
     # Receivable lifecycle: acknowledged by signature, paid in part, split in two, a part
     # settled by the keeper on its due date (the holder already holds settlement tokens).

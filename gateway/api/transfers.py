@@ -729,7 +729,11 @@ async def _latency(store: Store, src: ChainConfig, dst: ChainConfig) -> LatencyE
 
 
 _ERC20_KINDS = (PayloadKind.ERC20_TRANSFER, PayloadKind.ERC20_RELEASE)
-_ERC721_KINDS = (PayloadKind.ERC721_TRANSFER, PayloadKind.ERC721_RELEASE)
+_ERC721_KINDS = (
+    PayloadKind.ERC721_TRANSFER,
+    PayloadKind.ERC721_RELEASE,
+    PayloadKind.ERC721_PRIVATE_TRANSFER,
+)
 
 
 def _asset_of(record: MessageRecord) -> AssetKind | None:

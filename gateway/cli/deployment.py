@@ -31,6 +31,7 @@ from adapters.rlpcodec import keccak
 from adapters.types import Address, Finality, Hash32
 from contracts import ARTIFACTS_DIR, load_artifact
 from devnet import keys as devnet_keys
+from gateway.config.model import XgateConfig
 
 # Explicit gas limits: estimation would fail for steps that depend on contracts deployed in the
 # same batch (not mined yet). Unused gas is not charged.
@@ -188,6 +189,7 @@ def hub_plan(
     guardian: Address | None = None,
     timelock_delay_s: int = DEVNET_TIMELOCK_DELAY_S,
     hold_delay_s: int = DEVNET_HOLD_DELAY_S,
+    private_terms_chain_ids: Sequence[int] = (),
 ) -> tuple[list[Step], list[list[Step]]]:
     """Steps for the consortium (the hub) and for each public chain, in the order of
     ``public_chain_ids``. Keys: ``c.*`` live on the consortium chain, ``p.*`` on the first
@@ -201,8 +203,19 @@ def hub_plan(
     Roles: ``admin`` deploys and configures, then hands DEFAULT_ADMIN_ROLE of every contract
     to its chain's timelock (``governor`` proposes there) and keeps only the operational roles
     (minter, issuer); ``guardian`` pauses and cancels. Governor and guardian default to the
-    devnet's dev accounts DEVNET_GOVERNOR_ACCOUNT and DEVNET_GUARDIAN_ACCOUNT."""
+    devnet's dev accounts DEVNET_GOVERNOR_ACCOUNT and DEVNET_GUARDIAN_ACCOUNT.
+
+    ``private_terms_chain_ids`` (public chains among ``public_chain_ids``; from a config:
+    ``private_terms_chain_ids``): receivables bridged there carry only a commitment to their
+    terms (the vault's ``setPrivateTerms``)."""
     ids = [int(i) for i in public_chain_ids]
+    private = [int(i) for i in private_terms_chain_ids]
+    if any(i not in ids for i in private):
+        raise ConfigError(
+            "private terms apply to public chains of the hub",
+            public_chain_ids=ids,
+            private_terms_chain_ids=private,
+        )
     if not ids:
         raise ConfigError("the hub needs at least one public chain")
     if len(set(ids)) != len(ids) or consortium_chain_id in ids:
@@ -271,6 +284,11 @@ def hub_plan(
             Call("c.vault", "setRemote", (chain_id, Ref(f"{p}.asset_gateway"))),
             Call("c.vault", "setRoute", (Ref("c.settlement_token"), chain_id, True)),
             Call("c.vault", "setRoute", (Ref("c.receivable"), chain_id, True)),
+            *(
+                [Call("c.vault", "setPrivateTerms", (chain_id, True))]
+                if chain_id in private
+                else []
+            ),
             Call("c.credit_registry", "setRemote", (chain_id, Ref(f"{p}.credit_mirror"))),
         ]
     consortium += [
@@ -388,6 +406,16 @@ def _public_plan(
         *_guard_steps(f"{p}.asset_gateway", guardian, hold_delay_s),
         *_handover(p_admin, f"{p}.timelock", admin),
     ]
+
+
+def private_terms_chain_ids(cfg: XgateConfig) -> tuple[int, ...]:
+    """The chain ids of the public chains whose route from the hub has ``private_terms`` (for
+    ``hub_plan``; the config model has checked that such routes leave the hub)."""
+    return tuple(
+        cfg.chains[route.destination].chain_id
+        for route in cfg.routes
+        if route.private_terms and route.source == cfg.hub
+    )
 
 
 def _both_ways(*limits: tuple[str, Limit]) -> list[tuple[str, int, Limit]]:

@@ -350,7 +350,11 @@ class ChainConfig(ConfigModel):
 
 
 class RouteConfig(ConfigModel):
-    """Messages from ``from`` to ``to`` (attributes ``source``, ``destination``)."""
+    """Messages from ``from`` to ``to`` (attributes ``source``, ``destination``).
+
+    ``private_terms`` (only on a route from the qbft hub to a public chain): receivables
+    bridged over it carry only a salted commitment to their terms there (the vault's
+    ``setPrivateTerms``; docs/architecture.md, "Private terms on public chains")."""
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", validate_by_name=True, serialize_by_alias=True
@@ -362,6 +366,7 @@ class RouteConfig(ConfigModel):
     batch_size: Annotated[int, Strict(), Field(ge=1, le=64)] = 16
     max_fee_per_gas_gwei: PositiveFloat | None = None  # a cap; unset: whatever the chain asks
     enabled: Annotated[bool, Strict()] = True
+    private_terms: Annotated[bool, Strict()] = False
 
     @property
     def name(self) -> str:
@@ -660,6 +665,16 @@ class XgateConfig(ConfigModel):
                         )
                     )
             dst = self.chains[route.destination]
+            if route.private_terms and (
+                self.chains[route.source].kind != "qbft" or dst.kind != "evm"
+            ):
+                problems.append(
+                    (
+                        ("routes", i, "private_terms"),
+                        "private terms apply to receivables leaving the qbft hub for a public "
+                        "chain: set it on that route",
+                    )
+                )
             oracle = "light_client" if dst.kind == "evm" else "header_store"
             if getattr(dst.contracts, oracle) is None:
                 problems.append(

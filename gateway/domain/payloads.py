@@ -11,6 +11,8 @@ exact length (``contracts/src/assets/AssetPayloads.sol``, ``contracts/src/credit
     4  ERC721_RELEASE     token, homeChainId, recipient, tokenId                  (160 bytes)
     5  RECEIVABLE_PAYMENT receivable, homeChainId, tokenId, token, amount,
                           totalPaid uint128                                       (224 bytes)
+    6  ERC721_PRIVATE_TRANSFER token, homeChainId, recipient, tokenId,
+                          commitment bytes32 (to the terms: gateway.domain.disclosure) (192 bytes)
     16 CREDIT_ATTESTATION subject, version uint64, score uint16, grade bytes32, issuer,
                           issuedAt uint64, validUntil uint64, reportHash          (288 bytes)
     17 CREDIT_REVOCATION  subject, version uint64, issuer                         (128 bytes)
@@ -44,6 +46,7 @@ __all__ = [
     "CreditRevocation",
     "Erc20Release",
     "Erc20Transfer",
+    "Erc721PrivateTransfer",
     "Erc721Release",
     "Erc721Transfer",
     "Financing",
@@ -74,6 +77,7 @@ class PayloadKind(IntEnum):
     ERC20_RELEASE = 3
     ERC721_RELEASE = 4
     RECEIVABLE_PAYMENT = 5
+    ERC721_PRIVATE_TRANSFER = 6
     CREDIT_ATTESTATION = 16
     CREDIT_REVOCATION = 17
 
@@ -106,6 +110,7 @@ _TYPES: Final[dict[PayloadKind, tuple[str, ...]]] = {
         "uint256",
         "uint128",
     ),
+    PayloadKind.ERC721_PRIVATE_TRANSFER: (*_MOVE_TYPES, "bytes32"),
     PayloadKind.CREDIT_ATTESTATION: _ATTESTATION_TYPES,
     PayloadKind.CREDIT_REVOCATION: ("uint8", "address", "uint64", "address"),
 }
@@ -240,6 +245,21 @@ class Erc721Release(_Move):
 
 
 @dataclass(frozen=True, slots=True)
+class Erc721PrivateTransfer(_Move):
+    """Vault (home) -> gateway (foreign) over a route with private terms: mint wrapped
+    `token_id` keeping only `commitment` to its financing (``disclosure.terms_commitment``)."""
+
+    kind: ClassVar[PayloadKind] = PayloadKind.ERC721_PRIVATE_TRANSFER
+    token_id: int
+    commitment: Hash32
+
+    def __post_init__(self) -> None:
+        self._check()
+        _uint(self.token_id, "token_id", _U256)
+        _hash(self.commitment, "commitment")
+
+
+@dataclass(frozen=True, slots=True)
 class ReceivablePayment:
     """A payment made at home for a bridged-out receivable: vault -> gateway (pay the wrapped
     copy's holder) or gateway -> vault (the copy had gone home: pay the home holder)."""
@@ -302,7 +322,12 @@ class CreditRevocation:
 
 
 AssetPayload: TypeAlias = (
-    Erc20Transfer | Erc721Transfer | Erc20Release | Erc721Release | ReceivablePayment
+    Erc20Transfer
+    | Erc721Transfer
+    | Erc20Release
+    | Erc721Release
+    | ReceivablePayment
+    | Erc721PrivateTransfer
 )
 CreditPayload: TypeAlias = CreditAttestation | CreditRevocation
 Payload: TypeAlias = AssetPayload | CreditPayload
@@ -317,6 +342,8 @@ def _values(p: Payload) -> tuple[object, ...]:
             return (p.kind, p.token, p.home_chain_id, p.recipient, p.amount)
         case Erc721Release():
             return (p.kind, p.token, p.home_chain_id, p.recipient, p.token_id)
+        case Erc721PrivateTransfer():
+            return (p.kind, p.token, p.home_chain_id, p.recipient, p.token_id, p.commitment)
         case Erc721Transfer():
             f = p.financing
             return (
@@ -403,6 +430,10 @@ def decode_payload(data: bytes) -> Payload:
                 document_hash=Hash32(v[10]),
             )
             p = Erc721Transfer(_raw_address(v[1]), v[2], _raw_address(v[3]), v[4], financing)
+        case PayloadKind.ERC721_PRIVATE_TRANSFER:
+            p = Erc721PrivateTransfer(
+                _raw_address(v[1]), v[2], _raw_address(v[3]), v[4], Hash32(v[5])
+            )
         case PayloadKind.RECEIVABLE_PAYMENT:
             p = ReceivablePayment(_raw_address(v[1]), v[2], v[3], _raw_address(v[4]), v[5], v[6])
         case PayloadKind.CREDIT_ATTESTATION:
@@ -438,6 +469,7 @@ _HEX_FIELDS: Final = frozenset(
         "issuer",
         "report_hash",
         "receivable",
+        "commitment",
     }
 )
 _CLASSES: Final[dict[PayloadKind, type[Payload]]] = {
@@ -446,6 +478,7 @@ _CLASSES: Final[dict[PayloadKind, type[Payload]]] = {
     PayloadKind.ERC20_RELEASE: Erc20Release,
     PayloadKind.ERC721_RELEASE: Erc721Release,
     PayloadKind.RECEIVABLE_PAYMENT: ReceivablePayment,
+    PayloadKind.ERC721_PRIVATE_TRANSFER: Erc721PrivateTransfer,
     PayloadKind.CREDIT_ATTESTATION: CreditAttestation,
     PayloadKind.CREDIT_REVOCATION: CreditRevocation,
 }

@@ -24,12 +24,14 @@ from web3.types import TxReceipt
 
 from adapters.mpt import keccak256
 from adapters.types import Address, Hash32
+from gateway.domain.disclosure import terms_commitment
 from gateway.domain.payloads import (
     NO_FINANCING,
     CreditAttestation,
     CreditRevocation,
     Erc20Release,
     Erc20Transfer,
+    Erc721PrivateTransfer,
     Erc721Release,
     Erc721Transfer,
     Financing,
@@ -144,6 +146,28 @@ VALID_CASES: list[tuple[str, Payload]] = [
         "receivable_payment_max",
         ReceivablePayment(Address(b"\xff" * 20), U256, U256, A5, U256, 2**128 - 1),
     ),
+    (
+        "erc721_private_transfer",
+        Erc721PrivateTransfer(
+            A1,
+            20250,
+            A2,
+            1,
+            terms_commitment(
+                k("salt 1"), Financing(A3, A4, 125_000_000, "CNY", 1_767_225_600, DOC)
+            ),
+        ),
+    ),
+    (
+        "erc721_private_transfer_max",
+        Erc721PrivateTransfer(A5, U256, A2, U256, Hash32(b"\xff" * 32)),
+    ),
+]
+# (name, salt, terms, commitment): AssetPayloads.termsCommitment agrees (test_receivable_privacy)
+COMMITMENT_CASES: list[tuple[str, Hash32, Financing]] = [
+    ("receivable", k("salt 1"), Financing(A3, A4, 125_000_000, "CNY", 1_767_225_600, DOC)),
+    ("max_fields", Hash32(b"\xff" * 32), VALID_CASES[6][1].financing),  # type: ignore[union-attr]
+    ("no_financing", Hash32(b"\x01" * 32), NO_FINANCING),
 ]
 
 
@@ -169,12 +193,16 @@ def _invalid_cases() -> list[tuple[str, bytes, str, str | None]]:
     att = encode_payload(VALID_CASES[7][1])
     rev = encode_payload(VALID_CASES[10][1])
     pay = encode_payload(VALID_CASES[11][1])
+    private = encode_payload(VALID_CASES[13][1])
     return [
         ("empty", b"", "no kind tag", "MalformedPayload"),
         ("short_kind_tag", b"\0" * 31, "shorter than one word", "MalformedPayload"),
         ("kind_word_over_255", _patch(erc20, 0, _word(0x101)), "kind is a uint8", "MalformedPayload"),
         ("unknown_kind_0", _patch(erc20, 0, _word(0)), "kind 0 is not defined", "UnsupportedPayload"),
-        ("unknown_kind_6", _patch(erc20, 0, _word(6)), "kind 6 is not defined", "UnsupportedPayload"),
+        ("unknown_kind_7", _patch(erc20, 0, _word(7)), "kind 7 is not defined", "UnsupportedPayload"),
+        ("private_truncated", private[:-32], "one word short", "MalformedPayload"),
+        ("private_as_erc721", _patch(erc721, 0, _word(6)), "kind 6 with the kind 2 length", "MalformedPayload"),
+        ("erc721_as_private", _patch(private, 0, _word(2)), "kind 2 with the kind 6 length", "MalformedPayload"),
         ("payment_truncated", pay[:-32], "one word short", "MalformedPayload"),
         ("payment_dirty_total_paid", _patch(pay, 6 * 32, b"\x01"), "uint128 padding", "EmptyRevert"),
         ("erc20_truncated", erc20[:-32], "one word short", "MalformedPayload"),
@@ -214,8 +242,14 @@ def _invalid_cases() -> list[tuple[str, bytes, str, str | None]]:
 # -- the Solidity side of the codec ---------------------------------------------------------
 
 
-def _move(p: Erc20Transfer | Erc20Release | Erc721Release | Erc721Transfer) -> tuple[Any, ...]:
-    value = p.token_id if isinstance(p, Erc721Release | Erc721Transfer) else p.amount
+def _move(
+    p: Erc20Transfer | Erc20Release | Erc721Release | Erc721Transfer | Erc721PrivateTransfer,
+) -> tuple[Any, ...]:
+    value = (
+        p.token_id
+        if isinstance(p, Erc721Release | Erc721Transfer | Erc721PrivateTransfer)
+        else p.amount
+    )
     return (_cs(p.token), p.home_chain_id, _cs(p.recipient), value)
 
 
@@ -242,6 +276,8 @@ def harness_encode(harness: Contract, p: Payload) -> bytes:
                 fin.document_hash,
             )
             return bytes(f.encodeErc721Transfer(_move(p), financing).call())
+        case Erc721PrivateTransfer():
+            return bytes(f.encodeErc721PrivateTransfer(_move(p), p.commitment).call())
         case ReceivablePayment():
             payment = (
                 _cs(p.receivable), p.home_chain_id, p.token_id, _cs(p.token), p.amount,
@@ -283,6 +319,9 @@ def harness_decode(harness: Contract, kind: str, data: bytes) -> Payload:
             raw(fin[0]), raw(fin[1]), fin[2], fin[3].rstrip(b"\0").decode(), fin[4], fin[5]
         )
         return Erc721Transfer(raw(token), home, raw(recipient), value, financing)
+    if kind == "ERC721_PRIVATE_TRANSFER":
+        (token, home, recipient, value), commitment = f.decodeErc721PrivateTransfer(data).call()
+        return Erc721PrivateTransfer(raw(token), home, raw(recipient), value, Hash32(commitment))
     if kind == "RECEIVABLE_PAYMENT":
         rcv, home, token_id, token, amount, total = f.decodePayment(data).call()
         return ReceivablePayment(raw(rcv), home, token_id, raw(token), amount, total)

@@ -40,16 +40,23 @@ struct ReceivablePayment {
 ///                            address token, uint256 amount, uint128 totalPaid)
 ///          vault -> gateway: pay the wrapped receivable's holder; gateway -> vault: the wrapped
 ///          copy had gone home, pay the home holder (docs/architecture.md, "Settlement").
+///   kind 6 ERC721_PRIVATE_TRANSFER (uint8, address token, uint256 homeChainId, address recipient,
+///                            uint256 tokenId, bytes32 commitment)
+///          a receivable sent over a route with private terms: `commitment` = `termsCommitment`
+///          (salt, financing) instead of the financing metadata (docs/architecture.md,
+///          "Private terms on public chains").
 library AssetPayloads {
     uint8 internal constant ERC20_TRANSFER = 1;
     uint8 internal constant ERC721_TRANSFER = 2;
     uint8 internal constant ERC20_RELEASE = 3;
     uint8 internal constant ERC721_RELEASE = 4;
     uint8 internal constant RECEIVABLE_PAYMENT = 5;
+    uint8 internal constant ERC721_PRIVATE_TRANSFER = 6;
 
     uint256 internal constant MOVE_LENGTH = 5 * 32;
     uint256 internal constant ERC721_TRANSFER_LENGTH = 11 * 32;
     uint256 internal constant PAYMENT_LENGTH = 7 * 32;
+    uint256 internal constant ERC721_PRIVATE_TRANSFER_LENGTH = 6 * 32;
 
     /// @dev The payload is too short for a kind tag, its tag word is not a uint8, or its length
     /// is not the exact length of its kind.
@@ -84,6 +91,34 @@ library AssetPayloads {
     {
         if (payload.length != ERC721_TRANSFER_LENGTH) revert MalformedPayload(ERC721_TRANSFER, payload.length);
         (, m, f) = abi.decode(payload, (uint8, AssetMove, Financing));
+    }
+
+    /// @notice The commitment to a receivable's terms that a private copy carries:
+    /// keccak256(abi.encode(salt, debtor, creditor, faceValue, currency, dueDate, documentHash)),
+    /// i.e. all six financing fields (7 words, each left/right padded as abi.encode does).
+    /// `salt` is the locker's secret 32 bytes (never zero); without it the terms cannot be
+    /// confirmed by guessing, with it anyone can check a disclosure.
+    function termsCommitment(bytes32 salt, Financing memory f) internal pure returns (bytes32) {
+        return keccak256(abi.encode(salt, f));
+    }
+
+    function encodeErc721PrivateTransfer(AssetMove memory m, bytes32 commitment)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encode(ERC721_PRIVATE_TRANSFER, m, commitment);
+    }
+
+    function decodeErc721PrivateTransfer(bytes calldata payload)
+        internal
+        pure
+        returns (AssetMove memory m, bytes32 commitment)
+    {
+        if (payload.length != ERC721_PRIVATE_TRANSFER_LENGTH) {
+            revert MalformedPayload(ERC721_PRIVATE_TRANSFER, payload.length);
+        }
+        (, m, commitment) = abi.decode(payload, (uint8, AssetMove, bytes32));
     }
 
     function encodePayment(ReceivablePayment memory p) internal pure returns (bytes memory) {

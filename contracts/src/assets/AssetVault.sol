@@ -38,6 +38,13 @@ import {TransferLimits} from "./TransferLimits.sol";
 /// once the release has landed, or forwards it again if the receivable is (still or again)
 /// locked to a chain. It is never paid out twice (each message runs once and moves the whole
 /// amount) and never dropped (docs/architecture.md, "Settlement of bridged receivables").
+///
+/// Private terms (`privateTerms`, per destination chain, admin): a receivable locked for such
+/// a chain travels as ERC721_PRIVATE_TRANSFER with only `AssetPayloads.termsCommitment(salt,
+/// financing)`, so the public chain never sees its terms. The locker supplies the salt (secret,
+/// non-zero: `lockERC721Private`, or 96 bytes of `safeTransferFrom` data) and keeps it to
+/// disclose the terms later; a lock without a salt is refused for a private chain, and one with
+/// a salt for a public chain (it would publish what the caller meant to hide).
 contract AssetVault is TransferLimits, IERC721Receiver {
     using SafeERC20 for IERC20;
 
@@ -54,8 +61,11 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     mapping(address token => mapping(uint256 chainId => uint256)) public lockedFor;
     /// @notice The chain an ERC-721 token is locked to (0: not locked).
     mapping(address token => mapping(uint256 tokenId => uint256 chainId)) public lockedTo;
+    /// @notice Whether receivables locked for `dstChainId` carry only a commitment to their terms.
+    mapping(uint256 dstChainId => bool) public privateTerms;
 
     event RouteSet(address indexed token, uint256 indexed dstChainId, bool enabled);
+    event PrivateTermsSet(uint256 indexed dstChainId, bool enabled);
     event LockedERC20(
         bytes32 indexed messageId,
         address indexed token,
@@ -109,6 +119,10 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     error ReleaseExceedsLocked(address token, uint256 chainId, uint256 amount, uint256 locked);
     error NotLockedFor(address token, uint256 tokenId, uint256 chainId);
     error ReleasePending(address receivable, uint256 tokenId);
+    /// @dev A lock for a chain with private terms needs the locker's (non-zero) salt.
+    error SaltRequired(uint256 dstChainId);
+    /// @dev A salted (private) lock for a chain that gets full terms.
+    error TermsNotPrivate(uint256 dstChainId);
 
     constructor(IBridgeEndpoint endpoint_, address admin) AssetsEndpointClient(endpoint_, admin) {}
 
@@ -125,6 +139,14 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         }
         _routeKind[token][dstChainId] = kind;
         emit RouteSet(token, dstChainId, enabled);
+    }
+
+    /// @notice Send receivables locked for `dstChainId` with only a commitment to their terms
+    /// (`enabled`), or with their full financing metadata. Applies to locks from now on.
+    function setPrivateTerms(uint256 dstChainId, bool enabled) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (dstChainId == 0 || dstChainId == block.chainid) revert InvalidRoute(dstChainId);
+        privateTerms[dstChainId] = enabled;
+        emit PrivateTermsSet(dstChainId, enabled);
     }
 
     /// @notice Whether `token` may be locked for `dstChainId` (through the path of its kind).
@@ -169,22 +191,46 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     {
         _checkRoute(token, dstChainId, ROUTE_ERC721);
         IERC721(token).transferFrom(msg.sender, address(this), tokenId);
-        return _lockERC721(token, msg.sender, tokenId, dstChainId, recipient);
+        return _lockERC721(token, msg.sender, tokenId, dstChainId, recipient, 0);
+    }
+
+    /// @notice `lockERC721` for a chain with private terms: the payload carries
+    /// `AssetPayloads.termsCommitment(salt, financingOf(tokenId))` instead of the terms. `salt`
+    /// is the caller's secret (32 random bytes, kept to disclose the terms; zero refused).
+    function lockERC721Private(address token, uint256 tokenId, uint256 dstChainId, address recipient, bytes32 salt)
+        external
+        nonReentrant
+        returns (bytes32)
+    {
+        if (salt == 0) revert SaltRequired(dstChainId);
+        _checkRoute(token, dstChainId, ROUTE_ERC721);
+        IERC721(token).transferFrom(msg.sender, address(this), tokenId);
+        return _lockERC721(token, msg.sender, tokenId, dstChainId, recipient, salt);
     }
 
     /// @notice One-transaction ERC-721 lock: `data` = abi.encode(uint256 dstChainId, address
-    /// recipient). Transfers without that data are refused, so no token gets stuck here.
+    /// recipient), or abi.encode(uint256 dstChainId, address recipient, bytes32 salt) for a chain
+    /// with private terms. Transfers without that data are refused, so no token gets stuck here.
     function onERC721Received(address, address from, uint256 tokenId, bytes calldata data)
         external
         nonReentrant
         returns (bytes4)
     {
-        if (data.length != 64) revert BadTransferData(data.length);
-        (uint256 dstChainId, address recipient) = abi.decode(data, (uint256, address));
+        uint256 dstChainId;
+        address recipient;
+        bytes32 salt;
+        if (data.length == 64) {
+            (dstChainId, recipient) = abi.decode(data, (uint256, address));
+        } else if (data.length == 96) {
+            (dstChainId, recipient, salt) = abi.decode(data, (uint256, address, bytes32));
+            if (salt == 0) revert SaltRequired(dstChainId);
+        } else {
+            revert BadTransferData(data.length);
+        }
         // msg.sender is the token: only a routed ERC-721 passes, and it must really have handed
         // the token over (_lockERC721 checks: a contract calling this directly has not).
         _checkRoute(msg.sender, dstChainId, ROUTE_ERC721);
-        _lockERC721(msg.sender, from, tokenId, dstChainId, recipient);
+        _lockERC721(msg.sender, from, tokenId, dstChainId, recipient, salt);
         return IERC721Receiver.onERC721Received.selector;
     }
 
@@ -208,20 +254,33 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         emit LockedERC20(id, token, msg.sender, dstChainId, recipient, received);
     }
 
-    function _lockERC721(address token, address from, uint256 tokenId, uint256 dstChainId, address recipient)
-        private
-        returns (bytes32 id)
-    {
+    /// @dev `salt` zero: a lock with full terms; else a private one (the chain must match).
+    function _lockERC721(
+        address token,
+        address from,
+        uint256 tokenId,
+        uint256 dstChainId,
+        address recipient,
+        bytes32 salt
+    ) private returns (bytes32 id) {
         if (recipient == address(0)) revert ZeroRecipient();
         if (IERC721(token).ownerOf(tokenId) != address(this)) revert NotReceived(token, tokenId);
+        if (privateTerms[dstChainId] != (salt != 0)) {
+            if (salt == 0) revert SaltRequired(dstChainId);
+            revert TermsNotPrivate(dstChainId);
+        }
         _drawOutbound(token, dstChainId, NFT_UNITS);
         lockedTo[token][tokenId] = dstChainId;
         Financing memory f;
         if (ERC165Checker.supportsInterface(token, type(IReceivable).interfaceId)) {
             f = IReceivable(token).financingOf(tokenId);
         }
+        AssetMove memory m = AssetMove(token, block.chainid, recipient, tokenId);
         id = _send(
-            dstChainId, AssetPayloads.encodeErc721Transfer(AssetMove(token, block.chainid, recipient, tokenId), f)
+            dstChainId,
+            salt == 0
+                ? AssetPayloads.encodeErc721Transfer(m, f)
+                : AssetPayloads.encodeErc721PrivateTransfer(m, AssetPayloads.termsCommitment(salt, f))
         );
         emit LockedERC721(id, token, from, dstChainId, recipient, tokenId);
     }

@@ -29,6 +29,9 @@ import {WrappedReceivable} from "./WrappedReceivable.sol";
 ///   - the copy was burnt (on its way home, or home already): the payment goes back to the
 ///     vault in a RECEIVABLE_PAYMENT, which pays the home holder (or forwards it again if
 ///     the receivable was bridged out again meanwhile).
+/// A receivable from a route with private terms (ERC721_PRIVATE_TRANSFER) is minted as a
+/// private copy (`WrappedReceivable.mintPrivate`) that keeps only the commitment to its terms;
+/// limits, holds, payments and the burn home work the same as for a copy with full terms.
 /// Every payment message is delivered once and moves its whole amount to exactly one place
 /// (a holder, the waiting slot, or back home), so no payment is lost or paid twice. Payments
 /// count on the wrapped settlement token's inbound limit like a transfer of it (held above it).
@@ -166,6 +169,7 @@ contract WrappedAssetGateway is TransferLimits {
         }
         (uint8 kind, address wrapped, AssetMove memory m, Financing memory f) = _decodeTransfer(srcChainId, payload);
         uint256 units = kind == AssetPayloads.ERC20_TRANSFER ? m.value : NFT_UNITS;
+        // (for kind 6, f is zero but for documentHash: the commitment; see _decodeTransfer)
         if (!_admitInbound(wrapped, srcChainId, units)) return _hold(id, srcChainId, payload);
         _mint(id, srcChainId, kind, wrapped, m, f, m.recipient);
     }
@@ -189,6 +193,9 @@ contract WrappedAssetGateway is TransferLimits {
             m = AssetPayloads.decodeMove(kind, payload);
         } else if (kind == AssetPayloads.ERC721_TRANSFER) {
             (m, f) = AssetPayloads.decodeErc721Transfer(payload);
+        } else if (kind == AssetPayloads.ERC721_PRIVATE_TRANSFER) {
+            // the commitment rides in documentHash, as the private copy stores it
+            (m, f.documentHash) = AssetPayloads.decodeErc721PrivateTransfer(payload);
         } else {
             revert UnsupportedPayload(kind);
         }
@@ -196,7 +203,8 @@ contract WrappedAssetGateway is TransferLimits {
         if (m.homeChainId != srcChainId) revert HomeChainMismatch(m.homeChainId, srcChainId);
         wrapped = _wrappedOf[_key(srcChainId, m.token)];
         if (wrapped == address(0)) revert UnknownAsset(srcChainId, m.token);
-        if (homeOf[wrapped].kind != kind) revert AssetKindMismatch(wrapped, kind);
+        uint8 assetKind = kind == AssetPayloads.ERC721_PRIVATE_TRANSFER ? AssetPayloads.ERC721_TRANSFER : kind;
+        if (homeOf[wrapped].kind != assetKind) revert AssetKindMismatch(wrapped, kind);
     }
 
     function _mint(
@@ -210,11 +218,13 @@ contract WrappedAssetGateway is TransferLimits {
     ) private {
         if (kind == AssetPayloads.ERC20_TRANSFER) {
             WrappedERC20(wrapped).mint(to, m.value);
-        } else {
+        } else if (kind == AssetPayloads.ERC721_TRANSFER) {
             WrappedReceivable(wrapped).mint(to, m.value, f);
+        } else {
+            WrappedReceivable(wrapped).mintPrivate(to, m.value, f.documentHash);
         }
         emit Minted(id, wrapped, to, srcChainId, m.value);
-        if (kind == AssetPayloads.ERC721_TRANSFER) {
+        if (kind != AssetPayloads.ERC20_TRANSFER) {
             // a payment that arrived before the receivable: forward it to its holder, once
             AwaitingPayment storage a = paymentAwaiting[wrapped][m.value];
             uint256 amount = a.amount;

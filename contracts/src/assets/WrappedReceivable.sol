@@ -14,6 +14,16 @@ import {Financing, IReceivable, IWrappedAsset} from "./IReceivable.sol";
 /// wrapped receivable stays transferable and can still be burnt back home. The financing data
 /// is kept after a burn (invisible: `financingOf` needs an owner), so the gateway can tell a
 /// copy that went home from one that has not arrived yet.
+///
+/// Private copies (minted by `mintPrivate`, from a route with private terms): only the
+/// commitment to the terms is kept (`commitmentOf`, `isPrivate`); `financingOf` reverts with
+/// `TermsArePrivate`. The holder discloses the terms and the salt off chain and anyone checks
+/// them against `commitmentOf` (gateway/domain/disclosure.py). Payments are recorded the same
+/// way, but the face value is not known here: `paymentOf` reports the paid total with
+/// `settled` false and no `Settled` event is emitted (compare with the disclosed face value).
+/// Storage: a private copy is kept as a Financing with every field zero but `documentHash`,
+/// which holds the commitment (a receivable always has a debtor, so the two never mix), so
+/// each mint overwrites the other kind's data and a public mint costs nothing extra.
 contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
     address public immutable gateway;
     uint256 public immutable homeChainId;
@@ -30,6 +40,8 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
     error NotGateway(address caller);
     error InvalidHome();
     error UnknownReceivable(uint256 tokenId);
+    /// @dev The copy carries only a commitment to its terms (`commitmentOf`).
+    error TermsArePrivate(uint256 tokenId, bytes32 commitment);
 
     constructor(string memory name_, string memory symbol_, address gateway_, uint256 homeChainId_, address homeToken_)
         ERC721(name_, symbol_)
@@ -52,6 +64,14 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
         _mint(to, tokenId);
     }
 
+    /// @notice Gateway: mint a private copy that keeps only `commitment` to its terms.
+    function mintPrivate(address to, uint256 tokenId, bytes32 commitment) external onlyGateway {
+        Financing storage f = _financing[tokenId];
+        if (f.debtor != address(0)) delete _financing[tokenId]; // it was here with full terms before
+        f.documentHash = commitment;
+        _mint(to, tokenId);
+    }
+
     /// @notice Burn `tokenId` on behalf of `spender`, who must be its owner or approved.
     function burn(address spender, uint256 tokenId) external onlyGateway returns (address owner) {
         owner = _update(address(0), tokenId, spender);
@@ -66,11 +86,15 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
         returns (address holder, bool gone)
     {
         holder = _ownerOf(tokenId);
-        if (holder == address(0) && _financing[tokenId].debtor != address(0)) return (address(0), true);
+        Financing storage f = _financing[tokenId];
+        if (holder == address(0) && (f.debtor != address(0) || f.documentHash != 0)) return (address(0), true);
         emit PaymentRecorded(tokenId, holder, amount, totalPaid);
         if (totalPaid > _paid[tokenId]) {
             _paid[tokenId] = totalPaid;
-            if (holder != address(0) && totalPaid >= _financing[tokenId].faceValue) emit Settled(tokenId, totalPaid);
+            if (holder != address(0)) {
+                uint128 face = f.faceValue; // zero on a private copy: settlement not known here
+                if (face != 0 && totalPaid >= face) emit Settled(tokenId, totalPaid);
+            }
         }
     }
 
@@ -78,7 +102,8 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
     /// emits Settled if they settle it (only then is its face value known here).
     function arrived(uint256 tokenId) external onlyGateway {
         uint128 paid = _paid[tokenId];
-        if (paid >= _financing[tokenId].faceValue) emit Settled(tokenId, paid);
+        uint128 face = _financing[tokenId].faceValue;
+        if (face != 0 && paid >= face) emit Settled(tokenId, paid);
     }
 
     /// @notice What was paid at home (minor units) as of the last payment delivered here, and
@@ -92,7 +117,23 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
     /// @inheritdoc IReceivable
     function financingOf(uint256 tokenId) external view returns (Financing memory) {
         if (_ownerOf(tokenId) == address(0)) revert UnknownReceivable(tokenId);
-        return _financing[tokenId];
+        Financing memory f = _financing[tokenId];
+        if (f.debtor == address(0) && f.documentHash != 0) revert TermsArePrivate(tokenId, f.documentHash);
+        return f;
+    }
+
+    /// @notice The commitment to the terms of private copy `tokenId` (zero: a copy with full
+    /// terms): keccak256(abi.encode(salt, debtor, creditor, faceValue, currency, dueDate,
+    /// documentHash)) (AssetPayloads.termsCommitment).
+    function commitmentOf(uint256 tokenId) public view returns (bytes32) {
+        if (_ownerOf(tokenId) == address(0)) revert UnknownReceivable(tokenId);
+        Financing storage f = _financing[tokenId];
+        return f.debtor == address(0) ? f.documentHash : bytes32(0);
+    }
+
+    /// @notice Whether `tokenId` is a private copy (only a commitment to its terms is kept).
+    function isPrivate(uint256 tokenId) external view returns (bool) {
+        return commitmentOf(tokenId) != 0;
     }
 
     function assetKind() external pure returns (uint8) {

@@ -17,6 +17,8 @@ contract AssetsPayloadHarness {
             AssetPayloads.decodeMove(kind, payload);
         } else if (kind == AssetPayloads.ERC721_TRANSFER) {
             AssetPayloads.decodeErc721Transfer(payload);
+        } else if (kind == AssetPayloads.ERC721_PRIVATE_TRANSFER) {
+            AssetPayloads.decodeErc721PrivateTransfer(payload);
         } else if (kind == AssetPayloads.RECEIVABLE_PAYMENT) {
             AssetPayloads.decodePayment(payload);
         } else if (kind == CreditPayloads.CREDIT_ATTESTATION) {
@@ -51,6 +53,26 @@ contract AssetsPayloadHarness {
         returns (AssetMove memory m, Financing memory f)
     {
         return AssetPayloads.decodeErc721Transfer(payload);
+    }
+
+    function encodeErc721PrivateTransfer(AssetMove calldata m, bytes32 commitment)
+        external
+        pure
+        returns (bytes memory)
+    {
+        return AssetPayloads.encodeErc721PrivateTransfer(m, commitment);
+    }
+
+    function decodeErc721PrivateTransfer(bytes calldata payload)
+        external
+        pure
+        returns (AssetMove memory m, bytes32 commitment)
+    {
+        return AssetPayloads.decodeErc721PrivateTransfer(payload);
+    }
+
+    function termsCommitment(bytes32 salt, Financing calldata f) external pure returns (bytes32) {
+        return AssetPayloads.termsCommitment(salt, f);
     }
 
     function encodePayment(ReceivablePayment calldata p) external pure returns (bytes memory) {
