@@ -54,19 +54,6 @@ MAX_ANCESTRY = 64
 MAX_RUN = 64
 # Block headers fetched at once for the timestamps of a Receivable history.
 HEADER_CONCURRENCY = 8
-# Receivable's lifecycle events (the credit score's input, gateway.domain.receivable_ledger).
-RECEIVABLE_EVENTS = (
-    "Drafted",
-    "Acknowledged",
-    "Cancelled",
-    "Disputed",
-    "DisputeResolved",
-    "Financed",
-    "Split",
-    "Paid",
-    "Settled",
-    "Defaulted",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,17 +293,25 @@ class ReceivableView:
     The adapter queries the logs in ranges of at most ``max_log_range`` blocks (halved when a
     node refuses a range), so a long history is never one request."""
 
-    def __init__(self, adapter: EvmAdapter, address: Address, *, start_height: int = 0) -> None:
+    def __init__(
+        self,
+        adapter: EvmAdapter,
+        address: Address,
+        events: Sequence[str],
+        *,
+        start_height: int = 0,
+    ) -> None:
+        """``events``: the names of the events to read (the caller's fold knows them)."""
         artifact = load_artifact("Receivable")
         self._adapter = adapter
         self._address = address
         self._start = Height(start_height)
         self._events: dict[bytes, _EventAbi] = {}
         for entry in artifact.abi:
-            if entry.get("type") == "event" and entry.get("name") in RECEIVABLE_EVENTS:
+            if entry.get("type") == "event" and entry.get("name") in events:
                 topic = bytes(event_abi_to_log_topic(entry))  # type: ignore[arg-type]
                 self._events[topic] = _EventAbi(entry["name"], tuple(entry["inputs"]))
-        if len(self._events) != len(RECEIVABLE_EVENTS):
+        if len(self._events) != len(set(events)):
             raise FatalError("the Receivable artifact lacks lifecycle events", address=address)
 
     @property

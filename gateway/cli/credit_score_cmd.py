@@ -39,7 +39,7 @@ from gateway.cli.config_cmd import DEFAULT_CONFIG
 from gateway.cli.remote import EXIT_FAILING, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from gateway.config import XgateConfig, load_config
 from gateway.domain.credit_score import CreditScore, score_subject
-from gateway.domain.receivable_ledger import LedgerEvent, fold_receivable_events
+from gateway.domain.receivable_ledger import EVENT_NAMES, LedgerEvent, fold_receivable_events
 
 __all__ = [
     "ErrorSink",
@@ -188,7 +188,9 @@ async def compute_score(
                 f"{final})"
             )
         height = Height(block)
-        view = ReceivableView(adapter, Address(address), start_height=chain.start_height)
+        view = ReceivableView(
+            adapter, Address(address), EVENT_NAMES, start_height=chain.start_height
+        )
         logs = await view.lifecycle(height)
         as_of = (await adapter.header(height)).timestamp
     finally:
