@@ -22,6 +22,7 @@ from gateway.store.base import (
     _events,
     _webhooks,
 )
+from gateway.store.db import libpq_conninfo
 from gateway.store.errors import StoreError
 from gateway.store.listener import _EventListener
 
@@ -74,10 +75,7 @@ class EventsMixin(StoreBase):
         if self._sqlite:
             return await self._poll_events(after_id, timeout_s)
         if self._listener is None:
-            conninfo = self._url.sync_url.set(drivername="postgresql").render_as_string(
-                hide_password=False
-            )
-            self._listener = _EventListener(conninfo, self._url.shown)
+            self._listener = _EventListener(libpq_conninfo(self._url), self._url.shown)
         return await self._listener.wait(after_id, timeout_s, self.last_event_id)
 
     async def _poll_events(self, after_id: int, timeout_s: float) -> bool:

@@ -26,6 +26,7 @@ from adapters.types import Address, ChainId, Hash32, Height, TxHash
 from gateway.domain.messages import Message, Nonce
 from gateway.domain.status import Checkpoint, NewMessage
 from gateway.store import Store, migrate
+from gateway.store.db import libpq_conninfo, parse_store_url
 from gateway.store.models import metadata
 
 PG_ADMIN_URL = os.environ.get("XGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -90,7 +91,7 @@ def pg_store_url(pg_server: PgServer) -> str:
 
 
 def truncate(url: str) -> None:
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conninfo = libpq_conninfo(parse_store_url(url))
     tables = sql.SQL(", ").join(sql.Identifier(name) for name in metadata.tables)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(tables))

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from adapters.types import ChainId, Hash32, Height, TxHash
 from gateway.domain.events import EventKind
 from gateway.domain.status import Checkpoint, InvalidTransition, MessageStatus, SwapState
 from gateway.store import CheckpointMoved, LeaseLost, Store, StoreError, ValueOutOfRange
+from gateway.store.db import libpq_conninfo, parse_store_url
 from tests.store.conftest import T0, Clock, checkpoint, h32, new_message, scan, truncate
 from tests.store.test_records import _swap
 
@@ -201,7 +201,7 @@ async def test_wait_for_events_wakes_on_another_connections_write(
 
 
 def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return libpq_conninfo(parse_store_url(url))
 
 
 @pytest.fixture
