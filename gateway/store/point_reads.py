@@ -179,13 +179,11 @@ class PgPointReader:
             open=False,
             timeout=POOL_WAIT_S,
         )
-        self._opened = False
 
     async def rows(self, query: PointQuery, params: Mapping[str, Any]) -> list[Any]:
         """The typed rows of ``query``; psycopg's errors as they come."""
-        if not self._opened:
+        if self._pool.closed:
             await self._pool.open()
-            self._opened = True
         read = query.postgresql
         for attempt in (1, 2):
             conn: AsyncConnection[Any] | None = None
@@ -204,6 +202,5 @@ class PgPointReader:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        if self._opened:
+        if not self._pool.closed:
             await self._pool.close()
-            self._opened = False

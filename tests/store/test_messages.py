@@ -20,7 +20,7 @@ from gateway.domain.status import (
 )
 from gateway.store import LeaseLost, NotFound, Store, StoreError
 from gateway.store.db import libpq_conninfo, parse_store_url
-from tests.store.conftest import T0, Clock, h32, new_message, scan
+from tests.store.conftest import T0, Clock, h32, new_message, scan, truncate
 
 S = MessageStatus
 WAITING = [S.FINAL, S.HEADER_READY, S.SUBMITTED]
@@ -518,21 +518,23 @@ async def test_message_leases_by_owner(store: Store, clock: Clock) -> None:
         await store.message_leases(clock.now, expired_within=_s(-1))
 
 
-async def test_point_reads_outlive_connections_the_server_dropped(store: Store, url: str) -> None:
-    """A database restart drops every connection the store holds. The point reads (on
-    PostgreSQL psycopg's pool, autocommit) find theirs broken and read again on a new one;
-    the next read does not fail."""
-    message = new_message(1, block=5)
-    await scan(store, [message])
-    assert (await store.message(message.id)) is not None  # the pool holds a connection now
-    if url.startswith("postgresql"):
-        conninfo = libpq_conninfo(parse_store_url(url))
-        with psycopg.connect(conninfo, autocommit=True) as admin:
-            dropped = admin.execute(
+async def test_point_reads_outlive_connections_the_server_dropped(
+    pg_store_url: str, clock: Clock
+) -> None:
+    """A PostgreSQL restart drops every connection the store holds. The point reads (psycopg's
+    pool, autocommit) find theirs broken and read again on a new one: the next read does not
+    fail."""
+    truncate(pg_store_url)
+    async with await Store.open(pg_store_url, migrate=False, clock=clock) as store:
+        message = new_message(1, block=5)
+        await scan(store, [message])
+        assert (await store.message(message.id)) is not None  # the pool holds a connection now
+        with psycopg.connect(libpq_conninfo(parse_store_url(pg_store_url)), autocommit=True) as db:
+            dropped = db.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             ).fetchone()
         assert dropped is not None and dropped[0] >= 1
-    record = await store.message(message.id)
-    assert record is not None and record.id == message.id
-    assert [c.new_status for c in await store.history(message.id)] == [S.FINAL]
+        record = await store.message(message.id)
+        assert record is not None and record.id == message.id
+        assert [c.new_status for c in await store.history(message.id)] == [S.FINAL]
