@@ -175,10 +175,7 @@ async def compute_score(
     chain = cfg.chains[hub]
     address = chain.contracts.receivable
     assert address is not None
-    adapter = build_adapter(chain.adapter_config(hub))
-    try:
-        # Not ``async with``: a start that fails (node unreachable) must close HTTP as well.
-        await adapter.start()
+    async with build_adapter(chain.adapter_config(hub)) as adapter:
         final = await adapter.height(chain.finality_policy)
         if block is None:
             block = final
@@ -193,8 +190,6 @@ async def compute_score(
         )
         logs = await view.lifecycle(height)
         as_of = (await adapter.header(height)).timestamp
-    finally:
-        await adapter.aclose()
     events = [
         LedgerEvent(log.name, log.args, log.block_number, log.log_index, log.timestamp)
         for log in logs
