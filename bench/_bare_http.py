@@ -5,11 +5,12 @@ by the same client, on the same event loop as ``xgate api`` (uvloop where instal
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 from aiohttp import web
+
+from gateway.cli.api_cmd import new_event_loop
 
 
 def main(argv: list[str]) -> None:
@@ -29,14 +30,6 @@ def main(argv: list[str]) -> None:
         print=None,
         loop=new_event_loop(),
     )
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 if __name__ == "__main__":
