@@ -30,16 +30,16 @@ from __future__ import annotations
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Float, Numeric, Select
+from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.types import TypeEngine
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -53,14 +53,15 @@ BUSY_TIMEOUT_MS = 50  # how long a read on the loop may wait for a lock
 PG_POOL_SIZE = 4  # connections of a process's point reads (the API's many clients share them)
 POOL_WAIT_S = 10.0  # a read waits this long for a connection, then the database is unavailable
 
-PG_NUMERIC_OID, PG_FLOAT8_OID = 1700, 701
-
 _SQLITE = sqlite.dialect()
 _POSTGRESQL = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
 
 class PointReadBusy(Exception):
     """The database was locked past ``BUSY_TIMEOUT_MS``: read it off the loop instead."""
+
+
+_Processors = tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, converter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,11 @@ class CompiledRead:
     sql: str
     params: tuple[str, ...] | None  # positional parameters' names in order; None: named
     row: Callable[..., Any]  # a named tuple of the selected columns
-    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, converter)
+    types: tuple[TypeEngine[Any], ...]  # the selected columns' types, for this dialect
+    dialect: Dialect
+    # The columns' result processors by the driver's column type codes (SQLAlchemy picks some
+    # by the code: psycopg's numeric by its oid); found at the first read of each.
+    _processors: dict[tuple[Any, ...], _Processors] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, statement: Select[Any], dialect: Dialect) -> CompiledRead:
@@ -80,40 +85,38 @@ class CompiledRead:
             if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
                 raise TypeError(f"point read parameter {name} needs a bind conversion")
         columns = list(statement.selected_columns)
-        processors = tuple(
-            (i, proc)
-            for i, column in enumerate(columns)
-            if (proc := _result_processor(column.type, dialect)) is not None
-        )
         positional = tuple(compiled.positiontup or ()) if compiled.positional else None
         return cls(
             str(compiled),
             positional,
             namedtuple("PointRow", [c.name for c in columns]),
-            processors,
+            tuple(c.type.dialect_impl(dialect) for c in columns),
+            dialect,
         )
 
     def args(self, params: Mapping[str, Any]) -> tuple[Any, ...] | Mapping[str, Any]:
         return params if self.params is None else tuple(params[name] for name in self.params)
 
-    def convert(self, raw: Sequence[Any]) -> Any:
-        if not self.processors:
-            return self.row(*raw)
-        values = list(raw)
-        for i, proc in self.processors:
-            values[i] = proc(values[i])
-        return self.row(*values)
-
-
-def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    impl = type_.dialect_impl(dialect)
-    inner = impl.impl_instance if isinstance(impl, TypeDecorator) else impl
-    # psycopg's numeric processors pick their conversion by the column's type oid, which
-    # SQLAlchemy reads from the cursor; a point read's column types are known beforehand.
-    coltype = None
-    if dialect.name == "postgresql" and isinstance(inner, Numeric | Float):
-        coltype = PG_FLOAT8_OID if isinstance(inner, Float) else PG_NUMERIC_OID
-    return impl.result_processor(dialect, coltype)
+    def convert(self, raw: Sequence[Sequence[Any]], description: Sequence[Any]) -> list[Any]:
+        """The typed rows of a cursor's raw rows (``description``: the cursor's)."""
+        codes = tuple(column[1] for column in description)
+        processors = self._processors.get(codes)
+        if processors is None:
+            processors = tuple(
+                (i, proc)
+                for i, (type_, code) in enumerate(zip(self.types, codes, strict=True))
+                if (proc := type_.result_processor(self.dialect, code)) is not None
+            )
+            self._processors[codes] = processors
+        if not processors:
+            return [self.row(*r) for r in raw]
+        rows = []
+        for r in raw:
+            values = list(r)
+            for i, to_python in processors:
+                values[i] = to_python(values[i])
+            rows.append(self.row(*values))
+        return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +156,13 @@ class PointReader:
         ``sqlite3.Error`` for anything else."""
         read = query.sqlite
         try:
-            raw = self._connection().execute(read.sql, read.args(params)).fetchall()
+            cursor = self._connection().execute(read.sql, read.args(params))
+            raw = cursor.fetchall()
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise PointReadBusy(str(exc)) from exc
             raise
-        return [read.convert(r) for r in raw]
+        return read.convert(raw, cursor.description)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -191,7 +195,8 @@ class PgPointReader:
                 async with self._pool.connection() as conn:
                     cursor = await conn.execute(read.sql, read.args(params))
                     raw = await cursor.fetchall()
-                return [read.convert(r) for r in raw]
+                    description = cursor.description or ()
+                return read.convert(raw, description)
             except psycopg.OperationalError:
                 # A server restart drops every connection, found by its next query (a check at
                 # every checkout would cost a round trip): check the idle ones all now, and
