@@ -16,7 +16,7 @@ from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
 
-from adapters.base import ChainEvent, EventQuery, TxRequest
+from adapters.base import CallReverted, ChainEvent, EventQuery, TxRequest
 from adapters.bft import decode_qbft_extra
 from adapters.errors import DecodeError, FatalError
 from adapters.evm import EvmAdapter
@@ -174,6 +174,34 @@ class QbftLightClientView:
             )
             trusted = accepted.trusted()
         return steps
+
+    async def backfill_request(
+        self,
+        source: HeaderSource,
+        latest_number: int,
+        header: Header,
+        *,
+        sender: Address | None = None,
+    ) -> tuple[TxRequest, str] | None:
+        """The call that makes the client accept ``header``, at or below its latest header
+        ``latest_number``, and what it is: ``submitHeader`` when it trusts the set of the
+        header's epoch, else ``ancestry_request``; None when the header is accepted already.
+        Simulated from ``sender`` on the latest state; another revert is raised
+        (``CallReverted``)."""
+        request = self.submit_header(encode_header(header))
+        try:
+            await self._c.adapter.call(
+                self.address, request.data, finality=Finality.latest(), sender=sender
+            )
+        except CallReverted as exc:
+            reason = exc.decoded.name if exc.decoded is not None else None
+            if reason == "HeaderAlreadyAccepted":
+                return None
+            if reason not in ("NotTrustedSetAt", "TrustExpired"):
+                raise
+            ancestry = await self.ancestry_request(source, latest_number, header.number)
+            return ancestry, f"submitAncestors: headers {latest_number} down to {header.number}"
+        return request, f"submitHeader: consortium header {header.number}"
 
     async def ancestry_request(
         self, source: HeaderSource, latest_number: int, number: int

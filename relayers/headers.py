@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from adapters.base import CallReverted, TxRequest
 from adapters.contracts import AttestedHeaderStoreView, LightClientState, QbftLightClientView
 from adapters.errors import FatalError, FinalityViolation, TransactionFailed
-from adapters.headers import Header, encode_header
+from adapters.headers import Header
 from adapters.lightclient.qbft import (
     TrustedHeader,
     TrustPolicy,
@@ -245,18 +245,11 @@ class QbftHeaderFeeder(_Gate):
     ) -> None:
         """A header at or below the latest one: its epoch's set, else ancestry."""
         header = verified.header
-        request = self._lc.submit_header(encode_header(header))
-        try:
-            await self._sender.simulate(request)
-        except CallReverted as exc:
-            if reverted_with(exc, "HeaderAlreadyAccepted"):
-                return
-            if not reverted_with(exc, "NotTrustedSetAt", "TrustExpired"):
-                raise
-            request = await self._lc.ancestry_request(
-                self._consortium, state.latest_number, header.number
-            )
-        await flight.submit(request, header.number, verified.hash)
+        call = await self._lc.backfill_request(
+            self._consortium, state.latest_number, header, sender=self._sender.address
+        )
+        if call is not None:
+            await flight.submit(call[0], header.number, verified.hash)
 
 
 class _Flight:

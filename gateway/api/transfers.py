@@ -44,7 +44,6 @@ from adapters.contracts import (
     QbftLightClientView,
 )
 from adapters.errors import NotYetAvailable, TransactionFailed, XgateError
-from adapters.headers import encode_header
 from adapters.lightclient.qbft import VerifiedHeader
 from adapters.mpt import keccak256
 from adapters.qbft import QbftAdapter
@@ -1112,16 +1111,10 @@ async def _light_client_calls(
             return [], "the consortium's block at this height is no longer the message's"
         if number > state.latest_number:
             return await _advance_calls(consortium, dst, lc, state.latest_number, target)
-        request = lc.submit_header(encode_header(target.header))
-        try:
-            await dst.adapter.call(lc.address, request.data, finality=Finality.latest())
-        except CallReverted as exc:
-            if _revert_name(exc) not in ("NotTrustedSetAt", "TrustExpired"):
-                raise
-            request = await lc.ancestry_request(consortium, state.latest_number, number)
-            what = f"submitAncestors: headers {state.latest_number} down to {number}"
-            return [HeaderCall(to=lc.address, data=request.data, description=what)], None
-        what = f"submitHeader: consortium header {number}"
+        call = await lc.backfill_request(consortium, state.latest_number, target.header)
+        if call is None:  # accepted since is_accepted said no
+            return [], None
+        request, what = call
         return [HeaderCall(to=lc.address, data=request.data, description=what)], None
     except XgateError as exc:
         return [], f"no header calls can be built now: {exc.message}"
