@@ -28,7 +28,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from eth_utils.address import to_canonical_address
 from nacl.public import PrivateKey
-from web3.logs import DISCARD
 
 from adapters.registry import build_adapter
 from gateway.api.app import create_app
@@ -41,6 +40,7 @@ from gateway.store import Store
 from harness.relaynet import SELF_FUNDED_ACCOUNTS, running_services
 from harness.services import ServiceProcess
 from tests.api.conftest import create_caller
+from tests.contracts._assets_helpers import draft_acknowledged
 from tests.e2e.conftest import Devnet, wait_delivered
 
 pytestmark = pytest.mark.live
@@ -66,7 +66,7 @@ class Attesting:
 
 
 def _receivable(net: Devnet, creditor: int, debtor: int, term_s: int, n: int) -> int:
-    c, contract = net.consortium, net.contract("c.receivable")
+    c = net.consortium
     terms = (
         net.address(debtor),
         net.address(creditor),
@@ -75,11 +75,7 @@ def _receivable(net: Devnet, creditor: int, debtor: int, term_s: int, n: int) ->
         c.now() + term_s,
         sha256(f"attest invoice {n}".encode()).digest(),
     )
-    drafted = c.send(contract.functions.draft(terms), sender=ISSUER)
-    (event,) = contract.events.Drafted().process_receipt(drafted, errors=DISCARD)
-    token = int(event["args"]["tokenId"])
-    c.send(contract.functions.acknowledge(token), sender=debtor)
-    return token
+    return draft_acknowledged(c, net.contract("c.receivable"), terms, drafter=ISSUER)
 
 
 def _months_pass(net: Devnet, services: ServiceProcess, step: int) -> None:
