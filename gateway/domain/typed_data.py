@@ -13,6 +13,10 @@
   bytes32 documentHash,uint128 faceValue,uint64 dueDate,uint256 nonce,uint256 deadline)``
   (domain "xgate Receivable", version "1"); the debtor signs it so the creditor can submit
   ``acknowledgeBySig``, ``acknowledgementDigest`` is its digest.
+- ``financing_offer_message``: ``FinancingDesk``'s ``Offer(address asset,uint256 tokenId,address
+  seller,address buyer,address payToken,uint256 price,uint128 advance,uint16 discountBps,uint256
+  nonce,uint256 deadline)`` (domain "xgate FinancingDesk", version "1"); a receivable's holder
+  signs it so a financier can take it with ``finance``, ``offerDigest`` is its digest.
 
 Each returns eth_account's ``SignableMessage`` (``LocalAccount.sign_message`` signs it);
 ``digest`` gives the 32-byte hash the contract recovers the signer from. The type strings
@@ -22,6 +26,7 @@ mirror the Solidity typehashes (``contracts/src/htlc/HtlcBase.sol``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from eth_account.messages import SignableMessage, encode_typed_data
@@ -37,11 +42,13 @@ from adapters.mpt import keccak256
 
 __all__ = [
     "HTLC_DOMAIN_NAMES",
+    "FinancingOffer",
     "HeaderData",
     "HtlcName",
     "InvalidTypedData",
     "attested_header_message",
     "digest",
+    "financing_offer_message",
     "htlc_claim_message",
     "permit_message",
     "receivable_acknowledgement_message",
@@ -58,6 +65,7 @@ HTLC_DOMAIN_NAMES: dict[str, str] = {
 }
 ATTESTED_HEADER_STORE_DOMAIN = "xgate AttestedHeaderStore"
 RECEIVABLE_DOMAIN = "xgate Receivable"
+FINANCING_DESK_DOMAIN = "xgate FinancingDesk"
 VERSION = "1"  # every xgate contract and OpenZeppelin ERC20Permit
 
 _DOMAIN_TYPE = [
@@ -94,6 +102,20 @@ _ACKNOWLEDGEMENT_TYPE = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+
+_OFFER_TYPE = [
+    {"name": "asset", "type": "address"},
+    {"name": "tokenId", "type": "uint256"},
+    {"name": "seller", "type": "address"},
+    {"name": "buyer", "type": "address"},
+    {"name": "payToken", "type": "address"},
+    {"name": "price", "type": "uint256"},
+    {"name": "advance", "type": "uint128"},
+    {"name": "discountBps", "type": "uint16"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+_ZERO_ADDRESS = b"\0" * 20
 
 
 class InvalidTypedData(FatalError):
@@ -199,6 +221,54 @@ def receivable_acknowledgement_message(
             "deadline": _uint("deadline", deadline, 256),
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FinancingOffer:
+    """A holder's offer to sell receivable ``token_id`` of contract ``asset`` for ``price`` base
+    units of ``pay_token`` (``FinancingDesk.Offer``). ``buyer`` empty: any financier; ``advance``
+    (minor units of the receivable's currency) and ``discount_bps`` are what the financing
+    record states; ``nonce`` any unused number of the seller's."""
+
+    asset: bytes
+    token_id: int
+    seller: bytes
+    pay_token: bytes
+    price: int
+    advance: int
+    discount_bps: int
+    nonce: int
+    deadline: int
+    buyer: bytes = _ZERO_ADDRESS
+
+    def message_fields(self) -> dict[str, Any]:
+        """The ``Offer`` struct, field checked (the order and names of the Solidity struct)."""
+        return {
+            "asset": _address("asset", self.asset),
+            "tokenId": _uint("tokenId", self.token_id, 256),
+            "seller": _address("seller", self.seller),
+            "buyer": _address("buyer", self.buyer),
+            "payToken": _address("payToken", self.pay_token),
+            "price": _uint("price", self.price, 256),
+            "advance": _uint("advance", self.advance, 128),
+            "discountBps": _uint("discountBps", self.discount_bps, 16),
+            "nonce": _uint("nonce", self.nonce, 256),
+            "deadline": _uint("deadline", self.deadline, 256),
+        }
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ``Offer`` as the contract call takes it."""
+        return tuple(self.message_fields().values())
+
+
+def financing_offer_message(
+    chain_id: int, desk: str | bytes, offer: FinancingOffer
+) -> SignableMessage:
+    """The ``Offer`` the seller signs for the ``FinancingDesk`` at ``desk`` on ``chain_id``."""
+    return _message(
+        "Offer", _OFFER_TYPE, _domain(FINANCING_DESK_DOMAIN, VERSION, chain_id, desk),
+        offer.message_fields(),
+    )  # fmt: skip
 
 
 def digest(message: SignableMessage) -> bytes:

@@ -29,3 +29,10 @@ interface IWrappedAsset {
     function homeChainId() external view returns (uint256);
     function homeToken() external view returns (address);
 }
+
+/// @notice A receivable whose transfer can carry a financing record: the home `Receivable`
+/// keeps it (`financingRecord`), the foreign `WrappedReceivable` emits it. The caller is the
+/// holder or approved, as for `transferFrom`; `advance` is in the currency's minor units.
+interface IFinanceable {
+    function assignWithFinancing(address to, uint256 tokenId, uint128 advance, uint16 discountBps) external;
+}
