@@ -23,7 +23,7 @@ $(STAMP_NPM): package.json package-lock.json
 	@touch $@
 
 run: setup
-	$(BIN)/xgate devnet up --public-chains 2 --demo
+	$(BIN)/xgate devnet up --public-chains 2 --private-terms public-2 --demo
 
 contracts: $(STAMP_NPM)
 	node contracts/build.mjs

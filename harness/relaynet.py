@@ -20,7 +20,7 @@ import contextlib
 import os
 import time
 import tomllib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +82,12 @@ class RelayNet:
         consortium_config: Mapping[str, Any] | None = None,
         public_block_time_s: float = PUBLIC_BLOCK_TIME_S,
         accounts: int = DEV_ACCOUNTS,
+        private_terms: Sequence[str] = (),
     ) -> AsyncIterator[Self]:
         """Every chain with xgate deployed and ``folder/xgate.toml`` written; ``accounts`` dev
-        accounts funded on all (the nodes fund ten themselves; the others get a balance)."""
+        accounts funded on all (the nodes fund ten themselves; the others get a balance);
+        ``private_terms``: the public sides whose route carries receivables with private terms
+        (``xgate devnet up --private-terms``)."""
         from devnet.launcher import start_consortium, start_public
 
         config = {"instant_seal": True, **(consortium_config or {}), "dev_accounts": accounts}
@@ -96,7 +99,7 @@ class RelayNet:
                 )
                 for i in range(public_chains)
             ]
-            deployment = await deploy_hub(consortium, nodes)
+            deployment = await deploy_hub(consortium, nodes, private_terms)
             c = Chain.connect("consortium", consortium.url, poa=True, accounts=accounts)
             publics = {
                 public_prefix(i): Chain.connect(public_side(i), node.url, accounts=accounts)
@@ -116,6 +119,7 @@ class RelayNet:
                 public.rpc("evm_setIntervalMining", public_block_time_s)
             summary = devnet_summary(consortium, *nodes)
             summary["contracts"] = deployment_summary(deployment.contracts)
+            summary["private_terms"] = sorted(private_terms)
             config_path = folder / "xgate.toml"
             write_dev_config(config_path, summary, deployment.anchor, consortium)
             yield cls(

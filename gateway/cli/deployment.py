@@ -190,6 +190,7 @@ def hub_plan(
     timelock_delay_s: int = DEVNET_TIMELOCK_DELAY_S,
     hold_delay_s: int = DEVNET_HOLD_DELAY_S,
     private_terms_chain_ids: Sequence[int] = (),
+    arbiter: Address | None = None,
 ) -> tuple[list[Step], list[list[Step]]]:
     """Steps for the consortium (the hub) and for each public chain, in the order of
     ``public_chain_ids``. Keys: ``c.*`` live on the consortium chain, ``p.*`` on the first
@@ -202,7 +203,8 @@ def hub_plan(
 
     Roles: ``admin`` deploys and configures, then hands DEFAULT_ADMIN_ROLE of every contract
     to its chain's timelock (``governor`` proposes there) and keeps only the operational roles
-    (minter, issuer); ``guardian`` pauses and cancels. Governor and guardian default to the
+    (minter, issuer); ``guardian`` pauses and cancels; ``arbiter`` (default ``admin``) resolves
+    disputed receivables. Governor and guardian default to the
     devnet's dev accounts DEVNET_GOVERNOR_ACCOUNT and DEVNET_GUARDIAN_ACCOUNT.
 
     ``private_terms_chain_ids`` (public chains among ``public_chain_ids``; from a config:
@@ -242,6 +244,7 @@ def hub_plan(
                 ("guardian", guardian),
                 ("admin_of", [Ref(k) for k in administered]),
                 ("deployer_keeps", "MINTER_ROLE, ISSUER_ROLE (operational, no admin)"),
+                ("arbiter", arbiter or admin),
                 ("hold_delay_s", hold_delay_s),
                 ("limits", limits),
             ),
@@ -276,6 +279,7 @@ def hub_plan(
         Deploy("c.htlc_native", "HtlcNative"),
         Deploy("c.htlc_erc20", "HtlcErc20"),
         Deploy("c.htlc_erc721", "HtlcErc721"),
+        Deploy("c.financing_desk", "FinancingDesk"),
     ]
     for p, chain_id in zip(prefixes, ids, strict=True):
         consortium += [
@@ -295,6 +299,7 @@ def hub_plan(
         # revocations fan out on chain to every mirror chain (no publisher needed)
         Call("c.credit_registry", "setMirrorChains", (ids,)),
         Call("c.receivable", "grantRole", (_role("ISSUER_ROLE"), admin)),
+        Call("c.receivable", "grantRole", (_role("ARBITER_ROLE"), arbiter or admin)),
         # a receivable the vault holds is bridged out: not payable at home (phase 1)
         Call("c.receivable", "setBridgeVault", (Ref("c.vault"), True)),
         # receivables in CNY settle in the settlement token: 6 decimals, 10**4 units per fen
@@ -391,6 +396,7 @@ def _public_plan(
         Deploy(f"{p}.htlc_native", "HtlcNative"),
         Deploy(f"{p}.htlc_erc20", "HtlcErc20"),
         Deploy(f"{p}.htlc_erc721", "HtlcErc721"),
+        Deploy(f"{p}.financing_desk", "FinancingDesk"),
         Call(
             f"{p}.endpoint",
             "setRoute",

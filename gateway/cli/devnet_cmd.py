@@ -116,6 +116,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         f"public-2 ..., chain ids {PUBLIC_CHAIN_ID}, {PUBLIC_CHAIN_ID + 1} ...)",
     )
     up.add_argument(
+        "--private-terms",
+        action="append",
+        default=[],
+        metavar="SIDE",
+        help="a public chain (public, public-2 ...) whose route from the consortium carries "
+        "receivables with private terms: only a commitment to their terms reaches it "
+        "(repeatable; default: none)",
+    )
+    up.add_argument(
         "--data-dir",
         type=Path,
         default=None,
@@ -150,6 +159,11 @@ def _run_up(args: argparse.Namespace) -> int:
         return 2
     if args.public_chains < 1:
         log.error("--public-chains must be at least 1")
+        return 2
+    sides = [public_side(i) for i in range(args.public_chains)]
+    unknown = sorted(set(args.private_terms) - set(sides))
+    if unknown:
+        log.error("--private-terms %s: not a public chain (these are: %s)", unknown, sides)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_up(args))
@@ -249,16 +263,19 @@ async def _up(args: argparse.Namespace) -> int:
             public_side(i): node for i, node in enumerate(publics)
         }
         summary = devnet_summary(consortium, *publics)
+        summary["private_terms"] = sorted(set(args.private_terms))
         reused = None
         if args.data_dir is not None:
-            reused = await reusable_contracts(args.out, nodes)
+            reused = await reusable_contracts(args.out, nodes, summary["private_terms"])
         if reused is not None:
             log.info("reusing the %d contracts deployed earlier (all have code)", reused[1])
             summary["contracts"] = reused[0]
             anchor = TrustAnchor.from_summary(_read_json(args.out), consortium)
         else:
             log.info("deploying and wiring the xgate contracts on %d chains...", len(nodes))
-            hub, death = await _until_stop_or_death(deploy_hub(consortium, publics), nodes)
+            hub, death = await _until_stop_or_death(
+                deploy_hub(consortium, publics, summary["private_terms"]), nodes
+            )
             if death is not None:
                 return _report_death(nodes, death)
             log.info("deployed %d contracts", len(hub.contracts))
@@ -284,16 +301,20 @@ async def _up(args: argparse.Namespace) -> int:
 
 
 async def reusable_contracts(
-    summary_file: Path, chains: dict[str, RunningNode]
+    summary_file: Path, chains: dict[str, RunningNode], private_terms: Sequence[str] = ()
 ) -> tuple[dict[str, Any], int] | None:
     """The ``contracts`` of an earlier summary when they can be reused on these chains (by
-    side: consortium, public, public-2 ...): the same public chains, the same chain ids and
-    every address has code. None (with the reason logged) otherwise."""
+    side: consortium, public, public-2 ...): the same public chains, the same chain ids, the
+    same private-terms routes and every address has code. None (with the reason logged)
+    otherwise."""
     try:
         earlier = _read_json(summary_file)
         contracts = earlier["contracts"]
         if set(public_sides(earlier)) != set(chains) - {"consortium"}:
             log.info("earlier public chains differ: deploying a fresh set")
+            return None
+        if sorted(earlier.get("private_terms", [])) != sorted(private_terms):
+            log.info("earlier private-terms routes differ: deploying a fresh set")
             return None
         for side, node in chains.items():
             if earlier[side]["chain_id"] != node.chain_id:
@@ -394,13 +415,17 @@ async def deploy_anchored(
     return hub.contracts, hub.anchor
 
 
-async def deploy_hub(consortium: RunningNode, publics: Sequence[RunningNode]) -> HubDeployment:
+async def deploy_hub(
+    consortium: RunningNode, publics: Sequence[RunningNode], private_terms: Sequence[str] = ()
+) -> HubDeployment:
     """Deploy the consortium's contracts once and each public chain's own set, every public
     chain wired to the consortium hub (``gateway.cli.deployment.hub_plan``; dev account 0 is
     admin). Every light client is anchored on the same consortium header. The chains' plans
-    are sent in parallel."""
+    are sent in parallel. ``private_terms``: the public sides (``public``, ``public-2`` ...)
+    whose route from the consortium carries receivables with private terms."""
     if not publics:
         raise ConfigError("the hub needs at least one public chain")
+    private_ids = [p.chain_id for i, p in enumerate(publics) if public_side(i) in private_terms]
     admin = consortium.accounts[0]
     consortium_adapter = QbftAdapter(
         QbftConfig(
@@ -437,6 +462,7 @@ async def deploy_hub(consortium: RunningNode, publics: Sequence[RunningNode]) ->
             public_chain_ids=[public.chain_id for public in publics],
             consortium_validators=[Address(v) for v in consortium.validators],
             trusted_consortium_header=(head, trusted, trusted_header.timestamp),
+            private_terms_chain_ids=private_ids,
         )
         deployer = Address(admin.address)
         contracts = await execute(
@@ -485,7 +511,10 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
             "poll_interval_s": DEV_POLL_S,
             "contracts": addresses(side),
         }
-        routes += [{"from": "consortium", "to": side}, {"from": side, "to": "consortium"}]
+        outbound: dict[str, Any] = {"from": "consortium", "to": side}
+        if side in summary.get("private_terms", ()):
+            outbound["private_terms"] = True
+        routes += [outbound, {"from": side, "to": "consortium"}]
     return XgateConfig.model_validate(
         {
             "store": {"url": "sqlite:///xgate.db"},  # beside xgate.toml (relative to its folder)
@@ -587,13 +616,15 @@ def _addr(value: bytes | str) -> str:
 
 def render_summary(summary: dict[str, Any], path: Path, config_path: Path | None = None) -> str:
     c, sides = summary["consortium"], public_sides(summary)
+    private = summary.get("private_terms", ())
     lines = [
         "",
         "xgate devnet is up",
         f"  consortium  chain id {c['chain_id']:<8} {c['rpc_url']}  ({len(c['validators'])} QBFT validators)",
         *(
             f"  {side:<11} chain id {summary[side]['chain_id']:<8} {summary[side]['rpc_url']}"
-            f"  ({summary[side]['mode']})"
+            f"  ({summary[side]['mode']}"
+            f"{', receivables arrive with private terms' if side in private else ''})"
             for side in sides
         ),
         "",

@@ -215,6 +215,7 @@ class ContractsConfig(ConfigModel):
     htlc_native: EthAddress | None = None
     htlc_erc20: EthAddress | None = None
     htlc_erc721: EthAddress | None = None
+    financing_desk: EthAddress | None = None  # FinancingDesk: receivables sold for a price
     timelock: EthAddress | None = None
 
 

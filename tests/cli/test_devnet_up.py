@@ -344,17 +344,39 @@ def test_a_restart_on_the_same_data_dir_reuses_the_deployed_contracts(tmp_path):
             proc.wait(timeout=30)
 
 
-def test_two_public_chains_are_summarised_and_written_with_four_routes(tmp_path: Path) -> None:
+def test_two_public_chains_are_summarised_and_written_with_four_routes_one_with_private_terms(
+    tmp_path: Path,
+) -> None:
+    from web3 import Web3
+
     from gateway.config import load_config
 
     out, log = tmp_path / "devnet.json", tmp_path / "up.log"
-    proc = _start_up(out, log, "--public-chains", "2")
+    proc = _start_up(out, log, "--public-chains", "2", "--private-terms", "public-2")
     try:
         summary = _wait_summary(proc, out, log)
+        # the vault sends receivables to public-2 with a commitment only, to public in full
+        w3 = Web3(Web3.HTTPProvider(summary["consortium"]["rpc_url"]))
+        vault = summary["contracts"]["consortium"]["vault"]["address"]
+        private_terms = Web3.keccak(text="privateTerms(uint256)")[:4]
+        flags = {
+            side: int.from_bytes(
+                w3.eth.call(
+                    {
+                        "to": vault,
+                        "data": private_terms + summary[side]["chain_id"].to_bytes(32, "big"),
+                    }
+                ),
+                "big",
+            )
+            for side in ("public", "public-2")
+        }
+        assert flags == {"public": 0, "public-2": 1}
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
+    assert summary["private_terms"] == ["public-2"]
     ids = {side: summary[side]["chain_id"] for side in ("consortium", "public", "public-2")}
     assert len(set(ids.values())) == 3
     assert summary["public"]["rpc_url"] != summary["public-2"]["rpc_url"]
@@ -369,3 +391,14 @@ def test_two_public_chains_are_summarised_and_written_with_four_routes(tmp_path:
         "public-2->consortium",
     }
     assert cfg.attester is not None and set(cfg.attester.chains) == {"public", "public-2"}
+    assert {r.name for r in cfg.routes if r.private_terms} == {"consortium->public-2"}
+
+
+def test_private_terms_for_a_chain_that_is_not_started_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*XGATE, "devnet", "up", "--private-terms", "public-2", "--out", str(tmp_path / "d.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--private-terms ['public-2']: not a public chain" in done.stderr
+    assert not (tmp_path / "d.json").exists()
