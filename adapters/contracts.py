@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
+from eth_utils.address import to_canonical_address
 
 from adapters.base import CallReverted, ChainEvent, EventQuery, TxRequest
 from adapters.bft import decode_qbft_extra
@@ -35,12 +36,19 @@ __all__ = [
     "AttestedHeaderStoreView",
     "ContractHandle",
     "EndpointView",
+    "FinancingRecordView",
+    "FinancingTerms",
     "HeaderSource",
+    "HomeReceivable",
     "LightClientState",
     "LightClientStep",
     "QbftLightClientView",
     "ReceivableLog",
+    "ReceivableStateView",
+    "ReceivableStatus",
     "ReceivableView",
+    "WrappedCopy",
+    "WrappedReceivableView",
 ]
 
 
@@ -407,3 +415,217 @@ class ReceivableView:
             ) from exc
         args = {i["name"]: _plain(values[i["name"]], i["type"]) for i in abi.inputs}
         return ReceivableLog(abi.name, args, event.block_number, event.block_log_index, timestamp)
+
+
+# --- receivables read by token id ----------------------------------------------------------------
+
+# Financing records read at once for one token (a token is financed a few times at most).
+FINANCING_RECORDS_MAX = 64
+_ZERO_ADDRESS = bytes(20)
+
+
+@dataclass(frozen=True, slots=True)
+class FinancingTerms:
+    """``Financing`` as the contracts return it (``currency``: the raw ``bytes3``)."""
+
+    debtor: Address
+    creditor: Address
+    face_value: int
+    currency: bytes
+    due_date: int
+    document_hash: Hash32
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivableStatus:
+    """``Receivable.statusOf`` (``state``: the ``State`` enum's number, 1 Drafted .. 7 Split)."""
+
+    state: int
+    paid: int
+    outstanding: int
+    parent_id: int
+    financing_count: int
+    drafted_at: int
+    acknowledged_at: int
+    closed_at: int
+    days_past_due: int
+    dispute_reason: Hash32
+
+
+@dataclass(frozen=True, slots=True)
+class FinancingRecordView:
+    """``Receivable.financingRecord``: a transfer that carried financing."""
+
+    financier: Address
+    advance: int
+    discount_bps: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class HomeReceivable:
+    """One token of the home ``Receivable``, every value read at block ``block``. ``owner`` and
+    ``terms`` are None once it has no owner (split into parts); ``locked_to`` is the chain id
+    the vault holds it for when its owner is the vault."""
+
+    token_id: int
+    block: Height
+    owner: Address | None
+    terms: FinancingTerms | None
+    status: ReceivableStatus
+    records: tuple[FinancingRecordView, ...]
+    locked_to: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedCopy:
+    """One token of a ``WrappedReceivable`` on a public chain, read at block ``block``: its
+    full ``terms``, or, a private copy, only ``commitment`` to them."""
+
+    token_id: int
+    block: Height
+    owner: Address
+    home_chain_id: int
+    home_token: Address
+    private: bool
+    terms: FinancingTerms | None
+    commitment: Hash32 | None
+    paid: int
+    settled: bool
+
+
+def _terms(value: Sequence[Any]) -> FinancingTerms:
+    debtor, creditor, face, currency, due, document = value
+    return FinancingTerms(
+        Address(to_canonical_address(debtor)),
+        Address(to_canonical_address(creditor)),
+        int(face),
+        bytes(currency),
+        int(due),
+        Hash32(bytes(document)),
+    )
+
+
+def _reverted_with(exc: CallReverted, *names: str) -> bool:
+    return exc.decoded is not None and exc.decoded.name in names
+
+
+class _AtBlock:
+    """Calls of one contract at one block."""
+
+    def __init__(self, adapter: EvmAdapter, address: Address, artifact: Artifact) -> None:
+        self._adapter, self._address, self._artifact = adapter, address, artifact
+
+    async def __call__(self, height: Height, function: str, *args: Any) -> Any:
+        data = self._artifact.call_data(function, *args)
+        raw = await self._adapter.call(self._address, data, height=height)
+        result = self._artifact.decode_result(function, raw)
+        return result[0] if len(result) == 1 else result
+
+
+class ReceivableStateView:
+    """``Receivable`` on the consortium chain read by token id (``statusOf``, ``ownerOf``,
+    ``financingOf``, ``financingRecord``), and where the ``AssetVault`` at ``vault`` holds it
+    (``lockedTo``), all at one block."""
+
+    def __init__(self, adapter: EvmAdapter, address: Address, vault: Address | None) -> None:
+        self._adapter = adapter
+        self._address = address
+        self._vault = vault
+        self._call = _AtBlock(adapter, address, load_artifact("Receivable"))
+        self._vault_call = (
+            None if vault is None else _AtBlock(adapter, vault, load_artifact("AssetVault"))
+        )
+
+    @property
+    def address(self) -> Address:
+        return self._address
+
+    async def read(self, token_id: int, finality: Finality | None = None) -> HomeReceivable | None:
+        """Token ``token_id`` at the block of ``finality`` (default latest); None when the
+        contract never had it."""
+        height = await self._adapter.height(finality or Finality.latest())
+        call = self._call
+        try:
+            raw_status = await call(height, "statusOf", token_id)
+        except CallReverted as exc:
+            if _reverted_with(exc, "UnknownReceivable"):
+                return None
+            raise
+        status = ReceivableStatus(*(_plain_value(v) for v in raw_status))
+        try:
+            owner = Address(to_canonical_address(await call(height, "ownerOf", token_id)))
+            terms: FinancingTerms | None = _terms(await call(height, "financingOf", token_id))
+        except CallReverted as exc:
+            if not _reverted_with(exc, "ERC721NonexistentToken", "UnknownReceivable"):
+                raise
+            owner, terms = None, None  # split into parts: burnt
+        count = min(status.financing_count, FINANCING_RECORDS_MAX)
+        records = await asyncio.gather(
+            *(call(height, "financingRecord", token_id, i) for i in range(count))
+        )
+        locked_to = None
+        if owner is not None and owner == self._vault and self._vault_call is not None:
+            chain = int(await self._vault_call(height, "lockedTo", self._address, token_id))
+            locked_to = chain or None
+        return HomeReceivable(
+            token_id=token_id,
+            block=height,
+            owner=owner,
+            terms=terms,
+            status=status,
+            records=tuple(
+                FinancingRecordView(Address(to_canonical_address(f)), int(a), int(d), int(t))
+                for f, a, d, t in records
+            ),
+            locked_to=locked_to,
+        )
+
+
+def _plain_value(value: Any) -> Any:
+    return Hash32(bytes(value)) if isinstance(value, bytes) else int(value)
+
+
+class WrappedReceivableView:
+    """``WrappedReceivable`` on a public chain read by token id, at one block."""
+
+    def __init__(self, adapter: EvmAdapter, address: Address) -> None:
+        self._adapter = adapter
+        self._address = address
+        self._call = _AtBlock(adapter, address, load_artifact("WrappedReceivable"))
+
+    @property
+    def address(self) -> Address:
+        return self._address
+
+    async def read(self, token_id: int, finality: Finality | None = None) -> WrappedCopy | None:
+        """Token ``token_id`` at the block of ``finality`` (default latest); None when it is
+        not on this chain (never arrived, or went home)."""
+        height = await self._adapter.height(finality or Finality.latest())
+        call = self._call
+        try:
+            commitment = Hash32(bytes(await call(height, "commitmentOf", token_id)))
+        except CallReverted as exc:
+            if _reverted_with(exc, "UnknownReceivable"):
+                return None
+            raise
+        private = any(commitment)
+        owner, home_chain_id, home_token, (paid, settled) = await asyncio.gather(
+            call(height, "ownerOf", token_id),
+            call(height, "homeChainId"),
+            call(height, "homeToken"),
+            call(height, "paymentOf", token_id),
+        )
+        terms = None if private else _terms(await call(height, "financingOf", token_id))
+        return WrappedCopy(
+            token_id=token_id,
+            block=height,
+            owner=Address(to_canonical_address(owner)),
+            home_chain_id=int(home_chain_id),
+            home_token=Address(to_canonical_address(home_token)),
+            private=private,
+            terms=terms,
+            commitment=commitment if private else None,
+            paid=int(paid),
+            settled=bool(settled),
+        )

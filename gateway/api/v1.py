@@ -11,7 +11,9 @@
 - webhooks and their dead letters (``webhooks.py``);
 - hashed-timelock swaps: propose, lock transactions, status, keeper authorisations
   (``swaps.py``);
-- credit attestations: issue, publish, revoke, read by subject, sealed reports (``credit.py``).
+- credit attestations: issue, publish, revoke, read by subject, sealed reports (``credit.py``);
+- receivables by token id on the hub or a public chain, and disclosures of private terms
+  checked against their on-chain commitment (``receivables.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from gateway.api.models import (
 )
 from gateway.api.operator import add_operator_operations
 from gateway.api.problems import Problem
+from gateway.api.receivables import add_receivable_operations
 from gateway.api.spec import Api, Call, Scope
 from gateway.api.swaps import add_swap_operations
 from gateway.api.transfers import add_transfer_operations
@@ -109,6 +112,7 @@ def v1_api() -> Api:
     add_swap_operations(api)
     add_operator_operations(api)
     add_credit_operations(api)
+    add_receivable_operations(api)
     return api
 
 

@@ -30,6 +30,7 @@ _COMMANDS: dict[str, str] = {
     "keys": "keys_cmd",
     "message": "messages_cmd",
     "proof": "proof_cmd",
+    "receivable": "receivable_cmd",
     "relayer": "services_cmd",
     "run": "services_cmd",
     "status": "status_cmd",

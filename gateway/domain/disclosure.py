@@ -29,6 +29,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 from eth_abi.abi import decode as abi_decode
@@ -48,8 +49,10 @@ __all__ = [
     "Disclosure",
     "DisclosureError",
     "DisclosureInvalid",
+    "DisclosureMismatch",
     "DisclosureUnreadable",
     "RecipientKeyInvalid",
+    "check_disclosure",
     "decode_disclosure",
     "encode_disclosure",
     "new_salt",
@@ -158,6 +161,37 @@ class Disclosure:
     def verify(self, commitment: bytes) -> bool:
         """Whether this disclosure matches ``commitment`` (``verify_disclosure``)."""
         return verify_disclosure(commitment, self.terms, self.salt)
+
+
+class DisclosureMismatch(StrEnum):
+    """Why a disclosure does not hold for a token on a public chain (``check_disclosure``)."""
+
+    NOT_PRIVATE = "not-private"  # the copy carries its terms in full: nothing to disclose
+    OTHER_HOME = "other-home"  # another home chain or home Receivable than the copy's
+    OTHER_TOKEN = "other-token"  # another token id
+    COMMITMENT_MISMATCH = "commitment-mismatch"  # other terms or another salt
+
+
+def check_disclosure(
+    d: Disclosure,
+    *,
+    home_chain_id: int,
+    receivable: bytes,
+    token_id: int,
+    commitment: bytes | None,
+) -> DisclosureMismatch | None:
+    """Whether ``d`` discloses the terms of the copy of home receivable ``token_id`` of
+    (``home_chain_id``, ``receivable``) whose on-chain commitment is ``commitment`` (None or
+    zero: a copy with full terms): None when it does, else why not."""
+    if commitment is None or not any(commitment):
+        return DisclosureMismatch.NOT_PRIVATE
+    if d.home_chain_id != home_chain_id or bytes(d.receivable) != bytes(receivable):
+        return DisclosureMismatch.OTHER_HOME
+    if d.token_id != token_id:
+        return DisclosureMismatch.OTHER_TOKEN
+    if not d.verify(commitment):
+        return DisclosureMismatch.COMMITMENT_MISMATCH
+    return None
 
 
 def encode_disclosure(d: Disclosure) -> bytes:

@@ -4,6 +4,8 @@
   (``sync.py``);
 - ``ApiProblem`` (a problem answer), ``ApiUnavailable`` (no answer), ``ApiResponseInvalid``,
   ``WaitTimedOut`` (a ``wait_for_transfer`` / ``wait_for_swap`` gave up) (``errors.py``);
+- ``DisclosureRefused``, ``OpenedDisclosure``: a holder's disclosure of private terms built,
+  sealed, opened and checked on the client (``disclosures.py``);
 - ``verify_webhook``: check a webhook post's signature (``gateway.api.webhook_signing``, the
   one definition the gateway signs with).
 
@@ -17,6 +19,7 @@ from gateway.sdk.client import (
     Retries,
     XgateClient,
 )
+from gateway.sdk.disclosures import DisclosureRefused, OpenedDisclosure
 from gateway.sdk.errors import (
     ApiProblem,
     ApiResponseInvalid,
@@ -32,7 +35,9 @@ __all__ = [
     "ApiProblem",
     "ApiResponseInvalid",
     "ApiUnavailable",
+    "DisclosureRefused",
     "FieldProblem",
+    "OpenedDisclosure",
     "Retries",
     "SyncXgateClient",
     "WaitTimedOut",

@@ -84,6 +84,11 @@ from gateway.api.operator_models import (
     ServicesReport,
     TimelockedRequest,
 )
+from gateway.api.receivable_models import (
+    DisclosureVerdict,
+    DisclosureVerifyRequest,
+    ReceivableView,
+)
 from gateway.api.signing import signature_headers
 from gateway.api.swap_models import SwapAuthorize, SwapLocks, SwapPropose, SwapView
 from gateway.api.transfer_models import (
@@ -99,9 +104,16 @@ from gateway.api.transfer_models import (
     TransferTerms,
 )
 from gateway.domain.credit_reports import open_report
+from gateway.domain.disclosure import Disclosure, open_disclosure, seal_disclosure
 from gateway.domain.events import EventKind
 from gateway.domain.status import DONE_STATUSES, MessageStatus, SwapState
 from gateway.domain.swaps import TERMINAL_STATES
+from gateway.sdk.disclosures import (
+    DisclosureRefused,
+    OpenedDisclosure,
+    check_against_copy,
+    disclosure_of,
+)
 from gateway.sdk.errors import (
     ApiProblem,
     ApiResponseInvalid,
@@ -731,6 +743,94 @@ class XgateClient:
             response=CreditTransactions,
             idempotency_key=idempotency_key,
         )
+
+    # --- receivables ---------------------------------------------------------------------------
+
+    async def receivable(self, chain_id: int, token_id: int) -> ReceivableView:
+        """Receivable ``token_id`` on ``chain_id``: the home token on the hub chain, its copy
+        on a public chain (``GET /v1/receivables/{chain_id}/{token_id}``)."""
+        return await self.request(
+            "GET", f"/v1/receivables/{int(chain_id)}/{int(token_id)}", response=ReceivableView
+        )
+
+    async def verify_disclosure(
+        self,
+        chain_id: int,
+        token_id: int,
+        disclosure: Disclosure | DisclosureVerifyRequest,
+    ) -> DisclosureVerdict:
+        """The gateway's check of ``disclosure`` against the commitment of the copy on public
+        chain ``chain_id`` (``POST .../disclosures/verify``). It sends the salt to the gateway:
+        ``disclose`` and ``open_sealed_disclosure`` check on the client instead."""
+        body = (
+            DisclosureVerifyRequest(disclosure=disclosure)
+            if isinstance(disclosure, Disclosure)
+            else disclosure
+        )
+        return await self.request(
+            "POST",
+            f"/v1/receivables/{int(chain_id)}/{int(token_id)}/disclosures/verify",
+            json=body,
+            response=DisclosureVerdict,
+        )
+
+    async def hub_chain_id(self) -> int:
+        """The consortium (hub) chain's id, from ``chains()``."""
+        hub = next((c for c in (await self.chains()).items if c.kind == "qbft"), None)
+        if hub is None:
+            raise DisclosureRefused("the gateway lists no consortium chain")
+        return hub.chain_id
+
+    async def _public_chain(self, home: ReceivableView, chain_id: int | None) -> int:
+        if chain_id is not None:
+            return int(chain_id)
+        locked = None if home.home is None else home.home.locked_to_chain_id
+        if locked is None:
+            raise DisclosureRefused(
+                f"receivable {home.token_id} is not bridged out: name the public chain"
+            )
+        return locked
+
+    async def disclose(
+        self, token_id: int, salt: bytes, *, chain_id: int | None = None
+    ) -> tuple[Disclosure, int]:
+        """The disclosure of home receivable ``token_id`` with the lock's ``salt``, checked
+        here against the commitment of its copy on public chain ``chain_id`` (default: the
+        chain the vault holds it for), and that chain's id. Raises ``DisclosureRefused`` when
+        it would not hold. The salt never leaves the client."""
+        home = await self.receivable(await self.hub_chain_id(), token_id)
+        disclosure = disclosure_of(home, salt)
+        public = await self._public_chain(home, chain_id)
+        reason = check_against_copy(disclosure, await self.receivable(public, token_id))
+        if reason is not None:
+            raise DisclosureRefused(
+                "the disclosure would not hold for the public copy", reason=reason.value,
+                chain_id=public, token_id=token_id,
+            )  # fmt: skip
+        return disclosure, public
+
+    async def seal_disclosure(
+        self, token_id: int, salt: bytes, recipient: bytes, *, chain_id: int | None = None
+    ) -> bytes:
+        """``disclose``, sealed to ``recipient``'s X25519 public key: the box to send."""
+        disclosure, _ = await self.disclose(token_id, salt, chain_id=chain_id)
+        return seal_disclosure(disclosure, recipient)
+
+    async def open_sealed_disclosure(
+        self, box: bytes, private_key: bytes, *, chain_id: int | None = None
+    ) -> OpenedDisclosure:
+        """What the recipient does: open ``box`` with its X25519 private key
+        (``DisclosureUnreadable`` when it does not open) and check it here against the
+        commitment of the copy on public chain ``chain_id`` (default: the chain the vault holds
+        the home receivable for)."""
+        disclosure = open_disclosure(box, private_key)
+        if chain_id is None:
+            home = await self.receivable(disclosure.home_chain_id, disclosure.token_id)
+            chain_id = await self._public_chain(home, None)
+        copy = await self.receivable(chain_id, disclosure.token_id)
+        reason = check_against_copy(disclosure, copy)
+        commitment = None if copy.wrapped is None else copy.wrapped.commitment
+        return OpenedDisclosure(disclosure, int(chain_id), commitment, reason)
 
     # --- swaps ---------------------------------------------------------------------------------
 

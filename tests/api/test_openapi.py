@@ -67,6 +67,8 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         ("get", "/v1/credit/{subject}/report"): "read",
         ("post", "/v1/credit/{subject}/publication"): "issuer",
         ("post", "/v1/credit/{subject}/revocation"): "issuer",
+        ("get", "/v1/receivables/{chain_id}/{token_id}"): "read",
+        ("post", "/v1/receivables/{chain_id}/{token_id}/disclosures/verify"): "read",
     }
     for path, method, op in operations:
         problems = {
