@@ -12,6 +12,9 @@ Every operation is a typed method answering the API's own pydantic models
   followed on the event stream (``waiting.py``);
 - webhooks (``create_webhook``, ``webhooks``, ``delete_webhook``) and an operator's dead
   letters (``dead_letters``, ``replay_dead_letter``);
+- receivables: ``receivable``, ``verify_disclosure``, and a holder's ``disclose`` /
+  ``seal_disclosure`` and a recipient's ``open_sealed_disclosure``, which check a disclosure of
+  private terms on the client (``disclosures.py``): the salt never reaches the gateway;
 - ``request``: any operation by method and path, for those without a method yet.
 
 Requests carry the API key (``Authorization: Bearer``). With ``signing_key`` (an issuer's or
