@@ -10,17 +10,17 @@ exact length (``contracts/src/assets/AssetPayloads.sol``, ``contracts/src/credit
     3  ERC20_RELEASE      token, homeChainId, recipient, amount                   (160 bytes)
     4  ERC721_RELEASE     token, homeChainId, recipient, tokenId                  (160 bytes)
     5  RECEIVABLE_PAYMENT receivable, homeChainId, tokenId, token, amount,
-                          totalPaid uint128                                       (224 bytes)
+                          totalPaid uint128, settled bool                         (256 bytes)
     6  ERC721_PRIVATE_TRANSFER token, homeChainId, recipient, tokenId,
                           commitment bytes32 (to the terms: gateway.domain.disclosure) (192 bytes)
     16 CREDIT_ATTESTATION subject, version uint64, score uint16, grade bytes32, issuer,
                           issuedAt uint64, validUntil uint64, reportHash          (288 bytes)
     17 CREDIT_REVOCATION  subject, version uint64, issuer                         (128 bytes)
 
-Decoding is strict: exact length, canonical ABI (zero padding), known kind, and the value rules
-the contracts enforce (currency = ISO 4217 letters, score <= 1000, canonical grade). Anything
-else raises ``PayloadInvalid``. ``tests/vectors/asset_payloads.json`` (produced by the Solidity
-encoders) is checked here and against the contracts.
+Decoding is strict: exact length, canonical ABI (zero padding, a bool word 0 or 1), known kind,
+and the value rules the contracts enforce (currency = ISO 4217 letters, score <= 1000, canonical
+grade). Anything else raises ``PayloadInvalid``. ``tests/vectors/asset_payloads.json`` (produced
+by the Solidity encoders) is checked here and against the contracts.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ _TYPES: Final[dict[PayloadKind, tuple[str, ...]]] = {
     PayloadKind.ERC721_TRANSFER: _MOVE_TYPES + _FINANCING_TYPES,
     PayloadKind.ERC20_RELEASE: _MOVE_TYPES,
     PayloadKind.ERC721_RELEASE: _MOVE_TYPES,
-    # receivable, homeChainId, tokenId, token, amount, totalPaid
+    # receivable, homeChainId, tokenId, token, amount, totalPaid, settled
     PayloadKind.RECEIVABLE_PAYMENT: (
         "uint8",
         "address",
@@ -109,10 +109,16 @@ _TYPES: Final[dict[PayloadKind, tuple[str, ...]]] = {
         "address",
         "uint256",
         "uint128",
+        "bool",
     ),
     PayloadKind.ERC721_PRIVATE_TRANSFER: (*_MOVE_TYPES, "bytes32"),
     PayloadKind.CREDIT_ATTESTATION: _ATTESTATION_TYPES,
     PayloadKind.CREDIT_REVOCATION: ("uint8", "address", "uint64", "address"),
+}
+
+# (word index, field) of each bool of a kind
+_FLAGS: Final[dict[PayloadKind, tuple[tuple[int, str], ...]]] = {
+    PayloadKind.RECEIVABLE_PAYMENT: ((7, "settled"),),
 }
 
 
@@ -132,6 +138,11 @@ def _hash(value: object, field: str) -> None:
 def _uint(value: object, field: str, maximum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
         raise PayloadInvalid("payload integer out of range", field=field, value=value)
+
+
+def _bool(value: object, field: str) -> None:
+    if not isinstance(value, bool):
+        raise PayloadInvalid("payload flag must be a bool", field=field, value=value)
 
 
 def _currency(value: object) -> None:
@@ -262,7 +273,8 @@ class Erc721PrivateTransfer(_Move):
 @dataclass(frozen=True, slots=True)
 class ReceivablePayment:
     """A payment made at home for a bridged-out receivable: vault -> gateway (pay the wrapped
-    copy's holder) or gateway -> vault (the copy had gone home: pay the home holder)."""
+    copy's holder) or gateway -> vault (the copy had gone home: pay the home holder). ``settled``:
+    this payment settled the receivable at home (the only way a private copy learns it)."""
 
     kind: ClassVar[PayloadKind] = PayloadKind.RECEIVABLE_PAYMENT
     receivable: Address  # the home Receivable
@@ -271,6 +283,7 @@ class ReceivablePayment:
     token: Address  # the home settlement token
     amount: int  # settlement token base units
     total_paid: int  # minor units paid at home in total after this payment, uint128
+    settled: bool  # the receivable is Settled at home after this payment
 
     def __post_init__(self) -> None:
         _address(self.receivable, "receivable")
@@ -279,6 +292,7 @@ class ReceivablePayment:
         _address(self.token, "token")
         _uint(self.amount, "amount", _U256)
         _uint(self.total_paid, "total_paid", _U128)
+        _bool(self.settled, "settled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +368,7 @@ def _values(p: Payload) -> tuple[object, ...]:
         case ReceivablePayment():
             return (
                 p.kind, p.receivable, p.home_chain_id, p.token_id, p.token, p.amount,
-                p.total_paid,
+                p.total_paid, p.settled,
             )  # fmt: skip
         case CreditAttestation():
             return (
@@ -407,6 +421,10 @@ def decode_payload(data: bytes) -> Payload:
             length=len(data),
             expected=32 * len(types),
         )
+    for i, name in _FLAGS.get(kind, ()):
+        word = int.from_bytes(data[32 * i : 32 * i + 32], "big")
+        if word > 1:  # Solidity's decoder reverts on it too
+            raise PayloadInvalid("payload flag word is not 0 or 1", field=name, value=word)
     try:
         v = abi_decode(types, data)
     except DecodingError as exc:  # dirty padding: not what any encoder writes
@@ -435,7 +453,9 @@ def decode_payload(data: bytes) -> Payload:
                 _raw_address(v[1]), v[2], _raw_address(v[3]), v[4], Hash32(v[5])
             )
         case PayloadKind.RECEIVABLE_PAYMENT:
-            p = ReceivablePayment(_raw_address(v[1]), v[2], v[3], _raw_address(v[4]), v[5], v[6])
+            p = ReceivablePayment(
+                _raw_address(v[1]), v[2], v[3], _raw_address(v[4]), v[5], v[6], v[7]
+            )
         case PayloadKind.CREDIT_ATTESTATION:
             p = CreditAttestation(
                 subject=_raw_address(v[1]),

@@ -141,10 +141,13 @@ VALID_CASES: list[tuple[str, Payload]] = [
     ),
     ("credit_attestation_score_zero", CreditAttestation(A3, 7, 0, " C", A4, 0, 1, REPORT)),
     ("credit_revocation", CreditRevocation(A1, 3, A2)),
-    ("receivable_payment", ReceivablePayment(A1, 20250, 7, A2, 250_000 * 10**4, 1_000_00)),
+    (
+        "receivable_payment",
+        ReceivablePayment(A1, 20250, 7, A2, 250_000 * 10**4, 1_000_00, False),
+    ),
     (
         "receivable_payment_max",
-        ReceivablePayment(Address(b"\xff" * 20), U256, U256, A5, U256, 2**128 - 1),
+        ReceivablePayment(Address(b"\xff" * 20), U256, U256, A5, U256, 2**128 - 1, True),
     ),
     (
         "erc721_private_transfer",
@@ -161,6 +164,10 @@ VALID_CASES: list[tuple[str, Payload]] = [
     (
         "erc721_private_transfer_max",
         Erc721PrivateTransfer(A5, U256, A2, U256, Hash32(b"\xff" * 32)),
+    ),
+    (
+        "receivable_payment_settling",
+        ReceivablePayment(A1, 20250, 7, A2, 250_000 * 10**4, 1_250_000_00, True),
     ),
 ]
 # (name, salt, terms, commitment): AssetPayloads.termsCommitment agrees (test_receivable_privacy)
@@ -203,8 +210,10 @@ def _invalid_cases() -> list[tuple[str, bytes, str, str | None]]:
         ("private_truncated", private[:-32], "one word short", "MalformedPayload"),
         ("private_as_erc721", _patch(erc721, 0, _word(6)), "kind 6 with the kind 2 length", "MalformedPayload"),
         ("erc721_as_private", _patch(private, 0, _word(2)), "kind 2 with the kind 6 length", "MalformedPayload"),
-        ("payment_truncated", pay[:-32], "one word short", "MalformedPayload"),
+        ("payment_truncated", pay[:-32], "one word short (no settled)", "MalformedPayload"),
         ("payment_dirty_total_paid", _patch(pay, 6 * 32, b"\x01"), "uint128 padding", "EmptyRevert"),
+        ("payment_settled_word_2", _patch(pay, 7 * 32, _word(2)), "settled is a bool", "EmptyRevert"),
+        ("payment_dirty_settled", _patch(pay, 7 * 32, b"\x01"), "bool padding", "EmptyRevert"),
         ("erc20_truncated", erc20[:-32], "one word short", "MalformedPayload"),
         ("erc20_extra_word", erc20 + b"\0" * 32, "one word too long", "MalformedPayload"),
         ("erc20_extra_byte", erc20 + b"\0", "one byte too long", "MalformedPayload"),
@@ -281,7 +290,7 @@ def harness_encode(harness: Contract, p: Payload) -> bytes:
         case ReceivablePayment():
             payment = (
                 _cs(p.receivable), p.home_chain_id, p.token_id, _cs(p.token), p.amount,
-                p.total_paid,
+                p.total_paid, p.settled,
             )  # fmt: skip
             return bytes(f.encodePayment(payment).call())
         case CreditAttestation():
@@ -323,8 +332,8 @@ def harness_decode(harness: Contract, kind: str, data: bytes) -> Payload:
         (token, home, recipient, value), commitment = f.decodeErc721PrivateTransfer(data).call()
         return Erc721PrivateTransfer(raw(token), home, raw(recipient), value, Hash32(commitment))
     if kind == "RECEIVABLE_PAYMENT":
-        rcv, home, token_id, token, amount, total = f.decodePayment(data).call()
-        return ReceivablePayment(raw(rcv), home, token_id, raw(token), amount, total)
+        rcv, home, token_id, token, amount, total, settled = f.decodePayment(data).call()
+        return ReceivablePayment(raw(rcv), home, token_id, raw(token), amount, total, settled)
     if kind == "CREDIT_ATTESTATION":
         r = f.decodeAttestation(data).call()
         grade = r[3].rstrip(b"\0").decode()

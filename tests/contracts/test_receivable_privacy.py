@@ -1,7 +1,8 @@
 """Private terms on public chains: over a route with private terms (``AssetVault.privateTerms``)
 a receivable reaches the public chain with only a salted commitment to its terms; its holder
 discloses the terms (sealed to a chosen party's X25519 key) and anyone checks the disclosure
-against the commitment on chain. Public routes keep the full metadata.
+against the commitment on chain. Public routes keep the full metadata. Payments reach and settle
+a private copy as any other: whether a payment settled the receivable travels in its payload.
 
 Devnet (home) -> anvil (public) with real receipt proofs (the ``World`` of
 test_receivable_settlement_bridge, its own contracts).
@@ -26,7 +27,12 @@ from gateway.domain.disclosure import (
     terms_commitment,
     verify_disclosure,
 )
-from gateway.domain.payloads import Erc721PrivateTransfer, Financing, decode_payload
+from gateway.domain.payloads import (
+    Erc721PrivateTransfer,
+    Financing,
+    ReceivablePayment,
+    decode_payload,
+)
 from harness import Chain
 from tests.contracts._assets_helpers import (
     ALICE,
@@ -243,14 +249,17 @@ def test_payments_reach_the_holder_of_a_private_copy_which_comes_home(w: Private
     )
     w.to_foreign(lock)
     before = w.wrapped_balance(FINANCIER)
-    w.to_foreign(w.pay(token_id, 100_000_00))
+    partial = w.to_foreign(w.pay(token_id, 100_000_00))
     assert w.wrapped_balance(FINANCIER) == before + 100_000_00 * SCALE
+    assert w.payment_of(token_id) == (100_000_00, False)
+    assert logs(w.wrapped, "Settled", partial) == []
     delivery = w.to_foreign(w.settle(token_id))
     assert w.wrapped_balance(FINANCIER) == before + FACE * SCALE
-    # the face value is not on this chain: the total is recorded, "settled" is the reader's call
-    assert w.payment_of(token_id) == (FACE, False)
-    assert logs(w.wrapped, "Settled", delivery) == []
-    assert w.disclosure(token_id, salt).terms.face_value <= w.payment_of(token_id)[0]
+    # the face value is not on this chain, but the home chain says the payment settled it
+    assert w.payment_of(token_id) == (FACE, True)
+    assert logs(w.wrapped, "Settled", delivery) == [{"tokenId": token_id, "totalPaid": FACE}]
+    assert w.disclosure(token_id, salt).terms.face_value == w.payment_of(token_id)[0]
+    assert w.wrapped.functions.isPrivate(token_id).call() is True
 
     # the private copy comes home like any other
     fc = w.foreign.chain
@@ -260,6 +269,35 @@ def test_payments_reach_the_holder_of_a_private_copy_which_comes_home(w: Private
     assert w.receivable.functions.ownerOf(token_id).call() == carol
     assert w.vault.functions.lockedTo(w.receivable.address, token_id).call() == 0
     fc.expect_revert(w.wrapped.functions.commitmentOf(token_id), "UnknownReceivable")
+
+
+def test_a_private_copy_paid_while_in_flight_is_settled_at_its_mint_whatever_the_order(
+    w: PrivateWorld,
+) -> None:
+    token_id = w.receivable_of_alice()
+    lock = w.lock_private(token_id, new_salt(), recipient=FINANCIER)  # not relayed yet
+    before = w.wrapped_balance(FINANCIER)
+    partial = w.pay(token_id, 100_000_00)
+    deliver, msg = relay(w.home, w.foreign, w.settle(token_id))
+    payment = decode_payload(msg.payload)
+    assert isinstance(payment, ReceivablePayment) and payment.settled is True
+
+    # the settling payment overtakes both the partial one and the mint: it waits, settled
+    waiting = send(w.foreign.chain, deliver)
+    assert logs(w.gateway, "PaymentAwaiting", waiting)[0]["amount"] == (FACE - 100_000_00) * SCALE
+    assert logs(w.wrapped, "Settled", waiting) == []  # nobody holds it yet
+    assert w.payment_of(token_id) == (FACE, True)
+    late = w.to_foreign(partial)  # the earlier payment, delivered later, unsettles nothing
+    assert logs(w.wrapped, "Settled", late) == []
+    assert w.payment_of(token_id) == (FACE, True)
+
+    mint = w.to_foreign(lock)
+    assert w.wrapped.functions.isPrivate(token_id).call() is True
+    assert logs(w.wrapped, "Settled", mint) == [{"tokenId": token_id, "totalPaid": FACE}]
+    [delivered] = logs(w.gateway, "PaymentDelivered", mint)
+    assert delivered["awaited"] is True and delivered["amount"] == FACE * SCALE
+    assert w.wrapped_balance(FINANCIER) == before + FACE * SCALE
+    assert w.payment_of(token_id) == (FACE, True)
 
 
 def test_the_contract_commitment_is_the_python_commitment(w: PrivateWorld) -> None:

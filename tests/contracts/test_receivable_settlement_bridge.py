@@ -4,9 +4,10 @@ is paid at home, and the payment reaches whoever holds the wrapped copy on the p
 Both chains run a real ``BridgeEndpoint``, every message is delivered with a real receipt proof
 (``relay`` of test_assets_crosschain). The debtor pays in the settlement token at home; the
 vault forwards the payment (RECEIVABLE_PAYMENT); the gateway mints the wrapped settlement token
-to the wrapped receivable's holder at delivery and records the payment on it. A payment that
-arrives before the wrapped copy waits in the gateway for its mint; one that arrives after the
-copy left for home goes back to the vault, which pays the home holder.
+to the wrapped receivable's holder at delivery and records the payment on it, with whether it
+settled the receivable at home (the payload's ``settled``). A payment that arrives before the
+wrapped copy waits in the gateway for its mint; one that arrives after the copy left for home
+goes back to the vault (its payload unchanged), which pays the home holder.
 """
 
 from __future__ import annotations
@@ -248,6 +249,7 @@ def test_a_payment_while_the_receivable_is_in_flight_waits_and_is_forwarded_once
         raw(w.token.address),
         40_000_00 * SCALE,
         40_000_00,
+        False,
     )
     receipt = send(fc, deliver)
     assert logs(w.gateway, "PaymentAwaiting", receipt)[0]["amount"] == 40_000_00 * SCALE
@@ -276,10 +278,35 @@ def test_a_full_payment_that_waited_settles_the_receivable_when_it_lands(w: Worl
     token_id = w.receivable_of_alice()
     lock = w.lock(token_id, recipient=FINANCIER)
     before = w.wrapped_balance(FINANCIER)
-    w.to_foreign(w.settle(token_id))
+    deliver, msg = relay(w.home, w.foreign, w.settle(token_id))
+    payment = decode_payload(msg.payload)
+    assert isinstance(payment, ReceivablePayment)
+    assert (payment.total_paid, payment.settled) == (FACE, True)
+    waiting = send(w.foreign.chain, deliver)
+    # recorded settled (the home chain said so), announced when a holder exists: at the mint
+    assert w.payment_of(token_id) == (FACE, True)
+    assert logs(w.wrapped, "Settled", waiting) == []
     mint = w.to_foreign(lock)
     assert logs(w.wrapped, "Settled", mint) == [{"tokenId": token_id, "totalPaid": FACE}]
     assert w.payment_of(token_id) == (FACE, True)
+    assert w.wrapped_balance(FINANCIER) == before + FACE * SCALE
+
+
+def test_a_payment_delivered_after_the_settling_one_does_not_unsettle_the_copy(w: World) -> None:
+    token_id = w.bridged(FINANCIER)
+    before = w.wrapped_balance(FINANCIER)
+    partial = w.pay(token_id, 150_000_00)
+    settle = w.settle(token_id)
+
+    # the relayer delivers the settling payment first
+    delivery = w.to_foreign(settle)
+    assert w.payment_of(token_id) == (FACE, True)
+    assert logs(w.wrapped, "Settled", delivery) == [{"tokenId": token_id, "totalPaid": FACE}]
+    late = w.to_foreign(partial)
+    [recorded] = logs(w.wrapped, "PaymentRecorded", late)
+    assert recorded["totalPaid"] == 150_000_00
+    assert w.payment_of(token_id) == (FACE, True)  # neither the total nor settled goes back
+    assert logs(w.wrapped, "Settled", late) == []  # announced once
     assert w.wrapped_balance(FINANCIER) == before + FACE * SCALE
 
 
@@ -312,6 +339,38 @@ def test_a_payment_for_a_copy_on_its_way_home_goes_back_and_pays_the_home_holder
     assert returned["returnId"] != b"\0" * 32
 
 
+def test_a_settling_payment_that_finds_the_copy_gone_travels_back_and_out_with_its_flag(
+    w: World,
+) -> None:
+    token_id = w.bridged(FINANCIER)
+    hc, fc = w.home.chain, w.foreign.chain
+    carol = w.addr(BOB)
+    burn = send(fc, w.gateway.functions.burnERC721(w.wrapped.address, token_id, carol), FINANCIER)
+    deliver, forwarded = relay(w.home, w.foreign, w.settle(token_id))
+    assert decode_payload(forwarded.payload) == ReceivablePayment(
+        raw(w.receivable.address), w.home.id, token_id, raw(w.token.address), FACE * SCALE, FACE,
+        True,
+    )  # fmt: skip
+    bounce = send(fc, deliver)
+    assert w.payment_of(token_id) == (0, False)  # gone: nothing recorded here
+    # back home and, the release not landed yet, out again: the same payment, flag and all
+    deliver, returned = relay(w.foreign, w.home, bounce)
+    assert returned.payload == forwarded.payload
+    again = send(hc, deliver)
+    deliver, reforwarded = relay(w.home, w.foreign, again)
+    assert reforwarded.payload == forwarded.payload
+    w.to_home(burn)
+    home_before = w.token.functions.balanceOf(carol).call()
+    bounce = send(fc, deliver)
+    deliver, returned = relay(w.foreign, w.home, bounce)
+    assert returned.payload == forwarded.payload
+    landed = send(hc, deliver)
+    [event] = logs(w.vault, "PaymentReturned", landed)
+    assert event["holder"] == carol and event["amount"] == FACE * SCALE
+    assert w.token.functions.balanceOf(carol).call() == home_before + FACE * SCALE
+    assert w.receivable.functions.stateOf(token_id).call() == SETTLED
+
+
 def test_a_payment_after_the_receivable_came_home_pays_the_home_holder_directly(w: World) -> None:
     token_id = w.bridged(FINANCIER)
     fc = w.foreign.chain
@@ -340,7 +399,7 @@ def test_forged_and_replayed_settlement_messages_are_refused(w: World) -> None:
 
     # the same payload sent by someone else than the vault: the gateway refuses its sender
     forged = ReceivablePayment(
-        raw(w.receivable.address), w.home.id, token_id, raw(w.token.address), 10**12, FACE
+        raw(w.receivable.address), w.home.id, token_id, raw(w.token.address), 10**12, FACE, True
     )
     sent = send(
         hc,
@@ -361,7 +420,7 @@ def test_forged_and_replayed_settlement_messages_are_refused(w: World) -> None:
         MALLORY,
     )
     err = hc.expect_revert(
-        w.vault.functions.forwardPayment(token_id, w.token.address, 10**12, FACE),
+        w.vault.functions.forwardPayment(token_id, w.token.address, 10**12, FACE, True),
         "NotLockedFor",
         MALLORY,
     )

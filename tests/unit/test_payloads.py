@@ -108,8 +108,10 @@ def bad(value: object) -> Any:
         lambda: CreditAttestation(A, 1, 1, "é", A, 0, 1, H),
         lambda: CreditAttestation(A, 2**64, 1, "A", A, 0, 1, H),
         lambda: CreditRevocation(A, 1, bad(b"")),
-        lambda: ReceivablePayment(A, 1, 1, A, 1, 2**128),
-        lambda: ReceivablePayment(A, 1, -1, A, 1, 0),
+        lambda: ReceivablePayment(A, 1, 1, A, 1, 2**128, False),
+        lambda: ReceivablePayment(A, 1, -1, A, 1, 0, False),
+        lambda: ReceivablePayment(A, 1, 1, A, 1, 1, bad(1)),
+        lambda: ReceivablePayment(A, 1, 1, A, 1, 1, bad(None)),
     ],
 )
 def test_out_of_range_fields_cannot_be_built(build: Any) -> None:
@@ -152,6 +154,28 @@ def test_bad_plain_data_is_rejected(data: dict[str, Any]) -> None:
         payload_from_dict(data)
 
 
+@pytest.mark.parametrize("word", [2, 0xFF, 2**8, 2**255, 2**256 - 1])
+def test_a_settled_word_other_than_0_or_1_is_rejected(word: int) -> None:
+    data = encode_payload(ReceivablePayment(A, 1, 2, A, 3, 4, True))
+    assert data[-32:] == (1).to_bytes(32, "big")  # settled is the last word
+    with pytest.raises(PayloadInvalid) as info:
+        decode_payload(data[:-32] + word.to_bytes(32, "big"))
+    assert info.value.context == {"field": "settled", "value": word}
+
+
+def test_settled_round_trips_in_the_last_word() -> None:
+    for settled in (False, True):
+        p = ReceivablePayment(A, 1, 2, A, 3, 4, settled)
+        data = encode_payload(p)
+        assert len(data) == 8 * 32 and data[-1] == settled
+        assert decode_payload(data) == p
+        assert payload_to_dict(p)["settled"] is settled
+    plain = payload_to_dict(ReceivablePayment(A, 1, 2, A, 3, 4, True))
+    del plain["settled"]  # the 7-field payment of before is not a payment any more
+    with pytest.raises(PayloadInvalid):
+        payload_from_dict(plain)
+
+
 def test_empty_financing_round_trips_as_zero_bytes() -> None:
     p = Erc721Transfer(A, 5, A, 9, NO_FINANCING)
     data = encode_payload(p)
@@ -182,7 +206,14 @@ payloads: st.SearchStrategy[Payload] = st.one_of(
     ),
     st.builds(CreditRevocation, addresses, u64, addresses),
     st.builds(
-        ReceivablePayment, addresses, u256, u256, addresses, u256, st.integers(0, 2**128 - 1)
+        ReceivablePayment,
+        addresses,
+        u256,
+        u256,
+        addresses,
+        u256,
+        st.integers(0, 2**128 - 1),
+        st.booleans(),
     ),
 )
 

@@ -16,7 +16,9 @@ struct AssetMove {
 /// @notice A payment for a bridged-out receivable, in either direction between the home vault
 /// and the gateway of the chain the receivable is locked to. `receivable` and `token` (the
 /// currency's settlement token) are home-chain addresses; `amount` is in the settlement
-/// token's base units, `totalPaid` the receivable's total paid at home (minor units) after it.
+/// token's base units, `totalPaid` the receivable's total paid at home (minor units) after it,
+/// `settled` whether this payment settled the receivable at home (its state is Settled after
+/// it): the home chain knows, a private copy abroad does not (it has no face value).
 struct ReceivablePayment {
     address receivable;
     uint256 homeChainId;
@@ -24,6 +26,7 @@ struct ReceivablePayment {
     address token;
     uint256 amount;
     uint128 totalPaid;
+    bool settled;
 }
 
 /// @notice Bridge payloads of the asset flow: `abi.encode(uint8 kind, ...)`, every field static,
@@ -37,9 +40,10 @@ struct ReceivablePayment {
 ///   kind 3 ERC20_RELEASE    (uint8, address token, uint256 homeChainId, address recipient, uint256 amount)
 ///   kind 4 ERC721_RELEASE   (uint8, address token, uint256 homeChainId, address recipient, uint256 tokenId)
 ///   kind 5 RECEIVABLE_PAYMENT (uint8, address receivable, uint256 homeChainId, uint256 tokenId,
-///                            address token, uint256 amount, uint128 totalPaid)
+///                            address token, uint256 amount, uint128 totalPaid, bool settled)
 ///          vault -> gateway: pay the wrapped receivable's holder; gateway -> vault: the wrapped
 ///          copy had gone home, pay the home holder (docs/architecture.md, "Settlement").
+///          `settled` (word 0 or 1: any other value fails to decode) travels unchanged both ways.
 ///   kind 6 ERC721_PRIVATE_TRANSFER (uint8, address token, uint256 homeChainId, address recipient,
 ///                            uint256 tokenId, bytes32 commitment)
 ///          a receivable sent over a route with private terms: `commitment` = `termsCommitment`
@@ -55,7 +59,7 @@ library AssetPayloads {
 
     uint256 internal constant MOVE_LENGTH = 5 * 32;
     uint256 internal constant ERC721_TRANSFER_LENGTH = 11 * 32;
-    uint256 internal constant PAYMENT_LENGTH = 7 * 32;
+    uint256 internal constant PAYMENT_LENGTH = 8 * 32;
     uint256 internal constant ERC721_PRIVATE_TRANSFER_LENGTH = 6 * 32;
 
     /// @dev The payload is too short for a kind tag, its tag word is not a uint8, or its length

@@ -295,7 +295,9 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     /// A payment is never refused by a rate limit: the receiving gateway holds large ones.
     /// While the token's release is held here (locked to no chain, not yet paid out), the
     /// payment is refused (NotLockedFor, chain 0) until the release is executed.
-    function forwardPayment(uint256 tokenId, address token, uint256 amount, uint128 totalPaid)
+    /// `settled` (this payment settled the receivable at home) travels with the payment, so the
+    /// wrapped copy knows it without the face value (a private copy does not have it).
+    function forwardPayment(uint256 tokenId, address token, uint256 amount, uint128 totalPaid, bool settled)
         external
         nonReentrant
         returns (bytes32)
@@ -303,7 +305,9 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         uint256 dst = lockedTo[msg.sender][tokenId];
         if (dst == 0) revert NotLockedFor(msg.sender, tokenId, 0);
         _checkRoute(token, dst, ROUTE_ERC20);
-        return _forward(ReceivablePayment(msg.sender, block.chainid, tokenId, token, amount, totalPaid), dst);
+        return _forward(
+            ReceivablePayment(msg.sender, block.chainid, tokenId, token, amount, totalPaid, settled), dst
+        );
     }
 
     function _forward(ReceivablePayment memory p, uint256 dst) private returns (bytes32 id) {
@@ -314,7 +318,8 @@ contract AssetVault is TransferLimits, IERC721Receiver {
 
     /// @dev A payment the gateway sent back (the wrapped copy had gone home): pay the holder at
     /// home, or forward it again to wherever the receivable is locked now (`to`: the admin's
-    /// recipient of a cancelled hold).
+    /// recipient of a cancelled hold). A re-forward is the payment as it came back, `settled`
+    /// included.
     function _returnPayment(bytes32 id, ReceivablePayment memory p, address to) private {
         if (to == address(0)) {
             uint256 dst = lockedTo[p.receivable][p.tokenId];

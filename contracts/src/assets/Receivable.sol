@@ -11,8 +11,9 @@ import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {Financing, IReceivable} from "./IReceivable.sol";
 
 /// @notice A bridge vault that forwards the payments of receivables it holds (AssetVault).
+/// `settled`: this payment settled the receivable (its state is Settled after it).
 interface IPaymentForwarder {
-    function forwardPayment(uint256 tokenId, address token, uint256 amount, uint128 totalPaid)
+    function forwardPayment(uint256 tokenId, address token, uint256 amount, uint128 totalPaid, bool settled)
         external
         returns (bytes32);
 }
@@ -43,7 +44,9 @@ interface IPaymentForwarder {
 /// the vault, which forwards it (`IPaymentForwarder.forwardPayment`) through the bridge to the
 /// holder of the wrapped copy on the chain it was locked to (AssetVault's contract note and
 /// docs/architecture.md, "Settlement of bridged receivables"). The receivable is marked paid
-/// (and Settled) here at once, as for a local payment: the debtor has paid.
+/// (and Settled) here at once, as for a local payment: the debtor has paid; the forwarded
+/// payment says whether it settled the receivable, so the wrapped copy (even a private one,
+/// which has no face value) learns it.
 contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
     using SafeERC20 for IERC20;
 
@@ -466,14 +469,18 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
     /// @dev `settle`: amount 0 = everything outstanding, only from the due date.
     function _pay(uint256 tokenId, address payer, uint128 amount, bool settling) private {
         Record storage r = _records[tokenId];
-        State s = r.state;
-        if (s != State.Acknowledged && s != State.Defaulted) _revertState(tokenId, s);
+        {
+            State s = r.state;
+            if (s != State.Acknowledged && s != State.Defaulted) _revertState(tokenId, s);
+        }
         Financing storage f = _financing[tokenId];
         uint64 due = f.dueDate;
         if (settling && block.timestamp < due) revert NotDue(tokenId, due);
-        uint128 outstanding = f.faceValue - r.paid;
-        if (settling) amount = outstanding;
-        else if (amount == 0 || amount > outstanding) revert BadPaymentAmount(tokenId, amount, outstanding);
+        {
+            uint128 outstanding = f.faceValue - r.paid;
+            if (settling) amount = outstanding;
+            else if (amount == 0 || amount > outstanding) revert BadPaymentAmount(tokenId, amount, outstanding);
+        }
         address holder = ownerOf(tokenId);
         SettlementAsset memory asset = settlementAssetOf[f.currency];
         if (address(asset.token) == address(0)) revert NoSettlementToken(f.currency);
@@ -481,7 +488,8 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
         r.paid = total;
         uint64 now_ = uint64(block.timestamp);
         emit Paid(tokenId, payer, holder, amount, total, now_);
-        if (total == f.faceValue) {
+        bool settled = total == f.faceValue;
+        if (settled) {
             uint32 late = now_ > due ? uint32((now_ - due) / 1 days) : 0;
             r.state = State.Settled;
             r.closedAt = now_;
@@ -490,7 +498,10 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
         }
         uint256 value = uint256(amount) * asset.scale;
         asset.token.safeTransferFrom(payer, holder, value);
-        if (isBridgeVault[holder]) IPaymentForwarder(holder).forwardPayment(tokenId, address(asset.token), value, total);
+        if (isBridgeVault[holder]) {
+            // settled: this payment made it Settled (above); a private copy could not tell
+            IPaymentForwarder(holder).forwardPayment(tokenId, address(asset.token), value, total, settled);
+        }
     }
 
     function _expect(uint256 tokenId, State expected) private view returns (Record storage r) {

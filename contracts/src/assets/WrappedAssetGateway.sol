@@ -21,17 +21,19 @@ import {WrappedReceivable} from "./WrappedReceivable.sol";
 ///
 /// Settlement of bridged receivables (RECEIVABLE_PAYMENT from the home vault): the payment is
 /// minted as the wrapped settlement token to whoever holds the wrapped receivable when the
-/// message is delivered, and recorded on it (`WrappedReceivable.paymentOf`). The rule for a
+/// message is delivered, and recorded on it (`WrappedReceivable.paymentOf`), with the payload's
+/// `settled` flag (set by the home chain: the payment settled the receivable). The rule for a
 /// payment that finds no wrapped copy here:
 ///   - the copy has not arrived yet (never minted, or its mint is held or still in flight):
 ///     the payment waits here, unminted, keyed by the home token id (`paymentAwaiting`), and
 ///     the mint delivery of that token forwards it to the new holder, once;
 ///   - the copy was burnt (on its way home, or home already): the payment goes back to the
-///     vault in a RECEIVABLE_PAYMENT, which pays the home holder (or forwards it again if
-///     the receivable was bridged out again meanwhile).
+///     vault in a RECEIVABLE_PAYMENT (the same payload, `settled` unchanged), which pays the
+///     home holder (or forwards it again if the receivable was bridged out again meanwhile).
 /// A receivable from a route with private terms (ERC721_PRIVATE_TRANSFER) is minted as a
 /// private copy (`WrappedReceivable.mintPrivate`) that keeps only the commitment to its terms;
-/// limits, holds, payments and the burn home work the same as for a copy with full terms.
+/// limits, holds, payments, settlement and the burn home work the same as for a copy with full
+/// terms.
 /// Every payment message is delivered once and moves its whole amount to exactly one place
 /// (a holder, the waiting slot, or back home), so no payment is lost or paid twice. Payments
 /// count on the wrapped settlement token's inbound limit like a transfer of it (held above it).
@@ -265,7 +267,8 @@ contract WrappedAssetGateway is TransferLimits {
         address wt,
         address to
     ) private {
-        (address holder, bool gone) = WrappedReceivable(wr).recordPayment(p.tokenId, p.amount, p.totalPaid);
+        (address holder, bool gone) =
+            WrappedReceivable(wr).recordPayment(p.tokenId, p.amount, p.totalPaid, p.settled);
         if (to == address(0)) to = holder;
         if (to != address(0)) {
             WrappedERC20(wt).mint(to, p.amount);

@@ -9,18 +9,18 @@ import {Financing, IReceivable, IWrappedAsset} from "./IReceivable.sol";
 /// exactly what was tokenized at home. Minted and burnt only by its gateway.
 ///
 /// Payments made at home while the receivable is bridged out reach the holder here through
-/// the gateway, which records them (`recordPayment`): `paymentOf` is the total paid at home as
-/// of the last payment delivered here, and settled once that covers the face value. A settled
-/// wrapped receivable stays transferable and can still be burnt back home. The financing data
-/// is kept after a burn (invisible: `financingOf` needs an owner), so the gateway can tell a
-/// copy that went home from one that has not arrived yet.
+/// the gateway, which records them (`recordPayment`): `paymentOf` is the highest total paid at
+/// home among the payments delivered here, and settled once one of them settled the receivable
+/// at home (the payment says so: the home chain knows, and a private copy has no face value to
+/// compare with). A settled wrapped receivable stays transferable and can still be burnt back
+/// home. The financing data is kept after a burn (invisible: `financingOf` needs an owner), so
+/// the gateway can tell a copy that went home from one that has not arrived yet.
 ///
 /// Private copies (minted by `mintPrivate`, from a route with private terms): only the
 /// commitment to the terms is kept (`commitmentOf`, `isPrivate`); `financingOf` reverts with
 /// `TermsArePrivate`. The holder discloses the terms and the salt off chain and anyone checks
-/// them against `commitmentOf` (gateway/domain/disclosure.py). Payments are recorded the same
-/// way, but the face value is not known here: `paymentOf` reports the paid total with
-/// `settled` false and no `Settled` event is emitted (compare with the disclosed face value).
+/// them against `commitmentOf` (gateway/domain/disclosure.py). Payments are recorded and
+/// settle it exactly as a copy with full terms (the settled flag comes with the payment).
 /// Storage: a private copy is kept as a Financing with every field zero but `documentHash`,
 /// which holds the commitment (a receivable always has a debtor, so the two never mix), so
 /// each mint overwrites the other kind's data and a public mint costs nothing extra.
@@ -29,8 +29,15 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
     uint256 public immutable homeChainId;
     address public immutable homeToken;
 
+    /// @dev What the payments delivered here say, in one slot: the highest total paid at home
+    /// (minor units) and whether one of them settled the receivable (sticky).
+    struct Payment {
+        uint128 paid;
+        bool settled;
+    }
+
     mapping(uint256 tokenId => Financing) private _financing;
-    mapping(uint256 tokenId => uint128) private _paid;
+    mapping(uint256 tokenId => Payment) private _payments;
 
     /// @notice A payment of `amount` settlement-token units reached `holder` (zero: it waits
     /// for the mint); `totalPaid` (minor units) is the receivable's total paid at home.
@@ -77,10 +84,12 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
         owner = _update(address(0), tokenId, spender);
     }
 
-    /// @notice Gateway: record a payment delivered for `tokenId`. Returns its holder (zero when
-    /// not minted) and whether it was here and went home (then nothing is recorded: the payment
-    /// goes back). Totals only grow: payments may be delivered in any order.
-    function recordPayment(uint256 tokenId, uint256 amount, uint128 totalPaid)
+    /// @notice Gateway: record a payment delivered for `tokenId`; `settled`: it settled the
+    /// receivable at home. Returns its holder (zero when not minted) and whether it was here and
+    /// went home (then nothing is recorded: the payment goes back). Payments may be delivered in
+    /// any order: the total only grows and settled, once set, stays. `Settled` is emitted once,
+    /// when the flag is first set with a holder here (else by `arrived`, at the mint).
+    function recordPayment(uint256 tokenId, uint256 amount, uint128 totalPaid, bool settled)
         external
         onlyGateway
         returns (address holder, bool gone)
@@ -89,29 +98,29 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
         Financing storage f = _financing[tokenId];
         if (holder == address(0) && (f.debtor != address(0) || f.documentHash != 0)) return (address(0), true);
         emit PaymentRecorded(tokenId, holder, amount, totalPaid);
-        if (totalPaid > _paid[tokenId]) {
-            _paid[tokenId] = totalPaid;
-            if (holder != address(0)) {
-                uint128 face = f.faceValue; // zero on a private copy: settlement not known here
-                if (face != 0 && totalPaid >= face) emit Settled(tokenId, totalPaid);
-            }
+        Payment memory p = _payments[tokenId];
+        bool settles = settled && !p.settled;
+        if (totalPaid > p.paid || settles) {
+            if (totalPaid > p.paid) p.paid = totalPaid;
+            if (settles) p.settled = true;
+            _payments[tokenId] = p;
+            if (settles && holder != address(0)) emit Settled(tokenId, p.paid);
         }
     }
 
     /// @notice Gateway: the payments that waited for this token were forwarded at its mint;
-    /// emits Settled if they settle it (only then is its face value known here).
+    /// emits Settled if one of them settled it.
     function arrived(uint256 tokenId) external onlyGateway {
-        uint128 paid = _paid[tokenId];
-        uint128 face = _financing[tokenId].faceValue;
-        if (face != 0 && paid >= face) emit Settled(tokenId, paid);
+        Payment storage p = _payments[tokenId];
+        if (p.settled) emit Settled(tokenId, p.paid);
     }
 
-    /// @notice What was paid at home (minor units) as of the last payment delivered here, and
-    /// whether that settles the face value (false while the receivable has not arrived).
+    /// @notice The highest total paid at home (minor units) among the payments delivered here,
+    /// and whether one of them settled the receivable at home (copies with full or private
+    /// terms alike; a payment waiting for the mint counts).
     function paymentOf(uint256 tokenId) external view returns (uint128 paid, bool settled) {
-        paid = _paid[tokenId];
-        uint128 face = _financing[tokenId].faceValue;
-        settled = face != 0 && paid >= face;
+        Payment storage p = _payments[tokenId];
+        (paid, settled) = (p.paid, p.settled);
     }
 
     /// @inheritdoc IReceivable
