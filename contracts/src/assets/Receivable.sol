@@ -8,7 +8,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
-import {Financing, IReceivable} from "./IReceivable.sol";
+import {Financing, IFinanceable, IReceivable} from "./IReceivable.sol";
 
 /// @notice A bridge vault that forwards the payments of receivables it holds (AssetVault).
 /// `settled`: this payment settled the receivable (its state is Settled after it).
@@ -47,7 +47,7 @@ interface IPaymentForwarder {
 /// (and Settled) here at once, as for a local payment: the debtor has paid; the forwarded
 /// payment says whether it settled the receivable, so the wrapped copy (even a private one,
 /// which has no face value) learns it.
-contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
+contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable, IFinanceable {
     using SafeERC20 for IERC20;
 
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
@@ -445,7 +445,8 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable {
     }
 
     function supportsInterface(bytes4 interfaceId) public view override(ERC721, AccessControl) returns (bool) {
-        return interfaceId == type(IReceivable).interfaceId || super.supportsInterface(interfaceId);
+        return interfaceId == type(IReceivable).interfaceId || interfaceId == type(IFinanceable).interfaceId
+            || super.supportsInterface(interfaceId);
     }
 
     // -- internals -----------------------------------------------------------------------------

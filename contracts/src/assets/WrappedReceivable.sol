@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
-import {Financing, IReceivable, IWrappedAsset} from "./IReceivable.sol";
+import {Financing, IFinanceable, IReceivable, IWrappedAsset} from "./IReceivable.sol";
 
 /// @notice A home-chain `Receivable` on a foreign chain: same token id, same financing metadata
 /// (debtor, creditor, face value, currency, due date, document hash), so investors here see
@@ -24,7 +24,9 @@ import {Financing, IReceivable, IWrappedAsset} from "./IReceivable.sol";
 /// Storage: a private copy is kept as a Financing with every field zero but `documentHash`,
 /// which holds the commitment (a receivable always has a debtor, so the two never mix), so
 /// each mint overwrites the other kind's data and a public mint costs nothing extra.
-contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
+contract WrappedReceivable is ERC721, IReceivable, IFinanceable, IWrappedAsset {
+    uint16 public constant MAX_BPS = 10_000;
+
     address public immutable gateway;
     uint256 public immutable homeChainId;
     address public immutable homeToken;
@@ -43,12 +45,23 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
     /// for the mint); `totalPaid` (minor units) is the receivable's total paid at home.
     event PaymentRecorded(uint256 indexed tokenId, address indexed holder, uint256 amount, uint128 totalPaid);
     event Settled(uint256 indexed tokenId, uint128 totalPaid);
+    /// @notice `financier` financed the copy: it advanced `advance` (minor units) at `discountBps`.
+    event Financed(
+        uint256 indexed tokenId,
+        address indexed from,
+        address indexed financier,
+        uint128 advance,
+        uint16 discountBps,
+        uint64 timestamp
+    );
 
     error NotGateway(address caller);
     error InvalidHome();
     error UnknownReceivable(uint256 tokenId);
     /// @dev The copy carries only a commitment to its terms (`commitmentOf`).
     error TermsArePrivate(uint256 tokenId, bytes32 commitment);
+    error BadDiscount(uint16 discountBps);
+    error ReceivableIsSettled(uint256 tokenId);
 
     constructor(string memory name_, string memory symbol_, address gateway_, uint256 homeChainId_, address homeToken_)
         ERC721(name_, symbol_)
@@ -145,11 +158,23 @@ contract WrappedReceivable is ERC721, IReceivable, IWrappedAsset {
         return commitmentOf(tokenId) != 0;
     }
 
+    /// @notice Assign the copy to `to` (the financier) and record the financing it carried in a
+    /// `Financed` event (`FinancingDesk` sells through it); `advance` in the currency's minor
+    /// units. The caller is the holder or approved, as for `transferFrom`.
+    function assignWithFinancing(address to, uint256 tokenId, uint128 advance, uint16 discountBps) external {
+        if (discountBps > MAX_BPS) revert BadDiscount(discountBps);
+        if (to == address(0)) revert ERC721InvalidReceiver(address(0));
+        if (_payments[tokenId].settled) revert ReceivableIsSettled(tokenId); // nothing to collect
+        address from = _update(to, tokenId, msg.sender); // reverts for a token not here
+        emit Financed(tokenId, from, to, advance, discountBps, uint64(block.timestamp));
+    }
+
     function assetKind() external pure returns (uint8) {
         return 2;
     }
 
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
-        return interfaceId == type(IReceivable).interfaceId || super.supportsInterface(interfaceId);
+        return interfaceId == type(IReceivable).interfaceId || interfaceId == type(IFinanceable).interfaceId
+            || super.supportsInterface(interfaceId);
     }
 }
