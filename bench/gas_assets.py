@@ -17,6 +17,11 @@ are a payment of a receivable the vault holds (forwarded to the gateway), the
 that settles; one that waits for the mint), ``assets_mint_erc721_delivery_forwarding`` a mint
 that forwards a waiting payment.
 
+Financing desk (delivery versus payment, FinancingDesk.finance): ``desk_finance_receivable``
+a home receivable bought with settlement tokens, ``desk_finance_wrapped`` a wrapped copy bought
+with wrapped settlement tokens; each with the seller's EIP-712 offer checked and the financing
+recorded on the receivable.
+
 Private terms: ``assets_lock_erc721_private`` (lockERC721Private: the commitment instead of the
 terms), ``assets_mint_erc721_private_delivery`` (a private copy minted),
 ``assets_burn_erc721_private``.
@@ -41,6 +46,8 @@ from bench._evm import median, standalone
 from bench._table import progress
 from gateway.cli.deployment import RECEIVABLE_LIMIT, SETTLEMENT_LIMIT
 from gateway.domain.typed_data import (
+    FinancingOffer,
+    financing_offer_message,
     permit_message,
     receivable_acknowledgement_message,
     signature_vrs,
@@ -269,6 +276,55 @@ def _run(b: Chain) -> dict[str, int]:
         r = b.send_with_margin(receivable.functions.pay(late_id, 10**6), bob)
         note("assets_payment_delivery_awaiting", to_gateway(r))
         note("assets_mint_erc721_delivery_forwarding", to_gateway(late_lock))
+
+    # Financing desk, delivery versus payment: alice's signed offer, taken by the admin (the
+    # financier) with settlement tokens at home; then the same for a wrapped copy on FOREIGN
+    # with wrapped settlement tokens. Approvals are separate, unmeasured transactions.
+    desk = b.deploy("FinancingDesk")
+    b.gas_with_margin(token.functions.mint(b.address(admin), 10**15))
+    to_gateway(
+        b.send_with_margin(
+            vault.functions.lockERC20(token.address, 10**7, FOREIGN, b.address(admin)), alice
+        )
+    )
+    for who, calls in (
+        (alice, (receivable.functions.setApprovalForAll(desk.address, True),
+                 wnft.functions.setApprovalForAll(desk.address, True))),
+        (admin, (token.functions.approve(desk.address, 2**256 - 1),
+                 wtoken.functions.approve(desk.address, 2**256 - 1))),
+    ):  # fmt: skip
+        for call in calls:
+            b.gas_with_margin(call, sender=who)
+
+    def finance(asset: Contract, token_id: int, pay_token: Contract) -> int:
+        offer = FinancingOffer(
+            asset=Web3.to_bytes(hexstr=asset.address), token_id=token_id,
+            seller=Web3.to_bytes(hexstr=b.address(alice)),
+            pay_token=Web3.to_bytes(hexstr=pay_token.address), price=9 * 10**5, advance=90,
+            discount_bps=1_000, nonce=int.from_bytes(os.urandom(8), "big"),
+            deadline=b.now() + 3600,
+        )  # fmt: skip
+        signed = b.accounts[alice].sign_message(
+            financing_offer_message(b.w3.eth.chain_id, desk.address, offer)
+        )
+        call = desk.functions.finance(offer.as_tuple(), bytes(signed.signature))
+        return b.gas_with_margin(call, sender=admin)
+
+    for _ in range(ROUNDS):
+        doc = os.urandom(32)
+        f = (b.address(bob), b.address(alice), 100, b"CNY", b.now() + 90 * DAY, doc)
+        b.gas_with_margin(receivable.functions.draft(f))
+        token_id = receivable.functions.tokenOfDocument(doc).call()
+        b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+        note("desk_finance_receivable", finance(receivable, token_id, token))
+        doc = os.urandom(32)
+        f = (b.address(bob), b.address(alice), 100, b"CNY", b.now() + 90 * DAY, doc)
+        b.gas_with_margin(receivable.functions.draft(f))
+        token_id = receivable.functions.tokenOfDocument(doc).call()
+        b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+        lock = vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.address(alice))
+        to_gateway(b.send_with_margin(lock, alice))
+        note("desk_finance_wrapped", finance(wnft, token_id, wtoken))
 
     def to_mirror(receipt: TxReceipt) -> int:
         mid, payload = _last_id(receipt, endpoint)
