@@ -15,6 +15,9 @@ xgate_gas_used_total                   chain, purpose: gas of our mined transact
 xgate_fees_paid_wei_total              chain, purpose: gas used x effective gas price
 xgate_worker_up                        worker: 1 while the worker's last step succeeded
 xgate_worker_failures_total            worker: failed steps
+xgate_receivables_settled_total        chain: receivables the keeper settled
+xgate_receivable_defaults_total        chain: receivables the keeper marked defaulted
+xgate_receivable_failures_total        chain, action: settle / mark_default refused or failed
 =====================================  ======================================================
 """
 
@@ -79,6 +82,24 @@ class RelayMetrics:
         )
         self.worker_failures = Counter(
             "xgate_worker_failures", "Failed worker steps", ["worker"], registry=r
+        )
+        self.receivables_settled = Counter(
+            "xgate_receivables_settled",
+            "Receivables the keeper settled on their due date or later",
+            ["chain"],
+            registry=r,
+        )
+        self.receivable_defaults = Counter(
+            "xgate_receivable_defaults",
+            "Receivables the keeper marked defaulted after their grace period",
+            ["chain"],
+            registry=r,
+        )
+        self.receivable_failures = Counter(
+            "xgate_receivable_failures",
+            "Receivable settlements or defaults the keeper could not get mined",
+            ["chain", "action"],
+            registry=r,
         )
         self._failures_seen: dict[str, int] = {}
 

@@ -28,6 +28,7 @@ from adapters.evm import EvmAdapter
 from adapters.qbft import QbftAdapter
 from adapters.registry import build_adapter
 from adapters.rpc.submit import SubmitPolicy
+from adapters.settlement import ReceivableSettlementView
 from adapters.signer import LocalSigner
 from adapters.types import Address
 from gateway.config import XgateConfig, load_signer
@@ -45,6 +46,7 @@ from relayers.ops import ops_app, serve_ops
 from relayers.queue import WorkQueue
 from relayers.routes import ChainSide, Route
 from relayers.sending import Sender
+from relayers.settlement import ReceivableKeeper
 from relayers.supervisor import Supervisor, Worker
 from relayers.trust import TrustSaver, restore_trust
 from relayers.watcher import MessageWatcher
@@ -161,7 +163,10 @@ async def run_services(
     keeper_signer: LocalSigner | None = None
     if Role.KEEPER in roles:
         assert cfg.keeper is not None
-        keeper_signer = signers.use(cfg, cfg.keeper.signer, _htlc_chains(cfg), env)
+        keeper_chains = _htlc_chains(cfg)
+        if _settles_receivables(cfg):
+            keeper_chains.append(hub)  # one writer per chain: shared with the HTLC keeper
+        keeper_signer = signers.use(cfg, cfg.keeper.signer, keeper_chains, env)
         published = cfg.keeper.address
         if published is not None and Address(published) != keeper_signer.address:
             # dApps sign relayed claims to the published address: this key could not use them.
@@ -226,7 +231,10 @@ async def run_services(
             workers += _attester_workers(cfg, sides, attesters, store, metrics)
         if Role.KEEPER in roles:
             assert keeper_signer is not None
-            workers.append(_keeper_worker(cfg, sides, keeper_signer.address, store, metrics))
+            if _htlc_chains(cfg) or not _settles_receivables(cfg):
+                workers.append(_keeper_worker(cfg, sides, keeper_signer.address, store, metrics))
+            if _settles_receivables(cfg):
+                workers.append(_receivable_worker(cfg, sides, keeper_signer.address, metrics))
         supervisor = Supervisor(workers)
 
         def refresh() -> None:
@@ -472,4 +480,33 @@ def _keeper_worker(
         log_range=keeper.log_range,
         interval_s=keeper.poll_interval_s,
         look_back_blocks=keeper.look_back_blocks,
+    )
+
+
+def _settles_receivables(cfg: XgateConfig) -> bool:
+    """The keeper settles receivables: switched on and the hub has a ``Receivable``."""
+    keeper = cfg.keeper
+    return (
+        keeper is not None
+        and keeper.settle_receivables
+        and cfg.chains[cfg.hub].contracts.receivable is not None
+    )
+
+
+def _receivable_worker(
+    cfg: XgateConfig, sides: Mapping[str, ChainSide], signer: Address, metrics: RelayMetrics
+) -> Worker:
+    """The receivable keeper on the hub, sending with the keeper signer (docs/relayer.md §9)."""
+    keeper = cfg.keeper
+    assert keeper is not None
+    side = sides[cfg.hub]
+    address = cfg.chains[cfg.hub].contracts.receivable
+    assert address is not None  # _settles_receivables
+    return ReceivableKeeper(
+        side=side,
+        view=ReceivableSettlementView(side.adapter, Address(address)),
+        sender=Sender(side.adapter, metrics, side.name, keeper.confirm_timeout_s, signer),
+        metrics=metrics,
+        log_range=keeper.log_range,
+        interval_s=keeper.poll_interval_s,
     )

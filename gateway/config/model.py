@@ -451,7 +451,9 @@ class AttesterConfig(ConfigModel):
 
 class KeeperConfig(ConfigModel):
     """The HTLC keeper. It refuses swaps whose timelocks leave less than both chains' time to
-    finality + ``relay_latency_s`` + ``clock_skew_s`` + ``safety_delay_s`` between them."""
+    finality + ``relay_latency_s`` + ``clock_skew_s`` + ``safety_delay_s`` between them. With
+    ``settle_receivables`` (and a ``receivable`` on the hub) it also settles the hub's
+    receivables on their due date and marks unpaid ones defaulted (docs/relayer.md §9)."""
 
     signer: Name
     # The signer's address, published by the API: dApps authorise relayed claims to it
@@ -465,6 +467,9 @@ class KeeperConfig(ConfigModel):
     confirm_timeout_s: PositiveFloat = 120.0
     # How deep a swap registered after its lock is searched for a lock already settled.
     look_back_blocks: NonNegativeInt = 10_000
+    # Settle due receivables whose debtor approved the payment, mark the others defaulted
+    # after the grace period, with the same signer on the hub (its ``receivable`` contract).
+    settle_receivables: Annotated[bool, Strict()] = True
 
 
 class LogConfig(ConfigModel):
