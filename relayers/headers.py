@@ -11,6 +11,11 @@ oracle has accepted their source block, then move to ``header_ready`` (docs/rela
   it with the contract's rules) and every transaction is simulated before it is sent. Up to
   ``max_in_flight`` blocks' headers go out back to back per step and are awaited together
   (a set change waits for what is in flight before and after it).
+  Keep-alive: the client trusts its latest header only for its ``trustingPeriod``, so at
+  ``light_client_refresh`` of that period (the header's age on the destination's clock) the
+  feeder submits the consortium's newest final header the client can take, with no message
+  waiting, through the same planning and sending; past the period it logs that governance
+  must re-anchor the client and sends nothing.
 - ``AttestedHeaderGate`` (public -> consortium): the attesters put public headers into
   ``AttestedHeaderStore``; the gate only watches for acceptance.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from adapters.base import CallReverted, TxRequest
@@ -42,6 +48,10 @@ from relayers.sending import Sender, reverted_with
 __all__ = ["AttestedHeaderGate", "LightClientFrozen", "QbftHeaderFeeder"]
 
 log = logging.getLogger(__name__)
+
+# The keep-alive reads the light client and the destination's clock at most this often
+# (wall-clock seconds): about ten calls a check, against a trusting period of days.
+KEEPALIVE_CHECK_S = 10.0
 
 
 class LightClientFrozen(FatalError):
@@ -133,15 +143,25 @@ class QbftHeaderFeeder(_Gate):
         metrics: RelayMetrics,
         interval_s: float,
         max_in_flight: int,
+        refresh: float = 0.5,
         limit: int = 1024,
     ) -> None:
         super().__init__(route, queue, interval_s, limit)
+        if not 0 < refresh < 1:
+            raise ValueError(f"refresh must be a fraction in (0, 1), not {refresh}")
         self._max_in_flight = max_in_flight  # headers sent before waiting for the first
+        self._refresh = refresh  # of the trusting period: the keep-alive's header age
         self._lc = oracle
         self._consortium = consortium
         self._sender = sender
         self._metrics = metrics
         self._policy: TrustPolicy | None = None
+        self._next_check = 0.0  # time.monotonic() of the next keep-alive check
+        self._reported: tuple[str, Hash32] | None = None  # (problem, latest hash) logged last
+
+    async def step(self) -> bool:
+        await self._keep_alive()
+        return await super().step()
 
     async def _accept(self, blocks: Sequence[tuple[Height, Hash32]]) -> set[Hash32]:
         lc = self._lc
@@ -172,9 +192,13 @@ class QbftHeaderFeeder(_Gate):
         await flight.drain()
         return accepted | {h for _, h in waiting if await lc.is_accepted(h)}
 
+    @property
+    def _labels(self) -> dict[str, str]:
+        return {"chain": self.route.dst.name, "source": self.route.src.name}
+
     async def _state(self) -> LightClientState:
         state = await self._lc.state()
-        labels = {"chain": self.route.dst.name, "source": self.route.src.name}
+        labels = self._labels
         self._metrics.light_client_height.labels(**labels).set(state.latest_number)
         head = await self._consortium.height(self.route.src.finality)
         self._metrics.light_client_lag.labels(**labels).set(max(head - state.latest_number, 0))
@@ -190,6 +214,115 @@ class QbftHeaderFeeder(_Gate):
         if self._policy is None:
             self._policy = await self._lc.trust_policy()
         return self._policy
+
+    async def _keep_alive(self) -> None:
+        """Keep the client's trust alive on a quiet route (docs/relayer.md §3, keep-alive):
+        once its latest header is ``refresh`` of the trusting period old on the destination's
+        clock, submit the newest final consortium header it can take (not from its future)
+        through ``_advance``. Nothing while it is fresher, or frozen (the gate reports that
+        when a message needs it); past the period only an error, once: governance must
+        re-anchor. Checked at most every ``KEEPALIVE_CHECK_S``."""
+        if time.monotonic() < self._next_check:
+            return
+        self._next_check = time.monotonic() + KEEPALIVE_CHECK_S
+        state = await self._lc.state()
+        if state.frozen:
+            return
+        self._policy = policy = await self._lc.trust_policy()  # governance may change it
+        period = policy.trusting_period_s
+        assert period is not None  # the contract requires one
+        now = await self._destination_time()
+        age = now - state.latest_timestamp
+        labels = self._labels
+        self._metrics.light_client_height.labels(**labels).set(state.latest_number)
+        self._metrics.light_client_age.labels(**labels).set(max(age, 0))
+        self._metrics.light_client_trust_left.labels(**labels).set(max(period - age, 0))
+        due = self._refresh * period
+        if age < due:
+            return
+        extra = {"route": self.route.name, "chain": self.route.dst.name}
+        if age >= period:
+            if self._report("expired", state):
+                log.error(
+                    "%s: the light client on %s trusted consortium header %d last, %d s ago: "
+                    "its trusting period (%d s) expired and it takes no new header; governance "
+                    "must re-anchor it (docs/light-client.md §7, docs/relayer.md §7)",
+                    self.name,
+                    self.route.dst.name,
+                    state.latest_number,
+                    age,
+                    period,
+                    extra=extra,
+                )
+            return
+        target = await self._newest_header(state, now + policy.max_clock_drift_s)
+        if target is None or now - target.header.timestamp >= due:
+            # No newer final consortium block, or only one that is as old (the consortium's
+            # clock behind the destination's): sending it would not refresh the client.
+            if self._report("stale", state):
+                log.warning(
+                    "%s: light client header %d on %s is %d s old (keep-alive at %d s, "
+                    "trust ends at %d s) and the consortium has no newer final header to "
+                    "refresh it with",
+                    self.name,
+                    state.latest_number,
+                    self.route.dst.name,
+                    age,
+                    due,
+                    period,
+                    extra=extra,
+                )
+            return
+        log.info(
+            "%s: keep-alive: light client header %d on %s is %d s old (refresh at %d s of a "
+            "%d s trusting period); submitting consortium header %d",
+            self.name,
+            state.latest_number,
+            self.route.dst.name,
+            age,
+            due,
+            period,
+            target.number,
+            extra=extra,
+        )
+        flight = _Flight(self._sender, self._lc, self.route, self.name)
+        await self._advance(flight, state, [target.header])
+        await flight.drain()
+        if await self._lc.is_accepted(target.hash):
+            self._metrics.light_client_keepalive.labels(**labels).inc()
+            self._reported = None
+
+    def _report(self, problem: str, state: LightClientState) -> bool:
+        """Whether ``problem`` is new for the client's latest header (log it once, not at
+        every check)."""
+        key = (problem, state.latest_hash)
+        if self._reported == key:
+            return False
+        self._reported = key
+        return True
+
+    async def _newest_header(self, state: LightClientState, limit: int) -> VerifiedHeader | None:
+        """The newest final consortium header above the client's latest one with a timestamp
+        at most ``limit`` (the destination's clock plus the drift the client allows: a later
+        one is from its future); None when there is none. Block times never decrease: a
+        bisection between the latest header and the final head."""
+        head = int(await self._consortium.height(self.route.src.finality))
+        low = state.latest_number  # its time is at most the limit (it was accepted)
+        if head <= low:
+            return None
+        found = await self._consortium.verified_header(Height(head))
+        if found.header.timestamp <= limit:
+            return found
+        best: VerifiedHeader | None = None
+        high = head  # its time is beyond the limit
+        while high - low > 1:
+            mid = (low + high) // 2
+            header = await self._consortium.verified_header(Height(mid))
+            if header.header.timestamp <= limit:
+                low, best = mid, header
+            else:
+                high = mid
+        return best
 
     async def _destination_time(self) -> int:
         """The destination chain's clock: its latest block's timestamp (what the light

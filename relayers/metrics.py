@@ -10,6 +10,9 @@ xgate_queue_depth                      route: messages not yet delivered (or par
 xgate_delivery_latency_seconds         route: source block time -> delivery final (histogram)
 xgate_light_client_height              chain, source: latest header the client accepted
 xgate_light_client_lag_blocks          chain, source: source head minus that height
+xgate_light_client_header_age_seconds  chain, source: destination time minus that header's
+xgate_light_client_trust_left_seconds  chain, source: until its trusting period ends (0: ended)
+xgate_light_client_keepalive_total     chain, source: headers sent only to keep its trust
 xgate_rpc_errors_total                 chain, kind: failed node requests by error class
 xgate_gas_used_total                   chain, purpose: gas of our mined transactions
 xgate_fees_paid_wei_total              chain, purpose: gas used x effective gas price
@@ -62,6 +65,24 @@ class RelayMetrics:
         self.light_client_lag = Gauge(
             "xgate_light_client_lag_blocks",
             "Source head minus the light client's latest header",
+            ["chain", "source"],
+            registry=r,
+        )
+        self.light_client_age = Gauge(
+            "xgate_light_client_header_age_seconds",
+            "Destination chain time minus the light client's latest header time",
+            ["chain", "source"],
+            registry=r,
+        )
+        self.light_client_trust_left = Gauge(
+            "xgate_light_client_trust_left_seconds",
+            "Seconds until the light client's trusting period ends (0: only a re-anchor helps)",
+            ["chain", "source"],
+            registry=r,
+        )
+        self.light_client_keepalive = Counter(
+            "xgate_light_client_keepalive",
+            "Headers submitted only to keep the light client's trust alive",
             ["chain", "source"],
             registry=r,
         )

@@ -372,6 +372,7 @@ def _relayer_workers(
                 metrics=metrics,
                 interval_s=relayer.poll_interval_s,
                 max_in_flight=relayer.max_in_flight,
+                refresh=relayer.light_client_refresh,
             )
         else:
             assert contracts.header_store is not None  # checked by the config

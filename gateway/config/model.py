@@ -436,6 +436,10 @@ class RelayerConfig(ConfigModel):
     # Batches a deliverer (and headers a header feeder) sends on consecutive nonces before
     # waiting for the first to be mined: one in flight caps a route at a batch per block.
     max_in_flight: PositiveInt = 8
+    # Keep-alive: a header feeder submits the consortium's newest final header once its light
+    # client's latest one is this fraction of the client's trusting period old (destination
+    # time), with or without messages waiting, so a quiet route never lets the trust expire.
+    light_client_refresh: Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)] = 0.5
 
 
 class AttesterConfig(ConfigModel):

@@ -122,6 +122,7 @@ def test_a_complete_file_loads_into_typed_sections(tmp_path: Path) -> None:
     assert cfg.routes[0].batch_size == 16 and cfg.routes[0].enabled
     assert cfg.routes[1].max_fee_per_gas_wei == 1_500_000_000
     assert cfg.relayer is not None and cfg.relayer.fee_bump_pct == 15
+    assert cfg.relayer.light_client_refresh == 0.5
     assert cfg.relayer.max_attempts == 5 and cfg.relayer.lease_ttl_s == 30
     assert cfg.keeper is not None and cfg.keeper.safety_delay_s == 300
     assert (cfg.ops.host, cfg.ops.port) == ("0.0.0.0", 9500)
@@ -245,6 +246,8 @@ def test_unknown_keys_are_refused_at_every_depth(
         (changed("routes.0.enabled", "yes"), "routes[0].enabled: expected true or false"),
         (changed("relayer.fee_bump_pct", 9), "relayer.fee_bump_pct: must be >= 10"),
         (changed("relayer.poll_interval_s", 0), "relayer.poll_interval_s: must be > 0"),
+        (changed("relayer.light_client_refresh", 0), "relayer.light_client_refresh: must be > 0"),
+        (changed("relayer.light_client_refresh", 1.0), "relayer.light_client_refresh: must be < 1"),
         (changed("log.format", "xml"), "log.format: expected 'text' or 'json'"),
         (changed("ops.listen", "9464"), 'ops.listen: expected "HOST:PORT"'),
         (changed("store.url", "mysql://db/x"), 'store.url: expected "sqlite:///PATH" or'),
