@@ -94,7 +94,17 @@ ChainIdPath = Annotated[
     ),
 ]
 
-_DISCLOSURE_PATTERN = f"^0x{DISCLOSURE_TAG.hex()}[0-9a-f]{{{2 * (DISCLOSURE_BYTES - 32)}}}$"
+
+_ANY = "[0-9a-f]{64}"
+_ADDRESS_WORD = "0{24}[0-9a-f]{40}"
+_CAPITAL = "(?:4[1-9a-f]|5[0-9a])"  # A-Z in ASCII
+# The canonical encoding (encode_disclosure): the tag, home chain id, home receivable, token id,
+# salt, debtor, creditor, face value (uint128), currency (bytes3, three capitals), due date
+# (uint64), document hash.
+_DISCLOSURE_PATTERN = (
+    f"^0x{DISCLOSURE_TAG.hex()}{_ANY}{_ADDRESS_WORD}{_ANY}{_ANY}{_ADDRESS_WORD}{_ADDRESS_WORD}"
+    f"0{{32}}[0-9a-f]{{32}}{_CAPITAL}{{3}}0{{58}}0{{48}}[0-9a-f]{{16}}{_ANY}$"
+)
 _DISCLOSURE_SHAPE = re.compile(_DISCLOSURE_PATTERN)
 
 

@@ -15,8 +15,10 @@ from gateway.domain.disclosure import (
     DISCLOSURE_BYTES,
     Disclosure,
     DisclosureInvalid,
+    DisclosureMismatch,
     DisclosureUnreadable,
     RecipientKeyInvalid,
+    check_disclosure,
     decode_disclosure,
     encode_disclosure,
     new_salt,
@@ -138,3 +140,19 @@ def test_a_disclosure_needs_a_salt_and_valid_fields() -> None:
 def test_fresh_salts_are_32_random_non_zero_bytes() -> None:
     salts = {new_salt() for _ in range(64)}
     assert len(salts) == 64 and all(len(s) == 32 and any(s) for s in salts)
+
+
+def test_a_disclosure_holds_only_for_its_own_token_home_and_commitment() -> None:
+    def check(d: Disclosure, commitment: bytes | None = D.commitment) -> DisclosureMismatch | None:
+        return check_disclosure(
+            d, home_chain_id=20250, receivable=RECEIVABLE, token_id=7, commitment=commitment
+        )
+
+    assert check(D) is None
+    assert check(D, None) is check(D, bytes(32)) is DisclosureMismatch.NOT_PRIVATE
+    assert check(replace(D, home_chain_id=1)) is DisclosureMismatch.OTHER_HOME
+    assert check(replace(D, receivable=DEBTOR)) is DisclosureMismatch.OTHER_HOME
+    assert check(replace(D, token_id=8)) is DisclosureMismatch.OTHER_TOKEN
+    assert check(replace(D, salt=new_salt())) is DisclosureMismatch.COMMITMENT_MISMATCH
+    forged = replace(D, terms=replace(TERMS, face_value=1))
+    assert check(forged) is DisclosureMismatch.COMMITMENT_MISMATCH
