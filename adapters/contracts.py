@@ -73,9 +73,21 @@ class ContractHandle:
     address: Address
     artifact: Artifact
 
-    async def view(self, function: str, *args: Any, finality: Finality | None = None) -> Any:
+    async def view(
+        self,
+        function: str,
+        *args: Any,
+        finality: Finality | None = None,
+        height: Height | None = None,
+    ) -> Any:
+        """``function(args)`` at block ``height``, else at ``finality`` (default latest)."""
         data = self.artifact.call_data(function, *args)
-        raw = await self.adapter.call(self.address, data, finality=finality or Finality.latest())
+        if height is not None:
+            raw = await self.adapter.call(self.address, data, height=height)
+        else:
+            raw = await self.adapter.call(
+                self.address, data, finality=finality or Finality.latest()
+            )
         result = self.artifact.decode_result(function, raw)
         return result[0] if len(result) == 1 else result
 
@@ -465,7 +477,7 @@ class FinancingRecordView:
 @dataclass(frozen=True, slots=True)
 class HomeReceivable:
     """One token of the home ``Receivable``, every value read at block ``block``. ``owner`` and
-    ``terms`` are None once it has no owner (split into parts); ``locked_to`` is the chain id
+    ``terms`` are None when it has no owner (``ownerOf`` reverts); ``locked_to`` is the chain id
     the vault holds it for when its owner is the vault."""
 
     token_id: int
@@ -510,19 +522,6 @@ def _reverted_with(exc: CallReverted, *names: str) -> bool:
     return exc.decoded is not None and exc.decoded.name in names
 
 
-class _AtBlock:
-    """Calls of one contract at one block."""
-
-    def __init__(self, adapter: EvmAdapter, address: Address, artifact: Artifact) -> None:
-        self._adapter, self._address, self._artifact = adapter, address, artifact
-
-    async def __call__(self, height: Height, function: str, *args: Any) -> Any:
-        data = self._artifact.call_data(function, *args)
-        raw = await self._adapter.call(self._address, data, height=height)
-        result = self._artifact.decode_result(function, raw)
-        return result[0] if len(result) == 1 else result
-
-
 class ReceivableStateView:
     """``Receivable`` on the consortium chain read by token id (``statusOf``, ``ownerOf``,
     ``financingOf``, ``financingRecord``), and where the ``AssetVault`` at ``vault`` holds it
@@ -530,43 +529,45 @@ class ReceivableStateView:
 
     def __init__(self, adapter: EvmAdapter, address: Address, vault: Address | None) -> None:
         self._adapter = adapter
-        self._address = address
-        self._vault = vault
-        self._call = _AtBlock(adapter, address, load_artifact("Receivable"))
-        self._vault_call = (
-            None if vault is None else _AtBlock(adapter, vault, load_artifact("AssetVault"))
+        self._c = ContractHandle(adapter, address, load_artifact("Receivable"))
+        self._vault = (
+            None if vault is None else ContractHandle(adapter, vault, load_artifact("AssetVault"))
         )
 
     @property
     def address(self) -> Address:
-        return self._address
+        return self._c.address
 
     async def read(self, token_id: int, finality: Finality | None = None) -> HomeReceivable | None:
         """Token ``token_id`` at the block of ``finality`` (default latest); None when the
         contract never had it."""
         height = await self._adapter.height(finality or Finality.latest())
-        call = self._call
+
+        async def call(function: str, *args: Any) -> Any:
+            return await self._c.view(function, *args, height=height)
+
         try:
-            raw_status = await call(height, "statusOf", token_id)
+            raw_status = await call("statusOf", token_id)
         except CallReverted as exc:
             if _reverted_with(exc, "UnknownReceivable"):
                 return None
             raise
         status = ReceivableStatus(*(_plain_value(v) for v in raw_status))
         try:
-            owner = Address(to_canonical_address(await call(height, "ownerOf", token_id)))
-            terms: FinancingTerms | None = _terms(await call(height, "financingOf", token_id))
+            owner = Address(to_canonical_address(await call("ownerOf", token_id)))
+            terms: FinancingTerms | None = _terms(await call("financingOf", token_id))
         except CallReverted as exc:
             if not _reverted_with(exc, "ERC721NonexistentToken", "UnknownReceivable"):
                 raise
-            owner, terms = None, None  # split into parts: burnt
+            owner, terms = None, None
         count = min(status.financing_count, FINANCING_RECORDS_MAX)
         records = await asyncio.gather(
-            *(call(height, "financingRecord", token_id, i) for i in range(count))
+            *(call("financingRecord", token_id, i) for i in range(count))
         )
         locked_to = None
-        if owner is not None and owner == self._vault and self._vault_call is not None:
-            chain = int(await self._vault_call(height, "lockedTo", self._address, token_id))
+        vault = self._vault
+        if owner is not None and vault is not None and owner == vault.address:
+            chain = int(await vault.view("lockedTo", self.address, token_id, height=height))
             locked_to = chain or None
         return HomeReceivable(
             token_id=token_id,
@@ -591,32 +592,34 @@ class WrappedReceivableView:
 
     def __init__(self, adapter: EvmAdapter, address: Address) -> None:
         self._adapter = adapter
-        self._address = address
-        self._call = _AtBlock(adapter, address, load_artifact("WrappedReceivable"))
+        self._c = ContractHandle(adapter, address, load_artifact("WrappedReceivable"))
 
     @property
     def address(self) -> Address:
-        return self._address
+        return self._c.address
 
     async def read(self, token_id: int, finality: Finality | None = None) -> WrappedCopy | None:
         """Token ``token_id`` at the block of ``finality`` (default latest); None when it is
         not on this chain (never arrived, or went home)."""
         height = await self._adapter.height(finality or Finality.latest())
-        call = self._call
+
+        async def call(function: str, *args: Any) -> Any:
+            return await self._c.view(function, *args, height=height)
+
         try:
-            commitment = Hash32(bytes(await call(height, "commitmentOf", token_id)))
+            commitment = Hash32(bytes(await call("commitmentOf", token_id)))
         except CallReverted as exc:
             if _reverted_with(exc, "UnknownReceivable"):
                 return None
             raise
         private = any(commitment)
         owner, home_chain_id, home_token, (paid, settled) = await asyncio.gather(
-            call(height, "ownerOf", token_id),
-            call(height, "homeChainId"),
-            call(height, "homeToken"),
-            call(height, "paymentOf", token_id),
+            call("ownerOf", token_id),
+            call("homeChainId"),
+            call("homeToken"),
+            call("paymentOf", token_id),
         )
-        terms = None if private else _terms(await call(height, "financingOf", token_id))
+        terms = None if private else _terms(await call("financingOf", token_id))
         return WrappedCopy(
             token_id=token_id,
             block=height,

@@ -218,7 +218,7 @@ class HomeReceivableState(ApiModel):
     """The home ``Receivable`` (the hub chain): lifecycle, payments and where the token is.
     ``locked_to_chain_id``: the chain the vault holds it for (bridged out), else null."""
 
-    terms: ReceivableTerms | None = Field(description="null once split into parts (burnt)")
+    terms: ReceivableTerms | None = Field(description="null when the token has no owner")
     state: ReceivableState
     paid: Uint256 = Field(description="minor units paid")
     outstanding: Uint256 = Field(description="minor units still owed")
@@ -258,7 +258,7 @@ class ReceivableView(ApiModel):
     token_id: Uint256
     kind: Literal["home", "wrapped"]
     contract: ChecksumAddress
-    owner: ChecksumAddress | None = Field(description="null once split into parts (burnt)")
+    owner: ChecksumAddress | None = Field(description="null when the token has no owner")
     block: Uint64
     home: HomeReceivableState | None
     wrapped: WrappedReceivableState | None

@@ -45,7 +45,7 @@ def disclosure_of(home: ReceivableView, salt: bytes) -> Disclosure:
     if home.home is None:
         raise DisclosureRefused("not a home receivable (read it on the hub chain)")
     if home.home.terms is None:
-        raise DisclosureRefused("the receivable has no terms (it was split into parts)")
+        raise DisclosureRefused("the receivable has no owner, so no terms to disclose")
     return Disclosure(
         home.chain_id, home.contract, home.token_id, home.home.terms.financing(), Hash32(salt)
     )

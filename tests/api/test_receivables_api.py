@@ -19,8 +19,8 @@ from nacl.public import PrivateKey
 from gateway.domain.disclosure import encode_disclosure, terms_commitment
 from gateway.sdk import DisclosureRefused, XgateClient
 from tests.contracts._assets_helpers import ALICE, raw
-from tests.contracts.test_receivable_settlement_bridge import DEBTOR, FACE
-from tests.helpers.receivables import MISSING, ReceivableNet, receivable_net
+from tests.contracts.test_receivable_settlement_bridge import DEBTOR, FACE, FINANCIER
+from tests.helpers.receivables import ADVANCE, MISSING, ReceivableNet, receivable_net
 
 pytestmark = pytest.mark.live
 
@@ -65,6 +65,17 @@ async def test_the_home_receivable_on_the_hub_shows_its_terms_state_and_where_it
     locked = await net.api.get(_path(net.hub_id, net.private))
     assert locked.body["owner"] == w.vault.address
     assert locked.body["home"]["locked_to_chain_id"] == net.public_id
+
+    split = (await net.api.get(_path(net.hub_id, net.financed))).body
+    assert split["owner"] == w.addr(FINANCIER) and split["home"]["state"] == "split"
+    assert split["home"]["closed_at"] is not None
+    [record] = split["home"]["financing"]
+    assert (record["financier"], record["advance"], record["discount_bps"]) == (
+        w.addr(FINANCIER), str(ADVANCE), 250,
+    )  # fmt: skip
+    part = (await net.api.get(_path(net.hub_id, net.part))).body["home"]
+    assert part["parent_id"] == str(net.financed) and part["state"] == "acknowledged"
+    assert part["terms"]["face_value"] == str(FACE - FACE // 4)
 
 
 async def test_public_copies_show_their_terms_or_only_their_commitment(

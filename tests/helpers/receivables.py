@@ -7,7 +7,8 @@ with a configuration naming those contracts and read access to both nodes.
 Tokens: ``home_only`` (acknowledged, never bridged), ``public`` (bridged over the route while
 its terms were public: a copy with full terms), ``private`` (bridged after the route was made
 private, with ``salt``: a copy with only the commitment), ``other_private`` (another private
-copy, its own salt). Token ``MISSING`` was never drafted."""
+copy, its own salt), ``financed`` (assigned with financing to ``FINANCIER``, who split it:
+``part`` is its second part). Token ``MISSING`` was never drafted."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from eth_utils.address import to_checksum_address
 
 from adapters.registry import build_adapter
 from adapters.types import Hash32
@@ -33,11 +33,14 @@ from gateway.domain.disclosure import Disclosure, new_salt
 from gateway.store import Store
 from harness import Chain, make_chain
 from tests.api.conftest import ApiClient, Caller, create_caller
+from tests.contracts._assets_helpers import ALICE, send
 from tests.contracts.test_assets_crosschain import _side
 from tests.contracts.test_receivable_privacy import PrivateWorld
+from tests.contracts.test_receivable_settlement_bridge import FACE, FINANCIER
 from tests.helpers.proofs import adapter_config
 
 MISSING = 10**9
+ADVANCE = FACE * 9 // 10
 
 
 @dataclass
@@ -55,6 +58,8 @@ class ReceivableNet:
     salt: Hash32
     other_private: int
     other_salt: Hash32
+    financed: int  # assigned with financing to FINANCIER, then split by it
+    part: int  # its second part
 
     def disclosure(self, token_id: int, salt: bytes) -> Disclosure:
         return self.world.disclosure(token_id, salt)
@@ -106,7 +111,7 @@ def _utcnow() -> datetime:
 
 def _world(
     anvil_url: str, consortium_url: str, salt: bytes, other_salt: bytes
-) -> tuple[PrivateWorld, tuple[int, int, int, int]]:
+) -> tuple[PrivateWorld, tuple[int, ...]]:
     consortium: Chain = make_chain("consortium", consortium_url, poa=True)
     anvil: Chain = make_chain("anvil", anvil_url)
     w = PrivateWorld(_side(consortium), _side(anvil))
@@ -117,7 +122,12 @@ def _world(
     private, other_private = w.receivable_of_alice(), w.receivable_of_alice()
     w.to_foreign(w.lock_private(private, salt))
     w.to_foreign(w.lock_private(other_private, other_salt))
-    return w, (home_only, public, private, other_private)
+    financed = w.receivable_of_alice()
+    r = w.receivable.functions
+    send(w.home.chain, r.assignWithFinancing(w.addr(FINANCIER), financed, ADVANCE, 250), ALICE)
+    send(w.home.chain, r.split(financed, [FACE // 4, FACE - FACE // 4]), FINANCIER)
+    part = int(r.totalTokenized().call())  # the second part
+    return w, (home_only, public, private, other_private, financed, part)
 
 
 @asynccontextmanager
@@ -126,7 +136,7 @@ async def receivable_net(
 ) -> AsyncIterator[ReceivableNet]:
     salt, other_salt = new_salt(), new_salt()
     # The proofs are made on an event loop of their own: off this one.
-    w, (home_only, public, private, other_private) = await asyncio.to_thread(
+    w, (home_only, public, private, other_private, financed, part) = await asyncio.to_thread(
         _world, anvil_node.url, consortium_node.url, salt, other_salt
     )
     config = _config(f"sqlite:///{folder / 'xgate.db'}", w)
@@ -151,11 +161,9 @@ async def receivable_net(
                 salt=salt,
                 other_private=other_private,
                 other_salt=other_salt,
+                financed=financed,
+                part=part,
             )
     finally:
         await chains.aclose()
         await store.close()
-
-
-def checksum(address: str) -> str:
-    return to_checksum_address(address)
