@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -109,16 +110,29 @@ async def _wait_ready(
     raise RpcUnavailable("anvil did not answer eth_chainId in time", url=url)
 
 
-async def set_interval_mining(url: str, seconds: int) -> None:
-    """Make anvil mine a block every ``seconds`` (after a fast automined deployment)."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": "evm_setIntervalMining", "params": [seconds]}
+async def dev_rpc(url: str, method: str, *params: Any) -> Any:
+    """One JSON-RPC call of a development method (``evm_*``, ``anvil_*``) that adapters do not
+    speak; its result. anvil and the devnet node both serve the ``evm_*`` ones."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
         session.post(url, json=body) as resp,
     ):
         answer = json.loads(await resp.text())
     if "error" in answer:
-        raise RpcUnavailable("anvil refused evm_setIntervalMining", url=url, error=answer["error"])
+        raise RpcUnavailable(f"the node refused {method}", url=url, error=answer["error"])
+    return answer.get("result")
+
+
+async def set_interval_mining(url: str, seconds: int) -> None:
+    """Make anvil mine a block every ``seconds`` (after a fast automined deployment)."""
+    await dev_rpc(url, "evm_setIntervalMining", seconds)
+
+
+async def advance_clock(url: str, seconds: int) -> None:
+    """Move a development chain's clock ``seconds`` forward and mine a block there."""
+    await dev_rpc(url, "evm_increaseTime", seconds)
+    await dev_rpc(url, "evm_mine")
 
 
 @contextlib.asynccontextmanager

@@ -49,11 +49,6 @@ __all__ = ["AttestedHeaderGate", "LightClientFrozen", "QbftHeaderFeeder"]
 
 log = logging.getLogger(__name__)
 
-# The keep-alive reads the light client and the destination's clock at most this often
-# (wall-clock seconds): about ten calls a check, against a trusting period of days.
-KEEPALIVE_CHECK_S = 10.0
-
-
 class LightClientFrozen(FatalError):
     """The destination's light client froze on misbehaviour evidence: nothing is delivered
     over this route until governance re-anchors it. Stops the worker (the supervisor)."""
@@ -144,6 +139,7 @@ class QbftHeaderFeeder(_Gate):
         interval_s: float,
         max_in_flight: int,
         refresh: float = 0.5,
+        check_s: float = 10.0,
         limit: int = 1024,
     ) -> None:
         super().__init__(route, queue, interval_s, limit)
@@ -151,6 +147,7 @@ class QbftHeaderFeeder(_Gate):
             raise ValueError(f"refresh must be a fraction in (0, 1), not {refresh}")
         self._max_in_flight = max_in_flight  # headers sent before waiting for the first
         self._refresh = refresh  # of the trusting period: the keep-alive's header age
+        self._check_s = check_s  # wall-clock seconds between keep-alive checks
         self._lc = oracle
         self._consortium = consortium
         self._sender = sender
@@ -221,10 +218,10 @@ class QbftHeaderFeeder(_Gate):
         clock, submit the newest final consortium header it can take (not from its future)
         through ``_advance``. Nothing while it is fresher, or frozen (the gate reports that
         when a message needs it); past the period only an error, once: governance must
-        re-anchor. Checked at most every ``KEEPALIVE_CHECK_S``."""
+        re-anchor. Checked at most every ``check_s``."""
         if time.monotonic() < self._next_check:
             return
-        self._next_check = time.monotonic() + KEEPALIVE_CHECK_S
+        self._next_check = time.monotonic() + self._check_s
         state = await self._lc.state()
         if state.frozen:
             return

@@ -373,6 +373,7 @@ def _relayer_workers(
                 interval_s=relayer.poll_interval_s,
                 max_in_flight=relayer.max_in_flight,
                 refresh=relayer.light_client_refresh,
+                check_s=relayer.light_client_check_s,
             )
         else:
             assert contracts.header_store is not None  # checked by the config

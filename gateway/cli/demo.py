@@ -31,8 +31,11 @@ from adapters.signer import LocalSigner
 from adapters.types import Address, ChainId, Finality, Hash32
 from contracts import load_artifact
 from devnet.keys import dev_accounts
+from gateway.cli.devnet_cmd import DEVNET_DEV_ACCOUNTS
 from gateway.cli.logs import configure_logging
 from gateway.config import XgateConfig, load_config, load_signer
+from gateway.domain.disclosure import new_salt, terms_commitment
+from gateway.domain.payloads import Financing
 from gateway.domain.status import AssetKind, Swap, SwapLeg, SwapState
 from gateway.domain.swaps import swap_key
 from gateway.domain.typed_data import htlc_claim_message
@@ -40,6 +43,7 @@ from gateway.store import Store
 from relayers.service import Role, run_services
 
 ADMIN, ALICE, BOB = 0, 7, 8
+DEMO_ACCOUNTS = DEVNET_DEV_ACCOUNTS  # the finance flows' suppliers, buyers and ring: 10-19
 REVOKED = 3  # CreditRegistry's CreditStatus
 CROSSING_TIMEOUT_S = 120.0
 
@@ -56,6 +60,7 @@ class Side:
     name: str
     adapter: EvmAdapter
     contracts: Mapping[str, tuple[str, Address]]  # name -> (artifact, address)
+    rpc_url: str
 
     @property
     def chain_id(self) -> ChainId:
@@ -74,33 +79,46 @@ class Side:
         return out[0] if len(out) == 1 else out
 
     async def send(self, user: int, name: str, function: str, *args: Any) -> TxReceipt:
-        artifact, address = self.contracts[name]
-        data = load_artifact(artifact).call_data(function, *args)
-        sender = _account(user)
-        writer = self.adapter.writer(sender)
-        sent = await writer.submit(TxRequest(to=address, data=data, sender=sender))
-        return await self.adapter.wait_mined(sent, Finality.latest(), CROSSING_TIMEOUT_S)
+        (receipt,) = await self.send_all([(user, name, function, args)])
+        return receipt
+
+    async def send_all(
+        self, calls: Sequence[tuple[int, str, str, tuple[Any, ...]]]
+    ) -> list[TxReceipt]:
+        """Transactions that do not depend on each other (each is estimated before it is
+        sent): sent in order, each user's on its next nonce, then awaited together, so a
+        chain with a block period mines them in one or two blocks instead of one each."""
+        sent = []
+        for user, name, function, args in calls:
+            artifact, address = self.contracts[name]
+            data = load_artifact(artifact).call_data(function, *args)
+            sender = dev_account(user)
+            request = TxRequest(to=address, data=data, sender=sender)
+            sent.append(await self.adapter.writer(sender).submit(request))
+        mined = (self.adapter.wait_mined(s, Finality.latest(), CROSSING_TIMEOUT_S) for s in sent)
+        return list(await asyncio.gather(*mined))
 
     async def now(self) -> int:
         adapter = self.adapter
         return int((await adapter.header(await adapter.height(Finality.latest()))).timestamp)
 
 
-def _account(index: int) -> Address:
-    return Address(dev_accounts(10)[index].address)
+def dev_account(index: int) -> Address:
+    return Address(dev_accounts(DEMO_ACCOUNTS)[index].address)
 
 
-def _address(value: str) -> Address:
-    """An address as the ABI decoder returns it (checksummed hex)."""
+def raw_address(value: str) -> Address:
+    """The raw bytes of an address as the ABI decoder returns it (checksummed hex)."""
     return Address(bytes.fromhex(value[2:]))
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(text, flush=True)
 
 
-async def _crossing(what: str, check: Callable[[], Awaitable[bool]]) -> float:
-    """Wait until ``check()``, showing a progress line; the seconds it took."""
+async def crossing(what: str, check: Callable[[], Awaitable[bool]], show: bool = True) -> float:
+    """Wait until ``check()``, showing a progress line (``show``: and a line once done); the
+    seconds it took."""
     start = time.monotonic()
     frames = "|/-\\"
     i = 0
@@ -118,14 +136,24 @@ async def _crossing(what: str, check: Callable[[], Awaitable[bool]]) -> float:
     took = time.monotonic() - start
     if sys.stdout.isatty():
         print("\r" + " " * (len(what) + 20) + "\r", end="")
-    _say(f"    ✓ {what} ({took:.1f} s)")
+    if show:
+        say(f"    ✓ {what} ({took:.1f} s)")
     return took
+
+
+def financing_terms(raw: Sequence[Any]) -> Financing:
+    """``financingOf``'s answer as the domain's ``Financing``."""
+    debtor, creditor, face, currency, due, document = raw
+    return Financing(
+        raw_address(debtor), raw_address(creditor), int(face), bytes(currency).rstrip(b"\0").decode(),
+        int(due), Hash32(bytes(document)),
+    )  # fmt: skip
 
 
 def open_sides(summary: Mapping[str, Any], cfg: XgateConfig) -> tuple[Side, list[Side]]:
     """The consortium and the public chains of a devnet, with the users' keys (adapters as the
     services build them from ``cfg``, so consortium headers are verified the same way)."""
-    keys = [LocalSigner(dev_accounts(10)[i].private_key) for i in (ADMIN, ALICE, BOB)]
+    keys = [LocalSigner(key.private_key) for key in dev_accounts(DEMO_ACCOUNTS)]
 
     def side(name: str) -> Side:
         adapter = build_adapter(cfg.chains[name].adapter_config(name), keys)
@@ -133,7 +161,7 @@ def open_sides(summary: Mapping[str, Any], cfg: XgateConfig) -> tuple[Side, list
             key: (item["contract"], Address(bytes.fromhex(item["address"][2:])))
             for key, item in summary["contracts"][name].items()
         }
-        return Side(name, adapter, contracts)
+        return Side(name, adapter, contracts, cfg.chains[name].rpc_urls[0])
 
     return side(cfg.hub), [side(n) for n in cfg.public_chains]
 
@@ -145,7 +173,7 @@ async def run_demo(summary: Mapping[str, Any], cfg: XgateConfig, keeper: Address
     for adapter in adapters:
         await adapter.start()
     try:
-        flows: Sequence[tuple[str, Callable[[], Awaitable[None]]]] = (
+        flows: Sequence[tuple[str, Callable[[], Awaitable[Any]]]] = (
             ("settlement tokens, consortium -> public -> consortium",
              lambda: settlement_round_trip(consortium, public)),
             ("a receivable with its financing terms, there and back",
@@ -161,10 +189,11 @@ async def run_demo(summary: Mapping[str, Any], cfg: XgateConfig, keeper: Address
                 "while settlement tokens flow to both",
                 lambda: across_the_hub(consortium, publics[0], publics[1]),
             ))  # fmt: skip
+        flows = (*flows, *await finance_flows(consortium, publics, cfg))
         for i, (title, flow) in enumerate(flows, 1):
-            _say(f"\n[{i}/{len(flows)}] {title}")
+            say(f"\n[{i}/{len(flows)}] {title}")
             await flow()
-        _say("\nAll flows done. The devnet and the services keep running; Ctrl-C stops them.")
+        say("\nAll flows done. The devnet and the services keep running; Ctrl-C stops them.")
     finally:
         for adapter in adapters:
             await adapter.aclose()
@@ -172,13 +201,13 @@ async def run_demo(summary: Mapping[str, Any], cfg: XgateConfig, keeper: Address
 
 async def settlement_round_trip(consortium: Side, public: Side) -> None:
     amount = 2_500 * 10**6
-    alice = _account(ALICE)
+    alice = dev_account(ALICE)
     token = consortium.address("settlement_token")
     await consortium.send(ADMIN, "settlement_token", "mint", alice, amount)
     await consortium.send(ALICE, "settlement_token", "approve", consortium.address("vault"), amount)
     before = await public.view("wrapped_settlement_token", "balanceOf", alice)
     lock = await consortium.send(ALICE, "vault", "lockERC20", token, amount, public.chain_id, alice)
-    _say(
+    say(
         f"    alice locked 2,500 settlement tokens in the vault (consortium block {lock.block_number})"
     )
 
@@ -187,18 +216,18 @@ async def settlement_round_trip(consortium: Side, public: Side) -> None:
             await public.view("wrapped_settlement_token", "balanceOf", alice) == before + amount
         )
 
-    await _crossing("relayed and minted on the public chain", minted)
+    await crossing("relayed and minted on the public chain", minted)
     home = await consortium.view("settlement_token", "balanceOf", alice)
     burn = await public.send(
         ALICE, "asset_gateway", "burnERC20", public.address("wrapped_settlement_token"),
         amount, alice,
     )  # fmt: skip
-    _say(f"    alice burnt them on the public chain (block {burn.block_number})")
+    say(f"    alice burnt them on the public chain (block {burn.block_number})")
 
     async def released() -> bool:
         return bool(await consortium.view("settlement_token", "balanceOf", alice) == home + amount)
 
-    await _crossing("attested, relayed and released on the consortium", released)
+    await crossing("attested, relayed and released on the consortium", released)
 
 
 async def _draft_acknowledged(consortium: Side, financing: tuple[Any, ...]) -> int:
@@ -211,12 +240,12 @@ async def _draft_acknowledged(consortium: Side, financing: tuple[Any, ...]) -> i
 
 
 async def receivable_round_trip(consortium: Side, public: Side) -> None:
-    alice, bob = _account(ALICE), _account(BOB)
+    alice, bob = dev_account(ALICE), dev_account(BOB)
     document = hashlib.sha256(b"demo invoice " + os.urandom(8)).digest()
     due = await consortium.now() + 90 * 86400
     financing = (bob, alice, 125_000_00, b"CNY", due, document)
     token_id = await _draft_acknowledged(consortium, financing)
-    _say(f"    receivable #{token_id} for alice, acknowledged by bob: 125,000.00 CNY in 90 days")
+    say(f"    receivable #{token_id} for alice, acknowledged by bob: 125,000.00 CNY in 90 days")
     await consortium.send(ALICE, "receivable", "approve", consortium.address("vault"), token_id)
     await consortium.send(
         ALICE, "vault", "lockERC721", consortium.address("receivable"), token_id,
@@ -225,30 +254,32 @@ async def receivable_round_trip(consortium: Side, public: Side) -> None:
 
     async def wrapped() -> bool:
         try:
-            return _address(await public.view("wrapped_receivable", "ownerOf", token_id)) == alice
+            return (
+                raw_address(await public.view("wrapped_receivable", "ownerOf", token_id)) == alice
+            )
         except XgateError:
             return False  # not minted yet
 
-    await _crossing("wrapped receivable minted to alice on the public chain", wrapped)
+    await crossing("wrapped receivable minted to alice on the public chain", wrapped)
     terms = tuple(await public.view("wrapped_receivable", "financingOf", token_id))
     home_terms = tuple(await consortium.view("receivable", "financingOf", token_id))
     if terms != home_terms:
         raise DemoFailed("the wrapped receivable's terms differ from the original's")
-    _say("    its financing terms on the public chain equal the consortium's")
+    say("    its financing terms on the public chain equal the consortium's")
     await public.send(
         ALICE, "asset_gateway", "burnERC721", public.address("wrapped_receivable"), token_id, alice
     )
 
     async def back() -> bool:
-        return _address(await consortium.view("receivable", "ownerOf", token_id)) == alice
+        return raw_address(await consortium.view("receivable", "ownerOf", token_id)) == alice
 
-    await _crossing("released back to alice on the consortium", back)
+    await crossing("released back to alice on the consortium", back)
 
 
 async def across_the_hub(consortium: Side, first: Side, second: Side) -> None:
     """The consortium is the hub: a receivable bridged out to one public chain comes home and
     goes on to another, every hop verified; settlement tokens cross to both meanwhile."""
-    alice, bob = _account(ALICE), _account(BOB)
+    alice, bob = dev_account(ALICE), dev_account(BOB)
     amount = 500 * 10**6
     token = consortium.address("settlement_token")
     await consortium.send(ADMIN, "settlement_token", "mint", bob, 2 * amount)
@@ -258,7 +289,7 @@ async def across_the_hub(consortium: Side, first: Side, second: Side) -> None:
     before = [await p.view("wrapped_settlement_token", "balanceOf", bob) for p in (first, second)]
     for p in (first, second):
         await consortium.send(BOB, "vault", "lockERC20", token, amount, p.chain_id, bob)
-    _say(f"    bob sent 500 settlement tokens to each of {first.name} and {second.name}")
+    say(f"    bob sent 500 settlement tokens to each of {first.name} and {second.name}")
 
     document = hashlib.sha256(b"demo hub invoice " + os.urandom(8)).digest()
     due = await consortium.now() + 30 * 86400
@@ -270,37 +301,45 @@ async def across_the_hub(consortium: Side, first: Side, second: Side) -> None:
 
     async def owned_on(side: Side) -> bool:
         try:
-            return _address(await side.view("wrapped_receivable", "ownerOf", token_id)) == alice
+            return raw_address(await side.view("wrapped_receivable", "ownerOf", token_id)) == alice
         except XgateError:
             return False  # not minted there (yet)
 
-    await _crossing(f"receivable #{token_id} wrapped on {first.name}", lambda: owned_on(first))
+    await crossing(f"receivable #{token_id} wrapped on {first.name}", lambda: owned_on(first))
     await first.send(
         ALICE, "asset_gateway", "burnERC721", first.address("wrapped_receivable"), token_id, alice
     )
 
     async def home() -> bool:
-        return _address(await consortium.view("receivable", "ownerOf", token_id)) == alice
+        return raw_address(await consortium.view("receivable", "ownerOf", token_id)) == alice
 
-    await _crossing("back in the consortium hub", home)
+    await crossing("back in the consortium hub", home)
     await consortium.send(ALICE, "receivable", "approve", vault, token_id)
+    private = bool(await consortium.view("vault", "privateTerms", second.chain_id))
+    salt = new_salt()
     await consortium.send(
-        ALICE, "vault", "lockERC721", receivable, token_id, second.chain_id, alice
-    )
-    await _crossing(f"wrapped on {second.name}", lambda: owned_on(second))
-    terms = tuple(await second.view("wrapped_receivable", "financingOf", token_id))
-    if terms != tuple(await consortium.view("receivable", "financingOf", token_id)):
+        ALICE, "vault", *(("lockERC721Private",) if private else ("lockERC721",)),
+        receivable, token_id, second.chain_id, alice, *((salt,) if private else ()),
+    )  # fmt: skip
+    await crossing(f"wrapped on {second.name}", lambda: owned_on(second))
+    home_terms = await consortium.view("receivable", "financingOf", token_id)
+    if private:
+        committed = await second.view("wrapped_receivable", "commitmentOf", token_id)
+        if committed != terms_commitment(salt, financing_terms(home_terms)):
+            raise DemoFailed(f"the commitment on {second.name} does not bind the terms")
+        say(f"    {second.name} has a commitment to its terms only (a private-terms route)")
+    elif tuple(await second.view("wrapped_receivable", "financingOf", token_id)) != home_terms:
         raise DemoFailed(f"the receivable's terms on {second.name} differ from the original's")
 
     async def both_funded() -> bool:
         now = [await p.view("wrapped_settlement_token", "balanceOf", bob) for p in (first, second)]
         return all(n == b + amount for n, b in zip(now, before, strict=True))
 
-    await _crossing("bob's settlement tokens arrived on both public chains", both_funded)
+    await crossing("bob's settlement tokens arrived on both public chains", both_funded)
 
 
 async def credit_attestation(consortium: Side, public: Side) -> None:
-    subject = _account(BOB)
+    subject = dev_account(BOB)
     grade = b"AA-".ljust(32, b"\0")
     valid_until = await consortium.now() + 365 * 86400
     report = hashlib.sha256(b"demo rating report").digest()
@@ -308,26 +347,26 @@ async def credit_attestation(consortium: Side, public: Side) -> None:
         ADMIN, "credit_registry", "attest", subject, 742, grade, valid_until, report
     )
     await consortium.send(ADMIN, "credit_registry", "publish", subject, public.chain_id)
-    _say("    the issuer attested bob's credit (742, AA-) and published it to the public chain")
+    say("    the issuer attested bob's credit (742, AA-) and published it to the public chain")
 
     async def mirrored() -> bool:
         return bool((await public.view("credit_mirror", "creditOf", subject))[0] == 742)
 
-    await _crossing("creditOf(bob) on the public chain reads 742 / AA-", mirrored)
+    await crossing("creditOf(bob) on the public chain reads 742 / AA-", mirrored)
     await consortium.send(ADMIN, "credit_registry", "revoke", subject)
     await consortium.send(ADMIN, "credit_registry", "publish", subject, public.chain_id)
-    _say("    the issuer revoked it")
+    say("    the issuer revoked it")
 
     async def revoked() -> bool:
         return bool((await public.view("credit_mirror", "creditOf", subject))[4] == REVOKED)
 
-    await _crossing("the revocation reached the public mirror", revoked)
+    await crossing("the revocation reached the public mirror", revoked)
 
 
 async def atomic_swap(consortium: Side, public: Side, store_url: str, keeper: Address) -> None:
     """Alice sells a receivable (consortium) to bob for settlement tokens (public). Alice holds
     the secret; bob authorises the keeper to claim the receivable for him."""
-    alice, bob = _account(ALICE), _account(BOB)
+    alice, bob = dev_account(ALICE), dev_account(BOB)
     price = 100_000 * 10**6
     document = hashlib.sha256(b"demo swap invoice " + os.urandom(8)).digest()
     due = await consortium.now() + 60 * 86400
@@ -344,7 +383,7 @@ async def atomic_swap(consortium: Side, public: Side, store_url: str, keeper: Ad
     async def funded() -> bool:
         return bool(await public.view("wrapped_settlement_token", "balanceOf", bob) >= price)
 
-    await _crossing("bob's settlement tokens arrived on the public chain", funded)
+    await crossing("bob's settlement tokens arrived on the public chain", funded)
 
     preimage = os.urandom(32)
     hashlock = Hash32(hashlib.sha256(preimage).digest())
@@ -373,29 +412,57 @@ async def atomic_swap(consortium: Side, public: Side, store_url: str, keeper: Ad
     store = await Store.open(store_url, migrate=False)
     try:
         await store.upsert_swap(swap)
-        _say("    swap agreed: bob signed the keeper's relayed claim of the receivable")
+        say("    swap agreed: bob signed the keeper's relayed claim of the receivable")
         lock_data = abi_encode(["bytes32", "address", "uint256"], [hashlock, bob, leg_a.timelock])
         await consortium.send(
             ALICE, "receivable", "safeTransferFrom(address,address,uint256,bytes)",
             alice, leg_a.htlc, token_id, lock_data,
         )  # fmt: skip
-        _say(f"    alice locked receivable #{token_id} in the consortium HTLC until T_A")
+        say(f"    alice locked receivable #{token_id} in the consortium HTLC until T_A")
         await public.send(BOB, "wrapped_settlement_token", "approve", leg_b.htlc, price)
         await public.send(
             BOB, "htlc_erc20", "lock", hashlock, price, wrapped_token, alice, leg_b.timelock
         )
-        _say("    bob locked 100,000 settlement tokens in the public HTLC until T_B < T_A")
+        say("    bob locked 100,000 settlement tokens in the public HTLC until T_B < T_A")
         await public.send(ALICE, "htlc_erc20", "claim", preimage, price, wrapped_token, bob, t_b)
-        _say("    alice claimed the tokens on the public chain, revealing the secret")
+        say("    alice claimed the tokens on the public chain, revealing the secret")
 
         async def completed() -> bool:
             found = await store.swap(swap.swap_id)
-            owner = _address(await consortium.view("receivable", "ownerOf", token_id))
+            owner = raw_address(await consortium.view("receivable", "ownerOf", token_id))
             return owner == bob and found is not None and found.state is SwapState.COMPLETED
 
-        await _crossing("the keeper claimed the receivable for bob on the consortium", completed)
+        await crossing("the keeper claimed the receivable for bob on the consortium", completed)
     finally:
         await store.close()
+
+
+async def finance_flows(
+    consortium: Side, publics: Sequence[Side], cfg: XgateConfig
+) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+    """The supply-chain finance flows (gateway/cli/finance_demo.py); the first needs a public
+    chain whose route has private terms (`xgate devnet up --private-terms SIDE`)."""
+    from gateway.cli import finance_demo as f
+
+    private = [p for p in publics if await consortium.view("vault", "privateTerms", p.chain_id)]
+    flows: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+    if private:
+        flows.append((
+            f"supply-chain finance: a receivable sold to a financier on {private[0].name} with "
+            "its terms private; the buyer's payment follows the financier",
+            lambda: f.financed_across_chains(consortium, private[0], publics),
+        ))  # fmt: skip
+    else:
+        say("\n(no public chain with private terms: `xgate devnet up --private-terms SIDE`)")
+    return [
+        *flows,
+        ("a first-tier supplier splits a receivable; its own supplier finances a part",
+         lambda: f.split_to_second_tier(consortium)),
+        ("a buyer pays late, then defaults: its score falls and the public mirrors follow",
+         lambda: f.credit_follows_conduct(consortium, publics, cfg)),
+        ("a wash-trading ring pays on time for months and gets no score",
+         lambda: f.wash_ring(consortium, publics, cfg)),
+    ]  # fmt: skip
 
 
 async def demo_with_services(summary: Mapping[str, Any], config_path: Path) -> None:
@@ -412,7 +479,7 @@ async def demo_with_services(summary: Mapping[str, Any], config_path: Path) -> N
     )
     try:
         port = await asyncio.wait_for(asyncio.shield(ready), 60)
-        _say(f"\nxgate services running (relayer, attesters, keeper); metrics on :{port}/metrics")
+        say(f"\nxgate services running (relayer, attesters, keeper); metrics on :{port}/metrics")
         await run_demo(summary, cfg, keeper.address)
         await services
     finally:

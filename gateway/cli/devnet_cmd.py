@@ -82,6 +82,9 @@ PUBLIC_BLOCK_TIME_S = 1  # anvil mines a block every second once the contracts a
 PUBLIC_CHAIN_ID = 31337
 # Deployment keys (gateway.cli.deployment) whose [chains.X.contracts] key differs.
 _CONTRACT_KEYS = {"qbft_light_client": "light_client"}
+# Dev accounts funded and allowlisted on the consortium: the services sign with some of the
+# first ten, the demo's finance flows need suppliers, buyers and a wash ring beyond them.
+DEVNET_DEV_ACCOUNTS = 24
 _CONFIG_HEADER = (
     "DEV ONLY: written by `xgate devnet up` for its local chains. The keys under keys/ are\n"
     "public knowledge (anvil's mnemonic); never use this file or them on a real network."
@@ -235,7 +238,11 @@ async def _up(args: argparse.Namespace) -> int:
     # Imported here: py-evm is slow to import and only this command needs it.
     from devnet.launcher import start_consortium, start_public
 
-    config: dict[str, Any] = {"validator_count": args.validators, "block_time": args.block_time}
+    config: dict[str, Any] = {
+        "validator_count": args.validators,
+        "block_time": args.block_time,
+        "dev_accounts": DEVNET_DEV_ACCOUNTS,
+    }
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -521,7 +528,12 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
             "chains": chains,
             "routes": routes,
             "signers": {name: {"key_file": f"{keys_dir}/{name}.key"} for name in DEV_SIGNERS},
-            "relayer": {"signer": "relayer", "poll_interval_s": DEV_POLL_S},
+            # The light-client keep-alive checks every second: dev clocks jump by days.
+            "relayer": {
+                "signer": "relayer",
+                "poll_interval_s": DEV_POLL_S,
+                "light_client_check_s": 1.0,
+            },
             # Two members' keys: the header store's threshold (attester-3 stays spare).
             "attester": {
                 "signers": ["attester-1", "attester-2"],

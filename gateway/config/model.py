@@ -440,6 +440,10 @@ class RelayerConfig(ConfigModel):
     # client's latest one is this fraction of the client's trusting period old (destination
     # time), with or without messages waiting, so a quiet route never lets the trust expire.
     light_client_refresh: Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)] = 0.5
+    # How often (wall-clock seconds) the keep-alive reads the light client and the destination's
+    # clock: about ten calls a check, against a trusting period of days. A dev chain whose clock
+    # is moved forward by days at a time needs it checked more often.
+    light_client_check_s: PositiveFloat = 10.0
 
 
 class AttesterConfig(ConfigModel):

@@ -1,6 +1,6 @@
-"""`make run` = `xgate devnet up --public-chains 2 --demo`: on fresh chains it deploys, starts
-the services and walks through the five flows, each step carried across by the services, then keeps running
-until Ctrl-C."""
+"""`make run` = `xgate devnet up --public-chains 2 --private-terms public-2 --demo`: on fresh chains it deploys, starts
+the services and walks through the nine flows (five bridge flows, four supply-chain finance
+flows), each step carried across by the services, then keeps running until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -11,15 +11,23 @@ import time
 from pathlib import Path
 
 DEMO_TIMEOUT_S = 300
-FLOWS = ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]")
+FLOWS = tuple(f"[{i}/9]" for i in range(1, 10))
+
+
+MAKE_RUN = ["devnet", "up", "--public-chains", "2", "--private-terms", "public-2", "--demo"]
+
+
+def test_this_is_what_make_run_runs() -> None:
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
+    recipe = makefile.split("\nrun:", 1)[1].splitlines()[1].split()
+    assert recipe == ["$(BIN)/xgate", *MAKE_RUN]
 
 
 def test_make_run_walks_through_every_flow_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "devnet", "up", "--public-chains", "2", "--demo",
-             "--out", str(tmp_path / "devnet.json")],
+            [sys.executable, "-m", "gateway", *MAKE_RUN, "--out", str(tmp_path / "devnet.json")],
             stdout=stdout,
             stderr=stderr,
         )  # fmt: skip
@@ -31,7 +39,9 @@ def test_make_run_walks_through_every_flow_and_stops_on_ctrl_c(tmp_path: Path) -
             time.sleep(0.5)
         text = out.read_text()
         assert all(flow in text for flow in FLOWS)
-        assert text.count("✓") == 12  # every crossing was seen on the other side
+        assert text.count("✓") == 24  # every crossing was seen on the other side
+        assert "with a commitment to its terms only" in text  # flow 6 went the private way
+        assert "insufficient-history" in text  # flow 9: the wash ring got no score
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:
