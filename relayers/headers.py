@@ -49,6 +49,7 @@ __all__ = ["AttestedHeaderGate", "LightClientFrozen", "QbftHeaderFeeder"]
 
 log = logging.getLogger(__name__)
 
+
 class LightClientFrozen(FatalError):
     """The destination's light client froze on misbehaviour evidence: nothing is delivered
     over this route until governance re-anchors it. Stops the worker (the supervisor)."""
