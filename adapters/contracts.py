@@ -292,6 +292,11 @@ class EndpointView:
     async def delivered(self, message_id: bytes, finality: Finality | None = None) -> bool:
         return bool(await self._c.view("delivered", message_id, finality=finality))
 
+    async def paused(self, remote_chain_id: ChainId, finality: Finality) -> tuple[bool, bool]:
+        """(the route from ``remote_chain_id`` paused, the whole endpoint paused)."""
+        _, _, route_paused = await self._c.view("route", remote_chain_id, finality=finality)
+        return bool(route_paused), bool(await self._c.view("paused", finality=finality))
+
     def deliver_batch(
         self,
         src_chain_id: ChainId,

@@ -854,6 +854,16 @@ class EvmAdapter:
         """The sender's next nonce, counting the node's pending transactions."""
         return await self._txs.nonce(sender, "pending")
 
+    async def balance(self, address: Address, finality: Finality) -> int:
+        """The account's balance in wei at ``finality`` (the signers' gas money, for metrics)."""
+        check_bytes(address, 20, "address")
+        block = await self._block_param(finality, None)
+        return await self._call(
+            "eth_getBalance",
+            [to_checksum_address(address), block],
+            lambda r: parse_quantity(r, "balance"),
+        )
+
     async def transaction_known(self, tx_hash: TxHash) -> bool:
         """Whether the node has the transaction, pending or mined."""
         check_bytes(tx_hash, 32, "tx_hash")

@@ -21,6 +21,7 @@ from adapters.signer import LocalSigner
 from adapters.types import ChainId, Hash32, Height
 from gateway.domain.typed_data import HeaderData, attested_header_message, digest
 from gateway.store import Store
+from relayers.metrics import RelayMetrics
 from relayers.routes import ChainSide
 from relayers.sending import Sender, reverted_with
 from relayers.watcher import message_sent_query, next_range
@@ -44,7 +45,9 @@ class HeaderAttester:
         store: Store,
         log_range: int,
         interval_s: float,
+        metrics: RelayMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._public = public
         self._consortium_chain_id = consortium_chain_id
         self._header_store = header_store
@@ -76,6 +79,10 @@ class HeaderAttester:
             await self._attest(number, block_hash)
         new = await scan.checkpoint(public)
         await self._store.record_scan(public.chain_id, self.stream, scan.previous, new, [])
+        if self._metrics is not None:
+            labels = {"chain": public.name, "attester": "0x" + self._signer.address.hex()}
+            self._metrics.attester_height.labels(**labels).set(scan.end)
+            self._metrics.attester_lag.labels(**labels).set(max(scan.final - scan.end, 0))
         return scan.end < scan.final
 
     async def _attest(self, number: Height, block_hash: Hash32) -> None:

@@ -200,6 +200,7 @@ class QbftHeaderFeeder(_Gate):
         self._metrics.light_client_height.labels(**labels).set(state.latest_number)
         head = await self._consortium.height(self.route.src.finality)
         self._metrics.light_client_lag.labels(**labels).set(max(head - state.latest_number, 0))
+        self._metrics.light_client_frozen.labels(**labels).set(1 if state.frozen else 0)
         if state.frozen:
             raise LightClientFrozen(
                 "the light client on the destination is frozen (misbehaviour evidence)",
@@ -224,6 +225,7 @@ class QbftHeaderFeeder(_Gate):
             return
         self._next_check = time.monotonic() + self._check_s
         state = await self._lc.state()
+        self._metrics.light_client_frozen.labels(**self._labels).set(1 if state.frozen else 0)
         if state.frozen:
             return
         self._policy = policy = await self._lc.trust_policy()  # governance may change it

@@ -21,6 +21,12 @@ xgate_worker_failures_total            worker: failed steps
 xgate_receivables_settled_total        chain: receivables the keeper settled
 xgate_receivable_defaults_total        chain: receivables the keeper marked defaulted
 xgate_receivable_failures_total        chain, action: settle / mark_default refused or failed
+xgate_oldest_waiting_message_seconds   chain: age of the oldest message still to deliver there
+xgate_light_client_frozen              chain, source: 1 once the client froze (misbehaviour)
+xgate_route_paused                     route: 1 while the destination endpoint refuses it
+xgate_signer_balance_wei               chain, signer: our signers' balances (gas money)
+xgate_attester_height                  chain, attester: last final public block it scanned
+xgate_attester_lag_blocks              chain, attester: the public final head minus that
 =====================================  ======================================================
 """
 
@@ -120,6 +126,42 @@ class RelayMetrics:
             "xgate_receivable_failures",
             "Receivable settlements or defaults the keeper could not get mined",
             ["chain", "action"],
+            registry=r,
+        )
+        self.oldest_waiting = Gauge(
+            "xgate_oldest_waiting_message_seconds",
+            "Age of the oldest message still to be delivered to this chain (0: none waiting)",
+            ["chain"],
+            registry=r,
+        )
+        self.light_client_frozen = Gauge(
+            "xgate_light_client_frozen",
+            "1 once the light client froze on misbehaviour evidence (governance re-anchors it)",
+            ["chain", "source"],
+            registry=r,
+        )
+        self.route_paused = Gauge(
+            "xgate_route_paused",
+            "1 while the destination endpoint's route (or the whole endpoint) is paused",
+            ["route"],
+            registry=r,
+        )
+        self.signer_balance = Gauge(
+            "xgate_signer_balance_wei",
+            "Balance of the process's signers on each chain they send on (wei)",
+            ["chain", "signer"],
+            registry=r,
+        )
+        self.attester_height = Gauge(
+            "xgate_attester_height",
+            "Last final public block the attester scanned for messages to attest",
+            ["chain", "attester"],
+            registry=r,
+        )
+        self.attester_lag = Gauge(
+            "xgate_attester_lag_blocks",
+            "The public chain's final head minus the attester's last scanned block",
+            ["chain", "attester"],
             registry=r,
         )
         self._failures_seen: dict[str, int] = {}

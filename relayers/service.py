@@ -30,7 +30,7 @@ from adapters.registry import build_adapter
 from adapters.rpc.submit import SubmitPolicy
 from adapters.settlement import ReceivableSettlementView
 from adapters.signer import LocalSigner
-from adapters.types import Address
+from adapters.types import Address, ChainId
 from gateway.config import XgateConfig, load_signer
 from gateway.config.model import ContractsConfig
 from gateway.domain.status import AssetKind, LockLease
@@ -42,6 +42,7 @@ from relayers.deliverer import Deliverer
 from relayers.headers import AttestedHeaderGate, QbftHeaderFeeder
 from relayers.keeper import HtlcKeeper, KeeperChain
 from relayers.metrics import RelayMetrics
+from relayers.observe import OpsWatch, WatchedRoute, WatchedSigner
 from relayers.ops import ops_app, serve_ops
 from relayers.queue import WorkQueue
 from relayers.routes import ChainSide, Route
@@ -101,11 +102,16 @@ class _MessageCounts:
     name = "metrics"
 
     def __init__(
-        self, store: Store, metrics: RelayMetrics, routes: Mapping[tuple[int, int], str]
+        self,
+        store: Store,
+        metrics: RelayMetrics,
+        routes: Mapping[tuple[int, int], str],
+        chains: Mapping[int, str] | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._routes = routes
+        self._chains = chains or {}
         self.interval_s = 5.0
 
     async def step(self) -> bool:
@@ -115,6 +121,11 @@ class _MessageCounts:
             for (src, dst, status), n in counts.items()
         }
         self._metrics.set_message_counts(named)
+        now = datetime.now(UTC)
+        for dst in sorted({dst for _, dst in self._routes}):
+            oldest = await self._store.oldest_waiting(ChainId(dst))
+            age = 0.0 if oldest is None else max((now - oldest.created_at).total_seconds(), 0.0)
+            self._metrics.oldest_waiting.labels(chain=self._chains.get(dst, str(dst))).set(age)
         return False
 
 
@@ -235,6 +246,7 @@ async def run_services(
                 workers.append(_keeper_worker(cfg, sides, keeper_signer.address, store, metrics))
             if _settles_receivables(cfg):
                 workers.append(_receivable_worker(cfg, sides, keeper_signer.address, metrics))
+        workers.append(_ops_watch(cfg, roles, sides, adapters, signers, metrics))
         supervisor = Supervisor(workers)
 
         def refresh() -> None:
@@ -254,6 +266,36 @@ async def run_services(
             on_ready.set_result(bound)
         await supervisor.run(stop)
         log.info("workers stopped; releasing signer locks, closing the chains and the store")
+
+
+def _ops_watch(
+    cfg: XgateConfig,
+    roles: set[Role],
+    sides: Mapping[str, ChainSide],
+    adapters: Mapping[str, EvmAdapter],
+    signers: _Signers,
+    metrics: RelayMetrics,
+) -> OpsWatch:
+    """Signer balances on every chain each signer sends on; the relayer's routes' pauses."""
+    watched = [
+        WatchedSigner(chain, signer.address, adapters[chain])
+        for chain, listed in sorted(signers.on_chain.items())
+        for signer in listed
+    ]
+    routes: list[WatchedRoute] = []
+    if Role.RELAYER in roles:
+        for rc in cfg.routes:
+            if not rc.enabled:
+                continue
+            src, dst = sides[rc.source], sides[rc.destination]
+            routes.append(
+                WatchedRoute(
+                    Route(src, dst, rc.batch_size).name,
+                    src.chain_id,
+                    EndpointView(dst.adapter, dst.endpoint),
+                )
+            )
+    return OpsWatch(metrics, signers=watched, routes=routes)
 
 
 async def _lock_signer(
@@ -398,7 +440,8 @@ def _relayer_workers(
                 max_in_flight=relayer.max_in_flight,
             )
         )
-    workers.append(_MessageCounts(queue.store, metrics, route_names))
+    chain_names: dict[int, str] = {side.chain_id: side.name for side in sides.values()}
+    workers.append(_MessageCounts(queue.store, metrics, route_names, chain_names))
     return workers
 
 
@@ -433,6 +476,7 @@ def _attester_workers(
                     store=store,
                     log_range=attester.log_range,
                     interval_s=attester.poll_interval_s,
+                    metrics=metrics,
                 )
             )
     return workers
