@@ -62,6 +62,7 @@ from devnet import errors
 from devnet.config import DevnetConfig
 from devnet.evm import chain_class_for, vm_class_for
 from devnet.fasttrie import ordered_trie
+from devnet.genesis import GenesisSetup, load_genesis_setup
 from devnet.keys import DevKey, dev_accounts, validator_keys
 from devnet.qbft import PendingVotes, VoteTally, is_epoch_block, proposer_for_round
 from devnet.store import ChainStore, TrackedMemoryDB
@@ -109,14 +110,26 @@ class DevnetChain:
         self.tx_builder = self.vm_class.get_transaction_builder()
         self.receipt_builder = self.vm_class.get_receipt_builder()
         self.accounts: tuple[DevKey, ...] = dev_accounts(config.dev_accounts)
-        held = validator_keys(config.validator_count + config.spare_validators)
-        self.held_keys: dict[bytes, bytes] = {k.address: k.private_key for k in held}
-        self.genesis_validators: tuple[bytes, ...] = tuple(
-            sorted(
-                [k.address for k in held[: config.validator_count]]
-                + list(config.offline_validators)
+        # From a Besu genesis file (devnet.genesis): its validators, sealing with their keys.
+        self.genesis_setup: GenesisSetup | None = None
+        if config.genesis_file is not None:
+            keys_dir = config.validator_keys_dir
+            self.genesis_setup = load_genesis_setup(
+                Path(config.genesis_file), None if keys_dir is None else Path(keys_dir)
             )
-        )
+            self.held_keys: dict[bytes, bytes] = dict(self.genesis_setup.keys)
+            self.genesis_validators: tuple[bytes, ...] = tuple(
+                sorted(bytes(v) for v in self.genesis_setup.genesis.validators)
+            )
+        else:
+            held = validator_keys(config.validator_count + config.spare_validators)
+            self.held_keys = {k.address: k.private_key for k in held}
+            self.genesis_validators = tuple(
+                sorted(
+                    [k.address for k in held[: config.validator_count]]
+                    + list(config.offline_validators)
+                )
+            )
         self.pool = TxPool(config.max_pool_txs, config.max_pool_bytes)
         self.sealed_extra: dict[int, bytes] = {}
         self.tally = VoteTally(list(self.genesis_validators) if config.consortium else [])
@@ -138,6 +151,9 @@ class DevnetChain:
     # --- setup -------------------------------------------------------------------------------
 
     def _genesis(self) -> None:
+        if self.genesis_setup is not None:
+            self._genesis_from_file(self.genesis_setup)
+            return
         cfg = self.config
         self.allowlist = (
             {a.address for a in self.accounts} | set(self.held_keys) | set(cfg.allowlist)
@@ -161,6 +177,35 @@ class DevnetChain:
         state = {
             a.address: {"balance": cfg.dev_balance_wei, "nonce": 0, "code": b"", "storage": {}}
             for a in self.accounts
+        }
+        chain = self.chain_class.from_genesis(self.base_db, params, state)  # type: ignore[arg-type]
+        genesis = chain.get_canonical_head()
+        self.sealed_extra[0] = genesis.extra_data
+        self.store.flush(self.db, {0: genesis.extra_data}, self._meta(include_config=True))
+
+    def _genesis_from_file(self, setup: GenesisSetup) -> None:
+        """Genesis exactly as the Besu genesis file says: every header field Besu reads from
+        it (so the block hash is the one a Besu node computes), the alloc, the allowlist."""
+        g = setup.genesis
+        self.allowlist = set() if setup.allowlist is None else {bytes(a) for a in setup.allowlist}
+        params: dict[str, Any] = {
+            "coinbase": g.coinbase,
+            "gas_limit": g.gas_limit,
+            "timestamp": g.timestamp,
+            "extra_data": g.extra_data,
+            "difficulty": g.difficulty,
+            "mix_hash": g.mix_hash,
+            "nonce": g.nonce,
+            "base_fee_per_gas": g.base_fee,
+        }
+        state = {
+            bytes(a.address): {
+                "balance": a.balance,
+                "nonce": a.nonce,
+                "code": a.code,
+                "storage": dict(a.storage),
+            }
+            for a in g.alloc
         }
         chain = self.chain_class.from_genesis(self.base_db, params, state)  # type: ignore[arg-type]
         genesis = chain.get_canonical_head()

@@ -55,6 +55,12 @@ max_pool_bytes         most bytes of raw transactions in the pool (32 MiB). A fu
                        newest transactions behind a nonce gap; anything else is refused
                        ("Transaction pool is full")
 genesis_timestamp      genesis timestamp (default: now at first start)
+genesis_file           a Besu QBFT genesis file the chain starts from (consortium only; see
+                       ``devnet.genesis``): its validators, alloc and header fields; the
+                       launcher also sets chain_id, fork, block_time, epoch_length, gas_limit,
+                       genesis_timestamp and validator_count from it (None)
+validator_keys_dir     where the genesis validators' Besu ``key`` files are (``key`` or
+                       ``*/key``; default: the genesis file's folder)
 =====================  ======================================================================
 """
 
@@ -122,6 +128,8 @@ class DevnetConfig(ConfigModel):
     max_pool_txs: PositiveInt = 4_096
     max_pool_bytes: Annotated[int, Strict(), Field(ge=1024)] = 32 * 1024 * 1024
     genesis_timestamp: NonNegativeInt | None = None
+    genesis_file: str | None = None
+    validator_keys_dir: str | None = None
 
     @property
     def consortium(self) -> bool:
@@ -202,7 +210,13 @@ class DevnetConfig(ConfigModel):
                 )
             if len(set(self.offline_validators)) != len(self.offline_validators):
                 problems.append(("offline_validators", "lists an address twice"))
+            if self.genesis_file is not None and (self.offline_validators or self.spare_validators):
+                problems.append(
+                    ("genesis_file", "the genesis names the validators: no offline or spare ones")
+                )
             return problems
+        if self.genesis_file is not None:
+            problems.append(("genesis_file", "applies only to consortium mode"))
         if self.fork == "london":
             problems.append(
                 ("fork", "plain mode serves post-merge headers: use shanghai, cancun or prague")

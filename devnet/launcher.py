@@ -139,8 +139,23 @@ async def start_consortium(
     config: Mapping[str, Any] | None = None,
     data_dir: Path | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    genesis: Path | None = None,
+    validator_keys: Path | None = None,
 ) -> AsyncIterator[RunningNode]:
-    """A QBFT consortium devnet node (config keys: see ``devnet.config``)."""
+    """A QBFT consortium devnet node (config keys: see ``devnet.config``).
+
+    With ``genesis`` (a Besu QBFT genesis file, ``devnet.genesis``) the chain starts from it
+    and seals with the validators' keys in ``validator_keys`` (default: the file's folder);
+    the genesis decides chain id, fork, block period, epoch and gas limit, and must fund (and
+    allowlist) the config's ``dev_accounts`` dev accounts (10 unless given)."""
+    if genesis is not None:
+        from devnet.genesis import devnet_config_for, load_genesis_setup
+
+        # Read here too, so a bad file fails fast with a ConfigError in the caller's process.
+        setup = load_genesis_setup(genesis, validator_keys)
+        wanted = dict(config or {})
+        wanted.update(devnet_config_for(setup, int(wanted.get("dev_accounts", 10))))
+        config = wanted
     async with _start_node("consortium", config, data_dir, ready_timeout_s) as node:
         yield node
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 _COMMANDS: dict[str, str] = {
     "api": "api_cmd",
     "attester": "services_cmd",
+    "besu-config": "besu_config_cmd",
     "config": "config_cmd",
     "credit": "credit_cmd",
     "db": "db_cmd",

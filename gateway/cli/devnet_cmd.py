@@ -150,6 +150,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="also start the relay services and walk through the flows (what `make run` does)",
     )
+    up.add_argument(
+        "--genesis",
+        type=Path,
+        default=None,
+        help="start the consortium from this Besu QBFT genesis file (`xgate besu-config`): its "
+        "chain id, validators, block period, alloc; permissions_config.toml beside it, if "
+        "present, is the account allowlist (docs/besu.md)",
+    )
+    up.add_argument(
+        "--validator-keys",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --genesis: the validators' Besu key files (DIR/key or DIR/*/key; default: "
+        "the genesis file's folder)",
+    )
     up.set_defaults(run=_run_up)
 
 
@@ -169,7 +185,11 @@ def _run_up(args: argparse.Namespace) -> int:
         log.error("--private-terms %s: not a public chain (these are: %s)", unknown, sides)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_up(args))
+        try:
+            return asyncio.run(_up(args))
+        except ConfigError as exc:  # a bad --genesis, its keys or permissions file
+            log.error("%s", exc)
+            return 2
     return 0
 
 
@@ -249,7 +269,12 @@ async def _up(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     log.info("starting the consortium devnet (%d QBFT validators)...", args.validators)
     async with (
-        start_consortium(config=config, data_dir=args.data_dir) as consortium,
+        start_consortium(
+            config=config,
+            data_dir=args.data_dir,
+            genesis=args.genesis,
+            validator_keys=args.validator_keys,
+        ) as consortium,
         AsyncExitStack() as stack,
     ):
         log.info("consortium devnet ready at %s", consortium.url)
