@@ -6,9 +6,22 @@ BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: setup run test lint typecheck imports unit bench clean contracts contracts-check
+.PHONY: setup run test lint typecheck imports unit bench clean contracts contracts-check chromium
 
-setup: $(STAMP_PY) $(STAMP_NPM)
+setup: $(STAMP_PY) $(STAMP_NPM) chromium
+
+# The dashboard's browser tests (tests/web) drive Debian's Chromium through Playwright (whose own
+# browser download is not used): installed here when missing, which needs root.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "==> installing Debian's chromium for the dashboard's browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "==> /usr/bin/chromium is missing and only root can install it: run" \
+	      "'sudo apt-get install -y chromium' (tests/web fails without it)" >&2; \
+	  fi; \
+	fi
 
 $(STAMP_PY): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)

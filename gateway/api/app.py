@@ -5,7 +5,8 @@ Besides the ``/v1`` operations (``v1.py``), ``/openapi.json`` and ``/docs`` (``s
 - ``/healthz``: 200 while the process serves requests (liveness);
 - ``/readyz``: 200 when the store answers and its schema is at the code's revision, 503 with
   the reason otherwise (readiness: take the instance out of the load balancer);
-- ``/metrics``: Prometheus text (``metrics.py``), on the app's own registry.
+- ``/metrics``: Prometheus text (``metrics.py``), on the app's own registry;
+- ``/dashboard``: the operator's web pages (``gateway/web``), which read the ``/v1`` operations.
 
 Every ``/v1`` operation needs an API key of its scope; state-changing requests of signing
 scopes are signed, POSTs may be made idempotent, each key is rate limited (``auth.py``,
@@ -47,6 +48,7 @@ from gateway.api.spec import VALIDATION_CONTEXT_KEY, Api
 from gateway.api.v1 import v1_api
 from gateway.config import XgateConfig
 from gateway.store import Store, migrate
+from gateway.web import install_dashboard
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "METRICS_KEY", "REQUEST_ID_HEADER", "create_app"]
 
@@ -107,6 +109,7 @@ def create_app(
     app.router.add_get("/healthz", _healthz, allow_head=False)
     app.router.add_get("/readyz", _readyz, allow_head=False)
     app.router.add_get("/metrics", _metrics, allow_head=False)
+    install_dashboard(app)
     return app
 
 
