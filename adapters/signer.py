@@ -2,21 +2,31 @@
 
 ``LocalSigner`` holds a secp256k1 key in memory (eth-account). Its repr, str and error
 messages show only the address; the key cannot be read back through a public attribute.
+
+``RemoteSigner`` holds no key: it asks a remote JSON-RPC signer ``eth_signTransaction`` (the
+way Web3Signer, a node with unlocked accounts or a hardware-wallet bridge sign), then decodes
+the raw transaction it answers and checks it before anyone broadcasts it: the signature
+recovers to the configured address and every field is the one asked for.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
+import aiohttp
+import rlp
 from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_utils.address import to_checksum_address
 
 from adapters.errors import ConfigError, FatalError
+from adapters.rlpcodec import keccak
 from adapters.types import Address, ChainId, TxHash
 
-__all__ = ["LocalSigner", "SignedTx", "Signer", "SigningFailed", "UnsignedTx"]
+__all__ = ["LocalSigner", "RemoteSigner", "SignedTx", "Signer", "SigningFailed", "UnsignedTx"]
 
 
 class SigningFailed(FatalError):
@@ -132,3 +142,181 @@ class LocalSigner:
     def __reduce__(self) -> Any:
         # Pickling would copy the key out of the process (e.g. into a crash dump or queue).
         raise TypeError("LocalSigner cannot be pickled")
+
+
+class RemoteSigner:
+    """An account whose key lives elsewhere: a JSON-RPC endpoint answering
+    ``eth_signTransaction`` (Web3Signer, Clef behind a node, a hardware-wallet bridge, anvil's
+    unlocked dev accounts). Nothing it answers is trusted: the raw transaction is decoded, its
+    signature must recover to ``address`` and its chain id, nonce, recipient, value, data, gas
+    and fees must be the ones asked for, else ``SigningFailed``. The URL (it may carry a
+    token) appears in no repr or error, only its host."""
+
+    __slots__ = ("_address", "_host", "_timeout_s", "_url")
+
+    def __init__(self, url: str, address: Address, *, timeout_s: float = 300.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("an external signer needs an http(s) URL")
+        if not isinstance(address, bytes) or len(address) != 20:
+            raise ConfigError("an external signer needs its 20-byte account address")
+        self._url = url
+        self._host = parts.hostname
+        self._address = Address(bytes(address))
+        # A hardware wallet waits for a person to press a button: minutes, not seconds.
+        self._timeout_s = timeout_s
+
+    @property
+    def address(self) -> Address:
+        return self._address
+
+    def request_params(self, tx: UnsignedTx) -> dict[str, Any]:
+        """The ``eth_signTransaction`` object for ``tx`` (quantities as 0x hex)."""
+        out: dict[str, Any] = {
+            "from": to_checksum_address(self._address),
+            "chainId": hex(tx.chain_id),
+            "nonce": hex(tx.nonce),
+            "value": hex(tx.value),
+            "gas": hex(tx.gas),
+            "data": "0x" + tx.data.hex(),
+            "input": "0x" + tx.data.hex(),
+        }
+        if tx.to is not None:
+            out["to"] = to_checksum_address(tx.to)
+        if tx.max_fee_per_gas is not None:
+            assert tx.max_priority_fee_per_gas is not None  # UnsignedTx checks both are set
+            out["type"] = "0x2"
+            out["maxFeePerGas"] = hex(tx.max_fee_per_gas)
+            out["maxPriorityFeePerGas"] = hex(tx.max_priority_fee_per_gas)
+        else:
+            assert tx.gas_price is not None
+            out["gasPrice"] = hex(tx.gas_price)
+        return out
+
+    async def sign_transaction(self, tx: UnsignedTx) -> SignedTx:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_signTransaction"}
+        body["params"] = [self.request_params(tx)]
+        timeout = aiohttp.ClientTimeout(total=self._timeout_s)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(self._url, json=body) as resp,
+            ):
+                text = await resp.text()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise SigningFailed(
+                "external signer unreachable", host=self._host, reason=type(exc).__name__
+            ) from exc
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            raise SigningFailed("external signer answered no JSON", host=self._host) from None
+        if not isinstance(answer, dict) or "error" in answer or "result" not in answer:
+            error = answer.get("error") if isinstance(answer, dict) else None
+            message = error.get("message") if isinstance(error, dict) else error
+            raise SigningFailed(
+                "external signer refused to sign", host=self._host, reason=str(message)[:200]
+            )
+        return self.checked(tx, answer["result"])
+
+    def checked(self, tx: UnsignedTx, result: Any) -> SignedTx:
+        """The signer's answer (the raw transaction as hex, or geth's ``{raw, tx}``) decoded
+        and checked against ``tx``; ``SigningFailed`` naming the first field that differs."""
+        raw_hex = result.get("raw") if isinstance(result, dict) else result
+        if not isinstance(raw_hex, str) or not raw_hex.startswith("0x"):
+            raise SigningFailed("external signer answered no raw transaction", host=self._host)
+        try:
+            raw = bytes.fromhex(raw_hex[2:])
+            signed = _signed_fields(raw)
+            sender = Address(bytes.fromhex(Account.recover_transaction(raw)[2:]))
+        except SigningFailed:
+            raise
+        except Exception as exc:  # rlp, eth-account and eth-keys raise several types
+            raise SigningFailed(
+                "external signer answered an undecodable transaction",
+                host=self._host,
+                reason=type(exc).__name__,
+            ) from exc
+        if sender != self._address:
+            raise SigningFailed(
+                "external signer signed with another account",
+                expected=to_checksum_address(self._address),
+                got=to_checksum_address(sender),
+            )
+        asked = _asked_fields(tx)
+        for key, value in asked.items():
+            if signed.get(key) != value:
+                raise SigningFailed(
+                    f"external signer changed the transaction's {key}",
+                    asked=value,
+                    got=signed.get(key),
+                )
+        return SignedTx(raw=raw, tx_hash=TxHash(keccak(raw)))
+
+    def __repr__(self) -> str:
+        return f"RemoteSigner(address={to_checksum_address(self._address)}, host={self._host})"
+
+    __str__ = __repr__
+
+
+def _asked_fields(tx: UnsignedTx) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": 2 if tx.max_fee_per_gas is not None else 0,
+        "chain_id": int(tx.chain_id),
+        "nonce": tx.nonce,
+        "to": None if tx.to is None else bytes(tx.to),
+        "value": tx.value,
+        "data": bytes(tx.data),
+        "gas": tx.gas,
+    }
+    if tx.max_fee_per_gas is not None:
+        out["max_fee_per_gas"] = tx.max_fee_per_gas
+        out["max_priority_fee_per_gas"] = tx.max_priority_fee_per_gas
+    else:
+        out["gas_price"] = tx.gas_price
+    return out
+
+
+def _signed_fields(raw: bytes) -> dict[str, Any]:
+    """The fields of a signed EIP-1559 or EIP-155 legacy transaction, by ``_asked_fields``'
+    names."""
+    if not raw:
+        raise SigningFailed("empty raw transaction")
+    if raw[0] == 2:
+        items = rlp.decode(raw[1:])
+        if len(items) != 12:
+            raise SigningFailed("an EIP-1559 transaction has 12 fields", fields=len(items))
+        chain_id, nonce, tip, max_fee, gas, to, value, data = items[:8]
+        return {
+            "type": 2,
+            "chain_id": _int(chain_id),
+            "nonce": _int(nonce),
+            "max_priority_fee_per_gas": _int(tip),
+            "max_fee_per_gas": _int(max_fee),
+            "gas": _int(gas),
+            "to": bytes(to) or None,
+            "value": _int(value),
+            "data": bytes(data),
+        }
+    if raw[0] >= 0xC0:
+        items = rlp.decode(raw)
+        if len(items) != 9:
+            raise SigningFailed("a legacy transaction has 9 fields", fields=len(items))
+        nonce, price, gas, to, value, data, v = items[:7]
+        if _int(v) < 35:
+            raise SigningFailed("a legacy transaction without a chain id (no EIP-155)")
+        return {
+            "type": 0,
+            "chain_id": (_int(v) - 35) // 2,
+            "nonce": _int(nonce),
+            "gas_price": _int(price),
+            "gas": _int(gas),
+            "to": bytes(to) or None,
+            "value": _int(value),
+            "data": bytes(data),
+        }
+    raise SigningFailed("external signer answered an unexpected transaction type", type=raw[0])
+
+
+def _int(value: bytes) -> int:
+    return int.from_bytes(value, "big")

@@ -25,6 +25,7 @@ _COMMANDS: dict[str, str] = {
     "config": "config_cmd",
     "credit": "credit_cmd",
     "db": "db_cmd",
+    "deploy": "deploy_cmd",
     "demo": "demo",
     "devnet": "devnet_cmd",
     "keeper": "services_cmd",

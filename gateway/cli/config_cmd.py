@@ -24,7 +24,7 @@ from adapters.errors import ConfigError, DecodeError
 from adapters.evm import redact_url
 from adapters.rpcjson import rpc_quantity
 from gateway.cli.devnet_cmd import dev_config_path
-from gateway.config import XgateConfig, load_config, load_signer
+from gateway.config import XgateConfig, load_config, load_tx_signer
 
 EXIT_OK, EXIT_PROBLEMS = 0, 2
 DEFAULT_CONFIG = dev_config_path()
@@ -91,7 +91,7 @@ def signer_problems(cfg: XgateConfig, environ: Mapping[str, str]) -> list[str]:
     problems = []
     for name, signer in cfg.signers.items():
         try:
-            load_signer(signer, environ, name=name)
+            load_tx_signer(signer, environ, name=name)  # external signers: nothing to read
         except ConfigError as exc:
             problems += exc.message.splitlines()
     return problems

@@ -1,10 +1,10 @@
 """Deploy and wire every xgate contract on a consortium chain and a public chain.
 
-Used by ``xgate devnet up``. The plan is data: a list of deploy and call steps per chain whose
-arguments may name other contracts (on either chain) by key. Contract addresses are known
-before anything is sent (CREATE addresses follow the deployer's nonce), so both chains'
-transactions are sent back to back through each chain's single signer writer and mined
-together, instead of one round trip per step.
+Used by ``xgate deploy`` and ``xgate devnet up``. The plan is data: a list of deploy and call
+steps per chain whose arguments may name other contracts (on either chain) by key. Contract
+addresses are known before anything is sent (CREATE addresses follow the deployer's nonce), so
+the chains' transactions are sent back to back and mined together, instead of one round trip
+per step; ``gateway.cli.deployer`` sends them, journaled and resumable.
 
 Governance (README "Governance"): each chain gets an ``XgateTimelock`` (OpenZeppelin
 TimelockController; proposer: the governor key, executor: anyone, no timelock admin). The
@@ -16,20 +16,17 @@ The guardian key may pause the endpoints and cancel held transfers or tighten li
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import rlp
 from eth_utils.address import to_checksum_address
 
-from adapters.base import TxRequest
-from adapters.errors import ConfigError, TransactionFailed
-from adapters.evm import EvmAdapter
+from adapters.errors import ConfigError
 from adapters.rlpcodec import keccak
-from adapters.types import Address, Finality, Hash32
-from contracts import ARTIFACTS_DIR, load_artifact
+from adapters.types import Address, Hash32
+from contracts import ARTIFACTS_DIR
 from devnet import keys as devnet_keys
 from gateway.config.model import XgateConfig
 
@@ -37,10 +34,63 @@ from gateway.config.model import XgateConfig
 # same batch (not mined yet). Unused gas is not charged.
 DEPLOY_GAS = 7_000_000
 CALL_GAS = 400_000
+# Gas used by each step of a devnet deployment (receipts; a contract's deployment under its
+# artifact, a call as ARTIFACT.function, the largest seen): `xgate deploy --dry-run` estimates
+# the calls with it (their contracts are not deployed yet), tests/cli/test_deploy.py checks a
+# deployment stays within it.
+STEP_GAS: dict[str, int] = {
+    "AssetVault": 3_309_077,
+    "AssetVault.grantRole": 51_484,
+    "AssetVault.renounceRole": 24_688,
+    "AssetVault.setHoldDelay": 30_001,
+    "AssetVault.setLimit": 75_545,
+    "AssetVault.setPrivateTerms": 47_811,
+    "AssetVault.setRemote": 48_013,
+    "AssetVault.setRoute": 55_162,
+    "AttestedHeaderStore": 2_086_812,
+    "AttestedHeaderStore.grantRole": 101_113,
+    "AttestedHeaderStore.renounceRole": 44_724,
+    "BridgeEndpoint": 2_421_951,
+    "BridgeEndpoint.grantRole": 51_166,
+    "BridgeEndpoint.renounceRole": 24_599,
+    "BridgeEndpoint.setRoute": 117_496,
+    "CreditMirror": 1_225_060,
+    "CreditMirror.grantRole": 51_077,
+    "CreditMirror.renounceRole": 24_621,
+    "CreditMirror.setRemote": 48_034,
+    "CreditMirror.setSourceChain": 49_319,
+    "CreditRegistry": 1_659_920,
+    "CreditRegistry.grantRole": 51_529,
+    "CreditRegistry.renounceRole": 24_600,
+    "CreditRegistry.setMirrorChains": 73_003,
+    "CreditRegistry.setRemote": 48_035,
+    "FinancingDesk": 1_046_332,
+    "HtlcErc20": 1_449_413,
+    "HtlcErc721": 1_416_704,
+    "HtlcNative": 1_247_504,
+    "QbftLightClient": 2_965_387,
+    "Receivable": 4_010_040,
+    "Receivable.grantRole": 51_600,
+    "Receivable.renounceRole": 24_628,
+    "Receivable.setBridgeVault": 48_148,
+    "Receivable.setSettlementToken": 49_574,
+    "SettlementToken": 1_212_309,
+    "SettlementToken.grantRole": 51_468,
+    "SettlementToken.renounceRole": 24_672,
+    "WrappedAssetGateway": 3_128_295,
+    "WrappedAssetGateway.grantRole": 51_528,
+    "WrappedAssetGateway.registerWrapped": 98_970,
+    "WrappedAssetGateway.renounceRole": 24_622,
+    "WrappedAssetGateway.setHoldDelay": 29_979,
+    "WrappedAssetGateway.setLimit": 75_532,
+    "WrappedAssetGateway.setRemote": 48_058,
+    "WrappedERC20": 1_046_187,
+    "WrappedReceivable": 1_646_157,
+    "XgateTimelock": 1_596_690,
+}
 # QbftLightClient (trust numerator, denominator, trusting period s, max clock drift s): the
 # chain's own 2/3; a devnet that sits idle for a month needs a governance re-anchor.
 LIGHT_CLIENT_TRUST = (2, 3, 30 * 24 * 3600, 15)
-RECEIPT_TIMEOUT_S = 120.0
 
 # Governance on the devnet: short delays, real wiring. Dev accounts (devnet.keys): 0 deploys
 # and keeps the operational roles, 1-3 attest, GOVERNOR proposes to the timelocks, GUARDIAN
@@ -101,15 +151,6 @@ class Call:
 
 
 Step = Deploy | Call
-
-
-@dataclass
-class ChainPlan:
-    """The steps for one chain, sent in order by ``deployer`` through ``adapter``."""
-
-    adapter: EvmAdapter
-    deployer: Address
-    steps: list[Step] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +232,7 @@ def hub_plan(
     hold_delay_s: int = DEVNET_HOLD_DELAY_S,
     private_terms_chain_ids: Sequence[int] = (),
     arbiter: Address | None = None,
+    public_admins: Sequence[Address] | None = None,
 ) -> tuple[list[Step], list[list[Step]]]:
     """Steps for the consortium (the hub) and for each public chain, in the order of
     ``public_chain_ids``. Keys: ``c.*`` live on the consortium chain, ``p.*`` on the first
@@ -209,8 +251,14 @@ def hub_plan(
 
     ``private_terms_chain_ids`` (public chains among ``public_chain_ids``; from a config:
     ``private_terms_chain_ids``): receivables bridged there carry only a commitment to their
-    terms (the vault's ``setPrivateTerms``)."""
+    terms (the vault's ``setPrivateTerms``).
+
+    ``public_admins``: the deployer of each public chain when it is not ``admin`` (one key
+    per chain, ``xgate deploy``'s ``[deploy.chain_signers]``)."""
     ids = [int(i) for i in public_chain_ids]
+    admins = list(public_admins) if public_admins is not None else [admin] * len(ids)
+    if len(admins) != len(ids):
+        raise ConfigError("one admin per public chain", admins=len(admins), chains=len(ids))
     private = [int(i) for i in private_terms_chain_ids]
     if any(i not in ids for i in private):
         raise ConfigError(
@@ -313,7 +361,7 @@ def hub_plan(
     publics = [
         _public_plan(
             p,
-            admin=admin,
+            admin=public_admin,
             guardian=guardian,
             consortium_chain_id=consortium_chain_id,
             consortium_validators=consortium_validators,
@@ -322,7 +370,7 @@ def hub_plan(
             described=described,
             hold_delay_s=hold_delay_s,
         )
-        for p in prefixes
+        for p, public_admin in zip(prefixes, admins, strict=True)
     ]
     return consortium, publics
 
@@ -460,74 +508,6 @@ ADMIN_ROLE = b"\x00" * 32  # AccessControl.DEFAULT_ADMIN_ROLE
 
 def _role(name: str) -> bytes:
     return keccak(name.encode())
-
-
-async def execute(plans: Sequence[ChainPlan]) -> dict[str, Deployed]:
-    """Send every plan's steps (chains in parallel) and return the deployed contracts by key.
-
-    Raises ``TransactionFailed`` naming the step if any transaction reverts.
-    """
-    addresses: dict[str, Address] = {}
-    artifacts: dict[str, str] = {}
-    metas: dict[str, tuple[tuple[str, Any], ...]] = {}
-    for plan in plans:
-        nonce = await plan.adapter.pending_nonce(plan.deployer)
-        for step in plan.steps:
-            if isinstance(step, Deploy):
-                addresses[step.key] = create_address(plan.deployer, nonce)
-                artifacts[step.key] = step.artifact
-                metas[step.key] = step.meta
-            nonce += 1
-
-    def resolve(value: Any) -> Any:
-        if isinstance(value, Ref):
-            return to_checksum_address(addresses[value.key])
-        if isinstance(value, list | tuple):
-            return [resolve(v) for v in value]
-        if isinstance(value, bytes) and len(value) == 20:
-            return to_checksum_address(value)
-        return value
-
-    def request(step: Step, sender: Address) -> TxRequest:
-        args = tuple(resolve(a) for a in step.args)
-        if isinstance(step, Deploy):
-            data = load_artifact(step.artifact).deploy_data(*args)
-            return TxRequest(to=None, data=data, gas=DEPLOY_GAS, sender=sender)
-        target = load_artifact(artifacts[step.target])
-        data = target.call_data(step.function, *args)
-        return TxRequest(to=addresses[step.target], data=data, gas=CALL_GAS, sender=sender)
-
-    async def run(plan: ChainPlan) -> None:
-        sent = [
-            (step, await plan.adapter.submit(request(step, plan.deployer))) for step in plan.steps
-        ]
-        for step, tx_hash in sent:
-            try:
-                receipt = await plan.adapter.wait_final(
-                    tx_hash, Finality.latest(), RECEIPT_TIMEOUT_S
-                )
-            except TransactionFailed as exc:
-                raise TransactionFailed(
-                    f"deployment step failed: {_describe(step)}", chain_id=plan.adapter.ref.chain_id
-                ) from exc
-            if isinstance(step, Deploy) and receipt.contract_address != addresses[step.key]:
-                raise TransactionFailed(
-                    "contract landed at an unexpected address (another sender used the deployer "
-                    "key meanwhile?)",
-                    step=_describe(step),
-                )
-
-    await asyncio.gather(*(run(plan) for plan in plans))
-    return {
-        key: Deployed(key, artifacts[key], address, tuple((k, resolve(v)) for k, v in metas[key]))
-        for key, address in addresses.items()
-    }
-
-
-def _describe(step: Step) -> str:
-    if isinstance(step, Deploy):
-        return f"deploy {step.artifact} as {step.key}"
-    return f"{step.target}.{step.function}"
 
 
 def deployment_summary(deployed: dict[str, Deployed]) -> dict[str, Any]:

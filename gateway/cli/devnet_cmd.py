@@ -39,12 +39,10 @@ from adapters.qbft import QbftAdapter, QbftConfig
 from adapters.signer import LocalSigner
 from adapters.types import Address, ChainId, Finality, Hash32
 from devnet.anvil import set_interval_mining
+from gateway.cli.deployer import ChainEnd, DeployJournal, Roles, deploy_hub_chains
 from gateway.cli.deployment import (
-    ChainPlan,
     Deployed,
     deployment_summary,
-    execute,
-    hub_plan,
     public_prefix,
     side_name,
 )
@@ -85,6 +83,8 @@ _CONTRACT_KEYS = {"qbft_light_client": "light_client"}
 # Dev accounts funded and allowlisted on the consortium: the services sign with some of the
 # first ten, the demo's finance flows need suppliers, buyers and a wash ring beyond them.
 DEVNET_DEV_ACCOUNTS = 24
+# The devnet's nodes take a whole chain's plan at once (one round of blocks, as before).
+DEVNET_MAX_IN_FLIGHT = 64
 _CONFIG_HEADER = (
     "DEV ONLY: written by `xgate devnet up` for its local chains. The keys under keys/ are\n"
     "public knowledge (anvil's mnemonic); never use this file or them on a real network."
@@ -465,8 +465,7 @@ async def deploy_hub(
             chain_id=ChainId(consortium.chain_id),
             name="consortium",
             trusted_validators=tuple(Address(v) for v in consortium.validators),
-        ),
-        signers=[LocalSigner(admin.private_key)],
+        )
     )
     public_adapters = [
         EvmAdapter(
@@ -475,39 +474,34 @@ async def deploy_hub(
                 chain_id=ChainId(public.chain_id),
                 name=public_side(index),
                 finality=Finality.latest(),  # a dev chain: nobody reorgs it
-            ),
-            signers=[LocalSigner(admin.private_key)],
+            )
         )
         for index, public in enumerate(publics)
     ]
     async with AsyncExitStack() as stack:
         for adapter in (consortium_adapter, *public_adapters):
             await stack.enter_async_context(adapter)
-        head = await consortium_adapter.height(Finality.latest())
-        trusted_header = await consortium_adapter.header(head)
-        trusted = consortium_adapter.block_hash(trusted_header)
-        consortium_steps, public_steps = hub_plan(
-            admin=Address(admin.address),
-            attesters=[Address(a.address) for a in consortium.accounts[1:4]],
-            attester_threshold=2,
-            consortium_chain_id=consortium.chain_id,
-            public_chain_ids=[public.chain_id for public in publics],
-            consortium_validators=[Address(v) for v in consortium.validators],
-            trusted_consortium_header=(head, trusted, trusted_header.timestamp),
-            private_terms_chain_ids=private_ids,
-        )
-        deployer = Address(admin.address)
-        contracts = await execute(
+        signer = LocalSigner(admin.private_key)
+        # The same path as `xgate deploy` (gateway.cli.deployer), its journal in memory: the
+        # devnet's chains do not outlive the process.
+        hub = await deploy_hub_chains(
+            ChainEnd("consortium", consortium_adapter, consortium.url, signer),
             [
-                ChainPlan(consortium_adapter, deployer, consortium_steps),
-                *(
-                    ChainPlan(adapter, deployer, steps)
-                    for adapter, steps in zip(public_adapters, public_steps, strict=True)
-                ),
-            ]
+                ChainEnd(public_side(index), adapter, public.url, signer)
+                for index, (adapter, public) in enumerate(
+                    zip(public_adapters, publics, strict=True)
+                )
+            ],
+            Roles(
+                attesters=tuple(Address(a.address) for a in consortium.accounts[1:4]),
+                attester_threshold=2,
+            ),
+            DeployJournal(None),
+            private_terms_chain_ids=private_ids,
+            max_in_flight=DEVNET_MAX_IN_FLIGHT,
         )
-    validators = tuple(sorted(Address(v) for v in consortium.validators))
-    return HubDeployment(contracts, TrustAnchor(head, trusted, validators), len(publics))
+    anchor = TrustAnchor(hub.anchor.height, hub.anchor.hash, hub.anchor.validators)
+    return HubDeployment(hub.contracts, anchor, len(publics))
 
 
 def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -> XgateConfig:

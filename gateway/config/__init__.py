@@ -22,7 +22,7 @@ from gateway.config.model import (
     StoreConfig,
     XgateConfig,
 )
-from gateway.config.signers import load_signer
+from gateway.config.signers import load_signer, load_tx_signer
 
 __all__ = [
     "ApiConfig",
@@ -41,4 +41,5 @@ __all__ = [
     "dump_config",
     "load_config",
     "load_signer",
+    "load_tx_signer",
 ]

@@ -60,6 +60,7 @@ __all__ = [
     "ChainConfig",
     "Confirmations",
     "ContractsConfig",
+    "DeployConfig",
     "KeeperConfig",
     "LogConfig",
     "OpsConfig",
@@ -382,19 +383,23 @@ class RouteConfig(ConfigModel):
 
 # --- [signers.NAME] ----------------------------------------------------------------------------
 
-_SIGNER_SOURCES = ("keystore", "key_file", "key_file_env")
+_SIGNER_SOURCES = ("keystore", "key_file", "key_file_env", "external_url")
 
 
 class SignerConfig(ConfigModel):
     """Where one key comes from: exactly one of ``keystore`` (Ethereum keystore v3, with
-    ``password_env`` or ``password_file``), ``key_file`` (hex private key) or ``key_file_env``
-    (an environment variable holding the key file's path). Only names: no secret lives here."""
+    ``password_env`` or ``password_file``), ``key_file`` (hex private key), ``key_file_env``
+    (an environment variable holding the key file's path) or ``external_url`` (a remote signer
+    answering ``eth_signTransaction`` for ``address``: transactions only, used by ``xgate
+    deploy``; docs/deploy.md). Only names: no secret lives here."""
 
     keystore: Path | None = None
     password_env: EnvName | None = None
     password_file: Path | None = None
     key_file: Path | None = None
     key_file_env: EnvName | None = None
+    external_url: HttpUrlStr | None = None
+    address: EthAddress | None = None  # the external signer's account
 
     @field_validator("keystore", "password_file", "key_file")
     @classmethod
@@ -407,7 +412,11 @@ class SignerConfig(ConfigModel):
         passwords = [key for key in ("password_env", "password_file") if getattr(self, key)]
         if len(given) != 1:
             raise PydanticCustomError(
-                "signer", "give exactly one of keystore, key_file or key_file_env"
+                "signer", "give exactly one of keystore, key_file, key_file_env or external_url"
+            )
+        if (self.address is None) != (given != ["external_url"]):
+            raise PydanticCustomError(
+                "signer", "an external signer needs the address it signs for (and only it)"
             )
         if given == ["keystore"] and len(passwords) != 1:
             raise PydanticCustomError(
@@ -575,6 +584,52 @@ class ApiConfig(_Listening):
         return self
 
 
+# --- [deploy] ----------------------------------------------------------------------------------
+
+
+class DeployConfig(ConfigModel):
+    """``xgate deploy`` (docs/deploy.md): who deploys on which chain and who holds which role
+    afterwards. ``signer`` deploys on every chain unless ``chain_signers`` names another for a
+    chain; the deployer keeps only the operational roles (minter, issuer). Every contract's
+    admin becomes its chain's timelock (``timelock_delay_s``; proposer ``governor``, executor
+    anyone); ``guardian`` pauses and cancels; the consortium's header store trusts
+    ``attester_threshold`` of ``attesters``; ``arbiter`` (default: the consortium's deployer)
+    resolves disputed receivables. ``journal``: the resumable record of the deployment (default
+    ``<config name>.deploy.json`` beside the config file)."""
+
+    signer: Name
+    chain_signers: dict[Name, Name] = Field(default_factory=dict)
+    governor: EthAddress
+    guardian: EthAddress
+    attesters: Annotated[tuple[EthAddress, ...], Field(min_length=1)]
+    attester_threshold: PositiveInt
+    arbiter: EthAddress | None = None
+    timelock_delay_s: NonNegativeInt = 2 * 86_400
+    hold_delay_s: NonNegativeInt = 3_600
+    max_in_flight: Annotated[int, Strict(), Field(ge=1, le=64)] = 16
+    journal: Path | None = None
+
+    @field_validator("journal")
+    @classmethod
+    def _journal_beside_the_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @model_validator(mode="after")
+    def _attesters(self) -> DeployConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if len(set(self.attesters)) != len(self.attesters):
+            problems.append((("attesters",), "an attester is listed twice"))
+        if self.attester_threshold > len(self.attesters):
+            problems.append(
+                (
+                    ("attester_threshold",),
+                    f"more than the {len(self.attesters)} attesters listed",
+                )
+            )
+        _problems(type(self).__name__, problems)
+        return self
+
+
 # --- the file ----------------------------------------------------------------------------------
 
 
@@ -591,6 +646,7 @@ class XgateConfig(ConfigModel):
     log: LogConfig = Field(default_factory=LogConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    deploy: DeployConfig | None = None
 
     @property
     def hub(self) -> str:
@@ -621,6 +677,14 @@ class XgateConfig(ConfigModel):
                 named.append(((service, "signer"), section.signer))
         if self.attester is not None:
             named += [(("attester", "signers", i), n) for i, n in enumerate(self.attester.signers)]
+        if self.deploy is not None:
+            named.append((("deploy", "signer"), self.deploy.signer))
+            for chain_name, signer in self.deploy.chain_signers.items():
+                named.append((("deploy", "chain_signers", chain_name), signer))
+                if chain_name not in self.chains:
+                    problems.append(
+                        (("deploy", "chain_signers", chain_name), f"no chain named {chain_name!r}")
+                    )
         problems += [
             (loc, f"no signer named {name!r} in [signers]")
             for loc, name in named

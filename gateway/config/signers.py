@@ -17,10 +17,10 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from adapters.errors import ConfigError
-from adapters.signer import LocalSigner
+from adapters.signer import LocalSigner, RemoteSigner, Signer
 from gateway.config.model import SignerConfig
 
-__all__ = ["load_signer"]
+__all__ = ["load_signer", "load_tx_signer"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,11 @@ def load_signer(cfg: SignerConfig, environ: Mapping[str, str], *, name: str) -> 
     """The key of signer ``name`` (its key under ``[signers]``). ``environ`` is where
     ``password_env`` and ``key_file_env`` are looked up (``os.environ`` in a service)."""
     where = f"signers.{name}"
+    if cfg.external_url is not None:
+        raise ConfigError(
+            f"{where}: an external signer signs transactions for xgate deploy only; this "
+            "service signs messages too and needs a keystore or key file"
+        )
     if cfg.keystore is not None:
         key = _from_keystore(cfg, environ, where)
         source = f"keystore {cfg.keystore}"
@@ -41,6 +46,17 @@ def load_signer(cfg: SignerConfig, environ: Mapping[str, str], *, name: str) -> 
     except ConfigError:
         raise ConfigError(f"{where}: {source} holds no valid secp256k1 private key") from None
     log.info("%s: %s from %s", where, to_checksum_address(signer.address), source)
+    return signer
+
+
+def load_tx_signer(cfg: SignerConfig, environ: Mapping[str, str], *, name: str) -> Signer:
+    """A transaction signer for signer ``name``: a ``RemoteSigner`` for an ``external_url``
+    (nothing is read; the remote side holds the key), else ``load_signer``'s key."""
+    if cfg.external_url is None:
+        return load_signer(cfg, environ, name=name)
+    assert cfg.address is not None  # SignerConfig requires it with external_url
+    signer = RemoteSigner(cfg.external_url, cfg.address)
+    log.info("signers.%s: %s through %r", name, to_checksum_address(cfg.address), signer)
     return signer
 
 

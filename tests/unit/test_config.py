@@ -380,10 +380,13 @@ def test_attesters_attest_public_chains_that_exist(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("signer", "line"),
     [
-        ({}, "signers.relayer: give exactly one of keystore, key_file or key_file_env"),
+        (
+            {},
+            "signers.relayer: give exactly one of keystore, key_file, key_file_env or external_url",
+        ),
         (
             {"key_file": "a.key", "key_file_env": "KEY_PATH"},
-            "signers.relayer: give exactly one of keystore, key_file or key_file_env",
+            "signers.relayer: give exactly one of keystore, key_file, key_file_env or external_url",
         ),
         (
             {"keystore": "k.json"},
