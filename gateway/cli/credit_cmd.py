@@ -51,6 +51,7 @@ from typing import Any
 
 from eth_utils.address import is_hex_address, to_canonical_address, to_checksum_address
 
+from adapters.errors import XgateError
 from adapters.types import Address
 from gateway.api.credit_models import (
     AttestationRequest,
@@ -63,6 +64,7 @@ from gateway.api.credit_models import (
 from gateway.cli.config_cmd import DEFAULT_CONFIG
 from gateway.cli.credit_score_cmd import (
     add_score_command,
+    final_block_time,
     score_or_exit,
     score_text,
     scoring_config,
@@ -126,7 +128,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=int,
         default=DEFAULT_VALID_DAYS,
         metavar="D",
-        help=f"valid D days after the scored block's time (default {DEFAULT_VALID_DAYS})",
+        help=f"valid D days from the consortium's latest final block (default {DEFAULT_VALID_DAYS})",
     )
     p.add_argument("--no-publish", action="store_true", help="no publish transactions")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the consortium node")
@@ -298,7 +300,12 @@ async def _attest(client: XgateClient, out: Output, args: argparse.Namespace) ->
         return scored
     score, chain_id = scored
     value, grade = attested_fields(score)
-    valid_until = datetime.fromtimestamp(score.as_of + args.valid_days * DAY, UTC)
+    try:
+        since = await final_block_time(cfg)
+    except XgateError as exc:
+        out.error(f"cannot read the {cfg.hub} chain's latest final block: {exc}", exc.to_dict())
+        return EXIT_FAILING
+    valid_until = datetime.fromtimestamp(since + args.valid_days * DAY, UTC)
     body = AttestationRequest.model_validate_json(
         json.dumps(
             {

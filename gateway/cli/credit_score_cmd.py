@@ -198,6 +198,15 @@ async def compute_score(
     return score_subject(subject, records, block=height, as_of=as_of), chain.chain_id
 
 
+async def final_block_time(cfg: XgateConfig) -> int:
+    """The time of the consortium's latest final block (an attestation's validity counts from
+    it: a report of an earlier block attested today is valid as long as today's)."""
+    hub = cfg.hub
+    chain = cfg.chains[hub]
+    async with build_adapter(chain.adapter_config(hub)) as adapter:
+        return int((await adapter.header(await adapter.height(chain.finality_policy))).timestamp)
+
+
 def score_text(score: CreditScore, *, chain: str) -> str:
     """The score for a person: figures, every feature, the model, the block and the hash."""
     when = datetime.fromtimestamp(score.as_of, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

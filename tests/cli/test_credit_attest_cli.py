@@ -297,3 +297,37 @@ async def test_a_thin_file_is_attested_as_insufficient_history_and_forgeries_are
     assert stale.returncode == 1, stale.stderr
     error = json.loads(stale.stderr.splitlines()[-1])["error"]
     assert f"block {a.early_block}" in error["message"] and "as_of" in error["differs"]
+
+
+async def test_attest_at_an_earlier_block_issues_what_the_chain_gave_at_that_block(
+    attesting: Attesting, tmp_path: Path
+) -> None:
+    a, net = attesting, attesting.net
+    subject = net.address(DEBTOR)
+    public_key, _ = _reader(tmp_path, "auditor")
+    done = await xgate(
+        a, "attest", subject, "--issuer", net.address(ISSUER), "--reader", public_key,
+        "--block", str(a.early_block), "--no-publish",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    issued = json.loads(done.stdout)
+
+    score = [*XGATE, "score", subject, "--block", str(a.early_block), "--json"]
+    scored = await asyncio.to_thread(
+        subprocess.run, [*score, "--config", str(net.config_path)], capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    at_block = json.loads(scored.stdout)
+    assert issued["report_hash"] == at_block["sha256"]  # the report of that block, not today's
+    assert at_block["report"]["block"] == a.early_block
+    # then the record was younger than 90 days: a thin file, whatever today's score is
+    assert at_block["report"]["grade"] == INSUFFICIENT_HISTORY
+
+    final = net.consortium.w3.eth.block_number
+    future = await xgate(
+        a, "attest", subject, "--issuer", net.address(ISSUER), "--reader", public_key,
+        "--block", str(final + 1_000), "--no-publish",
+    )  # fmt: skip
+    assert future.returncode == 1
+    assert "not a final block" in future.stderr
