@@ -49,9 +49,15 @@ TIME_MILESTONES: Final = {
     "prague": "pragueTime",
 }
 # Milestones Besu knows that change nothing for a chain started at London or later (difficulty
-# bomb delays) and are tolerated at block 0.
+# bomb delays, aliases) and are tolerated at block 0.
 _HARMLESS_MILESTONES: Final = frozenset(
-    ("arrowglacierblock", "grayglacierblock", "mergenetsplitblock", "daoforkblock")
+    (
+        "arrowglacierblock",
+        "grayglacierblock",
+        "mergenetsplitblock",
+        "daoforkblock",
+        "constantinoplefixblock",  # Besu's other name of petersburgBlock
+    )
 )
 # Besu's default base fee of a genesis with London at block 0 (GenesisConfig
 # BASEFEE_AT_GENESIS_DEFAULT_VALUE): 1 gwei. build_genesis writes it explicitly.
