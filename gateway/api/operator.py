@@ -8,7 +8,8 @@ state-changing requests signed, as the security layer requires of that scope):
   the chains (its pause, the global pause, the asset contracts' value limits towards the
   remote chain with what is available now; a chain that cannot be read has its routes marked
   unavailable, the others' are answered); ``POST /v1/operator/routes/{chain_id}/
-  {remote_chain_id}/pause | resume | limits`` answer the unsigned transactions that make the
+  {remote_chain_id}/pause | resume | limits`` and ``.../held/{message_id}/cancel`` (the
+  guardian's cancellation of a delayed transfer) answer the unsigned transactions that make the
   change, for the operator's governance wallets: the gateway signs nothing. What the contracts
   let a role do at once is one transaction (the guardian's ``pauseRoute``, its ``lowerLimit``
   that only tightens); what needs the admin (unpausing, any other limit) is a timelocked
@@ -58,7 +59,9 @@ from gateway.api.operator_models import (
     HELD_LOOKBACK_BLOCKS,
     ChainCheckpoint,
     GovernanceTxs,
+    HeldCancelRequest,
     HeldTransfer,
+    HeldTransferPath,
     OperatorKey,
     OperatorKeyCreate,
     OperatorKeyCreated,
@@ -643,6 +646,56 @@ async def pause_operator_route(
     )
 
 
+async def cancel_held_transfer(
+    call: Call[HeldTransferPath, NoParams, HeldCancelRequest],
+) -> GovernanceTxs:
+    """The guardian's `cancelHeld` on the chain's asset contract (vault or asset gateway) that
+    holds the delayed inbound transfer (immediate): it is not paid out when its delay ends;
+    only the timelock may then pay it to an account it names (`releaseCancelled`). The hold is
+    found by its message id on the chain's asset contracts. 404 unknown route or no hold of
+    this message, 409 the hold is no longer pending (executed or cancelled), 422 `sender`
+    lacks GUARDIAN_ROLE on the contract holding it."""
+    path, body = call.path, call.body
+    chain = await _chain(call.request, path.chain_id)
+    await _route(chain, path.remote_chain_id)
+    message = f"0x{bytes(path.message_id).hex()}"
+    contracts = chain.handle.config.contracts
+    for artifact, app_key, _ in _ASSET_APPS.values():
+        address = getattr(contracts, app_key)
+        if address is None:
+            continue
+        app = ContractHandle(chain.handle.adapter, Address(address), load_artifact(artifact))
+        _, _, state = await app.view("holds", bytes(path.message_id), finality=LATEST)
+        if int(state) == 0:  # HoldState.None: not held here
+            continue
+        if int(state) != HOLD_PENDING:
+            raise Problem(
+                409,
+                "hold-not-pending",
+                "Held transfer not pending",
+                f"the hold of message {message} on chain {chain.handle.name} was already "
+                "executed or cancelled",
+            )
+        if not await _has_role(app, GUARDIAN_ROLE, body.sender):
+            raise _missing_role(body.sender, "GUARDIAN_ROLE", to_checksum_address(app.address))
+        what = f"cancel the held transfer {message} on chain {chain.handle.name}"
+        tx = await _tx(chain, body.sender, app.request("cancelHeld", bytes(path.message_id)), what)
+        return GovernanceTxs(
+            action="cancel_held",
+            chain_id=chain.chain_id,
+            remote_chain_id=path.remote_chain_id,
+            mode="immediate",
+            txs=[tx],
+            operation=None,
+        )
+    raise Problem(
+        404,
+        "held-transfer-not-found",
+        "Held transfer not found",
+        f"no asset contract on chain {chain.handle.name} holds message {message}",
+    )
+
+
 async def resume_operator_route(
     call: Call[OperatorRoutePath, NoParams, TimelockedRequest],
 ) -> GovernanceTxs:
@@ -1058,6 +1111,19 @@ def add_operator_operations(api: Api) -> None:
         path_params=OperatorRoutePath,
         query=NoParams,
         body=RouteLimitRequest,
+        response=GovernanceTxs,
+        problems=[404, 409, 422],
+        tags=tags,
+    )
+    api.add(
+        "POST",
+        route + "/held/{message_id}/cancel",
+        cancel_held_transfer,
+        summary="The guardian's transaction cancelling a delayed (held) inbound transfer",
+        scope=Scope.OPERATOR,
+        path_params=HeldTransferPath,
+        query=NoParams,
+        body=HeldCancelRequest,
         response=GovernanceTxs,
         problems=[404, 409, 422],
         tags=tags,

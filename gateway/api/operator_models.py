@@ -268,6 +268,18 @@ class RoutePauseRequest(ApiModel):
     sender: ChecksumAddress = Field(description="the guardian's wallet (PAUSER_ROLE)")
 
 
+class HeldTransferPath(OperatorRoutePath):
+    message_id: MessageIdHex = Field(description="the held transfer's message id")
+
+
+class HeldCancelRequest(ApiModel):
+    """Who sends the guardian's cancellation of a held (delayed) inbound transfer."""
+
+    sender: ChecksumAddress = Field(
+        description="the guardian's wallet (GUARDIAN_ROLE on the asset contract holding it)"
+    )
+
+
 class TimelockedRequest(ApiModel):
     """A change only the admin (the chain's timelock) makes: `sender` (a PROPOSER_ROLE holder
     of the timelock) schedules it now; `executor` (default: `sender`; anyone when the timelock's
@@ -357,7 +369,7 @@ class GovernanceTxs(ApiModel):
     send (the gateway signs nothing). `immediate`: one call a role makes at once;
     `timelocked`: `schedule` now, `execute` after the delay (`operation`)."""
 
-    action: Literal["pause", "resume", "set_limit", "lower_limit"]
+    action: Literal["pause", "resume", "set_limit", "lower_limit", "cancel_held"]
     chain_id: int
     remote_chain_id: int
     mode: Literal["immediate", "timelocked"]

@@ -57,6 +57,9 @@ async def test_every_operation_declares_its_scope_and_problems(api: ApiClient) -
         ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/pause"): "operator",
         ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/resume"): "operator",
         ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/limits"): "operator",
+        ("post", "/v1/operator/routes/{chain_id}/{remote_chain_id}/held/{message_id}/cancel"): (
+            "operator"
+        ),
         ("get", "/v1/operator/services"): "operator",
         ("post", "/v1/swaps"): "dapp",
         ("get", "/v1/swaps/{id}"): "read",

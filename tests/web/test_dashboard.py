@@ -5,7 +5,8 @@ manual-execution data; the routes page refuses the operator's changes to a read 
 unsigned operator key, and with the operator's key answers the guardian's pause (which the
 test's wallet sends: the page shows the route paused) and the timelock's resume (scheduled,
 executed after the delay: the page shows it open again); every page shows its data with no
-console error, and the key never reaches the page's HTML, its URL or local storage."""
+console error, a transfer held for its size is cancelled by the guardian from the routes page
+(the wallet sends the transaction the page shows), and the key never reaches the page's HTML, its URL or local storage."""
 
 from __future__ import annotations
 
@@ -16,13 +17,18 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from gateway.cli.deployment import DEVNET_GOVERNOR_ACCOUNT, DEVNET_GUARDIAN_ACCOUNT
+from gateway.cli.deployment import (
+    DEVNET_GOVERNOR_ACCOUNT,
+    DEVNET_GUARDIAN_ACCOUNT,
+    SETTLEMENT_LIMIT,
+)
 from harness.chain import Chain
 from harness.services import ServiceProcess
 from tests.e2e.conftest import Devnet
 from tests.web.conftest import Dashboard, Key
 
 USER, ADMIN, STRANGER = 7, 0, 8
+HOLD_PENDING = 1  # TransferLimits.HoldState.Pending
 DELIVERY_TIMEOUT_MS = 120_000
 # What Chromium says of an answer the test expects to be refused (the page shows the problem).
 REFUSED = ("status of 401", "status of 403")
@@ -151,6 +157,44 @@ async def test_operator_changes_are_refused_without_the_operator_key_and_pause_a
         if endpoint.functions.route(cid).call()[2]:
             devnet.govern("p", endpoint.functions.unpauseRoute(cid), salt=b"\x0c" * 32)
     assert dashboard.unexpected_errors(*REFUSED) == []
+
+
+async def test_a_delayed_transfer_is_cancelled_by_the_guardian_from_the_routes_page(
+    devnet: Devnet, services: ServiceProcess, dashboard: Dashboard, keys: dict[str, Key]
+) -> None:
+    page, c, p, cid, pid = dashboard.page, devnet.consortium, devnet.public, devnet.cid, devnet.pid
+    token, vault = devnet.contract("c.settlement_token"), devnet.contract("c.vault")
+    gateway = devnet.contract("p.asset_gateway")
+    user, amount = devnet.address(USER), SETTLEMENT_LIMIT.delay_above + 1  # held on arrival
+    c.send(token.functions.mint(user, amount), sender=ADMIN)
+    c.send(token.functions.approve(vault.address, amount), sender=USER)
+    lock = c.send(vault.functions.lockERC20(token.address, amount, devnet.pid, user), sender=USER)
+    devnet.sync_clocks()
+    message_id = "0x" + (await recorded(devnet, lock)).hex()
+
+    await dashboard.open("/dashboard/routes")
+    await dashboard.use_key(keys["operator"])
+    held = page.locator(f'#held tbody tr[data-message="{message_id}"]')
+    await expect(held).to_have_count(1, timeout=DELIVERY_TIMEOUT_MS)
+    await expect(held).to_contain_text("asset_gateway")
+    await dashboard.screenshot("held-transfer")
+
+    await page.fill("#gov-sender", devnet.address(STRANGER))
+    await held.locator("button.cancel").click()
+    await expect(page.locator("#action-result")).to_contain_text("422 Sender lacks the role")
+    await page.fill("#gov-sender", devnet.address(DEVNET_GUARDIAN_ACCOUNT))
+    await held.locator("button.cancel").click()
+    cancel = await action_result(dashboard)
+    assert (cancel["action"], cancel["chain_id"], cancel["remote_chain_id"]) == (
+        "cancel_held",
+        pid,
+        cid,
+    )
+    send_as_wallet(devnet, p, cancel["txs"][0])
+    await expect(held).to_have_count(0, timeout=20_000)
+    assert gateway.functions.holds(bytes.fromhex(message_id[2:])).call()[2] != HOLD_PENDING
+    await dashboard.screenshot("held-transfer-cancelled")
+    assert dashboard.unexpected_errors("status of 422") == []
 
 
 async def test_every_page_shows_live_data_with_no_console_error_and_keeps_the_key_private(

@@ -279,12 +279,14 @@
     every(REFRESH_MS, loadServices);
   }
 
-  async function governance(action, route) {
+  // The operator's changes: the API answers the unsigned transactions for the governance wallets.
+  async function governance(action, route, messageId) {
     const sender = $("gov-sender").value.trim();
     const executor = $("gov-executor").value.trim();
     const body = { sender };
     if (action === "resume" && executor) body.executor = executor;
-    const target = `/v1/operator/routes/${route.chain_id}/${route.remote_chain_id}/${action}`;
+    const base = `/v1/operator/routes/${route.chain_id}/${route.remote_chain_id}`;
+    const target = action === "cancel" ? `${base}/held/${messageId}/cancel` : `${base}/${action}`;
     const out = $("action-result");
     out.dataset.state = "pending";
     try {
@@ -292,7 +294,7 @@
       out.textContent = JSON.stringify(answer, null, 2);
       out.dataset.state = "ok";
       out.dataset.action = answer.action;
-      notice(`${action} of ${route.chain} → ${route.remote_chain}: ${answer.txs.length} transaction(s) for the governance wallet below`, "info");
+      notice(`${answer.action} on ${route.chain} (from ${route.remote_chain}): ${answer.txs.length} transaction(s) for the governance wallet below`, "info");
     } catch (error) {
       out.textContent = error.message;
       out.dataset.state = "refused";
@@ -320,8 +322,10 @@
           l.used, l.available, l.rate, l.delay_above], { "data-route": key }));
       }
       for (const h of r.held || []) {
+        const cancel = el("button", { type: "button", class: "cancel" }, "Cancel");
+        cancel.addEventListener("click", () => governance("cancel", r, h.message_id));
         held.push(tr([r.chain, r.remote_chain, h.app, el("a", { href: `/dashboard/transfers/${h.message_id}` }, short(h.message_id)),
-          h.ready_at, good(h.ready), short(h.tx_hash)], { "data-route": key }));
+          h.ready_at, good(h.ready), short(h.tx_hash), cancel], { "data-route": key, "data-message": h.message_id }));
       }
     }
     fill("routes", routes);
