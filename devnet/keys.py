@@ -16,6 +16,9 @@ from eth_hash.auto import keccak
 from adapters.bft import address_of_key
 
 DEV_MNEMONIC: Final = "test test test test test test test test test test test junk"
+# Dev accounts `xgate devnet up` funds and allowlists on the consortium: the services sign with
+# some of the first ten, the demo's finance flows need suppliers, buyers and a wash ring beyond.
+DEVNET_DEV_ACCOUNTS: Final = 24
 _VALIDATOR_LABEL: Final = b"xgate devnet validator key (dev only) #"
 
 

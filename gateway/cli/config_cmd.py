@@ -23,8 +23,8 @@ import aiohttp
 from adapters.errors import ConfigError, DecodeError
 from adapters.evm import redact_url
 from adapters.rpcjson import rpc_quantity
-from gateway.cli.devnet_cmd import dev_config_path
 from gateway.config import XgateConfig, load_config, load_tx_signer
+from gateway.config.files import dev_config_path
 
 EXIT_OK, EXIT_PROBLEMS = 0, 2
 DEFAULT_CONFIG = dev_config_path()

@@ -39,6 +39,7 @@ from adapters.qbft import QbftAdapter, QbftConfig
 from adapters.signer import LocalSigner
 from adapters.types import Address, ChainId, Finality, Hash32
 from devnet.anvil import set_interval_mining
+from devnet.keys import DEVNET_DEV_ACCOUNTS
 from gateway.cli.deployer import ChainEnd, DeployJournal, Roles, deploy_hub_chains
 from gateway.cli.deployment import (
     Deployed,
@@ -48,14 +49,13 @@ from gateway.cli.deployment import (
 )
 from gateway.cli.logs import configure_logging
 from gateway.config import XgateConfig, dump_config
+from gateway.config.files import DEFAULT_STATE_FILE, XGATE_CONFIG_NAME, dev_config_path
 
 if TYPE_CHECKING:
     from devnet.launcher import RunningNode
 
 log = logging.getLogger("xgate.devnet")
 
-DEFAULT_STATE_FILE = Path(".xgate/devnet.json")
-XGATE_CONFIG_NAME = "xgate.toml"  # written beside the summary file
 
 # Dev accounts of the services (0 deploys, 1-3 are the header store's attesters, 4 governs,
 # 9 guards): every dev account is funded on both chains and allowlisted on the consortium.
@@ -80,21 +80,12 @@ PUBLIC_BLOCK_TIME_S = 1  # anvil mines a block every second once the contracts a
 PUBLIC_CHAIN_ID = 31337
 # Deployment keys (gateway.cli.deployment) whose [chains.X.contracts] key differs.
 _CONTRACT_KEYS = {"qbft_light_client": "light_client"}
-# Dev accounts funded and allowlisted on the consortium: the services sign with some of the
-# first ten, the demo's finance flows need suppliers, buyers and a wash ring beyond them.
-DEVNET_DEV_ACCOUNTS = 24
 # The devnet's nodes take a whole chain's plan at once (one round of blocks, as before).
 DEVNET_MAX_IN_FLIGHT = 64
 _CONFIG_HEADER = (
     "DEV ONLY: written by `xgate devnet up` for its local chains. The keys under keys/ are\n"
     "public knowledge (anvil's mnemonic); never use this file or them on a real network."
 )
-
-
-def dev_config_path(summary_file: Path = DEFAULT_STATE_FILE) -> Path:
-    """Where ``xgate devnet up --out SUMMARY_FILE`` writes its xgate.toml (beside the summary;
-    its key files are in ``keys/`` beside that)."""
-    return summary_file.with_name(XGATE_CONFIG_NAME)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -35,10 +35,11 @@ from adapters.types import Address, Hash32
 from devnet.anvil import advance_clock
 from devnet.keys import dev_accounts
 from gateway.cli.credit_score_cmd import compute_score
-from gateway.cli.demo import (
+from gateway.cli.demo_sides import (
     ADMIN,
     ALICE,
     DEMO_ACCOUNTS,
+    REVOKED,
     DemoFailed,
     Side,
     crossing,
@@ -72,7 +73,6 @@ RING = (17, 18, 19, 20)  # flow 4
 SCALE = 10**4  # settlement token units per fen (the devnet's CNY setting)
 DAY = 86_400
 SETTLED, DEFAULTED = 5, 6  # Receivable.State
-REVOKED = 3  # CreditRegistry.CreditStatus
 REPORT_VALID_DAYS = 365
 
 

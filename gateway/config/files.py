@@ -12,7 +12,22 @@ from adapters.configmodel import config_error
 from adapters.errors import ConfigError
 from gateway.config.model import XgateConfig
 
-__all__ = ["dump_config", "load_config"]
+__all__ = [
+    "DEFAULT_STATE_FILE",
+    "XGATE_CONFIG_NAME",
+    "dev_config_path",
+    "dump_config",
+    "load_config",
+]
+
+DEFAULT_STATE_FILE = Path(".xgate/devnet.json")  # `xgate devnet up`'s summary
+XGATE_CONFIG_NAME = "xgate.toml"  # written beside the summary file
+
+
+def dev_config_path(summary_file: Path = DEFAULT_STATE_FILE) -> Path:
+    """Where ``xgate devnet up --out SUMMARY_FILE`` writes its xgate.toml (beside the summary;
+    its key files are in ``keys/`` beside that): every command's default ``--config``."""
+    return summary_file.with_name(XGATE_CONFIG_NAME)
 
 
 def load_config(path: str | Path) -> XgateConfig:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateway.cli.demo import DEMO_ACCOUNTS, Side, open_sides
+from gateway.cli.demo_sides import DEMO_ACCOUNTS, Side, open_sides
 from gateway.cli.deployment import deployment_summary
 from gateway.config import XgateConfig, load_config
 from harness.relaynet import RelayNet, running_services

@@ -9,7 +9,7 @@ from hashlib import sha256
 from eth_utils.address import to_checksum_address
 
 from gateway.cli.credit_score_cmd import compute_score
-from gateway.cli.demo import ALICE, dev_account, financing_terms
+from gateway.cli.demo_sides import ALICE, dev_account, financing_terms
 from gateway.cli.finance_demo import (
     BUYER,
     DEBTOR,
