@@ -468,9 +468,9 @@ def render_dry_run(report: Mapping[str, Any]) -> str:
             lines.append(f"  {step['index']:>3}. {step['step']:<58}{cost}{where}")
         gwei = chain["gas_price_wei"] / 1e9
         lines.append(
-            f"  gas {chain['gas_left']:,} at {gwei:.3f} gwei = {chain['cost_wei'] / 1e18:.6f} "
-            f"(at most {chain['cost_max_wei'] / 1e18:.6f}); deployer balance "
-            f"{chain['balance_wei'] / 1e18:.6f}: "
+            f"  gas {chain['gas_left']:,} at {gwei:.3f} gwei: {chain['cost_wei'] / 1e18:.6f} "
+            f"(at most {chain['cost_max_wei'] / 1e18:.6f}) of the chain's coin; the deployer "
+            f"has {chain['balance_wei'] / 1e18:.6f}: "
             + ("enough" if chain["enough_balance"] else "NOT ENOUGH")
         )
     lines.append("")

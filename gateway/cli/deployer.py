@@ -42,7 +42,9 @@ from adapters.base import TxReceipt, TxRequest
 from adapters.errors import ConfigError, FatalError, RpcUnavailable, TransactionFailed
 from adapters.evm import EvmAdapter
 from adapters.qbft import QbftAdapter
-from adapters.signer import Signer, UnsignedTx
+from adapters.rawtx import decode_raw_transaction
+from adapters.rpc.submit import Fees, bump_fees
+from adapters.signer import SignedTx, Signer, UnsignedTx
 from adapters.types import Address, ChainId, Finality, Hash32, TxHash
 from contracts import load_artifact
 from gateway.cli.deployment import (
@@ -63,6 +65,10 @@ log = logging.getLogger("xgate.deploy")
 
 JOURNAL_VERSION = 1
 RECEIPT_TIMEOUT_S = 600.0
+# A step's transaction the node has had this long unmined is replaced with fees raised by
+# FEE_BUMP_PCT (the same nonce; geth and Besu want +10 % for a replacement).
+STUCK_AFTER_S = 120.0
+FEE_BUMP_PCT = 15
 DEFAULT_MAX_IN_FLIGHT = 16
 
 # (chain name, steps done, steps in all)
@@ -208,6 +214,7 @@ class Deployment:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         progress: Progress | None = None,
         receipt_timeout_s: float = RECEIPT_TIMEOUT_S,
+        stuck_after_s: float = STUCK_AFTER_S,
     ) -> None:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight must be at least 1")
@@ -216,6 +223,7 @@ class Deployment:
         self.max_in_flight = max_in_flight
         self.progress = progress or (lambda _chain, _done, _total: None)
         self.receipt_timeout_s = receipt_timeout_s
+        self.stuck_after_s = stuck_after_s
         self.sent = 0  # transactions broadcast by this run (re-broadcasts included)
         self.addresses: dict[str, Address] = {}
         self.artifacts: dict[str, str] = {}
@@ -243,6 +251,7 @@ class Deployment:
         starts = await asyncio.gather(*(self._assign(chain) for chain in self.chains))
         for chain, start in zip(self.chains, starts, strict=True):
             self._address_unsent(chain, start)
+        self._check_moved()
         await asyncio.gather(
             *(self._send(chain, start) for chain, start in zip(self.chains, starts, strict=True))
         )
@@ -260,6 +269,29 @@ class Deployment:
             )
             for key, meta in self.metas.items()
         }
+
+    def _check_moved(self) -> None:
+        """Record the addresses this run sends with. A contract not deployed yet whose address
+        moved since the last run (its deployer's nonce moved: someone else sent from the key)
+        is fine unless a step already sent names it: then that step wired a wrong address."""
+        before: dict[str, str] = self.journal.data.get("addresses", {})
+        now = {key: to_checksum_address(a) for key, a in sorted(self.addresses.items())}
+        moved = {key for key, address in before.items() if now.get(key, address) != address}
+        named = {
+            ref
+            for chain in self.chains
+            for index in self.journal.steps(chain.name)
+            for ref in _refs(chain.steps[int(index)].args)
+        }
+        if moved & named:
+            raise DeploymentConflict(
+                f"{', '.join(sorted(moved & named))} would now be deployed at another address "
+                "than the one steps already sent name: the deployer's nonce moved since the "
+                "last run (another process sent from its key); this deployment cannot be "
+                "completed consistently, start a new one (move the journal away)"
+            )
+        self.journal.data["addresses"] = now
+        self.journal.save()
 
     def _done(self, chain: ChainRun) -> int:
         return sum(1 for s in self.journal.steps(chain.name).values() if s["status"] == "mined")
@@ -326,7 +358,9 @@ class Deployment:
 
     async def _revive(self, chain: ChainRun, index: int) -> None:
         """A step sent by an earlier run and not known mined: if the node has lost it, and
-        its nonce is still free, broadcast the same signed bytes again."""
+        its nonce is still free, broadcast the same signed bytes again; if the node refuses
+        them (their fees no longer enough ...), sign the step again at the same nonce with
+        raised fees. Either way one nonce: at most one of its attempts can be mined."""
         record = self.journal.steps(chain.name)[str(index)]
         for attempt in reversed(record["attempts"]):
             tx_hash = TxHash(bytes.fromhex(attempt["tx_hash"][2:]))
@@ -342,16 +376,77 @@ class Deployment:
         try:
             await chain.adapter.send_raw_transaction(raw)
         except TransactionFailed as exc:
-            log.warning("%s step %d: the node refused the re-broadcast: %s", chain.name, index, exc)
+            if await mined_nonce(chain.url, chain.deployer) > record["nonce"]:
+                return
+            log.warning(
+                "%s step %d: the node refused the re-broadcast (%s); signing it again at "
+                "nonce %d with the current fees",
+                chain.name,
+                index,
+                exc,
+                record["nonce"],
+            )
+            fees = await self._raised_fees(chain, record)
+            signed = await self._sign_again(chain, record, fees)
+            await chain.adapter.send_raw_transaction(signed.raw)
+        self.sent += 1
+
+    @staticmethod
+    async def _raised_fees(chain: ChainRun, record: Mapping[str, Any]) -> Fees:
+        """The last attempt's fees raised by ``FEE_BUMP_PCT`` (what a node takes as a
+        replacement), and never below what the chain asks now."""
+        fees = bump_fees(_fees(record["attempts"][-1]), FEE_BUMP_PCT)
+        assert fees is not None  # no cap
+        return fees.at_least((await chain.adapter.fee_market()).fees)
+
+    async def _sign_again(self, chain: ChainRun, record: dict[str, Any], fees: Fees) -> SignedTx:
+        """Another attempt of a recorded step: the same nonce, recipient, data and gas as its
+        first (decoded from the journal's raw bytes, not rebuilt), with ``fees``; journaled
+        before it is returned for broadcasting."""
+        first = decode_raw_transaction(bytes.fromhex(record["attempts"][0]["raw"][2:]))
+        signed = await chain.signer.sign_transaction(
+            UnsignedTx(
+                chain_id=chain.chain_id,
+                nonce=record["nonce"],
+                to=first.to,
+                value=first.value,
+                data=first.data,
+                gas=record["attempts"][0]["gas"],
+                **fees.unsigned(),
+            )
+        )
+        record["attempts"].append(_attempt(signed, fees, record["attempts"][0]["gas"]))
+        async with self._lock:
+            self.journal.save()
+        return signed
+
+    async def _bump(self, chain: ChainRun, index: int) -> None:
+        """Replace a step's transaction the node has had for ``STUCK_AFTER_S`` unmined: the
+        same nonce with every fee raised by ``FEE_BUMP_PCT`` (and at least today's)."""
+        record = self.journal.steps(chain.name)[str(index)]
+        signed = await self._sign_again(chain, record, await self._raised_fees(chain, record))
+        log.info(
+            "%s step %d not mined after %.0f s: replaced at nonce %d by 0x%s",
+            chain.name,
+            index,
+            self.stuck_after_s,
+            record["nonce"],
+            signed.tx_hash.hex(),
+        )
+        try:
+            await chain.adapter.send_raw_transaction(signed.raw)
+        except TransactionFailed as exc:
+            log.warning("%s step %d: the node refused the replacement: %s", chain.name, index, exc)
         self.sent += 1
 
     async def _await_step(self, chain: ChainRun, index: int) -> None:
         """Wait until one of the step's attempts is mined (or its nonce is taken by another
         transaction: ``DeploymentConflict``), check it and record it."""
         step, record = chain.steps[index], self.journal.steps(chain.name)[str(index)]
-        hashes = [TxHash(bytes.fromhex(a["tx_hash"][2:])) for a in record["attempts"]]
         deadline = time.monotonic() + self.receipt_timeout_s
+        last_attempt = time.monotonic()
         while True:
+            hashes = [TxHash(bytes.fromhex(a["tx_hash"][2:])) for a in record["attempts"]]
             receipt = await self._receipt(chain, hashes)
             if receipt is not None:
                 break
@@ -373,6 +468,9 @@ class Deployment:
                     f"{self.receipt_timeout_s:.0f} s; run the deployment again to keep waiting",
                     tx_hash="0x" + hashes[-1].hex(),
                 )
+            if time.monotonic() - last_attempt > self.stuck_after_s:
+                await self._bump(chain, index)
+                last_attempt = time.monotonic()
             await asyncio.sleep(chain.adapter.config.poll_interval_s)
         if receipt.status != 1:
             raise DeploymentConflict(
@@ -489,7 +587,7 @@ class Deployment:
             "step": describe(step),
             "nonce": nonce,
             "status": "sent",
-            "attempts": [{"tx_hash": "0x" + signed.tx_hash.hex(), "raw": "0x" + signed.raw.hex()}],
+            "attempts": [_attempt(signed, fees, call.gas)],
         }
         if isinstance(step, Deploy):
             record["contract"] = to_checksum_address(self.addresses[step.key])
@@ -499,6 +597,29 @@ class Deployment:
         await chain.adapter.send_raw_transaction(signed.raw)
         self.sent += 1
         return self._await_step(chain, index)
+
+
+def _attempt(signed: SignedTx, fees: Fees, gas: int) -> dict[str, Any]:
+    return {
+        "tx_hash": "0x" + signed.tx_hash.hex(),
+        "raw": "0x" + signed.raw.hex(),
+        "gas": gas,
+        "fees": {k: v for k, v in fees.unsigned().items() if v is not None},
+        "signed_at": round(time.time(), 3),
+    }
+
+
+def _fees(attempt: Mapping[str, Any]) -> Fees:
+    return Fees(**attempt["fees"])
+
+
+def _refs(value: Any) -> set[str]:
+    """The contract keys ``value`` names (``Ref``), nested lists included."""
+    if isinstance(value, Ref):
+        return {value.key}
+    if isinstance(value, list | tuple):
+        return {key for item in value for key in _refs(item)}
+    return set()
 
 
 def recorded_addresses(journal: DeployJournal) -> Mapping[str, str]:

@@ -37,9 +37,9 @@ ADMIN_ROLE = b"\x00" * 32
 
 @pytest.fixture(scope="module")
 async def nodes() -> AsyncIterator[dict[str, Any]]:
-    """A consortium devnet (sealing every transaction at once) and two anvils: ``slow`` mines
+    """A consortium devnet (sealing every transaction at once) and three anvils: ``slow`` mines
     a block every half second (so a deployment can be killed part-way), ``remote`` auto-mines
-    and signs for its dev accounts (the external signer)."""
+    and signs for its dev accounts (the external signer), ``lossy`` loses its pool."""
     from devnet.anvil import start_anvil
     from devnet.launcher import start_consortium
 
@@ -47,8 +47,9 @@ async def nodes() -> AsyncIterator[dict[str, Any]]:
         start_consortium(config={"instant_seal": True, "dev_accounts": 12}) as consortium,
         start_anvil(chain_id=31401, block_time=0.5) as slow,
         start_anvil(chain_id=31402) as remote,
+        start_anvil(chain_id=31403) as lossy,
     ):
-        yield {"consortium": consortium, "slow": slow, "remote": remote}
+        yield {"consortium": consortium, "slow": slow, "remote": remote, "lossy": lossy}
 
 
 def _addr(account: Any) -> str:
@@ -272,6 +273,64 @@ async def test_a_killed_deployment_completes_when_run_again(nodes, tmp_path):
     assert await nonces(nodes, deployer, "consortium", "slow") == counts
     text = xgate_deploy(config)
     assert "already deployed: nothing sent" in text.stdout
+
+
+def sent_steps(journal: Path, chain: str) -> int:
+    try:
+        return len(json.loads(journal.read_text())["chains"][chain]["steps"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
+
+
+@pytest.mark.parametrize("fees_too_low", [False, True])
+async def test_transactions_the_node_lost_are_sent_again_at_their_nonce(
+    nodes, tmp_path, fees_too_low
+):
+    """Killed with transactions in the pool, which the node then loses: the rerun broadcasts
+    the journal's signed bytes again (or, when the node refuses them because their fees no
+    longer suffice, signs the steps again at the same nonces with raised fees), and every
+    step still lands exactly once."""
+    consortium, public = nodes["consortium"], nodes["lossy"]
+    account = 6 if fees_too_low else 5
+    config = write_config(tmp_path, consortium, public, deployer=account, max_in_flight=4)
+    journal = tmp_path / "xgate.deploy.json"
+    deployer = _addr(consortium.accounts[account])
+    await rpc(public.url, "evm_setAutomine", False)
+    proc = await asyncio.create_subprocess_exec(
+        *XGATE, "deploy", "--config", str(config), "--json",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while sent_steps(journal, "public") < 4:
+        assert proc.returncode is None, "xgate deploy ended before it was killed"
+        assert time.monotonic() < deadline, "no public steps sent within 120 s"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # the fourth broadcast follows its journal record
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    lost = json.loads(journal.read_text())["chains"]["public"]["steps"]
+    assert len(lost) == 4 and all(s["status"] == "sent" for s in lost.values())
+    await rpc(public.url, "anvil_dropAllTransactions")
+    if fees_too_low:  # the next base fee above their fee cap: the node refuses their bytes
+        fee_cap = max(s["attempts"][0]["fees"]["max_fee_per_gas"] for s in lost.values())
+        await rpc(public.url, "anvil_setNextBlockBaseFeePerGas", hex(fee_cap + 1))
+    await rpc(public.url, "evm_setAutomine", True)
+
+    done = xgate_deploy(config, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("signing it again at nonce" in done.stderr) == fees_too_low
+    final = json.loads(journal.read_text())
+    assert final["finished"]
+    counts = await nonces(nodes, deployer, "consortium", "lossy")
+    assert counts["lossy"] == final["chains"]["public"]["total"]
+    for index, step in lost.items():
+        now = final["chains"]["public"]["steps"][index]
+        assert now["nonce"] == step["nonce"] and now["status"] == "mined"
+        assert now["attempts"][0] == step["attempts"][0]
+        # Once a block is mined the base fee falls again: later bytes may be taken as they are.
+        if index == "0" or not fees_too_low:
+            assert len(now["attempts"]) == (2 if fees_too_low else 1)
+        assert now["mined_tx"] == now["attempts"][-1]["tx_hash"]
 
 
 async def test_the_external_signer_deploys_on_anvil(nodes, tmp_path):
