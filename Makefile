@@ -31,7 +31,7 @@ $(STAMP_PY): pyproject.toml
 	@touch $@
 
 $(STAMP_NPM): package.json package-lock.json
-	@echo "==> installing pinned npm tools (anvil, solc)"
+	@echo "==> installing pinned npm tools (anvil, solc, chart.js)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
