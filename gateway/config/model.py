@@ -428,6 +428,11 @@ class SignerConfig(ConfigModel):
             )
         return self
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            # A remote signer's URL may carry an access token.
+            yield key, redact_url(value) if key == "external_url" and value else value
+
 
 # --- services ----------------------------------------------------------------------------------
 

@@ -408,6 +408,10 @@ def _bad(tmp_path: Path, edit: Any) -> subprocess.CompletedProcess[str]:
             lambda d: d["signers"]["deployer"].__setitem__("external_url", "http://x:1"),
             "give exactly one of keystore, key_file, key_file_env or external_url",
         ),
+        (
+            lambda d: d["signers"].__setitem__("wallet", {"external_url": "http://x:1"}),
+            "signers.wallet: an external signer needs the address it signs for",
+        ),
     ],
 )
 def test_a_bad_config_says_what_is_wrong(tmp_path, edit, message):
