@@ -218,6 +218,12 @@ async def test_a_killed_deployment_completes_when_run_again(nodes, tmp_path):
     public_steps = interrupted["chains"]["public"]["steps"]
     assert len(public_steps) < interrupted["chains"]["public"]["total"]
 
+    # The dry run of an interrupted deployment shows what is left of it.
+    plan = json.loads(xgate_deploy(config, "--dry-run", "--json").stdout)
+    assert plan["resuming"] and plan["anchor"] == interrupted["inputs"]["anchor"]
+    mined = sum(1 for s in public_steps.values() if s["status"] == "mined")
+    assert plan["chains"]["public"]["steps_left"] == len(plan["chains"]["public"]["steps"]) - mined
+
     done = xgate_deploy(config, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
