@@ -127,11 +127,12 @@ async def api(devnet: Devnet, services: ServiceProcess) -> AsyncIterator[ApiProc
 
 @pytest.fixture(scope="module")
 async def keys(devnet: Devnet, api: ApiProcess) -> dict[str, Key]:
-    """A read key and an operator key (with its Ed25519 seed) made on the store, as `xgate keys
+    """A read key, a dApp key and an operator key (with its Ed25519 seed) made on the store, as `xgate keys
     create` makes them."""
     store = await Store.open(devnet.config.store.url, migrate=False)
     try:
         read = await store.create_api_key("dashboard read", [Scope.READ], rate_per_s=500, burst=500)
+        dapp = await store.create_api_key("dashboard dapp", [Scope.DAPP], rate_per_s=500, burst=500)
         signer = SigningKey.generate()
         operator = await store.create_api_key(
             "dashboard operator",
@@ -144,6 +145,7 @@ async def keys(devnet: Devnet, api: ApiProcess) -> dict[str, Key]:
         await store.close()
     return {
         "read": Key(read.token),
+        "dapp": Key(dapp.token),
         "operator": Key(operator.token, bytes(signer).hex()),
     }
 

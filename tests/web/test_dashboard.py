@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from typing import Any
 
+from aiohttp import ClientSession
 from playwright.async_api import expect
 
 from gateway.cli.deployment import (
@@ -25,7 +27,7 @@ from gateway.cli.deployment import (
 from harness.chain import Chain
 from harness.services import ServiceProcess
 from tests.e2e.conftest import Devnet
-from tests.web.conftest import Dashboard, Key
+from tests.web.conftest import ApiProcess, Dashboard, Key
 
 USER, ADMIN, STRANGER = 7, 0, 8
 HOLD_PENDING = 1  # TransferLimits.HoldState.Pending
@@ -50,6 +52,32 @@ async def recorded(devnet: Devnet, receipt: Any) -> bytes:
             return records[0].id
         await asyncio.sleep(0.25)
     raise AssertionError("the relay services recorded no message of the lock")
+
+
+async def propose_swap(devnet: Devnet, api: ApiProcess, key: Key) -> str:
+    """A native-coin swap between two users proposed through the API (its ``proposed`` event)."""
+    body = {
+        "hashlock": "0x" + secrets.token_bytes(32).hex(),
+        "initiator": {
+            "chain_id": devnet.cid,
+            "address": devnet.address(USER),
+            "asset": {"kind": "native", "value": "1000"},
+        },
+        "participant": {
+            "chain_id": devnet.pid,
+            "address": devnet.address(STRANGER),
+            "asset": {"kind": "native", "value": "2000"},
+        },
+    }
+    headers = {"Authorization": f"Bearer {key.token}"}
+    async with (
+        ClientSession() as session,
+        session.post(f"{api.base}/v1/swaps", json=body, headers=headers) as response,
+    ):
+        answer = await response.json()
+        assert response.status == 201, answer
+    swap_id: str = answer["swap_id"]
+    return swap_id
 
 
 async def action_result(board: Dashboard) -> dict[str, Any]:
@@ -198,7 +226,7 @@ async def test_a_delayed_transfer_is_cancelled_by_the_guardian_from_the_routes_p
 
 
 async def test_every_page_shows_live_data_with_no_console_error_and_keeps_the_key_private(
-    devnet: Devnet, dashboard: Dashboard, keys: dict[str, Key]
+    devnet: Devnet, api: ApiProcess, dashboard: Dashboard, keys: dict[str, Key]
 ) -> None:
     page = dashboard.page
     operator = keys["operator"]
@@ -226,10 +254,17 @@ async def test_every_page_shows_live_data_with_no_console_error_and_keeps_the_ke
     assert await page.evaluate("document.getElementById('latency-chart').toDataURL().length > 1000")
     await dashboard.screenshot("charts")
 
-    for name in ("swaps", "credit"):
-        await dashboard.open(f"/dashboard/{name}")
-        await expect(page.locator(f"#{name} tbody tr")).to_have_count(1)  # "nothing" yet
-        await dashboard.screenshot(name)
+    # A swap proposed while the page is open appears on it.
+    await dashboard.open("/dashboard/swaps")
+    await expect(page.locator("#swaps tbody tr.empty")).to_have_count(1)
+    swap_id = await propose_swap(devnet, api, keys["dapp"])
+    swap = page.locator(f'#swaps tbody tr[data-swap="{swap_id}"]')
+    await expect(swap).to_contain_text("proposed")
+    await dashboard.screenshot("swaps")
+
+    await dashboard.open("/dashboard/credit")
+    await expect(page.locator("#credit tbody tr")).to_have_count(1)  # "no credit events yet"
+    await dashboard.screenshot("credit")
 
     html = await page.content()
     stored = await page.evaluate("JSON.stringify(localStorage)")
