@@ -89,6 +89,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         cfg = read_deploy_config(args.config)
         return asyncio.run(_deploy(cfg, args.config, dry_run=args.dry_run, as_json=args.json))
+    except KeyboardInterrupt:
+        # Everything sent is in the journal: the next run continues from it.
+        print("xgate deploy: interrupted; run it again to continue", file=sys.stderr)
+        return 130
     except XgateError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": exc.message, **_jsonable(exc.context)}))

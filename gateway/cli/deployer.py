@@ -378,6 +378,12 @@ class Deployment:
         except TransactionFailed as exc:
             if await mined_nonce(chain.url, chain.deployer) > record["nonce"]:
                 return
+            if "insufficient funds" in str(exc.context.get("rpc_message", "")).lower():
+                raise TransactionFailed(
+                    f"{chain.name}: the deployer {to_checksum_address(chain.deployer)} cannot "
+                    f"pay for {describe(chain.steps[index])}: fund it and run again",
+                    nonce=record["nonce"],
+                ) from exc
             log.warning(
                 "%s step %d: the node refused the re-broadcast (%s); signing it again at "
                 "nonce %d with the current fees",
