@@ -260,6 +260,7 @@ async def test_every_page_shows_live_data_with_no_console_error_and_keeps_the_ke
     swap_id = await propose_swap(devnet, api, keys["dapp"])
     swap = page.locator(f'#swaps tbody tr[data-swap="{swap_id}"]')
     await expect(swap).to_contain_text("proposed")
+    await expect(swap).to_contain_text(f"consortium ({devnet.cid})")
     await dashboard.screenshot("swaps")
 
     await dashboard.open("/dashboard/credit")

@@ -422,7 +422,8 @@
     }
   }
 
-  function swapsPage() {
+  async function swapsPage() {
+    await loadChainNames();
     const swaps = new Map();
     fill("swaps", [], "no swaps yet");
     follow("?after=0&kinds=swap", (event) => {
@@ -434,7 +435,8 @@
     });
   }
 
-  function creditPage() {
+  async function creditPage() {
+    await loadChainNames();
     const events = [];
     fill("credit", [], "no credit events yet");
     follow("?after=0&kinds=credit", (event) => {
