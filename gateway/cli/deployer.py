@@ -10,9 +10,11 @@ journal:
   address, a call's receipt must still be there with status 1;
 - a step recorded as sent but not mined is awaited under the nonce it was signed with: if the
   node no longer knows the transaction (a restarted node, an evicted pool entry) the very same
-  signed bytes are broadcast again. One nonce can only be used once, so a step can never land
-  twice; if the nonce was taken by a transaction that is not in the journal (someone else sends
-  from the deployer's key) the run stops instead of guessing;
+  signed bytes are broadcast again, or, if the node refuses them, the step is signed again at
+  that nonce with raised fees (as a transaction unmined for ``STUCK_AFTER_S`` is replaced).
+  Every attempt is journaled before it is broadcast and one nonce can only be used once, so a
+  step can never land twice; if the nonce was taken by a transaction that is not in the
+  journal (someone else sends from the deployer's key) the run stops instead of guessing;
 - the steps after them get the deployer's actual next nonce on the chain (read after the steps
   in flight are mined), and the addresses of the contracts they create are computed from it.
 
@@ -626,12 +628,6 @@ def _refs(value: Any) -> set[str]:
     if isinstance(value, list | tuple):
         return {key for item in value for key in _refs(item)}
     return set()
-
-
-def recorded_addresses(journal: DeployJournal) -> Mapping[str, str]:
-    """The contracts of a finished journal by key."""
-    contracts: Mapping[str, str] = journal.data.get("contracts", {})
-    return contracts
 
 
 # --- a consortium hub and its public chains ----------------------------------------------------
