@@ -61,6 +61,7 @@ from gateway.cli.deployment import (
     _json_value,
     private_terms_chain_ids,
 )
+from gateway.cli.progress import stderr_console
 from gateway.config import ContractsConfig, XgateConfig, load_tx_signer
 
 log = logging.getLogger("xgate.deploy")
@@ -223,7 +224,6 @@ def progress_bar(*, enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
@@ -232,7 +232,7 @@ def progress_bar(*, enabled: bool) -> Iterator[Progress | None]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=stderr_console(),
     )
     tasks: dict[str, Any] = {}
 

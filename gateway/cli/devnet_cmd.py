@@ -16,6 +16,10 @@ each public chain's in ``<folder>/<its name>``), and a restart reuses the contra
 the summary file when it names the same chains and every contract still has code on its chain;
 otherwise it deploys a fresh set. If a node process dies, the command says which and exits with
 status 1.
+
+``--json`` prints, once the devnet is up, the summary object (what the summary file holds) as
+one JSON line on stdout instead of the summary for people; the logs stay on stderr, and an
+error is one ``{"error": {"message": ...}}`` line there (the exit codes do not change).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -157,29 +162,45 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="with --genesis: the validators' Besu key files (DIR/key or DIR/*/key; default: "
         "the genesis file's folder)",
     )
+    up.add_argument(
+        "--json",
+        action="store_true",
+        help="once up, print the summary (the summary file's object) as one JSON line on stdout",
+    )
     up.set_defaults(run=_run_up)
+
+
+def _error(args: argparse.Namespace, message: str) -> None:
+    """An error: logged, or with --json one JSON object on stderr."""
+    if args.json:
+        print(json.dumps({"error": {"message": message}}), file=sys.stderr, flush=True)
+    else:
+        log.error("%s", message)
 
 
 def _run_up(args: argparse.Namespace) -> int:
     if args.validators < 1:
-        log.error("--validators must be at least 1")
+        _error(args, "--validators must be at least 1")
         return 2
     if args.block_time < 0:
-        log.error("--block-time must be >= 0")
+        _error(args, "--block-time must be >= 0")
         return 2
     if args.public_chains < 1:
-        log.error("--public-chains must be at least 1")
+        _error(args, "--public-chains must be at least 1")
+        return 2
+    if args.json and args.demo:
+        _error(args, "--json and --demo: the demo's narration is for people, not scripts")
         return 2
     sides = [public_side(i) for i in range(args.public_chains)]
     unknown = sorted(set(args.private_terms) - set(sides))
     if unknown:
-        log.error("--private-terms %s: not a public chain (these are: %s)", unknown, sides)
+        _error(args, f"--private-terms {unknown}: not a public chain (these are: {sides})")
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         try:
             return asyncio.run(_up(args))
         except ConfigError as exc:  # a bad --genesis, its keys or permissions file
-            log.error("%s", exc)
+            _error(args, str(exc))
             return 2
     return 0
 
@@ -232,15 +253,15 @@ async def _until_stop_or_death(
     return task.result(), None
 
 
-def _report_death(nodes: dict[str, RunningNode], death: tuple[str, int]) -> int:
+def _report_death(
+    args: argparse.Namespace, nodes: dict[str, RunningNode], death: tuple[str, int]
+) -> int:
     name, code = death
     node = nodes[name]
-    log.error(
-        "the %s devnet node (%s, pid %d) exited unexpectedly with status %d; stopping",
-        name,
-        node.mode,
-        node.pid,
-        code,
+    _error(
+        args,
+        f"the {name} devnet node ({node.mode}, pid {node.pid}) exited unexpectedly with status "
+        f"{code}; stopping",
     )
     return 1
 
@@ -300,7 +321,7 @@ async def _up(args: argparse.Namespace) -> int:
                 deploy_hub(consortium, publics, summary["private_terms"]), nodes
             )
             if death is not None:
-                return _report_death(nodes, death)
+                return _report_death(args, nodes, death)
             log.info("deployed %d contracts", len(hub.contracts))
             summary["contracts"] = deployment_summary(hub.contracts)
             anchor = hub.anchor
@@ -313,11 +334,14 @@ async def _up(args: argparse.Namespace) -> int:
             if public.mode == "anvil":
                 # A public chain mines on its own clock: idle time and confirmations advance.
                 await set_interval_mining(public.url, PUBLIC_BLOCK_TIME_S)
-        print(render_summary(summary, args.out, config_path), flush=True)
+        if args.json:  # the same object as the file, on one line
+            print(json.dumps(summary), flush=True)
+        else:
+            print(render_summary(summary, args.out, config_path), flush=True)
         work = _demo_until(stop, summary, config_path) if args.demo else stop.wait()
         _, death = await _until_stop_or_death(work, nodes)
         if death is not None:
-            return _report_death(nodes, death)
+            return _report_death(args, nodes, death)
         log.info("stopping devnets...")
     log.info("stopped")
     return 0

@@ -5,7 +5,8 @@ operator's retry of a parked one (docs/relayer.md §4).
     xgate message show ID                  one message with its full status history
     xgate message retry ID                 a parked message goes back to header_ready
 
-All read the store of ``--config`` (xgate.toml) and print JSON lines with ``--json``.
+All read the store of ``--config`` (xgate.toml) and print JSON lines with ``--json`` (an error
+is then one ``{"error": {"message": ...}}`` line on stderr).
 Exit codes: 0 done, 1 no such message or not parked, 2 unusable configuration or store.
 """
 
@@ -73,7 +74,7 @@ def _run(
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
-        print(exc.message, file=sys.stderr)
+        _error(args, exc.message)
         return EXIT_UNUSABLE
 
     async def main() -> int:
@@ -86,8 +87,15 @@ def _run(
     try:
         return asyncio.run(main())
     except XgateError as exc:
-        print(f"xgate message {args.message_command}: {exc}", file=sys.stderr)
+        _error(args, f"xgate message {args.message_command}: {exc}")
         return EXIT_UNUSABLE
+
+
+def _error(args: argparse.Namespace, message: str) -> None:
+    if args.json:
+        print(json.dumps({"error": {"message": message}}), file=sys.stderr)
+    else:
+        print(message, file=sys.stderr)
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -136,7 +144,7 @@ async def _list(store: Store, args: argparse.Namespace) -> int:
 async def _show(store: Store, args: argparse.Namespace) -> int:
     found = await store.message(args.id)
     if found is None:
-        print(f"no message {_hex(args.id)} in the store", file=sys.stderr)
+        _error(args, f"no message {_hex(args.id)} in the store")
         return EXIT_REFUSED
     _print(args, _record(found))
     for change in await store.history(args.id):
@@ -148,10 +156,10 @@ async def _retry(store: Store, args: argparse.Namespace) -> int:
     try:
         r = await store.operator_retry(args.id, operator="cli")
     except NotFound:
-        print(f"no message {_hex(args.id)} in the store", file=sys.stderr)
+        _error(args, f"no message {_hex(args.id)} in the store")
         return EXIT_REFUSED
     except InvalidTransition as exc:
-        print(f"not retried: only a parked message can be retried ({exc})", file=sys.stderr)
+        _error(args, f"not retried: only a parked message can be retried ({exc})")
         return EXIT_REFUSED
     _print(args, _record(r))
     return EXIT_OK

@@ -7,7 +7,8 @@
     xgate status REF [--wait]    a transfer (message id or tracking id) and its history; with
                                  --wait, each step as it happens until it is delivered
                                  (--timeout S; followed on the API's event stream, polled
-                                 every --interval S only on an API without one)
+                                 every --interval S only on an API without one), with a
+                                 live status line on a terminal (not with --json)
 
 Options of every command on the API (--api, --token from $XGATE_API_TOKEN, --signing-key-file,
 --json) and exit codes: see `gateway/cli/remote.py` (0 done, 1 refused, 2 usage, 3 gateway

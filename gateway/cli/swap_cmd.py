@@ -6,7 +6,8 @@
                                           a swap and its legs; --wait follows it until it is
                                           completed, refunded or expired, printing each state
                                           (on the API's event stream; --interval: polling,
-                                          only on an API without one)
+                                          only on an API without one); on a terminal, a
+                                          live status line below them (not with --json)
     xgate swap locks ID                   the unsigned lock transactions of both legs
     xgate swap authorize ID --body FILE|- authorise the keeper (a SwapAuthorize JSON body)
 
@@ -28,6 +29,7 @@ from gateway.api.swap_models import (
     SwapPropose,
     SwapView,
 )
+from gateway.cli.progress import live_enabled, waiting
 from gateway.cli.remote import (
     EXIT_OK,
     EXIT_TIMEOUT,
@@ -113,30 +115,41 @@ async def _propose(client: XgateClient, out: Output, args: argparse.Namespace) -
 
 async def _status(client: XgateClient, out: Output, args: argparse.Namespace) -> int:
     if not args.wait:
-        swap = await client.swap(args.swap_id)
-        out.result(swap, _swap_text(swap))
+        shown = await client.swap(args.swap_id)
+        out.result(shown, _swap_text(shown))
         return EXIT_OK
     state: SwapState | None = None
+    swap: SwapView | None = None
+    last: object = None
+    live = waiting(
+        f"swap {args.swap_id}", timeout_s=args.timeout, enabled=live_enabled(as_json=out.as_json)
+    )
 
-    def progress(view: SwapView) -> None:
-        nonlocal state
-        if state is None:
-            out.note(f"swap 0x{view.swap_id.hex()}: {view.state.value}")
-        elif view.state is not state:
-            out.note(f"  {state.value} -> {view.state.value}")
-        state = view.state
+    with live as status:
 
-    try:
-        swap = await client.wait_for_swap(
-            args.swap_id,
-            until=TERMINAL_STATES,
-            timeout_s=args.timeout,
-            on_change=progress,
-            poll_interval_s=args.interval,
-        )
-    except WaitTimedOut as timed_out:
-        if isinstance(timed_out.last, SwapView):
-            out.result(timed_out.last, _swap_text(timed_out.last))
+        def progress(view: SwapView) -> None:
+            nonlocal state
+            status.update(view.state.value)
+            if state is None:
+                out.note(f"swap 0x{view.swap_id.hex()}: {view.state.value}")
+            elif view.state is not state:
+                out.note(f"  {state.value} -> {view.state.value}")
+            state = view.state
+
+        try:
+            swap = await client.wait_for_swap(
+                args.swap_id,
+                until=TERMINAL_STATES,
+                timeout_s=args.timeout,
+                on_change=progress,
+                poll_interval_s=args.interval,
+            )
+        except WaitTimedOut as timed_out:
+            last = timed_out.last
+    # Printed once the live line is gone: the result goes to stdout, which it does not draw on.
+    if swap is None:
+        if isinstance(last, SwapView):
+            out.result(last, _swap_text(last))
         out.error(f"gave up waiting after {args.timeout:g} s")
         return EXIT_TIMEOUT
     out.result(swap, _swap_text(swap))

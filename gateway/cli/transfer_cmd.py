@@ -3,7 +3,8 @@
     xgate transfer status REF [--wait [--timeout S] [--interval S]]
         one transfer (REF: its message id, or the tracking id the API handed out) with its
         history; --wait follows it until it is delivered, printing each step as it happens
-        (on the API's event stream; --interval: polling, only on an API without one)
+        (on the API's event stream; --interval: polling, only on an API without one), with a
+        live status line below them when stderr is a terminal (not with --json)
     xgate transfer list [--src-chain-id ID] [--dst-chain-id ID] [--status S[,S]] [--limit N | --all]
         transfers, newest first, following the API's pages
     xgate transfer watch [--after EVENT_ID] [--ref REF] [--count N]
@@ -41,6 +42,7 @@ from gateway.api.models import (
     UnsignedTx,
 )
 from gateway.api.transfer_models import TransferTerms
+from gateway.cli.progress import WaitStatus, live_enabled, waiting
 from gateway.cli.remote import (
     EXIT_OK,
     EXIT_PARKED,
@@ -236,6 +238,30 @@ async def wait_for_transfer(
     end (text and JSON). A tracking id the relay service has not recorded yet is waited for.
     The SDK's ``wait_for_transfer`` follows it on the API's event stream; ``interval_s`` is
     the first polling interval only when the API has no event stream."""
+    with waiting(
+        f"transfer {ref}", timeout_s=timeout_s, enabled=live_enabled(as_json=out.as_json)
+    ) as status:
+        code, transfer, error = await _wait(
+            client, out, ref, timeout_s=timeout_s, interval_s=interval_s, status=status
+        )
+    # Printed once the live line is gone: the result goes to stdout, which it does not draw on.
+    if transfer is not None:
+        show_transfer(out, transfer)
+    if error is not None:
+        out.error(error)
+    return code
+
+
+async def _wait(
+    client: XgateClient,
+    out: Output,
+    ref: str,
+    *,
+    timeout_s: float,
+    interval_s: float,
+    status: WaitStatus,
+) -> tuple[int, Transfer | None, str | None]:
+    """(exit code, the transfer to show, the error to print) of ``wait_for_transfer``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     shown = 0
@@ -244,6 +270,7 @@ async def wait_for_transfer(
     def progress(transfer: Transfer) -> None:
         nonlocal shown, last
         last = transfer
+        status.update(transfer.status.value)
         if shown == 0:
             out.note(
                 f"transfer 0x{transfer.id.hex()}: {transfer.src_chain_id} -> "
@@ -253,11 +280,13 @@ async def wait_for_transfer(
             out.note(_step_text(change))
         shown = len(transfer.history)
 
+    status.update("looking it up")
     try:
-        await client.transfer(ref)
+        progress(await client.transfer(ref))
     except ApiProblem as problem:
         if problem.slug != "transfer-not-found":
             raise
+        status.update("not recorded yet")
         out.note(f"waiting for the relay service to record {ref}: {problem.detail}")
     while True:
         remaining = deadline - loop.time()
@@ -268,17 +297,12 @@ async def wait_for_transfer(
                     ref, timeout_s=remaining, on_change=progress, poll_interval_s=interval_s
                 )
         if done is None:  # timed out: the last answer seen (progress had each one)
-            if last is not None:
-                show_transfer(out, last)
-            out.error(f"gave up waiting after {timeout_s:g} s")
-            return EXIT_TIMEOUT
+            return EXIT_TIMEOUT, last, f"gave up waiting after {timeout_s:g} s"
         if done.status in DELIVERED:
-            show_transfer(out, done)
-            return EXIT_OK
+            return EXIT_OK, done, None
         if done.status is MessageStatus.PARKED:
-            show_transfer(out, done)
-            out.error(f"the transfer is parked: {done.reason or 'no reason given'}")
-            return EXIT_PARKED
+            return EXIT_PARKED, done, f"the transfer is parked: {done.reason or 'no reason given'}"
+        status.update(done.status.value)
         # It was parked and an operator's retry moved it on at once: wait on.
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import socket
 import subprocess
 import sys
@@ -172,6 +173,29 @@ def test_a_file_that_is_not_there_or_not_toml_is_one_line(tmp_path: Path) -> Non
     assert_problems(xgate_check(path), f"{path}: not valid TOML")
 
 
+def test_json_prints_the_verdict_or_every_problem_as_one_object(tmp_path: Path) -> None:
+    path = write_config(tmp_path, BASE)
+    result = xgate_check(path, "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout) == {"ok": True, "config": str(path), "chains": 2, "routes": 2}
+    raw = variant(chains__consortium__chain_id=0, relayer__sleep=True)
+    bad = write_config(tmp_path, raw, key_mode=0o644)
+    result = xgate_check(bad, "--json")
+    assert (result.returncode, result.stdout) == (2, "")
+    [line] = result.stderr.splitlines()
+    error = json.loads(line)["error"]
+    assert error["message"] == f"{bad}: 2 problems"
+    assert error["problems"] == [
+        f"{bad}: chains.consortium.chain_id: must be >= 1",
+        f"{bad}: relayer.sleep: unknown key (check its spelling and section)",
+    ]
+    # The signers are only checked on a file that validates: one more problem, its key unread.
+    result = xgate_check(write_config(tmp_path, BASE, key_mode=0o644), "--json")
+    [problem] = json.loads(result.stderr)["error"]["problems"]
+    assert "signers.relayer: key file" in problem and KEY[2:] not in result.stderr
+    assert "\x1b" not in result.stdout + result.stderr
+
+
 def closed_loopback_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
     with socket.socket() as sock:
@@ -194,6 +218,19 @@ def test_connect_reports_an_unreachable_endpoint_without_its_path(tmp_path: Path
     )
     assert all(" unreachable (" in line for line in lines) and len(lines) == 2, lines
     assert "secret-api-key" not in result.stdout + result.stderr
+    # --json: the problems and what each endpoint served (nothing: unreachable), path-less.
+    result = xgate_check(path, "--connect", "--json")
+    assert (result.returncode, result.stdout) == (2, "")
+    error = json.loads(result.stderr)["error"]
+    assert len(error["problems"]) == 2
+    assert error["endpoints"][1] == {
+        "key": "chains.public.rpc_urls[0]",
+        "chain": "public",
+        "url": f"http://127.0.0.1:{port}",
+        "chain_id": 31337,
+        "served_chain_id": None,
+    }
+    assert "secret-api-key" not in result.stderr
 
 
 async def _check_async(path: Path, *extra: str) -> tuple[int, str, str]:
@@ -226,6 +263,10 @@ async def test_connect_passes_on_live_nodes_and_names_a_chain_id_mismatch(
     code, out, err = await _check_async(path, "--connect")
     assert (code, err) == (0, ""), err
     assert out == "ok: 2 chains, 2 routes; 2 RPC endpoints answered with their chain ids\n"
+    code, out, err = await _check_async(path, "--connect", "--json")
+    assert (code, err) == (0, ""), err
+    seen = {e["chain"]: e["served_chain_id"] for e in json.loads(out)["endpoints"]}
+    assert seen == {"consortium": consortium_node.chain_id, "public": int(anvil_node.chain_id)}
 
     raw["chains"]["public"]["chain_id"] = 1
     path.write_text(tomli_w.dumps(raw))

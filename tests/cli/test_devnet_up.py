@@ -30,11 +30,14 @@ async def rpc(session: aiohttp.ClientSession, url: str, method: str, *params: ob
     return body["result"]
 
 
-def _start_up(out: Path, log: Path, *extra: str) -> subprocess.Popen[str]:
-    with log.open("w") as stderr:  # the child holds its own copy of the descriptor
+def _start_up(
+    out: Path, log: Path, *extra: str, stdout: Path | None = None
+) -> subprocess.Popen[str]:
+    # The child holds its own copies of the descriptors.
+    with log.open("w") as stderr, (stdout or Path(os.devnull)).open("w") as printed:
         return subprocess.Popen(
             [*XGATE, "devnet", "up", "--block-time", "0.5", "--out", str(out), *extra],
-            stdout=subprocess.DEVNULL,
+            stdout=printed,
             stderr=stderr,
             text=True,
         )
@@ -57,7 +60,8 @@ def _wait_summary(proc: subprocess.Popen[str], out: Path, log: Path, newer_than:
 def devnet_up(tmp_path_factory):
     folder = tmp_path_factory.mktemp("devnet")
     out, log = folder / "devnet.json", folder / "up.log"
-    proc = _start_up(out, log)
+    # --json: the summary is printed as one JSON line too (test_json_prints_the_summary_once)
+    proc = _start_up(out, log, "--json", stdout=folder / "up.out")
     yield proc, _wait_summary(proc, out, log)
     if proc.poll() is None:
         proc.kill()
@@ -243,6 +247,34 @@ def test_the_written_xgate_toml_loads_with_every_chain_contract_route_and_signer
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         signer = load_signer(cfg.signers[name], {}, name=name)
         assert "0x" + signer.address.hex() == accounts[account]["address"].lower()
+
+
+def test_json_prints_the_summary_once_as_one_line_and_logs_stay_on_stderr(devnet_up):
+    proc, summary = devnet_up
+    printed = Path(proc.args[proc.args.index("--out") + 1]).with_name("up.out")
+    deadline = time.monotonic() + 10
+    while not printed.read_text().endswith("\n") and time.monotonic() < deadline:
+        time.sleep(0.1)  # printed right after the file is written
+    [line] = printed.read_text().splitlines()
+    assert json.loads(line) == summary
+    assert "xgate devnet is up" not in printed.read_text()
+    log = printed.with_name("up.log").read_text()
+    assert "consortium devnet ready" in log and "\x1b" not in line + log
+
+
+def test_json_refuses_bad_arguments_with_one_json_error(tmp_path: Path) -> None:
+    out = tmp_path / "d.json"
+    for extra, message in (
+        (["--validators", "0"], "--validators must be at least 1"),
+        (["--demo"], "--json and --demo: the demo's narration is for people, not scripts"),
+    ):
+        done = subprocess.run(
+            [*XGATE, "devnet", "up", "--json", "--out", str(out), *extra],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert (done.returncode, done.stdout) == (2, "")
+        assert json.loads(done.stderr) == {"error": {"message": message}}
+    assert not out.exists()
 
 
 async def test_config_check_connect_passes_against_the_running_devnet(devnet_up):

@@ -152,6 +152,8 @@ async def test_status_wait_follows_a_transfer_until_it_is_delivered(
     progress += err.decode().splitlines()
     assert proc.returncode == 0, progress
     assert "status delivered" in out.decode()
+    # stderr is no terminal: the steps as plain lines, no live status line drawn over them.
+    assert not any("\x1b" in p or "\r" in p for p in progress), progress
     steps = [p.split("  ")[2] for p in progress if p.startswith("  20")]
     assert steps == [
         "final",

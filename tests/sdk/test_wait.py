@@ -286,15 +286,23 @@ async def test_swap_status_wait_prints_the_final_swap_and_exits_0(
 ) -> None:
     swap = await store.upsert_swap(_swap())
     ref = "0x" + swap.swap_id.hex()
-    running = asyncio.create_task(
-        xgate("swap", "status", ref, "--wait", "--json", token=keys.read.token, api=base_url)
+    args = ("swap", "status", ref, "--wait")
+    running = asyncio.gather(
+        xgate(*args, "--json", token=keys.read.token, api=base_url),
+        xgate(*args, token=keys.read.token, api=base_url),
     )
     await asyncio.sleep(0.5)  # either way (before or after its first read) it must end
     await store.set_swap_state(swap.swap_id, SwapState.PROPOSED, SwapState.REFUNDING)
     await store.set_swap_state(swap.swap_id, SwapState.REFUNDING, SwapState.REFUNDED)
-    run = await running
+    run, text = await running
+    # Text: the states as plain lines on stderr (no terminal: no live line), the swap on stdout.
+    assert text.code == 0 and "state refunded" in text.out, text
+    # (as it started: proposed, or already refunded, the steps after it then)
+    assert text.err.startswith(f"swap {ref}: ") and text.err.endswith("refunded\n"), text.err
+    assert not any(c in text.out + text.err for c in ("\x1b", "\r")), text
     assert run.code == 0, run.err
     [shown] = run.lines()  # --json: the swap once, as GET /v1/swaps/{id} answers it
+    assert run.err == "" and "\x1b" not in run.out  # --json: no progress at all
     assert (shown["swap_id"], shown["state"]) == (ref, "refunded")
     async with XgateClient(base_url, keys.read.token) as client:
         assert set(shown) == set((await client.swap(ref)).model_dump(mode="json"))
@@ -315,3 +323,8 @@ async def test_transfer_status_wait_times_out_with_exit_4_and_the_last_answer(
     assert json.loads(as_json.err)["error"]["message"] == "gave up waiting after 0.5 s"
     assert as_text.code == 4 and "status final" in as_text.out
     assert "gave up waiting after 0.5 s" in as_text.err and "  final" in as_text.err
+    # No terminal here: no live status line, no control characters, the steps line by line;
+    # --json: nothing but the error on stderr.
+    for run in (as_json, as_text):
+        assert not any(c in run.out + run.err for c in ("\x1b", "\r")), run
+    assert len(as_json.err.splitlines()) == 1

@@ -6,7 +6,10 @@ Commands that do not depend on each other run concurrently: each is a new Python
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import sys
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -73,3 +76,36 @@ def test_unusable_database_exit_code(
         assert len(errors) == 1 and f"xgate db {command[0]}" in errors[0].getMessage()
     assert main(["db", "upgrade", "no-such-revision", "--url", empty_url]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_json_output_of_every_db_command(
+    empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json: one JSON object on stdout per command (nothing else there, no control
+    characters), an error as one JSON object on stderr with the same exit code."""
+
+    def run(*args: str) -> tuple[int, Any, str]:
+        code = main(["db", *args, "--url", empty_url, "--json"])
+        out, err = capsys.readouterr()
+        assert "\x1b" not in out + err and len(out.splitlines()) == 1, out
+        return code, json.loads(out), err
+
+    try:
+        assert run("current")[:2] == (0, {"revision": None})
+        code, checked, _ = run("check")
+        assert code == 1 and (checked["revision"], checked["match"]) == (None, False)
+        assert "add_table: messages" in checked["differences"]
+        assert run("upgrade")[:2] == (0, {"revision_before": None, "revision_after": HEAD})
+        assert run("check")[:2] == (0, {"revision": HEAD, "match": True, "differences": []})
+        assert run("current")[:2] == (0, {"revision": HEAD})
+        assert run("downgrade", "base")[:2] == (
+            0,
+            {"revision_before": HEAD, "revision_after": None},
+        )
+        assert main(["db", "upgrade", "no-such-revision", "--url", empty_url, "--json"]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        [line] = err.splitlines()  # Alembic's narration is off: only the error
+        assert json.loads(line)["error"]["message"].startswith("xgate db upgrade: ")
+    finally:
+        logging.getLogger("alembic").setLevel(logging.NOTSET)
