@@ -10,6 +10,7 @@ line is drawn: the commands start faster without it.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -74,5 +75,19 @@ def waiting(what: str, *, timeout_s: float, enabled: bool) -> Iterator[WaitStatu
     from rich.spinner import Spinner
 
     line = Spinner("dots", text=status)
+    real = sys.stderr
     with Live(line, console=stderr_console(), refresh_per_second=8, transient=True):
-        yield status
+        # Live put a proxy in sys.stderr that prints above the line; log handlers still hold
+        # the real stream, and a log line written there would be drawn over.
+        moved = [
+            h
+            for h in logging.getLogger().handlers
+            if isinstance(h, logging.StreamHandler) and h.stream is real
+        ]
+        for handler in moved:
+            handler.setStream(sys.stderr)
+        try:
+            yield status
+        finally:
+            for handler in moved:
+                handler.setStream(real)

@@ -4,6 +4,7 @@ terminal and the command prints no JSON; the steps printed meanwhile stay, each 
 from __future__ import annotations
 
 import io
+import logging
 import sys
 
 import pytest
@@ -37,11 +38,19 @@ def test_the_live_line_shows_state_elapsed_and_timeout_and_keeps_the_steps(
 ) -> None:
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    with waiting("swap 0xab", timeout_s=30, enabled=True) as status:
-        status.update("proposed")
-        print("  a step", file=sys.stderr)
-        status.update("refunding")
+    handler = logging.StreamHandler(terminal)
+    logging.getLogger().addHandler(handler)
+    try:
+        with waiting("swap 0xab", timeout_s=30, enabled=True) as status:
+            status.update("proposed")
+            print("  a step", file=sys.stderr)
+            logging.getLogger("xgate.test").warning("a log line")
+            assert handler.stream is sys.stderr  # the proxy that prints above the line
+            status.update("refunding")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert handler.stream is terminal
     drawn = terminal.getvalue()
     assert "\x1b[" in drawn  # drawn over itself, then erased (transient)
     assert "swap 0xab: refunding  0 s (timeout 30 s)" in drawn
-    assert "  a step\n" in drawn
+    assert "  a step\n" in drawn and "a log line\n" in drawn
