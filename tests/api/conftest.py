@@ -30,6 +30,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -289,14 +290,15 @@ async def keys(store: Store) -> Keys:
 async def serve(
     store: Store,
     config: XgateConfig,
-    clock: Clock,
+    clock: Callable[[], datetime],
     keys: Keys | None = None,
     *,
     api: Api | None = None,
     **options: Any,
 ) -> AsyncIterator[ApiClient]:
     """The app on ``store`` (the ``api`` registry, ``create_app``'s ``options``) over HTTP,
-    with a client sending ``keys.read`` (when given)."""
+    with a client sending ``keys.read`` (when given). ``clock``: the test's ``Clock``, or the
+    wall clock for an app on real nodes."""
     app = create_app(store, config, api=api, clock=clock, **options)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         document = await (await client.get("/openapi.json")).json()

@@ -2,7 +2,8 @@
 contracts' world of tests/contracts/test_receivable_privacy.py (an ``AssetVault``, a home
 ``Receivable``, a ``WrappedReceivable`` on anvil; deliveries proven with real receipt proofs
 against a test header oracle, the cheapest real path), and ``create_app`` on a SQLite store
-with a configuration naming those contracts and read access to both nodes.
+with a configuration naming those contracts and read access to both nodes, served as
+tests/api/conftest.py serves the app (``serve``).
 
 Tokens: ``home_only`` (acknowledged, never bridged), ``public`` (bridged over the route while
 its terms were public: a copy with full terms), ``private`` (bridged after the route was made
@@ -20,11 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
-
 from adapters.registry import build_adapter
 from adapters.types import Hash32
-from gateway.api.app import create_app
 from gateway.api.chains import ChainAccess
 from gateway.api.v1 import v1_api
 from gateway.config import XgateConfig
@@ -32,7 +30,7 @@ from gateway.domain.apikeys import Scope
 from gateway.domain.disclosure import Disclosure, new_salt
 from gateway.store import Store
 from harness import Chain, make_chain
-from tests.api.conftest import ApiClient, Caller, create_caller
+from tests.api.conftest import ApiClient, Caller, create_caller, serve
 from tests.contracts._assets_helpers import ALICE, send
 from tests.contracts.test_assets_crosschain import _side
 from tests.contracts.test_receivable_privacy import PrivateWorld
@@ -142,17 +140,15 @@ async def receivable_net(
     config = _config(f"sqlite:///{folder / 'xgate.db'}", w)
     store = await Store.open(config.store.url, migrate=True)
     chains = ChainAccess(config, lambda name, chain: build_adapter(chain.adapter_config(name)))
-    app = create_app(store, config, api=v1_api(), chains=chains, clock=_utcnow)
     try:
         reader = await create_caller(store, Scope.READ, name="receivables")
-        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-            document = await (await client.get("/openapi.json")).json()
+        async with serve(store, config, _utcnow, api=v1_api(), chains=chains) as api:
             yield ReceivableNet(
                 world=w,
                 config=config,
-                api=ApiClient(client, document, caller=reader, clock=_utcnow),
+                api=api.using(reader),
                 reader=reader,
-                url=str(client.make_url("")).rstrip("/"),
+                url=str(api.client.make_url("")).rstrip("/"),
                 hub_id=w.home.id,
                 public_id=w.foreign.id,
                 home_only=home_only,
