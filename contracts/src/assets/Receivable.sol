@@ -260,21 +260,8 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable, IFina
     function acknowledgeBySig(uint256 tokenId, uint256 deadline, bytes calldata signature) external {
         Record storage r = _expect(tokenId, State.Drafted);
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        Financing storage f = _financing[tokenId];
-        address debtor = f.debtor;
-        bytes32 digest = _hashTypedDataV4(
-            keccak256(
-                abi.encode(
-                    ACKNOWLEDGEMENT_TYPEHASH,
-                    tokenId,
-                    f.documentHash,
-                    f.faceValue,
-                    f.dueDate,
-                    _useNonce(debtor),
-                    deadline
-                )
-            )
-        );
+        address debtor = _financing[tokenId].debtor;
+        bytes32 digest = _acknowledgementDigest(tokenId, _useNonce(debtor), deadline);
         if (!SignatureChecker.isValidSignatureNow(debtor, digest, signature)) {
             revert BadAcknowledgementSignature(tokenId, debtor);
         }
@@ -283,12 +270,7 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable, IFina
 
     /// @notice The EIP-712 digest an acknowledgement signature signs (for off-chain checks).
     function acknowledgementDigest(uint256 tokenId, uint256 nonce, uint256 deadline) external view returns (bytes32) {
-        Financing storage f = _financing[tokenId];
-        return _hashTypedDataV4(
-            keccak256(
-                abi.encode(ACKNOWLEDGEMENT_TYPEHASH, tokenId, f.documentHash, f.faceValue, f.dueDate, nonce, deadline)
-            )
-        );
+        return _acknowledgementDigest(tokenId, nonce, deadline);
     }
 
     /// @notice The creditor withdraws a draft (never after acknowledgement: see the contract note).
@@ -459,6 +441,15 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable, IFina
             if (s != State.Acknowledged) _revertState(tokenId, s);
         }
         return super._update(to, tokenId, auth);
+    }
+
+    function _acknowledgementDigest(uint256 tokenId, uint256 nonce, uint256 deadline) private view returns (bytes32) {
+        Financing storage f = _financing[tokenId];
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(ACKNOWLEDGEMENT_TYPEHASH, tokenId, f.documentHash, f.faceValue, f.dueDate, nonce, deadline)
+            )
+        );
     }
 
     function _acknowledge(uint256 tokenId, Record storage r, address debtor, bool bySignature) private {
