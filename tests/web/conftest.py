@@ -9,9 +9,6 @@ are printed: ``pytest -s`` or ``-rP`` shows them).
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import time
 import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -20,14 +17,14 @@ from typing import Any
 
 import pytest
 import tomli_w
-from aiohttp import ClientSession, ClientTimeout
 from nacl.signing import SigningKey
 from playwright.async_api import expect
 
 from gateway.domain.apikeys import Scope
 from gateway.store import Store
 from harness.relaynet import SELF_FUNDED_ACCOUNTS, running_services
-from harness.services import XGATE, ServiceProcess, free_port
+from harness.services import ServiceProcess
+from tests.api.test_events_process import ApiProcess
 from tests.e2e.conftest import Devnet
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,62 +36,6 @@ expect.set_options(timeout=15_000)
 class Key:
     token: str = field(repr=False)
     signing_seed_hex: str | None = field(default=None, repr=False)
-
-
-@dataclass
-class ApiProcess:
-    """``xgate api`` on ``config``, its stderr in a log beside it."""
-
-    config: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return self.config.with_name(f"api-{self.port}.log")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-8000:]
-
-    def launch(self) -> ApiProcess:
-        with self.log.open("ab") as stderr:
-            self.proc = subprocess.Popen(
-                [*XGATE, "api", "--config", str(self.config), "--listen", f"127.0.0.1:{self.port}"],
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
-        return self
-
-    async def wait_serving(self) -> ApiProcess:
-        assert self.proc is not None
-        deadline = time.monotonic() + 60
-        async with ClientSession(timeout=ClientTimeout(total=2)) as session:
-            while True:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"xgate api exited:\n{self.output()}")
-                try:
-                    async with session.get(f"{self.base}/healthz") as response:
-                        if response.status == 200:
-                            return self
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"xgate api did not serve:\n{self.output()}")
-                await asyncio.sleep(0.2)
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"xgate api did not stop on SIGTERM:\n{self.output()}") from None
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +61,13 @@ async def api(devnet: Devnet, services: ServiceProcess) -> AsyncIterator[ApiProc
     ]
     config = devnet.config_path.with_name("xgate-api.toml")
     config.write_text(tomli_w.dumps(raw))
-    process = await ApiProcess(config).launch().wait_serving()
-    yield process
-    process.stop()
+    process = ApiProcess(config).start()
+    try:
+        await process.wait_serving()
+        yield process
+        assert process.stop() == 0, process.output()
+    finally:
+        process.kill()
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,9 @@ from gateway.cli.deployment import (
 )
 from harness.chain import Chain
 from harness.services import ServiceProcess
+from tests.api.test_events_process import ApiProcess
 from tests.e2e.conftest import Devnet
-from tests.web.conftest import ApiProcess, Dashboard, Key
+from tests.web.conftest import Dashboard, Key
 
 USER, ADMIN, STRANGER = 7, 0, 8
 HOLD_PENDING = 1  # TransferLimits.HoldState.Pending
