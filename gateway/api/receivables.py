@@ -26,6 +26,7 @@ from typing import Any
 from eth_utils.address import to_canonical_address
 
 from adapters.contracts import (
+    FinancingTerms,
     HomeReceivable,
     ReceivableStateView,
     WrappedCopy,
@@ -126,11 +127,17 @@ async def _chain(call: Call[ReceivablePath, NoParams, Any]) -> tuple[XgateConfig
     return call.request.app[CONFIG_KEY], await chains.get(call.path.chain_id)
 
 
-def _wrapped_view(config: XgateConfig, handle: ChainHandle) -> WrappedReceivableView:
+async def _copy(
+    config: XgateConfig, handle: ChainHandle, token_id: int
+) -> tuple[Address, WrappedCopy]:
+    """The public chain's ``WrappedReceivable`` and its copy of ``token_id`` (404s)."""
     address = _address(handle.config.contracts.wrapped_receivable)
     if handle.name == config.hub or address is None:
         raise _not_configured(handle.name, "wrapped_receivable")
-    return WrappedReceivableView(handle.adapter, address)
+    copy = await WrappedReceivableView(handle.adapter, address).read(token_id)
+    if copy is None:
+        raise _not_found(handle.chain_id, token_id, "a wrapped receivable (here now)")
+    return address, copy
 
 
 # --- GET /v1/receivables/{chain_id}/{token_id} -------------------------------------------------
@@ -140,6 +147,8 @@ async def get_receivable(call: Call[ReceivablePath, NoParams, NoBody]) -> Receiv
     """The token on the hub chain (the home ``Receivable``) or on a public chain (its copy)."""
     config, handle = await _chain(call)
     token_id = call.path.token_id
+    home: HomeReceivable | None = None
+    wrapped: WrappedCopy | None = None
     if handle.name == config.hub:
         contracts = handle.config.contracts
         address = _address(contracts.receivable)
@@ -149,18 +158,31 @@ async def get_receivable(call: Call[ReceivablePath, NoParams, NoBody]) -> Receiv
         home = await view.read(token_id)
         if home is None:
             raise _not_found(handle.chain_id, token_id, "a receivable")
-        return _home_view(handle, address, home)
-    wrapped = _wrapped_view(config, handle)
-    copy = await wrapped.read(token_id)
-    if copy is None:
-        raise _not_found(handle.chain_id, token_id, "a wrapped receivable (here now)")
-    return _wrapped_answer(handle, wrapped.address, copy)
+        owner, block = home.owner, home.block
+    else:
+        address, wrapped = await _copy(config, handle, token_id)
+        owner, block = wrapped.owner, wrapped.block
+    return ReceivableView(
+        chain_id=handle.chain_id,
+        chain=handle.name,
+        token_id=token_id,
+        kind="home" if home is not None else "wrapped",
+        contract=address,
+        owner=owner,
+        block=int(block),
+        home=None if home is None else _home_state(home),
+        wrapped=None if wrapped is None else _wrapped_state(wrapped),
+    )
 
 
-def _home_view(handle: ChainHandle, address: Address, r: HomeReceivable) -> ReceivableView:
+def _terms(terms: FinancingTerms | None) -> ReceivableTerms | None:
+    return None if terms is None else ReceivableTerms.of(financing_of(terms))
+
+
+def _home_state(r: HomeReceivable) -> HomeReceivableState:
     s = r.status
-    state = HomeReceivableState(
-        terms=None if r.terms is None else ReceivableTerms.of(financing_of(r.terms)),
+    return HomeReceivableState(
+        terms=_terms(r.terms),
         state=state_of(s.state),
         paid=s.paid,
         outstanding=s.outstanding,
@@ -181,39 +203,17 @@ def _home_view(handle: ChainHandle, address: Address, r: HomeReceivable) -> Rece
         ],
         locked_to_chain_id=r.locked_to,
     )
-    return ReceivableView(
-        chain_id=handle.chain_id,
-        chain=handle.name,
-        token_id=r.token_id,
-        kind="home",
-        contract=address,
-        owner=r.owner,
-        block=int(r.block),
-        home=state,
-        wrapped=None,
-    )
 
 
-def _wrapped_answer(handle: ChainHandle, address: Address, c: WrappedCopy) -> ReceivableView:
-    state = WrappedReceivableState(
+def _wrapped_state(c: WrappedCopy) -> WrappedReceivableState:
+    return WrappedReceivableState(
         home_chain_id=c.home_chain_id,
         home_receivable=c.home_token,
         private=c.private,
-        terms=None if c.terms is None else ReceivableTerms.of(financing_of(c.terms)),
+        terms=_terms(c.terms),
         commitment=c.commitment,
         paid=c.paid,
         settled=c.settled,
-    )
-    return ReceivableView(
-        chain_id=handle.chain_id,
-        chain=handle.name,
-        token_id=c.token_id,
-        kind="wrapped",
-        contract=address,
-        owner=c.owner,
-        block=int(c.block),
-        home=None,
-        wrapped=state,
     )
 
 
@@ -227,10 +227,7 @@ async def verify_disclosure(
     Given as terms and salt, it is the disclosure of this token of the copy's own home."""
     config, handle = await _chain(call)
     token_id = call.path.token_id
-    wrapped = _wrapped_view(config, handle)
-    copy = await wrapped.read(token_id)
-    if copy is None:
-        raise _not_found(handle.chain_id, token_id, "a wrapped receivable (here now)")
+    address, copy = await _copy(config, handle, token_id)
     body = call.body
     if body.disclosure is not None:
         disclosure = body.disclosure
@@ -249,7 +246,7 @@ async def verify_disclosure(
     return DisclosureVerdict(
         chain_id=handle.chain_id,
         token_id=token_id,
-        contract=wrapped.address,
+        contract=address,
         valid=reason is None,
         commitment=copy.commitment,
         reason=reason,
