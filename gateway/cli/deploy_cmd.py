@@ -36,8 +36,8 @@ from pydantic import ValidationError
 from adapters.configmodel import config_error
 from adapters.errors import ConfigError, TransactionFailed, XgateError
 from adapters.registry import build_adapter
+from adapters.types import Finality
 from gateway.cli.deployer import (
-    Anchor,
     ChainEnd,
     ChainRun,
     DeployJournal,
@@ -45,12 +45,12 @@ from gateway.cli.deployer import (
     HubResult,
     Progress,
     Roles,
-    balance_of,
     current_anchor,
     deploy_hub_chains,
     describe,
     hub_inputs,
     hub_steps,
+    recorded_anchor,
 )
 from gateway.cli.deployment import (
     CALL_GAS,
@@ -361,15 +361,9 @@ async def dry_run_report(
     private: Sequence[int],
 ) -> dict[str, Any]:
     """The plan, the roles and the cost of what is left, read from the chains; nothing sent."""
-    if journal.started:
-        anchor = Anchor.from_json(journal.data["inputs"]["anchor"])
-        recorded = {k: v for k, v in journal.data["inputs"].items() if k != "anchor"}
-        if recorded != hub_inputs(hub, publics, roles, private):
-            raise ConfigError(
-                f"the journal {journal.path} was made for another deployment: finish it with "
-                "the configuration it was started with, or move it away"
-            )
-    else:
+    inputs = hub_inputs(hub, publics, roles, private)
+    anchor = recorded_anchor(journal, inputs)
+    if anchor is None:
         anchor = await current_anchor(hub.adapter)
     steps = hub_steps(hub, publics, roles, anchor, private)
     ends = [hub, *publics]
@@ -378,14 +372,13 @@ async def dry_run_report(
     ]
     preview = Deployment(runs, DeployJournal(None, json.loads(json.dumps(journal.data))))
     await preview.preview()
-    prefixes = hub_inputs(hub, publics, roles, private)["chains"]
     chains: dict[str, Any] = {}
     for end, run in zip(ends, runs, strict=True):
         done = {
             int(i) for i, s in preview.journal.steps(end.name).items() if s["status"] == "mined"
         }
         market = await end.adapter.fee_market()
-        balance = await balance_of(end.url, end.signer.address)
+        balance = await end.adapter.balance(end.signer.address, Finality.latest())
         listed = []
         total = 0
         for index, step in enumerate(run.steps):
@@ -402,7 +395,7 @@ async def dry_run_report(
         likely = total * market.likely_price
         chains[end.name] = {
             "chain_id": int(end.adapter.ref.chain_id),
-            "prefix": prefixes[end.name]["prefix"],
+            "prefix": inputs["chains"][end.name]["prefix"],
             "deployer": to_checksum_address(end.signer.address),
             "steps": listed,
             "steps_left": sum(1 for s in listed if not s.get("done")),
@@ -413,22 +406,13 @@ async def dry_run_report(
             "balance_wei": balance,
             "enough_balance": balance >= likely,
         }
-    contracts = {
-        key: Deployed(
-            key,
-            preview.artifacts[key],
-            preview.addresses[key],
-            tuple((k, preview.resolve(v)) for k, v in meta),
-        )
-        for key, meta in preview.metas.items()
-    }
     return {
         "dry_run": True,
         "journal": str(journal.path),
         "resuming": journal.started,
         "anchor": anchor.to_json(),
         "chains": chains,
-        "roles": roles_report(contracts, {n: c["prefix"] for n, c in chains.items()}),
+        "roles": roles_report(preview.contracts(), {n: c["prefix"] for n, c in chains.items()}),
         "gas_note": "deployments: eth_estimateGas on the chain now (plus the chain's margin); "
         "calls: the gas the same call used in a devnet deployment (STEP_GAS), the contracts "
         "they call not being deployed yet; the cost at the chain's current gas price "

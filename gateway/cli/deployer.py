@@ -175,7 +175,7 @@ class ChainRun:
 
 
 async def rpc(url: str, method: str, *params: Any) -> Any:
-    """One JSON-RPC call the adapters do not offer (code, mined nonce, balance)."""
+    """One JSON-RPC call the adapters do not offer (code, mined nonce)."""
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
     try:
         async with (
@@ -199,10 +199,6 @@ async def mined_nonce(url: str, address: Address) -> int:
     return int(
         await rpc(url, "eth_getTransactionCount", to_checksum_address(address), "latest"), 16
     )
-
-
-async def balance_of(url: str, address: Address) -> int:
-    return int(await rpc(url, "eth_getBalance", to_checksum_address(address), "latest"), 16)
 
 
 class Deployment:
@@ -262,6 +258,10 @@ class Deployment:
             key: to_checksum_address(address) for key, address in sorted(self.addresses.items())
         }
         self.journal.save()
+        return self.contracts()
+
+    def contracts(self) -> dict[str, Deployed]:
+        """The plan's contracts by key, at the addresses noted so far (``run``, ``preview``)."""
         return {
             key: Deployed(
                 key,
@@ -743,6 +743,22 @@ def hub_inputs(
     }
 
 
+def recorded_anchor(journal: DeployJournal, inputs: Mapping[str, Any]) -> Anchor | None:
+    """The anchor of a started ``journal`` (None when it is new); ``DeploymentConflict`` when
+    it was started with other ``inputs`` (``hub_inputs``)."""
+    if not journal.started:
+        return None
+    recorded = {k: v for k, v in journal.data["inputs"].items() if k != "anchor"}
+    if recorded != inputs:
+        changed = sorted(k for k in inputs if recorded.get(k) != inputs[k])
+        raise DeploymentConflict(
+            f"the journal {journal.path} was made for another deployment ({', '.join(changed)} "
+            "differ): finish it with the configuration it was started with, or move it "
+            "away to start a new deployment"
+        )
+    return Anchor.from_json(journal.data["inputs"]["anchor"])
+
+
 def hub_steps(
     hub: ChainEnd,
     publics: Sequence[ChainEnd],
@@ -785,17 +801,8 @@ async def deploy_hub_chains(
     in memory). The anchor is the hub's latest header when the journal is new, the journal's
     otherwise; a journal made with other inputs is refused."""
     inputs = hub_inputs(hub, publics, roles, private_terms_chain_ids)
-    if journal.started:
-        recorded = {k: v for k, v in journal.data["inputs"].items() if k != "anchor"}
-        if recorded != inputs:
-            changed = sorted(k for k in inputs if recorded.get(k) != inputs[k])
-            raise DeploymentConflict(
-                f"the journal {journal.path} was made for another deployment ({', '.join(changed)} "
-                "differ): finish it with the configuration it was started with, or move it "
-                "away to start a new deployment"
-            )
-        anchor = Anchor.from_json(journal.data["inputs"]["anchor"])
-    else:
+    anchor = recorded_anchor(journal, inputs)
+    if anchor is None:
         anchor = await current_anchor(hub.adapter)
         journal.data["inputs"] = inputs | {"anchor": anchor.to_json()}
         journal.save()
