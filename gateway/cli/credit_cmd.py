@@ -51,7 +51,6 @@ from typing import Any
 
 from eth_utils.address import is_hex_address, to_canonical_address, to_checksum_address
 
-from adapters.errors import XgateError
 from adapters.types import Address
 from gateway.api.credit_models import (
     AttestationRequest,
@@ -64,7 +63,6 @@ from gateway.api.credit_models import (
 from gateway.cli.config_cmd import DEFAULT_CONFIG
 from gateway.cli.credit_score_cmd import (
     add_score_command,
-    final_block_time,
     score_or_exit,
     score_text,
     scoring_config,
@@ -260,7 +258,7 @@ async def _recompute(
     scored = await score_or_exit(cfg, args.config, ref.subject, ref.block, out.error)
     if isinstance(scored, int):
         return scored
-    recomputed, _ = scored
+    recomputed = scored.score
     state = (await client.credit(args.subject)).registry.state
     if state is None or state.report_hash is None:
         out.error("the registry's attestation cannot be read now")
@@ -298,14 +296,9 @@ async def _attest(client: XgateClient, out: Output, args: argparse.Namespace) ->
     scored = await score_or_exit(cfg, args.config, subject, args.block, out.error)
     if isinstance(scored, int):
         return scored
-    score, chain_id = scored
+    score, chain_id = scored.score, scored.chain_id
     value, grade = attested_fields(score)
-    try:
-        since = await final_block_time(cfg)
-    except XgateError as exc:
-        out.error(f"cannot read the {cfg.hub} chain's latest final block: {exc}", exc.to_dict())
-        return EXIT_FAILING
-    valid_until = datetime.fromtimestamp(since + args.valid_days * DAY, UTC)
+    valid_until = datetime.fromtimestamp(scored.final_time + args.valid_days * DAY, UTC)
     body = AttestationRequest.model_validate_json(
         json.dumps(
             {

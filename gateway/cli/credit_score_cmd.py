@@ -25,6 +25,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from gateway.domain.receivable_ledger import EVENT_NAMES, LedgerEvent, fold_rece
 __all__ = [
     "ErrorSink",
     "ScoreRefused",
+    "Scored",
     "add_score_command",
     "compute_score",
     "score_or_exit",
@@ -112,7 +114,7 @@ def run_score(args: argparse.Namespace) -> int:
         return 130
     if isinstance(scored, int):
         return scored
-    score, chain_id = scored
+    score, chain_id = scored.score, scored.chain_id
     canonical = score.canonical()
     if args.json:
         digest = hashlib.sha256(canonical).hexdigest()
@@ -144,7 +146,7 @@ def scoring_config(path: Path, error: ErrorSink) -> XgateConfig | None:
 
 async def score_or_exit(
     cfg: XgateConfig, path: Path, subject: Address, block: int | None, error: ErrorSink
-) -> tuple[CreditScore, int] | int:
+) -> Scored | int:
     """``compute_score``, or the exit code of its failure (said through ``error``): 1 the
     block is not final or the events do not fit the contract, 2 the node serves another
     chain, 3 the node is unreachable or failing. Shared by ``score``, ``attest`` and
@@ -166,11 +168,20 @@ async def score_or_exit(
         return EXIT_REFUSED
 
 
-async def compute_score(
-    cfg: XgateConfig, subject: Address, block: int | None
-) -> tuple[CreditScore, int]:
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A score computed from the chain, the consortium's chain id, and the time of its latest
+    final block (an attestation's validity counts from it: a report of an earlier block
+    attested today is valid as long as one of today's)."""
+
+    score: CreditScore
+    chain_id: int
+    final_time: int
+
+
+async def compute_score(cfg: XgateConfig, subject: Address, block: int | None) -> Scored:
     """The subject's score at ``block`` (None: the consortium's latest final block), from the
-    Receivable events up to it; and the chain's id."""
+    Receivable events up to it."""
     hub = cfg.hub
     chain = cfg.chains[hub]
     address = chain.contracts.receivable
@@ -190,21 +201,14 @@ async def compute_score(
         )
         logs = await view.lifecycle(height)
         as_of = (await adapter.header(height)).timestamp
+        final_time = as_of if height == final else (await adapter.header(final)).timestamp
     events = [
         LedgerEvent(log.name, log.args, log.block_number, log.log_index, log.timestamp)
         for log in logs
     ]
     records = fold_receivable_events(events)
-    return score_subject(subject, records, block=height, as_of=as_of), chain.chain_id
-
-
-async def final_block_time(cfg: XgateConfig) -> int:
-    """The time of the consortium's latest final block (an attestation's validity counts from
-    it: a report of an earlier block attested today is valid as long as today's)."""
-    hub = cfg.hub
-    chain = cfg.chains[hub]
-    async with build_adapter(chain.adapter_config(hub)) as adapter:
-        return int((await adapter.header(await adapter.height(chain.finality_policy))).timestamp)
+    score = score_subject(subject, records, block=height, as_of=as_of)
+    return Scored(score, chain.chain_id, int(final_time))
 
 
 def score_text(score: CreditScore, *, chain: str) -> str:

@@ -392,8 +392,7 @@ async def _book(
 
 async def score(cfg: XgateConfig, c: Side, subject: int) -> CreditScore:
     """The subject's score at the consortium's latest block (what `xgate credit score` prints)."""
-    result, _ = await compute_score(cfg, dev_account(subject), None)
-    return result
+    return (await compute_score(cfg, dev_account(subject), None)).score
 
 
 def _grade_line(s: CreditScore) -> str:

@@ -106,7 +106,7 @@ async def test_a_late_payment_and_a_default_lower_the_buyers_grade_and_the_mirro
     assert tuple(mirror.attestationOf(buyer).call()) == tuple(attested)
     assert attested[7] == sha256(after.canonical()).digest()
     # a reader recomputes the attested report from the chain at its block: the same bytes
-    again, _ = await compute_score(finance.cfg, done.subject, int(after.block))
+    again = (await compute_score(finance.cfg, done.subject, int(after.block))).score
     assert again.canonical() == after.canonical()
 
 
@@ -129,5 +129,5 @@ async def test_a_wash_trading_ring_that_pays_on_time_for_months_gets_no_score(
         if dev_account(RING[0]) in {bytes.fromhex(a[2:]) for a in home.financingOf(t).call()[:2]}
     )  # fmt: skip
     for member in RING:
-        again, _ = await compute_score(finance.cfg, dev_account(member), int(s.block))
+        again = (await compute_score(finance.cfg, dev_account(member), int(s.block))).score
         assert again.score is None
