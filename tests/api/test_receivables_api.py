@@ -8,9 +8,7 @@ is checked against the app's OpenAPI document (``ApiClient``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,21 +18,12 @@ from gateway.domain.disclosure import encode_disclosure, terms_commitment
 from gateway.sdk import DisclosureRefused, XgateClient
 from tests.contracts._assets_helpers import ALICE, raw
 from tests.contracts.test_receivable_settlement_bridge import DEBTOR, FACE, FINANCIER
-from tests.helpers.receivables import ADVANCE, MISSING, ReceivableNet, receivable_net
+from tests.helpers.receivables import ADVANCE, MISSING, ReceivableNet
+from tests.helpers.receivables import net as net  # the module's world and API
 
 pytestmark = pytest.mark.live
 
 PROBLEMS = "https://xgate.dev/problems/"
-
-
-@pytest.fixture(scope="module")
-async def net(
-    anvil_node: Any, consortium_node: Any, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ReceivableNet]:
-    async with receivable_net(
-        anvil_node, consortium_node, Path(tmp_path_factory.mktemp("receivables"))
-    ) as n:
-        yield n
 
 
 def _path(chain_id: int, token_id: int | str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,12 @@ from nacl.public import PrivateKey
 
 from gateway.cli import main
 from gateway.domain.disclosure import seal_disclosure
-from tests.helpers.receivables import ReceivableNet, receivable_net
+from tests.helpers.receivables import ReceivableNet
+from tests.helpers.receivables import net as net  # the module's world and API
 
 pytestmark = pytest.mark.live
 
 PRINTED: list[str] = []  # every command's stdout and stderr
-
-
-@pytest.fixture(scope="module")
-async def net(
-    anvil_node: Any, consortium_node: Any, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ReceivableNet]:
-    async with receivable_net(
-        anvil_node, consortium_node, Path(tmp_path_factory.mktemp("receivable-cli"))
-    ) as n:
-        yield n
 
 
 async def xgate(

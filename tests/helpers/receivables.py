@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+
+import pytest
 
 from adapters.registry import build_adapter
 from adapters.types import Hash32
@@ -128,10 +128,13 @@ def _world(
     return w, (home_only, public, private, other_private, financed, part)
 
 
-@asynccontextmanager
-async def receivable_net(
-    anvil_node: Any, consortium_node: Any, folder: Path
+@pytest.fixture(scope="module")
+async def net(
+    anvil_node: Any, consortium_node: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ReceivableNet]:
+    """The receivables' world and API for one test module (``from tests.helpers.receivables
+    import net as net``)."""
+    folder = tmp_path_factory.mktemp("receivables")
     salt, other_salt = new_salt(), new_salt()
     # The proofs are made on an event loop of their own: off this one.
     w, (home_only, public, private, other_private, financed, part) = await asyncio.to_thread(
