@@ -394,6 +394,9 @@ def test_each_financed_assignment_keeps_a_record_of_financier_advance_and_discou
         addr(s, MALLORY),
         token_id,
     )
+    never_drafted = r.totalTokenized().call() + 1000
+    missing = r.assignWithFinancing(addr(s, CAROL), never_drafted, 1, 1)
+    assert expect(s, missing, "ERC721NonexistentToken", ALICE) == (never_drafted,)
 
 
 # -- split ----------------------------------------------------------------------------------

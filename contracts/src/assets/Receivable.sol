@@ -308,8 +308,8 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable, IFina
     function assignWithFinancing(address to, uint256 tokenId, uint128 advanceAmount, uint16 discountBps) external {
         if (discountBps > MAX_BPS) revert BadDiscount(discountBps);
         if (to == address(0)) revert ERC721InvalidReceiver(address(0));
-        address from = _update(to, tokenId, msg.sender); // checks approval and the state
-        if (from == address(0)) revert ERC721NonexistentToken(tokenId);
+        // checks approval (ERC721NonexistentToken for a token never minted) and the state
+        address from = _update(to, tokenId, msg.sender);
         FinancingRecord[] storage list = _financings[tokenId];
         list.push(FinancingRecord(to, advanceAmount, discountBps, uint64(block.timestamp)));
         emit Financed(tokenId, from, to, advanceAmount, discountBps, uint64(block.timestamp), list.length - 1);
