@@ -116,6 +116,7 @@ from gateway.sdk.disclosures import (
     OpenedDisclosure,
     check_against_copy,
     disclosure_of,
+    public_chain_of,
 )
 from gateway.sdk.errors import (
     ApiProblem,
@@ -784,16 +785,6 @@ class XgateClient:
             raise DisclosureRefused("the gateway lists no consortium chain")
         return hub.chain_id
 
-    async def _public_chain(self, home: ReceivableView, chain_id: int | None) -> int:
-        if chain_id is not None:
-            return int(chain_id)
-        locked = None if home.home is None else home.home.locked_to_chain_id
-        if locked is None:
-            raise DisclosureRefused(
-                f"receivable {home.token_id} is not bridged out: name the public chain"
-            )
-        return locked
-
     async def disclose(
         self, token_id: int, salt: bytes, *, chain_id: int | None = None
     ) -> tuple[Disclosure, int]:
@@ -803,7 +794,7 @@ class XgateClient:
         it would not hold. The salt never leaves the client."""
         home = await self.receivable(await self.hub_chain_id(), token_id)
         disclosure = disclosure_of(home, salt)
-        public = await self._public_chain(home, chain_id)
+        public = public_chain_of(home, chain_id)
         reason = check_against_copy(disclosure, await self.receivable(public, token_id))
         if reason is not None:
             raise DisclosureRefused(
@@ -829,7 +820,7 @@ class XgateClient:
         disclosure = open_disclosure(box, private_key)
         if chain_id is None:
             home = await self.receivable(disclosure.home_chain_id, disclosure.token_id)
-            chain_id = await self._public_chain(home, None)
+            chain_id = public_chain_of(home, None)
         copy = await self.receivable(chain_id, disclosure.token_id)
         reason = check_against_copy(disclosure, copy)
         commitment = None if copy.wrapped is None else copy.wrapped.commitment

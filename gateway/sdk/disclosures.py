@@ -17,7 +17,13 @@ from adapters.types import Hash32
 from gateway.api.receivable_models import ReceivableView
 from gateway.domain.disclosure import Disclosure, DisclosureMismatch, check_disclosure
 
-__all__ = ["DisclosureRefused", "OpenedDisclosure", "check_against_copy", "disclosure_of"]
+__all__ = [
+    "DisclosureRefused",
+    "OpenedDisclosure",
+    "check_against_copy",
+    "disclosure_of",
+    "public_chain_of",
+]
 
 
 class DisclosureRefused(FatalError):
@@ -49,6 +55,19 @@ def disclosure_of(home: ReceivableView, salt: bytes) -> Disclosure:
     return Disclosure(
         home.chain_id, home.contract, home.token_id, home.home.terms.financing(), Hash32(salt)
     )
+
+
+def public_chain_of(home: ReceivableView, chain_id: int | None) -> int:
+    """The public chain whose copy a disclosure of ``home`` is checked against: ``chain_id``
+    when given, else the chain the vault holds the home receivable for."""
+    if chain_id is not None:
+        return int(chain_id)
+    locked = None if home.home is None else home.home.locked_to_chain_id
+    if locked is None:
+        raise DisclosureRefused(
+            f"receivable {home.token_id} is not bridged out: name the public chain"
+        )
+    return locked
 
 
 def check_against_copy(d: Disclosure, copy: ReceivableView) -> DisclosureMismatch | None:
