@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from adapters.base import CallReverted, TxReceipt
 from adapters.contracts import ReceivableView
-from adapters.errors import FinalityViolation, TransactionFailed
+from adapters.errors import TransactionFailed
 from adapters.rpc.submit import SentTx
 from adapters.settlement import ReceivableSettlementView
-from adapters.types import Address, Finality, Hash32, Height
+from adapters.types import Address, Finality, Height
 from gateway.domain.credit_score import ReceivableRecord
 from gateway.domain.receivable_ledger import (
     EVENT_NAMES,
@@ -55,9 +54,11 @@ from gateway.domain.receivable_settlement import (
     SettlementKind,
     plan_settlements,
 )
+from gateway.domain.status import Checkpoint
 from relayers.metrics import RelayMetrics
 from relayers.routes import ChainSide
 from relayers.sending import Sender, reverted_with
+from relayers.watcher import range_after
 
 __all__ = ["ReceivableKeeper", "due_candidates"]
 
@@ -76,13 +77,6 @@ _PURPOSES = {
     SettlementKind.SETTLE: "receivable_settle",
     SettlementKind.MARK_DEFAULT: "receivable_default",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class _Scanned:
-    height: Height
-    block_hash: Hash32
-    timestamp: int
 
 
 def _still_open(action: SettlementAction, state: int) -> bool:
@@ -130,7 +124,8 @@ class ReceivableKeeper:
         self._interval_s = interval_s
         self._events: list[LedgerEvent] = []
         self._records: tuple[ReceivableRecord, ...] = ()
-        self._scanned: _Scanned | None = None
+        self._scanned: Checkpoint | None = None  # the last block scanned, in memory only
+        self._now = 0  # its block time: the worker's clock
         # Sent, not known mined yet: never a second transaction for these tokens.
         self._in_flight: dict[int, tuple[SettlementAction, SentTx]] = {}
         self._problems: dict[int, str] = {}  # the last failure per token (logged once)
@@ -157,7 +152,7 @@ class ReceivableKeeper:
         scanned = self._scanned
         if scanned is None:
             return False  # the chain is not at its start height yet
-        actions = await self._decide(scanned)
+        actions = await self._decide(scanned.height, self._now)
         planned = {a.token_id for a in actions}
         self._problems = {t: p for t, p in self._problems.items() if t in planned}
         for action in actions:
@@ -166,44 +161,31 @@ class ReceivableKeeper:
         return False
 
     async def _scan(self) -> bool:
-        """Read the next range of final blocks; True when more are waiting."""
+        """Read the next range of final blocks (the watcher's ``range_after``: the last one
+        scanned is checked to be still canonical); True when more are waiting."""
         side = self._side
         adapter = side.adapter
-        final = await adapter.height(side.finality)
-        scanned = self._scanned
-        if scanned is not None:
-            canonical = adapter.block_hash(await adapter.header(scanned.height))
-            if canonical != scanned.block_hash:
-                raise FinalityViolation(
-                    "a block reported final was replaced: the chain reorganised below its "
-                    "finality policy (or the node serves another chain)",
-                    chain_id=side.chain_id,
-                    stream=self.name,
-                    height=scanned.height,
-                    recorded=scanned.block_hash,
-                    canonical=canonical,
-                )
-        start = side.start_height if scanned is None else scanned.height + 1
-        if start > final:
+        scan = await range_after(side, self.name, self._scanned, self._log_range)
+        if scan is None:
             return False
-        end = Height(min(final, start + self._log_range - 1))
-        reader = ReceivableView(adapter, self._view.address, EVENT_NAMES, start_height=start)
-        logs = await reader.lifecycle(end)
-        header = await adapter.header(end)
+        reader = ReceivableView(adapter, self._view.address, EVENT_NAMES, start_height=scan.start)
+        logs = await reader.lifecycle(scan.end)
+        header = await adapter.header(scan.end)
         if logs:
             events = self._events + [
                 LedgerEvent(x.name, x.args, x.block_number, x.log_index, x.timestamp) for x in logs
             ]
             self._records = fold_receivable_events(events)  # LedgerInvalid: nothing kept
             self._events = events
-        self._scanned = _Scanned(end, adapter.block_hash(header), header.timestamp)
-        return end < final
+        self._scanned = Checkpoint(side.chain_id, self.name, scan.end, adapter.block_hash(header))
+        self._now = header.timestamp
+        return scan.end < scan.final
 
-    async def _decide(self, scanned: _Scanned) -> tuple[SettlementAction, ...]:
-        candidates = due_candidates(self._records, scanned.timestamp)
+    async def _decide(self, height: Height, now: int) -> tuple[SettlementAction, ...]:
+        candidates = due_candidates(self._records, now)
         if not candidates:
             return ()
-        height, view = scanned.height, self._view
+        view = self._view
         assets: dict[str, SettlementAsset | None] = {}
         funds: dict[tuple[Address, Address], DebtorFunds] = {}
         due: list[DueReceivable] = []
@@ -227,7 +209,7 @@ class ReceivableKeeper:
                 )
             )
         grace = await view.grace_period(height)
-        return plan_settlements(due, funds, now=scanned.timestamp, grace_period_s=grace)
+        return plan_settlements(due, funds, now=now, grace_period_s=grace)
 
     # -- acting ---------------------------------------------------------------------------------
 

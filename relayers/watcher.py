@@ -27,7 +27,7 @@ from gateway.domain.status import Checkpoint, NewMessage
 from gateway.store import Store
 from relayers.routes import ChainSide
 
-__all__ = ["MessageWatcher", "ScanRange", "message_sent_query", "next_range"]
+__all__ = ["MessageWatcher", "ScanRange", "message_sent_query", "next_range", "range_after"]
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,21 @@ def message_sent_query(endpoint: Address, destinations: Sequence[ChainId]) -> Ev
 async def next_range(
     store: Store, side: ChainSide, stream: str, log_range: int
 ) -> ScanRange | None:
-    """The stream's next range of at most ``log_range`` final blocks, None when caught up.
+    """The stream's next range of at most ``log_range`` final blocks after its stored
+    checkpoint, None when caught up (``range_after``)."""
+    previous = await store.checkpoint(side.chain_id, stream)
+    return await range_after(side, stream, previous, log_range)
+
+
+async def range_after(
+    side: ChainSide, stream: str, previous: Checkpoint | None, log_range: int
+) -> ScanRange | None:
+    """The next range of at most ``log_range`` final blocks after ``previous`` (from the
+    side's ``start_height`` when None), None when caught up.
 
     First checks that the checkpoint's block is still canonical: if not, the chain replaced a
     block it had reported final (``FinalityViolation``: the supervisor stops the worker)."""
     adapter = side.adapter
-    previous = await store.checkpoint(side.chain_id, stream)
     final = await adapter.height(side.finality)
     if previous is not None:
         canonical: Hash32 = adapter.block_hash(await adapter.header(previous.height))
