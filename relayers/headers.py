@@ -186,7 +186,7 @@ class QbftHeaderFeeder(_Gate):
                 await self._backfill(flight, state, headers[number])
         above = [headers[n].header for n, _ in waiting if n > state.latest_number]
         if above:
-            await self._advance(flight, state, above)
+            await self._advance(flight, state, above, now=await self._destination_time())
         await flight.drain()
         return accepted | {h for _, h in waiting if await lc.is_accepted(h)}
 
@@ -286,7 +286,7 @@ class QbftHeaderFeeder(_Gate):
             extra=extra,
         )
         flight = _Flight(self._sender, self._lc, self.route, self.name)
-        await self._advance(flight, state, [target.header])
+        await self._advance(flight, state, [target.header], now=now)
         await flight.drain()
         if await self._lc.is_accepted(target.hash):
             self._metrics.light_client_keepalive.labels(**labels).inc()
@@ -331,12 +331,13 @@ class QbftHeaderFeeder(_Gate):
         return int((await dst.header(await dst.height(Finality.latest()))).timestamp)
 
     async def _advance(
-        self, flight: _Flight, state: LightClientState, targets: Sequence[Header]
+        self, flight: _Flight, state: LightClientState, targets: Sequence[Header], *, now: int
     ) -> None:
         """Move the client's latest header up through ``targets`` (ascending): one
         ``submitHeader`` each while the set is the same, the planner's steps where it changed.
         Same-set headers go out back to back; a set change waits for what is in flight (its
-        simulation must see it) and is awaited before the next step (which builds on it)."""
+        simulation must see it) and is awaited before the next step (which builds on it).
+        ``now``: the destination's clock (``_destination_time``), as the caller read it."""
         latest = await self._consortium.verified_header(Height(state.latest_number))
         if latest.hash != state.latest_hash:
             raise FinalityViolation(
@@ -346,7 +347,6 @@ class QbftHeaderFeeder(_Gate):
                 light_client=state.latest_hash,
                 node=latest.hash,
             )
-        now = await self._destination_time()
         policy = await self._trust_policy()
         trusted: TrustedHeader = latest.trusted()
         for target in targets:
