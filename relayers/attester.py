@@ -45,7 +45,7 @@ class HeaderAttester:
         store: Store,
         log_range: int,
         interval_s: float,
-        metrics: RelayMetrics | None = None,
+        metrics: RelayMetrics,
     ) -> None:
         self._metrics = metrics
         self._public = public
@@ -79,10 +79,9 @@ class HeaderAttester:
             await self._attest(number, block_hash)
         new = await scan.checkpoint(public)
         await self._store.record_scan(public.chain_id, self.stream, scan.previous, new, [])
-        if self._metrics is not None:
-            labels = {"chain": public.name, "attester": "0x" + self._signer.address.hex()}
-            self._metrics.attester_height.labels(**labels).set(scan.end)
-            self._metrics.attester_lag.labels(**labels).set(max(scan.final - scan.end, 0))
+        labels = {"chain": public.name, "attester": "0x" + self._signer.address.hex()}
+        self._metrics.attester_height.labels(**labels).set(scan.end)
+        self._metrics.attester_lag.labels(**labels).set(max(scan.final - scan.end, 0))
         return scan.end < scan.final
 
     async def _attest(self, number: Height, block_hash: Hash32) -> None:

@@ -106,12 +106,12 @@ class _MessageCounts:
         store: Store,
         metrics: RelayMetrics,
         routes: Mapping[tuple[int, int], str],
-        chains: Mapping[int, str] | None = None,
+        chains: Mapping[int, str],
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._routes = routes
-        self._chains = chains or {}
+        self._chains = chains
         self.interval_s = 5.0
 
     async def step(self) -> bool:
