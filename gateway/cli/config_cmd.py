@@ -136,14 +136,10 @@ def signer_problems(cfg: XgateConfig, environ: Mapping[str, str]) -> list[str]:
     return problems
 
 
-async def connect_problems(cfg: XgateConfig) -> list[str]:
-    """One ``chains.NAME.rpc_urls[i]: ...`` line per RPC endpoint that cannot be reached, does
-    not answer ``eth_chainId`` or serves another chain."""
-    return [e.problem for e in await check_endpoints(cfg) if e.problem is not None]
-
-
 async def check_endpoints(cfg: XgateConfig) -> list[EndpointCheck]:
-    """Every RPC endpoint asked for ``eth_chainId`` (in parallel), in the config's order."""
+    """Every RPC endpoint asked for ``eth_chainId`` (in parallel), in the config's order; the
+    ``problem`` of one that cannot be reached, does not answer ``eth_chainId`` or serves
+    another chain is a line ``chains.NAME.rpc_urls[i]: ...``."""
     timeout = aiohttp.ClientTimeout(total=CONNECT_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
