@@ -116,11 +116,6 @@ _TYPES: Final[dict[PayloadKind, tuple[str, ...]]] = {
     PayloadKind.CREDIT_REVOCATION: ("uint8", "address", "uint64", "address"),
 }
 
-# (word index, field) of each bool of a kind
-_FLAGS: Final[dict[PayloadKind, tuple[tuple[int, str], ...]]] = {
-    PayloadKind.RECEIVABLE_PAYMENT: ((7, "settled"),),
-}
-
 
 # -- field checks ----------------------------------------------------------------------------
 
@@ -421,13 +416,9 @@ def decode_payload(data: bytes) -> Payload:
             length=len(data),
             expected=32 * len(types),
         )
-    for i, name in _FLAGS.get(kind, ()):
-        word = int.from_bytes(data[32 * i : 32 * i + 32], "big")
-        if word > 1:  # Solidity's decoder reverts on it too
-            raise PayloadInvalid("payload flag word is not 0 or 1", field=name, value=word)
     try:
         v = abi_decode(types, data)
-    except DecodingError as exc:  # dirty padding: not what any encoder writes
+    except DecodingError as exc:  # dirty padding or a bool word not 0/1: no encoder writes it
         raise PayloadInvalid(
             "payload is not canonical ABI", kind=kind.name, reason=str(exc)
         ) from exc

@@ -160,7 +160,7 @@ def test_a_settled_word_other_than_0_or_1_is_rejected(word: int) -> None:
     assert data[-32:] == (1).to_bytes(32, "big")  # settled is the last word
     with pytest.raises(PayloadInvalid) as info:
         decode_payload(data[:-32] + word.to_bytes(32, "big"))
-    assert info.value.context == {"field": "settled", "value": word}
+    assert info.value.context["kind"] == "RECEIVABLE_PAYMENT"  # eth_abi's strict bool decoder
 
 
 def test_settled_round_trips_in_the_last_word() -> None:
