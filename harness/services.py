@@ -6,6 +6,7 @@ HTTP, stopped with SIGTERM or killed with SIGKILL, its memory read from ``/proc`
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -16,9 +17,17 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["XGATE", "ServiceProcess", "free_port", "rss_kib", "wait_until"]
+__all__ = [
+    "XGATE",
+    "ServiceProcess",
+    "free_port",
+    "rss_kib",
+    "start_devnet_up",
+    "wait_devnet_summary",
+    "wait_until",
+]
 
 XGATE = [sys.executable, "-m", "gateway"]
 T = TypeVar("T")
@@ -148,3 +157,41 @@ def wait_until(
             log = service.output() if service is not None else ""
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{log}")
         time.sleep(poll_s)
+
+
+def start_devnet_up(
+    out: Path, log: Path, *extra: str, stdout: Path | None = None
+) -> subprocess.Popen[str]:
+    """``xgate devnet up --out OUT EXTRA...`` in the background, its stderr to ``log`` (and its
+    stdout to ``stdout``, else nowhere); ``wait_devnet_summary`` waits until it is up."""
+    # The child holds its own copies of the descriptors.
+    with log.open("w") as stderr, (stdout or Path(os.devnull)).open("w") as printed:
+        return subprocess.Popen(
+            [*XGATE, "devnet", "up", "--out", str(out), *extra],
+            stdout=printed,
+            stderr=stderr,
+            text=True,
+        )
+
+
+def wait_devnet_summary(
+    proc: subprocess.Popen[str],
+    out: Path,
+    log: Path,
+    newer_than: float = 0.0,
+    timeout_s: float = 180.0,
+) -> Any:
+    """The summary ``xgate devnet up`` (``proc``) writes to ``out`` once its chains are up and
+    deployed (a file newer than ``newer_than``: a restart's); fails with its ``log`` when it
+    exits first, kills it when it takes longer than ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (out.exists() and out.stat().st_mtime > newer_than):
+        if proc.poll() is not None:
+            raise AssertionError(f"xgate devnet up exited early:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"xgate devnet up did not write its summary within {timeout_s} s")
+        time.sleep(0.2)
+    time.sleep(0.2)  # the file is written in one call; let it land
+    return json.loads(out.read_text())

@@ -31,6 +31,7 @@ from devnet.genesis import devnet_config_for, load_genesis_setup
 from devnet.keys import DevKey, dev_accounts
 from gateway.cli.besu_config_cmd import alloc_state_root
 from harness import RpcError, SyncRpcClient
+from harness.services import start_devnet_up, wait_devnet_summary
 
 XGATE = [sys.executable, "-m", "gateway"]
 # Funded by hand in the genesis, never allowlisted (dev-only throwaway key).
@@ -200,22 +201,8 @@ def devnet(network, tmp_path_factory):
     data["alloc"][OUTSIDER.hex_address] = {"balance": "1000000000000000000000"}
     genesis.write_text(json.dumps(data, indent=2))
     summary_file, log = folder / "devnet.json", folder / "up.log"
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [*XGATE, "devnet", "up", "--genesis", str(genesis), "--out", str(summary_file)],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    deadline = time.monotonic() + 180
-    while not summary_file.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"xgate devnet up --genesis exited early:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("xgate devnet up --genesis wrote no summary within 180 s")
-        time.sleep(0.2)
-    time.sleep(0.2)
-    yield parse_genesis(data), json.loads(summary_file.read_text())
+    proc = start_devnet_up(summary_file, log, "--genesis", str(genesis))
+    yield parse_genesis(data), wait_devnet_summary(proc, summary_file, log)
     proc.send_signal(signal.SIGINT)
     try:
         assert proc.wait(30) == 0, log.read_text()

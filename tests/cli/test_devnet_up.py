@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from adapters.headers import encode_header, header_from_rpc
+from harness.services import start_devnet_up, wait_devnet_summary
 
 XGATE = [sys.executable, "-m", "gateway"]
 
@@ -33,27 +34,7 @@ async def rpc(session: aiohttp.ClientSession, url: str, method: str, *params: ob
 def _start_up(
     out: Path, log: Path, *extra: str, stdout: Path | None = None
 ) -> subprocess.Popen[str]:
-    # The child holds its own copies of the descriptors.
-    with log.open("w") as stderr, (stdout or Path(os.devnull)).open("w") as printed:
-        return subprocess.Popen(
-            [*XGATE, "devnet", "up", "--block-time", "0.5", "--out", str(out), *extra],
-            stdout=printed,
-            stderr=stderr,
-            text=True,
-        )
-
-
-def _wait_summary(proc: subprocess.Popen[str], out: Path, log: Path, newer_than: float = 0.0):
-    deadline = time.monotonic() + 180
-    while not (out.exists() and out.stat().st_mtime > newer_than):
-        if proc.poll() is not None:
-            pytest.fail(f"xgate devnet up exited early:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("xgate devnet up did not write its summary within 180 s")
-        time.sleep(0.2)
-    time.sleep(0.2)  # the file is written in one call; let it land
-    return json.loads(out.read_text())
+    return start_devnet_up(out, log, "--block-time", "0.5", *extra, stdout=stdout)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +43,7 @@ def devnet_up(tmp_path_factory):
     out, log = folder / "devnet.json", folder / "up.log"
     # --json: the summary is printed as one JSON line too (test_json_prints_the_summary_once)
     proc = _start_up(out, log, "--json", stdout=folder / "up.out")
-    yield proc, _wait_summary(proc, out, log)
+    yield proc, wait_devnet_summary(proc, out, log)
     if proc.poll() is None:
         proc.kill()
         proc.wait()
@@ -327,7 +308,7 @@ def test_a_dead_child_node_is_reported_and_the_command_exits_non_zero(tmp_path):
     out, log = tmp_path / "devnet.json", tmp_path / "up.log"
     proc = _start_up(out, log)
     try:
-        summary = _wait_summary(proc, out, log)
+        summary = wait_devnet_summary(proc, out, log)
         node_pid = _consortium_child(proc.pid)
         assert summary["consortium"]["pid"] == node_pid
         os.kill(node_pid, signal.SIGKILL)
@@ -350,13 +331,13 @@ def test_a_restart_on_the_same_data_dir_reuses_the_deployed_contracts(tmp_path):
     out, log, data = tmp_path / "devnet.json", tmp_path / "up.log", tmp_path / "chains"
     proc = _start_up(out, log, "--data-dir", str(data))
     try:
-        first = _wait_summary(proc, out, log)
+        first = wait_devnet_summary(proc, out, log)
         time.sleep(1.5)  # anvil dumps its state every second (and on exit)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         written = out.stat().st_mtime
         proc = _start_up(out, log, "--data-dir", str(data))
-        second = _wait_summary(proc, out, log, newer_than=written)
+        second = wait_devnet_summary(proc, out, log, newer_than=written)
         assert second["contracts"] == first["contracts"]
         assert "reusing the" in log.read_text()
         # The rewritten xgate.toml keeps the light client's trust anchor and the new URLs.
@@ -386,7 +367,7 @@ def test_two_public_chains_are_summarised_and_written_with_four_routes_one_with_
     out, log = tmp_path / "devnet.json", tmp_path / "up.log"
     proc = _start_up(out, log, "--public-chains", "2", "--private-terms", "public-2")
     try:
-        summary = _wait_summary(proc, out, log)
+        summary = wait_devnet_summary(proc, out, log)
         # the vault sends receivables to public-2 with a commitment only, to public in full
         w3 = Web3(Web3.HTTPProvider(summary["consortium"]["rpc_url"]))
         vault = summary["contracts"]["consortium"]["vault"]["address"]
