@@ -31,7 +31,7 @@ One step:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from adapters.base import CallReverted, TxReceipt
 from adapters.contracts import ReceivableView
@@ -52,6 +52,8 @@ from gateway.domain.receivable_settlement import (
     SettlementAction,
     SettlementAsset,
     SettlementKind,
+    applies_in,
+    due_candidates,
     plan_settlements,
 )
 from gateway.domain.status import Checkpoint
@@ -60,7 +62,7 @@ from relayers.routes import ChainSide
 from relayers.sending import Sender, reverted_with
 from relayers.watcher import range_after
 
-__all__ = ["ReceivableKeeper", "due_candidates"]
+__all__ = ["ReceivableKeeper"]
 
 log = logging.getLogger(__name__)
 
@@ -77,29 +79,6 @@ _PURPOSES = {
     SettlementKind.SETTLE: "receivable_settle",
     SettlementKind.MARK_DEFAULT: "receivable_default",
 }
-
-
-def _still_open(action: SettlementAction, state: int) -> bool:
-    """Whether ``action`` can still apply to a receivable in ``state``."""
-    if action.kind == SettlementKind.SETTLE:
-        return state in (ReceivableState.ACKNOWLEDGED, ReceivableState.DEFAULTED)
-    return state == ReceivableState.ACKNOWLEDGED
-
-
-def due_candidates(records: Sequence[ReceivableRecord], now: int) -> list[ReceivableRecord]:
-    """The records that may be settled or defaulted at block time ``now``: acknowledged, due,
-    and not settled, cancelled or split into parts (a parent of a part). Their current state
-    (a dispute, a payment since) is read from the chain."""
-    split = {r.parent_id for r in records if r.parent_id is not None}
-    return [
-        r
-        for r in records
-        if r.acknowledged_at is not None
-        and r.settled_at is None
-        and r.cancelled_at is None
-        and r.token_id not in split
-        and r.due_at <= now
-    ]
 
 
 class ReceivableKeeper:
@@ -255,7 +234,7 @@ class ReceivableKeeper:
             del self._in_flight[token_id]
             latest = await self._side.adapter.height(Finality.latest())
             status = await self._view.status(token_id, latest)
-            if not _still_open(action, status.state):
+            if not applies_in(action.kind, status.state):
                 log.info(
                     "receivable %d: %s in 0x%s reverted: %s by someone else first",
                     token_id,

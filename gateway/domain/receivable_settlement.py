@@ -3,7 +3,9 @@
 receivable's state and outstanding amount, its currency's settlement token, the debtor's
 allowance to the ``Receivable`` and balance in that token, and the block's time.
 
-``plan_settlements`` is the whole rule, pure and synchronous (style rule 4), tested offline:
+``due_candidates`` picks from the folded records (``receivable_ledger``) the receivables whose
+state the keeper reads; ``plan_settlements`` is the whole rule on what it read, pure and
+synchronous (style rule 4), tested offline:
 
 - only an Acknowledged or Defaulted receivable whose due date has come (``now >= due_at``, as
   the contract's ``settle`` requires) is considered;
@@ -19,11 +21,12 @@ allowance to the ``Receivable`` and balance in that token, and the block's time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from adapters.types import Address
+from gateway.domain.credit_score import ReceivableRecord
 from gateway.domain.receivable_ledger import ReceivableState
 
 __all__ = [
@@ -32,6 +35,8 @@ __all__ = [
     "SettlementAction",
     "SettlementAsset",
     "SettlementKind",
+    "applies_in",
+    "due_candidates",
     "plan_settlements",
 ]
 
@@ -86,6 +91,30 @@ class SettlementAction:
     kind: SettlementKind
     token_id: int
     amount: int = 0
+
+
+def due_candidates(records: Sequence[ReceivableRecord], now: int) -> list[ReceivableRecord]:
+    """The records that may be settled or defaulted at block time ``now``: acknowledged, due,
+    and not settled, cancelled or split into parts (a parent of a part). Their current state
+    (a dispute, a payment since) is read from the chain."""
+    split = {r.parent_id for r in records if r.parent_id is not None}
+    return [
+        r
+        for r in records
+        if r.acknowledged_at is not None
+        and r.settled_at is None
+        and r.cancelled_at is None
+        and r.token_id not in split
+        and r.due_at <= now
+    ]
+
+
+def applies_in(kind: SettlementKind, state: int) -> bool:
+    """Whether an action of ``kind`` can still apply to a receivable in ``state`` (after a
+    transaction failed: was the receivable changed by someone else first?)."""
+    if kind == SettlementKind.SETTLE:
+        return state in PAYABLE_STATES
+    return state == ReceivableState.ACKNOWLEDGED
 
 
 def plan_settlements(

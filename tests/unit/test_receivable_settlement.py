@@ -21,10 +21,11 @@ from gateway.domain.receivable_settlement import (
     SettlementAction,
     SettlementAsset,
     SettlementKind,
+    applies_in,
+    due_candidates,
     plan_settlements,
 )
 from relayers.service import _settles_receivables
-from relayers.settlement import due_candidates
 from tests.unit.test_config import changed, problems, write
 
 DEBTOR, OTHER = Address(b"\x0d" * 20), Address(b"\x0e" * 20)
@@ -174,6 +175,11 @@ def test_candidates_are_acknowledged_due_and_open() -> None:
     ]
     assert [r.token_id for r in due_candidates(records, DUE)] == [1, 5, 8, 10]
     assert [r.token_id for r in due_candidates(records, DUE - 1)] == []
+
+
+def test_a_failed_action_still_applies_only_in_the_states_the_contract_allows_it() -> None:
+    assert [s for s in ReceivableState if applies_in(S, s)] == [A, DF]
+    assert [s for s in ReceivableState if applies_in(D, s)] == [A]
 
 
 RECEIVABLE = "0x" + "ce" * 20
