@@ -350,18 +350,14 @@ contract AssetVault is TransferLimits, IERC721Receiver {
     function _handle(bytes32 id, uint256 srcChainId, bytes calldata payload) internal override nonReentrant {
         if (AssetPayloads.kindOf(payload) == AssetPayloads.RECEIVABLE_PAYMENT) {
             ReceivablePayment memory p = _decodePayment(payload);
-            uint256 lockedAmount = lockedFor[p.token][srcChainId];
-            if (p.amount > lockedAmount) revert ReleaseExceedsLocked(p.token, srcChainId, p.amount, lockedAmount);
-            lockedFor[p.token][srcChainId] = lockedAmount - p.amount;
+            _unlockERC20(p.token, srcChainId, p.amount);
             if (!_admitInbound(p.token, srcChainId, p.amount)) return _hold(id, srcChainId, payload);
             return _returnPayment(id, p, address(0));
         }
         (uint8 kind, AssetMove memory m) = _decodeRelease(payload);
         uint256 units;
         if (kind == AssetPayloads.ERC20_RELEASE) {
-            uint256 locked = lockedFor[m.token][srcChainId];
-            if (m.value > locked) revert ReleaseExceedsLocked(m.token, srcChainId, m.value, locked);
-            lockedFor[m.token][srcChainId] = locked - m.value;
+            _unlockERC20(m.token, srcChainId, m.value);
             units = m.value;
         } else {
             if (lockedTo[m.token][m.value] != srcChainId) revert NotLockedFor(m.token, m.value, srcChainId);
@@ -370,6 +366,14 @@ contract AssetVault is TransferLimits, IERC721Receiver {
         }
         if (!_admitInbound(m.token, srcChainId, units)) return _hold(id, srcChainId, payload);
         _release(id, srcChainId, kind, m, m.recipient);
+    }
+
+    /// @dev `amount` of `token` comes back from `chainId` (a release or a returned payment): it
+    /// can never exceed what was locked (or forwarded) for that chain.
+    function _unlockERC20(address token, uint256 chainId, uint256 amount) private {
+        uint256 locked = lockedFor[token][chainId];
+        if (amount > locked) revert ReleaseExceedsLocked(token, chainId, amount, locked);
+        lockedFor[token][chainId] = locked - amount;
     }
 
     function _payOut(bytes32 id, uint256 srcChainId, bytes calldata payload, address to) internal override {
