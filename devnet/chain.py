@@ -152,8 +152,17 @@ class DevnetChain:
 
     def _genesis(self) -> None:
         if self.genesis_setup is not None:
-            self._genesis_from_file(self.genesis_setup)
-            return
+            params, state = self._genesis_from_file(self.genesis_setup)
+        else:
+            params, state = self._genesis_from_config()
+        chain = self.chain_class.from_genesis(self.base_db, params, state)  # type: ignore[arg-type]
+        genesis = chain.get_canonical_head()
+        self.sealed_extra[0] = genesis.extra_data
+        self.store.flush(self.db, {0: genesis.extra_data}, self._meta(include_config=True))
+
+    def _genesis_from_config(self) -> tuple[dict[str, Any], dict[bytes, dict[str, Any]]]:
+        """Genesis header fields and state of the config: the dev accounts funded, the
+        validators (consortium) in extraData; the allowlist."""
         cfg = self.config
         self.allowlist = (
             {a.address for a in self.accounts} | set(self.held_keys) | set(cfg.allowlist)
@@ -178,14 +187,13 @@ class DevnetChain:
             a.address: {"balance": cfg.dev_balance_wei, "nonce": 0, "code": b"", "storage": {}}
             for a in self.accounts
         }
-        chain = self.chain_class.from_genesis(self.base_db, params, state)  # type: ignore[arg-type]
-        genesis = chain.get_canonical_head()
-        self.sealed_extra[0] = genesis.extra_data
-        self.store.flush(self.db, {0: genesis.extra_data}, self._meta(include_config=True))
+        return params, state
 
-    def _genesis_from_file(self, setup: GenesisSetup) -> None:
+    def _genesis_from_file(
+        self, setup: GenesisSetup
+    ) -> tuple[dict[str, Any], dict[bytes, dict[str, Any]]]:
         """Genesis exactly as the Besu genesis file says: every header field Besu reads from
-        it (so the block hash is the one a Besu node computes), the alloc, the allowlist."""
+        it (so the block hash is the one a Besu node computes), the alloc; the allowlist."""
         g = setup.genesis
         self.allowlist = set() if setup.allowlist is None else {bytes(a) for a in setup.allowlist}
         params: dict[str, Any] = {
@@ -207,10 +215,7 @@ class DevnetChain:
             }
             for a in g.alloc
         }
-        chain = self.chain_class.from_genesis(self.base_db, params, state)  # type: ignore[arg-type]
-        genesis = chain.get_canonical_head()
-        self.sealed_extra[0] = genesis.extra_data
-        self.store.flush(self.db, {0: genesis.extra_data}, self._meta(include_config=True))
+        return params, state
 
     def _restore(self) -> None:
         meta = self.store.load_meta()
