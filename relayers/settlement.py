@@ -5,8 +5,9 @@ is over (docs/relayer.md §9 "The receivable keeper"; contracts/src/assets/Recei
 One step:
 
 1. **Scan.** The next range (at most ``log_range`` blocks) of final consortium blocks is read
-   for the ``Receivable``'s lifecycle logs (``adapters.contracts.ReceivableView``) and folded
-   with every earlier one into records (``gateway.domain.receivable_ledger``). The events live
+   for the ``Receivable``'s lifecycle logs (``adapters.contracts.ReceivableView``); once the
+   scan reached the final head, the new ones are folded with every earlier one into records
+   (``gateway.domain.receivable_ledger``), not at every range. The events live
    in memory only: a restart scans again from the chain's ``start_height``, so everything the
    worker knows comes from the chain. Until the scan reaches the final head, the step scans
    only (and asks to step again at once). The last scanned block is checked to be still
@@ -102,7 +103,8 @@ class ReceivableKeeper:
         self._log_range = log_range
         self._interval_s = interval_s
         self._events: list[LedgerEvent] = []
-        self._records: tuple[ReceivableRecord, ...] = ()
+        self._records: tuple[ReceivableRecord, ...] = ()  # _events folded
+        self._unfolded = False  # events scanned since _records was folded
         self._scanned: Checkpoint | None = None  # the last block scanned, in memory only
         self._now = 0  # its block time: the worker's clock
         # Sent, not known mined yet: never a second transaction for these tokens.
@@ -117,17 +119,16 @@ class ReceivableKeeper:
     def interval_s(self) -> float:
         return self._interval_s
 
-    @property
-    def records(self) -> tuple[ReceivableRecord, ...]:
-        """Every receivable the scanned blocks record."""
-        return self._records
-
     # -- the step -------------------------------------------------------------------------------
 
     async def step(self) -> bool:
         await self._follow_in_flight()
         if await self._scan():
             return True
+        if self._unfolded:
+            # Once caught up, not per range: the fold replays every event since the start.
+            self._records = fold_receivable_events(self._events)  # LedgerInvalid: fails steps
+            self._unfolded = False
         scanned = self._scanned
         if scanned is None:
             return False  # the chain is not at its start height yet
@@ -151,11 +152,10 @@ class ReceivableKeeper:
         logs = await reader.lifecycle(scan.end)
         header = await adapter.header(scan.end)
         if logs:
-            events = self._events + [
+            self._events += [
                 LedgerEvent(x.name, x.args, x.block_number, x.log_index, x.timestamp) for x in logs
             ]
-            self._records = fold_receivable_events(events)  # LedgerInvalid: nothing kept
-            self._events = events
+            self._unfolded = True
         self._scanned = Checkpoint(side.chain_id, self.name, scan.end, adapter.block_hash(header))
         self._now = header.timestamp
         return scan.end < scan.final
