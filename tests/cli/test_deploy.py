@@ -25,9 +25,9 @@ from adapters.errors import ConfigError
 from adapters.signer import LocalSigner, RemoteSigner, SigningFailed, UnsignedTx
 from adapters.types import Address, ChainId
 from contracts import load_artifact
-from gateway.cli.deployer import code_at, mined_nonce, rpc
 from gateway.cli.deployment import STEP_GAS
 from gateway.config import load_config
+from harness import rpc
 
 XGATE = [sys.executable, "-m", "gateway"]
 GOVERNOR, GUARDIAN = 4, 9
@@ -134,7 +134,16 @@ def xgate_deploy(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 async def nonces(nodes_: dict[str, Any], address: str, *names: str) -> dict[str, int]:
-    return {n: await mined_nonce(nodes_[n].url, Address(bytes.fromhex(address[2:]))) for n in names}
+    return {
+        n: int(await rpc(nodes_[n].url, "eth_getTransactionCount", address, "latest"), 16)
+        for n in names
+    }
+
+
+async def code_at(url: str, address: bytes) -> bytes:
+    return bytes.fromhex(
+        (await rpc(url, "eth_getCode", to_checksum_address(address), "latest"))[2:]
+    )
 
 
 def mined_steps(journal: Path, chain: str) -> int:
