@@ -54,6 +54,7 @@ from gateway.cli.deployer import (
 )
 from gateway.cli.deployment import (
     CALL_GAS,
+    CONTRACT_FIELDS,
     DEPLOY_GAS,
     STEP_GAS,
     Deploy,
@@ -66,8 +67,6 @@ from gateway.config import ContractsConfig, XgateConfig, load_tx_signer
 
 log = logging.getLogger("xgate.deploy")
 
-# Deployment keys whose [chains.X.contracts] key differs (as devnet_cmd writes them).
-CONTRACT_FIELDS = {"qbft_light_client": "light_client"}
 _PLACEHOLDER = "0x" + "00" * 19 + "01"  # stands in for a contract the deployment will write
 
 

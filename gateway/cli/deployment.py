@@ -88,6 +88,8 @@ STEP_GAS: dict[str, int] = {
     "WrappedReceivable": 1_646_157,
     "XgateTimelock": 1_596_690,
 }
+# Deployment keys (after the chain prefix) whose [chains.X.contracts] field is named otherwise.
+CONTRACT_FIELDS = {"qbft_light_client": "light_client"}
 # QbftLightClient (trust numerator, denominator, trusting period s, max clock drift s): the
 # chain's own 2/3; a devnet that sits idle for a month needs a governance re-anchor.
 LIGHT_CLIENT_TRUST = (2, 3, 30 * 24 * 3600, 15)

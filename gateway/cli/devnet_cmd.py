@@ -47,6 +47,7 @@ from devnet.anvil import set_interval_mining
 from devnet.keys import DEVNET_DEV_ACCOUNTS
 from gateway.cli.deployer import ChainEnd, DeployJournal, Roles, deploy_hub_chains
 from gateway.cli.deployment import (
+    CONTRACT_FIELDS,
     Deployed,
     deployment_summary,
     public_prefix,
@@ -83,8 +84,6 @@ DEV_POLL_S = 0.25
 PUBLIC_BLOCK_TIME_S = 1  # anvil mines a block every second once the contracts are deployed
 # The public chains' ids: the first one's (anvil's default), then the next ones.
 PUBLIC_CHAIN_ID = 31337
-# Deployment keys (gateway.cli.deployment) whose [chains.X.contracts] key differs.
-_CONTRACT_KEYS = {"qbft_light_client": "light_client"}
 # The devnet's nodes take a whole chain's plan at once (one round of blocks, as before).
 DEVNET_MAX_IN_FLIGHT = 64
 _CONFIG_HEADER = (
@@ -526,7 +525,7 @@ def dev_config(summary: Mapping[str, Any], anchor: TrustAnchor, keys_dir: str) -
     contracts = summary["contracts"]
 
     def addresses(side: str) -> dict[str, str]:
-        return {_CONTRACT_KEYS.get(k, k): item["address"] for k, item in contracts[side].items()}
+        return {CONTRACT_FIELDS.get(k, k): item["address"] for k, item in contracts[side].items()}
 
     c = summary["consortium"]
     chains: dict[str, Any] = {
