@@ -203,10 +203,9 @@ contract WrappedAssetGateway is TransferLimits {
         }
         // The vault on chain X only ever locks X's tokens: a mismatch is a forged or foreign payload.
         if (m.homeChainId != srcChainId) revert HomeChainMismatch(m.homeChainId, srcChainId);
-        wrapped = _wrappedOf[_key(srcChainId, m.token)];
-        if (wrapped == address(0)) revert UnknownAsset(srcChainId, m.token);
+        // a private copy is a WrappedReceivable like one with full terms
         uint8 assetKind = kind == AssetPayloads.ERC721_PRIVATE_TRANSFER ? AssetPayloads.ERC721_TRANSFER : kind;
-        if (homeOf[wrapped].kind != assetKind) revert AssetKindMismatch(wrapped, kind);
+        wrapped = _registered(srcChainId, m.token, assetKind);
     }
 
     function _mint(
