@@ -20,6 +20,7 @@ from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from web3.contract import Contract
+from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from adapters.mpt import keccak256
@@ -78,21 +79,21 @@ def revert_args(reverted: Reverted) -> tuple[Any, ...]:
     )
 
 
+def logs(contract: Contract, name: str, receipt: Any) -> list[dict[str, Any]]:
+    """Decoded ``name`` events of ``contract`` in ``receipt``, as plain dicts of their arguments."""
+    found = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+    return [dict(e["args"]) for e in found if e["address"] == contract.address]
+
+
 def draft_acknowledged(
     chain: Chain, receivable: Contract, financing: tuple[Any, ...], drafter: int = 0
 ) -> int:
     """Draft ``financing`` (debtor, creditor, face value, currency, due date, document hash) as
     ``drafter`` (its creditor or an issuer) and acknowledge it as its debtor (one of the chain's
     dev accounts): a financeable receivable of the creditor. Returns the token id."""
-    from web3.logs import DISCARD
-
     receipt = chain.send(receivable.functions.draft(financing), sender=drafter)
-    (event,) = [
-        e
-        for e in receivable.events.Drafted().process_receipt(receipt, errors=DISCARD)
-        if e["address"] == receivable.address
-    ]
-    token_id = int(event["args"]["tokenId"])
+    (event,) = logs(receivable, "Drafted", receipt)
+    token_id = int(event["tokenId"])
     debtor = [a.address.lower() for a in chain.accounts].index(str(financing[0]).lower())
     chain.send(receivable.functions.acknowledge(token_id), sender=debtor)
     return token_id

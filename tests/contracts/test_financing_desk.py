@@ -20,7 +20,7 @@ from web3.contract import Contract
 from gateway.domain.disclosure import new_salt
 from gateway.domain.typed_data import FinancingOffer, digest, financing_offer_message
 from harness import Chain
-from tests.contracts._assets_helpers import ALICE, BOB, MALLORY, k, raw, revert_args, send
+from tests.contracts._assets_helpers import ALICE, BOB, MALLORY, k, logs, raw, revert_args, send
 from tests.contracts.test_assets_crosschain import _side
 from tests.contracts.test_receivable_privacy import PrivateWorld
 from tests.contracts.test_receivable_settlement_bridge import (
@@ -28,7 +28,6 @@ from tests.contracts.test_receivable_settlement_bridge import (
     FACE,
     FINANCIER,
     SCALE,
-    logs,
 )
 
 PRICE = 480_000_00 * SCALE  # 4 % below the face value

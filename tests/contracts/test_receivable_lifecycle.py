@@ -15,7 +15,6 @@ from itertools import count
 from typing import Any
 
 import pytest
-from web3.logs import DISCARD
 
 from adapters.mpt import keccak256
 from gateway.domain.typed_data import receivable_acknowledgement_message
@@ -33,6 +32,7 @@ from tests.contracts._assets_helpers import (
     encode_lock_data,
     k,
     last_sent,
+    logs,
     relay,
     revert_args,
     send,
@@ -73,8 +73,7 @@ def fund(s: AssetStack, who: int, amount: int) -> None:
 
 
 def events(s: AssetStack, name: str, receipt: Any) -> list[dict[str, Any]]:
-    found = getattr(s.receivable.events, name)().process_receipt(receipt, errors=DISCARD)
-    return [dict(e["args"]) for e in found if e["address"] == s.receivable.address]
+    return logs(s.receivable, name, receipt)
 
 
 def terms(

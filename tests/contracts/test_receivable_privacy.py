@@ -39,6 +39,7 @@ from tests.contracts._assets_helpers import (
     BOB,
     COMMITMENT_CASES,
     MALLORY,
+    logs,
     raw,
     revert_args,
     send,
@@ -50,7 +51,6 @@ from tests.contracts.test_receivable_settlement_bridge import (
     FINANCIER,
     SCALE,
     World,
-    logs,
 )
 
 

@@ -16,8 +16,6 @@ from itertools import count
 from typing import Any
 
 import pytest
-from web3.contract import Contract
-from web3.logs import DISCARD
 
 from gateway.domain.payloads import ReceivablePayment, decode_payload, encode_payload
 from harness import Chain, Reverted, decode_revert
@@ -31,6 +29,7 @@ from tests.contracts._assets_helpers import (
     draft_acknowledged,
     encode_lock_data,
     k,
+    logs,
     raw,
     revert_args,
     send,
@@ -157,11 +156,6 @@ class World:
     def payment_of(self, token_id: int) -> tuple[int, bool]:
         paid, settled = self.wrapped.functions.paymentOf(token_id).call()
         return int(paid), bool(settled)
-
-
-def logs(contract: Contract, name: str, receipt: Any) -> list[dict[str, Any]]:
-    found = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
-    return [dict(e["args"]) for e in found if e["address"] == contract.address]
 
 
 @pytest.fixture(scope="module")
