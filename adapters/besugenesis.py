@@ -4,8 +4,9 @@ Pure functions over JSON values, text and bytes (style rule 4): ``build_genesis`
 genesis file ``xgate besu-config`` generates, ``parse_genesis`` reads one back (the embedded
 devnet node starts from it: ``xgate devnet up --genesis``) and ``genesis_header`` computes the
 genesis header exactly as Besu builds it from the file (``GenesisState``), given the state root
-of the file's ``alloc``. The formats are described in docs/besu.md; extraData is the project's
-own QBFT codec (``adapters.bft``, docs/light-client-formats.md §1.2).
+of the file's ``alloc`` (``alloc_state_root``). The formats are described in docs/besu.md;
+extraData is the project's own QBFT codec (``adapters.bft``, docs/light-client-formats.md
+§1.2).
 
 Besu reads the keys of a genesis file case-insensitively (``chainId`` and ``chainid`` are the
 same key); so does ``parse_genesis``.
@@ -20,11 +21,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import coincurve
+import rlp
+from trie.hexary import HexaryTrie
 
 from adapters.bft import BFT_MIX_HASH, BftExtraData, decode_qbft_extra, encode_qbft_extra
 from adapters.errors import ConfigError, DecodeError
 from adapters.headers import EMPTY_OMMERS_HASH, Header
-from adapters.mpt import EMPTY_TRIE_ROOT
+from adapters.mpt import EMPTY_CODE_HASH, EMPTY_TRIE_ROOT
+from adapters.rlpcodec import keccak
 from adapters.types import Address
 
 # The forks the embedded node runs (devnet/evm.py), in order. A genesis enables one of them
@@ -317,6 +321,22 @@ def parse_genesis(data: Any) -> BesuGenesis:
         base_fee=DEFAULT_GENESIS_BASE_FEE if base_fee < 0 else base_fee,
         alloc=_alloc(top.get("alloc", {})),
     )
+
+
+def alloc_state_root(alloc: tuple[AllocAccount, ...]) -> bytes:
+    """The state root of a genesis alloc (the secure state trie), as Besu computes it."""
+    state = HexaryTrie({})
+    for account in alloc:
+        storage = HexaryTrie({})
+        for slot, value in account.storage:
+            if value:
+                storage[keccak(slot.to_bytes(32, "big"))] = rlp.encode(value)
+        code_hash = keccak(account.code) if account.code else EMPTY_CODE_HASH
+        storage_root = storage.root_hash if account.storage else EMPTY_TRIE_ROOT
+        state[keccak(bytes(account.address))] = rlp.encode(
+            [account.nonce, account.balance, storage_root, code_hash]
+        )
+    return bytes(state.root_hash)
 
 
 def genesis_header(genesis: BesuGenesis, state_root: bytes) -> Header:

@@ -32,14 +32,11 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-import rlp
-from eth_hash.auto import keccak
 from eth_utils.address import is_hex_address, to_canonical_address
-from trie.hexary import HexaryTrie
 
 from adapters.besugenesis import (
     FORKS,
-    AllocAccount,
+    alloc_state_root,
     build_genesis,
     enode_url,
     format_node_key,
@@ -51,7 +48,6 @@ from adapters.besugenesis import (
 from adapters.bft import address_of_key
 from adapters.errors import ConfigError
 from adapters.headers import header_hash
-from adapters.mpt import EMPTY_CODE_HASH, EMPTY_TRIE_ROOT
 
 DEFAULT_OUT: Final = Path(".xgate/besu")
 DEFAULT_CHAIN_ID: Final = 20250  # the embedded consortium devnet's
@@ -255,22 +251,6 @@ def generate(args: argparse.Namespace) -> dict[str, Any]:
         "static_nodes": str(out / STATIC_NODES_FILE),
         "permissions": str(out / PERMISSIONS_FILE),
     }
-
-
-def alloc_state_root(alloc: tuple[AllocAccount, ...]) -> bytes:
-    """The state root of a genesis alloc (the secure state trie), as Besu computes it."""
-    state = HexaryTrie({})
-    for account in alloc:
-        storage = HexaryTrie({})
-        for slot, value in account.storage:
-            if value:
-                storage[keccak(slot.to_bytes(32, "big"))] = rlp.encode(value)
-        code_hash = keccak(account.code) if account.code else EMPTY_CODE_HASH
-        storage_root = storage.root_hash if account.storage else EMPTY_TRIE_ROOT
-        state[keccak(bytes(account.address))] = rlp.encode(
-            [account.nonce, account.balance, storage_root, code_hash]
-        )
-    return bytes(state.root_hash)
 
 
 def render(summary: dict[str, Any]) -> str:

@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from adapters.besugenesis import genesis_header, node_public_key, parse_genesis, read_node_key
+from adapters.besugenesis import (
+    alloc_state_root,
+    genesis_header,
+    node_public_key,
+    parse_genesis,
+    read_node_key,
+)
 from adapters.bft import (
     address_of_key,
     decode_qbft_extra,
@@ -29,7 +35,6 @@ from adapters.errors import ConfigError
 from adapters.headers import header_from_rpc, header_hash
 from devnet.genesis import devnet_config_for, load_genesis_setup
 from devnet.keys import DevKey, dev_accounts
-from gateway.cli.besu_config_cmd import alloc_state_root
 from harness import RpcError, SyncRpcClient
 from harness.services import start_devnet_up, wait_devnet_summary
 

@@ -12,6 +12,7 @@ import pytest
 from adapters.besugenesis import (
     DEFAULT_GENESIS_BASE_FEE,
     FORKS,
+    alloc_state_root,
     build_genesis,
     enode_url,
     format_node_key,
@@ -25,7 +26,6 @@ from adapters.besugenesis import (
 from adapters.bft import address_of_key
 from adapters.errors import ConfigError
 from adapters.headers import encode_header, header_fields, header_hash
-from gateway.cli.besu_config_cmd import alloc_state_root
 
 KEYS = [bytes([n]) * 32 for n in range(1, 5)]  # dev-only test keys
 VALIDATORS = [address_of_key(k) for k in KEYS]
