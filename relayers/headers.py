@@ -194,13 +194,21 @@ class QbftHeaderFeeder(_Gate):
     def _labels(self) -> dict[str, str]:
         return {"chain": self.route.dst.name, "source": self.route.src.name}
 
-    async def _state(self) -> LightClientState:
+    async def _read_state(self) -> LightClientState:
+        """The client's state, its height and frozen gauges set."""
         state = await self._lc.state()
         labels = self._labels
         self._metrics.light_client_height.labels(**labels).set(state.latest_number)
-        head = await self._consortium.height(self.route.src.finality)
-        self._metrics.light_client_lag.labels(**labels).set(max(head - state.latest_number, 0))
         self._metrics.light_client_frozen.labels(**labels).set(1 if state.frozen else 0)
+        return state
+
+    async def _state(self) -> LightClientState:
+        """``_read_state`` and the lag gauge; ``LightClientFrozen`` when it froze."""
+        state = await self._read_state()
+        head = await self._consortium.height(self.route.src.finality)
+        self._metrics.light_client_lag.labels(**self._labels).set(
+            max(head - state.latest_number, 0)
+        )
         if state.frozen:
             raise LightClientFrozen(
                 "the light client on the destination is frozen (misbehaviour evidence)",
@@ -224,8 +232,7 @@ class QbftHeaderFeeder(_Gate):
         if time.monotonic() < self._next_check:
             return
         self._next_check = time.monotonic() + self._check_s
-        state = await self._lc.state()
-        self._metrics.light_client_frozen.labels(**self._labels).set(1 if state.frozen else 0)
+        state = await self._read_state()
         if state.frozen:
             return
         self._policy = policy = await self._lc.trust_policy()  # governance may change it
@@ -234,7 +241,6 @@ class QbftHeaderFeeder(_Gate):
         now = await self._destination_time()
         age = now - state.latest_timestamp
         labels = self._labels
-        self._metrics.light_client_height.labels(**labels).set(state.latest_number)
         self._metrics.light_client_age.labels(**labels).set(max(age, 0))
         self._metrics.light_client_trust_left.labels(**labels).set(max(period - age, 0))
         due = self._refresh * period
