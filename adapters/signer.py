@@ -5,7 +5,7 @@ messages show only the address; the key cannot be read back through a public att
 
 ``RemoteSigner`` holds no key: it asks a remote JSON-RPC signer ``eth_signTransaction`` (the
 way Web3Signer, a node with unlocked accounts or a hardware-wallet bridge sign), then decodes
-the raw transaction it answers and checks it before anyone broadcasts it: the signature
+the raw transaction it answers (``adapters.rawtx``) and checks it before anyone broadcasts it: the signature
 recovers to the configured address and every field is the one asked for.
 """
 
@@ -17,13 +17,13 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import aiohttp
-import rlp
 from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_utils.address import to_checksum_address
 
-from adapters.errors import ConfigError, FatalError
-from adapters.rlpcodec import keccak
+from adapters.errors import ConfigError, DecodeError, FatalError
+from adapters.rawtx import InvalidRawTransaction, RawTransaction, decode_raw_transaction
+from adapters.rlpcodec import rlp_decode_list, rlp_scalar
 from adapters.types import Address, ChainId, TxHash
 
 __all__ = ["LocalSigner", "RemoteSigner", "SignedTx", "Signer", "SigningFailed", "UnsignedTx"]
@@ -226,22 +226,19 @@ class RemoteSigner:
         if not isinstance(raw_hex, str) or not raw_hex.startswith("0x"):
             raise SigningFailed("external signer answered no raw transaction", host=self._host)
         try:
-            raw = bytes.fromhex(raw_hex[2:])
-            signed = _signed_fields(raw)
-            sender = Address(bytes.fromhex(Account.recover_transaction(raw)[2:]))
-        except SigningFailed:
-            raise
-        except Exception as exc:  # rlp, eth-account and eth-keys raise several types
+            decoded = decode_raw_transaction(bytes.fromhex(raw_hex[2:]))
+            signed = _signed_fields(decoded)
+        except (ValueError, InvalidRawTransaction, DecodeError) as exc:
             raise SigningFailed(
                 "external signer answered an undecodable transaction",
                 host=self._host,
-                reason=type(exc).__name__,
+                reason=getattr(exc, "message", type(exc).__name__),
             ) from exc
-        if sender != self._address:
+        if decoded.sender != self._address:
             raise SigningFailed(
                 "external signer signed with another account",
                 expected=to_checksum_address(self._address),
-                got=to_checksum_address(sender),
+                got=to_checksum_address(decoded.sender),
             )
         asked = _asked_fields(tx)
         for key, value in asked.items():
@@ -251,7 +248,7 @@ class RemoteSigner:
                     asked=value,
                     got=signed.get(key),
                 )
-        return SignedTx(raw=raw, tx_hash=TxHash(keccak(raw)))
+        return SignedTx(raw=decoded.raw, tx_hash=decoded.tx_hash)
 
     def __repr__(self) -> str:
         return f"RemoteSigner(address={to_checksum_address(self._address)}, host={self._host})"
@@ -277,46 +274,29 @@ def _asked_fields(tx: UnsignedTx) -> dict[str, Any]:
     return out
 
 
-def _signed_fields(raw: bytes) -> dict[str, Any]:
-    """The fields of a signed EIP-1559 or EIP-155 legacy transaction, by ``_asked_fields``'
-    names."""
-    if not raw:
-        raise SigningFailed("empty raw transaction")
-    if raw[0] == 2:
-        items = rlp.decode(raw[1:])
-        if len(items) != 12:
-            raise SigningFailed("an EIP-1559 transaction has 12 fields", fields=len(items))
-        chain_id, nonce, tip, max_fee, gas, to, value, data = items[:8]
-        return {
-            "type": 2,
-            "chain_id": _int(chain_id),
-            "nonce": _int(nonce),
-            "max_priority_fee_per_gas": _int(tip),
-            "max_fee_per_gas": _int(max_fee),
-            "gas": _int(gas),
-            "to": bytes(to) or None,
-            "value": _int(value),
-            "data": bytes(data),
+def _signed_fields(tx: RawTransaction) -> dict[str, Any]:
+    """A signed transaction's fields by ``_asked_fields``' names: ``decode_raw_transaction``'s,
+    and the gas and fees it does not keep (typed: EIP-1559 only, legacy: EIP-155)."""
+    items = rlp_decode_list(tx.raw[1:] if tx.tx_type else tx.raw, "signed transaction")
+    fields: dict[str, Any] = {
+        "type": tx.tx_type,
+        "chain_id": int(tx.chain_id),
+        "nonce": tx.nonce,
+        "to": None if tx.to is None else bytes(tx.to),
+        "value": tx.value,
+        "data": tx.data,
+    }
+    if tx.tx_type == 2:
+        tip, max_fee, gas = items[2:5]
+        return fields | {
+            "max_priority_fee_per_gas": rlp_scalar(tip, "max priority fee", 256),
+            "max_fee_per_gas": rlp_scalar(max_fee, "max fee", 256),
+            "gas": rlp_scalar(gas, "gas", 64),
         }
-    if raw[0] >= 0xC0:
-        items = rlp.decode(raw)
-        if len(items) != 9:
-            raise SigningFailed("a legacy transaction has 9 fields", fields=len(items))
-        nonce, price, gas, to, value, data, v = items[:7]
-        if _int(v) < 35:
-            raise SigningFailed("a legacy transaction without a chain id (no EIP-155)")
-        return {
-            "type": 0,
-            "chain_id": (_int(v) - 35) // 2,
-            "nonce": _int(nonce),
-            "gas_price": _int(price),
-            "gas": _int(gas),
-            "to": bytes(to) or None,
-            "value": _int(value),
-            "data": bytes(data),
+    if tx.tx_type == 0:
+        price, gas = items[1:3]
+        return fields | {
+            "gas_price": rlp_scalar(price, "gas price", 256),
+            "gas": rlp_scalar(gas, "gas", 64),
         }
-    raise SigningFailed("external signer answered an unexpected transaction type", type=raw[0])
-
-
-def _int(value: bytes) -> int:
-    return int.from_bytes(value, "big")
+    raise SigningFailed("external signer answered an unexpected transaction type", type=tx.tx_type)
