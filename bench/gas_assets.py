@@ -196,15 +196,21 @@ def _run(b: Chain) -> dict[str, int]:
         note("assets_burn_erc721", int(r["gasUsed"]))
         note("assets_release_erc721_delivery", to_vault(r))
 
+    def acknowledged(face: int, due: int) -> int:
+        """An unmeasured receivable: bob owes alice ``face`` fen by ``due``, drafted by the admin
+        (an issuer) and acknowledged by bob. Returns its token id."""
+        doc = os.urandom(32)
+        f = (b.address(bob), b.address(alice), face, b"CNY", due, doc)
+        b.gas_with_margin(receivable.functions.draft(f))
+        token_id = int(receivable.functions.tokenOfDocument(doc).call())
+        b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+        return token_id
+
     # Private terms (AssetVault.privateTerms): the same round trip over a route whose payload
     # carries only the commitment to the terms (lockERC721Private with the locker's salt).
     b.gas_with_margin(vault.functions.setPrivateTerms(FOREIGN, True))
     for _ in range(ROUNDS):
-        doc = os.urandom(32)
-        f = (b.address(bob), b.address(alice), 10**8, b"CNY", b.now() + 90 * DAY, doc)
-        b.gas_with_margin(receivable.functions.draft(f))
-        token_id = receivable.functions.tokenOfDocument(doc).call()
-        b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+        token_id = acknowledged(10**8, b.now() + 90 * DAY)
         call = vault.functions.lockERC721Private(
             receivable.address, token_id, FOREIGN, b.address(bob), os.urandom(32)
         )
@@ -256,12 +262,8 @@ def _run(b: Chain) -> dict[str, int]:
     for _ in range(ROUNDS):
         token_ids = []
         for _lock in range(2):
-            doc = os.urandom(32)
             due = b.now() + 60
-            f = (b.address(bob), b.address(alice), 2 * 10**6, b"CNY", due, doc)
-            b.gas_with_margin(receivable.functions.draft(f))
-            token_id = receivable.functions.tokenOfDocument(doc).call()
-            b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+            token_id = acknowledged(2 * 10**6, due)
             lock = vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.address(bob))
             token_ids.append((token_id, b.send_with_margin(lock, alice)))
         (token_id, lock), (late_id, late_lock) = token_ids
@@ -311,17 +313,9 @@ def _run(b: Chain) -> dict[str, int]:
         return b.gas_with_margin(call, sender=admin)
 
     for _ in range(ROUNDS):
-        doc = os.urandom(32)
-        f = (b.address(bob), b.address(alice), 100, b"CNY", b.now() + 90 * DAY, doc)
-        b.gas_with_margin(receivable.functions.draft(f))
-        token_id = receivable.functions.tokenOfDocument(doc).call()
-        b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+        token_id = acknowledged(100, b.now() + 90 * DAY)
         note("desk_finance_receivable", finance(receivable, token_id, token))
-        doc = os.urandom(32)
-        f = (b.address(bob), b.address(alice), 100, b"CNY", b.now() + 90 * DAY, doc)
-        b.gas_with_margin(receivable.functions.draft(f))
-        token_id = receivable.functions.tokenOfDocument(doc).call()
-        b.gas_with_margin(receivable.functions.acknowledge(token_id), sender=bob)
+        token_id = acknowledged(100, b.now() + 90 * DAY)
         lock = vault.functions.lockERC721(receivable.address, token_id, FOREIGN, b.address(alice))
         to_gateway(b.send_with_margin(lock, alice))
         note("desk_finance_wrapped", finance(wnft, token_id, wtoken))
