@@ -13,6 +13,7 @@ Wire forms, each a reusable annotated type:
 - ``ChainIdParam``: a positive integer (a JSON number; decimal text in a query or path); in
   a request it must name a configured chain (the validation context's ``chain_ids``, set by
   ``spec.py``);
+- ``AnyChainIdParam``: the same, any chain id (the handler answers 404 for an unconfigured one);
 - ``UtcTime``: RFC 3339 in UTC (``...Z``).
 
 Path and query parameters are validated as text (``model_validate_strings``), bodies as JSON
@@ -61,6 +62,7 @@ __all__ = [
     "MAX_CHAIN_ID",
     "PROBLEM_TYPE_BASE",
     "TRACKING_ID_PATTERN",
+    "AnyChainIdParam",
     "ApiModel",
     "Chain",
     "ChainIdParam",
@@ -285,7 +287,7 @@ Uint64 = Annotated[
 _CHAIN_ID_TEXT = re.compile(r"^[1-9][0-9]{0,18}$")
 
 
-def _chain_id(value: Any, info: ValidationInfo) -> ChainId:
+def _any_chain_id(value: Any, info: ValidationInfo) -> ChainId:
     if _is_int(value) and not _from_text(info):
         number = int(value)  # a JSON number, or built in Python
     elif isinstance(value, str) and _from_text(info) and _CHAIN_ID_TEXT.match(value):
@@ -294,6 +296,11 @@ def _chain_id(value: Any, info: ValidationInfo) -> ChainId:
         raise PydanticCustomError("chain_id", "expected a positive integer chain id")
     if not 1 <= number <= MAX_CHAIN_ID:
         raise PydanticCustomError("chain_id", "expected a positive integer chain id")
+    return ChainId(number)
+
+
+def _chain_id(value: Any, info: ValidationInfo) -> ChainId:
+    number = _any_chain_id(value, info)
     known = (info.context or {}).get("chain_ids")
     if known is not None and number not in known:
         raise PydanticCustomError("chain_id_unknown", "no configured chain has this id")
@@ -309,6 +316,20 @@ ChainIdParam = Annotated[
             "minimum": 1,
             "maximum": MAX_CHAIN_ID,
             "description": "a chain id of a configured chain",
+        }
+    ),
+]
+# Any positive chain id, configured or not: for a path whose handler answers 404
+# ``unknown-chain`` for one that is not (a resource that does not exist, not a bad request).
+AnyChainIdParam = Annotated[
+    ChainId,
+    PlainValidator(_any_chain_id),
+    WithJsonSchema(
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_CHAIN_ID,
+            "description": "a chain id (404 unknown-chain when this gateway has no such chain)",
         }
     ),
 ]

@@ -18,15 +18,15 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
-    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from adapters.types import Address, ChainId, Hash32
+from adapters.types import Address, Hash32
 from gateway.api.models import (
     MAX_CHAIN_ID,
+    AnyChainIdParam,
     ApiModel,
     ChecksumAddress,
     Hash32Hex,
@@ -62,38 +62,6 @@ _U128 = 2**128 - 1
 
 
 # --- wire types --------------------------------------------------------------------------------
-
-_CHAIN_ID_TEXT = re.compile(r"^[1-9][0-9]{0,18}$")
-
-
-def _any_chain_id(value: Any, info: ValidationInfo) -> ChainId:
-    # Unlike ``ChainIdParam``, any positive chain id: one that is not configured is a 404
-    # (``unknown-chain``), as a resource that does not exist, not a bad request.
-    text = str(info.mode) == "string"
-    if (isinstance(value, int) and not isinstance(value, bool) and not text) or (
-        isinstance(value, str) and text and _CHAIN_ID_TEXT.match(value)
-    ):
-        number = int(value)
-    else:
-        raise PydanticCustomError("chain_id", "expected a positive integer chain id")
-    if not 1 <= number <= MAX_CHAIN_ID:
-        raise PydanticCustomError("chain_id", "expected a positive integer chain id")
-    return ChainId(number)
-
-
-ChainIdPath = Annotated[
-    ChainId,
-    PlainValidator(_any_chain_id),
-    WithJsonSchema(
-        {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": MAX_CHAIN_ID,
-            "description": "a chain id (404 unknown-chain when this gateway has no such chain)",
-        }
-    ),
-]
-
 
 _ANY = "[0-9a-f]{64}"
 _ADDRESS_WORD = "0{24}[0-9a-f]{40}"
@@ -163,7 +131,7 @@ Currency = Annotated[
 
 
 class ReceivablePath(ApiModel):
-    chain_id: ChainIdPath
+    chain_id: AnyChainIdParam
     token_id: Uint256 = Field(description="the receivable's token id (the same on every chain)")
 
 
