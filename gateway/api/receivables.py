@@ -23,8 +23,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils.address import to_canonical_address
-
 from adapters.contracts import (
     FinancingTerms,
     HomeReceivable,
@@ -117,10 +115,6 @@ def _not_found(chain_id: int, token_id: int, where: str) -> Problem:
     )
 
 
-def _address(value: str | bytes | None) -> Address | None:
-    return None if value is None else Address(to_canonical_address(value))
-
-
 async def _chain(call: Call[ReceivablePath, NoParams, Any]) -> tuple[XgateConfig, ChainHandle]:
     chains = chains_of(call.request)
     chains.name_of(call.path.chain_id)  # 404 unknown-chain before any node is asked
@@ -131,7 +125,7 @@ async def _copy(
     config: XgateConfig, handle: ChainHandle, token_id: int
 ) -> tuple[Address, WrappedCopy]:
     """The public chain's ``WrappedReceivable`` and its copy of ``token_id`` (404s)."""
-    address = _address(handle.config.contracts.wrapped_receivable)
+    address = handle.config.contracts.wrapped_receivable
     if handle.name == config.hub or address is None:
         raise _not_configured(handle.name, "wrapped_receivable")
     copy = await WrappedReceivableView(handle.adapter, address).read(token_id)
@@ -151,10 +145,10 @@ async def get_receivable(call: Call[ReceivablePath, NoParams, NoBody]) -> Receiv
     wrapped: WrappedCopy | None = None
     if handle.name == config.hub:
         contracts = handle.config.contracts
-        address = _address(contracts.receivable)
+        address = contracts.receivable
         if address is None:
             raise _not_configured(handle.name, "receivable")
-        view = ReceivableStateView(handle.adapter, address, _address(contracts.vault))
+        view = ReceivableStateView(handle.adapter, address, contracts.vault)
         home = await view.read(token_id)
         if home is None:
             raise _not_found(handle.chain_id, token_id, "a receivable")
