@@ -70,9 +70,21 @@ def _side(chain: Chain) -> Side:
     return Side(chain, endpoint, oracle)
 
 
-@pytest.fixture(scope="module")
-def w(anvil_chain: Chain, consortium_chain: Chain) -> World:
-    home, foreign = _side(consortium_chain), _side(anvil_chain)
+@dataclass
+class AssetRoute:
+    """The asset contracts of a home/foreign pair, wired both ways: the endpoints route to each
+    other, the vault and the gateway are each other's remote, the settlement token and the
+    receivable are routed and their wrapped copies registered."""
+
+    vault: Contract
+    receivable: Contract
+    token: Contract
+    gateway: Contract
+    wrapped_token: Contract
+    wrapped_receivable: Contract
+
+
+def _asset_route(home: Side, foreign: Side) -> AssetRoute:
     hc, fc = home.chain, foreign.chain
     admin = hc.accounts[ADMIN].address
     send(
@@ -83,11 +95,9 @@ def w(anvil_chain: Chain, consortium_chain: Chain) -> World:
         fc,
         foreign.endpoint.functions.setRoute(home.id, home.endpoint.address, foreign.oracle.address),
     )
-
     vault = hc.deploy("AssetVault", home.endpoint.address, admin)
     receivable = hc.deploy("Receivable", "Receivables", "RCV", admin)
     token = hc.deploy("SettlementToken", "Settlement CNY", "sCNY", 6, admin)
-    registry = hc.deploy("CreditRegistry", home.endpoint.address, admin)
     gateway = fc.deploy("WrappedAssetGateway", foreign.endpoint.address, admin)
     wrapped_token = fc.deploy(
         "WrappedERC20", "Wrapped sCNY", "wsCNY", 6, gateway.address, home.id, token.address
@@ -100,30 +110,40 @@ def w(anvil_chain: Chain, consortium_chain: Chain) -> World:
         home.id,
         receivable.address,
     )
-    mirror = fc.deploy("CreditMirror", foreign.endpoint.address, admin)
-
-    issuer = hc.accounts[ISSUER].address
-    send(hc, receivable.functions.grantRole(ISSUER_ROLE, issuer))
     send(hc, token.functions.grantRole(MINTER_ROLE, admin))
-    send(hc, registry.functions.grantRole(ISSUER_ROLE, issuer))
     send(hc, vault.functions.setRemote(foreign.id, gateway.address))
     send(hc, vault.functions.setRoute(token.address, foreign.id, True))
     send(hc, vault.functions.setRoute(receivable.address, foreign.id, True))
-    send(hc, registry.functions.setRemote(foreign.id, mirror.address))
     send(fc, gateway.functions.setRemote(home.id, vault.address))
     send(fc, gateway.functions.registerWrapped(wrapped_token.address))
     send(fc, gateway.functions.registerWrapped(wrapped_receivable.address))
+    return AssetRoute(vault, receivable, token, gateway, wrapped_token, wrapped_receivable)
+
+
+@pytest.fixture(scope="module")
+def w(anvil_chain: Chain, consortium_chain: Chain) -> World:
+    home, foreign = _side(consortium_chain), _side(anvil_chain)
+    hc, fc = home.chain, foreign.chain
+    admin = hc.accounts[ADMIN].address
+    r = _asset_route(home, foreign)
+    registry = hc.deploy("CreditRegistry", home.endpoint.address, admin)
+    mirror = fc.deploy("CreditMirror", foreign.endpoint.address, admin)
+
+    issuer = hc.accounts[ISSUER].address
+    send(hc, r.receivable.functions.grantRole(ISSUER_ROLE, issuer))
+    send(hc, registry.functions.grantRole(ISSUER_ROLE, issuer))
+    send(hc, registry.functions.setRemote(foreign.id, mirror.address))
     send(fc, mirror.functions.setRemote(home.id, registry.address))
     return World(
         home,
         foreign,
-        vault,
-        receivable,
-        token,
+        r.vault,
+        r.receivable,
+        r.token,
         registry,
-        gateway,
-        wrapped_token,
-        wrapped_receivable,
+        r.gateway,
+        r.wrapped_token,
+        r.wrapped_receivable,
         mirror,
     )
 

@@ -25,7 +25,6 @@ from tests.contracts._assets_helpers import (
     BOB,
     ISSUER_ROLE,
     MALLORY,
-    MINTER_ROLE,
     draft_acknowledged,
     encode_lock_data,
     k,
@@ -34,7 +33,7 @@ from tests.contracts._assets_helpers import (
     revert_args,
     send,
 )
-from tests.contracts.test_assets_crosschain import Side, _side, relay
+from tests.contracts.test_assets_crosschain import Side, _asset_route, _side, relay
 
 DEBTOR, FINANCIER = 5, 6
 SCALE = 10**4  # settlement token units per fen
@@ -46,57 +45,21 @@ _labels = count()
 
 class World:
     def __init__(self, home: Side, foreign: Side) -> None:
-        hc, fc = home.chain, foreign.chain
-        admin = hc.accounts[ADMIN].address
+        hc = home.chain
         self.home, self.foreign = home, foreign
-        send(
-            hc,
-            home.endpoint.functions.setRoute(
-                foreign.id, foreign.endpoint.address, home.oracle.address
-            ),
-        )
-        send(
-            fc,
-            foreign.endpoint.functions.setRoute(
-                home.id, home.endpoint.address, foreign.oracle.address
-            ),
-        )
-        self.vault = hc.deploy("AssetVault", home.endpoint.address, admin)
-        self.receivable = hc.deploy("Receivable", "Receivables", "RCV", admin)
-        self.token = hc.deploy("SettlementToken", "Settlement CNY", "sCNY", 6, admin)
-        self.gateway = fc.deploy("WrappedAssetGateway", foreign.endpoint.address, admin)
-        self.wrapped_token = fc.deploy(
-            "WrappedERC20",
-            "Wrapped sCNY",
-            "wsCNY",
-            6,
-            self.gateway.address,
-            home.id,
-            self.token.address,
-        )
-        self.wrapped = fc.deploy(
-            "WrappedReceivable", "Wrapped Receivables", "wRCV", self.gateway.address, home.id,
-            self.receivable.address,
-        )  # fmt: skip
+        route = _asset_route(home, foreign)
+        self.vault, self.receivable, self.token = route.vault, route.receivable, route.token
+        self.gateway, self.wrapped_token = route.gateway, route.wrapped_token
+        self.wrapped = route.wrapped_receivable
         r = self.receivable.functions
         for call in (
-            r.grantRole(ISSUER_ROLE, admin),
+            r.grantRole(ISSUER_ROLE, hc.accounts[ADMIN].address),
             r.setBridgeVault(self.vault.address, True),
             r.setSettlementToken(b"CNY", self.token.address, SCALE),
-            self.token.functions.grantRole(MINTER_ROLE, admin),
             self.token.functions.mint(hc.accounts[DEBTOR].address, 10**9 * SCALE),
-            self.vault.functions.setRemote(foreign.id, self.gateway.address),
-            self.vault.functions.setRoute(self.token.address, foreign.id, True),
-            self.vault.functions.setRoute(self.receivable.address, foreign.id, True),
         ):
             send(hc, call)
         send(hc, self.token.functions.approve(self.receivable.address, 2**255), sender=DEBTOR)
-        for call in (
-            self.gateway.functions.setRemote(home.id, self.vault.address),
-            self.gateway.functions.registerWrapped(self.wrapped_token.address),
-            self.gateway.functions.registerWrapped(self.wrapped.address),
-        ):
-            send(fc, call)
 
     def addr(self, i: int) -> str:
         return self.home.chain.accounts[i].address
