@@ -558,9 +558,12 @@ class ReceivableStateView:
                 return None
             raise
         status = ReceivableStatus(*(_plain_value(v) for v in raw_status))
-        try:
-            owner = Address(to_canonical_address(await call("ownerOf", token_id)))
-            terms: FinancingTerms | None = _terms(await call("financingOf", token_id))
+        try:  # both revert for a token without owner (split): one round trip for the two
+            raw_owner, raw_terms = await asyncio.gather(
+                call("ownerOf", token_id), call("financingOf", token_id)
+            )
+            owner = Address(to_canonical_address(raw_owner))
+            terms: FinancingTerms | None = _terms(raw_terms)
         except CallReverted as exc:
             if not _reverted_with(exc, "ERC721NonexistentToken", "UnknownReceivable"):
                 raise
