@@ -555,14 +555,11 @@ class Deployment:
         window: list[asyncio.Task[None]] = []
         try:
             for offset, step in enumerate(chain.steps[first:]):
-                for task in [t for t in window if t.done()]:
-                    task.result()  # a failed step stops the chain here
-                window = [t for t in window if not t.done()]
                 if len(window) >= self.max_in_flight:
                     await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
-                    for task in [t for t in window if t.done()]:
-                        task.result()
-                    window = [t for t in window if not t.done()]
+                for task in [t for t in window if t.done()]:
+                    task.result()  # a failed step stops the chain here
+                    window.remove(task)
                 window.append(
                     asyncio.create_task(
                         await self._send_step(chain, first + offset, start + offset, step)
