@@ -436,9 +436,11 @@ contract Receivable is ERC721, AccessControl, EIP712, Nonces, IReceivable, IFina
     /// @dev Transfers only while Acknowledged (mint, burn and releases by a bridge vault always).
     function _update(address to, uint256 tokenId, address auth) internal override returns (address) {
         address from = _ownerOf(tokenId);
-        if (from != address(0) && to != address(0) && !isBridgeVault[from]) {
+        if (from != address(0) && to != address(0)) {
+            // the state first: an acknowledged token (nearly every transfer) never needs the
+            // vault lookup, a cold read of its own
             State s = _records[tokenId].state;
-            if (s != State.Acknowledged) _revertState(tokenId, s);
+            if (s != State.Acknowledged && !isBridgeVault[from]) _revertState(tokenId, s);
         }
         return super._update(to, tokenId, auth);
     }
