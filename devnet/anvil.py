@@ -130,9 +130,19 @@ async def set_interval_mining(url: str, seconds: int) -> None:
 
 
 async def advance_clock(url: str, seconds: int) -> None:
-    """Move a development chain's clock ``seconds`` forward and mine a block there."""
-    await dev_rpc(url, "evm_increaseTime", seconds)
-    await dev_rpc(url, "evm_mine")
+    """Mine a block on a development chain at least ``seconds`` after its latest one. A chain
+    whose blocks ran ahead of the wall clock (instant seal: a block a transaction) moves less
+    than ``evm_increaseTime`` asks: it is topped up until its latest block is there."""
+
+    async def latest() -> int:
+        return int((await dev_rpc(url, "eth_getBlockByNumber", "latest", False))["timestamp"], 16)
+
+    target = await latest() + seconds
+    shift = seconds
+    while shift > 0:
+        await dev_rpc(url, "evm_increaseTime", shift)
+        await dev_rpc(url, "evm_mine")
+        shift = target - await latest()
 
 
 @contextlib.asynccontextmanager

@@ -151,9 +151,9 @@ async def travel(c: Side, publics: Sequence[Side], seconds: int) -> None:
     left = seconds
     while left > 0:
         step = min(left, step_max)
-        await _advance(c, step)
+        await advance_clock(c.rpc_url, step)
         for p in publics:  # never behind the consortium: its headers would be from the future
-            await _advance(p, max(step, await c.now() - await p.now()))
+            await advance_clock(p.rpc_url, max(step, await c.now() - await p.now()))
         left -= step
         for p, period in zip(publics, periods, strict=True):
 
@@ -164,16 +164,6 @@ async def travel(c: Side, publics: Sequence[Side], seconds: int) -> None:
             await crossing(
                 f"{p.name}'s light client keeps up with the consortium", fresh, show=False
             )
-
-
-async def _advance(side: Side, seconds: int) -> None:
-    """Move ``side``'s latest block ``seconds`` forward. A chain whose blocks ran ahead of the
-    wall clock (instant seal: a block a transaction) moves less than asked: top up."""
-    target = await side.now() + seconds
-    shift = seconds
-    while shift > 0:
-        await advance_clock(side.rpc_url, shift)
-        shift = target - await side.now()
 
 
 # --- flow 1 -------------------------------------------------------------------------------------
