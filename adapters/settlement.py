@@ -8,15 +8,15 @@ The lifecycle logs themselves are read by ``adapters.contracts.ReceivableView``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from eth_utils.address import to_canonical_address
 
 from adapters.base import TxRequest
+from adapters.contracts import ContractHandle
 from adapters.evm import EvmAdapter
 from adapters.types import Address, Height
-from contracts import Artifact, load_artifact
+from contracts import load_artifact
 
 __all__ = ["ReceivableSettlementView", "SettlementStatus"]
 
@@ -38,50 +38,39 @@ class ReceivableSettlementView:
 
     def __init__(self, adapter: EvmAdapter, address: Address) -> None:
         self._adapter = adapter
-        self._address = address
-        self._receivable = load_artifact("Receivable")
-        self._token = load_artifact("SettlementToken")  # any ERC-20's allowance and balanceOf
+        self._receivable = ContractHandle(adapter, address, load_artifact("Receivable"))
 
     @property
     def address(self) -> Address:
-        return self._address
-
-    async def _call(
-        self, artifact: Artifact, to: Address, height: Height, function: str, *args: Any
-    ) -> Any:
-        raw = await self._adapter.call(to, artifact.call_data(function, *args), height=height)
-        result = artifact.decode_result(function, raw)
-        return result[0] if len(result) == 1 else result
+        return self._receivable.address
 
     async def grace_period(self, height: Height) -> int:
         """Seconds after a due date before an unpaid receivable can be marked defaulted."""
-        return int(await self._call(self._receivable, self._address, height, "gracePeriod"))
+        return int(await self._receivable.view("gracePeriod", height=height))
 
     async def status(self, token_id: int, height: Height) -> SettlementStatus:
         """``CallReverted`` (``UnknownReceivable``) for a token the contract never had."""
-        raw = await self._call(self._receivable, self._address, height, "statusOf", token_id)
+        raw = await self._receivable.view("statusOf", token_id, height=height)
         return SettlementStatus(state=int(raw[0]), outstanding=int(raw[2]))
 
     async def settlement_asset(self, currency: bytes, height: Height) -> tuple[Address, int] | None:
         """The settlement token of a currency code (3 bytes) and its scale (token base units
         per minor unit); None when the currency has none."""
-        token, scale = await self._call(
-            self._receivable, self._address, height, "settlementAssetOf", currency
-        )
+        token, scale = await self._receivable.view("settlementAssetOf", currency, height=height)
         address = Address(to_canonical_address(token))
         return None if address == _ZERO else (address, int(scale))
 
     async def funds(self, token: Address, debtor: Address, height: Height) -> tuple[int, int]:
         """The debtor's allowance to the ``Receivable`` and its balance in ``token``."""
-        allowance = await self._call(self._token, token, height, "allowance", debtor, self._address)
-        balance = await self._call(self._token, token, height, "balanceOf", debtor)
+        # any ERC-20's allowance and balanceOf
+        erc20 = ContractHandle(self._adapter, token, load_artifact("SettlementToken"))
+        allowance = await erc20.view("allowance", debtor, self.address, height=height)
+        balance = await erc20.view("balanceOf", debtor, height=height)
         return int(allowance), int(balance)
 
     def settle(self, token_id: int, sender: Address) -> TxRequest:
         """``settle(tokenId)``: the outstanding amount from the debtor to the holder."""
-        data = self._receivable.call_data("settle", token_id)
-        return TxRequest(to=self._address, data=data, sender=sender)
+        return replace(self._receivable.request("settle", token_id), sender=sender)
 
     def mark_default(self, token_id: int, sender: Address) -> TxRequest:
-        data = self._receivable.call_data("markDefault", token_id)
-        return TxRequest(to=self._address, data=data, sender=sender)
+        return replace(self._receivable.request("markDefault", token_id), sender=sender)
