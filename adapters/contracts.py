@@ -49,6 +49,7 @@ __all__ = [
     "ReceivableView",
     "WrappedCopy",
     "WrappedReceivableView",
+    "decode_financing",
 ]
 
 
@@ -511,7 +512,8 @@ class WrappedCopy:
     settled: bool
 
 
-def _terms(value: Sequence[Any]) -> FinancingTerms:
+def decode_financing(value: Sequence[Any]) -> FinancingTerms:
+    """``financingOf``'s decoded answer as ``FinancingTerms`` (addresses as raw bytes)."""
     debtor, creditor, face, currency, due, document = value
     return FinancingTerms(
         Address(to_canonical_address(debtor)),
@@ -563,7 +565,7 @@ class ReceivableStateView:
                 call("ownerOf", token_id), call("financingOf", token_id)
             )
             owner = Address(to_canonical_address(raw_owner))
-            terms: FinancingTerms | None = _terms(raw_terms)
+            terms: FinancingTerms | None = decode_financing(raw_terms)
         except CallReverted as exc:
             if not _reverted_with(exc, "ERC721NonexistentToken", "UnknownReceivable"):
                 raise
@@ -627,7 +629,7 @@ class WrappedReceivableView:
             call("homeToken"),
             call("paymentOf", token_id),
         )
-        terms = None if private else _terms(await call("financingOf", token_id))
+        terms = None if private else decode_financing(await call("financingOf", token_id))
         return WrappedCopy(
             token_id=token_id,
             block=height,

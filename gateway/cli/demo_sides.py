@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import TxReceipt, TxRequest
+from adapters.contracts import decode_financing
 from adapters.errors import XgateError
 from adapters.evm import EvmAdapter
 from adapters.registry import build_adapter
 from adapters.signer import LocalSigner
-from adapters.types import Address, ChainId, Finality, Hash32
+from adapters.types import Address, ChainId, Finality
 from contracts import load_artifact
 from devnet.keys import DEVNET_DEV_ACCOUNTS, dev_accounts
 from gateway.config import XgateConfig
 from gateway.domain.payloads import Financing
+from gateway.domain.receivables import financing_of
 
 ADMIN, ALICE, BOB = 0, 7, 8
 DEMO_ACCOUNTS = DEVNET_DEV_ACCOUNTS  # the finance flows' suppliers, buyers and ring: 10-19
@@ -125,11 +127,7 @@ async def crossing(what: str, check: Callable[[], Awaitable[bool]], show: bool =
 
 def financing_terms(raw: Sequence[Any]) -> Financing:
     """``financingOf``'s answer as the domain's ``Financing``."""
-    debtor, creditor, face, currency, due, document = raw
-    return Financing(
-        raw_address(debtor), raw_address(creditor), int(face), bytes(currency).rstrip(b"\0").decode(),
-        int(due), Hash32(bytes(document)),
-    )  # fmt: skip
+    return financing_of(decode_financing(raw))
 
 
 def open_sides(summary: Mapping[str, Any], cfg: XgateConfig) -> tuple[Side, list[Side]]:

@@ -101,12 +101,12 @@ async def draft(c: Side, creditor: int, debtor: int, face: int, due: int, label:
 
 async def acknowledge_by_signature(c: Side, token_id: int, debtor: int, submitter: int) -> None:
     """The debtor signs the EIP-712 acknowledgement, ``submitter`` sends it."""
-    terms = await c.view("receivable", "financingOf", token_id)
+    terms = financing_terms(await c.view("receivable", "financingOf", token_id))
     nonce = int(await c.view("receivable", "nonces", dev_account(debtor)))
     deadline = await c.now() + 3600
     message = receivable_acknowledgement_message(
-        c.chain_id, c.address("receivable"), token_id, terms[5], terms[2], terms[4], nonce,
-        deadline,
+        c.chain_id, c.address("receivable"), token_id, terms.document_hash, terms.face_value,
+        terms.due_date, nonce, deadline,
     )  # fmt: skip
     signature = _key(debtor).sign_message(message)
     await c.send(submitter, "receivable", "acknowledgeBySig", token_id, deadline, signature)
