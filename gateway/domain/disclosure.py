@@ -110,10 +110,7 @@ def _salt(salt: object) -> bytes:
 def _terms_values(salt: bytes, terms: Financing) -> tuple[object, ...]:
     if not isinstance(terms, Financing):
         raise DisclosureInvalid("terms must be a Financing", field="terms")
-    return (
-        salt, terms.debtor, terms.creditor, terms.face_value,
-        terms.currency.encode("ascii").ljust(3, b"\0"), terms.due_date, terms.document_hash,
-    )  # fmt: skip
+    return (salt, *terms.abi_values())
 
 
 def terms_commitment(salt: bytes, terms: Financing) -> Hash32:
@@ -216,15 +213,7 @@ def decode_disclosure(data: bytes) -> Disclosure:
         raise DisclosureInvalid("not a disclosure (tag)", field="tag")
     try:
         v = abi_decode(_DISCLOSURE_TYPES, data)
-        currency = v[8].rstrip(b"\0")
-        terms = Financing(
-            debtor=Address(bytes.fromhex(v[5][2:])),
-            creditor=Address(bytes.fromhex(v[6][2:])),
-            face_value=v[7],
-            currency=currency.decode("ascii"),
-            due_date=v[9],
-            document_hash=Hash32(v[10]),
-        )
+        terms = Financing.from_abi(v[5:11])
         d = Disclosure(v[1], Address(bytes.fromhex(v[2][2:])), v[3], terms, Hash32(v[4]))
     except (DecodingError, UnicodeDecodeError, PayloadInvalid) as exc:
         raise DisclosureInvalid("not a canonical disclosure", field="bytes") from exc

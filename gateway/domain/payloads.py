@@ -25,7 +25,7 @@ by the Solidity encoders) is checked here and against the contracts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, ClassVar, Final, TypeAlias
@@ -182,6 +182,24 @@ class Financing:
     @property
     def is_empty(self) -> bool:
         return self == NO_FINANCING
+
+    def abi_values(self) -> tuple[object, ...]:
+        """The contracts' ``Financing`` fields as ``abi.encode`` takes them (``currency`` as
+        its ``bytes3``), in their Solidity order."""
+        return (
+            self.debtor, self.creditor, self.face_value,
+            self.currency.encode("ascii").ljust(3, b"\0"), self.due_date, self.document_hash,
+        )  # fmt: skip
+
+    @classmethod
+    def from_abi(cls, values: Sequence[Any]) -> Financing:
+        """The inverse of ``abi_values`` on ``abi_decode``'s output; ``PayloadInvalid`` for a
+        currency that is not canonical ASCII."""
+        debtor, creditor, face_value, currency, due_date, document_hash = values
+        return cls(
+            _raw_address(debtor), _raw_address(creditor), face_value,
+            _ascii(currency, 3, "currency"), due_date, Hash32(document_hash),
+        )  # fmt: skip
 
 
 NO_FINANCING: Final = Financing(Address(bytes(20)), Address(bytes(20)), 0, "", 0, Hash32(bytes(32)))
@@ -354,11 +372,9 @@ def _values(p: Payload) -> tuple[object, ...]:
         case Erc721PrivateTransfer():
             return (p.kind, p.token, p.home_chain_id, p.recipient, p.token_id, p.commitment)
         case Erc721Transfer():
-            f = p.financing
             return (
                 p.kind, p.token, p.home_chain_id, p.recipient, p.token_id,
-                f.debtor, f.creditor, f.face_value, f.currency.encode("ascii").ljust(3, b"\0"),
-                f.due_date, f.document_hash,
+                *p.financing.abi_values(),
             )  # fmt: skip
         case ReceivablePayment():
             return (
@@ -430,15 +446,9 @@ def decode_payload(data: bytes) -> Payload:
         case PayloadKind.ERC721_RELEASE:
             p = Erc721Release(_raw_address(v[1]), v[2], _raw_address(v[3]), v[4])
         case PayloadKind.ERC721_TRANSFER:
-            financing = Financing(
-                debtor=_raw_address(v[5]),
-                creditor=_raw_address(v[6]),
-                face_value=v[7],
-                currency=_ascii(v[8], 3, "currency"),
-                due_date=v[9],
-                document_hash=Hash32(v[10]),
+            p = Erc721Transfer(
+                _raw_address(v[1]), v[2], _raw_address(v[3]), v[4], Financing.from_abi(v[5:11])
             )
-            p = Erc721Transfer(_raw_address(v[1]), v[2], _raw_address(v[3]), v[4], financing)
         case PayloadKind.ERC721_PRIVATE_TRANSFER:
             p = Erc721PrivateTransfer(
                 _raw_address(v[1]), v[2], _raw_address(v[3]), v[4], Hash32(v[5])
