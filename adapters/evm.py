@@ -854,6 +854,19 @@ class EvmAdapter:
         """The sender's next nonce, counting the node's pending transactions."""
         return await self._txs.nonce(sender, "pending")
 
+    async def mined_nonce(self, sender: Address) -> int:
+        """The sender's next nonce counting only mined transactions (every lower one is used)."""
+        return await self._txs.nonce(sender, "latest")
+
+    async def code(self, address: Address) -> bytes:
+        """The contract code at ``address`` in the latest block (empty: no contract)."""
+        check_bytes(address, 20, "address")
+        return await self._call(
+            "eth_getCode",
+            [to_checksum_address(address), "latest"],
+            lambda r: parse_data(r, "code"),
+        )
+
     async def balance(self, address: Address, finality: Finality) -> int:
         """The account's balance in wei at ``finality`` (the signers' gas money, for metrics)."""
         check_bytes(address, 20, "address")

@@ -195,7 +195,7 @@ async def _deploy(cfg: XgateConfig, config_path: Path, *, dry_run: bool, as_json
             signer = load_tx_signer(cfg.signers[signer_name], os.environ, name=signer_name)
             adapter = build_adapter(cfg.chains[name].adapter_config(name))
             await stack.enter_async_context(adapter)
-            ends.append(ChainEnd(name, adapter, cfg.chains[name].rpc_urls[0], signer))
+            ends.append(ChainEnd(name, adapter, signer))
         hub, publics = ends[0], ends[1:]
         if dry_run:
             report = await dry_run_report(hub, publics, roles, journal, private)
@@ -366,9 +366,7 @@ async def dry_run_report(
         anchor = await current_anchor(hub.adapter)
     steps = hub_steps(hub, publics, roles, anchor, private)
     ends = [hub, *publics]
-    runs = [
-        ChainRun(e.name, e.adapter, e.signer, s, e.url) for e, s in zip(ends, steps, strict=True)
-    ]
+    runs = [ChainRun(e.name, e.adapter, e.signer, s) for e, s in zip(ends, steps, strict=True)]
     preview = Deployment(runs, DeployJournal(None, json.loads(json.dumps(journal.data))))
     await preview.preview()
     chains: dict[str, Any] = {}

@@ -37,11 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from eth_utils.address import to_checksum_address
 
 from adapters.base import TxReceipt, TxRequest
-from adapters.errors import ConfigError, FatalError, RpcUnavailable, TransactionFailed
+from adapters.errors import ConfigError, FatalError, TransactionFailed
 from adapters.evm import EvmAdapter
 from adapters.qbft import QbftAdapter
 from adapters.rawtx import decode_raw_transaction
@@ -163,7 +162,6 @@ class ChainRun:
     adapter: EvmAdapter
     signer: Signer
     steps: list[Step]
-    url: str
 
     @property
     def deployer(self) -> Address:
@@ -172,33 +170,6 @@ class ChainRun:
     @property
     def chain_id(self) -> ChainId:
         return self.adapter.ref.chain_id
-
-
-async def rpc(url: str, method: str, *params: Any) -> Any:
-    """One JSON-RPC call the adapters do not offer (code, mined nonce)."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-            session.post(url, json=body) as resp,
-        ):
-            answer = json.loads(await resp.text())
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-        raise RpcUnavailable(f"{method} failed", reason=type(exc).__name__) from exc
-    if not isinstance(answer, dict) or "error" in answer:
-        raise RpcUnavailable(f"node refused {method}", error=str(answer)[:200])
-    return answer.get("result")
-
-
-async def code_at(url: str, address: Address) -> bytes:
-    result = await rpc(url, "eth_getCode", to_checksum_address(address), "latest")
-    return bytes.fromhex(str(result)[2:])
-
-
-async def mined_nonce(url: str, address: Address) -> int:
-    return int(
-        await rpc(url, "eth_getTransactionCount", to_checksum_address(address), "latest"), 16
-    )
 
 
 class Deployment:
@@ -344,7 +315,7 @@ class Deployment:
         step, record = chain.steps[index], self.journal.steps(chain.name)[str(index)]
         if isinstance(step, Deploy):
             address = Address(bytes.fromhex(record["contract"][2:]))
-            if not await code_at(chain.url, address):
+            if not await chain.adapter.code(address):
                 raise DeploymentConflict(
                     f"{chain.name}: the journal says {describe(step)} is at "
                     f"{record['contract']}, but there is no code there (another chain, or "
@@ -371,14 +342,14 @@ class Deployment:
                     "%s step %d: %s is known to the node", chain.name, index, attempt["tx_hash"]
                 )
                 return
-        if await mined_nonce(chain.url, chain.deployer) > record["nonce"]:
+        if await chain.adapter.mined_nonce(chain.deployer) > record["nonce"]:
             return  # mined meanwhile, or taken by someone else: _await_step tells which
         raw = bytes.fromhex(record["attempts"][-1]["raw"][2:])
         log.info("%s step %d: re-broadcasting nonce %d", chain.name, index, record["nonce"])
         try:
             await chain.adapter.send_raw_transaction(raw)
         except TransactionFailed as exc:
-            if await mined_nonce(chain.url, chain.deployer) > record["nonce"]:
+            if await chain.adapter.mined_nonce(chain.deployer) > record["nonce"]:
                 return
             if "insufficient funds" in str(exc.context.get("rpc_message", "")).lower():
                 raise TransactionFailed(
@@ -460,7 +431,7 @@ class Deployment:
                 break
             # The nonce is used but none of ours is mined: look once more (it may have been
             # mined between the two reads) before calling it someone else's.
-            used = await mined_nonce(chain.url, chain.deployer) > record["nonce"]
+            used = await chain.adapter.mined_nonce(chain.deployer) > record["nonce"]
             if used and (receipt := await self._receipt(chain, hashes)) is not None:
                 break
             if used:
@@ -512,7 +483,7 @@ class Deployment:
     async def _assign(self, chain: ChainRun) -> int:
         """The deployer's next nonce, once nothing of it is in flight: the first unsent step's."""
         pending = await chain.adapter.pending_nonce(chain.deployer)
-        mined = await mined_nonce(chain.url, chain.deployer)
+        mined = await chain.adapter.mined_nonce(chain.deployer)
         if pending != mined:
             raise DeploymentConflict(
                 f"{chain.name}: the deployer {to_checksum_address(chain.deployer)} has "
@@ -663,11 +634,10 @@ class Roles:
 @dataclass(frozen=True, slots=True)
 class ChainEnd:
     """A chain to deploy on: its name (``[chains]`` key or devnet side), a started adapter (a
-    ``QbftAdapter`` for the hub), its RPC URL and the deployer's signer."""
+    ``QbftAdapter`` for the hub) and the deployer's signer."""
 
     name: str
     adapter: EvmAdapter
-    url: str
     signer: Signer
 
 
@@ -805,7 +775,7 @@ async def deploy_hub_chains(
         journal.save()
     steps = hub_steps(hub, publics, roles, anchor, private_terms_chain_ids)
     runs = [
-        ChainRun(end.name, end.adapter, end.signer, chain_steps, end.url)
+        ChainRun(end.name, end.adapter, end.signer, chain_steps)
         for end, chain_steps in zip([hub, *publics], steps, strict=True)
     ]
     deployment = Deployment(runs, journal, max_in_flight=max_in_flight, progress=progress)

@@ -499,12 +499,10 @@ async def deploy_hub(
         # The same path as `xgate deploy` (gateway.cli.deployer), its journal in memory: the
         # devnet's chains do not outlive the process.
         hub = await deploy_hub_chains(
-            ChainEnd("consortium", consortium_adapter, consortium.url, signer),
+            ChainEnd("consortium", consortium_adapter, signer),
             [
-                ChainEnd(public_side(index), adapter, public.url, signer)
-                for index, (adapter, public) in enumerate(
-                    zip(public_adapters, publics, strict=True)
-                )
+                ChainEnd(public_side(index), adapter, signer)
+                for index, adapter in enumerate(public_adapters)
             ],
             Roles(
                 attesters=tuple(Address(a.address) for a in consortium.accounts[1:4]),
