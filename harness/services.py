@@ -25,6 +25,7 @@ __all__ = [
     "free_port",
     "rss_kib",
     "start_devnet_up",
+    "stop_devnet_up",
     "wait_devnet_summary",
     "wait_until",
 ]
@@ -163,7 +164,9 @@ def start_devnet_up(
     out: Path, log: Path, *extra: str, stdout: Path | None = None
 ) -> subprocess.Popen[str]:
     """``xgate devnet up --out OUT EXTRA...`` in the background, its stderr to ``log`` (and its
-    stdout to ``stdout``, else nowhere); ``wait_devnet_summary`` waits until it is up."""
+    stdout to ``stdout``, else nowhere); ``wait_devnet_summary`` waits until it is up,
+    ``stop_devnet_up`` stops it with its nodes. In a session of its own, so that its nodes can
+    be stopped with it even when it cannot stop them itself."""
     # The child holds its own copies of the descriptors.
     with log.open("w") as stderr, (stdout or Path(os.devnull)).open("w") as printed:
         return subprocess.Popen(
@@ -171,7 +174,21 @@ def start_devnet_up(
             stdout=printed,
             stderr=stderr,
             text=True,
+            start_new_session=True,
         )
+
+
+def stop_devnet_up(proc: subprocess.Popen[str], timeout_s: float = 30.0) -> int:
+    """Stop ``xgate devnet up`` as Ctrl-C does (it stops its nodes); if it has not exited
+    after ``timeout_s``, kill its whole process group, nodes included (a SIGKILL of the
+    command alone would leave them running). Its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait()
 
 
 def wait_devnet_summary(
@@ -189,8 +206,7 @@ def wait_devnet_summary(
         if proc.poll() is not None:
             raise AssertionError(f"xgate devnet up exited early:\n{log.read_text()}")
         if time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
+            stop_devnet_up(proc)
             raise AssertionError(f"xgate devnet up did not write its summary within {timeout_s} s")
         time.sleep(0.2)
     time.sleep(0.2)  # the file is written in one call; let it land

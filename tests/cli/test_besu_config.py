@@ -6,7 +6,6 @@ beside the file is enforced, and bad files are refused with a clear error."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from adapters.headers import header_from_rpc, header_hash
 from devnet.genesis import devnet_config_for, load_genesis_setup
 from devnet.keys import DevKey, dev_accounts
 from harness import RpcError, SyncRpcClient
-from harness.services import start_devnet_up, wait_devnet_summary
+from harness.services import start_devnet_up, stop_devnet_up, wait_devnet_summary
 
 XGATE = [sys.executable, "-m", "gateway"]
 # Funded by hand in the genesis, never allowlisted (dev-only throwaway key).
@@ -208,13 +207,7 @@ def devnet(network, tmp_path_factory):
     summary_file, log = folder / "devnet.json", folder / "up.log"
     proc = start_devnet_up(summary_file, log, "--genesis", str(genesis))
     yield parse_genesis(data), wait_devnet_summary(proc, summary_file, log)
-    proc.send_signal(signal.SIGINT)
-    try:
-        assert proc.wait(30) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    assert stop_devnet_up(proc) == 0, log.read_text()
 
 
 def test_the_genesis_header_is_the_one_besu_computes_from_the_file(devnet):

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from adapters.headers import encode_header, header_from_rpc
-from harness.services import start_devnet_up, wait_devnet_summary
+from harness.services import start_devnet_up, stop_devnet_up, wait_devnet_summary
 
 XGATE = [sys.executable, "-m", "gateway"]
 
@@ -44,9 +44,7 @@ def devnet_up(tmp_path_factory):
     # --json: the summary is printed as one JSON line too (test_json_prints_the_summary_once)
     proc = _start_up(out, log, "--json", stdout=folder / "up.out")
     yield proc, wait_devnet_summary(proc, out, log)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    stop_devnet_up(proc)  # a worker without test_ctrl_c_stops_everything_cleanly
 
 
 def test_summary_names_both_chains_with_dev_only_accounts(devnet_up):
@@ -318,9 +316,7 @@ def test_a_dead_child_node_is_reported_and_the_command_exits_non_zero(tmp_path):
             pytest.fail("xgate devnet up did not notice its consortium node died")
         assert status == 1
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_devnet_up(proc)
     text = log.read_text()
     assert "consortium devnet node" in text and "exited unexpectedly" in text, text
 
@@ -352,9 +348,7 @@ def test_a_restart_on_the_same_data_dir_reuses_the_deployed_contracts(tmp_path):
             for name, item in second["contracts"][side].items():
                 assert len(w3.eth.get_code(item["address"])) > 0, f"{side}.{name} has no code"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
+        stop_devnet_up(proc)
 
 
 def test_two_public_chains_are_summarised_and_written_with_four_routes_one_with_private_terms(
@@ -386,9 +380,7 @@ def test_two_public_chains_are_summarised_and_written_with_four_routes_one_with_
         }
         assert flags == {"public": 0, "public-2": 1}
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
+        stop_devnet_up(proc)
     assert summary["private_terms"] == ["public-2"]
     ids = {side: summary[side]["chain_id"] for side in ("consortium", "public", "public-2")}
     assert len(set(ids.values())) == 3

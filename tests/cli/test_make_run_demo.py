@@ -4,11 +4,10 @@ flows), each step carried across by the services, then keeps running until Ctrl-
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from harness.services import start_devnet_up, stop_devnet_up
 
 DEMO_TIMEOUT_S = 300
 FLOWS = tuple(f"[{i}/9]" for i in range(1, 10))
@@ -25,12 +24,7 @@ def test_this_is_what_make_run_runs() -> None:
 
 def test_make_run_walks_through_every_flow_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     out, err = tmp_path / "stdout", tmp_path / "stderr"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", *MAKE_RUN, "--out", str(tmp_path / "devnet.json")],
-            stdout=stdout,
-            stderr=stderr,
-        )  # fmt: skip
+    proc = start_devnet_up(tmp_path / "devnet.json", err, *MAKE_RUN[2:], stdout=out)
     try:
         deadline = time.monotonic() + DEMO_TIMEOUT_S
         while "All flows done" not in out.read_text():
@@ -42,13 +36,6 @@ def test_make_run_walks_through_every_flow_and_stops_on_ctrl_c(tmp_path: Path) -
         assert text.count("✓") == 24  # every crossing was seen on the other side
         assert "with a commitment to its terms only" in text  # flow 6 went the private way
         assert "insufficient-history" in text  # flow 9: the wash ring got no score
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        assert stop_devnet_up(proc) == 0  # Ctrl-C
     finally:
-        if proc.poll() is None:  # a failed check: stop it as Ctrl-C would, so the nodes go too
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_devnet_up(proc)  # a failed check: the nodes go too
